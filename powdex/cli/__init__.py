@@ -1,0 +1,1 @@
+"""The ``powdex`` command line."""

@@ -1,0 +1,10 @@
+"""Entry point of the ``powdex`` command: one typer app, one module per command group."""
+
+import typer
+
+app = typer.Typer(
+    name="powdex",
+    help="Index powder diffraction patterns and run ensemble optimizations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
