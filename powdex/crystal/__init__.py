@@ -1,0 +1,47 @@
+"""Crystallography core: cells, lattice systems and forward models, Bravais lattices,
+systematic absences, reference Miller-index sets, reduction and lattice comparison.
+
+Depends on numpy, gemmi and spglib only; nothing here imports from the rest of powdex.
+"""
+
+from powdex.crystal.absences import space_group, systematically_absent
+from powdex.crystal.bravais import BravaisLattice
+from powdex.crystal.cell import (
+    COEFFICIENT_NAMES,
+    PARAMETER_NAMES,
+    Cell,
+    miller_terms,
+    parameters_from_coefficients,
+    reciprocal_coefficients,
+)
+from powdex.crystal.lattice import LatticeSystem
+from powdex.crystal.miller import reference_miller_indices, sort_by_mean_spacing
+from powdex.crystal.reduction import (
+    ConventionalCell,
+    ReducedCell,
+    conventional_cell,
+    niggli_reduce,
+    same_lattice,
+    superlattice_index,
+)
+
+__all__ = [
+    "COEFFICIENT_NAMES",
+    "PARAMETER_NAMES",
+    "BravaisLattice",
+    "Cell",
+    "ConventionalCell",
+    "LatticeSystem",
+    "ReducedCell",
+    "conventional_cell",
+    "miller_terms",
+    "niggli_reduce",
+    "parameters_from_coefficients",
+    "reciprocal_coefficients",
+    "reference_miller_indices",
+    "same_lattice",
+    "sort_by_mean_spacing",
+    "space_group",
+    "superlattice_index",
+    "systematically_absent",
+]

@@ -1,0 +1,98 @@
+"""Reference Miller-index sets: one index per distinct spacing a lattice can produce.
+
+Section 2.3.1 of the data-driven indexing seed: from all (h, k, l) with
+|h|, |k|, |l| ≤ 20, keep one index for each distinct value of the spacing
+*invariants* of the lattice system (e.g. h²+k² and l² for tetragonal), i.e. one
+index per powder line that any cell of that system could show, then sort by a
+nominal spacing (h²+k²+l²; for hexagonal 4/3(h²+hk+k²)+l²).
+
+For a centred Bravais lattice the centring condition is applied *before* taking
+distinct invariants: for hR in hexagonal axes, (1 0 1) is allowed but (0 1 1)
+is not although both share the invariants, and the line exists.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from powdex.crystal.bravais import BravaisLattice
+from powdex.crystal.lattice import LatticeSystem
+
+MAX_INDEX = 20
+
+
+def _invariants(system: LatticeSystem, hkl: np.ndarray) -> np.ndarray:
+    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
+    match system:
+        case LatticeSystem.CUBIC:
+            cols = [h * h + k * k + l * l]
+        case LatticeSystem.TETRAGONAL:
+            cols = [h * h + k * k, l * l]
+        case LatticeSystem.HEXAGONAL:
+            cols = [h * h + h * k + k * k, l * l]
+        case LatticeSystem.RHOMBOHEDRAL:
+            cols = [h * h + k * k + l * l, h * k + k * l + h * l]
+        case LatticeSystem.ORTHORHOMBIC:
+            cols = [h * h, k * k, l * l]
+        case LatticeSystem.MONOCLINIC:
+            cols = [h * h, k * k, l * l, h * l]
+        case _:
+            # Friedel pairs (hkl, -h-k-l) are the only coincidences in general.
+            cols = [h * h, k * k, l * l, h * k, h * l, k * l]
+    return np.stack(cols, axis=1)
+
+
+def _nominal_spacing(system: LatticeSystem, hkl: np.ndarray) -> np.ndarray:
+    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
+    if system is LatticeSystem.HEXAGONAL:
+        return 4.0 / 3.0 * (h * h + h * k + k * k) + l * l
+    return (h * h + k * k + l * l).astype(float)
+
+
+@lru_cache(maxsize=None)
+def _reference(axes: LatticeSystem, bravais: BravaisLattice | None, max_index: int) -> np.ndarray:
+    r = np.arange(-max_index, max_index + 1)
+    hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    hkl = hkl[np.any(hkl != 0, axis=1)]
+    if bravais is not None:
+        hkl = hkl[bravais.allowed(hkl)]
+    # Prefer the representative with most non-negative indices, then the smallest.
+    preference = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], (hkl < 0).sum(axis=1)))
+    hkl = hkl[preference]
+    _, first = np.unique(_invariants(axes, hkl), axis=0, return_index=True)
+    hkl = hkl[np.sort(first)]
+    order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], _nominal_spacing(axes, hkl)))
+    out = np.ascontiguousarray(hkl[order])
+    out.setflags(write=False)
+    return out
+
+
+def reference_miller_indices(
+    lattice: LatticeSystem | BravaisLattice | str, max_index: int = MAX_INDEX, limit: int | None = None
+) -> np.ndarray:
+    """Reference Miller indices (n, 3) of a lattice system or Bravais lattice, sorted by nominal spacing.
+
+    A Bravais lattice applies its centring condition and uses its conventional
+    axes (hR: hexagonal). ``limit`` keeps the first ``limit`` entries.
+    """
+    if isinstance(lattice, BravaisLattice):
+        ref = _reference(lattice.axes, lattice, max_index)
+    elif lattice in BravaisLattice.__members__:
+        b = BravaisLattice(lattice)
+        ref = _reference(b.axes, b, max_index)
+    else:
+        ref = _reference(LatticeSystem(lattice), None, max_index)
+    return ref if limit is None else ref[:limit]
+
+
+def sort_by_mean_spacing(hkl: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Reorder reference indices by their q² averaged over many cells (section 2.3.1, last step).
+
+    ``coefficients`` (n_cells, 6) are reciprocal coefficients of training cells.
+    """
+    from powdex.crystal.cell import miller_terms
+
+    mean_q2 = (miller_terms(hkl) @ np.asarray(coefficients).T).mean(axis=1)
+    return hkl[np.argsort(mean_q2, kind="stable")]

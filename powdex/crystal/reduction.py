@@ -1,0 +1,170 @@
+"""Niggli reduction, conventional standardisation and lattice comparison.
+
+Reduction is gemmi's (Krivý–Gruber via ``gemmi.GruberVector``); conventional
+standardisation is spglib's (``get_symmetry_dataset`` on a one-point lattice
+returns the holohedry and the ITA-standard conventional cell). gemmi finds the
+lattice point group (``find_lattice_symmetry``) but has no routine that turns a
+reduced cell into the standard conventional one, and writing that by hand means
+the 44 lattice characters: spglib is the reference implementation used by
+pymatgen, ASE and phonopy.
+
+Lattice comparison does not compare Niggli parameters directly: near the
+boundaries of the Niggli domain (angles close to 90°) two descriptions of the
+same lattice reduce to visibly different parameter sets. Instead two lattices
+are the same when their volumes agree and the lengths of their shortest lattice
+vectors agree, which is also what a powder pattern can tell apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+
+import gemmi
+import numpy as np
+import spglib
+
+from powdex.crystal.bravais import BravaisLattice
+from powdex.crystal.cell import Cell
+
+
+@dataclass(frozen=True)
+class ReducedCell:
+    """A Niggli-reduced primitive cell and the basis change from the input cell.
+
+    ``transformation`` M (rows: new basis in terms of the input basis; fractional
+    for a centred input) satisfies reduced = input.transformed(M).
+    """
+
+    cell: Cell
+    transformation: np.ndarray
+
+
+def niggli_reduce(cell: Cell, centring: str = "P", epsilon: float = 1e-9) -> ReducedCell:
+    """Niggli-reduced primitive cell of the lattice whose (possibly centred) cell is ``cell``."""
+    gruber = gemmi.GruberVector(cell.to_gemmi(), centring, True)
+    gruber.niggli_reduce(epsilon=epsilon)
+    op = gruber.change_of_basis
+    # gemmi's Op holds the basis change as a rotation scaled by DEN; its transpose maps basis rows.
+    matrix = np.array(op.rot, dtype=float).T / op.DEN
+    return ReducedCell(Cell.from_gemmi(gruber.get_cell()), matrix)
+
+
+@dataclass(frozen=True)
+class ConventionalCell:
+    bravais: BravaisLattice
+    cell: Cell
+    space_group_number: int
+
+
+# spglib holohedry space-group numbers → Bravais lattice (centring letter from the symbol)
+def _bravais_of_holohedry(number: int, symbol: str) -> BravaisLattice:
+    letter = symbol[0]
+    if number <= 2:
+        return BravaisLattice.aP
+    if number <= 15:
+        return BravaisLattice.mP if letter == "P" else BravaisLattice.mC
+    if number <= 74:
+        return {"P": BravaisLattice.oP, "I": BravaisLattice.oI, "F": BravaisLattice.oF}.get(letter, BravaisLattice.oC)
+    if number <= 142:
+        return BravaisLattice.tP if letter == "P" else BravaisLattice.tI
+    if number <= 194:
+        return BravaisLattice.hR if letter == "R" else BravaisLattice.hP
+    return {"P": BravaisLattice.cP, "I": BravaisLattice.cI}.get(letter, BravaisLattice.cF)
+
+
+def conventional_cell(cell: Cell, centring: str = "P", length_tolerance: float = 1e-3) -> ConventionalCell:
+    """The Bravais lattice and ITA-standard conventional cell of a lattice.
+
+    ``length_tolerance`` is spglib's ``symprec`` relative to the cube root of the
+    primitive volume, so the same relative tolerance applies to any cell size.
+    hR comes back in hexagonal axes.
+    """
+    primitive = niggli_reduce(cell, centring).cell
+    symprec = length_tolerance * primitive.volume ** (1 / 3)
+    dataset = spglib.get_symmetry_dataset((primitive.matrix, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
+    if dataset is None:
+        raise ValueError(f"spglib found no symmetry for {cell}")
+    bravais = _bravais_of_holohedry(dataset.number, dataset.international)
+    std = np.asarray(dataset.std_lattice)
+    return ConventionalCell(bravais, Cell.from_metric_tensor(std @ std.T), int(dataset.number))
+
+
+def _short_vector_lengths(cell: Cell, count: int = 13) -> np.ndarray:
+    # Lattice vectors n·(a,b,c) with |n_i| ≤ 2 of a reduced basis include the
+    # shortest vectors of the lattice, so their sorted lengths are an invariant.
+    coeffs = _vector_coefficients()
+    lengths = np.sqrt(np.einsum("ni,ij,nj->n", coeffs, cell.metric_tensor, coeffs))
+    return np.sort(lengths)[::2][:count]  # ±v pairs: keep one of each
+
+
+@lru_cache(maxsize=1)
+def _vector_coefficients() -> np.ndarray:
+    c = np.array([v for v in product(range(-2, 3), repeat=3) if any(v)], dtype=float)
+    return c
+
+
+def same_lattice(
+    cell: Cell,
+    other: Cell,
+    centring: str = "P",
+    other_centring: str = "P",
+    rtol: float = 2e-3,
+) -> bool:
+    """Whether two (possibly centred) cells describe the same lattice within ``rtol``."""
+    r1 = niggli_reduce(cell, centring).cell
+    r2 = niggli_reduce(other, other_centring).cell
+    if abs(r1.volume - r2.volume) > rtol * 3 * max(r1.volume, r2.volume):
+        return False
+    return bool(np.allclose(_short_vector_lengths(r1), _short_vector_lengths(r2), rtol=rtol, atol=0))
+
+
+@lru_cache(maxsize=None)
+def _hermite_normal_forms(index: int) -> tuple[np.ndarray, ...]:
+    """Integer matrices in Hermite normal form with determinant ``index``: every sublattice of that index once."""
+    forms = []
+    for a in range(1, index + 1):
+        if index % a:
+            continue
+        for c in range(1, index // a + 1):
+            if (index // a) % c:
+                continue
+            f = index // (a * c)
+            # Left multiplication by unimodular matrices only shifts the entries
+            # below the diagonal by multiples of the diagonal entry above them.
+            for b, d, e in product(range(a), range(a), range(c)):
+                forms.append(np.array([[a, 0, 0], [b, c, 0], [d, e, f]], dtype=float))
+    return tuple(forms)
+
+
+def superlattice_index(
+    cell: Cell,
+    other: Cell,
+    centring: str = "P",
+    other_centring: str = "P",
+    max_index: int = 4,
+    rtol: float = 2e-3,
+) -> int:
+    """How ``other``'s lattice relates to ``cell``'s.
+
+    Returns n > 1 when ``other`` is a super-cell of index n (its lattice a sublattice
+    of ``cell``'s, n times the primitive volume), −n when ``other`` is a sub-cell of
+    index n, 1 when they are the same lattice, and 0 when no relation of index
+    ≤ ``max_index`` exists.
+    """
+    p1 = niggli_reduce(cell, centring).cell
+    p2 = niggli_reduce(other, other_centring).cell
+    ratio = p2.volume / p1.volume
+    sign = 1
+    if ratio < 1:
+        p1, p2, ratio, sign = p2, p1, 1 / ratio, -1
+    n = int(round(ratio))
+    if n < 1 or n > max_index or abs(ratio - n) > rtol * 3 * n:
+        return 0
+    if n == 1:
+        return 1 if same_lattice(p1, p2, rtol=rtol) else 0
+    for form in _hermite_normal_forms(n):
+        if same_lattice(p1.transformed(form), p2, rtol=rtol):
+            return sign * n
+    return 0
