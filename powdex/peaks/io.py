@@ -1,0 +1,195 @@
+"""Reading peak lists from files: text/CSV, NumPy ``.npy`` and GSAS-II ``.pkslst``."""
+
+import re
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from .peaklist import UNITS, PeakInputError, PeakList
+from .text_table import parse_text_table, read_text
+
+# Column names in a text header that say which scale the positions are on.
+HEADER_UNITS = {
+    "2theta": "2theta",
+    "2th": "2theta",
+    "tth": "2theta",
+    "two_theta": "2theta",
+    "2θ": "2theta",
+    "d": "d",
+    "q2": "q2",
+    "q^2": "q2",
+    "q²": "q2",
+    "1/d2": "q2",
+    "1/d^2": "q2",
+}
+
+# Lab data are nearly always recorded in 2θ, so that is the scale assumed when
+# neither the caller nor the file says otherwise.
+DEFAULT_UNITS = "2theta"
+
+_MISSING_WAVELENGTH_HINT = "use --wavelength or a '# wavelength:' comment"
+
+
+def read_peaks(
+    path: str | PathLike,
+    units: str | None = None,
+    wavelength: float | None = None,
+    n_peaks: int | None = 20,
+    *,
+    default_wavelength: float | None = None,
+) -> PeakList:
+    """Read a peak list and keep its ``n_peaks`` lowest-angle peaks (all if None).
+
+    Formats, chosen by extension:
+
+    - ``.npy``: a 1-D array of positions, or an (N, 1) / (N, 2) array of
+      (position, intensity).
+    - ``.pkslst``: a GSAS-II peak list, positions in 2θ (see
+      :func:`read_gsas2_pkslst`).
+    - anything else: text, one peak per line, position then optional
+      intensity (see :mod:`powdex.peaks.text_table` for the syntax).
+
+    ``units`` (``'q2'``, ``'d'`` or ``'2theta'``) overrides what the file
+    says; otherwise a text header such as ``2theta,intensity`` or ``q2 I``
+    decides, and failing that the positions are taken as 2θ.
+
+    The wavelength is, in order: ``wavelength``; a ``# wavelength:`` comment
+    in a text file; ``default_wavelength``.  2θ positions with none of the
+    three raise :class:`PeakInputError` rather than silently assuming a
+    source: a CLI passes ``wavelength=None`` for "not given" and opts into Cu
+    Kα1 only deliberately, via ``default_wavelength=CU_KA1``.
+
+    Every problem raises :class:`PeakInputError` with one line naming the
+    file (and line or row) and the problem.
+    """
+    if units is not None and units not in UNITS:
+        raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+    if n_peaks is not None and n_peaks < 1:
+        raise ValueError(f"n_peaks must be at least 1 or None, got {n_peaks}")
+    source = str(path)
+    suffix = Path(path).suffix.lower()
+    given_wavelength = wavelength if wavelength is not None else default_wavelength
+    if suffix == ".npy":
+        peaks = _read_npy(path, units or DEFAULT_UNITS, given_wavelength)
+    elif suffix == ".pkslst":
+        if units not in (None, "2theta"):
+            raise PeakInputError(f"{source}: GSAS-II peak lists hold 2θ positions, not {units!r}")
+        peaks = read_gsas2_pkslst(path, given_wavelength)
+    else:
+        peaks = _read_text_peaks(path, units, wavelength, default_wavelength)
+    return peaks if n_peaks is None else peaks.first(n_peaks)
+
+
+def _require_wavelength_for_two_theta(source: str, units: str, wavelength: float | None) -> None:
+    if units == "2theta" and wavelength is None:
+        raise PeakInputError(f"{source}: positions are 2θ but no wavelength was given ({_MISSING_WAVELENGTH_HINT})")
+
+
+def _header_units(header: tuple[str, ...] | None) -> str | None:
+    return None if header is None else HEADER_UNITS.get(header[0].lower())
+
+
+def _read_text_peaks(path, units, wavelength, default_wavelength) -> PeakList:
+    table = parse_text_table(read_text(path), str(path))
+    units = units or _header_units(table.header) or DEFAULT_UNITS
+    wavelength = next((w for w in (wavelength, table.wavelength, default_wavelength) if w is not None), None)
+    _require_wavelength_for_two_theta(table.source, units, wavelength)
+    # The first data line decides whether the file has intensities; every
+    # line must then have as many columns.
+    has_intensity = len(table.rows[0]) >= 2
+    column_names = ("position", "intensity") if has_intensity else ("position",)
+    columns = table.leading_columns(len(column_names), column_names)
+    return PeakList.from_values(
+        columns[:, 0],
+        units=units,
+        wavelength=wavelength,
+        intensity=columns[:, 1] if has_intensity else None,
+        source=table.source,
+        line_numbers=table.line_numbers,
+    )
+
+
+def _read_npy(path, units: str, wavelength: float | None) -> PeakList:
+    source = str(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise PeakInputError(f"{source}: file not found") from None
+    except (ValueError, OSError) as error:
+        raise PeakInputError(f"{source}: not a readable .npy array ({error})") from None
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise PeakInputError(f"{source}: array of {array.dtype}, expected real numbers")
+    if not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] in (1, 2))):
+        raise PeakInputError(f"{source}: array of shape {array.shape}, expected (N,), (N, 1) or (N, 2)")
+    _require_wavelength_for_two_theta(source, units, wavelength)
+    columns = array.reshape(len(array), -1)
+    return PeakList.from_values(
+        columns[:, 0],
+        units=units,
+        wavelength=wavelength,
+        intensity=columns[:, 1] if columns.shape[1] == 2 else None,
+        source=source,
+    )
+
+
+# numpy >= 2 prints float64 scalars as "np.float64(28.44)", and GSAS-II writes
+# its peaks with str(), so both plain and wrapped numbers occur in real files.
+_GSAS2_NUMBER = re.compile(r"(?:np\.float\d*\()?\s*([^()\s]+)\s*\)?")
+
+
+def _gsas2_number(item: str, where: str, item_number: int) -> float:
+    match = _GSAS2_NUMBER.fullmatch(item.strip())
+    try:
+        return float(match.group(1) if match else item)
+    except ValueError:
+        raise PeakInputError(f"{where}: non-numeric value {item.strip()!r} in item {item_number}") from None
+
+
+def read_gsas2_pkslst(path: str | PathLike, wavelength: float | None) -> PeakList:
+    """Read a GSAS-II constant-wavelength peak list (``.pkslst``), all peaks.
+
+    The format is the one written by ``OnSavePeaks`` inside ``UpdatePeakGrid``
+    in GSAS-II's ``GSASIIpwdGUI.py`` ("Save peaks" in the Peak List menu) and
+    read back by ``OnLoadPeaks`` there: a first line
+    ``#GSAS-II PWDR peaks list file; do not add/delete items!``, then one
+    peak per line as ``str()`` of the peak's Python list::
+
+        [28.443, True, 1520.3, True, 0.012, False, 0.004, False]
+
+    i.e. ``[pos, refine, int, refine, sig, refine, gam, refine]`` as built by
+    ``GSASIImath.setPeakparms`` (position 2θ in degrees, then intensity,
+    Gaussian σ², Lorentzian γ, each with its refine flag; flags may also be
+    0/1).  With numpy >= 2 the values may read ``np.float64(28.443)``.  Lines
+    containing ``#`` are skipped, as GSAS-II does.  The file holds no
+    wavelength, so it must come from the caller.
+
+    Unlike GSAS-II, which stops silently at the first line it cannot
+    evaluate, a malformed line is an error here.
+    """
+    source = str(path)
+    positions, intensities, line_numbers = [], [], []
+    for line_number, line in enumerate(read_text(path).splitlines(), start=1):
+        line = line.strip()
+        if not line or "#" in line:
+            continue
+        items = line[1:-1].split(",") if line.startswith("[") and line.endswith("]") else []
+        if len(items) < 3:
+            raise PeakInputError(
+                f"{source}:{line_number}: expected a GSAS-II peak '[position, flag, intensity, ...]', got {line[:40]!r}"
+            )
+        where = f"{source}:{line_number}"
+        positions.append(_gsas2_number(items[0], where, 1))
+        intensities.append(_gsas2_number(items[2], where, 3))
+        line_numbers.append(line_number)
+    if not positions:
+        raise PeakInputError(f"{source}: no peaks (the file is empty or holds only comments)")
+    _require_wavelength_for_two_theta(source, "2theta", wavelength)
+    return PeakList.from_values(
+        positions,
+        units="2theta",
+        wavelength=wavelength,
+        intensity=intensities,
+        source=source,
+        line_numbers=line_numbers,
+    )

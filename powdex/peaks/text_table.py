@@ -1,0 +1,120 @@
+"""Lenient reading of numeric text columns, shared by peak-list and pattern files.
+
+Accepted: comma, semicolon, tab or space separators; ``#`` and ``!``
+comments, whole-line or trailing; blank lines; one header line of column
+names before the first data line; a ``# wavelength: 1.5406`` or
+``# lambda = 0.7093`` comment.  Everything else that is not a number is an
+error naming the file, line and column.
+"""
+
+import re
+from dataclasses import dataclass
+from os import PathLike
+
+import numpy as np
+
+from .peaklist import PeakInputError
+
+_SEPARATORS = re.compile(r"[,;\s]+")
+_COMMENT_START = re.compile(r"[#!]")
+# "wavelength: 1.5406", "lambda = 0.7093 A", "λ 1.5406"; group 1 is the ':' or '='.
+_WAVELENGTH_STATEMENT = re.compile(r"(?:\bwavelength\b|\blambda\b|λ)\s*([:=])?\s*(\S*)", re.IGNORECASE)
+_LEADING_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def read_text(path: str | PathLike) -> str:
+    """The file's text, or a one-line PeakInputError instead of a traceback."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise PeakInputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise PeakInputError(f"{path}: is a directory, not a file") from None
+    except PermissionError:
+        raise PeakInputError(f"{path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise PeakInputError(f"{path}: not a text file (not valid UTF-8)") from None
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _wavelength_in(comment: str, where: str) -> float | None:
+    """The wavelength a comment states, None for comments that state none.
+
+    Prose such as "# measured at the Cu wavelength" states none; a keyword
+    followed by ':' or '=' promises a value, so a missing or non-positive one
+    is an error rather than silently falling back to another wavelength.
+    """
+    statement = _WAVELENGTH_STATEMENT.search(comment)
+    if statement is None:
+        return None
+    number = _LEADING_NUMBER.match(statement.group(2))
+    if number is None and statement.group(1) is None:
+        return None
+    if number is None or float(number.group()) <= 0:
+        raise PeakInputError(f"{where}: cannot read a positive wavelength from comment {comment.strip()!r}")
+    return float(number.group())
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """The numeric rows of a text file and what its header and comments said."""
+
+    source: str
+    header: tuple[str, ...] | None
+    rows: tuple[tuple[float, ...], ...]
+    line_numbers: tuple[int, ...]
+    wavelength: float | None
+
+    def leading_columns(self, count: int, names: tuple[str, ...]) -> np.ndarray:
+        """The first ``count`` columns as an (n_rows, count) array; extra columns
+        (e.g. the uncertainty of an .xye file) are ignored."""
+        for row, line in zip(self.rows, self.line_numbers):
+            if len(row) < count:
+                raise PeakInputError(
+                    f"{self.source}:{line}: found {len(row)} column(s), expected {count} ({', '.join(names)})"
+                )
+        return np.array([row[:count] for row in self.rows], dtype=np.float64).reshape(-1, count)
+
+
+def parse_text_table(text: str, source: str) -> TextTable:
+    header = None
+    rows = []
+    line_numbers = []
+    wavelength = None
+    wavelength_line = None
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        where = f"{source}:{line_number}"
+        comment_start = _COMMENT_START.search(line)
+        content = line if comment_start is None else line[: comment_start.start()]
+        if comment_start is not None:
+            stated = _wavelength_in(line[comment_start.end() :], where)
+            if stated is not None and wavelength is not None and stated != wavelength:
+                raise PeakInputError(
+                    f"{where}: wavelength {stated:g} contradicts {wavelength:g} given on line {wavelength_line}"
+                )
+            if stated is not None:
+                wavelength, wavelength_line = stated, line_number
+        tokens = [token for token in _SEPARATORS.split(content) if token]
+        if not tokens:
+            continue
+        numeric = [_is_number(token) for token in tokens]
+        is_first_content = header is None and not rows
+        if is_first_content and not any(numeric):
+            header = tuple(tokens)
+            continue
+        if not all(numeric):
+            column = numeric.index(False)
+            raise PeakInputError(f"{where}: non-numeric value {tokens[column]!r} in column {column + 1}")
+        rows.append(tuple(float(token) for token in tokens))
+        line_numbers.append(line_number)
+    if not rows:
+        raise PeakInputError(f"{source}: no data (the file is empty or holds only comments)")
+    return TextTable(source, header, tuple(rows), tuple(line_numbers), wavelength)
