@@ -28,8 +28,6 @@ HEADER_UNITS = {
 # neither the caller nor the file says otherwise.
 DEFAULT_UNITS = "2theta"
 
-_MISSING_WAVELENGTH_HINT = "use --wavelength or a '# wavelength:' comment"
-
 
 def read_peaks(
     path: str | PathLike,
@@ -81,9 +79,20 @@ def read_peaks(
     return peaks if n_peaks is None else peaks.first(n_peaks)
 
 
-def _require_wavelength_for_two_theta(source: str, units: str, wavelength: float | None) -> None:
+def _peaks_from_columns(columns: np.ndarray, units: str, wavelength, source: str, line_numbers=None) -> PeakList:
+    """PeakList from an (N, 1) or (N, 2) array of (position, intensity)."""
     if units == "2theta" and wavelength is None:
-        raise PeakInputError(f"{source}: positions are 2θ but no wavelength was given ({_MISSING_WAVELENGTH_HINT})")
+        raise PeakInputError(
+            f"{source}: positions are 2θ but no wavelength was given (use --wavelength or a '# wavelength:' comment)"
+        )
+    return PeakList.from_values(
+        columns[:, 0],
+        units=units,
+        wavelength=wavelength,
+        intensity=columns[:, 1] if columns.shape[1] == 2 else None,
+        source=source,
+        line_numbers=line_numbers,
+    )
 
 
 def _header_units(header: tuple[str, ...] | None) -> str | None:
@@ -94,20 +103,12 @@ def _read_text_peaks(path, units, wavelength, default_wavelength) -> PeakList:
     table = parse_text_table(read_text(path), str(path))
     units = units or _header_units(table.header) or DEFAULT_UNITS
     wavelength = next((w for w in (wavelength, table.wavelength, default_wavelength) if w is not None), None)
-    _require_wavelength_for_two_theta(table.source, units, wavelength)
     # The first data line decides whether the file has intensities; every
     # line must then have as many columns.
     has_intensity = len(table.rows[0]) >= 2
     column_names = ("position", "intensity") if has_intensity else ("position",)
     columns = table.leading_columns(len(column_names), column_names)
-    return PeakList.from_values(
-        columns[:, 0],
-        units=units,
-        wavelength=wavelength,
-        intensity=columns[:, 1] if has_intensity else None,
-        source=table.source,
-        line_numbers=table.line_numbers,
-    )
+    return _peaks_from_columns(columns, units, wavelength, table.source, table.line_numbers)
 
 
 def _read_npy(path, units: str, wavelength: float | None) -> PeakList:
@@ -122,15 +123,8 @@ def _read_npy(path, units: str, wavelength: float | None) -> PeakList:
         raise PeakInputError(f"{source}: array of {array.dtype}, expected real numbers")
     if not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] in (1, 2))):
         raise PeakInputError(f"{source}: array of shape {array.shape}, expected (N,), (N, 1) or (N, 2)")
-    _require_wavelength_for_two_theta(source, units, wavelength)
-    columns = array.reshape(len(array), -1)
-    return PeakList.from_values(
-        columns[:, 0],
-        units=units,
-        wavelength=wavelength,
-        intensity=columns[:, 1] if columns.shape[1] == 2 else None,
-        source=source,
-    )
+    columns = array.reshape(array.shape[0], 1) if array.ndim == 1 else array
+    return _peaks_from_columns(columns, units, wavelength, source)
 
 
 # numpy >= 2 prints float64 scalars as "np.float64(28.44)", and GSAS-II writes
@@ -184,12 +178,4 @@ def read_gsas2_pkslst(path: str | PathLike, wavelength: float | None) -> PeakLis
         line_numbers.append(line_number)
     if not positions:
         raise PeakInputError(f"{source}: no peaks (the file is empty or holds only comments)")
-    _require_wavelength_for_two_theta(source, "2theta", wavelength)
-    return PeakList.from_values(
-        positions,
-        units="2theta",
-        wavelength=wavelength,
-        intensity=intensities,
-        source=source,
-        line_numbers=line_numbers,
-    )
+    return _peaks_from_columns(np.column_stack([positions, intensities]), "2theta", wavelength, source, line_numbers)

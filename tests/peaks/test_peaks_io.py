@@ -55,7 +55,8 @@ def test_prose_mentioning_wavelength_is_just_a_comment(tmp_path):
 
 def test_unreadable_wavelength_comment_is_an_error(tmp_path):
     path = write(tmp_path, "peaks.txt", "0.1\n# wavelength: copper\n")
-    assert error_of(path, units="q2") == f"{path}:2: cannot read a positive wavelength from comment 'wavelength: copper'"
+    message = f"{path}:2: cannot read a positive wavelength from comment 'wavelength: copper'"
+    assert error_of(path, units="q2") == message
 
 
 def test_contradicting_wavelength_comments_are_an_error(tmp_path):
@@ -203,6 +204,12 @@ def test_npy_bad_value_names_the_row(tmp_path):
     assert error_of(path, units="d") == f"{path}[1]: negative d-spacing -1.2"
 
 
+def test_npy_empty(tmp_path):
+    path = tmp_path / "peaks.npy"
+    np.save(path, np.zeros(0))
+    assert error_of(path, units="q2") == f"{path}: no peaks"
+
+
 def test_npy_that_is_not_npy(tmp_path):
     path = write(tmp_path, "peaks.npy", "28.4\n")
     assert error_of(path, units="q2").startswith(f"{path}: not a readable .npy array")
@@ -245,11 +252,14 @@ def test_pkslst_rejects_other_units(tmp_path):
     assert error_of(path, units="d", wavelength=CU_KA1) == f"{path}: GSAS-II peak lists hold 2θ positions, not 'd'"
 
 
+NOT_A_PEAK = "expected a GSAS-II peak '[position, flag, intensity, ...]',"
+
+
 @pytest.mark.parametrize(
     "bad_line, message",
     [
-        ("28.44, True, 100.0", "{path}:3: expected a GSAS-II peak '[position, flag, intensity, ...]', got '28.44, True, 100.0'"),
-        ("[28.44, True]", "{path}:3: expected a GSAS-II peak '[position, flag, intensity, ...]', got '[28.44, True]'"),
+        ("28.44, True, 100.0", "{path}:3: " + NOT_A_PEAK + " got '28.44, True, 100.0'"),
+        ("[28.44, True]", "{path}:3: " + NOT_A_PEAK + " got '[28.44, True]'"),
         ("[abc, True, 100.0, True]", "{path}:3: non-numeric value 'abc' in item 1"),
         ("[190.0, True, 100.0, True]", "{path}:3: 2θ 190 outside (0, 180)"),
     ],
