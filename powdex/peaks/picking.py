@@ -86,6 +86,7 @@ def _refine_apex(two_theta: np.ndarray, net: np.ndarray, smooth: np.ndarray, ape
     high = apex
     while high < smooth.size - 1 and smooth[high + 1] > half:
         high += 1
+    # A parabola needs three points even when the peak is narrower than that.
     low, high = min(low, max(apex - 1, 0)), max(high, min(apex + 1, smooth.size - 1))
     window = np.arange(low, high + 1)
     window = window[net[window] > 0]
@@ -95,8 +96,8 @@ def _refine_apex(two_theta: np.ndarray, net: np.ndarray, smooth: np.ndarray, ape
         if curvature < 0:
             vertex = -slope / (2 * curvature)
             if x[0] <= vertex <= x[-1]:
-                return two_theta[apex] + vertex, float(np.exp(offset - slope**2 / (4 * curvature)))
-    return float(two_theta[apex]), float(max(net[apex], smooth[apex]))
+                return float(two_theta[apex] + vertex), float(np.exp(offset - slope**2 / (4 * curvature)))
+    return float(two_theta[apex]), float(smooth[apex])
 
 
 def pick_peaks(
