@@ -1,0 +1,81 @@
+"""The ``[fitting]`` section of a TOML file, atomicrex's ``<fitting>`` block:
+
+    [fitting]
+    enabled = true
+    output_interval = 100        # status line every 100 local runs
+
+    [fitting.minimizer]          # spa wrapping another minimizer
+    kind = "spa"
+    max_iter = 25
+    seed = 120815
+
+    [fitting.minimizer.minimizer]
+    kind = "lbfgs"
+    conv_threshold = 1e-10
+    max_iter = 50
+
+``kind`` is one of lbfgs, dogleg, trust-exact, nlopt (a bare minimizer: one
+run from the objective's start) or spa, sobol, lhs (ensembles wrapping one).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+
+from powdex.optim.errors import ConfigError
+from powdex.optim.minimizers import LBFGS, NLopt, TrustRegion
+from powdex.optim.restarts import Design, SingleRun, Spa, Strategy
+
+_KINDS = ("lbfgs", "dogleg", "trust-exact", "nlopt", "spa", "sobol", "lhs")
+
+
+class FittingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    output_interval: PositiveInt | None = None
+    minimizer: Annotated[LBFGS | TrustRegion | NLopt | Spa | Design, Field(discriminator="kind")]
+
+    def strategy(self) -> Strategy:
+        if isinstance(self.minimizer, (Spa, Design)):
+            return self.minimizer
+        return SingleRun(minimizer=self.minimizer)
+
+
+def _one_line(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        # Drop the union tags pydantic puts in locations ("minimizer.spa.seed").
+        location = ".".join(["fitting", *(str(p) for p in item["loc"] if p not in _KINDS)])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown option"
+        elif item["type"] == "union_tag_invalid":
+            message = f"unknown kind {item['input'].get('kind')!r}; known: {', '.join(_KINDS)}"
+        elif item["type"] == "union_tag_not_found":
+            message = f"missing 'kind'; one of {', '.join(_KINDS)}"
+        parts.append(f"{location}: {message}")
+    return "; ".join(parts)
+
+
+def parse_config(document: dict) -> FittingConfig:
+    """Validate a parsed TOML document that has a ``[fitting]`` table."""
+    if "fitting" not in document:
+        raise ConfigError("fitting: section missing")
+    try:
+        return FittingConfig.model_validate(document["fitting"])
+    except ValidationError as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+def load_config(path: str | Path) -> FittingConfig:
+    with open(path, "rb") as handle:
+        try:
+            document = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: {error}") from None
+    return parse_config(document)

@@ -1,0 +1,48 @@
+"""Progress reporting for ensembles: a rich bar with runs done, best value and
+rate, a line for every new best, and a status line every ``output_interval``
+runs (the iterations of Spa) when asked."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from powdex.optim.result import LocalResult
+
+
+def _format_x(x) -> str:
+    return "[" + ", ".join(f"{v:.6g}" for v in x) + "]"
+
+
+class RichProgress:
+    def __init__(self, output_interval: int | None = None, console: Console | None = None):
+        self.output_interval = output_interval
+        self.console = console or Console(stderr=True)
+        self._bar: Progress | None = None
+
+    def start(self, total: int, done: int) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} runs/s"),
+            TimeElapsedColumn(), console=self.console,
+        )
+        self._task = self._bar.add_task("local runs", total=total, completed=done, best="-", rate="-")
+        self._started, self._executed = time.perf_counter(), 0
+        self._bar.start()
+        if done:
+            self.console.log(f"resuming: {done} of {total} runs already stored")
+
+    def update(self, result: LocalResult, best: LocalResult | None, new_best: bool) -> None:
+        self._executed += 1
+        rate = self._executed / max(time.perf_counter() - self._started, 1e-9)
+        best_text = "-" if best is None else f"{best.value:.6g}"
+        self._bar.update(self._task, advance=1, best=best_text, rate=f"{rate:.1f}")
+        if new_best:
+            self.console.log(f"new best {best.value:.10g} at run {best.run_index}: x = {_format_x(best.x)}")
+        if self.output_interval and self._executed % self.output_interval == 0:
+            self.console.log(f"{self._executed} runs done, best {best_text}, {rate:.1f} runs/s")
+
+    def finish(self) -> None:
+        self._bar.stop()

@@ -1,0 +1,216 @@
+"""The results store: every local run, written as it completes.
+
+SQLite file by default, any SQLAlchemy URL (PostgreSQL...) when given.  Runs
+are keyed by (study, run index), which is what lets an interrupted ensemble
+resume: the driver skips indices already stored.  Only the driving process
+writes, so SQLite's single-writer rule is never a bottleneck.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv
+import pyarrow.parquet
+from sqlalchemy import (
+    Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, insert, select, update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from powdex.optim.errors import ConfigError
+from powdex.optim.result import LocalResult
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class StudyRow(_Base):
+    __tablename__ = "optim_studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    objective: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    strategy: Mapped[str] = mapped_column(Text)
+    best_run_index: Mapped[int | None]
+    best_value: Mapped[float | None] = mapped_column(Float)
+    created: Mapped[datetime]
+
+
+class RunRow(_Base):
+    __tablename__ = "optim_runs"
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("optim_studies.id"), primary_key=True)
+    run_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sense: Mapped[str] = mapped_column(String(3))
+    start: Mapped[str] = mapped_column(Text)
+    x: Mapped[str] = mapped_column(Text)
+    # NULL when the objective returned NaN (SQL has no NaN).
+    value: Mapped[float | None] = mapped_column(Float)
+    grad_norm: Mapped[float | None] = mapped_column(Float)
+    nit: Mapped[int]
+    nfev: Mapped[int]
+    status: Mapped[int]
+    success: Mapped[bool]
+    message: Mapped[str] = mapped_column(Text)
+    wall_time: Mapped[float] = mapped_column(Float)
+    # Visited points as little-endian float64 rows (x..., value).
+    path: Mapped[bytes] = mapped_column(LargeBinary)
+    finished: Mapped[datetime]
+
+
+def _url(location: str | Path) -> str:
+    location = str(location)
+    return location if "://" in location else f"sqlite:///{location}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL with synchronous=NORMAL keeps a commit per run well under a
+    # millisecond while staying crash-safe for committed runs.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _nullable(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+class ResultsStore:
+    """A database of studies (ensembles) and their local runs."""
+
+    def __init__(self, location: str | Path = "powdex-optim.sqlite"):
+        self.url = _url(location)
+        self._engine = create_engine(self.url)
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        _Base.metadata.create_all(self._engine)
+        # One connection for the writer's lifetime: checking one out per run
+        # would cost more than the insert itself.
+        self._conn = self._engine.connect()
+        self._study_ids: dict[str, int] = {}
+        self._dims: dict[str, int] = {}
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open_study(self, name: str, objective: str, dim: int, strategy_json: str, fingerprint: str) -> None:
+        """Create study ``name``, or check that the stored one was made the same way."""
+        row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).first()
+        if row is None:
+            self._conn.execute(insert(StudyRow).values(
+                name=name, objective=objective, dim=dim, fingerprint=fingerprint,
+                strategy=strategy_json, created=datetime.now(timezone.utc),
+            ))
+            self._conn.commit()
+            row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).one()
+        elif (row.objective, row.dim, row.fingerprint) != (objective, dim, fingerprint):
+            raise ConfigError(
+                f"study '{name}' in {self.url} was made by another objective or other settings; "
+                "choose another study name"
+            )
+        self._study_ids[name] = row.id
+        self._dims[name] = row.dim
+
+    def _study_id(self, study: str) -> int:
+        if study not in self._study_ids:
+            row = self._conn.execute(select(StudyRow.id, StudyRow.dim).where(StudyRow.name == study)).first()
+            if row is None:
+                raise KeyError(f"no study '{study}' in {self.url}; known: {', '.join(self.studies())}")
+            self._study_ids[study], self._dims[study] = row
+        return self._study_ids[study]
+
+    def studies(self) -> list[str]:
+        return list(self._conn.execute(select(StudyRow.name).order_by(StudyRow.id)).scalars())
+
+    def add(self, study: str, result: LocalResult) -> None:
+        """Write one finished run and commit it, so an interruption keeps it."""
+        # A plain table insert with bound parameters compiles once and is cached;
+        # building a fresh ORM ``insert().values()`` per run would double the cost.
+        self._conn.execute(RunRow.__table__.insert(), {
+            "study_id": self._study_id(study), "run_index": result.run_index, "sense": result.sense,
+            "start": json.dumps(result.start.tolist()), "x": json.dumps(result.x.tolist()),
+            "value": _nullable(result.value), "grad_norm": _nullable(result.grad_norm),
+            "nit": result.nit, "nfev": result.nfev, "status": result.status, "success": result.success,
+            "message": result.message, "wall_time": result.wall_time,
+            "path": result.path.astype("<f8").tobytes(), "finished": datetime.now(timezone.utc),
+        })
+        self._conn.commit()
+
+    def mark_best(self, study: str, result: LocalResult) -> None:
+        self._conn.execute(
+            update(StudyRow).where(StudyRow.id == self._study_id(study))
+            .values(best_run_index=result.run_index, best_value=_nullable(result.value))
+        )
+        self._conn.commit()
+
+    def _to_result(self, study: str, row) -> LocalResult:
+        return LocalResult(
+            start=np.array(json.loads(row.start)), x=np.array(json.loads(row.x)),
+            value=np.nan if row.value is None else row.value,
+            grad_norm=np.nan if row.grad_norm is None else row.grad_norm,
+            nit=row.nit, nfev=row.nfev, status=row.status, success=row.success, message=row.message,
+            wall_time=row.wall_time,
+            path=np.frombuffer(row.path, dtype="<f8").reshape(-1, self._dims[study] + 1),
+            run_index=row.run_index, sense=row.sense,
+        )
+
+    def results(self, study: str) -> list[LocalResult]:
+        """All stored runs of ``study`` in run-index order."""
+        rows = self._conn.execute(
+            select(RunRow).where(RunRow.study_id == self._study_id(study)).order_by(RunRow.run_index)
+        )
+        return [self._to_result(study, row) for row in rows]
+
+    def best(self, study: str, n: int = 1, sense: str = "min") -> list[LocalResult]:
+        """The ``n`` best runs of one sense: lowest minima or highest maxima."""
+        order = RunRow.value.asc() if sense == "min" else RunRow.value.desc()
+        rows = self._conn.execute(
+            select(RunRow)
+            .where(RunRow.study_id == self._study_id(study), RunRow.sense == sense, RunRow.value.is_not(None))
+            .order_by(order).limit(n)
+        )
+        return [self._to_result(study, row) for row in rows]
+
+    def export(self, study: str, path: str | Path) -> Path:
+        """Write the runs of ``study`` to ``.csv`` or ``.parquet``, one column per
+        parameter (``x_0``..., ``start_0``...); visited paths stay in the store."""
+        path = Path(path)
+        results = self.results(study)
+        dim = self._dims[study]
+        columns = {
+            "run_index": [r.run_index for r in results],
+            "sense": [r.sense for r in results],
+            "value": [r.value for r in results],
+            **{f"x_{i}": [r.x[i] for r in results] for i in range(dim)},
+            **{f"start_{i}": [r.start[i] for r in results] for i in range(dim)},
+            "grad_norm": [r.grad_norm for r in results],
+            "nit": [r.nit for r in results],
+            "nfev": [r.nfev for r in results],
+            "status": [r.status for r in results],
+            "success": [r.success for r in results],
+            "message": [r.message for r in results],
+            "wall_time": [r.wall_time for r in results],
+        }
+        table = pa.table(columns)
+        if path.suffix == ".csv":
+            pyarrow.csv.write_csv(table, path)
+        elif path.suffix == ".parquet":
+            pyarrow.parquet.write_table(table, path)
+        else:
+            raise ValueError(f"export: unknown format '{path.suffix}'; use .csv or .parquet")
+        return path
