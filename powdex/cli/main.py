@@ -8,3 +8,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+from powdex.cli.dataset import dataset_app  # noqa: E402
+
+app.add_typer(dataset_app, name="dataset")

@@ -1,0 +1,19 @@
+"""Training data for the data-driven indexer (section 2.1 of the seed).
+
+Synthetic crystals and imported CIFs become ``Entry`` records (pattern, two peak
+lists, conventional / reindexed / Niggli cells), stored as Parquet per lattice
+system, then grouped, split, scaled and augmented for training.
+"""
+
+from powdex.training.build import build_synthetic, read_lattice_system, synthetic_entry
+from powdex.training.entry import Entry, entries_from_table, entries_to_table, entry_from_structure
+
+__all__ = [
+    "Entry",
+    "build_synthetic",
+    "entries_from_table",
+    "entries_to_table",
+    "entry_from_structure",
+    "read_lattice_system",
+    "synthetic_entry",
+]

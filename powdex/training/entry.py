@@ -1,0 +1,152 @@
+"""One training entry (section 2.1.1 of the seed) and its columnar (Arrow/Parquet) form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pyarrow as pa
+
+from powdex.crystal import niggli_reduce
+from powdex.training.diffraction import PeakList, Structure, diffraction
+from powdex.training.reindex import reindex
+from powdex.training.spacegroups import bravais_lattice_of, lattice_system_of
+
+
+@dataclass
+class Entry:
+    """Everything the seed keeps per crystal. Cells are (a, b, c, α, β, γ) in Å and degrees.
+
+    Peak lists hold q² = 1/d² (Å⁻²), the normalised peak height and Miller
+    indices both in the conventional and in the reindexed setting.
+    """
+
+    source: str  # "synthetic" or "cif"
+    identifier: str  # entry index for synthetic crystals, file name for CIFs
+    formula: str
+    r_factor: float | None  # refinement R-factor, None when unknown (synthetic crystals)
+    space_group_number: int
+    space_group_symbol: str  # conventional setting, extended Hermann–Mauguin
+    reindexed_space_group_symbol: str
+    bravais_lattice: str
+    lattice_system: str
+    conventional_cell: np.ndarray
+    reindexed_cell: np.ndarray
+    reindexing_matrix: np.ndarray  # (3, 3): h_reindexed = M h_conventional
+    reduced_cell: np.ndarray  # Niggli-reduced primitive cell
+    volume: float  # conventional cell
+    reduced_volume: float
+    pattern: np.ndarray  # float32 on diffraction.TWO_THETA
+    allowed_q2: np.ndarray
+    allowed_intensity: np.ndarray
+    allowed_hkl: np.ndarray
+    allowed_hkl_reindexed: np.ndarray
+    observable_q2: np.ndarray
+    observable_intensity: np.ndarray
+    observable_hkl: np.ndarray
+    observable_hkl_reindexed: np.ndarray
+
+
+def entry_from_structure(
+    structure: Structure, source: str, identifier: str, formula: str, r_factor: float | None = None
+) -> Entry:
+    """Compute pattern, peak lists and the three cell representations of a structure."""
+    sg = structure.space_group
+    system = lattice_system_of(sg)
+    bravais = bravais_lattice_of(sg)
+    setting = reindex(structure.cell, sg, system)
+    reduced = niggli_reduce(structure.cell, bravais.centring).cell
+    result = diffraction(structure)
+
+    def peaks(prefix: str, p: PeakList) -> dict:
+        return {
+            f"{prefix}_q2": p.q2,
+            f"{prefix}_intensity": p.intensity,
+            f"{prefix}_hkl": p.hkl,
+            f"{prefix}_hkl_reindexed": setting.miller_indices(p.hkl),
+        }
+
+    return Entry(
+        source=source,
+        identifier=identifier,
+        formula=formula,
+        r_factor=r_factor,
+        space_group_number=sg.number,
+        space_group_symbol=sg.xhm(),
+        reindexed_space_group_symbol=setting.space_group.xhm(),
+        bravais_lattice=bravais.value,
+        lattice_system=system.value,
+        conventional_cell=structure.cell.parameters,
+        reindexed_cell=setting.cell.parameters,
+        reindexing_matrix=setting.matrix,
+        reduced_cell=reduced.parameters,
+        volume=structure.cell.volume,
+        reduced_volume=reduced.volume,
+        pattern=result.pattern,
+        **peaks("allowed", result.allowed),
+        **peaks("observable", result.observable),
+    )
+
+
+_CELL_COLUMNS = ("conventional_cell", "reindexed_cell", "reduced_cell")
+_PEAK_PREFIXES = ("allowed", "observable")
+
+
+def entries_to_table(entries: list[Entry]) -> pa.Table:
+    """Columnar form: scalars as columns, cells as fixed-size lists, peak lists as variable-length lists."""
+    columns: dict[str, pa.Array] = {}
+    for f in fields(Entry):
+        values = [getattr(e, f.name) for e in entries]
+        if f.name in _CELL_COLUMNS:
+            columns[f.name] = _fixed(np.array(values, dtype=np.float64).reshape(-1, 6), 6)
+        elif f.name == "reindexing_matrix":
+            columns[f.name] = _fixed(np.array(values, dtype=np.float64).reshape(-1, 9), 9)
+        elif f.name == "pattern":
+            columns[f.name] = _fixed(np.array(values, dtype=np.float32).reshape(len(entries), -1), len(values[0]) if values else 0)
+        elif f.name.endswith(("_q2", "_intensity")):
+            columns[f.name] = _ragged([np.asarray(v, dtype=np.float64) for v in values])
+        elif "_hkl" in f.name:
+            columns[f.name] = _ragged([np.asarray(v, dtype=np.int16).reshape(-1, 3) for v in values], width=3)
+        else:
+            columns[f.name] = pa.array(values, type=pa.float64() if f.name == "r_factor" else None)
+    return pa.table(columns)
+
+
+def entries_from_table(table: pa.Table) -> list[Entry]:
+    data = {name: table.column(name) for name in table.column_names if name in {f.name for f in fields(Entry)}}
+    n = table.num_rows
+    out: dict[str, list] = {}
+    for name, column in data.items():
+        column = column.combine_chunks()
+        if name in _CELL_COLUMNS or name in ("reindexing_matrix", "pattern"):
+            flat = column.flatten().to_numpy(zero_copy_only=False).reshape(n, -1)
+            out[name] = [row.reshape(3, 3) if name == "reindexing_matrix" else row for row in flat]
+        elif name.endswith(("_q2", "_intensity")) or "_hkl" in name:
+            out[name] = list(ragged_to_numpy(column))
+        else:
+            out[name] = column.to_pylist()
+    return [Entry(**{name: out[name][i] for name in out}) for i in range(n)]
+
+
+def ragged_to_numpy(column: pa.Array) -> list[np.ndarray]:
+    """Rows of a list column (list<double> or list<fixed_size_list<int16, 3>>) as numpy arrays."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = column.offsets.to_numpy()
+    values = column.values
+    if pa.types.is_fixed_size_list(values.type):
+        flat = values.flatten().to_numpy(zero_copy_only=False).reshape(-1, 3).astype(np.int32)
+    else:
+        flat = values.to_numpy(zero_copy_only=False)
+    return [flat[offsets[i] : offsets[i + 1]] for i in range(len(column))]
+
+
+def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), width)
+
+
+def _ragged(rows: list[np.ndarray], width: int | None = None) -> pa.ListArray:
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int32)
+    flat = np.concatenate(rows) if rows else np.zeros((0,) if width is None else (0, width))
+    values = pa.array(flat.reshape(-1)) if width is None else _fixed(flat.astype(np.int16), width)
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
