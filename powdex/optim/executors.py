@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from itertools import islice
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from distributed import Client, WorkerPlugin, as_completed
+from threadpoolctl import threadpool_limits
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def limit_to_one_thread() -> None:
     """Pin BLAS/OpenMP pools of this process to one thread: the environment
     for libraries loaded later, threadpoolctl for those already loaded."""
-    for name in _THREAD_VARIABLES:
+    for name in THREAD_VARIABLES:
         os.environ[name] = "1"
-    from threadpoolctl import threadpool_limits
-
     threadpool_limits(limits=1)
 
 
@@ -56,7 +56,14 @@ class _Executor:
 
 
 class InProcess(_Executor):
-    """Runs tasks one after another in the calling process."""
+    """Runs tasks one after another in the calling process, which is then a
+    worker too: its BLAS pools are held to one thread while it runs."""
+
+    def _start(self) -> None:
+        self._limits = threadpool_limits(limits=1)
+
+    def _stop(self) -> None:
+        self._limits.restore_original_limits()
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         return map(fn, tasks)
@@ -120,6 +127,11 @@ class Dask(_Executor):
         self._client = None
 
     @property
+    def client(self) -> Client:
+        """The connected client, while the executor is open."""
+        return self._client
+
+    @property
     def workers(self) -> int:
         return sum(self._client.nthreads().values())
 
@@ -127,13 +139,12 @@ class Dask(_Executor):
         tasks = iter(tasks)
         window = 2 * max(self.workers, 1)
         # pure=False: tasks are all distinct, so hashing their inputs is wasted work.
-        first = [self._client.submit(fn, task, pure=False) for task, _ in zip(tasks, range(window))]
-        completed = as_completed(first)
+        first = [self._client.submit(fn, task, pure=False) for task in islice(tasks, window)]
+        completed = as_completed(first, loop=self._client.loop)
         for future in completed:
             yield future.result()
-            for task in tasks:
+            for task in islice(tasks, 1):
                 completed.add(self._client.submit(fn, task, pure=False))
-                break
 
 
 class _SingleThreadedWorkers(WorkerPlugin):

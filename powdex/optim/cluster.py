@@ -1,0 +1,69 @@
+"""A real dask.distributed cluster on the loopback interface: one ``dask
+scheduler`` and N ``dask worker`` processes, for tests, benchmarks and
+trying the distributed path on one machine.  Across machines, start the same
+commands on each host and give the scheduler address to ``Dask``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from distributed import Client
+
+from powdex.optim.executors import THREAD_VARIABLES
+
+
+def _dask(*args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    # ``python -m dask`` is the ``dask`` command of this very interpreter.
+    with open(log, "wb") as handle:
+        return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=handle, stderr=subprocess.STDOUT, env=env)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def local_dask_cluster(workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
+    """Start the cluster, yield its scheduler address, and tear it down."""
+    with tempfile.TemporaryDirectory(prefix="powdex-dask-") as folder:
+        folder = Path(folder)
+        scheduler_file = folder / "scheduler.json"
+        env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}}
+        processes = [_dask(
+            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            "--scheduler-file", str(scheduler_file), log=folder / "scheduler.log", env=env,
+        )]
+        try:
+            deadline = time.monotonic() + timeout
+            while not scheduler_file.exists():
+                if processes[0].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"dask scheduler did not start: {(folder / 'scheduler.log').read_text()[-2000:]}")
+                time.sleep(0.1)
+            address = json.loads(scheduler_file.read_text())["address"]
+            for i in range(workers):
+                processes.append(_dask(
+                    "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+                    "--no-dashboard", "--name", f"powdex-{i}", "--local-directory", str(folder),
+                    log=folder / f"worker-{i}.log", env=env,
+                ))
+            with Client(address, timeout=timeout) as client:
+                client.wait_for_workers(workers, timeout=max(deadline - time.monotonic(), 1.0))
+            yield address
+        finally:
+            for process in reversed(processes):
+                _stop(process)

@@ -1,0 +1,97 @@
+"""Restart strategies, executors and the driver: global minima, determinism
+across executors, maxima searches, and a real dask cluster."""
+
+import numpy as np
+import pytest
+from scipy.stats import qmc
+from threadpoolctl import threadpool_info
+
+from powdex.optim import LBFGS, NLopt, Dask, Design, InProcess, LocalProcesses, Spa, run_ensemble
+from powdex.optim.errors import ConfigError
+from powdex.optim.restarts import SingleRun
+from powdex.optim.testfunctions import HARTMANN6_MINIMUM, hartmann6, rastrigin, rosenbrock, volcano
+
+BOBYQA = NLopt(algorithm="LN_BOBYQA")
+
+
+def _signature(ensemble):
+    return [(r.run_index, r.sense, r.start.tobytes(), r.x.tobytes(), r.nfev) for r in ensemble.results]
+
+
+def test_spa_finds_the_global_minimum_where_a_single_local_run_does_not():
+    objective = rastrigin(2)  # a local minimum near every integer point in [-5.12, 5.12]^2
+    single = run_ensemble(objective, SingleRun(minimizer=BOBYQA))
+    spa = run_ensemble(objective, Spa(max_iter=100, seed=3, minimizer=BOBYQA))
+    assert single.best.value > 1.0
+    assert spa.best.value < 1e-10
+    np.testing.assert_allclose(spa.best.x, 0.0, atol=1e-5)
+    assert len({round(r.value, 3) for r in spa.results}) > 10  # it really visited many minima
+
+
+def test_spa_starts_are_uniform_within_bounds_and_depend_only_on_seed_and_index():
+    objective = rastrigin(3)
+    runs = Spa(max_iter=400, seed=11, minimizer=BOBYQA).plan(objective)
+    starts = np.array([run.start for run in runs])
+    assert np.all(starts >= -5.12) and np.all(starts <= 5.12)
+    assert abs(starts.mean()) < 0.5 and starts.std() == pytest.approx(10.24 / np.sqrt(12), rel=0.1)
+    prefix = Spa(max_iter=10, seed=11, minimizer=BOBYQA).plan(objective)
+    np.testing.assert_array_equal([run.start for run in prefix], starts[:10])
+    other_seed = Spa(max_iter=10, seed=12, minimizer=BOBYQA).plan(objective)
+    assert not np.allclose([run.start for run in other_seed], starts[:10])
+
+
+def test_design_starts_fill_space():
+    objective = hartmann6()
+    lhs = np.array([run.start for run in Design(kind="lhs", runs=16, minimizer=BOBYQA).plan(objective)])
+    # A Latin hypercube has exactly one point in each of the 16 strata per axis.
+    for column in lhs.T:
+        assert sorted(np.floor(column * 16).astype(int)) == list(range(16))
+    sobol = np.array([run.start for run in Design(kind="sobol", runs=32, minimizer=BOBYQA).plan(objective)])
+    randoms = np.array([run.start for run in Spa(max_iter=32, minimizer=BOBYQA).plan(objective)])
+    assert qmc.discrepancy(sobol) < qmc.discrepancy(randoms)
+    shorter = Design(kind="sobol", runs=10, minimizer=BOBYQA).plan(objective)
+    np.testing.assert_array_equal([run.start for run in shorter], sobol[:10])
+
+
+def test_design_ensemble_finds_hartmann6_global_minimum():
+    ensemble = run_ensemble(hartmann6(), Design(kind="sobol", runs=16, seed=2, minimizer=LBFGS(conv_threshold=1e7)))
+    assert ensemble.best.value == pytest.approx(HARTMANN6_MINIMUM[0], abs=1e-5)
+
+
+def test_maximize_and_both_senses():
+    maxima = run_ensemble(volcano(), Spa(max_iter=6, seed=1, sense="max", minimizer=LBFGS(conv_threshold=1e7)))
+    # The rim's highest point: radius ~2 on the +x side, value ~1.5.
+    assert maxima.best.sense == "max" and maxima.best.value == pytest.approx(1.505, abs=1e-3)
+    assert all(r.path[-1, -1] == pytest.approx(r.value) for r in maxima.results)  # path holds f, not -f
+    both = run_ensemble(volcano(), Spa(max_iter=20, seed=1, sense="both", minimizer=LBFGS(conv_threshold=1e7)))
+    assert [r.sense for r in both.results] == ["min", "max"] * 10
+    assert both.best.sense == "min" and both.best.value == pytest.approx(-0.5997, abs=1e-3)
+    assert max(r.value for r in both.maxima) == pytest.approx(1.505, abs=1e-3)
+
+
+def test_restart_strategies_refuse_unbounded_objectives_before_running():
+    with pytest.raises(ConfigError, match="spa draws starts within bounds.*'rosenbrock' is unbounded in parameters \\[0, 1\\]"):
+        run_ensemble(rosenbrock(2), Spa(max_iter=5, minimizer=BOBYQA))
+
+
+def test_same_seed_same_results_in_process_and_in_local_processes():
+    strategy = Spa(max_iter=24, seed=5, sense="both", minimizer=NLopt(algorithm="GN_CRS2_LM", maxeval=200))
+    serial = run_ensemble(hartmann6(), strategy, executor=InProcess())
+    parallel = run_ensemble(hartmann6(), strategy, executor=LocalProcesses(workers=2, chunk_size=3))
+    assert len(serial.results) == 24
+    assert _signature(parallel) == _signature(serial)
+    reseeded = run_ensemble(hartmann6(), strategy.model_copy(update={"seed": 6}))
+    assert _signature(reseeded) != _signature(serial)
+
+
+def test_ensemble_on_a_real_dask_cluster(dask_scheduler):
+    strategy = Spa(max_iter=40, seed=9, minimizer=LBFGS(conv_threshold=1e7))
+    serial = run_ensemble(hartmann6(), strategy)
+    executor = Dask(dask_scheduler, chunk_size=3)
+    distributed = run_ensemble(hartmann6(), strategy, executor=executor)
+    assert _signature(distributed) == _signature(serial)
+    assert distributed.best.value == pytest.approx(HARTMANN6_MINIMUM[0], abs=1e-5)
+    with executor:  # both workers took part, each pinned to one thread
+        assert len(executor.client.scheduler_info()["workers"]) == 2
+        pools = executor.client.run(threadpool_info)
+    assert {pool["num_threads"] for worker in pools.values() for pool in worker} == {1}
