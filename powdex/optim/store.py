@@ -158,6 +158,13 @@ class ResultsStore:
         )
         self._conn.commit()
 
+    def study_best(self, study: str) -> tuple[int | None, float | None]:
+        """The best run as marked while the ensemble ran: (run index, value)."""
+        row = self._conn.execute(
+            select(StudyRow.best_run_index, StudyRow.best_value).where(StudyRow.id == self._study_id(study))
+        ).one()
+        return row.best_run_index, row.best_value
+
     def _to_result(self, study: str, row) -> LocalResult:
         return LocalResult(
             start=np.array(json.loads(row.start)), x=np.array(json.loads(row.x)),

@@ -1,0 +1,105 @@
+"""The results store: resume after interruption, queries, export."""
+
+import numpy as np
+import pyarrow.csv
+import pyarrow.parquet
+import pytest
+
+from powdex.optim import LBFGS, Objective, ResultsStore, Spa, run_ensemble
+from powdex.optim.errors import ConfigError
+from powdex.optim.testfunctions import hartmann6, hartmann6_gradient, hartmann6_value
+
+STRATEGY = Spa(max_iter=20, seed=4, sense="both", minimizer=LBFGS(conv_threshold=1e7))
+
+
+class Interrupt:
+    """A progress display whose user presses Ctrl-C after ``after`` runs."""
+
+    def __init__(self, after):
+        self.after = after
+
+    def start(self, total, done):
+        pass
+
+    def update(self, result, best, new_best):
+        self.after -= 1
+        if self.after == 0:
+            raise KeyboardInterrupt
+
+    def finish(self):
+        pass
+
+
+def _counting_hartmann():
+    calls = []
+
+    def value(x):
+        calls.append(1)
+        return hartmann6_value(x)
+
+    return Objective(value, 6, grad=hartmann6_gradient, bounds=[(0, 1)] * 6, name="hartmann6"), calls
+
+
+def test_resume_after_interruption_loses_nothing_and_repeats_nothing(tmp_path):
+    reference = run_ensemble(hartmann6(), STRATEGY)
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_ensemble(hartmann6(), STRATEGY, store=store, progress=Interrupt(after=7))
+        study = store.studies()[0]
+        assert [r.run_index for r in store.results(study)] == list(range(7))
+
+    objective, calls = _counting_hartmann()
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        resumed = run_ensemble(objective, STRATEGY, store=store)
+        stored = store.results(study)
+    assert resumed.executed == 13
+    # Evaluations made now are exactly those of the 13 runs not yet stored.
+    assert len(calls) == sum(r.nfev for r in resumed.results[7:])
+    assert [r.run_index for r in stored] == list(range(20))
+    for mine, theirs in zip(stored, reference.results):
+        assert (mine.sense, mine.nfev) == (theirs.sense, theirs.nfev)
+        np.testing.assert_array_equal(mine.x, theirs.x)
+        np.testing.assert_array_equal(mine.path, theirs.path)
+
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        again = run_ensemble(objective, STRATEGY, store=store)
+    assert again.executed == 0 and len(calls) == sum(r.nfev for r in resumed.results[7:])
+
+
+def test_a_study_grows_with_more_spa_runs_and_keeps_the_old_ones(tmp_path):
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        run_ensemble(hartmann6(), STRATEGY, store=store)
+        bigger = run_ensemble(hartmann6(), STRATEGY.with_count(30), store=store)
+        assert bigger.executed == 10 and len(store.results(bigger.study)) == 30
+        assert store.studies() == [bigger.study]
+
+
+def test_a_study_name_cannot_be_reused_for_other_settings(tmp_path):
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        run_ensemble(hartmann6(), STRATEGY, store=store, study="mine")
+        with pytest.raises(ConfigError, match="study 'mine' .* other settings; choose another study name"):
+            run_ensemble(hartmann6(), STRATEGY.model_copy(update={"seed": 5}), store=store, study="mine")
+
+
+def test_best_n_and_the_best_marked_as_found(tmp_path):
+    with ResultsStore(f"sqlite:///{tmp_path / 'runs.sqlite'}") as store:
+        ensemble = run_ensemble(hartmann6(), STRATEGY, store=store)
+        best = store.best(ensemble.study, n=3)
+        minima = sorted(r.value for r in ensemble.results if r.sense == "min")
+        assert [r.value for r in best] == pytest.approx(minima[:3])
+        assert best[0].run_index == ensemble.best.run_index
+        top = store.best(ensemble.study, n=2, sense="max")
+        assert all(r.sense == "max" for r in top) and top[0].value >= top[1].value
+        assert store.study_best(ensemble.study) == (ensemble.best.run_index, ensemble.best.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export(tmp_path, suffix):
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        ensemble = run_ensemble(hartmann6(), STRATEGY, store=store)
+        path = store.export(ensemble.study, tmp_path / f"runs{suffix}")
+    table = pyarrow.csv.read_csv(path) if suffix == ".csv" else pyarrow.parquet.read_table(path)
+    assert table.num_rows == 20
+    assert table.column("run_index").to_pylist() == list(range(20))
+    np.testing.assert_allclose(table.column("x_5").to_numpy(), [r.x[5] for r in ensemble.results])
+    np.testing.assert_allclose(table.column("value").to_numpy(), [r.value for r in ensemble.results])
