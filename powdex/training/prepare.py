@@ -1,0 +1,185 @@
+"""From a built dataset to training tables: group, split, scale, augment (sections 2.1.2–2.1.5).
+
+For each lattice system, ``prepare_dataset`` writes into ``<dataset>/prepared/``:
+
+* ``<system>.parquet``: the entries (without patterns) with ``group``,
+  ``split`` ("training" / "validation") and ``augmented_from`` (identifier of
+  the parent entry, null for originals); augmented entries take their parent's
+  group and split;
+* ``<system>.scaling.json``: the ``Scaler`` fitted on the training entries;
+* ``<system>.augmentation.json``: the fitted ρ parameters r0, r1, the
+  first-peak distribution and the cell perturbation method.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from powdex.crystal import Cell, LatticeSystem, niggli_reduce
+from powdex.training.augmentation import CellPerturber, PeakResampler, augmentation_counts
+from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system
+from powdex.training.entry import Entry, entries_from_table, entries_to_table
+from powdex.training.grouping import group_of
+from powdex.training.scaling import Scaler
+from powdex.training.split import validation_mask
+
+DEFAULT_TARGET_PER_SYMBOL = 200
+_MAX_PERTURBATION_TRIES = 20
+_LENGTHS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class PreparedSystem:
+    system: str
+    training: int
+    validation: int
+    augmented_training: int
+    augmented_validation: int
+
+
+def free_parameter_columns(system: LatticeSystem, cell: np.ndarray) -> tuple[int, ...]:
+    """Which of (a, b, c, α, β, γ) of a reindexed cell are free in its lattice system."""
+    match system:
+        case LatticeSystem.CUBIC:
+            return (0,)
+        case LatticeSystem.TETRAGONAL | LatticeSystem.HEXAGONAL:
+            return (0, 2)
+        case LatticeSystem.RHOMBOHEDRAL:
+            return (0, 3)
+        case LatticeSystem.ORTHORHOMBIC:
+            return _LENGTHS
+        case LatticeSystem.MONOCLINIC:
+            # After reindexing to a ≤ b ≤ c the oblique angle may be α, β or γ.
+            return (*_LENGTHS, 3 + int(np.argmax(np.abs(cell[3:] - 90.0))))
+        case _:
+            return (0, 1, 2, 3, 4, 5)
+
+
+def _with_free(system: LatticeSystem, cell: np.ndarray, columns: tuple[int, ...], values: np.ndarray) -> Cell:
+    """The cell with its free parameters replaced and the system's equalities restored."""
+    out = cell.copy()
+    out[list(columns)] = values
+    if system in (LatticeSystem.CUBIC, LatticeSystem.RHOMBOHEDRAL):
+        out[1] = out[2] = out[0]
+        if system is LatticeSystem.RHOMBOHEDRAL:
+            out[4] = out[5] = out[3]
+    elif system in (LatticeSystem.TETRAGONAL, LatticeSystem.HEXAGONAL):
+        out[1] = out[0]
+    return Cell.from_parameters(out)
+
+
+def prepare_dataset(dataset: Path, seed: int = 0, target_per_symbol: int = DEFAULT_TARGET_PER_SYMBOL) -> list[PreparedSystem]:
+    out = Path(dataset) / "prepared"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for system in LATTICE_SYSTEMS:
+        table = read_lattice_system(dataset, system)
+        if table is not None and table.num_rows:
+            summary.append(prepare_lattice_system(table, LatticeSystem(system), out, seed, target_per_symbol))
+    return summary
+
+
+def prepare_lattice_system(
+    table: pa.Table, system: LatticeSystem, out: Path, seed: int, target_per_symbol: int
+) -> PreparedSystem:
+    entries = entries_from_table(table.drop_columns([c for c in ("entry_index",) if c in table.column_names]))
+    groups = [group_of(system.value, e.bravais_lattice, e.reindexed_space_group_symbol) for e in entries]
+    validation = validation_mask(groups, seed)
+    training = [e for e, v in zip(entries, validation) if not v]
+    cells = np.array([e.reindexed_cell for e in entries])
+    scaler = Scaler.fit(cells[~validation], [e.observable_q2 for e in training])
+    scaler.save(out / f"{system.value}.scaling.json")
+
+    resampler = PeakResampler.fit([e.allowed_q2 for e in training], [e.observable_q2 for e in training])
+    method = "random" if system is LatticeSystem.CUBIC else "svd"
+    free = [free_parameter_columns(system, c) for c in cells]
+    scaled = np.array([scaler.scale_cells(c)[list(cols)] for c, cols in zip(cells, free)])
+    perturber = CellPerturber.fit(scaled[~validation], method)
+    (out / f"{system.value}.augmentation.json").write_text(
+        json.dumps({"r0": resampler.r0, "r1": resampler.r1, "first_peak": resampler.first_peak.tolist(), "cell_method": method})
+    )
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(LATTICE_SYSTEMS.index(system.value),)))
+    counts = np.zeros(len(entries), dtype=int)
+    for side in (False, True):  # rarity is counted within each side: augmentation happens after the split
+        members = np.flatnonzero(validation == side)
+        counts[members] = augmentation_counts([entries[i].reindexed_space_group_symbol for i in members], target_per_symbol)
+    augmented, parents = [], []
+    for i in np.flatnonzero(counts):
+        for _ in range(counts[i]):
+            child = _augmented(entries[i], system, free[i], scaled[i], scaler, perturber, resampler, rng)
+            if child is not None:
+                augmented.append(child)
+                parents.append(i)
+
+    rows = entries_to_table(entries + augmented).drop_columns(["pattern"])
+    parent_of = list(range(len(entries))) + parents
+    rows = rows.append_column("group", pa.array([groups[p] for p in parent_of]))
+    rows = rows.append_column("split", pa.array(["validation" if validation[p] else "training" for p in parent_of]))
+    rows = rows.append_column(
+        "augmented_from", pa.array([None] * len(entries) + [entries[p].identifier for p in parents], pa.string())
+    )
+    pq.write_table(rows, out / f"{system.value}.parquet", compression="zstd")
+    parent_validation = validation[np.asarray(parents, dtype=int)]
+    return PreparedSystem(
+        system.value,
+        int((~validation).sum()),
+        int(validation.sum()),
+        int((~parent_validation).sum()),
+        int(parent_validation.sum()),
+    )
+
+
+def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, resampler, rng) -> Entry | None:
+    """A copy of ``entry`` with a perturbed cell and a resampled observable peak list, or None if no valid cell came up."""
+    for _ in range(_MAX_PERTURBATION_TRIES):
+        values = perturber.perturb(scaled_free, rng)
+        full = scaler.scale_cells(entry.reindexed_cell)
+        full[list(columns)] = values
+        candidate = scaler.unscale_cells(full)[list(columns)]
+        try:
+            cell = _with_free(system, entry.reindexed_cell, columns, candidate)
+        except ValueError:
+            continue
+        lengths = cell.parameters[:3]
+        if system in (LatticeSystem.ORTHORHOMBIC, LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC) and not (
+            lengths[0] <= lengths[1] <= lengths[2]
+        ):
+            continue
+        break
+    else:
+        return None
+    q2 = cell.q2(entry.allowed_hkl_reindexed)
+    order = np.argsort(q2, kind="stable")
+    hkl = entry.allowed_hkl_reindexed[order]
+    q2 = q2[order]
+    chosen = resampler.resample(q2, rng)
+    inverse = np.linalg.inv(entry.reindexing_matrix)
+    conventional = cell.transformed(inverse)
+    centring = entry.space_group_symbol[0]
+    reduced = niggli_reduce(conventional, centring).cell
+    conventional_hkl = np.rint(hkl @ inverse.T).astype(np.int32)
+    return Entry(
+        **{
+            **entry.__dict__,
+            "reindexed_cell": cell.parameters,
+            "conventional_cell": conventional.parameters,
+            "reduced_cell": reduced.parameters,
+            "volume": conventional.volume,
+            "reduced_volume": reduced.volume,
+            "allowed_q2": q2,
+            "allowed_hkl": conventional_hkl,
+            "allowed_hkl_reindexed": hkl,
+            "allowed_intensity": np.full(len(q2), np.nan),
+            "observable_q2": q2[chosen],
+            "observable_hkl": conventional_hkl[chosen],
+            "observable_hkl_reindexed": hkl[chosen],
+            "observable_intensity": np.full(len(chosen), np.nan),
+        }
+    )
