@@ -42,6 +42,7 @@ class Structure:
     positions: np.ndarray  # (n, 3)
     elements: tuple[str, ...]  # one symbol per position
     displacement_b: float = 3.0  # isotropic B, Å²
+    occupancies: np.ndarray | None = None  # per position; None means fully occupied (synthetic crystals)
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,12 @@ def structure_factors(structure: Structure, hkl: np.ndarray, q2: np.ndarray) -> 
     starts = np.searchsorted(which[by_species], np.arange(len(species)))
     turns = structure.positions[by_species] @ np.asarray(hkl, dtype=float).T  # (n_atoms, n_hkl)
     phase = (2.0 * np.pi * (turns - np.rint(turns))).astype(np.float32)
+    weight = 1.0 if structure.occupancies is None else structure.occupancies[by_species].astype(np.float32)[:, None]
     f = np.stack([form_factor(el, q2) for el in species], axis=1) * np.exp(-structure.displacement_b * q2 / 4.0)[:, None]
-    real = np.sum(f * np.add.reduceat(np.cos(phase), starts, axis=0).T, axis=1)
+    real = np.sum(f * np.add.reduceat(weight * np.cos(phase), starts, axis=0).T, axis=1)
     if symmetry_operations(structure.space_group.xhm()).inversion_at_origin:
         return real.astype(complex)
-    return real + 1j * np.sum(f * np.add.reduceat(np.sin(phase), starts, axis=0).T, axis=1)
+    return real + 1j * np.sum(f * np.add.reduceat(weight * np.sin(phase), starts, axis=0).T, axis=1)
 
 
 def lorentz_polarisation(two_theta: np.ndarray) -> np.ndarray:
