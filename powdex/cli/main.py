@@ -12,3 +12,8 @@ app = typer.Typer(
 from powdex.cli.dataset import dataset_app  # noqa: E402
 
 app.add_typer(dataset_app, name="dataset")
+
+from powdex.cli.optimize import map_surface, optimize  # noqa: E402
+
+app.command("optimize")(optimize)
+app.command("map")(map_surface)

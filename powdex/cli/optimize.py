@@ -1,0 +1,126 @@
+"""``powdex optimize`` and ``powdex map``: the ensemble engine on a named test
+function, to exercise configuration, executors and the store from the shell."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from powdex.optim.testfunctions import TEST_FUNCTIONS
+
+
+class ExecutorName(str, Enum):
+    inprocess = "inprocess"
+    processes = "processes"
+    dask = "dask"
+
+
+FUNCTION = typer.Argument(..., help=f"Test function: {', '.join(TEST_FUNCTIONS)}.")
+CONFIG = typer.Option(None, "--config", help="TOML file with a fitting section (default: spa wrapping lbfgs).")
+STORE = typer.Option(None, "--store", help="Results store: SQLite path or SQLAlchemy URL; a rerun resumes.")
+SEED = typer.Option(None, "--seed", help="Ensemble seed (overrides the config's).")
+EXECUTOR = typer.Option(ExecutorName.inprocess, "--executor", help="Where local runs execute.")
+SCHEDULER = typer.Option(None, "--scheduler", help="dask scheduler address; without it a loopback cluster is started.")
+WORKERS = typer.Option(None, "--workers", min=1, help="Worker processes (default: one per core).")
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+    raise typer.Exit(1)
+
+
+def _setup(function: str, config: Path | None, seed: int | None, runs: int | None, sense: str | None = None):
+    from powdex.optim import FittingConfig, LBFGS, Spa, load_config
+
+    if function not in TEST_FUNCTIONS:
+        _fail(ValueError(f"unknown test function '{function}'; known: {', '.join(TEST_FUNCTIONS)}"))
+    fitting = load_config(config) if config else FittingConfig(minimizer=Spa(minimizer=LBFGS()))
+    strategy = fitting.strategy()
+    if seed is not None:
+        strategy = strategy.model_copy(update={"seed": seed})
+    if runs is not None:
+        strategy = strategy.with_count(runs)
+    if sense is not None:
+        strategy = strategy.model_copy(update={"sense": sense})
+    return TEST_FUNCTIONS[function](), fitting, strategy
+
+
+def _executor(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
+    from powdex.optim import Dask, InProcess, LocalProcesses
+    from powdex.optim.cluster import local_dask_cluster
+
+    if name is ExecutorName.inprocess:
+        return InProcess()
+    if name is ExecutorName.processes:
+        return LocalProcesses(workers)
+    if scheduler is None:
+        scheduler = stack.enter_context(local_dask_cluster(workers or 2))
+    return Dask(scheduler)
+
+
+def _run(objective, fitting, strategy, executor, scheduler, workers, store):
+    from powdex.optim import ResultsStore, RichProgress, run_ensemble
+
+    with ExitStack() as stack:
+        results_store = stack.enter_context(ResultsStore(store)) if store else None
+        return run_ensemble(
+            objective, strategy, executor=_executor(stack, executor, scheduler, workers),
+            store=results_store, progress=RichProgress(fitting.output_interval),
+        )
+
+
+def optimize(
+    function: str = FUNCTION, config: Path = CONFIG, store: str = STORE, seed: int = SEED,
+    executor: ExecutorName = EXECUTOR, scheduler: str = SCHEDULER, workers: int = WORKERS,
+    runs: int = typer.Option(None, "--runs", min=1, help="Number of local runs (overrides spa max_iter / design runs)."),
+    export: Path = typer.Option(None, "--export", help="Also write the study's runs to this .csv or .parquet file."),
+) -> None:
+    """Minimize a test function with an ensemble of local optimizations."""
+    from powdex.optim import ResultsStore
+
+    try:
+        objective, fitting, strategy = _setup(function, config, seed, runs)
+        if not fitting.enabled:
+            typer.echo("fitting is disabled in the configuration; nothing to do")
+            return
+        ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
+        if export:
+            if not store:
+                raise ValueError("--export needs --store")
+            with ResultsStore(store) as results_store:
+                results_store.export(ensemble.study, export)
+    except ValueError as error:
+        _fail(error)
+    best = ensemble.best
+    typer.echo(f"{len(ensemble.results)} runs ({ensemble.executed} executed now) in {ensemble.wall_time:.2f} s")
+    typer.echo(f"best {best.value:.10g} at run {best.run_index}: x = {best.x.tolist()}")
+    if store:
+        typer.echo(f"study '{ensemble.study}' in {store}")
+
+
+def map_surface(
+    function: str = FUNCTION, config: Path = CONFIG, store: str = STORE, seed: int = SEED,
+    executor: ExecutorName = EXECUTOR, scheduler: str = SCHEDULER, workers: int = WORKERS,
+    runs: list[int] = typer.Option([16, 32, 128], "--runs", min=2, help="Map from the first N runs; repeat for panels."),
+    out: Path = typer.Option(Path("surface.png"), "--out", help="PNG with one map per --runs."),
+    resolution: int = typer.Option(121, "--resolution", min=11, help="Grid points per axis."),
+) -> None:
+    """Map a two-parameter response surface from minimum and maximum searches."""
+    from powdex.optim.surface import evaluate_on_grid, map_surface as interpolate, plot_maps
+
+    try:
+        objective, fitting, strategy = _setup(function, config, seed, max(runs), sense="both")
+        ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
+        truth = evaluate_on_grid(objective, objective.bounds, resolution)
+        maps = [interpolate(ensemble.results[:count], objective.bounds, resolution) for count in sorted(runs)]
+    except ValueError as error:
+        _fail(error)
+    errors = [surface.rms_error(truth) for surface in maps]
+    plot_maps(maps, out, truth=truth, errors=errors)
+    typer.echo("local runs  (min + max)  points  RMS error")
+    for surface, error in zip(maps, errors):
+        typer.echo(f"{surface.runs:10d}  ({surface.runs // 2} + {surface.runs - surface.runs // 2}) {len(surface.points):8d}  {error:.4g}")
+    typer.echo(f"wrote {out}")
