@@ -54,3 +54,75 @@ def build(
             _fail(str(error))
         progress.update(task, completed=entries)
     typer.echo(f"wrote {sum(written.values())} entries to {out} ({dict(sorted(written.items()))})")
+
+
+@dataset_app.command("import-cif")
+def import_cif(
+    folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory searched recursively for *.cif."),
+    out: Path = typer.Option(..., "--out", help="Dataset directory to write the accepted entries to."),
+) -> None:
+    """Import CIF files with the seed's quality criteria and duplicate removal; print rejections by reason."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from powdex.training.build import write_by_lattice_system
+    from powdex.training.cif_import import import_cif_directory
+    from powdex.training.entry import entries_to_table
+
+    entries, summary = import_cif_directory(folder)
+    if entries:
+        write_by_lattice_system(entries_to_table(entries), out, "cif-import")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cif-import-summary.json").write_text(
+        json.dumps({"read": summary.read, "accepted": summary.accepted, "rejected": dict(summary.rejected)}, indent=2)
+    )
+    table = Table(title=f"{summary.read} CIF data blocks read, {summary.accepted} accepted")
+    table.add_column("rejected because")
+    table.add_column("count", justify="right")
+    for reason, count in summary.rejected.most_common():
+        table.add_row(reason, str(count))
+    Console().print(table)
+
+
+@dataset_app.command()
+def prepare(
+    dataset: Path = typer.Argument(..., exists=True, file_okay=False),
+    seed: int = typer.Option(0, "--seed"),
+    target_per_symbol: int = typer.Option(200, "--target-per-symbol", min=1, help="Augment symbols with fewer entries."),
+) -> None:
+    """Group, split 80/20 within groups, fit scaling on training data and augment; writes DATASET/prepared/."""
+    from powdex.training.prepare import prepare_dataset
+
+    for s in prepare_dataset(dataset, seed, target_per_symbol):
+        typer.echo(
+            f"{s.system:13s} training {s.training:7d} (+{s.augmented_training} augmented)  "
+            f"validation {s.validation:7d} (+{s.augmented_validation} augmented)"
+        )
+
+
+@dataset_app.command()
+def stats(
+    dataset: Path = typer.Argument(..., exists=True, file_okay=False),
+    plots: Path = typer.Option(None, "--plots", help="Folder for the PNG histograms (default DATASET/stats)."),
+) -> None:
+    """Print entry counts per lattice system and group; draw histograms of cell parameters and peak counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from powdex.training.stats import dataset_counts, draw_histograms
+
+    counts = dataset_counts(dataset)
+    if not counts:
+        _fail(f"{dataset} holds no entries")
+    table = Table(title=f"{sum(sum(c.values()) for c in counts.values())} entries in {dataset}")
+    for column in ("lattice system", "group", "entries"):
+        table.add_column(column, justify="right" if column == "entries" else "left")
+    for system, groups in counts.items():
+        table.add_row(system, "[b]all[/b]", f"[b]{sum(groups.values())}[/b]")
+        for group, n in sorted(groups.items(), key=lambda kv: -kv[1]):
+            table.add_row("", group, str(n))
+    Console(width=100).print(table)
+    for path in draw_histograms(dataset, plots or dataset / "stats"):
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,55 @@
+"""Counts per lattice system and group, and histograms of cell parameters and peak counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system  # noqa: E402
+from powdex.training.grouping import group_of  # noqa: E402
+
+_COLUMNS = ["lattice_system", "bravais_lattice", "reindexed_space_group_symbol", "reindexed_cell", "allowed_q2", "observable_q2"]
+
+
+def dataset_counts(dataset: Path) -> dict[str, Counter]:
+    """Entries per group, by lattice system."""
+    counts = {}
+    for system in LATTICE_SYSTEMS:
+        table = read_lattice_system(dataset, system)
+        if table is None:
+            continue
+        pairs = zip(table["bravais_lattice"].to_pylist(), table["reindexed_space_group_symbol"].to_pylist())
+        counts[system] = Counter(group_of(system, b, s) for b, s in pairs)
+    return counts
+
+
+def draw_histograms(dataset: Path, out: Path) -> list[Path]:
+    """One PNG per lattice system with a, b, c, α, β, γ of the reindexed cells and both peak counts."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for system in LATTICE_SYSTEMS:
+        table = read_lattice_system(dataset, system)
+        if table is None:
+            continue
+        table = table.select(_COLUMNS)
+        cells = np.asarray(table["reindexed_cell"].combine_chunks().flatten()).reshape(-1, 6)
+        fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+        for i, name in enumerate(("a (Å)", "b (Å)", "c (Å)", "α (°)", "β (°)", "γ (°)")):
+            axes.flat[i].hist(cells[:, i], bins=60)
+            axes.flat[i].set_xlabel(name)
+        for ax, column, label in ((axes.flat[6], "allowed_q2", "non-absent peaks"), (axes.flat[7], "observable_q2", "observable peaks")):
+            ax.hist(table[column].combine_chunks().value_lengths().to_numpy(), bins=np.arange(0, 62))
+            ax.set_xlabel(f"{label} per entry (max 60)")
+        fig.suptitle(f"{system}: {table.num_rows} entries (reindexed cells)")
+        fig.tight_layout()
+        path = out / f"{system}.png"
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        written.append(path)
+    return written
