@@ -1,0 +1,181 @@
+"""The classical indexing pipeline: SVD-Index over the Bravais lattices, then ranking.
+
+Lattice systems are searched from the highest symmetry down. For each Bravais
+lattice, batches of random trials are run at growing trial volumes (SVD-Index's
+volume schedule, starting below the volume estimated from the number of lines),
+converged trials that explain enough peaks are polished and scored, and the
+search of that lattice ends once a stage past the first solution adds nothing.
+The whole search stops at the time limit or as soon as a lattice system has
+produced a solution that explains every line with M_N ≥ ``stop_m``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from powdex.crystal import BravaisLattice, LatticeSystem, same_lattice
+from powdex.crystal.cell import volume
+from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
+from powdex.indexing.observations import Observations
+from powdex.indexing.svd_index import SvdIndexSearch, estimated_volume
+from powdex.peaks import PeakList
+
+SEARCH_ORDER = (
+    LatticeSystem.CUBIC,
+    LatticeSystem.HEXAGONAL,
+    LatticeSystem.RHOMBOHEDRAL,
+    LatticeSystem.TETRAGONAL,
+    LatticeSystem.ORTHORHOMBIC,
+    LatticeSystem.MONOCLINIC,
+    LatticeSystem.TRICLINIC,
+)
+
+
+class IndexingConfig(BaseModel):
+    """Options of :func:`index_peaks` (validated; the CLI builds one of these)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    systems: tuple[LatticeSystem, ...] = SEARCH_ORDER
+    zero_shift: bool = False
+    seed: int = 0
+    time_limit: float = Field(60.0, gt=0, description="seconds for the whole search")
+    stop_m: float = Field(20.0, ge=0, description="stop when a system gives a full indexing with M_N at least this")
+    two_theta_error: float = Field(0.02, gt=0, description="expected standard error of peak positions, ° 2θ")
+    impurity_fraction: float = Field(0.05, gt=0, lt=1)
+    detection_probability: float = Field(0.7, gt=0, lt=1)
+    solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
+    max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
+    batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
+    top: int = Field(10, ge=1)
+
+    @field_validator("systems", mode="before")
+    @classmethod
+    def _parse_systems(cls, value):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        return tuple(LatticeSystem(str(v).strip().lower()) for v in value)
+
+
+@dataclass(frozen=True)
+class IndexingResult:
+    candidates: list[Candidate]
+    elapsed: float
+    trials: int
+    source: str
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "elapsed_seconds": self.elapsed,
+            "trials": self.trials,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+ProgressCallback = Callable[[str, int, float], None]
+"""Called after every batch with (Bravais symbol, trials so far, best score so far)."""
+
+
+def index_peaks(
+    peaks: PeakList, config: IndexingConfig | None = None, progress: ProgressCallback | None = None
+) -> IndexingResult:
+    """Find and rank unit cells that index the peak list."""
+    config = config or IndexingConfig()
+    obs = Observations.from_peaks(peaks)
+    model = ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
+                         detection_probability=config.detection_probability)
+    need = min(s.n_free for s in config.systems) + int(config.zero_shift) + 1
+    peaks.require(need, f"indexing with {', '.join(s.value for s in config.systems)} needs at least {need}")
+    start = time.perf_counter()
+    deadline = start + config.time_limit
+    # One independent stream per Bravais lattice, so the result for a lattice does
+    # not depend on which other lattices were searched.
+    seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice))
+    found: list[Candidate] = []
+    trials = 0
+    ordered = [s for s in SEARCH_ORDER if s in config.systems]
+    for system in ordered:
+        for bravais in BravaisLattice.of_system(system):
+            rng = np.random.default_rng(seeds[list(BravaisLattice).index(bravais)])
+            new, n = _search_lattice(bravais, obs, model, config, rng, deadline, progress, found)
+            found.extend(new)
+            trials += n
+        if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in ordered:
+            continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
+        best = rank_candidates(found, obs.n)
+        if best and best[0].figures.n_unindexed == 0 and best[0].figures.m >= config.stop_m:
+            break
+        if time.perf_counter() >= deadline:
+            break
+    ranked = rank_candidates(found, obs.n)[: config.top]
+    return IndexingResult(ranked, time.perf_counter() - start, trials, obs.source)
+
+
+def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_so_far):
+    search = SvdIndexSearch(bravais, obs, rng, zero_shift=config.zero_shift,
+                            match_tolerance=3 * config.two_theta_error)
+    evaluator = CandidateEvaluator(bravais, obs, model, config.zero_shift)
+    v0 = estimated_volume(bravais, obs)
+    need = obs.n - config.max_unindexed
+    stages = 0.3 * v0 * 1.3 ** np.arange(11)
+    batch_size = int(config.batch_size * 2.2 ** (bravais.axes.n_free - 1))
+    candidates: list[Candidate] = []
+    trials = 0
+    first_solution_stage = None
+    best = max((c.score for c in found_so_far), default=-np.inf)
+    for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
+        if time.perf_counter() >= deadline:
+            break
+        x0 = search.random_parameters(batch_size, (v_lo, v_hi))
+        batch = search.run(x0)
+        trials += batch_size
+        # Trials that drifted far from the stage's volumes belong to another stage;
+        # large cells index anything, so letting them in would end the search early.
+        v = volume(bravais.axes.lattice_parameters(batch.x))
+        good = (batch.n_matched >= need) & (v >= 0.5 * v_lo) & (v <= 2 * v_hi)
+        for x, z in _distinct(batch.x[good], batch.zero[good]):
+            cand = evaluator.evaluate(x, z)
+            if cand is not None and cand.figures.n_unindexed <= config.max_unindexed:
+                candidates.append(cand)
+        if candidates:
+            best = max(best, max(c.score for c in candidates))
+            if first_solution_stage is None and any(c.figures.m >= config.solution_m for c in candidates):
+                first_solution_stage = stage
+        if progress is not None:
+            progress(bravais.value, trials, best)
+        # One stage past the first solution catches a larger cell that explains more.
+        if first_solution_stage is not None and stage >= first_solution_stage + 1:
+            break
+    return candidates, trials
+
+
+def _distinct(x: np.ndarray, zero: np.ndarray, rtol: float = 1e-4):
+    """Trials that converged to the same parameters, once each."""
+    if len(x) == 0:
+        return []
+    key = np.round(np.log(np.abs(x) + 1e-12) / rtol).astype(np.int64) * np.sign(x).astype(np.int64)
+    _, first = np.unique(key, axis=0, return_index=True)
+    return [(x[i], zero[i]) for i in sorted(first)]
+
+
+def rank_candidates(candidates: Sequence[Candidate], n_peaks: int) -> list[Candidate]:
+    """Best first, each lattice once (in its highest-symmetry description)."""
+    order = sorted(candidates, key=lambda c: (-c.score, -c.bravais.lattice_system.symmetry_rank))
+    kept: list[Candidate] = []
+    for cand in order:
+        if any(_same(cand, k) for k in kept):
+            continue
+        kept.append(cand)
+    return kept
+
+
+def _same(a: Candidate, b: Candidate) -> bool:
+    if abs(a.cell.volume / a.bravais.points_per_cell - b.cell.volume / b.bravais.points_per_cell) > 0.01 * a.cell.volume:
+        return False
+    return same_lattice(a.cell, b.cell, a.bravais.centring, b.bravais.centring, rtol=2e-3)

@@ -1,0 +1,237 @@
+"""SVD-Index (Coelho 2003), vectorised over thousands of trial cells at once.
+
+For one Bravais lattice, each trial starts from a random cell scaled to a trial
+volume and repeats: assign every observed peak the Miller index of the nearest
+reference reflection, then solve the weighted linear least-squares problem
+``w·q²_obs = w·H x`` (+ a zero-shift column) by SVD for the free reciprocal
+parameters x, with Coelho's weights w = d^m · |2θ_obs − 2θ_calc| · I and the
+exponent m drawn afresh from [0, 4] for each trial. Weighting by the current
+2θ error pulls hardest on the peaks a trial explains worst, which is what lets
+a wrong start move to another basin; the random m varies how much the
+low-angle peaks dominate. A trial stops when its assignment no longer changes.
+
+All trials of a batch share one reference set, cut to the Miller indices the
+batch's largest cell edge can reach (|h| ≤ q_max·a), so the work per iteration
+is a few dense array operations on (trials × peaks × reflections).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from powdex.crystal import BravaisLattice, LatticeSystem, reference_miller_indices
+from powdex.indexing.observations import Observations
+
+# Laue multiplicity / 2 (Friedel pairs already merged): how many symmetry-equivalent
+# reflections share a line in a general position. Used for the volume estimate.
+_LINE_MULTIPLICITY = {
+    LatticeSystem.TRICLINIC: 1,
+    LatticeSystem.MONOCLINIC: 2,
+    LatticeSystem.ORTHORHOMBIC: 4,
+    LatticeSystem.RHOMBOHEDRAL: 6,
+    LatticeSystem.TETRAGONAL: 8,
+    LatticeSystem.HEXAGONAL: 12,
+    LatticeSystem.CUBIC: 24,
+}
+
+# Ranges of the random starting shapes (axis ratios log-uniform, angles uniform).
+_MAX_AXIS_RATIO = 5.0
+_MONOCLINIC_BETA = (90.0, 125.0)
+_TRICLINIC_ANGLE = (60.0, 120.0)
+
+
+def estimated_volume(bravais: BravaisLattice, obs: Observations, n_lines: int | None = None) -> float:
+    """Conventional-cell volume at which the lattice would show ``n_lines`` lines up to the last peak.
+
+    A primitive cell of volume V has (2π/3) q³ V reciprocal-lattice points up to q
+    with Friedel pairs merged; a line of a general reflection gathers the Laue
+    multiplicity of them, and a centred cell has ``points_per_cell`` times the
+    volume. Missing and overlapped lines make the true cell larger, special
+    reflections make it smaller: it is a scale for the search, not a bound.
+    """
+    n = obs.n if n_lines is None else n_lines
+    q_max = np.sqrt(obs.q2[-1])
+    mult = _LINE_MULTIPLICITY[bravais.lattice_system]
+    return float(n * mult * bravais.points_per_cell / (2 * np.pi / 3 * q_max**3))
+
+
+@dataclass
+class TrialBatch:
+    """Converged trials of one batch: free parameters, zero shifts and match counts."""
+
+    x: np.ndarray
+    zero: np.ndarray
+    n_matched: np.ndarray
+
+
+class SvdIndexSearch:
+    """Random-start SVD-Index trials for one Bravais lattice."""
+
+    def __init__(
+        self,
+        bravais: BravaisLattice,
+        obs: Observations,
+        rng: np.random.Generator,
+        zero_shift: bool = False,
+        max_zero_shift: float = 0.2,
+        match_tolerance: float = 0.06,
+        iterations: int = 6,
+    ):
+        self.bravais = bravais
+        self.system = bravais.axes
+        self.obs = obs
+        self.rng = rng
+        self.zero_shift = zero_shift
+        self.max_zero_shift = max_zero_shift
+        self.match_tolerance = match_tolerance
+        self.iterations = iterations
+        ref = reference_miller_indices(bravais)
+        self._ref = ref
+        self._ref_abs = np.abs(ref)
+        self._design = self.system.design_matrix(ref)
+        self._d = 1.0 / np.sqrt(obs.q2)
+
+    # -- random starting cells -------------------------------------------------
+    def random_parameters(self, n: int, volume_range: tuple[float, float]) -> np.ndarray:
+        """Free reciprocal parameters of ``n`` random cells with volumes log-uniform in the range."""
+        rng = self.rng
+        v = np.exp(rng.uniform(np.log(volume_range[0]), np.log(volume_range[1]), n))
+        ratio = lambda: np.exp(rng.uniform(-np.log(_MAX_AXIS_RATIO), np.log(_MAX_AXIS_RATIO), n))  # noqa: E731
+        s = self.system
+        ones = np.ones(n)
+        ninety = np.full(n, 90.0)
+        if s is LatticeSystem.CUBIC:
+            params = np.column_stack([ones, ones, ones, ninety, ninety, ninety])
+        elif s is LatticeSystem.TETRAGONAL:
+            c = ratio()
+            params = np.column_stack([ones, ones, c, ninety, ninety, ninety])
+        elif s is LatticeSystem.HEXAGONAL:
+            c = ratio()
+            params = np.column_stack([ones, ones, c, ninety, ninety, np.full(n, 120.0)])
+        elif s is LatticeSystem.ORTHORHOMBIC:
+            params = np.column_stack([ones, ratio(), ratio(), ninety, ninety, ninety])
+        elif s is LatticeSystem.MONOCLINIC:
+            beta = rng.uniform(*_MONOCLINIC_BETA, n)
+            params = np.column_stack([ones, ratio(), ratio(), ninety, beta, ninety])
+        elif s is LatticeSystem.RHOMBOHEDRAL:
+            alpha = rng.uniform(30.0, 110.0, n)
+            params = np.column_stack([ones, ones, ones, alpha, alpha, alpha])
+        else:
+            angles = rng.uniform(*_TRICLINIC_ANGLE, (n, 3))
+            params = np.column_stack([ones, ratio(), ratio(), angles])
+        # Scale lengths to the drawn volume (angles fixed), then map to free parameters.
+        from powdex.crystal.cell import reciprocal_coefficients, volume
+
+        unit_volume = volume(params)
+        bad = ~np.isfinite(unit_volume) | (unit_volume <= 0)
+        params[bad, 3:] = 90.0
+        unit_volume = volume(params)
+        params[:, :3] *= (v / unit_volume)[:, None] ** (1 / 3)
+        coeffs = reciprocal_coefficients(params)
+        x, *_ = np.linalg.lstsq(self.system.coefficient_map.T, coeffs.T, rcond=None)
+        return x.T
+
+    # -- the iteration ---------------------------------------------------------
+    def _reference_for(self, x: np.ndarray):
+        """Reference reflections reachable by any cell of the batch, with their design rows."""
+        params = self.system.lattice_parameters(x)
+        lengths = np.nanmax(params[:, :3], axis=0)
+        # The margin lets cells grow during the iteration without losing reflections.
+        limit = np.ceil(np.sqrt(self.obs.q2[-1]) * lengths * 1.4)
+        keep = np.all(self._ref_abs <= limit, axis=1)
+        return self._design[keep]
+
+    def run(self, x: np.ndarray, chunk_size: int = 128) -> TrialBatch:
+        """Iterate SVD-Index from starting parameters ``x`` (trials × free); return the surviving trials.
+
+        Trials are processed in chunks of similar shape, so that each chunk's
+        reference cut (|h| ≤ q_max·a, …) stays tight.
+        """
+        params = self.system.lattice_parameters(x)
+        order = np.lexsort(np.round(np.log(params[:, :3]), 1).T[::-1])
+        exponent = self.rng.uniform(0.0, 4.0, len(x))
+        parts = [
+            self._iterate(x[chunk].copy(), exponent[chunk])
+            for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size))))
+        ]
+        return TrialBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "zero", "n_matched")))
+
+    def _iterate(self, x: np.ndarray, exponent: np.ndarray) -> TrialBatch:
+        obs = self.obs
+        n_trials, n_free = x.shape
+        full_design = self._reference_for(x)
+        base_weight = self._d[None, :] ** exponent[:, None] * obs.intensity[None, :]
+        zero = np.zeros(n_trials)
+        alive = np.ones(n_trials, dtype=bool)
+        previous = np.full((n_trials, obs.n), -1)
+        stable = np.zeros(n_trials, dtype=bool)
+        scale = 1.0 / obs.dq2_dtt  # q² residual → 2θ degrees
+        for iteration in range(self.iterations):
+            idx = np.flatnonzero(alive & ~stable)
+            if len(idx) == 0:
+                break
+            if iteration % 4 == 0:
+                # Reflections within twice the observed q² range of some trial; cells
+                # move little between refreshes, so nothing that matters is dropped.
+                near = np.any(x[idx] @ full_design.T <= 2 * obs.q2[-1], axis=0)
+                design = full_design[near]
+                previous[:] = -1  # row numbers change with the active set
+            q2_true = obs.q2[None, :] - zero[idx, None] * obs.dq2_dtt[None, :]
+            q2_low, low_rows = self._lowest_reflections(x[idx], design)
+            # Nearest reference line per observed peak.
+            nearest = np.argmin(np.abs(q2_true[:, :, None] - q2_low[:, None, :]), axis=2)
+            assign = np.take_along_axis(low_rows, nearest, axis=1)  # (t, n) rows of design
+            q2_calc = np.take_along_axis(q2_low, nearest, axis=1)
+            dtt = np.abs(q2_true - q2_calc) * scale[None, :]
+            # Coelho's weight; the floor keeps perfectly fitted peaks in the fit.
+            w = base_weight[idx] * (dtt + 0.1 * self.match_tolerance)
+            rows = design[assign]  # (t, n, free)
+            if self.zero_shift:
+                rows = np.concatenate([rows, np.broadcast_to(obs.dq2_dtt[None, :, None], rows.shape[:2] + (1,))], axis=2)
+            sol = _batched_lstsq(rows * w[:, :, None], obs.q2[None, :] * w)
+            new_x = sol[:, :n_free]
+            ok = np.all(np.isfinite(self.system.lattice_parameters(new_x)), axis=1)
+            if self.zero_shift:
+                zero[idx] = np.where(ok, sol[:, -1], 0.0)
+                ok &= np.abs(sol[:, -1]) <= self.max_zero_shift
+            x[idx[ok]] = new_x[ok]
+            alive[idx[~ok]] = False
+            stable[idx] = np.all(assign == previous[idx], axis=1)
+            previous[idx] = assign
+        x, zero = x[alive], zero[alive]
+        return TrialBatch(x, zero, self._count_matched(x, zero, full_design))
+
+    def _lowest_reflections(self, x: np.ndarray, design: np.ndarray):
+        """q² and design rows of each trial's reflections up to just past the last peak.
+
+        Only these can be nearest to a peak; keeping them (np.partition, linear
+        time) instead of the whole reference set makes the distance array small.
+        """
+        q2 = x @ design.T  # (t, R)
+        limit = self.obs.q2[-1] * 1.1
+        k = int(np.clip(np.max(np.sum(q2 <= limit, axis=1)) + 1, 2, q2.shape[1]))
+        if k < q2.shape[1]:
+            rows = np.argpartition(q2, k - 1, axis=1)[:, :k]
+        else:
+            rows = np.broadcast_to(np.arange(q2.shape[1]), q2.shape)
+        return np.take_along_axis(q2, rows, axis=1), rows
+
+    def _count_matched(self, x: np.ndarray, zero: np.ndarray, design: np.ndarray) -> np.ndarray:
+        obs = self.obs
+        if len(x) == 0:
+            return np.zeros(0, dtype=int)
+        q2_ref, _ = self._lowest_reflections(x, design)
+        q2_true = obs.q2[None, :] - zero[:, None] * obs.dq2_dtt[None, :]
+        dist = np.min(np.abs(q2_true[:, :, None] - q2_ref[:, None, :]), axis=2)
+        return np.sum(dist / obs.dq2_dtt[None, :] <= self.match_tolerance, axis=1)
+
+
+def _batched_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least-squares solutions of a stack of small systems by SVD, small singular values cut."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    cutoff = s[:, :1] * 1e-10
+    inv_s = np.where(s > cutoff, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+    utb = np.einsum("tnk,tn->tk", u, b)
+    return np.einsum("tkj,tk->tj", vt, utb * inv_s)

@@ -1,0 +1,74 @@
+"""Synthetic peak lists of known cells, with the faults real peak lists have.
+
+Used by the tests and the benchmark: a cell and its Bravais lattice give the
+allowed lines; intensities are drawn from Wilson's acentric distribution
+(exponential) times multiplicity and Lorentz–polarisation; lines closer than
+the resolution merge into one peak; then the weakest lines go missing, the
+positions get Gaussian noise and a zero shift, and an impurity line can be
+added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from powdex.crystal import BravaisLattice, Cell, reference_miller_indices
+from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
+
+
+@dataclass(frozen=True)
+class PeakListFaults:
+    two_theta_noise: float = 0.01
+    missing_fraction: float = 0.0
+    zero_shift: float = 0.0
+    impurity: bool = False
+    resolution: float = 0.06
+
+
+def synthetic_peaks(
+    cell: Cell,
+    bravais: BravaisLattice,
+    n_peaks: int = 20,
+    faults: PeakListFaults = PeakListFaults(),
+    rng: np.random.Generator | None = None,
+    wavelength: float = CU_KA1,
+    max_two_theta: float = 90.0,
+) -> PeakList:
+    """The first ``n_peaks`` observable peaks of a cell, as a 2θ peak list."""
+    rng = rng or np.random.default_rng(0)
+    hkl = reference_miller_indices(bravais)
+    q2 = cell.q2(hkl)
+    # Multiplicity: reflections of the full sphere that share the line's q².
+    tt = q2_to_two_theta(q2, wavelength)
+    keep = np.isfinite(tt) & (tt <= max_two_theta)
+    tt, hkl = tt[keep], hkl[keep]
+    order = np.argsort(tt)
+    tt = tt[order]
+    theta = np.radians(tt / 2)
+    lp = (1 + np.cos(2 * theta) ** 2) / (np.sin(theta) ** 2 * np.cos(theta))
+    intensity = rng.exponential(1.0, len(tt)) * lp
+    # Merge unresolved lines into one peak at the intensity-weighted position.
+    group = np.concatenate([[0], np.cumsum(np.diff(tt) > faults.resolution)])
+    total = np.bincount(group, weights=intensity)
+    position = np.bincount(group, weights=intensity * tt) / total
+    n_keep = min(len(position), int(np.ceil((n_peaks + 1) / max(1 - faults.missing_fraction, 1e-9))) + 2)
+    position, total = position[:n_keep], total[:n_keep]
+    if faults.missing_fraction > 0:
+        n_drop = int(round(faults.missing_fraction * len(position)))
+        weakest = np.argsort(total)[:n_drop]
+        position, total = np.delete(position, weakest), np.delete(total, weakest)
+    position, total = position[:n_peaks], total[:n_peaks]
+    position = position + rng.normal(0.0, faults.two_theta_noise, len(position)) + faults.zero_shift
+    if faults.impurity:
+        # An impurity line somewhere inside the observed range, clear of the others.
+        for _ in range(100):
+            extra = rng.uniform(position[0], position[-1])
+            if np.min(np.abs(position - extra)) > 3 * faults.resolution:
+                break
+        position = np.append(position[:-1], extra)
+        total = np.append(total[:-1], np.median(total))
+    order = np.argsort(position)
+    return PeakList.from_values(position[order], units="2theta", wavelength=wavelength,
+                                intensity=total[order] / total.max() * 100, source=f"<synthetic {bravais.value}>")
