@@ -88,13 +88,14 @@ def run_ensemble(
         if result.sense == primary and result.is_better_than(best):
             best = result
     pending = [run for run in runs if run.index not in by_index]
-    size = executor.chunk_size
-    tasks = ((objective, strategy.minimizer, tuple(pending[i : i + size])) for i in range(0, len(pending), size))
     store_time = 0.0
     if progress is not None:
         progress.start(total=len(runs), done=len(by_index))
     try:
         with executor:
+            # At least four tasks per worker, so none idles while others finish big chunks.
+            size = max(1, min(executor.chunk_size, len(pending) // (4 * executor.workers)))
+            tasks = ((objective, strategy.minimizer, tuple(pending[i : i + size])) for i in range(0, len(pending), size))
             for chunk_results in executor.imap_unordered(run_chunk, tasks):
                 for result in chunk_results:
                     by_index[result.run_index] = result

@@ -1,0 +1,78 @@
+"""Benchmark of the ensemble engine: 1,000 local optimizations of Hartmann's
+6-parameter function (six local minima) in-process, in local processes and on
+a dask cluster of local workers, each writing every run to a SQLite store.
+
+    python3 benchmarks/optim_ensemble.py [--runs 1000] [--workers 2]
+
+Wall time is the ensemble alone: pools and clusters are started first and
+their start-up is reported apart.  Parallel efficiency is in-process time over
+(workers x parallel time).  Store overhead is the driver's time inside the
+store (insert + commit per run) divided by the number of runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from powdex.optim import LBFGS, Dask, InProcess, LocalProcesses, Objective, ResultsStore, Spa, run_ensemble
+from powdex.optim.cluster import local_dask_cluster
+from powdex.optim.testfunctions import hartmann6, hartmann6_value
+
+
+def objectives() -> dict[str, Objective]:
+    analytic = hartmann6()
+    # The seed's default: gradients by central differences, 12 extra evaluations each.
+    central = Objective(hartmann6_value, 6, bounds=analytic.bounds, name="hartmann6-central")
+    return {"central differences": central, "analytic gradient": analytic}
+
+
+def measure(objective: Objective, strategy: Spa, executor, folder: Path, workers: int) -> dict:
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        stack.enter_context(executor)
+        startup = time.perf_counter() - started
+        with ResultsStore(folder / f"{type(executor).__name__}-{objective.name}.sqlite") as store:
+            ensemble = run_ensemble(objective, strategy, executor=executor, store=store)
+    assert len(ensemble.results) == strategy.count
+    return {
+        "wall": ensemble.wall_time, "startup": startup, "workers": workers,
+        "store_ms": 1e3 * ensemble.store_time / strategy.count, "best": ensemble.best.value,
+        "signature": [(r.run_index, r.x.tobytes()) for r in ensemble.results],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    # Other work on the machine skews every figure: say how busy it was.
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    strategy = Spa(max_iter=args.runs, seed=2024, minimizer=LBFGS(conv_threshold=1e7))
+    with tempfile.TemporaryDirectory() as folder, local_dask_cluster(args.workers) as address:
+        for label, objective in objectives().items():
+            rows = {
+                "in-process": measure(objective, strategy, InProcess(), Path(folder), 1),
+                f"local processes ({args.workers})": measure(
+                    objective, strategy, LocalProcesses(args.workers), Path(folder), args.workers),
+                f"dask, {args.workers} local workers": measure(
+                    objective, strategy, Dask(address), Path(folder), args.workers),
+            }
+            serial = rows["in-process"]
+            print(f"\n{args.runs} L-BFGS runs of Hartmann-6, {label}")
+            print(f"| executor | wall s | runs/s | parallel efficiency | start-up s | store ms/run | same results |")
+            print("|---|---|---|---|---|---|---|")
+            for name, row in rows.items():
+                efficiency = serial["wall"] / (row["workers"] * row["wall"])
+                print(f"| {name} | {row['wall']:.2f} | {args.runs / row['wall']:.0f} | {100 * efficiency:.0f}% "
+                      f"| {row['startup']:.2f} | {row['store_ms']:.3f} | {row['signature'] == serial['signature']} |")
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
