@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
@@ -44,12 +44,23 @@ class _Strategy(BaseModel):
     seed: int = Field(default=0, ge=0)
     sense: Literal["min", "max", "both"] = "min"
 
+    # The field holding the number of runs (None: always one run).
+    _count_field: ClassVar[str | None] = None
+
     @property
     def count(self) -> int:
-        raise NotImplementedError
+        return 1 if self._count_field is None else getattr(self, self._count_field)
 
     def with_count(self, count: int) -> _Strategy:
-        raise NotImplementedError
+        if self._count_field is None:
+            if count != 1:
+                raise ConfigError("fitting.minimizer: a bare minimizer makes one run; wrap it in spa or a design for more")
+            return self
+        return self.model_copy(update={self._count_field: count})
+
+    def _prefix_stable(self) -> bool:
+        """Whether the first n runs of a larger ensemble are this ensemble's n runs."""
+        return True
 
     def _sense(self, index: int) -> Sense:
         if self.sense == "both":
@@ -77,22 +88,14 @@ class _Strategy(BaseModel):
         return hashlib.sha256(self._identity().encode()).hexdigest()[:12]
 
     def _identity(self) -> str:
-        return self.model_dump_json()
+        grows = self._count_field is not None and self._prefix_stable()
+        return self.model_dump_json(exclude={self._count_field} if grows else None)
 
 
 class SingleRun(_Strategy):
     """One run from the objective's own starting point: a bare minimizer."""
 
     kind: Literal["single"] = "single"
-
-    @property
-    def count(self) -> int:
-        return 1
-
-    def with_count(self, count: int) -> SingleRun:
-        if count != 1:
-            raise ConfigError("fitting.minimizer: a bare minimizer makes one run; wrap it in spa or a design for more")
-        return self
 
     def _starts(self, objective: Objective) -> np.ndarray:
         if objective.x0 is None:
@@ -117,12 +120,7 @@ class Spa(_BoundedStrategy):
     kind: Literal["spa"] = "spa"
     max_iter: PositiveInt = 25
 
-    @property
-    def count(self) -> int:
-        return self.max_iter
-
-    def with_count(self, count: int) -> Spa:
-        return self.model_copy(update={"max_iter": count})
+    _count_field: ClassVar[str] = "max_iter"
 
     def _starts(self, objective: Objective) -> np.ndarray:
         lower, upper = objective.bounds.lower, objective.bounds.upper
@@ -130,9 +128,6 @@ class Spa(_BoundedStrategy):
             np.random.default_rng(_run_seed(self.seed, i, 0)).random(objective.dim) for i in range(self.max_iter)
         ])
         return lower + (upper - lower) * unit
-
-    def _identity(self) -> str:
-        return self.model_dump_json(exclude={"max_iter"})
 
 
 class Design(_BoundedStrategy):
@@ -142,12 +137,7 @@ class Design(_BoundedStrategy):
     kind: Literal["sobol", "lhs"]
     runs: PositiveInt
 
-    @property
-    def count(self) -> int:
-        return self.runs
-
-    def with_count(self, count: int) -> Design:
-        return self.model_copy(update={"runs": count})
+    _count_field: ClassVar[str] = "runs"
 
     def _starts(self, objective: Objective) -> np.ndarray:
         rng = np.random.default_rng(_run_seed(self.seed, 0, 0))
@@ -159,9 +149,9 @@ class Design(_BoundedStrategy):
             unit = qmc.LatinHypercube(objective.dim, rng=rng).random(self.runs)
         return qmc.scale(unit, objective.bounds.lower, objective.bounds.upper)
 
-    def _identity(self) -> str:
+    def _prefix_stable(self) -> bool:
         # A Latin hypercube of another size is a different design altogether.
-        return self.model_dump_json(exclude=set() if self.kind == "lhs" else {"runs"})
+        return self.kind == "sobol"
 
 
 Strategy = Annotated[SingleRun | Spa | Design, Field(discriminator="kind")]

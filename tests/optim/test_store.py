@@ -5,7 +5,7 @@ import pyarrow.csv
 import pyarrow.parquet
 import pytest
 
-from powdex.optim import LBFGS, Objective, ResultsStore, Spa, run_ensemble
+from powdex.optim import LBFGS, Design, Objective, ResultsStore, Spa, run_ensemble
 from powdex.optim.errors import ConfigError
 from powdex.optim.testfunctions import hartmann6, hartmann6_gradient, hartmann6_value
 
@@ -72,6 +72,11 @@ def test_a_study_grows_with_more_spa_runs_and_keeps_the_old_ones(tmp_path):
         bigger = run_ensemble(hartmann6(), STRATEGY.with_count(30), store=store)
         assert bigger.executed == 10 and len(store.results(bigger.study)) == 30
         assert store.studies() == [bigger.study]
+        # A Latin hypercube of another size has other points: a study of its own.
+        lhs = Design(kind="lhs", runs=8, minimizer=LBFGS(conv_threshold=1e7))
+        small = run_ensemble(hartmann6(), lhs, store=store)
+        large = run_ensemble(hartmann6(), lhs.with_count(12), store=store)
+        assert small.study != large.study and large.executed == 12
 
 
 def test_a_study_name_cannot_be_reused_for_other_settings(tmp_path):
