@@ -47,14 +47,6 @@ class EnsembleResult:
     wall_time: float
     store_time: float
 
-    @property
-    def maxima(self) -> list[LocalResult]:
-        return [r for r in self.results if r.sense == "max"]
-
-    @property
-    def minima(self) -> list[LocalResult]:
-        return [r for r in self.results if r.sense == "min"]
-
 
 def default_study_name(objective: Objective, strategy: Strategy) -> str:
     return f"{objective.name}-{strategy.kind}-{strategy.fingerprint()}"

@@ -71,9 +71,9 @@ class _Negated:
 class Objective:
     """A function to minimize, with optional gradient, Hessian, bounds and start.
 
-    Without an analytic gradient, :meth:`gradient` uses central differences of
-    step ``epsilon`` (the seed's ``gradient-epsilon``), costing ``2 * dim``
-    evaluations.
+    Without an analytic gradient, minimizers that need one use central
+    differences (the seed's ``gradient-epsilon``), costing ``2 * dim``
+    evaluations each.
     """
 
     def __init__(
@@ -106,11 +106,6 @@ class Objective:
 
     def __call__(self, x: np.ndarray) -> float:
         return float(self.fun(x))
-
-    def gradient(self, x: np.ndarray, epsilon: float = 1e-6) -> np.ndarray:
-        if self.grad is not None:
-            return np.asarray(self.grad(x), dtype=float)
-        return central_difference_gradient(self.fun, x, epsilon)
 
     def negated(self) -> Objective:
         """The objective whose minima are this one's maxima."""
