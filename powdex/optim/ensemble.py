@@ -86,7 +86,7 @@ def run_ensemble(
     try:
         with executor:
             # At least four tasks per worker, so none idles while others finish big chunks.
-            size = max(1, min(executor.chunk_size, len(pending) // (4 * executor.workers)))
+            size = max(1, min(executor.chunk_size, len(pending) // (4 * max(executor.workers, 1))))
             tasks = ((objective, strategy.minimizer, tuple(pending[i : i + size])) for i in range(0, len(pending), size))
             for chunk_results in executor.imap_unordered(run_chunk, tasks):
                 for result in chunk_results:

@@ -172,12 +172,6 @@ _NLOPT_MESSAGES = {
 }
 
 
-def _known_algorithm(name: str) -> str:
-    if name not in NLOPT_ALGORITHMS:
-        raise ValueError(f"unknown NLopt algorithm '{name}'; known: {', '.join(NLOPT_ALGORITHMS)}")
-    return name
-
-
 class NLopt(_Minimizer):
     """Any NLopt algorithm by name, with the seed's stopping options.
 
@@ -201,12 +195,12 @@ class NLopt(_Minimizer):
     xtol_rel: PositiveFloat | None = 1e-8
     gradient_epsilon: PositiveFloat = 1e-6
 
-    _check_algorithm = field_validator("algorithm")(_known_algorithm)
-
-    @field_validator("local_algorithm")
+    @field_validator("algorithm", "local_algorithm")
     @classmethod
-    def _check_local(cls, name: str | None) -> str | None:
-        return None if name is None else _known_algorithm(name)
+    def _known_algorithm(cls, name: str | None) -> str | None:
+        if name is not None and name not in NLOPT_ALGORITHMS:
+            raise ValueError(f"unknown NLopt algorithm '{name}'; known: {', '.join(NLOPT_ALGORITHMS)}")
+        return name
 
     @model_validator(mode="after")
     def _check_needs_local(self) -> NLopt:

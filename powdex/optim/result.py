@@ -15,8 +15,9 @@ class LocalResult:
     """One local optimization.
 
     ``value`` is always the objective as given (not negated for a maximum
-    search); ``path`` holds the visited iterates as rows ``(x..., value)`` so
-    response surfaces can be mapped from them.
+    search).  ``path`` holds the visited points as rows ``(x..., value)``: the
+    start and each iterate, or every evaluation for NLopt; response surfaces
+    are mapped from them.
     """
 
     start: np.ndarray
