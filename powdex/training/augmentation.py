@@ -24,10 +24,11 @@ The trial fractions are binned in 100 log-spaced bins from 10⁻⁴ to 10^−1.7
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 from powdex.training.diffraction import PEAK_LIST_LENGTH
 
@@ -77,14 +78,17 @@ def fit_acceptance(delta_q2: np.ndarray, accepted: np.ndarray) -> tuple[float, f
     fraction = hits[used] / counts[used]
     # Fit log r0 so that r0 stays positive and its scale (≈ 1/Δq² at ρ = ½) is well conditioned.
     guess = np.log(1.0 / np.median(delta_q2[inside][accepted[inside]])) if accepted[inside].any() else np.log(100.0)
-    (log_r0, r1), _ = curve_fit(
-        lambda d, lr0, r1: acceptance(d, np.exp(lr0), r1),
-        centres,
-        fraction,
-        p0=(guess, 1.0),
-        sigma=1.0 / np.sqrt(counts[used]),
-        bounds=([-5.0, 1e-3], [20.0, 100.0]),
-    )
+    with warnings.catch_warnings():
+        # Few filled bins (small lattice systems) leave the parameter covariance undefined; it is not used.
+        warnings.simplefilter("ignore", OptimizeWarning)
+        (log_r0, r1), _ = curve_fit(
+            lambda d, lr0, r1: acceptance(d, np.exp(lr0), r1),
+            centres,
+            fraction,
+            p0=(guess, 1.0),
+            sigma=1.0 / np.sqrt(counts[used]),
+            bounds=([-5.0, 1e-3], [20.0, 100.0]),
+        )
     return float(np.exp(log_r0)), float(r1)
 
 
