@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv
 import pyarrow.parquet
 from sqlalchemy import (
-    Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, insert, select, update,
+    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, insert, select, update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -40,7 +40,7 @@ class StudyRow(_Base):
     strategy: Mapped[str] = mapped_column(Text)
     best_run_index: Mapped[int | None]
     best_value: Mapped[float | None] = mapped_column(Float)
-    created: Mapped[datetime]
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RunRow(_Base):
@@ -62,7 +62,7 @@ class RunRow(_Base):
     wall_time: Mapped[float] = mapped_column(Float)
     # Visited points as little-endian float64 rows (x..., value).
     path: Mapped[bytes] = mapped_column(LargeBinary)
-    finished: Mapped[datetime]
+    finished: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def _url(location: str | Path) -> str:

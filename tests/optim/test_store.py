@@ -108,3 +108,17 @@ def test_export(tmp_path, suffix):
     assert table.column("run_index").to_pylist() == list(range(20))
     np.testing.assert_allclose(table.column("x_5").to_numpy(), [r.x[5] for r in ensemble.results])
     np.testing.assert_allclose(table.column("value").to_numpy(), [r.value for r in ensemble.results])
+
+
+def test_postgresql_store_resumes_like_sqlite(postgresql_url):
+    with ResultsStore(postgresql_url) as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_ensemble(hartmann6(), STRATEGY, store=store, progress=Interrupt(after=5))
+    with ResultsStore(postgresql_url) as store:
+        resumed = run_ensemble(hartmann6(), STRATEGY, store=store)
+        assert resumed.executed == 15
+        reference = run_ensemble(hartmann6(), STRATEGY)
+        stored = store.results(resumed.study)
+    assert [r.run_index for r in stored] == list(range(20))
+    for mine, theirs in zip(stored, reference.results):
+        np.testing.assert_array_equal(mine.path, theirs.path)
