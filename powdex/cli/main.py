@@ -9,6 +9,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from powdex.cli.index import index  # noqa: E402
+
+app.command("index")(index)
+
 from powdex.cli.dataset import dataset_app  # noqa: E402
 
 app.add_typer(dataset_app, name="dataset")

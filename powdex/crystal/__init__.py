@@ -22,6 +22,7 @@ from powdex.crystal.reduction import (
     conventional_cell,
     niggli_reduce,
     same_lattice,
+    standard_setting,
     superlattice_index,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "same_lattice",
     "sort_by_mean_spacing",
     "space_group",
+    "standard_setting",
     "superlattice_index",
     "systematically_absent",
 ]

@@ -101,3 +101,4 @@ def _absent_mask(symbol: str, hkl: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=None)
 def _group_ops(symbol: str) -> gemmi.GroupOps:
     return gemmi.SpaceGroup(_BRAVAIS[symbol][3]).operations()
+

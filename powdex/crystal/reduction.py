@@ -17,6 +17,7 @@ vectors agree, which is also what a powder pattern can tell apart.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -27,6 +28,7 @@ import spglib
 
 from powdex.crystal.bravais import BravaisLattice
 from powdex.crystal.cell import Cell
+from powdex.crystal.lattice import LatticeSystem
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,11 @@ def conventional_cell(cell: Cell, centring: str = "P", length_tolerance: float =
     """
     primitive = niggli_reduce(cell, centring).cell
     symprec = length_tolerance * primitive.volume ** (1 / 3)
-    dataset = spglib.get_symmetry_dataset((primitive.matrix, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
+    with warnings.catch_warnings():
+        # spglib ≥ 2.5 warns about its legacy error reporting on every call; a None
+        # result is handled below.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dataset = spglib.get_symmetry_dataset((primitive.matrix, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
     if dataset is None:
         raise ValueError(f"spglib found no symmetry for {cell}")
     bravais = _bravais_of_holohedry(dataset.number, dataset.international)
@@ -168,3 +174,42 @@ def superlattice_index(
         if same_lattice(p1.transformed(form), p2, rtol=rtol):
             return sign * n
     return 0
+
+
+def standard_setting(bravais: BravaisLattice, cell: Cell) -> tuple[Cell, np.ndarray]:
+    """A conventional cell in the usual setting, and the integer matrix M to it (h' = M h).
+
+    Orthorhombic P, I, F: a ≤ b ≤ c; oC: a ≤ b (the centred face stays ab).
+    mP: the ac-plane basis Gauss-reduced (shortest a, then c, β closest to 90°)
+    with a ≤ c; mP and mC: β ≥ 90°. Other lattices are returned unchanged.
+    aP: the Niggli-reduced cell. Every M has determinant +1, so hands are kept.
+    """
+    if bravais is BravaisLattice.aP:
+        reduced = niggli_reduce(cell)
+        return reduced.cell, reduced.transformation
+    m = np.eye(3)
+    system = bravais.lattice_system
+    if system is LatticeSystem.ORTHORHOMBIC:
+        lengths = cell.parameters[:3]
+        order = np.argsort(lengths[:2], kind="stable").tolist() + [2] if bravais is BravaisLattice.oC else np.argsort(lengths, kind="stable")
+        m = np.eye(3)[list(order)]
+        if np.linalg.det(m) < 0:
+            m[2] *= -1
+    elif system is LatticeSystem.MONOCLINIC:
+        g = cell.metric_tensor
+        if bravais is BravaisLattice.mP:
+            u, v = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+            dot = lambda p, q: p @ g @ q  # noqa: E731
+            while True:
+                if dot(u, u) > dot(v, v):
+                    u, v = v, u
+                k = np.round(dot(u, v) / dot(u, u))
+                if k == 0:
+                    break
+                v = v - k * u
+            m = np.array([u, [0, 1.0, 0], v])
+            if np.linalg.det(m) < 0:
+                m[1] *= -1
+        if (m @ g @ m.T)[0, 2] > 0:  # β < 90°: turn a and b round
+            m[:2] *= -1
+    return cell.transformed(m), m

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, Cell, reference_miller_indices
+from powdex.crystal import BravaisLattice, Cell, reference_miller_indices, standard_setting
 from powdex.indexing.figures_of_merit import FiguresOfMerit, figures_of_merit
 from powdex.indexing.observations import Observations
 from powdex.peaks import q2_to_two_theta
@@ -181,11 +181,12 @@ class CandidateEvaluator:
             np.unique(np.round(q2_all[q2_all > 0], 12)),
             model.n_figure_of_merit,
         )
+        cell, to_standard = standard_setting(self.bravais, cell)
         return Candidate(
             bravais=self.bravais,
             cell=cell,
             zero_shift=zero,
-            hkl=self.hkl[ref_index[nearest]],
+            hkl=np.rint(self.hkl[ref_index[nearest]] @ to_standard.T).astype(int),
             indexed=matched,
             two_theta_calc=ttc[nearest] + zero,
             figures=figures,

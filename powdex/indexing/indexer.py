@@ -49,6 +49,9 @@ class IndexingConfig(BaseModel):
     two_theta_error: float = Field(0.02, gt=0, description="expected standard error of peak positions, ° 2θ")
     impurity_fraction: float = Field(0.05, gt=0, lt=1)
     detection_probability: float = Field(0.7, gt=0, lt=1)
+    stop_score_per_peak: float = Field(
+        1.0, description="...and a ranking score at least this per peak (a perfect fit scores about 2.5)"
+    )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
     max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
@@ -109,7 +112,7 @@ def index_peaks(
         if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in ordered:
             continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
         best = rank_candidates(found, obs.n)
-        if best and best[0].figures.n_unindexed == 0 and best[0].figures.m >= config.stop_m:
+        if best and _decisive(best[0], config):
             break
         if time.perf_counter() >= deadline:
             break
@@ -117,9 +120,27 @@ def index_peaks(
     return IndexingResult(ranked, time.perf_counter() - start, trials, obs.source)
 
 
+def _decisive(best: Candidate, config: IndexingConfig) -> bool:
+    """Whether the best candidate so far is good enough to skip the lower symmetries.
+
+    M_N alone is not enough: a large cell can reach M20 > 20 by coincidence
+    (seen: a hexagonal 5000 Å³ cell for a 290 Å³ orthorhombic pattern, an oC
+    cell eight times the volume of a monoclinic one), but it predicts many lines
+    that are not there, which the score charges for: a true cell scores about
+    2–2.5 per peak, such coincidences well under 1.
+    """
+    n = len(best.indexed)
+    return (
+        best.figures.n_unindexed == 0
+        and best.figures.m >= config.stop_m
+        and best.score >= config.stop_score_per_peak * n
+    )
+
+
 def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_so_far):
-    search = SvdIndexSearch(bravais, obs, rng, zero_shift=config.zero_shift,
-                            match_tolerance=3 * config.two_theta_error)
+    # An unrefined zero shift adds to the position errors until the polish.
+    tolerance = 3 * config.two_theta_error + (0.1 if config.zero_shift else 0.0)
+    search = SvdIndexSearch(bravais, obs, rng, match_tolerance=tolerance)
     evaluator = CandidateEvaluator(bravais, obs, model, config.zero_shift)
     v0 = estimated_volume(bravais, obs)
     need = obs.n - config.max_unindexed
@@ -139,8 +160,8 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
         # large cells index anything, so letting them in would end the search early.
         v = volume(bravais.axes.lattice_parameters(batch.x))
         good = (batch.n_matched >= need) & (v >= 0.5 * v_lo) & (v <= 2 * v_hi)
-        for x, z in _distinct(batch.x[good], batch.zero[good]):
-            cand = evaluator.evaluate(x, z)
+        for x in _distinct(batch.x[good]):
+            cand = evaluator.evaluate(x)
             if cand is not None and cand.figures.n_unindexed <= config.max_unindexed:
                 candidates.append(cand)
         if candidates:
@@ -155,13 +176,13 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
     return candidates, trials
 
 
-def _distinct(x: np.ndarray, zero: np.ndarray, rtol: float = 1e-4):
+def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
     """Trials that converged to the same parameters, once each."""
     if len(x) == 0:
         return []
     key = np.round(np.log(np.abs(x) + 1e-12) / rtol).astype(np.int64) * np.sign(x).astype(np.int64)
     _, first = np.unique(key, axis=0, return_index=True)
-    return [(x[i], zero[i]) for i in sorted(first)]
+    return [x[i] for i in sorted(first)]
 
 
 def rank_candidates(candidates: Sequence[Candidate], n_peaks: int) -> list[Candidate]:

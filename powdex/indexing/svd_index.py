@@ -3,12 +3,16 @@
 For one Bravais lattice, each trial starts from a random cell scaled to a trial
 volume and repeats: assign every observed peak the Miller index of the nearest
 reference reflection, then solve the weighted linear least-squares problem
-``w·q²_obs = w·H x`` (+ a zero-shift column) by SVD for the free reciprocal
+``w·q²_obs = w·H x`` by SVD for the free reciprocal
 parameters x, with Coelho's weights w = d^m · |2θ_obs − 2θ_calc| · I and the
 exponent m drawn afresh from [0, 4] for each trial. Weighting by the current
 2θ error pulls hardest on the peaks a trial explains worst, which is what lets
 a wrong start move to another basin; the random m varies how much the
 low-angle peaks dominate. A trial stops when its assignment no longer changes.
+A zero shift is not refined here: with these weights it is nearly collinear
+with the cell and wanders; a shift of a few hundredths of a degree barely
+moves the nearest-line assignment, and the polish of the surviving trials
+refines it (``CandidateEvaluator``).
 
 All trials of a batch share one reference set, cut to the Miller indices the
 batch's largest cell edge can reach (|h| ≤ q_max·a), so the work per iteration
@@ -59,10 +63,9 @@ def estimated_volume(bravais: BravaisLattice, obs: Observations, n_lines: int | 
 
 @dataclass
 class TrialBatch:
-    """Converged trials of one batch: free parameters, zero shifts and match counts."""
+    """Surviving trials of one batch: free parameters and how many peaks each explains."""
 
     x: np.ndarray
-    zero: np.ndarray
     n_matched: np.ndarray
 
 
@@ -74,19 +77,17 @@ class SvdIndexSearch:
         bravais: BravaisLattice,
         obs: Observations,
         rng: np.random.Generator,
-        zero_shift: bool = False,
-        max_zero_shift: float = 0.2,
         match_tolerance: float = 0.06,
         iterations: int = 6,
+        trim: int = 1,
     ):
         self.bravais = bravais
         self.system = bravais.axes
         self.obs = obs
         self.rng = rng
-        self.zero_shift = zero_shift
-        self.max_zero_shift = max_zero_shift
         self.match_tolerance = match_tolerance
         self.iterations = iterations
+        self.trim = min(trim, obs.n - bravais.axes.n_free - 1)
         ref = reference_miller_indices(bravais)
         self._ref = ref
         self._ref_abs = np.abs(ref)
@@ -156,14 +157,13 @@ class SvdIndexSearch:
             self._iterate(x[chunk].copy(), exponent[chunk])
             for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size))))
         ]
-        return TrialBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "zero", "n_matched")))
+        return TrialBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "n_matched")))
 
     def _iterate(self, x: np.ndarray, exponent: np.ndarray) -> TrialBatch:
         obs = self.obs
         n_trials, n_free = x.shape
         full_design = self._reference_for(x)
         base_weight = self._d[None, :] ** exponent[:, None] * obs.intensity[None, :]
-        zero = np.zeros(n_trials)
         alive = np.ones(n_trials, dtype=bool)
         previous = np.full((n_trials, obs.n), -1)
         stable = np.zeros(n_trials, dtype=bool)
@@ -178,30 +178,29 @@ class SvdIndexSearch:
                 near = np.any(x[idx] @ full_design.T <= 2 * obs.q2[-1], axis=0)
                 design = full_design[near]
                 previous[:] = -1  # row numbers change with the active set
-            q2_true = obs.q2[None, :] - zero[idx, None] * obs.dq2_dtt[None, :]
+            q2_true = obs.q2[None, :]
             q2_low, low_rows = self._lowest_reflections(x[idx], design)
             # Nearest reference line per observed peak.
             nearest = np.argmin(np.abs(q2_true[:, :, None] - q2_low[:, None, :]), axis=2)
             assign = np.take_along_axis(low_rows, nearest, axis=1)  # (t, n) rows of design
             q2_calc = np.take_along_axis(q2_low, nearest, axis=1)
             dtt = np.abs(q2_true - q2_calc) * scale[None, :]
-            # Coelho's weight; the floor keeps perfectly fitted peaks in the fit.
-            w = base_weight[idx] * (dtt + 0.1 * self.match_tolerance)
-            rows = design[assign]  # (t, n, free)
-            if self.zero_shift:
-                rows = np.concatenate([rows, np.broadcast_to(obs.dq2_dtt[None, :, None], rows.shape[:2] + (1,))], axis=2)
-            sol = _batched_lstsq(rows * w[:, :, None], obs.q2[None, :] * w)
-            new_x = sol[:, :n_free]
+            # Coelho's weight; the floor keeps perfectly fitted peaks in the fit, the
+            # cap stops an impurity line (always far off) from steering every trial.
+            w = base_weight[idx] * np.clip(dtt, 0.1 * self.match_tolerance, 5 * self.match_tolerance)
+            if self.trim:
+                # Trimmed least squares: the worst-fitting peaks (an impurity line, a
+                # line the trial cannot reach yet) sit out this iteration.
+                worst = np.argpartition(-dtt, self.trim - 1, axis=1)[:, : self.trim]
+                np.put_along_axis(w, worst, 0.0, axis=1)
+            new_x = _batched_lstsq(design[assign] * w[:, :, None], obs.q2[None, :] * w)
             ok = np.all(np.isfinite(self.system.lattice_parameters(new_x)), axis=1)
-            if self.zero_shift:
-                zero[idx] = np.where(ok, sol[:, -1], 0.0)
-                ok &= np.abs(sol[:, -1]) <= self.max_zero_shift
             x[idx[ok]] = new_x[ok]
             alive[idx[~ok]] = False
             stable[idx] = np.all(assign == previous[idx], axis=1)
             previous[idx] = assign
-        x, zero = x[alive], zero[alive]
-        return TrialBatch(x, zero, self._count_matched(x, zero, full_design))
+        x = x[alive]
+        return TrialBatch(x, self._count_matched(x, full_design))
 
     def _lowest_reflections(self, x: np.ndarray, design: np.ndarray):
         """q² and design rows of each trial's reflections up to just past the last peak.
@@ -218,13 +217,12 @@ class SvdIndexSearch:
             rows = np.broadcast_to(np.arange(q2.shape[1]), q2.shape)
         return np.take_along_axis(q2, rows, axis=1), rows
 
-    def _count_matched(self, x: np.ndarray, zero: np.ndarray, design: np.ndarray) -> np.ndarray:
+    def _count_matched(self, x: np.ndarray, design: np.ndarray) -> np.ndarray:
         obs = self.obs
         if len(x) == 0:
             return np.zeros(0, dtype=int)
         q2_ref, _ = self._lowest_reflections(x, design)
-        q2_true = obs.q2[None, :] - zero[:, None] * obs.dq2_dtt[None, :]
-        dist = np.min(np.abs(q2_true[:, :, None] - q2_ref[:, None, :]), axis=2)
+        dist = np.min(np.abs(obs.q2[None, :, None] - q2_ref[:, None, :]), axis=2)
         return np.sum(dist / obs.dq2_dtt[None, :] <= self.match_tolerance, axis=1)
 
 

@@ -34,7 +34,7 @@ def synthetic_peaks(
     faults: PeakListFaults = PeakListFaults(),
     rng: np.random.Generator | None = None,
     wavelength: float = CU_KA1,
-    max_two_theta: float = 90.0,
+    max_two_theta: float = 150.0,
 ) -> PeakList:
     """The first ``n_peaks`` observable peaks of a cell, as a 2θ peak list."""
     rng = rng or np.random.default_rng(0)

@@ -1,0 +1,121 @@
+"""Reduction, lattice equivalence, standard settings, centring and space-group absences."""
+
+import numpy as np
+import pytest
+
+from powdex.crystal import (
+    BravaisLattice,
+    Cell,
+    conventional_cell,
+    niggli_reduce,
+    reference_miller_indices,
+    same_lattice,
+    standard_setting,
+    superlattice_index,
+    systematically_absent,
+)
+
+SILICON = Cell(5.4311946, 5.4311946, 5.4311946)
+
+
+def test_silicon_absences():
+    absent = systematically_absent("F d -3 m", np.array([[2, 0, 0], [4, 0, 0], [1, 1, 1], [2, 2, 0], [1, 0, 0]]))
+    assert absent.tolist() == [True, False, False, False, True]
+    # Space groups by number too; P 21/c: 0k0 k odd and h0l l odd are absent.
+    assert systematically_absent(14, np.array([[0, 1, 0], [0, 2, 0], [1, 0, 1], [1, 0, 2]])).tolist() == [
+        True, False, True, False,
+    ]
+    with pytest.raises(ValueError, match="outside"):
+        systematically_absent(231, np.array([[1, 0, 0]]))
+
+
+def test_centring_conditions_of_the_bravais_lattices():
+    hkl = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1], [2, 0, 0], [0, 1, 1], [1, 0, 1]])
+    assert BravaisLattice.cI.allowed(hkl).tolist() == [False, True, False, True, True, True]
+    assert BravaisLattice.cF.allowed(hkl).tolist() == [False, False, True, True, False, False]
+    assert BravaisLattice.oC.allowed(hkl).tolist() == [False, True, True, True, False, False]
+    # hR in hexagonal axes, obverse: −h + k + l = 3n.
+    assert BravaisLattice.hR.allowed(np.array([[1, 0, 1], [0, 1, 1], [0, 0, 3], [0, 1, 2]])).tolist() == [
+        True, False, True, True,
+    ]
+    assert sum(1 for b in BravaisLattice) == 14
+
+
+def test_reference_sets_hold_unique_spacings_sorted():
+    cubic = reference_miller_indices("cubic")
+    n = (cubic**2).sum(axis=1)
+    assert np.all(np.diff(n) > 0)  # one index per h²+k²+l², ascending
+    assert n[:8].tolist() == [1, 2, 3, 4, 5, 6, 8, 9]  # 7 is not a sum of three squares
+    cf = reference_miller_indices(BravaisLattice.cF, limit=5)
+    assert cf.tolist() == [[1, 1, 1], [2, 0, 0], [2, 2, 0], [3, 1, 1], [2, 2, 2]]
+    mono = reference_miller_indices("monoclinic")
+    key = np.column_stack([mono[:, 0] ** 2, mono[:, 1] ** 2, mono[:, 2] ** 2, mono[:, 0] * mono[:, 2]])
+    assert len(np.unique(key, axis=0)) == len(mono)
+
+
+def test_niggli_reduction_of_an_unusual_setting():
+    # A primitive cell described by a skewed basis: a' = a, b' = a + b, c' = a + b + c.
+    cell = Cell(4.0, 5.0, 6.0, 90, 90, 90)
+    skew = cell.transformed(np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1]]))
+    reduced = niggli_reduce(skew)
+    np.testing.assert_allclose(reduced.cell.parameters, [4, 5, 6, 90, 90, 90], atol=1e-9)
+    np.testing.assert_allclose(skew.transformed(reduced.transformation).parameters, reduced.cell.parameters, atol=1e-9)
+    # Silicon's F cell reduces to the 60° rhombohedral primitive cell.
+    prim = niggli_reduce(SILICON, "F").cell
+    np.testing.assert_allclose(prim.parameters, [3.84041] * 3 + [60.0] * 3, atol=1e-4)
+
+
+def test_same_lattice_across_settings_and_centrings():
+    assert same_lattice(SILICON, Cell(3.840410, 3.840410, 3.840410, 60, 60, 60), "F", "P")
+    # β and 180° − β describe one monoclinic lattice; so do a and a + c choices.
+    mono = Cell(5.1, 12.0, 5.5, 90, 111.7, 90)
+    assert same_lattice(mono, Cell(5.1, 12.0, 5.5, 90, 68.3, 90))
+    assert same_lattice(mono, mono.transformed(np.array([[1, 0, 1], [0, 1, 0], [0, 0, 1]])))
+    # Angles just either side of 90° are one lattice within tolerance.
+    assert same_lattice(Cell(5, 6, 7, 90, 89.99, 90), Cell(5, 6, 7, 90, 90.01, 90))
+    assert not same_lattice(mono, Cell(5.1, 12.0, 5.6, 90, 111.7, 90))
+
+
+def test_sub_and_super_cells_are_recognised():
+    assert superlattice_index(SILICON, SILICON, "F", "P") == 4  # the P cube holds four F lattice points
+    doubled = Cell(5.1, 12.0, 11.0, 90, 111.7, 90)
+    base = Cell(5.1, 12.0, 5.5, 90, 111.7, 90)
+    assert superlattice_index(base, doubled) == 2
+    assert superlattice_index(doubled, base) == -2
+    assert superlattice_index(base, base.transformed(np.array([[1, 0, 1], [0, 1, 0], [0, 0, 1]]))) == 1
+    assert superlattice_index(base, Cell(5.3, 12.0, 5.5, 90, 111.7, 90)) == 0
+
+
+def test_conventional_cell_from_primitive_descriptions():
+    cf = conventional_cell(Cell(3.840410, 3.840410, 3.840410, 60, 60, 60))
+    assert cf.bravais is BravaisLattice.cF
+    assert cf.cell.a == pytest.approx(5.4312, abs=1e-3)
+    hr = conventional_cell(BravaisLattice.hR.primitive_cell(Cell(4.7602, 4.7602, 12.9933, 90, 90, 120)))
+    assert hr.bravais is BravaisLattice.hR
+    np.testing.assert_allclose(hr.cell.parameters, [4.7602, 4.7602, 12.9933, 90, 90, 120], atol=1e-3)
+    mc = conventional_cell(Cell(9.1, 7.3, 6.2, 90, 97.5, 90), "C")
+    assert mc.bravais is BravaisLattice.mC
+
+
+@pytest.mark.parametrize(
+    "bravais, cell, expected",
+    [
+        ("oP", Cell(9.2, 5.1, 7.3), [5.1, 7.3, 9.2, 90, 90, 90]),
+        ("oC", Cell(9.0, 5.0, 7.0), [5.0, 9.0, 7.0, 90, 90, 90]),
+        ("mP", Cell(5.0, 6.0, 7.0, 90, 140, 90), None),
+        ("mC", Cell(11.86, 14.58, 6.2, 90, 71.6, 90), [11.86, 14.58, 6.2, 90, 108.4, 90]),
+    ],
+)
+def test_standard_setting_keeps_the_lattice_and_transforms_indices(bravais, cell, expected):
+    b = BravaisLattice(bravais)
+    std, m = standard_setting(b, cell)
+    assert np.linalg.det(m) == pytest.approx(1.0)
+    assert same_lattice(cell, std, b.centring, b.centring)
+    hkl = np.array([[1, 2, 3], [2, 0, -1], [1, 1, 0]])
+    np.testing.assert_allclose(cell.q2(hkl), std.q2(hkl @ m.T))
+    if expected is not None:
+        np.testing.assert_allclose(std.parameters, expected, atol=1e-9)
+    if b.lattice_system.value == "monoclinic":
+        assert std.beta >= 90
+    if bravais == "mP":
+        assert std.a <= std.c and std.beta - 90 < 30  # Gauss-reduced ac plane
