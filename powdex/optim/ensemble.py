@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from powdex.optim.executors import Executor, InProcess
 from powdex.optim.minimizers import Minimizer
 from powdex.optim.objective import Objective
-from powdex.optim.progress import RichProgress
+from powdex.optim.progress import ProgressReporter
 from powdex.optim.restarts import Run, Strategy
 from powdex.optim.result import LocalResult
 from powdex.optim.store import ResultsStore
@@ -58,7 +58,7 @@ def run_ensemble(
     executor: Executor | None = None,
     store: ResultsStore | None = None,
     study: str | None = None,
-    progress: RichProgress | None = None,
+    progress: ProgressReporter | None = None,
 ) -> EnsembleResult:
     """Run every local run of ``strategy`` not already in ``store``.
 

@@ -5,6 +5,7 @@ runs (the iterations of Spa) when asked."""
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +15,16 @@ from powdex.optim.result import LocalResult
 
 def _format_x(x) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in x) + "]"
+
+
+class ProgressReporter(Protocol):
+    """What ``run_ensemble`` reports to: any object with these three methods."""
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def update(self, result: LocalResult, best: LocalResult | None, new_best: bool) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 class RichProgress:
