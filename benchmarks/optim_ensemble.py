@@ -2,9 +2,10 @@
 6-parameter function (six local minima) in-process, in local processes and on
 a dask cluster of local workers, each writing every run to a SQLite store.
 
-    python3 benchmarks/optim_ensemble.py [--runs 1000] [--workers 2]
+    python3 benchmarks/optim_ensemble.py [--runs 1000] [--workers 2] [--repeats 3]
 
-Wall time is the ensemble alone: pools and clusters are started first and
+Wall time is the ensemble alone, the best of ``--repeats`` (other work on
+the machine only ever adds time): pools and clusters are started first and
 their start-up is reported apart.  Parallel efficiency is in-process time over
 (workers x parallel time).  Store overhead is the driver's time inside the
 store (insert + commit per run) divided by the number of runs.
@@ -31,17 +32,21 @@ def objectives() -> dict[str, Objective]:
     return {"central differences": central, "analytic gradient": analytic}
 
 
-def measure(objective: Objective, strategy: Spa, executor, folder: Path, workers: int) -> dict:
+def measure(objective: Objective, strategy: Spa, executor, folder: Path, workers: int, repeats: int) -> dict:
     started = time.perf_counter()
     with ExitStack() as stack:
         stack.enter_context(executor)
         startup = time.perf_counter() - started
-        with ResultsStore(folder / f"{type(executor).__name__}-{objective.name}.sqlite") as store:
-            ensemble = run_ensemble(objective, strategy, executor=executor, store=store)
+        ensembles = []
+        for repeat in range(repeats):
+            # A fresh store each time, so every repeat runs (and writes) all runs.
+            with ResultsStore(folder / f"{type(executor).__name__}-{objective.name}-{repeat}.sqlite") as store:
+                ensembles.append(run_ensemble(objective, strategy, executor=executor, store=store))
+    ensemble = min(ensembles, key=lambda e: e.wall_time)
     assert len(ensemble.results) == strategy.count
     return {
         "wall": ensemble.wall_time, "startup": startup, "workers": workers,
-        "store_ms": 1e3 * ensemble.store_time / strategy.count, "best": ensemble.best.value,
+        "store_ms": 1e3 * ensemble.store_time / strategy.count,
         "signature": [(r.run_index, r.x.tobytes()) for r in ensemble.results],
     }
 
@@ -50,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     # Other work on the machine skews every figure: say how busy it was.
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -57,11 +63,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, local_dask_cluster(args.workers) as address:
         for label, objective in objectives().items():
             rows = {
-                "in-process": measure(objective, strategy, InProcess(), Path(folder), 1),
+                "in-process": measure(objective, strategy, InProcess(), Path(folder), 1, args.repeats),
                 f"local processes ({args.workers})": measure(
-                    objective, strategy, LocalProcesses(args.workers), Path(folder), args.workers),
+                    objective, strategy, LocalProcesses(args.workers), Path(folder), args.workers, args.repeats),
                 f"dask, {args.workers} local workers": measure(
-                    objective, strategy, Dask(address), Path(folder), args.workers),
+                    objective, strategy, Dask(address), Path(folder), args.workers, args.repeats),
             }
             serial = rows["in-process"]
             print(f"\n{args.runs} L-BFGS runs of Hartmann-6, {label}")
