@@ -1,26 +1,16 @@
 """The [fitting] TOML section: the seed's nested minimizers and one-line errors."""
 
+import textwrap
+
 import pytest
 
+import powdex.optim.config as config_module
 from powdex.optim import LBFGS, ConfigError, NLopt, Spa, load_config, run_ensemble
 from powdex.optim.restarts import SingleRun
 from powdex.optim.testfunctions import rosenbrock
 
-SPA = """
-[fitting]
-enabled = true
-output_interval = 100
-
-[fitting.minimizer]
-kind = "spa"
-max_iter = 25
-seed = 120815
-
-[fitting.minimizer.minimizer]
-kind = "lbfgs"
-conv_threshold = 1e-10
-max_iter = 50
-"""
+# The documented example, which is the seed's spa-wrapping-BFGS block.
+SPA = textwrap.dedent(config_module.__doc__.split("\n\n``kind``")[0].split("\n\n", 1)[1])
 
 
 def _load(tmp_path, text):
