@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,8 +38,7 @@ def index(
         peak_list = read_peaks(peaks, units=units, wavelength=wavelength, n_peaks=n_peaks, default_wavelength=CU_KA1)
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top)
     except (PeakInputError, ValidationError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {_one_line(exc)}")
-        raise typer.Exit(2) from None
+        _fail(exc)
     console.print(
         f"{peaks}: {peak_list.n} peaks, λ = {peak_list.wavelength or CU_KA1:.5f} Å"
         + ("" if wavelength or peak_list.wavelength else " (Cu Kα1 assumed)")
@@ -46,12 +46,18 @@ def index(
     try:
         result = _run_with_progress(peak_list, config)
     except (PeakInputError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {_one_line(exc)}")
-        raise typer.Exit(2) from None
-    Console().print(result_table(result))
+        _fail(exc)
+    # Piped output has no terminal width; the full table is still wanted.
+    Console(width=None if sys.stdout.isatty() else 160).print(result_table(result))
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_dict(), indent=2))
         console.print(f"wrote {json_out}")
+
+
+def _fail(exc: Exception):
+    # Plain text, not rich: a terminal-width wrap would split the one-line message.
+    typer.echo(f"error: {_one_line(exc)}", err=True)
+    raise typer.Exit(2) from None
 
 
 def _one_line(exc: Exception) -> str:

@@ -54,6 +54,7 @@ class IndexingConfig(BaseModel):
     )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
     max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
+    polish_per_stage: int = Field(40, ge=1, description="distinct trial solutions polished per volume stage")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
     top: int = Field(10, ge=1)
 
@@ -62,7 +63,7 @@ class IndexingConfig(BaseModel):
     def _parse_systems(cls, value):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
-        return tuple(LatticeSystem(str(v).strip().lower()) for v in value)
+        return tuple(v if isinstance(v, LatticeSystem) else LatticeSystem(str(v).strip().lower()) for v in value)
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,12 @@ def index_peaks(
             trials += n
         if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in ordered:
             continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
-        best = rank_candidates(found, obs.n)
+        best = rank_candidates(found)
         if best and _decisive(best[0], config):
             break
         if time.perf_counter() >= deadline:
             break
-    ranked = rank_candidates(found, obs.n)[: config.top]
+    ranked = rank_candidates(found)[: config.top]
     return IndexingResult(ranked, time.perf_counter() - start, trials, obs.source)
 
 
@@ -131,7 +132,7 @@ def _decisive(best: Candidate, config: IndexingConfig) -> bool:
     """
     n = len(best.indexed)
     return (
-        best.figures.n_unindexed == 0
+        best.figures.n_unindexed <= 1  # one line may be an impurity
         and best.figures.m >= config.stop_m
         and best.score >= config.stop_score_per_peak * n
     )
@@ -154,13 +155,16 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
         if time.perf_counter() >= deadline:
             break
         x0 = search.random_parameters(batch_size, (v_lo, v_hi))
-        batch = search.run(x0)
-        trials += batch_size
+        batch = search.run(x0, deadline=deadline)
+        trials += batch.n_trials
         # Trials that drifted far from the stage's volumes belong to another stage;
         # large cells index anything, so letting them in would end the search early.
         v = volume(bravais.axes.lattice_parameters(batch.x))
         good = (batch.n_matched >= need) & (v >= 0.5 * v_lo) & (v <= 2 * v_hi)
-        for x in _distinct(batch.x[good]):
+        order = np.argsort(-batch.n_matched[good], kind="stable")
+        for x in _distinct(batch.x[good][order])[: config.polish_per_stage]:
+            if time.perf_counter() >= deadline:
+                break
             cand = evaluator.evaluate(x)
             if cand is not None and cand.figures.n_unindexed <= config.max_unindexed:
                 candidates.append(cand)
@@ -177,7 +181,7 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
 
 
 def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
-    """Trials that converged to the same parameters, once each."""
+    """Trials that converged to the same parameters, once each, in their original order."""
     if len(x) == 0:
         return []
     key = np.round(np.log(np.abs(x) + 1e-12) / rtol).astype(np.int64) * np.sign(x).astype(np.int64)
@@ -185,15 +189,52 @@ def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
     return [x[i] for i in sorted(first)]
 
 
-def rank_candidates(candidates: Sequence[Candidate], n_peaks: int) -> list[Candidate]:
-    """Best first, each lattice once (in its highest-symmetry description)."""
-    order = sorted(candidates, key=lambda c: (-c.score, -c.bravais.lattice_system.symmetry_rank))
-    kept: list[Candidate] = []
+def rank_candidates(
+    candidates: Sequence[Candidate], symmetry_margin: float = 2.0
+) -> list[Candidate]:
+    """Best first, each lattice once, in its highest-symmetry description.
+
+    1. Descriptions of one lattice (cP and its hR setting, oP and an mP with
+       β = 90°) are merged: the lattice takes the best score of its descriptions
+       and is shown in the most symmetric one.
+    2. A more symmetric candidate that explains the same peaks moves above a
+       better-scoring one when the gap is under ``symmetry_margin`` nats per free
+       parameter it saves. Powder positions alone cannot always tell such cells
+       apart (cP a and tP a/√2, a give the same lines); the extra parameters of
+       the lower symmetry then only absorb noise, and a crystallographer takes
+       the higher symmetry.
+    """
+    order = sorted(candidates, key=lambda c: -c.score)
+    lattices: list[tuple[float, Candidate]] = []  # (best score of the lattice, shown description)
     for cand in order:
-        if any(_same(cand, k) for k in kept):
-            continue
-        kept.append(cand)
-    return kept
+        for i, (score, shown) in enumerate(lattices):
+            if _same(cand, shown):
+                if _symmetry(cand) > _symmetry(shown):
+                    lattices[i] = (score, cand)
+                break
+        else:
+            lattices.append((cand.score, cand))
+    ranked = [shown for _, shown in lattices]
+    best_score = {id(shown): score for score, shown in lattices}
+    for i in range(1, len(ranked)):
+        j = i
+        while j > 0 and _prefer_symmetric(ranked[j], ranked[j - 1], best_score, symmetry_margin):
+            ranked[j - 1], ranked[j] = ranked[j], ranked[j - 1]
+            j -= 1
+    return ranked
+
+
+def _symmetry(c: Candidate) -> tuple[int, int]:
+    return (c.bravais.lattice_system.symmetry_rank, -c.bravais.axes.n_free)
+
+
+def _prefer_symmetric(lower: Candidate, upper: Candidate, best_score: dict, margin: float) -> bool:
+    saved = upper.bravais.axes.n_free - lower.bravais.axes.n_free
+    return (
+        saved > 0
+        and np.array_equal(lower.indexed, upper.indexed)
+        and best_score[id(upper)] - best_score[id(lower)] < margin * saved
+    )
 
 
 def _same(a: Candidate, b: Candidate) -> bool:

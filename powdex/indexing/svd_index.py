@@ -21,6 +21,7 @@ is a few dense array operations on (trials × peaks × reflections).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,7 @@ class TrialBatch:
 
     x: np.ndarray
     n_matched: np.ndarray
+    n_trials: int
 
 
 class SvdIndexSearch:
@@ -144,22 +146,27 @@ class SvdIndexSearch:
         keep = np.all(self._ref_abs <= limit, axis=1)
         return self._design[keep]
 
-    def run(self, x: np.ndarray, chunk_size: int = 128) -> TrialBatch:
+    def run(self, x: np.ndarray, chunk_size: int = 128, deadline: float | None = None) -> TrialBatch:
         """Iterate SVD-Index from starting parameters ``x`` (trials × free); return the surviving trials.
 
         Trials are processed in chunks of similar shape, so that each chunk's
-        reference cut (|h| ≤ q_max·a, …) stays tight.
+        reference cut (|h| ≤ q_max·a, …) stays tight; chunks not started by
+        ``deadline`` (a ``time.perf_counter()`` value) are skipped.
         """
         params = self.system.lattice_parameters(x)
         order = np.lexsort(np.round(np.log(params[:, :3]), 1).T[::-1])
         exponent = self.rng.uniform(0.0, 4.0, len(x))
-        parts = [
-            self._iterate(x[chunk].copy(), exponent[chunk])
-            for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size))))
-        ]
-        return TrialBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "n_matched")))
+        parts, n_trials = [], 0
+        for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size)))):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            parts.append(self._iterate(x[chunk].copy(), exponent[chunk]))
+            n_trials += len(chunk)
+        if not parts:
+            return TrialBatch(np.empty((0, x.shape[1])), np.empty(0, dtype=int), 0)
+        return TrialBatch(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), n_trials)
 
-    def _iterate(self, x: np.ndarray, exponent: np.ndarray) -> TrialBatch:
+    def _iterate(self, x: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         obs = self.obs
         n_trials, n_free = x.shape
         full_design = self._reference_for(x)
@@ -200,7 +207,7 @@ class SvdIndexSearch:
             stable[idx] = np.all(assign == previous[idx], axis=1)
             previous[idx] = assign
         x = x[alive]
-        return TrialBatch(x, self._count_matched(x, full_design))
+        return x, self._count_matched(x, full_design)
 
     def _lowest_reflections(self, x: np.ndarray, design: np.ndarray):
         """q² and design rows of each trial's reflections up to just past the last peak.
