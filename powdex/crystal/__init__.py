@@ -15,11 +15,13 @@ from powdex.crystal.cell import (
     reciprocal_coefficients,
 )
 from powdex.crystal.lattice import LatticeSystem
-from powdex.crystal.miller import reference_miller_indices, sort_by_mean_spacing
+from powdex.crystal.miller import reference_miller_indices, sort_by_mean_spacing, spacing_invariants
 from powdex.crystal.reduction import (
     ConventionalCell,
+    LatticeSignature,
     ReducedCell,
     conventional_cell,
+    lattice_signature,
     niggli_reduce,
     same_lattice,
     standard_setting,
@@ -32,9 +34,11 @@ __all__ = [
     "BravaisLattice",
     "Cell",
     "ConventionalCell",
+    "LatticeSignature",
     "LatticeSystem",
     "ReducedCell",
     "conventional_cell",
+    "lattice_signature",
     "miller_terms",
     "niggli_reduce",
     "parameters_from_coefficients",
@@ -42,6 +46,7 @@ __all__ = [
     "reference_miller_indices",
     "same_lattice",
     "sort_by_mean_spacing",
+    "spacing_invariants",
     "space_group",
     "standard_setting",
     "superlattice_index",

@@ -17,6 +17,7 @@ validated single-cell type that users see.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import gemmi
 import numpy as np
@@ -181,7 +182,7 @@ class Cell:
     def parameters(self) -> np.ndarray:
         return np.array([self.a, self.b, self.c, self.alpha, self.beta, self.gamma])
 
-    @property
+    @cached_property
     def volume(self) -> float:
         return float(volume(self.parameters))
 

@@ -23,7 +23,8 @@ from powdex.crystal.lattice import LatticeSystem
 MAX_INDEX = 20
 
 
-def _invariants(system: LatticeSystem, hkl: np.ndarray) -> np.ndarray:
+def spacing_invariants(system: LatticeSystem, hkl: np.ndarray) -> np.ndarray:
+    """Per index, the integers that fix its q² for every cell of the system: equal rows mean the same powder line."""
     h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
     match system:
         case LatticeSystem.CUBIC:
@@ -61,7 +62,7 @@ def _reference(axes: LatticeSystem, bravais: BravaisLattice | None, max_index: i
     # Prefer the representative with most non-negative indices, then the smallest.
     preference = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], (hkl < 0).sum(axis=1)))
     hkl = hkl[preference]
-    _, first = np.unique(_invariants(axes, hkl), axis=0, return_index=True)
+    _, first = np.unique(spacing_invariants(axes, hkl), axis=0, return_index=True)
     hkl = hkl[np.sort(first)]
     order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], _nominal_spacing(axes, hkl)))
     out = np.ascontiguousarray(hkl[order])

@@ -111,6 +111,25 @@ def _vector_coefficients() -> np.ndarray:
     return c
 
 
+@dataclass(frozen=True)
+class LatticeSignature:
+    """What identifies a lattice up to its basis: primitive volume and shortest-vector lengths."""
+
+    volume: float
+    short_vectors: np.ndarray
+
+    def matches(self, other: LatticeSignature, rtol: float = 2e-3) -> bool:
+        if abs(self.volume - other.volume) > rtol * 3 * max(self.volume, other.volume):
+            return False
+        return bool(np.allclose(self.short_vectors, other.short_vectors, rtol=rtol, atol=0))
+
+
+def lattice_signature(cell: Cell, centring: str = "P") -> LatticeSignature:
+    """The signature of the lattice whose (possibly centred) cell is ``cell``; compute once, compare often."""
+    reduced = niggli_reduce(cell, centring).cell
+    return LatticeSignature(reduced.volume, _short_vector_lengths(reduced))
+
+
 def same_lattice(
     cell: Cell,
     other: Cell,
@@ -119,11 +138,7 @@ def same_lattice(
     rtol: float = 2e-3,
 ) -> bool:
     """Whether two (possibly centred) cells describe the same lattice within ``rtol``."""
-    r1 = niggli_reduce(cell, centring).cell
-    r2 = niggli_reduce(other, other_centring).cell
-    if abs(r1.volume - r2.volume) > rtol * 3 * max(r1.volume, r2.volume):
-        return False
-    return bool(np.allclose(_short_vector_lengths(r1), _short_vector_lengths(r2), rtol=rtol, atol=0))
+    return lattice_signature(cell, centring).matches(lattice_signature(other, other_centring), rtol)
 
 
 @lru_cache(maxsize=None)

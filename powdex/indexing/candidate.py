@@ -22,10 +22,18 @@ M_N alone cannot do this: it rises for a sub-cell that drops a line or two.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, Cell, reference_miller_indices, standard_setting
+from powdex.crystal import (
+    BravaisLattice,
+    Cell,
+    LatticeSignature,
+    lattice_signature,
+    reference_miller_indices,
+    standard_setting,
+)
 from powdex.indexing.figures_of_merit import FiguresOfMerit, figures_of_merit
 from powdex.indexing.observations import Observations
 from powdex.peaks import q2_to_two_theta
@@ -55,6 +63,10 @@ class Candidate:
     figures: FiguresOfMerit
     score: float
     n_lines_predicted: int = field(default=0)
+
+    @cached_property
+    def lattice_signature(self) -> LatticeSignature:
+        return lattice_signature(self.cell, self.bravais.centring)
 
     @property
     def n_indexed(self) -> int:

@@ -11,6 +11,7 @@ produced a solution that explains every line with M_N ≥ ``stop_m``.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from powdex.crystal import BravaisLattice, LatticeSystem, same_lattice
+from powdex.crystal import BravaisLattice, LatticeSystem
 from powdex.crystal.cell import volume
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
 from powdex.indexing.observations import Observations
@@ -54,7 +55,7 @@ class IndexingConfig(BaseModel):
     )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
     max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
-    polish_per_stage: int = Field(40, ge=1, description="distinct trial solutions polished per volume stage")
+    polish_per_stage: int = Field(12, ge=1, description="distinct trial solutions polished per volume stage")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
     top: int = Field(10, ge=1)
 
@@ -140,7 +141,7 @@ def _decisive(best: Candidate, config: IndexingConfig) -> bool:
 
 def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_so_far):
     # An unrefined zero shift adds to the position errors until the polish.
-    tolerance = 3 * config.two_theta_error + (0.1 if config.zero_shift else 0.0)
+    tolerance = 3 * config.two_theta_error + (0.06 if config.zero_shift else 0.0)
     search = SvdIndexSearch(bravais, obs, rng, match_tolerance=tolerance)
     evaluator = CandidateEvaluator(bravais, obs, model, config.zero_shift)
     v0 = estimated_volume(bravais, obs)
@@ -205,17 +206,26 @@ def rank_candidates(
        the higher symmetry.
     """
     order = sorted(candidates, key=lambda c: -c.score)
-    lattices: list[tuple[float, Candidate]] = []  # (best score of the lattice, shown description)
+    # Lattices found so far, kept sorted by primitive volume so that each new
+    # candidate is compared only with those of nearly its volume.
+    volumes: list[float] = []
+    lattices: list[list] = []  # [signature, best score, shown description]
     for cand in order:
-        for i, (score, shown) in enumerate(lattices):
-            if _same(cand, shown):
-                if _symmetry(cand) > _symmetry(shown):
-                    lattices[i] = (score, cand)
+        signature = cand.lattice_signature
+        lo = bisect.bisect_left(volumes, signature.volume * (1 - 0.01))
+        hi = bisect.bisect_right(volumes, signature.volume * (1 + 0.01))
+        for entry in lattices[lo:hi]:
+            if signature.matches(entry[0]):
+                if _symmetry(cand) > _symmetry(entry[2]):
+                    entry[2] = cand
                 break
         else:
-            lattices.append((cand.score, cand))
-    ranked = [shown for _, shown in lattices]
-    best_score = {id(shown): score for score, shown in lattices}
+            at = bisect.bisect_left(volumes, signature.volume)
+            volumes.insert(at, signature.volume)
+            lattices.insert(at, [signature, cand.score, cand])
+    by_score = sorted(lattices, key=lambda e: -e[1])
+    ranked = [e[2] for e in by_score]
+    best_score = {id(e[2]): e[1] for e in by_score}
     for i in range(1, len(ranked)):
         j = i
         while j > 0 and _prefer_symmetric(ranked[j], ranked[j - 1], best_score, symmetry_margin):
@@ -235,9 +245,3 @@ def _prefer_symmetric(lower: Candidate, upper: Candidate, best_score: dict, marg
         and np.array_equal(lower.indexed, upper.indexed)
         and best_score[id(upper)] - best_score[id(lower)] < margin * saved
     )
-
-
-def _same(a: Candidate, b: Candidate) -> bool:
-    if abs(a.cell.volume / a.bravais.points_per_cell - b.cell.volume / b.bravais.points_per_cell) > 0.01 * a.cell.volume:
-        return False
-    return same_lattice(a.cell, b.cell, a.bravais.centring, b.bravais.centring, rtol=2e-3)
