@@ -1,0 +1,15 @@
+"""Learned models of the data-driven indexer (sections 2.2 and 2.3 of the seed).
+
+Runtime (numpy only): ``load_system(system)`` gives a lattice system's
+``SystemModels``: ``candidates(q2, count, rng)`` draws unit cells from the
+group variance networks and random forests, ``assignment.assign(q2, cells)``
+gives Miller indices per candidate. Training (``powdex.models.train``) needs
+PyTorch (the ``train`` extra); ``powdex train`` and ``powdex evaluate-models``
+are the commands.
+"""
+
+from powdex.models.assignment import AssignmentModel
+from powdex.models.regression import RegressionModel
+from powdex.models.store import SHIPPED, SystemModels, load_system, save_system, shipped_systems
+
+__all__ = ["SHIPPED", "AssignmentModel", "RegressionModel", "SystemModels", "load_system", "save_system", "shipped_systems"]

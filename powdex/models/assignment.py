@@ -1,0 +1,151 @@
+"""Miller-index assignment (section 2.3): reference indices, network inputs, labels, numpy inference.
+
+For a candidate cell, the reference q² of every reference index is compared
+with every observed peak in scaled units (Δ = (q²obs − q²ref) / σ_q², σ_q² the
+q² scale of the lattice system) and squashed to Δ* = ε / (|Δ| + ε) ∈ (0, 1], large
+where a reference line sits on a peak. The network maps each peak's row of Δ*
+to a distribution over the references plus one last class, (000), for indices
+outside the reference list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from powdex.crystal import (
+    LatticeSystem,
+    miller_terms,
+    reciprocal_coefficients,
+    reference_miller_indices,
+    sort_by_mean_spacing,
+    spacing_invariants,
+)
+from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap, valid_cells
+from powdex.models.data import SystemData
+from powdex.models.numpy_layers import mlp, softmax
+from powdex.models.regression import RegressionModel
+
+REFERENCE_SIZE = {LatticeSystem.CUBIC: 100}
+DEFAULT_REFERENCE_SIZE = 500
+_SORTING_CELLS = 256  # training cells averaged over to sort the references: plenty for a stable order
+_BATCH = 256  # candidates per numpy batch: bounds the (batch, peaks, references) arrays
+
+
+def reference_size(system: LatticeSystem) -> int:
+    return REFERENCE_SIZE.get(system, DEFAULT_REFERENCE_SIZE)
+
+
+def build_reference(system: LatticeSystem, cells: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The system's reference indices sorted by their q² averaged over training cells, first ``reference_size`` kept."""
+    cells = np.asarray(cells, dtype=float).reshape(-1, 6)
+    rng = np.random.default_rng(seed)
+    sample = cells[rng.choice(len(cells), min(len(cells), _SORTING_CELLS), replace=False)]
+    sample = swap_cell_axes(sample, unique_axis_swap(system, sample))
+    ordered = sort_by_mean_spacing(reference_miller_indices(system), reciprocal_coefficients(sample))
+    return np.ascontiguousarray(ordered[: reference_size(system)])
+
+
+def reference_q2(system: LatticeSystem, reference: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """q² (n, references) of the reference indices in each cell (n, 6)."""
+    cells = np.asarray(cells, dtype=float).reshape(-1, 6)
+    canonical = swap_cell_axes(cells, unique_axis_swap(system, cells))
+    return reciprocal_coefficients(canonical) @ miller_terms(reference).T
+
+
+def delta_star(q2_observed: np.ndarray, q2_reference: np.ndarray, q2_scale: float, epsilon: float) -> np.ndarray:
+    """Δ* (n, peaks, references), float32, from observed (n, peaks) and reference (n, references) q²."""
+    delta = np.abs(q2_observed[:, :, None] - q2_reference[:, None, :]) / q2_scale
+    return (epsilon / (delta + epsilon)).astype(np.float32)
+
+
+def labels(system: LatticeSystem, reference: np.ndarray, cells: np.ndarray, hkl: np.ndarray) -> np.ndarray:
+    """Class (n, peaks) of observed indices (n, peaks, 3) in their cells: the reference with the same
+    spacing invariants, or ``len(reference)`` — the (000) class — when none has them."""
+    cells = np.asarray(cells, dtype=float).reshape(-1, 6)
+    canonical = swap_index_axes(hkl, unique_axis_swap(system, cells))
+    observed = spacing_invariants(system, canonical.reshape(-1, 3))
+    known = spacing_invariants(system, np.asarray(reference))
+    _, inverse = np.unique(np.concatenate([known, observed]), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    class_of = np.full(inverse.max() + 1, len(reference))
+    class_of[inverse[: len(known)]] = np.arange(len(known))  # references have distinct invariants by construction
+    return class_of[inverse[len(known) :]].reshape(np.shape(hkl)[:-1])
+
+
+def nearest_reference(q2_observed: np.ndarray, q2_reference: np.ndarray) -> np.ndarray:
+    """Baseline assignment (n, peaks): the reference line closest in q² to each peak."""
+    return np.argmin(np.abs(q2_observed[:, :, None] - q2_reference[:, None, :]), axis=2)
+
+
+PREDICTED = 0  # source of candidate cells: the regression prediction; source i > 0 is noise_levels[i - 1]
+
+
+def random_sources(predicted: np.ndarray, noise_levels: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+    """A source per entry, uniform over the predicted cell (where there is one) and the noise levels."""
+    sources = rng.integers(len(noise_levels) + 1, size=len(predicted))
+    missing = np.isnan(predicted[:, 0]) & (sources == PREDICTED)
+    sources[missing] = rng.integers(1, len(noise_levels) + 1, size=int(missing.sum()))
+    return sources
+
+
+def predicted_cells(data: SystemData, regression: dict[str, RegressionModel]) -> np.ndarray:
+    """Each entry's cell predicted by its own group's network (mean); NaN rows for groups without models or invalid cells."""
+    out = np.full((len(data.cells), 6), np.nan)
+    for group, model in regression.items():
+        rows = np.flatnonzero(data.group == group)
+        if len(rows):
+            out[rows] = model.cells(model.network_prediction(data.q2[rows]).mean)
+    out[~valid_cells(out)] = np.nan
+    return out
+
+
+def candidate_cells(
+    data: SystemData, predicted: np.ndarray, sources: np.ndarray, noise_levels: tuple[float, ...], rng: np.random.Generator
+) -> np.ndarray:
+    """The cell (n, 6) the assignment sees per entry: its predicted cell for source 0 (NaN where there is none), else
+    its true cell with fresh N(0, σ²) noise on the scaled free parameters, σ = ``noise_levels[source - 1]``."""
+    cells = np.array(predicted, dtype=float, copy=True)
+    for source, sigma in enumerate(noise_levels, start=1):
+        rows = sources == source
+        cells[rows] = perturbed_cells(data.system, data.scaler, data.cells[rows], sigma, rng)
+    return cells
+
+
+@dataclass(frozen=True)
+class AssignmentModel:
+    """A trained assignment network of one lattice system, evaluated with numpy."""
+
+    system: LatticeSystem
+    reference: np.ndarray  # (references, 3), unique axis b for monoclinic
+    epsilon: float
+    q2_scale: float
+    n_peaks: int
+    weights: dict[str, np.ndarray]
+
+    def probabilities(self, q2_observed: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, peaks, references + 1) for the first ``n_peaks`` peaks (n, ≥ peaks) in cells (n, 6).
+
+        One peak list (peaks,) is shared by all cells.
+        """
+        cells = np.asarray(cells, dtype=float).reshape(-1, 6)
+        q2 = np.broadcast_to(np.atleast_2d(q2_observed)[:, : self.n_peaks], (len(cells), self.n_peaks))
+        out = np.empty((len(cells), self.n_peaks, len(self.reference) + 1), dtype=np.float32)
+        for start in range(0, len(cells), _BATCH):
+            part = slice(start, start + _BATCH)
+            inputs = delta_star(q2[part], reference_q2(self.system, self.reference, cells[part]), self.q2_scale, self.epsilon)
+            out[part] = softmax(self.logits(inputs))
+        return out
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        hidden = mlp(inputs, self.weights, "shared.")
+        return np.einsum("bph,poh->bpo", hidden, self.weights["heads_weight"]) + self.weights["heads_bias"]
+
+    def assign(self, q2_observed: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Most probable Miller indices (n, peaks, 3) in each cell's own axes ((000) when outside the list) and their probability."""
+        cells = np.asarray(cells, dtype=float).reshape(-1, 6)
+        p = self.probabilities(q2_observed, cells)
+        best = p.argmax(axis=2)
+        hkl = np.concatenate([self.reference, np.zeros((1, 3), dtype=self.reference.dtype)])[best]
+        return swap_index_axes(hkl, unique_axis_swap(self.system, cells)), np.take_along_axis(p, best[..., None], 2)[..., 0]

@@ -1,0 +1,143 @@
+"""Evaluation of trained models on the validation entries of a prepared dataset (numpy only).
+
+Regression, per lattice system and free parameter, over the unaugmented
+validation entries of the groups that have models (each entry through its own
+group's models, as in the seed):
+
+* median relative error of the network mean and of the forest mean;
+* calibration: fraction of truths within μ ± 1σ and μ ± 2σ, σ² = β / (α − 1), and
+  a reliability curve (observed against nominal coverage of normal intervals);
+* forest/network disagreement: fraction with |μ_net − μ_forest| > √(σ²_net + σ²_forest),
+  σ_forest the spread of the trees (the seed asks whether the forest can go).
+
+Assignment: top-1 accuracy of the network and of the nearest-reference
+baseline, per source of candidate cells (the regression prediction, the truth
+with each noise level in scaled space, and the truth itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from powdex.crystal import PARAMETER_NAMES
+from powdex.models.assignment import PREDICTED, candidate_cells, labels, nearest_reference, predicted_cells, reference_q2
+from powdex.models.data import SystemData
+from powdex.models.store import SystemModels
+
+NOMINAL_COVERAGE = np.linspace(0.05, 0.99, 20)
+NOISE_LEVELS = (0.10, 0.05, 0.025, 0.01, 0.0)
+
+
+@dataclass(frozen=True)
+class RegressionRow:
+    system: str
+    parameter: str
+    entries: int
+    network_median_relative_error: float
+    forest_median_relative_error: float
+    within_1_sigma: float
+    within_2_sigma: float
+    forest_network_disagreement: float
+    reliability: list[float]  # observed coverage at NOMINAL_COVERAGE
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    system: str
+    cells: str  # "predicted", or "truth + N(0, σ²)"
+    entries: int
+    network_accuracy: float
+    baseline_accuracy: float
+
+
+def validation_originals(data: SystemData) -> SystemData:
+    return data.subset(~data.training & ~data.augmented)
+
+
+def evaluate_regression(models: SystemModels, data: SystemData) -> list[RegressionRow]:
+    data = validation_originals(data)
+    per_parameter: dict[str, dict[str, list]] = {}
+    for group, model in models.regression.items():
+        rows = np.flatnonzero(data.group == group)
+        if not len(rows):
+            continue
+        columns = list(model.columns)
+        truth_scaled = data.scaler.scale_cells(data.cells[rows])[:, columns]
+        network = model.network_prediction(data.q2[rows])
+        trees = model.forest_prediction(data.q2[rows])
+        sigma = np.sqrt(network.variance)
+        truth = data.cells[rows][:, columns]
+        estimates = {name: model.cells(values)[:, columns] for name, values in (("network", network.mean), ("forest", trees.mean(0)))}
+        z = np.abs(truth_scaled - network.mean) / sigma
+        disagree = np.abs(network.mean - trees.mean(0)) > np.sqrt(network.variance + trees.var(0))
+        for j, column in enumerate(columns):
+            # Oblique angles of different settings are one parameter, "angle"; lengths keep their names.
+            name = PARAMETER_NAMES[column] if column < 3 or models.system.value != "monoclinic" else "oblique angle"
+            store = per_parameter.setdefault(name, {"network": [], "forest": [], "z": [], "disagree": []})
+            for key, values in estimates.items():
+                store[key].append(np.abs(values[:, j] - truth[:, j]) / np.abs(truth[:, j]))
+            store["z"].append(z[:, j])
+            store["disagree"].append(disagree[:, j])
+    out = []
+    for name, store in per_parameter.items():
+        z = np.concatenate(store["z"])
+        out.append(
+            RegressionRow(
+                models.system.value,
+                name,
+                len(z),
+                float(np.median(np.concatenate(store["network"]))),
+                float(np.median(np.concatenate(store["forest"]))),
+                float(np.mean(z <= 1.0)),
+                float(np.mean(z <= 2.0)),
+                float(np.mean(np.concatenate(store["disagree"]))),
+                [float(np.mean(z <= norm.ppf(0.5 + p / 2))) for p in NOMINAL_COVERAGE],
+            )
+        )
+    return out
+
+
+def evaluate_assignment(models: SystemModels, data: SystemData, seed: int = 0) -> list[AssignmentRow]:
+    data = validation_originals(data)
+    assignment = models.assignment
+    target = labels(data.system, assignment.reference, data.cells, data.hkl)
+    predicted = predicted_cells(data, models.regression)
+    rng = np.random.default_rng(seed)
+    out = []
+    sources = [("predicted", PREDICTED, ())] + [(f"truth + N(0, {s:g}²)", 1, (s,)) for s in NOISE_LEVELS]
+    for name, source, levels in sources:
+        cells = candidate_cells(data, predicted, np.full(len(data.cells), source), levels, rng)
+        usable = ~np.isnan(cells[:, 0])
+        if not usable.any():
+            continue
+        q2, cells, truth = data.q2[usable], cells[usable], target[usable]
+        network = assignment.probabilities(q2, cells).argmax(axis=2)
+        baseline = nearest_reference(q2, reference_q2(data.system, assignment.reference, cells))
+        out.append(
+            AssignmentRow(data.system.value, name, int(usable.sum()), float(np.mean(network == truth)), float(np.mean(baseline == truth)))
+        )
+    return out
+
+
+def plot_reliability(rows: list[RegressionRow], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = sorted({r.system for r in rows}, key=[r.system for r in rows].index)
+    fig, axes = plt.subplots(1, len(systems), figsize=(3.2 * len(systems), 3.4), squeeze=False)
+    for ax, system in zip(axes[0], systems):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        for r in rows:
+            if r.system == system:
+                ax.plot(NOMINAL_COVERAGE, r.reliability, marker=".", label=r.parameter)
+        ax.set(title=system, xlabel="nominal coverage", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("observed coverage")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,99 @@
+"""Model files: per lattice system a ``<system>.npz`` of arrays (no pickle) and a ``<system>.json`` of metadata.
+
+Array keys: ``regression/<i>/network/<state-dict key>``, ``regression/<i>/forest/<field>``
+for the i-th group listed in the JSON, ``assignment/reference`` and
+``assignment/network/<state-dict key>``. The shipped models live in
+``powdex/models/shipped`` (see MODEL_CARD.md there).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from powdex.crystal import LatticeSystem
+from powdex.models.assignment import AssignmentModel
+from powdex.models.forest import Forest
+from powdex.models.regression import RegressionModel
+from powdex.training.scaling import Scaler
+
+FORMAT_VERSION = 1
+SHIPPED = Path(__file__).parent / "shipped"
+
+
+@dataclass(frozen=True)
+class SystemModels:
+    system: LatticeSystem
+    scaler: Scaler
+    regression: dict[str, RegressionModel]  # by group
+    assignment: AssignmentModel
+    metadata: dict = field(default_factory=dict)  # training settings and times, for the model card
+
+    def candidates(self, q2: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+        """Candidate cells for one peak list, ``count`` split evenly over the groups (the group is unknown)."""
+        models = list(self.regression.values())
+        shares = np.diff(np.linspace(0, count, len(models) + 1).astype(int))
+        return np.concatenate([m.candidates(q2, int(k), rng) for m, k in zip(models, shares) if k])
+
+
+def save_system(directory: Path, models: SystemModels) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    groups = []
+    for i, (name, model) in enumerate(models.regression.items()):
+        groups.append({"name": name, "columns": list(model.columns)})
+        arrays.update({f"regression/{i}/network/{k}": v for k, v in model.network.items()})
+        arrays.update({f"regression/{i}/forest/{k}": v for k, v in model.forest.arrays().items()})
+    assignment = models.assignment
+    arrays["assignment/reference"] = assignment.reference
+    arrays.update({f"assignment/network/{k}": v for k, v in assignment.weights.items()})
+    np.savez_compressed(directory / f"{models.system.value}.npz", **arrays)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "system": models.system.value,
+        "n_peaks": assignment.n_peaks,
+        "scaler": asdict(models.scaler),
+        "groups": groups,
+        "assignment": {"epsilon": assignment.epsilon, "q2_scale": assignment.q2_scale},
+        "training": models.metadata,
+    }
+    (directory / f"{models.system.value}.json").write_text(json.dumps(meta, indent=2))
+
+
+def load_system(system: LatticeSystem | str, directory: Path = SHIPPED) -> SystemModels:
+    system = LatticeSystem(system)
+    meta = json.loads((Path(directory) / f"{system.value}.json").read_text())
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"model format {meta['format_version']} is not {FORMAT_VERSION}; retrain with this powdex")
+    with np.load(Path(directory) / f"{system.value}.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    scaler = Scaler(**meta["scaler"])
+
+    def under(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    regression = {
+        group["name"]: RegressionModel(
+            system,
+            group["name"],
+            tuple(group["columns"]),
+            meta["n_peaks"],
+            scaler,
+            under(f"regression/{i}/network/"),
+            Forest(**under(f"regression/{i}/forest/")),
+        )
+        for i, group in enumerate(meta["groups"])
+    }
+    a = meta["assignment"]
+    assignment = AssignmentModel(
+        system, arrays["assignment/reference"], a["epsilon"], a["q2_scale"], meta["n_peaks"], under("assignment/network/")
+    )
+    return SystemModels(system, scaler, regression, assignment, meta["training"])
+
+
+def shipped_systems(directory: Path = SHIPPED) -> list[LatticeSystem]:
+    return [s for s in LatticeSystem if (Path(directory) / f"{s.value}.json").exists()]

@@ -1,0 +1,236 @@
+"""Training of the shipped models in PyTorch (sections 2.2 and 2.3); needs the ``train`` extra.
+
+Per lattice system: a variance network and a random forest for every group with
+enough training entries, then one assignment network. Everything is seeded:
+the same dataset, configuration and seed give the same weights on the same
+hardware and library versions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from powdex.models.assignment import (
+    AssignmentModel,
+    build_reference,
+    candidate_cells,
+    delta_star,
+    labels,
+    predicted_cells,
+    random_sources,
+    reference_q2,
+)
+from powdex.models.cells import group_columns
+from powdex.models.data import SystemData
+from powdex.models.forest import MIN_SAMPLES_LEAF, N_TREES, SUBSAMPLE, fit_forest
+from powdex.models.losses import beta_nll, inverse_gamma_nll
+from powdex.models.regression import RegressionModel
+from powdex.models.store import SystemModels
+from powdex.models.torch_modules import AssignmentModule, VarianceModule
+
+# report(task, done, total): progress of one named task, called after every epoch.
+Report = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class VarianceConfig:
+    mean_hidden: tuple[int, ...] = (200, 100, 60)
+    variance_hidden: tuple[int, ...] = (100, 60)
+    dropout: float = 0.1
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    cycles: int = 5
+    epochs_per_phase: int = 10  # each cycle: this many epochs of μ, then as many of α and β
+    beta_star: float = 0.5
+
+
+@dataclass(frozen=True)
+class ForestConfig:
+    n_trees: int = N_TREES
+    subsample: float = SUBSAMPLE
+    min_samples_leaf: int = MIN_SAMPLES_LEAF
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    hidden: tuple[int, ...] = (200, 200, 200, 100)
+    dropout: float = 0.25
+    learning_rate: float = 2e-3
+    batch_size: int = 256
+    epochs: int = 20
+    epsilon: float = 0.01
+    noise_levels: tuple[float, ...] = (0.10, 0.05, 0.025, 0.01)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    variance: VarianceConfig = field(default_factory=VarianceConfig)
+    forest: ForestConfig = field(default_factory=ForestConfig)
+    assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
+    min_group_entries: int = 100  # training entries (augmented included) a group needs for its own models
+    seed: int = 0
+    device: str = "cpu"
+
+
+def state_arrays(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in module.state_dict().items()}
+
+
+def _batches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    return list(torch.randperm(n, generator=generator).split(size))
+
+
+def train_variance_network(
+    x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: VarianceConfig, seed: int,
+    device: str = "cpu", report: Report | None = None, task: str = "",
+) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Cyclic training: μ with β-NLL (α, β fixed), then α and β with the NLL (μ fixed), ``cycles`` times.
+
+    Returns the weights and a history of per-epoch losses (training: running
+    mean over batches in training mode; validation: NLL in evaluation mode).
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = VarianceModule(x.shape[1], y.shape[1], config.mean_hidden, config.variance_hidden, config.dropout).to(device)
+    xt, yt = torch.as_tensor(x, dtype=torch.float32, device=device), torch.as_tensor(y, dtype=torch.float32, device=device)
+    xv, yv = torch.as_tensor(x_val, dtype=torch.float32, device=device), torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    mean_optimizer = torch.optim.Adam(model.mean.parameters(), lr=config.learning_rate)
+    variance_optimizer = torch.optim.Adam([*model.alpha.parameters(), *model.beta.parameters()], lr=config.learning_rate)
+    history, total, done = [], config.cycles * 2 * config.epochs_per_phase, 0
+    for cycle in range(config.cycles):
+        for phase in ("mean", "variance"):
+            trained = [model.mean] if phase == "mean" else [model.alpha, model.beta]
+            optimizer = mean_optimizer if phase == "mean" else variance_optimizer
+            for _ in range(config.epochs_per_phase):
+                losses = []
+                model.eval()  # the fixed networks predict without dropout
+                for net in trained:
+                    net.train()
+                for rows in _batches(len(xt), config.batch_size, generator):
+                    xb, yb = xt[rows], yt[rows]
+                    if phase == "mean":
+                        with torch.no_grad():
+                            alpha, beta = model.variance_parameters(xb)
+                        loss = beta_nll(yb, model.mean(xb), alpha, beta, config.beta_star)
+                    else:
+                        with torch.no_grad():
+                            mu = model.mean(xb)
+                        loss = inverse_gamma_nll(yb, mu, *model.variance_parameters(xb))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(loss.item())
+                model.eval()
+                with torch.no_grad():
+                    validation = inverse_gamma_nll(yv, *model(xv)).item() if len(xv) else float("nan")
+                done += 1
+                history.append({"epoch": done, "cycle": cycle, "phase": phase, "training": float(np.mean(losses)), "validation": validation})
+                if report:
+                    report(task, done, total)
+    return state_arrays(model), history
+
+
+def train_assignment_network(
+    data: SystemData, reference: np.ndarray, predicted: np.ndarray, validation: SystemData, validation_predicted: np.ndarray,
+    config: AssignmentConfig, seed: int, device: str = "cpu", report: Report | None = None, task: str = "",
+) -> tuple[AssignmentModel, list[dict]]:
+    """Cross-entropy training on the entries' labels; every epoch each entry gets a candidate cell from a source
+    drawn at random (its predicted cell, or its true cell with fresh noise of one of the noise levels)."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = AssignmentModule(data.n_peaks, len(reference), config.hidden, config.dropout).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    q2_scale = data.scaler.q2_std
+    target = torch.as_tensor(labels(data.system, reference, data.cells, data.hkl), device=device)
+    validation_target = torch.as_tensor(labels(data.system, reference, validation.cells, validation.hkl), device=device)
+    # A fixed draw of validation cells, so the validation curve measures the network and not the noise.
+    validation_rng = np.random.default_rng(seed + 1)
+    validation_cells = candidate_cells(
+        validation, validation_predicted, random_sources(validation_predicted, config.noise_levels, validation_rng),
+        config.noise_levels, validation_rng,
+    )
+    validation_inputs = torch.as_tensor(
+        delta_star(validation.q2, reference_q2(data.system, reference, validation_cells), q2_scale, config.epsilon), device=device
+    )
+    loss_function = torch.nn.CrossEntropyLoss()
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        cells = candidate_cells(data, predicted, random_sources(predicted, config.noise_levels, rng), config.noise_levels, rng)
+        model.train()
+        losses = []
+        for rows in _batches(len(cells), config.batch_size, generator):
+            index = rows.numpy()
+            inputs = delta_star(data.q2[index], reference_q2(data.system, reference, cells[index]), q2_scale, config.epsilon)
+            logits = model(torch.as_tensor(inputs, device=device))
+            loss = loss_function(logits.flatten(0, 1), target[rows].flatten())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            logits = model(validation_inputs) if len(validation_inputs) else None
+            validation_loss = loss_function(logits.flatten(0, 1), validation_target.flatten()).item() if logits is not None else float("nan")
+            accuracy = (logits.argmax(-1) == validation_target).float().mean().item() if logits is not None else float("nan")
+        history.append({"epoch": epoch, "training": float(np.mean(losses)), "validation": validation_loss, "validation_accuracy": accuracy})
+        if report:
+            report(task, epoch, config.epochs)
+    weights = state_arrays(model)
+    return AssignmentModel(data.system, reference, config.epsilon, q2_scale, data.n_peaks, weights), history
+
+
+def _seed(config: TrainingConfig, *keys: int) -> int:
+    return int(np.random.SeedSequence(config.seed, spawn_key=keys).generate_state(1)[0])
+
+
+def trained_groups(data: SystemData, min_entries: int) -> list[str]:
+    names, counts = np.unique(data.group[data.training].astype(str), return_counts=True)
+    return [str(n) for n, c in zip(names, counts) if c >= min_entries]
+
+
+def train_system(data: SystemData, config: TrainingConfig, report: Report | None = None) -> tuple[SystemModels, dict]:
+    """All models of one lattice system; returns them and the training log (histories and times)."""
+    system_key = list(type(data.system)).index(data.system)
+    log: dict = {"system": data.system.value, "regression": {}, "times_s": {}}
+    start = time.perf_counter()
+    regression = {}
+    groups = trained_groups(data, config.min_group_entries)
+    for g, group in enumerate(groups):
+        members = data.group == group
+        train, val = data.subset(members & data.training), data.subset(members & ~data.training)
+        columns = group_columns(data.system, train.cells)
+        x, x_val = (data.scaler.scale_q2(d.q2).astype(np.float32) for d in (train, val))
+        y, y_val = (data.scaler.scale_cells(d.cells)[:, list(columns)] for d in (train, val))
+        seed = _seed(config, system_key, g)
+        network, history = train_variance_network(
+            x, y, x_val, y_val, config.variance, seed, config.device, report, f"{data.system.value} {group}"
+        )
+        forest = fit_forest(x, y, seed, config.forest.n_trees, config.forest.subsample, config.forest.min_samples_leaf)
+        regression[group] = RegressionModel(data.system, group, columns, data.n_peaks, data.scaler, network, forest)
+        log["regression"][group] = {"training_entries": len(train.cells), "validation_entries": len(val.cells), "history": history}
+    log["times_s"]["regression"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    originals = ~data.augmented
+    train, val = data.subset(originals & data.training), data.subset(originals & ~data.training)
+    reference = build_reference(data.system, train.cells, _seed(config, system_key, 1000))
+    assignment, history = train_assignment_network(
+        train, reference, predicted_cells(train, regression), val, predicted_cells(val, regression),
+        config.assignment, _seed(config, system_key, 1001), config.device, report, f"{data.system.value} assignment",
+    )
+    log["assignment"] = {"training_entries": len(train.cells), "validation_entries": len(val.cells), "history": history}
+    log["times_s"]["assignment"] = time.perf_counter() - start
+    metadata = {
+        "config": asdict(config),
+        "groups_without_models": sorted(set(data.group.astype(str)) - set(groups)),
+        "entries": int(len(data.cells)),
+        "entries_with_too_few_peaks": data.dropped,
+        "times_s": log["times_s"],
+    }
+    return SystemModels(data.system, data.scaler, regression, assignment, metadata), log

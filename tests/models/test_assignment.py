@@ -1,0 +1,66 @@
+"""Reference indices, labels and the assignment network on a small orthorhombic dataset."""
+
+import numpy as np
+import pytest
+
+from powdex.crystal import Cell, LatticeSystem, reference_miller_indices
+from powdex.models.assignment import build_reference, candidate_cells, labels, nearest_reference, reference_q2
+from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap
+
+
+def test_reference_is_sorted_by_mean_spacing_and_labels_find_equivalent_indices(small_orthorhombic):
+    data = small_orthorhombic
+    cells = data.cells[:200]  # fewer than the sorting sample: every cell counts
+    reference = build_reference(data.system, cells)
+    assert reference.shape == (500, 3)
+    assert np.all(np.diff(reference_q2(data.system, reference, cells).mean(axis=0)) >= 0)
+    # A sign change keeps h², k², l²: the same line, the same label; indices beyond the list get the (000) class.
+    flipped = reference[None, :20] * np.array([-1, 1, -1])
+    np.testing.assert_array_equal(labels(data.system, reference, data.cells[:1], flipped), [np.arange(20)])
+    assert labels(data.system, reference, data.cells[:1], np.array([[[19, 20, 20]]]))[0, 0] == 500
+
+
+def test_monoclinic_cells_with_unique_axis_a_or_c_are_handled_through_an_axis_exchange():
+    system = LatticeSystem.MONOCLINIC
+    reference = reference_miller_indices(system, limit=300)
+    b_unique = np.array([[5.0, 6.0, 7.0, 90.0, 101.0, 90.0]])
+    for oblique in (3, 5):  # α, γ
+        axis = np.array([oblique - 3])
+        cell = swap_cell_axes(b_unique, axis)
+        assert unique_axis_swap(system, cell)[0] == oblique - 3
+        hkl = swap_index_axes(reference[None, :40], axis)
+        np.testing.assert_allclose(Cell.from_parameters(cell[0]).q2(hkl[0]), Cell.from_parameters(b_unique[0]).q2(reference[:40]))
+        np.testing.assert_array_equal(labels(system, reference, cell, hkl), [np.arange(40)])
+        np.testing.assert_allclose(reference_q2(system, reference, cell), reference_q2(system, reference, b_unique))
+
+
+def test_perturbed_cells_keep_the_lattice_system_and_scale_with_sigma(small_orthorhombic):
+    data = small_orthorhombic
+    rng = np.random.default_rng(0)
+    spread = [np.std(data.scaler.scale_cells(perturbed_cells(data.system, data.scaler, data.cells, s, rng)) - data.scaler.scale_cells(data.cells)) for s in (0.1, 0.01)]
+    assert spread[0] == pytest.approx(0.1 * np.sqrt(3 / 6), rel=0.1)  # noise on 3 of the 6 columns
+    assert spread[1] == pytest.approx(0.01 * np.sqrt(3 / 6), rel=0.1)
+
+
+def test_assignment_network_beats_the_nearest_reference_baseline(body_centred_cubic):
+    """Body centring removes half the reference lines; the network learns that, the nearest reference cannot."""
+    pytest.importorskip("torch")
+    from powdex.models.train import AssignmentConfig, train_assignment_network
+
+    data = body_centred_cubic
+    train, validation = data.subset(data.training), data.subset(~data.training)
+    reference = build_reference(data.system, train.cells)
+    no_prediction = np.full((len(data.cells), 6), np.nan)
+    config = AssignmentConfig(hidden=(100, 100, 50), epochs=6, batch_size=64, dropout=0.1, noise_levels=(0.05, 0.02))
+    model, history = train_assignment_network(
+        train, reference, no_prediction[data.training], validation, no_prediction[~data.training], config, seed=0
+    )
+    assert history[-1]["training"] < history[0]["training"]
+    target = labels(data.system, reference, validation.cells, validation.hkl)
+    rng = np.random.default_rng(1)
+    for sigma in (0.05, 0.02):
+        sources = np.ones(len(validation.cells), dtype=int)
+        cells = candidate_cells(validation, no_prediction[~data.training], sources, (sigma,), rng)
+        network = np.mean(model.probabilities(validation.q2, cells).argmax(axis=2) == target)
+        baseline = np.mean(nearest_reference(validation.q2, reference_q2(data.system, reference, cells)) == target)
+        assert network > baseline + 0.03, (sigma, network, baseline)
