@@ -21,3 +21,8 @@ from powdex.cli.optimize import map_surface, optimize  # noqa: E402
 
 app.command("optimize")(optimize)
 app.command("map")(map_surface)
+
+from powdex.cli.models import evaluate_models, train  # noqa: E402
+
+app.command("train")(train)
+app.command("evaluate-models")(evaluate_models)

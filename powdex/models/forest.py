@@ -60,7 +60,8 @@ def fit_forest(
     model = RandomForestRegressor(
         n_estimators=n_trees, max_samples=subsample, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=1
     )
-    model.fit(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=float).reshape(len(x), -1))
+    y = np.asarray(y, dtype=float).reshape(len(x), -1)
+    model.fit(np.asarray(x, dtype=np.float32), y[:, 0] if y.shape[1] == 1 else y)  # one output: scikit-learn wants 1-D
     return export_forest(model)
 
 

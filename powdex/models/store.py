@@ -36,7 +36,7 @@ class SystemModels:
         """Candidate cells for one peak list, ``count`` split evenly over the groups (the group is unknown)."""
         models = list(self.regression.values())
         shares = np.diff(np.linspace(0, count, len(models) + 1).astype(int))
-        return np.concatenate([m.candidates(q2, int(k), rng) for m, k in zip(models, shares) if k])
+        return np.concatenate([np.zeros((0, 6))] + [m.candidates(q2, int(k), rng) for m, k in zip(models, shares) if k])
 
 
 def save_system(directory: Path, models: SystemModels) -> None:

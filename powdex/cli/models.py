@@ -1,0 +1,182 @@
+"""``powdex train`` and ``powdex evaluate-models``: the learned models of the data-driven indexer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def _prepared(dataset: Path) -> Path:
+    """The prepared/ folder of a dataset directory (or the folder itself)."""
+    prepared = dataset / "prepared" if (dataset / "prepared").is_dir() else dataset
+    if not any(prepared.glob("*.scaling.json")):
+        console.print(f"error: no prepared dataset in {dataset}; run 'powdex dataset prepare {dataset}' first")
+        raise typer.Exit(1)
+    return prepared
+
+
+def _systems(prepared: Path, names: list[str] | None):
+    from powdex.crystal import LatticeSystem
+    from powdex.models.data import prepared_systems
+
+    available = prepared_systems(prepared)
+    if not names:
+        return available
+    try:
+        chosen = [LatticeSystem(n) for n in names]
+    except ValueError as error:
+        console.print(f"error: {error}")
+        raise typer.Exit(1) from None
+    return [s for s in chosen if s in available]
+
+
+def train(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset directory after 'powdex dataset prepare'")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for <system>.npz/.json, training-log.json and loss plots")],
+    system: Annotated[list[str] | None, typer.Option("--system", help="Lattice system to train (repeatable; default: all)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice")] = 0,
+    cycles: Annotated[int, typer.Option(min=1, help="Variance networks: μ / (α, β) cycles")] = 5,
+    epochs_per_phase: Annotated[int, typer.Option(min=1, help="Variance networks: epochs of each phase of a cycle")] = 10,
+    assignment_epochs: Annotated[int, typer.Option(min=1, help="Assignment networks: epochs")] = 20,
+    min_group_entries: Annotated[int, typer.Option(min=1, help="Training entries a group needs for its own regression models")] = 100,
+    threads: Annotated[int, typer.Option(min=1, help="PyTorch threads (one is fastest for these small networks)")] = 1,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when present)")] = "auto",
+) -> None:
+    """Train the regression (variance network + random forest per group) and assignment models of each lattice system."""
+    try:
+        import torch
+    except ImportError:
+        console.print("error: training needs PyTorch: pip install 'powdex[train]'")
+        raise typer.Exit(1) from None
+    from powdex.models.data import load_system_data
+    from powdex.models.store import save_system
+    from powdex.models.train import AssignmentConfig, TrainingConfig, VarianceConfig, train_system
+
+    prepared = _prepared(dataset)
+    torch.set_num_threads(threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    config = TrainingConfig(
+        variance=VarianceConfig(cycles=cycles, epochs_per_phase=epochs_per_phase),
+        assignment=AssignmentConfig(epochs=assignment_epochs),
+        min_group_entries=min_group_entries,
+        seed=seed,
+        device=device,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    logs = {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = progress.add_task(task, total=total)
+            progress.update(tasks[task], completed=done)
+
+        for lattice_system in _systems(prepared, system):
+            data = load_system_data(prepared, lattice_system)
+            models, log = train_system(data, config, report)
+            models.metadata["dataset"] = str(dataset)
+            save_system(out, models)
+            plot_training_log(log, out / f"{lattice_system.value}-training.png")
+            logs[lattice_system.value] = log
+            times = ", ".join(f"{k} {v:.0f} s" for k, v in log["times_s"].items())
+            console.print(f"{lattice_system.value}: {len(models.regression)} group models; {times}")
+    (out / "training-log.json").write_text(json.dumps({"config": asdict(config), "systems": logs}, indent=1))
+
+
+def plot_training_log(log: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (regression, assignment) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for group, entry in log["regression"].items():
+        epochs = [h["epoch"] for h in entry["history"]]
+        regression.plot(epochs, [h["validation"] for h in entry["history"]], lw=0.8, label=group)
+    regression.set(title=f"{log['system']}: variance networks", xlabel="epoch (μ and α/β phases alternate)", ylabel="validation NLL")
+    if 0 < len(log["regression"]) <= 8:
+        regression.legend(fontsize=6)
+    history = log["assignment"]["history"]
+    epochs = [h["epoch"] for h in history]
+    assignment.plot(epochs, [h["training"] for h in history], label="training")
+    assignment.plot(epochs, [h["validation"] for h in history], label="validation")
+    assignment.set(title=f"{log['system']}: assignment", xlabel="epoch", ylabel="cross-entropy")
+    assignment.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def evaluate_models(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Prepared dataset whose validation entries are used")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for evaluation.json, evaluation.md and reliability.png")],
+    models: Annotated[Path | None, typer.Option("--models", help="Model directory (default: the shipped models)")] = None,
+    system: Annotated[list[str] | None, typer.Option("--system", help="Lattice system (repeatable; default: all)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise added to the true cells")] = 0,
+) -> None:
+    """Regression errors and calibration, forest/network disagreement, assignment accuracy against the baseline."""
+    from powdex.models.data import load_system_data
+    from powdex.models.evaluate import evaluate_assignment, evaluate_regression, plot_reliability
+    from powdex.models.store import SHIPPED, load_system, shipped_systems
+
+    prepared = _prepared(dataset)
+    directory = models or SHIPPED
+    trained = set(shipped_systems(directory))
+    regression_rows, assignment_rows = [], []
+    for lattice_system in _systems(prepared, system):
+        if lattice_system not in trained:
+            console.print(f"{lattice_system.value}: no models in {directory}")
+            continue
+        data = load_system_data(prepared, lattice_system)
+        system_models = load_system(lattice_system, directory)
+        regression_rows += evaluate_regression(system_models, data)
+        assignment_rows += evaluate_assignment(system_models, data, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(
+        json.dumps({"regression": [asdict(r) for r in regression_rows], "assignment": [asdict(r) for r in assignment_rows]}, indent=1)
+    )
+    if regression_rows:
+        plot_reliability(regression_rows, out / "reliability.png")
+    tables = [
+        _table(
+            "Regression (validation, unaugmented)",
+            ["system", "parameter", "entries", "median rel. error (net)", "median rel. error (forest)", "within 1σ", "within 2σ", "forest ≠ net"],
+            [
+                [r.system, r.parameter, r.entries, f"{r.network_median_relative_error:.1%}", f"{r.forest_median_relative_error:.1%}",
+                 f"{r.within_1_sigma:.1%}", f"{r.within_2_sigma:.1%}", f"{r.forest_network_disagreement:.1%}"]
+                for r in regression_rows
+            ],
+        ),
+        _table(
+            "Assignment top-1 accuracy (validation, unaugmented)",
+            ["system", "candidate cells", "entries", "network", "nearest reference"],
+            [[r.system, r.cells, r.entries, f"{r.network_accuracy:.1%}", f"{r.baseline_accuracy:.1%}"] for r in assignment_rows],
+        ),
+    ]
+    (out / "evaluation.md").write_text("\n\n".join(markdown for markdown, _ in tables) + "\n")
+    for _, table in tables:
+        Console().print(table)
+
+
+def _table(title: str, header: list[str], rows: list[list]) -> tuple[str, Table]:
+    """The same table as Markdown (for the model card) and as a rich table (for the terminal)."""
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name)
+    lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        table.add_row(*map(str, row))
+        lines.append("| " + " | ".join(map(str, row)) + " |")
+    return "\n".join(lines), table
