@@ -85,6 +85,13 @@ def _batches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor
     return list(torch.randperm(n, generator=generator).split(size))
 
 
+def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train_variance_network(
     x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: VarianceConfig, seed: int,
     device: str = "cpu", report: Report | None = None, task: str = "",
@@ -121,10 +128,7 @@ def train_variance_network(
                         with torch.no_grad():
                             mu = model.mean(xb)
                         loss = inverse_gamma_nll(yb, mu, *model.variance_parameters(xb))
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    losses.append(loss.item())
+                    losses.append(_step(optimizer, loss))
                 model.eval()
                 with torch.no_grad():
                     validation = inverse_gamma_nll(yv, *model(xv)).item() if len(xv) else float("nan")
@@ -168,11 +172,7 @@ def train_assignment_network(
             index = rows.numpy()
             inputs = delta_star(data.q2[index], reference_q2(data.system, reference, cells[index]), q2_scale, config.epsilon)
             logits = model(torch.as_tensor(inputs, device=device))
-            loss = loss_function(logits.flatten(0, 1), target[rows].flatten())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(_step(optimizer, loss_function(logits.flatten(0, 1), target[rows].flatten())))
         model.eval()
         with torch.no_grad():
             logits = model(validation_inputs) if len(validation_inputs) else None
