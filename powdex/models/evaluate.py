@@ -47,7 +47,7 @@ class RegressionRow:
 @dataclass(frozen=True)
 class AssignmentRow:
     system: str
-    cells: str  # "predicted", or "truth + N(0, σ²)"
+    cells: str  # "predicted", "truth + N(0, σ²)" or "truth"
     entries: int
     network_accuracy: float
     baseline_accuracy: float
@@ -107,7 +107,7 @@ def evaluate_assignment(models: SystemModels, data: SystemData, seed: int = 0) -
     predicted = predicted_cells(data, models.regression)
     rng = np.random.default_rng(seed)
     out = []
-    sources = [("predicted", PREDICTED, ())] + [(f"truth + N(0, {s:g}²)", 1, (s,)) for s in NOISE_LEVELS]
+    sources = [("predicted", PREDICTED, ())] + [(f"truth + N(0, {s:g}²)" if s else "truth", 1, (s,)) for s in NOISE_LEVELS]
     for name, source, levels in sources:
         cells = candidate_cells(data, predicted, np.full(len(data.cells), source), levels, rng)
         usable = ~np.isnan(cells[:, 0])
