@@ -89,17 +89,19 @@ def run_ensemble(
             size = max(1, min(executor.chunk_size, len(pending) // (4 * max(executor.workers, 1))))
             tasks = ((objective, strategy.minimizer, tuple(pending[i : i + size])) for i in range(0, len(pending), size))
             for chunk_results in executor.imap_unordered(run_chunk, tasks):
+                if store is not None:
+                    write_started = time.perf_counter()
+                    store.add(study, chunk_results)
+                    store_time += time.perf_counter() - write_started
                 for result in chunk_results:
                     by_index[result.run_index] = result
                     new_best = result.sense == primary and result.is_better_than(best)
                     if new_best:
                         best = result
-                    if store is not None:
-                        write_started = time.perf_counter()
-                        store.add(study, result)
-                        if new_best:
+                        if store is not None:
+                            write_started = time.perf_counter()
                             store.mark_best(study, result)
-                        store_time += time.perf_counter() - write_started
+                            store_time += time.perf_counter() - write_started
                     if progress is not None:
                         progress.update(result, best, new_best)
     finally:

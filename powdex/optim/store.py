@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -137,18 +138,20 @@ class ResultsStore:
     def studies(self) -> list[str]:
         return list(self._conn.execute(select(StudyRow.name).order_by(StudyRow.id)).scalars())
 
-    def add(self, study: str, result: LocalResult) -> None:
-        """Write one finished run and commit it, so an interruption keeps it."""
+    def add(self, study: str, results: Sequence[LocalResult]) -> None:
+        """Write runs that have just finished (a worker's chunk) in one commit,
+        so an interruption keeps them and a commit's cost is shared."""
+        study_id = self._study_id(study)
         # A plain table insert with bound parameters compiles once and is cached;
         # building a fresh ORM ``insert().values()`` per run would double the cost.
-        self._conn.execute(RunRow.__table__.insert(), {
-            "study_id": self._study_id(study), "run_index": result.run_index, "sense": result.sense,
-            "start": json.dumps(result.start.tolist()), "x": json.dumps(result.x.tolist()),
-            "value": _nullable(result.value), "grad_norm": _nullable(result.grad_norm),
-            "nit": result.nit, "nfev": result.nfev, "status": result.status, "success": result.success,
-            "message": result.message, "wall_time": result.wall_time,
-            "path": result.path.astype("<f8").tobytes(), "finished": datetime.now(timezone.utc),
-        })
+        self._conn.execute(RunRow.__table__.insert(), [{
+            "study_id": study_id, "run_index": r.run_index, "sense": r.sense,
+            "start": json.dumps(r.start.tolist()), "x": json.dumps(r.x.tolist()),
+            "value": _nullable(r.value), "grad_norm": _nullable(r.grad_norm),
+            "nit": r.nit, "nfev": r.nfev, "status": r.status, "success": r.success,
+            "message": r.message, "wall_time": r.wall_time,
+            "path": r.path.astype("<f8").tobytes(), "finished": datetime.now(timezone.utc),
+        } for r in results])
         self._conn.commit()
 
     def mark_best(self, study: str, result: LocalResult) -> None:
