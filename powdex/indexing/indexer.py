@@ -55,6 +55,8 @@ class IndexingConfig(BaseModel):
     )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
     max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
+    local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
+    local_trials: int = Field(128, ge=1, description="trials around each near miss")
     polish_per_stage: int = Field(12, ge=1, description="distinct trial solutions polished per volume stage")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
     top: int = Field(10, ge=1)
@@ -133,7 +135,9 @@ def _decisive(best: Candidate, config: IndexingConfig) -> bool:
     """
     n = len(best.indexed)
     return (
-        best.figures.n_unindexed <= 1  # one line may be an impurity
+        # Not with an unexplained line: a super-cell of a lower-symmetry lattice can
+        # explain all but the impurity line too, and only the full search tells.
+        best.figures.n_unindexed == 0
         and best.figures.m >= config.stop_m
         and best.score >= config.stop_score_per_peak * n
     )
@@ -152,30 +156,47 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
     trials = 0
     first_solution_stage = None
     best = max((c.score for c in found_so_far), default=-np.inf)
-    for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
-        if time.perf_counter() >= deadline:
-            break
-        x0 = search.random_parameters(batch_size, (v_lo, v_hi))
-        batch = search.run(x0, deadline=deadline)
-        trials += batch.n_trials
+
+    def polish(batch, v_lo, v_hi) -> list[Candidate]:
         # Trials that drifted far from the stage's volumes belong to another stage;
         # large cells index anything, so letting them in would end the search early.
         v = volume(bravais.axes.lattice_parameters(batch.x))
         good = (batch.n_matched >= need) & (v >= 0.5 * v_lo) & (v <= 2 * v_hi)
         order = np.argsort(-batch.n_matched[good], kind="stable")
+        out = []
         for x in _distinct(batch.x[good][order])[: config.polish_per_stage]:
             if time.perf_counter() >= deadline:
                 break
             cand = evaluator.evaluate(x)
             if cand is not None and cand.figures.n_unindexed <= config.max_unindexed:
-                candidates.append(cand)
+                out.append(cand)
+        return out
+
+    for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
+        if time.perf_counter() >= deadline:
+            break
+        batch = search.run(search.random_parameters(batch_size, (v_lo, v_hi)), deadline=deadline, max_volume=2 * v_hi)
+        trials += batch.n_trials
+        found = polish(batch, v_lo, v_hi)
+        # Near misses (a line or two unexplained) often sit a percent from the true
+        # cell in a basin the global trials rarely hit: restart around them.
+        near = sorted((c for c in found if c.figures.n_unindexed > 0), key=lambda c: -c.score)
+        for cand in near[: config.local_restarts]:
+            if time.perf_counter() >= deadline:
+                break
+            local = search.run(search.around(cand.cell, config.local_trials), deadline=deadline, max_volume=2 * v_hi)
+            trials += local.n_trials
+            found += polish(local, v_lo, v_hi)
+        candidates += found
         if candidates:
             best = max(best, max(c.score for c in candidates))
-            if first_solution_stage is None and any(c.figures.m >= config.solution_m for c in candidates):
-                first_solution_stage = stage
+        if first_solution_stage is None and any(
+            c.figures.m >= config.solution_m and c.figures.n_unindexed == 0 for c in found
+        ):
+            first_solution_stage = stage
         if progress is not None:
             progress(bravais.value, trials, best)
-        # One stage past the first solution catches a larger cell that explains more.
+        # One stage past the first full solution catches a larger cell that explains more.
         if first_solution_stage is not None and stage >= first_solution_stage + 1:
             break
     return candidates, trials

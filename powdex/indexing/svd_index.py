@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, LatticeSystem, reference_miller_indices
+from powdex.crystal import BravaisLattice, Cell, LatticeSystem, reference_miller_indices
+from powdex.crystal.cell import reciprocal_coefficients, volume
 from powdex.indexing.observations import Observations
 
 # Laue multiplicity / 2 (Friedel pairs already merged): how many symmetry-equivalent
@@ -125,8 +126,6 @@ class SvdIndexSearch:
             angles = rng.uniform(*_TRICLINIC_ANGLE, (n, 3))
             params = np.column_stack([ones, ratio(), ratio(), angles])
         # Scale lengths to the drawn volume (angles fixed), then map to free parameters.
-        from powdex.crystal.cell import reciprocal_coefficients, volume
-
         unit_volume = volume(params)
         bad = ~np.isfinite(unit_volume) | (unit_volume <= 0)
         params[bad, 3:] = 90.0
@@ -135,6 +134,12 @@ class SvdIndexSearch:
         coeffs = reciprocal_coefficients(params)
         x, *_ = np.linalg.lstsq(self.system.coefficient_map.T, coeffs.T, rcond=None)
         return x.T
+
+    def around(self, cell: Cell, n: int, spread: float = 0.01) -> np.ndarray:
+        """``n`` starting points scattered by ``spread`` (relative) around a cell in this lattice's axes."""
+        x = self.system.free_reciprocal_parameters(cell)
+        scale = np.abs(x[: min(3, len(x))]).mean()
+        return x[None, :] + self.rng.normal(0.0, spread * scale, (n, len(x)))
 
     # -- the iteration ---------------------------------------------------------
     def _reference_for(self, x: np.ndarray):
@@ -146,12 +151,16 @@ class SvdIndexSearch:
         keep = np.all(self._ref_abs <= limit, axis=1)
         return self._design[keep]
 
-    def run(self, x: np.ndarray, chunk_size: int = 128, deadline: float | None = None) -> TrialBatch:
+    def run(
+        self, x: np.ndarray, chunk_size: int = 128, deadline: float | None = None, max_volume: float = np.inf
+    ) -> TrialBatch:
         """Iterate SVD-Index from starting parameters ``x`` (trials × free); return the surviving trials.
 
         Trials are processed in chunks of similar shape, so that each chunk's
         reference cut (|h| ≤ q_max·a, …) stays tight; chunks not started by
-        ``deadline`` (a ``time.perf_counter()`` value) are skipped.
+        ``deadline`` (a ``time.perf_counter()`` value) are skipped. Trials whose
+        cell grows past ``max_volume`` are dropped: a large enough cell indexes
+        anything, and runaway cells would swell every chunk's reflection list.
         """
         params = self.system.lattice_parameters(x)
         order = np.lexsort(np.round(np.log(params[:, :3]), 1).T[::-1])
@@ -160,13 +169,13 @@ class SvdIndexSearch:
         for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size)))):
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-            parts.append(self._iterate(x[chunk].copy(), exponent[chunk]))
+            parts.append(self._iterate(x[chunk].copy(), exponent[chunk], max_volume))
             n_trials += len(chunk)
         if not parts:
             return TrialBatch(np.empty((0, x.shape[1])), np.empty(0, dtype=int), 0)
         return TrialBatch(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), n_trials)
 
-    def _iterate(self, x: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _iterate(self, x: np.ndarray, exponent: np.ndarray, max_volume: float) -> tuple[np.ndarray, np.ndarray]:
         obs = self.obs
         n_trials, n_free = x.shape
         full_design = self._reference_for(x)
@@ -201,7 +210,9 @@ class SvdIndexSearch:
                 worst = np.argpartition(-dtt, self.trim - 1, axis=1)[:, : self.trim]
                 np.put_along_axis(w, worst, 0.0, axis=1)
             new_x = _batched_lstsq(design[assign] * w[:, :, None], obs.q2[None, :] * w)
-            ok = np.all(np.isfinite(self.system.lattice_parameters(new_x)), axis=1)
+            params = self.system.lattice_parameters(new_x)
+            with np.errstate(invalid="ignore"):
+                ok = np.all(np.isfinite(params), axis=1) & (volume(params) <= max_volume)
             x[idx[ok]] = new_x[ok]
             alive[idx[~ok]] = False
             stable[idx] = np.all(assign == previous[idx], axis=1)
