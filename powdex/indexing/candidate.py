@@ -21,7 +21,7 @@ M_N alone cannot do this: it rises for a sub-cell that drops a line or two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -62,7 +62,7 @@ class Candidate:
     two_theta_calc: np.ndarray
     figures: FiguresOfMerit
     score: float
-    n_lines_predicted: int = field(default=0)
+    n_lines_predicted: int
 
     @cached_property
     def lattice_signature(self) -> LatticeSignature:
@@ -88,6 +88,7 @@ class Candidate:
             "score": self.score,
             "figures_of_merit": self.figures.as_dict(),
             "n_indexed": self.n_indexed,
+            "n_lines_predicted": self.n_lines_predicted,
             "n_peaks": len(self.indexed),
             "miller_indices": [
                 {"hkl": [int(v) for v in h], "indexed": bool(ok), "two_theta_calc": float(t)}

@@ -4,9 +4,15 @@ Lattice systems are searched from the highest symmetry down. For each Bravais
 lattice, batches of random trials are run at growing trial volumes (SVD-Index's
 volume schedule, starting below the volume estimated from the number of lines),
 converged trials that explain enough peaks are polished and scored, and the
-search of that lattice ends once a stage past the first solution adds nothing.
-The whole search stops at the time limit or as soon as a lattice system has
-produced a solution that explains every line with M_N ≥ ``stop_m``.
+search of that lattice ends one stage past the first full solution. The whole
+search stops at the time limit or as soon as a lattice system has produced a
+solution that explains every line with M_N ≥ ``stop_m`` and a convincing score
+(see ``_decisive``).
+
+Determinism: every random choice flows from ``seed`` (one stream per Bravais
+lattice), so the same seed gives the same ranking whenever the search finishes
+within its time limit; a search cut short by the limit depends on the speed of
+the machine.
 """
 
 from __future__ import annotations
