@@ -1,0 +1,36 @@
+"""The models shipped inside powdex load without PyTorch and predict for every lattice system."""
+
+import numpy as np
+import pytest
+
+from powdex.crystal import Cell, LatticeSystem
+from powdex.models import load_system, shipped_systems
+from powdex.models.regression import peaks_used
+
+EXAMPLES = {
+    LatticeSystem.CUBIC: Cell(5.43, 5.43, 5.43),
+    LatticeSystem.TETRAGONAL: Cell(4.59, 4.59, 2.96),
+    LatticeSystem.HEXAGONAL: Cell(3.21, 3.21, 5.21, 90, 90, 120),
+    LatticeSystem.RHOMBOHEDRAL: Cell(5.47, 5.47, 5.47, 46.3, 46.3, 46.3),
+    LatticeSystem.ORTHORHOMBIC: Cell(4.76, 5.91, 7.84),
+    LatticeSystem.MONOCLINIC: Cell(5.15, 5.21, 5.31, 90, 99.2, 90),
+    LatticeSystem.TRICLINIC: Cell(5.1, 6.3, 7.2, 95.0, 102.0, 84.0),
+}
+
+
+def test_every_lattice_system_is_shipped():
+    assert set(shipped_systems()) == set(LatticeSystem)
+
+
+@pytest.mark.parametrize("system", list(LatticeSystem), ids=lambda s: s.value)
+def test_shipped_models_load_and_predict(system):
+    from powdex.crystal import reference_miller_indices
+
+    models = load_system(system)
+    cell = EXAMPLES[system]
+    q2 = np.unique(np.round(cell.q2(reference_miller_indices(system, limit=400)), 10))[: peaks_used(system)]
+    cells = models.candidates(q2, 200, np.random.default_rng(0))
+    assert len(cells) > 100 and np.all(np.isfinite(cells)) and np.all(cells[:, :3] > 0)
+    hkl, probability = models.assignment.assign(q2, cells[:50])
+    assert hkl.shape == (50, peaks_used(system), 3)
+    assert np.all((probability > 0) & (probability <= 1))
