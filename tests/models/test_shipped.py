@@ -34,3 +34,21 @@ def test_shipped_models_load_and_predict(system):
     hkl, probability = models.assignment.assign(q2, cells[:50])
     assert hkl.shape == (50, peaks_used(system), 3)
     assert np.all((probability > 0) & (probability <= 1))
+
+
+def test_inference_needs_neither_torch_nor_scikit_learn():
+    import subprocess
+    import sys
+
+    script = """
+import sys
+sys.modules["torch"] = None  # any import of torch or scikit-learn now raises ImportError
+sys.modules["sklearn"] = None
+import numpy as np
+from powdex.models import load_system
+models = load_system("orthorhombic")
+q2 = np.linspace(0.02, 0.4, 20)
+cells = models.candidates(q2, 50, np.random.default_rng(0))
+models.assignment.assign(q2, cells)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
