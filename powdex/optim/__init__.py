@@ -1,18 +1,29 @@
 """Generic ensemble optimization: local minimizers, restart strategies, executors,
-a results store and response-surface maps.  Knows nothing about crystals."""
+a results store and response-surface maps.  Knows nothing about crystals.
 
-from powdex.optim.config import ConfigError, FittingConfig, load_config
-from powdex.optim.ensemble import EnsembleResult, run_ensemble
-from powdex.optim.executors import Dask, InProcess, LocalProcesses
-from powdex.optim.minimizers import LBFGS, NLopt, TrustRegion
-from powdex.optim.objective import Bounds, Objective
-from powdex.optim.progress import RichProgress
-from powdex.optim.restarts import Design, Spa
-from powdex.optim.result import LocalResult
-from powdex.optim.store import ResultsStore
+The names below load on first use (PEP 562): the store and the executors pull in
+SQLAlchemy and dask.distributed, which a command that only indexes should not
+pay for at start-up.
+"""
 
-__all__ = [
-    "Bounds", "ConfigError", "Dask", "Design", "EnsembleResult", "FittingConfig",
-    "InProcess", "LBFGS", "LocalProcesses", "LocalResult", "NLopt", "Objective",
-    "ResultsStore", "RichProgress", "Spa", "TrustRegion", "load_config", "run_ensemble",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "ConfigError": "config", "FittingConfig": "config", "load_config": "config",
+    "EnsembleResult": "ensemble", "run_ensemble": "ensemble",
+    "Dask": "executors", "InProcess": "executors", "LocalProcesses": "executors",
+    "LBFGS": "minimizers", "NLopt": "minimizers", "TrustRegion": "minimizers",
+    "Bounds": "objective", "Objective": "objective",
+    "RichProgress": "progress",
+    "Design": "restarts", "Spa": "restarts",
+    "LocalResult": "result",
+    "ResultsStore": "store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'powdex.optim' has no attribute {name!r}")
+    return getattr(import_module(f"powdex.optim.{_EXPORTS[name]}"), name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import rosen, rosen_der, rosen_hess
 
 from powdex.optim.objective import Objective
 
@@ -17,6 +16,9 @@ from powdex.optim.objective import Objective
 def rosenbrock(dim: int = 2) -> Objective:
     """Unbounded Rosenbrock valley; minimum 0 at (1, ..., 1)."""
     x0 = np.tile([-1.2, 1.0], dim)[:dim]
+    # Imported here: scipy.optimize costs most of a second, paid by every CLI start otherwise.
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
     return Objective(rosen, dim, grad=rosen_der, hess=rosen_hess, x0=x0, name="rosenbrock")
 
 
