@@ -218,7 +218,7 @@ def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
 
 
 def rank_candidates(
-    candidates: Sequence[Candidate], symmetry_margin: float = 2.0
+    candidates: Sequence[Candidate], symmetry_margin: float = 3.0
 ) -> list[Candidate]:
     """Best first, each lattice once, in its highest-symmetry description.
 
