@@ -30,7 +30,6 @@ import numpy as np
 from powdex.crystal import Cell, niggli_reduce
 from powdex.training.diffraction import Structure
 from powdex.training.entry import Entry, entry_from_structure
-from powdex.training.spacegroups import bravais_lattice_of
 
 VOLUME_RTOL = 0.01
 MAX_VOLUME_PER_ATOM = 18.0
@@ -96,7 +95,7 @@ def entry_from_cif_block(block: gemmi.cif.Block, identifier: str) -> Entry:
         raise Rejected("crystal system inconsistent with the cell")
     try:
         cell = Cell.from_gemmi(small.cell)
-        niggli_reduce(cell, bravais_lattice_of(sg).centring)
+        niggli_reduce(cell, sg.centring_type())
     except (ValueError, RuntimeError):
         raise Rejected("cell not reducible") from None
     stated_volume = _number(_value(block, "_cell_volume"))

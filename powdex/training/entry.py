@@ -55,7 +55,8 @@ def entry_from_structure(
     system = lattice_system_of(sg)
     bravais = bravais_lattice_of(sg)
     setting = reindex(structure.cell, sg, system)
-    reduced = niggli_reduce(structure.cell, bravais.centring).cell
+    # The setting's own centring: an I 1 2/a 1 or A m m 2 cell reduced as C-centred would be another lattice.
+    reduced = niggli_reduce(structure.cell, sg.centring_type()).cell
     result = diffraction(structure)
 
     def peaks(prefix: str, p: PeakList) -> dict:

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import gemmi
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -162,8 +163,7 @@ def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, re
     chosen = resampler.resample(q2, rng)
     inverse = np.linalg.inv(entry.reindexing_matrix)
     conventional = cell.transformed(inverse)
-    centring = entry.space_group_symbol[0]
-    reduced = niggli_reduce(conventional, centring).cell
+    reduced = niggli_reduce(conventional, gemmi.SpaceGroup(entry.space_group_symbol).centring_type()).cell
     conventional_hkl = np.rint(hkl @ inverse.T).astype(np.int32)
     return Entry(
         **{

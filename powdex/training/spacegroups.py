@@ -24,6 +24,7 @@ import gemmi
 import numpy as np
 
 from powdex.crystal import BravaisLattice, LatticeSystem
+from powdex.crystal.reduction import _bravais_of_holohedry
 
 _MONOCLINIC_B_QUALIFIERS = {"b", "b1", "b2", "b3"}
 _CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
@@ -76,14 +77,9 @@ def lattice_system_of(sg: gemmi.SpaceGroup) -> LatticeSystem:
 
 
 def bravais_lattice_of(sg: gemmi.SpaceGroup) -> BravaisLattice:
-    system = lattice_system_of(sg)
-    letter = sg.hm[0]
-    if system is LatticeSystem.MONOCLINIC and letter != "P":
-        letter = "C"  # A, C and I cells are choices of the one centred monoclinic lattice
-    elif letter in "AB":
-        letter = "C"
-    prefix = {LatticeSystem.TRICLINIC: "a", LatticeSystem.RHOMBOHEDRAL: "h", LatticeSystem.HEXAGONAL: "h"}
-    return BravaisLattice(prefix.get(system, system.value[0]) + letter)
+    # powdex.crystal's holohedry mapping is the one definition (A, B and I monoclinic cells are mC, A and B
+    # orthorhombic cells oC); the letter only names the lattice: reduce with ``sg.centring_type()``.
+    return _bravais_of_holohedry(sg.number, sg.hm)
 
 
 @lru_cache(maxsize=1)
