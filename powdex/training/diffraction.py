@@ -17,6 +17,7 @@ import gemmi
 import numpy as np
 
 from powdex.crystal import Cell
+from powdex.peaks import q2_to_d, q2_to_two_theta, two_theta_to_q2
 from powdex.training.spacegroups import symmetry_operations
 
 WAVELENGTH = 1.54  # Å, Cu Kα as in the seed
@@ -67,27 +68,19 @@ class Diffraction:
     observable: PeakList  # first PEAK_LIST_LENGTH peaks passing the four observability rules
 
 
-def two_theta_of_q2(q2: np.ndarray) -> np.ndarray:
-    return 2.0 * np.degrees(np.arcsin(np.clip(WAVELENGTH * np.sqrt(q2) / 2.0, 0.0, 1.0)))
-
-
-def q2_max() -> float:
-    return (2.0 * np.sin(np.radians(TWO_THETA_MAX / 2.0)) / WAVELENGTH) ** 2
-
-
 def diffraction(structure: Structure) -> Diffraction:
     """Pattern and both peak lists of a structure."""
     hkl = reflections(structure.cell, structure.space_group)
     q2 = structure.cell.q2(hkl)
     intensity = multiplicity(structure.space_group, hkl) * np.abs(structure_factors(structure, hkl, q2)) ** 2
-    intensity *= lorentz_polarisation(two_theta_of_q2(q2))
+    intensity *= lorentz_polarisation(q2_to_two_theta(q2, WAVELENGTH))
     peaks = merge_coincident(PeakList(q2, hkl, intensity))
     return diffraction_from_peaks(peaks)
 
 
 def diffraction_from_peaks(peaks: PeakList) -> Diffraction:
     """Pattern and peak lists from all non-absent peaks (intensities in any scale), sorted by q²."""
-    two_theta = two_theta_of_q2(peaks.q2)
+    two_theta = q2_to_two_theta(peaks.q2, WAVELENGTH)
     raw = pattern(two_theta, peaks.intensity)
     norm = np.sqrt(np.sum(raw**2))
     scale = 1.0 / norm if norm > 0 else 1.0
@@ -103,7 +96,7 @@ def diffraction_from_peaks(peaks: PeakList) -> Diffraction:
 
 def reflections(cell: Cell, space_group: gemmi.SpaceGroup) -> np.ndarray:
     """Symmetry-unique, non-absent Miller indices (n, 3) within 2θ ≤ 60°, sorted by q²."""
-    d_min = WAVELENGTH / (2 * np.sin(np.radians(TWO_THETA_MAX / 2)))
+    d_min = float(q2_to_d(two_theta_to_q2(TWO_THETA_MAX, WAVELENGTH)))
     hkl = gemmi.make_miller_array(cell.to_gemmi(), space_group, d_min)
     return hkl[np.argsort(cell.q2(hkl), kind="stable")]
 

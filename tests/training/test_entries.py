@@ -8,7 +8,8 @@ import pyarrow.compute as pc
 
 from powdex.crystal import Cell, systematically_absent
 from powdex.training import build_synthetic, entries_from_table, entries_to_table, entry_from_structure, read_lattice_system
-from powdex.training.diffraction import PeakList, diffraction_from_peaks, two_theta_of_q2
+from powdex.peaks import q2_to_two_theta, two_theta_to_q2
+from powdex.training.diffraction import WAVELENGTH, PeakList, diffraction_from_peaks
 from powdex.training.synthetic import entry_rng, random_structure
 
 
@@ -38,7 +39,7 @@ def test_p21c_reindexed_keeps_every_observable_q2_and_the_absences():
 
 
 def _peaks_at(two_theta, heights):
-    q2 = (2 * np.sin(np.radians(np.asarray(two_theta) / 2)) / 1.54) ** 2
+    q2 = two_theta_to_q2(two_theta, WAVELENGTH)
     hkl = np.arange(3 * len(q2)).reshape(-1, 3)
     return PeakList(q2, hkl, np.asarray(heights, dtype=float))
 
@@ -51,13 +52,13 @@ def test_observability_rules_on_a_hand_made_pattern():
     )
     result = diffraction_from_peaks(peaks)
     assert len(result.allowed) == 6
-    np.testing.assert_allclose(two_theta_of_q2(result.observable.q2), [10.0, 20.0, 40.0])
+    np.testing.assert_allclose(q2_to_two_theta(result.observable.q2, WAVELENGTH), [10.0, 20.0, 40.0])
     assert np.isclose(np.sqrt(np.sum(result.pattern.astype(float) ** 2)), 1.0, rtol=1e-5)
 
 
 def test_two_overlapping_peaks_keep_only_the_stronger_whichever_comes_first():
     result = diffraction_from_peaks(_peaks_at([15.0, 15.04], [20.0, 60.0]))
-    np.testing.assert_allclose(two_theta_of_q2(result.observable.q2), [15.04])
+    np.testing.assert_allclose(q2_to_two_theta(result.observable.q2, WAVELENGTH), [15.04])
 
 
 def test_entries_survive_the_parquet_round_trip():
