@@ -28,31 +28,41 @@ def _fail(message: str) -> None:
 
 @dataset_app.command()
 def build(
-    out: Path = typer.Option(..., "--out", help="Dataset directory (created; an existing build with the same seed resumes)."),
+    out: Path = typer.Option(..., "--out", help="Dataset directory (created; an existing build with the same settings resumes)."),
     entries: int = typer.Option(..., "--entries", min=1, help="Number of synthetic entries."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0: one per core)."),
+    system_shares: str = typer.Option(
+        "natural",
+        "--system-shares",
+        help="Entries per lattice system: natural (frequencies of the prior), equal, or e.g. cubic=0.2,hexagonal=0.1 "
+        "(unnamed systems share the rest in natural proportion).",
+    ),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0: one per available core)."),
 ) -> None:
     """Generate synthetic crystals with patterns and both peak lists, one Parquet dataset per lattice system."""
     import time
 
     from powdex.training.build import build_synthetic
+    from powdex.training.spacegroups import system_shares as parse_shares
 
+    try:
+        shares = parse_shares(system_shares)
+    except ValueError as error:
+        _fail(str(error))
     with _progress() as progress:
         task = progress.add_task("building", total=entries, rate=0.0)
         start = time.perf_counter()
-        done = 0
+        made = 0
 
-        def advance(_result, size: int) -> None:
-            nonlocal done
-            done += size
-            progress.update(task, advance=size, rate=done / max(time.perf_counter() - start, 1e-9))
+        def advance(size: int, resumed: bool) -> None:
+            nonlocal made
+            made += 0 if resumed else size
+            progress.update(task, advance=size, rate=made / max(time.perf_counter() - start, 1e-9))
 
         try:
-            written = build_synthetic(out, entries, seed, workers=workers or None, on_chunk=advance)
+            written = build_synthetic(out, entries, seed, shares, workers=workers or None, on_progress=advance)
         except ValueError as error:
             _fail(str(error))
-        progress.update(task, completed=entries)
     typer.echo(f"wrote {sum(written.values())} entries to {out} ({dict(sorted(written.items()))})")
 
 

@@ -74,6 +74,9 @@ def fit_acceptance(delta_q2: np.ndarray, accepted: np.ndarray) -> tuple[float, f
     counts = np.bincount(which[inside], minlength=len(BIN_EDGES) - 1)
     hits = np.bincount(which[inside], weights=accepted[inside].astype(float), minlength=len(BIN_EDGES) - 1)
     used = counts > 0
+    if used.sum() < 2:
+        # Too few trials to fit two parameters (a lattice system with one or two training entries): ρ ≡ 1.
+        return 1.0, 0.0
     centres = np.sqrt(BIN_EDGES[:-1] * BIN_EDGES[1:])[used]
     fraction = hits[used] / counts[used]
     # Fit log r0 so that r0 stays positive and its scale (≈ 1/Δq² at ρ = ½) is well conditioned.

@@ -2,12 +2,14 @@
 
 Layout of a dataset directory::
 
-    build.json                      seed and chunk size (a resumed build must match)
+    build.json                      generator version, seed, chunk size and lattice-system shares
+                                    (a resumed build must match all four)
     <lattice system>/chunk-000042.parquet
     done/chunk-000042               written last: entries up to its "stop" are complete
 
-Entry i is made from its own random stream (``entry_rng(seed, i)``), so a
-dataset depends only on the seed and the entry count, never on the number of
+Entry i is made from its own random stream (``entry_rng(seed, i)``) and its
+lattice system from i alone (``lattice_system_of_entry``), so a dataset depends
+only on the seed, the shares and the entry count, never on the number of
 processes or on interruptions. Work is cut into chunks of consecutive entry
 indices; each worker writes its chunk's files (temporary name, then rename) and
 the ``done`` marker last, so a killed build loses at most unfinished chunks and
@@ -21,84 +23,100 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure
-from powdex.training.synthetic import entry_rng, formula, random_space_group, random_structure
+from powdex.training.spacegroups import system_shares
+from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
 
 DEFAULT_CHUNK_SIZE = 1000
 LATTICE_SYSTEMS = ("cubic", "tetragonal", "hexagonal", "rhombohedral", "orthorhombic", "monoclinic", "triclinic")
 _MANIFEST = "build.json"
 
 
-@dataclass(frozen=True)
-class ChunkResult:
-    chunk: int
-    counts: dict[str, int]  # entries written per lattice system
-
-
-def synthetic_entry(seed: int, index: int) -> Entry:
-    """Entry ``index`` of the synthetic dataset with ``seed``."""
+def synthetic_entry(seed: int, index: int, shares: dict[str, float]) -> Entry:
+    """Entry ``index`` of the synthetic dataset with ``seed`` and lattice-system ``shares``."""
     rng = entry_rng(seed, index)
-    structure = random_structure(rng, random_space_group(rng))
+    space_group, component = random_space_group(rng, lattice_system_of_entry(seed, index, shares))
+    structure = random_structure(rng, space_group, component)
     return entry_from_structure(structure, "synthetic", str(index), formula(structure.elements))
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def build_synthetic(
     out: Path,
     entries: int,
     seed: int,
+    shares: dict[str, float] | None = None,
     workers: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    on_chunk: Callable[[ChunkResult, int], None] | None = None,
+    on_progress: Callable[[int, bool], None] | None = None,
 ) -> Counter:
     """Generate ``entries`` synthetic entries into ``out``; finished chunks of an earlier run are kept.
 
-    ``on_chunk(result, entries_in_chunk)`` is called as chunks complete (progress reporting).
-    Returns the number of entries written in this call per lattice system.
+    ``shares`` is the fraction of entries per lattice system (``spacegroups.system_shares``; None: natural).
+    ``on_progress(entries, resumed)`` is called once with the entries kept from an earlier run
+    (``resumed`` True) and then as chunks complete. Returns the entries written in this call per
+    lattice system.
     """
     out = Path(out)
-    chunk_size = _check_manifest(out, seed, chunk_size)
-    jobs = [
-        (out, seed, c, c * chunk_size, min(entries, (c + 1) * chunk_size))
-        for c in range(-(-entries // chunk_size))
-        if _finished_until(out, c) < min(entries, (c + 1) * chunk_size)
-    ]
+    shares = _rounded(system_shares("natural") if shares is None else shares)
+    chunk_size = _check_manifest(out, seed, chunk_size, shares)
+    chunks = [(c * chunk_size, min(entries, (c + 1) * chunk_size)) for c in range(-(-entries // chunk_size))]
+    jobs = [(out, seed, shares, c, start, stop) for c, (start, stop) in enumerate(chunks) if _finished_until(out, c) < stop]
+    if on_progress is not None:
+        on_progress(entries - sum(job[5] - job[4] for job in jobs), True)
     totals: Counter = Counter()
-    workers = workers or os.cpu_count() or 1
+    workers = workers or available_cores()
     if workers == 1:
         results: Iterator = (_write_chunk(*job) for job in jobs)
-        sizes = iter([job[4] - job[3] for job in jobs])
     else:
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded)
-        futures = {pool.submit(_write_chunk, *job): job[4] - job[3] for job in jobs}
-        results = (f.result() for f in as_completed(futures))
-        sizes = None
+        results = (f.result() for f in as_completed([pool.submit(_write_chunk, *job) for job in jobs]))
     try:
-        for result in results:
-            totals.update(result.counts)
-            if on_chunk is not None:
-                on_chunk(result, next(sizes) if sizes else sum(result.counts.values()))
+        for counts in results:
+            totals.update(counts)
+            if on_progress is not None:
+                on_progress(sum(counts.values()), False)
     finally:
         if workers != 1:
             pool.shutdown(cancel_futures=True)
     return totals
 
 
-def _check_manifest(out: Path, seed: int, chunk_size: int) -> int:
+def read_manifest(out: Path) -> dict:
+    return json.loads((Path(out) / _MANIFEST).read_text())
+
+
+def _check_manifest(out: Path, seed: int, chunk_size: int, shares: dict[str, float]) -> int:
     manifest = out / _MANIFEST
+    wanted = {"generator_version": GENERATOR_VERSION, "seed": seed, "system_shares": shares}
     if manifest.exists():
-        saved = json.loads(manifest.read_text())
-        if saved["seed"] != seed:
-            raise ValueError(f"{out} holds a build with seed {saved['seed']}, not {seed}; use another directory")
+        saved = read_manifest(out)
+        saved.setdefault("generator_version", 1)  # builds before the version was recorded
+        for key, value in wanted.items():
+            if saved.get(key) != value:
+                raise ValueError(f"{out} holds a build with {key} {_shown(saved.get(key))}, not {_shown(value)}; use another directory")
         return int(saved["chunk_size"])
     out.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"seed": seed, "chunk_size": chunk_size}))
+    manifest.write_text(json.dumps({**wanted, "chunk_size": chunk_size}, indent=2))
     return chunk_size
+
+
+def _shown(value) -> str:
+    return ",".join(f"{k}={v:.4g}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+
+
+def _rounded(shares: dict[str, float]) -> dict[str, float]:
+    # Twelve digits survive the JSON round trip and tell different share specifications apart.
+    return {s: round(float(shares[s]), 12) for s in LATTICE_SYSTEMS}
 
 
 def _finished_until(out: Path, chunk: int) -> int:
@@ -113,14 +131,14 @@ def _single_threaded() -> None:
     threadpool_limits(1)
 
 
-def _write_chunk(out: Path, seed: int, chunk: int, start: int, stop: int) -> ChunkResult:
-    table = entries_to_table([synthetic_entry(seed, i) for i in range(start, stop)])
+def _write_chunk(out: Path, seed: int, shares: dict[str, float], chunk: int, start: int, stop: int) -> dict[str, int]:
+    table = entries_to_table([synthetic_entry(seed, i, shares) for i in range(start, stop)])
     table = table.append_column("entry_index", pa.array(range(start, stop), pa.int64()))
     counts = write_by_lattice_system(table, out, f"chunk-{chunk:06d}")
     marker = out / "done" / f"chunk-{chunk:06d}"
     marker.parent.mkdir(exist_ok=True)
     marker.write_text(json.dumps({"stop": stop, "counts": counts}))
-    return ChunkResult(chunk, counts)
+    return counts
 
 
 def write_by_lattice_system(table: pa.Table, out: Path, name: str) -> dict[str, int]:
@@ -140,10 +158,17 @@ def write_by_lattice_system(table: pa.Table, out: Path, name: str) -> dict[str, 
     return counts
 
 
-def read_lattice_system(out: Path, system: str) -> pa.Table | None:
-    """All entries of one lattice system in a dataset directory, or None if it has none."""
+def read_lattice_system(out: Path, system: str, columns: list[str] | None = None) -> pa.Table | None:
+    """Entries of one lattice system in a dataset directory (only ``columns`` if given), or None if it has none.
+
+    Files that lack a requested column (CIF imports have no ``entry_index``) give nulls there.
+    """
     folder = Path(out) / system
     files = sorted(folder.glob("*.parquet")) if folder.exists() else []
     if not files:
         return None
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+    tables = []
+    for f in files:
+        present = pq.read_schema(f).names
+        tables.append(pq.read_table(f, columns=None if columns is None else [c for c in columns if c in present]))
+    return pa.concat_tables(tables, promote_options="default")

@@ -36,7 +36,7 @@ import numpy as np
 
 from powdex.crystal import Cell, LatticeSystem, systematically_absent
 from powdex.training.reindex import reindex
-from powdex.training.spacegroups import bravais_lattice_of, generation_settings, lattice_system_of, space_group_weights
+from powdex.training.spacegroups import bravais_lattice_of, generation_settings, lattice_system_of
 
 RARE_SHARE = 0.005
 _RANGE = np.arange(-4, 5)
@@ -62,9 +62,9 @@ def _display(symbol: str) -> str:
 
 def _reindexed_symbols() -> dict[str, list[tuple[str, int, float, str]]]:
     """Per lattice system: (reindexed symbol, number, expected share, generating setting) for every axis order."""
-    names, weights = generation_settings()
+    settings = generation_settings()
     out: dict[str, list] = defaultdict(list)
-    for name, weight in zip(names, weights):
+    for name, weight in zip(settings.names, settings.weights):
         sg = gemmi.SpaceGroup(name)
         system = lattice_system_of(sg)
         cells = _test_cells(system)

@@ -11,6 +11,14 @@ Synthetic crystals are drawn in one setting per space group and cell choice:
   in all of them;
 * rhombohedral groups in hexagonal axes (the conventional hR cell), everything
   else in the reference setting (origin choices do not change absences).
+
+Frequencies: the prior is a mixture of an organic-like and an inorganic-like
+component (``COMPONENTS``, weights ``COMPONENT_SHARES``), each with its own
+space-group frequencies (``data/space_group_frequencies.csv``, which documents
+the sources and how unlisted groups are weighted). ``GenerationSettings`` holds
+the joint probability P(setting, component); the lattice system of an entry may
+be fixed by the build (``system_shares``) and the setting is then drawn from
+P(setting | lattice system), the component from P(component | setting).
 """
 
 from __future__ import annotations
@@ -27,19 +35,13 @@ from powdex.crystal import BravaisLattice, LatticeSystem
 from powdex.crystal.reduction import _bravais_of_holohedry
 
 _MONOCLINIC_B_QUALIFIERS = {"b", "b1", "b2", "b3"}
-_CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
-# Share of each crystal system in the CSD, April 1998 (pd.chem.ucl.ac.uk/pdnn/symm3/sgpfreq.htm), percent.
-CRYSTAL_SYSTEM_SHARES = {
-    "triclinic": 20.91,
-    "monoclinic": 53.16,
-    "orthorhombic": 20.98,
-    "tetragonal": 2.33,
-    "trigonal": 1.62,
-    "hexagonal": 0.53,
-    "cubic": 0.47,
-}
-# Every group keeps at least this fraction so that rare groups still occur in large builds.
+# The ICSD holds about a quarter as many entries as the CSD (aflow.org prototype-encyclopedia tutorial
+# "SpaceGroupDistribution"), so one crystal in five is inorganic-like, as in the two databases together.
+COMPONENTS = ("organic", "inorganic")
+COMPONENT_SHARES = np.array([0.8, 0.2])
+# Every group keeps at least this fraction of each component so that rare groups still occur in large builds.
 MINIMUM_GROUP_FRACTION = 1e-4
+SYSTEM_SHARE_CHOICES = ("natural", "equal")
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,6 @@ class SymmetryOperations:
         """Whether −x, −y, −z is an operation: then every F(hkl) is real."""
         inversion = np.all(self.rotations == -np.eye(3), axis=(1, 2)) & np.all(self.translations % 1.0 == 0, axis=1)
         return bool(inversion.any())
-
-
-def group_name(sg: gemmi.SpaceGroup) -> str:
-    """The extended Hermann–Mauguin symbol that names a setting unambiguously (``R 3:H``, ``F d -3 m:2``)."""
-    return sg.xhm()
 
 
 @lru_cache(maxsize=None)
@@ -82,11 +79,39 @@ def bravais_lattice_of(sg: gemmi.SpaceGroup) -> BravaisLattice:
     return _bravais_of_holohedry(sg.number, sg.hm)
 
 
+@dataclass(frozen=True)
+class GenerationSettings:
+    """The settings synthetic crystals are drawn in, with the joint probability of setting and component."""
+
+    names: tuple[str, ...]  # extended Hermann–Mauguin symbols (``R 3:H``, ``F d -3 m:2``)
+    systems: tuple[str, ...]  # lattice system of each setting
+    joint: np.ndarray  # (settings, components): P(setting, component), sums to 1
+
+    @property
+    def weights(self) -> np.ndarray:
+        """P(setting) under natural frequencies."""
+        return self.joint.sum(axis=1)
+
+    def natural_system_shares(self) -> dict[str, float]:
+        systems = np.asarray(self.systems)
+        return {s.value: float(self.weights[systems == s.value].sum()) for s in LatticeSystem}
+
+    def draw_setting(self, system: str, rng: np.random.Generator) -> int:
+        """Index of a setting of ``system`` drawn with its natural frequency within the system."""
+        members = np.flatnonzero(np.asarray(self.systems) == system)
+        weights = self.weights[members]
+        return int(members[rng.choice(len(members), p=weights / weights.sum())])
+
+    def draw_component(self, setting: int, rng: np.random.Generator) -> str:
+        row = self.joint[setting]
+        return COMPONENTS[rng.choice(len(COMPONENTS), p=row / row.sum())]
+
+
 @lru_cache(maxsize=1)
-def generation_settings() -> tuple[tuple[str, ...], np.ndarray]:
-    """Setting names and their probabilities (space-group frequency shared equally by its cell choices)."""
-    group_weights = space_group_weights()
-    names, weights = [], []
+def generation_settings() -> GenerationSettings:
+    """Every setting used for synthetic crystals; a space group's weight is shared equally by its cell choices."""
+    group_weights = space_group_weights() * COMPONENT_SHARES  # (230, components), sums to 1
+    names, systems, joint = [], [], []
     for number in range(1, 231):
         settings = [
             sg
@@ -99,34 +124,66 @@ def generation_settings() -> tuple[tuple[str, ...], np.ndarray]:
             )
         ]
         for sg in settings:
-            names.append(group_name(sg))
-            weights.append(group_weights[number - 1] / len(settings))
-    return tuple(names), np.array(weights)
+            names.append(sg.xhm())
+            systems.append(lattice_system_of(sg).value)
+            joint.append(group_weights[number - 1] / len(settings))
+    return GenerationSettings(tuple(names), tuple(systems), np.array(joint))
 
 
 @lru_cache(maxsize=1)
 def space_group_weights() -> np.ndarray:
-    """Probability of each space group 1–230 (index number − 1), from ``data/space_group_frequencies.csv``."""
-    listed = _read_frequency_table()
-    systems = np.array([gemmi.SpaceGroup(n).crystal_system_str() for n in range(1, 231)])
-    weights = np.zeros(230)
-    for system in _CRYSTAL_SYSTEMS:
-        members = np.flatnonzero(systems == system)
-        known = np.array([listed.get(n + 1, np.nan) for n in members])
-        if np.isnan(known).all():
-            share = np.full(len(members), 1.0 / len(members))
-        else:
-            # Each unlisted group gets half the weight of the rarest listed group of its system.
-            fill = np.nanmin(known) / 2
-            share = np.where(np.isnan(known), fill, known)
-            share /= share.sum()
-        weights[members] = CRYSTAL_SYSTEM_SHARES[system] * share
-    weights /= weights.sum()
-    weights = np.maximum(weights, MINIMUM_GROUP_FRACTION)
-    return weights / weights.sum()
+    """P(space group | component), (230, components) with index number − 1, from ``data/space_group_frequencies.csv``.
+
+    Within each component the listed percentages are kept, the unlisted groups share the rest of 100 %
+    equally, and every group is then raised to MINIMUM_GROUP_FRACTION (and the column renormalised).
+    """
+    listed = _read_frequency_table()  # (230, components), NaN where not listed
+    weights = np.empty_like(listed)
+    for c in range(listed.shape[1]):
+        known = ~np.isnan(listed[:, c])
+        remainder = max(100.0 - listed[known, c].sum(), 0.0)
+        weights[:, c] = np.where(known, listed[:, c], remainder / max(int((~known).sum()), 1)) / 100.0
+        weights[:, c] = np.maximum(weights[:, c] / weights[:, c].sum(), MINIMUM_GROUP_FRACTION)
+    return weights / weights.sum(axis=0)
 
 
-def _read_frequency_table() -> dict[int, float]:
+def _read_frequency_table() -> np.ndarray:
     text = resources.files("powdex.training").joinpath("data/space_group_frequencies.csv").read_text()
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return {int(row["number"]): float(row["weight"]) for row in rows}
+    table = np.full((230, len(COMPONENTS)), np.nan)
+    for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
+        for c, component in enumerate(COMPONENTS):
+            if row[component].strip():
+                table[int(row["number"]) - 1, c] = float(row[component])
+    return table
+
+
+def system_shares(spec: str) -> dict[str, float]:
+    """Share of each lattice system in a build: ``natural``, ``equal`` or ``cubic=0.2,hexagonal=0.1,…``.
+
+    Systems not named in the third form share what the named ones leave in proportion to their
+    natural shares. Raises ValueError with the offending part of ``spec``.
+    """
+    natural = generation_settings().natural_system_shares()
+    spec = spec.strip()
+    if spec == "natural":
+        return natural
+    if spec == "equal":
+        return {s: 1.0 / len(natural) for s in natural}
+    named: dict[str, float] = {}
+    for part in spec.split(","):
+        system, _, value = part.partition("=")
+        system = system.strip()
+        if system not in natural:
+            raise ValueError(f"system shares {spec!r}: {system!r} is not a lattice system ({', '.join(natural)})")
+        try:
+            named[system] = float(value)
+        except ValueError:
+            raise ValueError(f"system shares {spec!r}: {part.strip()!r} is not system=share") from None
+        if not 0.0 <= named[system] <= 1.0:
+            raise ValueError(f"system shares {spec!r}: the share of {system} must lie in 0-1")
+    left = 1.0 - sum(named.values())
+    rest = {s: w for s, w in natural.items() if s not in named}
+    if left < -1e-9 or (not rest and abs(left) > 1e-9):
+        raise ValueError(f"system shares {spec!r}: the shares must add up to 1 (they add up to {1 - left:g})")
+    total = sum(rest.values())
+    return {s: named[s] if s in named else max(left, 0.0) * natural[s] / total for s in natural}

@@ -10,11 +10,11 @@ from powdex.crystal import Cell, systematically_absent
 from powdex.training import build_synthetic, entries_from_table, entries_to_table, entry_from_structure, read_lattice_system
 from powdex.peaks import q2_to_two_theta, two_theta_to_q2
 from powdex.training.diffraction import WAVELENGTH, PeakList, diffraction_from_peaks
-from powdex.training.synthetic import entry_rng, random_structure
+from powdex.training.synthetic import COMPONENTS, entry_rng, random_structure
 
 
 def _p21c_entry():
-    structure = random_structure(entry_rng(3, 0), gemmi.SpaceGroup("P 1 21/c 1"))
+    structure = random_structure(entry_rng(3, 0), gemmi.SpaceGroup("P 1 21/c 1"), COMPONENTS["organic"])
     # a longest, b shortest: reindexing to a ≤ b ≤ c must move every axis.
     structure = replace(structure, cell=Cell(12.0, 6.0, 8.0, 90, 104, 90))
     return entry_from_structure(structure, "synthetic", "p21c", "C")

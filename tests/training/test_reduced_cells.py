@@ -6,7 +6,7 @@ import pytest
 
 from powdex.crystal import Cell, same_lattice
 from powdex.training import entry_from_structure
-from powdex.training.synthetic import entry_rng, random_structure
+from powdex.training.synthetic import COMPONENTS, entry_rng, random_structure
 
 
 @pytest.mark.parametrize(
@@ -14,7 +14,7 @@ from powdex.training.synthetic import entry_rng, random_structure
 )
 def test_reduced_cell_is_a_primitive_cell_of_the_settings_own_lattice(setting):
     sg = gemmi.SpaceGroup(setting)
-    entry = entry_from_structure(random_structure(entry_rng(1, 0), sg), "synthetic", "0", "C")
+    entry = entry_from_structure(random_structure(entry_rng(1, 0), sg, COMPONENTS["inorganic"]), "synthetic", "0", "C")
     conventional = Cell.from_parameters(entry.conventional_cell)
     # gemmi's centred-to-primitive basis change of this very setting: independent of the reduction code.
     primitive = Cell.from_gemmi(conventional.to_gemmi().changed_basis_backward(sg.centred_to_primitive(), False))
