@@ -9,9 +9,9 @@ methods with σ = 0.2: ``random`` (independent normal, used for cubic),
 ``svd`` (normal noise of σ × the component spread along the training set's
 singular vectors, used for every other system).
 
-Peak lists are resampled from the non-absent peaks (list 1) recomputed for the
-perturbed cell: the first peak is drawn from the empirical distribution of the
-first observable peak's position in list 1, and each later peak of list 1 is
+Peak lists are resampled from the non-absent peaks recomputed for the perturbed
+cell: the first peak is drawn from the empirical distribution of the first
+observable peak's position in list 1, and each later non-absent peak is
 accepted with probability ρ(Δq²) = [1 − exp(−r0 Δq²)]^r1 of its distance to the
 last accepted peak. ρ is fitted to exactly that process observed in the
 training entries: for every observable peak, each following list-1 peak up to
@@ -144,8 +144,10 @@ class CellPerturber:
         if method not in ("random", "covariance", "svd"):
             raise ValueError(f"unknown perturbation method {method!r}")
         covariance = np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.eye(x.shape[1])
-        _, _, vt = np.linalg.svd(x, full_matrices=False)
-        return cls(method, covariance, vt.T, (x @ vt.T).std(axis=0))
+        # Centred first: the singular vectors of raw parameters point at the mean, not along the spread.
+        centred = x - x.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        return cls(method, covariance, vt.T, (centred @ vt.T).std(axis=0))
 
     def perturb(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.method == "random":

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from powdex.crystal import Cell, LatticeSystem, niggli_reduce
 from powdex.training.augmentation import CellPerturber, PeakResampler, augmentation_counts
 from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system
+from powdex.training.diffraction import PEAK_LIST_LENGTH, PeakList, merge_coincident, reflections
 from powdex.training.entry import Entry, entries_from_table, entries_to_table
 from powdex.training.grouping import group_of
 from powdex.training.scaling import Scaler
@@ -138,7 +139,14 @@ def prepare_lattice_system(
 
 
 def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, resampler, rng) -> Entry | None:
-    """A copy of ``entry`` with a perturbed cell and a resampled observable peak list, or None if no valid cell came up."""
+    """A copy of ``entry`` with a perturbed cell, its non-absent peaks and a resampled observable list.
+
+    Peak list 1 is recomputed from scratch for the perturbed cell (gemmi's non-absent reflections of the
+    reindexed setting, coincident positions merged): a perturbation reorders reflections, so the parent's
+    first 60 are not the child's. The observable list is resampled from all non-absent peaks up to 2θ = 60°,
+    as the parent's was chosen from all of them. Intensities are unknown (NaN).
+    Returns None if no valid cell came up.
+    """
     for _ in range(_MAX_PERTURBATION_TRIES):
         values = perturber.perturb(scaled_free, rng)
         full = scaler.scale_cells(entry.reindexed_cell)
@@ -156,15 +164,14 @@ def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, re
         break
     else:
         return None
-    q2 = cell.q2(entry.allowed_hkl_reindexed)
-    order = np.argsort(q2, kind="stable")
-    hkl = entry.allowed_hkl_reindexed[order]
-    q2 = q2[order]
-    chosen = resampler.resample(q2, rng)
+    hkl = reflections(cell, gemmi.SpaceGroup(entry.reindexed_space_group_symbol))
+    peaks = merge_coincident(PeakList(cell.q2(hkl), hkl, np.ones(len(hkl))))
+    chosen = resampler.resample(peaks.q2, rng)
+    allowed = slice(0, PEAK_LIST_LENGTH)
     inverse = np.linalg.inv(entry.reindexing_matrix)
     conventional = cell.transformed(inverse)
     reduced = niggli_reduce(conventional, gemmi.SpaceGroup(entry.space_group_symbol).centring_type()).cell
-    conventional_hkl = np.rint(hkl @ inverse.T).astype(np.int32)
+    conventional_hkl = np.rint(peaks.hkl @ inverse.T).astype(np.int32)
     return Entry(
         **{
             **entry.__dict__,
@@ -173,13 +180,13 @@ def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, re
             "reduced_cell": reduced.parameters,
             "volume": conventional.volume,
             "reduced_volume": reduced.volume,
-            "allowed_q2": q2,
-            "allowed_hkl": conventional_hkl,
-            "allowed_hkl_reindexed": hkl,
-            "allowed_intensity": np.full(len(q2), np.nan),
-            "observable_q2": q2[chosen],
+            "allowed_q2": peaks.q2[allowed],
+            "allowed_hkl": conventional_hkl[allowed],
+            "allowed_hkl_reindexed": peaks.hkl[allowed],
+            "allowed_intensity": np.full(len(peaks.q2[allowed]), np.nan),
+            "observable_q2": peaks.q2[chosen],
             "observable_hkl": conventional_hkl[chosen],
-            "observable_hkl_reindexed": hkl[chosen],
+            "observable_hkl_reindexed": peaks.hkl[chosen],
             "observable_intensity": np.full(len(chosen), np.nan),
         }
     )
