@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from powdex.training.entry import Entry, entries_to_table, entry_from_structure
+from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
 from powdex.training.spacegroups import system_shares
 from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
 
@@ -152,7 +152,7 @@ def write_by_lattice_system(table: pa.Table, out: Path, name: str) -> dict[str, 
         folder = Path(out) / system
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.parquet.tmp"
-        pq.write_table(table.take(rows), tmp, compression="zstd")
+        write_entry_table(table.take(rows), tmp)
         tmp.rename(folder / f"{name}.parquet")
         counts[system] = len(rows)
     return counts

@@ -14,19 +14,18 @@ For each lattice system, ``prepare_dataset`` writes into ``<dataset>/prepared/``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import gemmi
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from powdex.crystal import Cell, LatticeSystem, niggli_reduce
 from powdex.training.augmentation import CellPerturber, PeakResampler, augmentation_counts
 from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system
 from powdex.training.diffraction import PEAK_LIST_LENGTH, PeakList, merge_coincident, reflections
-from powdex.training.entry import Entry, entries_from_table, entries_to_table
+from powdex.training.entry import Entry, entries_from_table, entries_to_table, write_entry_table
 from powdex.training.grouping import group_of
 from powdex.training.scaling import Scaler
 from powdex.training.split import validation_mask
@@ -34,6 +33,8 @@ from powdex.training.split import validation_mask
 DEFAULT_TARGET_PER_SYMBOL = 200
 _MAX_PERTURBATION_TRIES = 20
 _LENGTHS = (0, 1, 2)
+# Everything but the pattern, which training never reads.
+_ENTRY_COLUMNS = [f.name for f in fields(Entry) if f.name != "pattern"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def prepare_dataset(dataset: Path, seed: int = 0, target_per_symbol: int = DEFAU
     out.mkdir(parents=True, exist_ok=True)
     summary = []
     for system in LATTICE_SYSTEMS:
-        table = read_lattice_system(dataset, system)
+        table = read_lattice_system(dataset, system, columns=_ENTRY_COLUMNS)
         if table is not None and table.num_rows:
             summary.append(prepare_lattice_system(table, LatticeSystem(system), out, seed, target_per_symbol))
     return summary
@@ -90,7 +91,7 @@ def prepare_dataset(dataset: Path, seed: int = 0, target_per_symbol: int = DEFAU
 def prepare_lattice_system(
     table: pa.Table, system: LatticeSystem, out: Path, seed: int, target_per_symbol: int
 ) -> PreparedSystem:
-    entries = entries_from_table(table.drop_columns([c for c in ("entry_index",) if c in table.column_names]))
+    entries = entries_from_table(table)
     groups = [group_of(system.value, e.bravais_lattice, e.reindexed_space_group_symbol) for e in entries]
     validation = validation_mask(groups, seed)
     training = [e for e, v in zip(entries, validation) if not v]
@@ -120,14 +121,14 @@ def prepare_lattice_system(
                 augmented.append(child)
                 parents.append(i)
 
-    rows = entries_to_table(entries + augmented).drop_columns(["pattern"])
+    rows = entries_to_table(entries + augmented)
     parent_of = list(range(len(entries))) + parents
     rows = rows.append_column("group", pa.array([groups[p] for p in parent_of]))
     rows = rows.append_column("split", pa.array(["validation" if validation[p] else "training" for p in parent_of]))
     rows = rows.append_column(
         "augmented_from", pa.array([None] * len(entries) + [entries[p].identifier for p in parents], pa.string())
     )
-    pq.write_table(rows, out / f"{system.value}.parquet", compression="zstd")
+    write_entry_table(rows, out / f"{system.value}.parquet")
     parent_validation = validation[np.asarray(parents, dtype=int)]
     return PreparedSystem(
         system.value,

@@ -14,14 +14,15 @@ import numpy as np  # noqa: E402
 from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system  # noqa: E402
 from powdex.training.grouping import group_of  # noqa: E402
 
-_COLUMNS = ["lattice_system", "bravais_lattice", "reindexed_space_group_symbol", "reindexed_cell", "allowed_q2", "observable_q2"]
+_COUNT_COLUMNS = ["bravais_lattice", "reindexed_space_group_symbol"]
+_HISTOGRAM_COLUMNS = ["reindexed_cell", "allowed_q2", "observable_q2"]
 
 
 def dataset_counts(dataset: Path) -> dict[str, Counter]:
     """Entries per group, by lattice system."""
     counts = {}
     for system in LATTICE_SYSTEMS:
-        table = read_lattice_system(dataset, system)
+        table = read_lattice_system(dataset, system, columns=_COUNT_COLUMNS)
         if table is None:
             continue
         pairs = zip(table["bravais_lattice"].to_pylist(), table["reindexed_space_group_symbol"].to_pylist())
@@ -34,10 +35,9 @@ def draw_histograms(dataset: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for system in LATTICE_SYSTEMS:
-        table = read_lattice_system(dataset, system)
+        table = read_lattice_system(dataset, system, columns=_HISTOGRAM_COLUMNS)
         if table is None:
             continue
-        table = table.select(_COLUMNS)
         cells = np.asarray(table["reindexed_cell"].combine_chunks().flatten()).reshape(-1, 6)
         fig, axes = plt.subplots(2, 4, figsize=(16, 7))
         for i, name in enumerate(("a (Å)", "b (Å)", "c (Å)", "α (°)", "β (°)", "γ (°)")):

@@ -4,10 +4,13 @@ from dataclasses import replace
 
 import gemmi
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from powdex.crystal import Cell, systematically_absent
 from powdex.training import build_synthetic, entries_from_table, entries_to_table, entry_from_structure, read_lattice_system
+from powdex.training.build import write_by_lattice_system
+from powdex.training.entry import write_entry_table
 from powdex.peaks import q2_to_two_theta, two_theta_to_q2
 from powdex.training.diffraction import WAVELENGTH, PeakList, diffraction_from_peaks
 from powdex.training.synthetic import COMPONENTS, entry_rng, random_structure
@@ -61,12 +64,29 @@ def test_two_overlapping_peaks_keep_only_the_stronger_whichever_comes_first():
     np.testing.assert_allclose(q2_to_two_theta(result.observable.q2, WAVELENGTH), [15.04])
 
 
-def test_entries_survive_the_parquet_round_trip():
+def test_entries_survive_the_parquet_round_trip(tmp_path):
     entry = _p21c_entry()
-    (back,) = entries_from_table(entries_to_table([entry]))
+    write_entry_table(entries_to_table([entry]), tmp_path / "e.parquet")
+    (back,) = entries_from_table(pq.read_table(tmp_path / "e.parquet"))
     np.testing.assert_array_equal(back.observable_hkl_reindexed, entry.observable_hkl_reindexed)
+    np.testing.assert_array_equal(back.allowed_q2, entry.allowed_q2)  # targets stay exact
     np.testing.assert_allclose(back.reindexing_matrix, entry.reindexing_matrix)
+    np.testing.assert_allclose(back.observable_intensity, entry.observable_intensity, rtol=1e-6)
+    # float16 pattern: three significant digits are kept.
+    np.testing.assert_allclose(back.pattern, entry.pattern, rtol=1e-3, atol=1e-7)
     assert back.r_factor is None and back.space_group_symbol == entry.space_group_symbol
+
+
+def test_reading_selected_columns_skips_the_rest_and_fills_missing_ones(tmp_path):
+    entry = _p21c_entry()
+    write_by_lattice_system(entries_to_table([entry]), tmp_path, "a")
+    with_index = entries_to_table([entry]).append_column("entry_index", pa.array([7], pa.int64()))
+    write_by_lattice_system(with_index, tmp_path, "b")
+    table = read_lattice_system(tmp_path, "monoclinic", columns=["lattice_system", "entry_index"])
+    assert table.column_names == ["lattice_system", "entry_index"]
+    assert table["entry_index"].to_pylist() == [None, 7]  # a.parquet (a CIF import, say) has no entry index
+    (without_pattern,) = entries_from_table(entries_to_table([entry]).drop_columns(["pattern"]))
+    assert without_pattern.pattern is None and "pattern" not in entries_to_table([without_pattern]).column_names
 
 
 def _all_entries(path):
