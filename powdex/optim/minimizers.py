@@ -3,12 +3,19 @@
 Each minimizer is a frozen pydantic model, so its options are validated once on
 construction (from Python or from the ``[fitting]`` TOML table) and it pickles
 cleanly to worker processes.  ``kind`` names the minimizer in configuration.
+
+What all of them share lives in ``_Minimizer.minimize`` and ``_Tracker``:
+maximization as minimization of ``-f``, counting evaluations, the visited path,
+status lines, the projected gradient norm, and turning a run that raised or
+ended outside the bounds into a failed result rather than an error.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
 import nlopt
 import numpy as np
@@ -17,14 +24,34 @@ from scipy.optimize import minimize as scipy_minimize
 
 from powdex.optim.errors import ConfigError
 from powdex.optim.objective import Objective, central_difference_gradient
-from powdex.optim.result import LocalResult
+from powdex.optim.result import STATUS_OUT_OF_BOUNDS, STATUS_RAISED, LocalResult, Sense, format_point
 
 MACHINE_PRECISION = float(np.finfo(float).eps)
 
 
-class _Tracker:
-    """Counts evaluations and records the points the minimizer visits.
+class ObjectiveRaised(Exception):
+    """The user's function (value, gradient or Hessian) raised: told apart from
+    the algorithm's own errors, which NLopt turns into its failure codes."""
 
+
+@dataclass
+class _End:
+    """Where an algorithm stopped, in the minimized quantity's sign."""
+
+    x: np.ndarray
+    value: float
+    gradient: np.ndarray | None
+    status: int
+    success: bool
+    message: str
+    nit: int | None = None
+
+
+class _Tracker:
+    """Counts evaluations, records the points the minimizer visits and prints
+    status lines, between the algorithm and the objective.
+
+    The algorithm always minimizes ``sign * f``; recorded values stay ``f``.
     ``path`` holds the start and then each iterate for the scipy methods (from
     their per-iteration callback), or every evaluated point for NLopt, which
     has no notion of iterations.  Finite-difference probes are counted in
@@ -33,43 +60,89 @@ class _Tracker:
     ill-conditioned.
     """
 
-    def __init__(self, objective: Objective, epsilon: float, record_evaluations: bool = False):
+    def __init__(self, objective: Objective, sense: Sense, epsilon: float, record_evaluations: bool,
+                 output_interval: int | None, label: str):
         self.objective = objective
+        self.sign = 1.0 if sense == "min" else -1.0
         self.epsilon = epsilon
         self.record_evaluations = record_evaluations
+        self.output_interval = output_interval
+        self.label = label
         self.nfev = 0
+        self.iterations = 0
         self.visited: list[np.ndarray] = []
-        self.best: tuple[float, np.ndarray] | None = None
+        # (minimized value, x, gradient there if the algorithm asked for it)
+        self.best: tuple[float, np.ndarray, np.ndarray | None] | None = None
+
+    @property
+    def nit(self) -> int:
+        return len(self.visited) if self.record_evaluations else self.iterations
+
+    def _call(self, fn, x: np.ndarray):
+        try:
+            return fn(x)
+        except Exception as error:
+            raise ObjectiveRaised(f"objective '{self.objective.name}' raised {type(error).__name__}: {error}") from error
 
     def _evaluate(self, x: np.ndarray) -> float:
         self.nfev += 1
-        return float(self.objective.fun(x))
+        return self.sign * float(self._call(self.objective.fun, x))
 
-    def value(self, x: np.ndarray) -> float:
+    def _record(self, x: np.ndarray, minimized: float) -> None:
+        self.visited.append(np.append(x, self.sign * minimized))
+        if self.output_interval and self.nit and self.nit % self.output_interval == 0:
+            step = "evaluation" if self.record_evaluations else "iteration"
+            print(f"{self.label}{step} {self.nit}: f = {self.sign * minimized:.10g}, x = {format_point(x)}",
+                  file=sys.stderr, flush=True)
+
+    def value(self, x: np.ndarray, gradient: np.ndarray | None = None) -> float:
         f = self._evaluate(x)
         if self.record_evaluations or not self.visited:
-            self.visited.append(np.append(x, f))
+            self._record(x, f)
         if not np.isnan(f) and (self.best is None or f < self.best[0]):
-            self.best = (f, np.array(x, dtype=float))
+            self.best = (f, np.array(x, dtype=float), gradient)
         return f
 
     def iterate(self, intermediate_result) -> None:
         """scipy ``callback``: one row per completed iteration."""
-        self.visited.append(np.append(intermediate_result.x, intermediate_result.fun))
+        self.iterations += 1
+        self._record(intermediate_result.x, intermediate_result.fun)
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         if self.objective.grad is not None:
-            return np.asarray(self.objective.grad(x), dtype=float)
+            return self.sign * np.asarray(self._call(self.objective.grad, x), dtype=float)
         return central_difference_gradient(self._evaluate, x, self.epsilon)
 
-    def result(self, start, x, value, grad, nit, status, success, message, started) -> LocalResult:
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        return self.sign * np.asarray(self._call(self.objective.hess, x), dtype=float)
+
+    def _projected_gradient_norm(self, x: np.ndarray, gradient: np.ndarray | None) -> float:
+        # At an active bound a gradient pushing outward is the box minimum's
+        # KKT condition, not a sign of unfinished work: it counts as zero.
+        if gradient is None:
+            return np.nan
+        bounds = self.objective.bounds
+        held = ((x <= bounds.lower) & (gradient > 0)) | ((x >= bounds.upper) & (gradient < 0))
+        return float(np.linalg.norm(np.where(held, 0.0, gradient)))
+
+    def result(self, start: np.ndarray, end: _End, started: float) -> LocalResult:
+        x = np.array(end.x, dtype=float)
+        status, success, message = end.status, end.success, end.message
+        bounds = self.objective.bounds
+        outside = np.flatnonzero((x < bounds.lower) | (x > bounds.upper)).tolist()
+        if outside:
+            status, success = STATUS_OUT_OF_BOUNDS, False
+            message = f"ended outside the bounds in parameters {outside} (the algorithm said: {message})"
+        elif np.isnan(end.value) and success:
+            # NLopt can meet its tolerances on an objective that returns only NaN.
+            success, message = False, f"{message}, but the objective returned no finite value"
         path = np.array(self.visited) if self.visited else np.empty((0, start.size + 1))
         return LocalResult(
             start=np.array(start, dtype=float),
-            x=np.array(x, dtype=float),
-            value=float(value),
-            grad_norm=float(np.linalg.norm(grad)),
-            nit=int(nit),
+            x=x,
+            value=self.sign * float(end.value),
+            grad_norm=self._projected_gradient_norm(x, end.gradient),
+            nit=self.nit if end.nit is None else int(end.nit),
             nfev=self.nfev,
             status=int(status),
             success=bool(success),
@@ -79,15 +152,53 @@ class _Tracker:
         )
 
 
-def _clip_into(objective: Objective, x0: np.ndarray) -> np.ndarray:
-    return np.clip(np.asarray(x0, dtype=float), objective.bounds.lower, objective.bounds.upper)
+def _seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence | None:
+    return np.random.SeedSequence(int(seed)) if isinstance(seed, (int, np.integer)) else seed
 
 
 class _Minimizer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Whether the path records every evaluation (the algorithm has no iterations).
+    _records_evaluations: ClassVar[bool] = False
+
     def check(self, objective: Objective) -> None:
         """Raise ConfigError if this minimizer cannot run on ``objective``."""
+
+    def minimize(
+        self, objective: Objective, x0, seed: int | np.random.SeedSequence | None = None, *,
+        sense: Sense = "min", output_interval: int | None = None,
+    ) -> LocalResult:
+        """One local run from ``x0`` (clipped into the bounds); ``sense="max"``
+        searches a maximum.  Settings that cannot work raise ConfigError before
+        any evaluation; anything raised during the run ends it as a failed
+        result (status ``STATUS_RAISED``) whose message names the error.
+        ``seed`` matters only to stochastic NLopt algorithms.  With
+        ``output_interval``, a status line (iteration, f, x) goes to stderr
+        every that many iterations (evaluations for NLopt)."""
+        if np.size(x0) != objective.dim:
+            raise ConfigError(f"minimize: start point has {np.size(x0)} values for {objective.dim} parameters")
+        self.check(objective)
+        return self._minimize(objective, x0, _seed_sequence(seed), sense, output_interval)
+
+    def _minimize(self, objective: Objective, x0, seed: np.random.SeedSequence | None, sense: Sense,
+                  output_interval: int | None, label: str = "") -> LocalResult:
+        """``minimize`` without ``check``: for the ensemble, which checks once for all runs."""
+        started = time.perf_counter()
+        # Trust regions have no gradient_epsilon: they refuse objectives without analytic derivatives.
+        epsilon = getattr(self, "gradient_epsilon", 0.0)
+        tracker = _Tracker(objective, sense, epsilon, self._records_evaluations, output_interval, label)
+        start = np.clip(np.asarray(x0, dtype=float), objective.bounds.lower, objective.bounds.upper)
+        try:
+            end = self._search(tracker, start, seed)
+        except Exception as error:
+            # One failing run must not end an ensemble of thousands.
+            message = str(error) if isinstance(error, ObjectiveRaised) else f"{type(error).__name__}: {error}"
+            end = _End(start, np.nan, None, STATUS_RAISED, False, message)
+        return tracker.result(start, end, started)
+
+    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+        raise NotImplementedError
 
 
 class LBFGS(_Minimizer):
@@ -104,17 +215,14 @@ class LBFGS(_Minimizer):
     max_iter: PositiveInt = 100
     gradient_epsilon: PositiveFloat = 1e-6
 
-    def minimize(self, objective: Objective, x0: np.ndarray, seed: np.random.SeedSequence) -> LocalResult:
-        started = time.perf_counter()
-        tracker = _Tracker(objective, self.gradient_epsilon)
-        start = _clip_into(objective, x0)
+    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
         res = scipy_minimize(
             tracker.value,
             start,
             jac=tracker.gradient,
             method="L-BFGS-B",
             callback=tracker.iterate,
-            bounds=objective.bounds.as_pairs(),
+            bounds=tracker.objective.bounds.as_pairs(),
             options={
                 "ftol": self.conv_threshold * MACHINE_PRECISION,
                 "gtol": 0.0,
@@ -123,12 +231,19 @@ class LBFGS(_Minimizer):
                 "maxfun": 1_000_000_000,
             },
         )
-        return tracker.result(start, res.x, res.fun, res.jac, res.nit, res.status, res.success, res.message, started)
+        return _End(res.x, res.fun, res.jac, res.status, res.success, res.message, res.nit)
 
 
 class TrustRegion(_Minimizer):
     """Newton trust-region methods (dogleg, trust-exact): analytic gradient and
-    Hessian required.  They are unconstrained: bounds only shape the starts."""
+    Hessian required.
+
+    They are unconstrained: bounds only shape the starts, and a run that ends
+    outside them is marked failed (``STATUS_OUT_OF_BOUNDS``).  Dogleg needs a
+    positive-definite Hessian at every iterate and fails on non-convex
+    stretches; trust-exact solves the subproblem exactly and is the choice
+    where the Hessian can be indefinite.
+    """
 
     kind: Literal["dogleg", "trust-exact"] = "trust-exact"
     gtol: PositiveFloat = 1e-8
@@ -142,45 +257,66 @@ class TrustRegion(_Minimizer):
                 + " and ".join(n for n, f in (("a gradient", objective.grad), ("a Hessian", objective.hess)) if f is None)
             )
 
-    def minimize(self, objective: Objective, x0: np.ndarray, seed: np.random.SeedSequence) -> LocalResult:
-        self.check(objective)
-        started = time.perf_counter()
-        tracker = _Tracker(objective, epsilon=0.0)
-        start = _clip_into(objective, x0)
+    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
         res = scipy_minimize(
             tracker.value,
             start,
             jac=tracker.gradient,
-            hess=objective.hess,
+            hess=tracker.hessian,
             method=self.kind,
             callback=tracker.iterate,
             options={"gtol": self.gtol, "maxiter": self.max_iter},
         )
-        return tracker.result(start, res.x, res.fun, res.jac, res.nit, res.status, res.success, res.message, started)
+        return _End(res.x, res.fun, res.jac, res.status, res.success, res.message, res.nit)
 
 
+# Listed by the nlopt module but never built into it (its code is not free
+# software): creating it raises invalid_argument.
+_NOT_BUILT = {"LD_LBFGS_NOCEDAL"}
 NLOPT_ALGORITHMS = sorted(
     name for name in dir(nlopt)
-    if name.startswith(("GN_", "GD_", "G_MLSL", "LN_", "LD_", "AUGLAG"))
+    if name.startswith(("GN_", "GD_", "G_MLSL", "LN_", "LD_", "AUGLAG")) and name not in _NOT_BUILT
 )
-# These drive a subsidiary local optimizer that NLopt cannot pick by itself.
-_NEEDS_LOCAL_ALGORITHM = {"G_MLSL", "G_MLSL_LDS", "AUGLAG", "AUGLAG_EQ"}
+
+
+def _takes_local_algorithm(name: str) -> bool:
+    return "MLSL" in name or "AUGLAG" in name
+
+
+def _needs_local_algorithm(name: str) -> bool:
+    # The variants without a derivative prefix (G_MLSL, AUGLAG...) have no
+    # default subsidiary optimizer; GN_MLSL, LD_AUGLAG... pick their own.
+    return _takes_local_algorithm(name) and not name.startswith(("GN_", "GD_", "LN_", "LD_"))
+
+
 _NLOPT_MESSAGES = {
     1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
     5: "maxeval reached", 6: "maxtime reached", -1: "failure", -2: "invalid arguments",
     -3: "out of memory", -4: "roundoff limited", -5: "forced stop",
 }
+# The Python binding raises these instead of returning NLopt's negative codes.
+_NLOPT_FAILURES = (
+    (nlopt.RoundoffLimited, nlopt.ROUNDOFF_LIMITED), (nlopt.ForcedStop, nlopt.FORCED_STOP),
+    (nlopt.invalid_argument, nlopt.INVALID_ARGS), (MemoryError, nlopt.OUT_OF_MEMORY),
+    (nlopt.exception, nlopt.FAILURE),
+)
+_NLOPT_FAILURE_TYPES = tuple(kind for kind, _ in _NLOPT_FAILURES)
 
 
 class NLopt(_Minimizer):
     """Any NLopt algorithm by name, with the seed's stopping options.
 
     ``maxeval`` defaults to 10,000 because NLopt's global algorithms have no
-    natural end; set it to 0 to lift the limit.  ``seed`` replaces the
-    ensemble seed for NLopt's random numbers (still combined with the run
-    index, so runs differ); derivative-free algorithms get no gradients, and
-    gradient-based ones get the analytic gradient or central differences.
-    NLopt counts no iterations, so ``nit`` is the number of visited points.
+    natural end; set it to 0 to lift the limit.  It counts NLopt's calls: a
+    gradient-based algorithm on an objective without an analytic gradient
+    makes ``1 + 2 * dim`` evaluations per call (central differences), all in
+    ``nfev``.  ``seed`` replaces the ensemble seed for NLopt's random numbers
+    (still combined with the run index, so runs differ); derivative-free
+    algorithms get no gradients, so their ``grad_norm`` is NaN unless the
+    objective has an analytic one.  NLopt counts no iterations, so ``nit`` is
+    the number of visited points.  ``local_algorithm`` is the subsidiary
+    optimizer of the MLSL and AUGLAG variants, and required by G_MLSL,
+    G_MLSL_LDS, AUGLAG and AUGLAG_EQ.
     """
 
     kind: Literal["nlopt"] = "nlopt"
@@ -195,6 +331,8 @@ class NLopt(_Minimizer):
     xtol_rel: PositiveFloat | None = 1e-8
     gradient_epsilon: PositiveFloat = 1e-6
 
+    _records_evaluations: ClassVar[bool] = True
+
     @field_validator("algorithm", "local_algorithm")
     @classmethod
     def _known_algorithm(cls, name: str | None) -> str | None:
@@ -203,9 +341,17 @@ class NLopt(_Minimizer):
         return name
 
     @model_validator(mode="after")
-    def _check_needs_local(self) -> NLopt:
-        if self.algorithm in _NEEDS_LOCAL_ALGORITHM and self.local_algorithm is None:
-            raise ValueError(f"NLopt {self.algorithm} needs a local_algorithm (e.g. LN_BOBYQA)")
+    def _check_local_algorithm(self) -> NLopt:
+        if self.local_algorithm is None:
+            if _needs_local_algorithm(self.algorithm):
+                raise ValueError(f"NLopt {self.algorithm} needs a local_algorithm (e.g. LN_BOBYQA)")
+        elif not _takes_local_algorithm(self.algorithm):
+            raise ValueError(f"NLopt {self.algorithm} takes no local_algorithm; only the MLSL and AUGLAG variants do")
+        elif not self.local_algorithm.startswith(("LN_", "LD_")) or _takes_local_algorithm(self.local_algorithm):
+            raise ValueError(
+                f"local_algorithm: {self.local_algorithm} is not a plain local algorithm (LN_... or LD_..., "
+                "not MLSL or AUGLAG)"
+            )
         return self
 
     @property
@@ -232,18 +378,21 @@ class NLopt(_Minimizer):
             if value is not None:
                 setter(value)
 
-    def minimize(self, objective: Objective, x0: np.ndarray, seed: np.random.SeedSequence) -> LocalResult:
-        self.check(objective)
-        started = time.perf_counter()
-        tracker = _Tracker(objective, self.gradient_epsilon, record_evaluations=True)
+    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+        objective = tracker.objective
 
         def nlopt_objective(x: np.ndarray, grad: np.ndarray) -> float:
+            gradient = None
             if grad.size:
-                grad[:] = tracker.gradient(x)
-            return tracker.value(x)
+                gradient = tracker.gradient(x)
+                grad[:] = gradient
+            return tracker.value(x, gradient)
 
+        spawn_key = () if seed is None else seed.spawn_key
         if self.seed is not None:
-            seed = np.random.SeedSequence(self.seed, spawn_key=seed.spawn_key)
+            seed = np.random.SeedSequence(self.seed, spawn_key=spawn_key)
+        elif seed is None:
+            seed = np.random.SeedSequence(0)
         # NLopt's generator is global to the process; seeding it right before
         # each run makes the run reproducible on any worker.
         nlopt.srand(int(seed.generate_state(1)[0]))
@@ -254,20 +403,20 @@ class NLopt(_Minimizer):
             self._configure(local, objective)
             opt.set_local_optimizer(local)
         opt.set_min_objective(nlopt_objective)
-        start = _clip_into(objective, x0)
         try:
             opt.optimize(start)
             status = opt.last_optimize_result()
-        except nlopt.RoundoffLimited:
-            status = nlopt.ROUNDOFF_LIMITED
+        except _NLOPT_FAILURE_TYPES as error:
+            status = next(code for kind, code in _NLOPT_FAILURES if isinstance(error, kind))
         # NLopt's own answer is the best point it evaluated, which the tracker holds
         # even when NLopt stopped by exception.
-        value, x = tracker.best if tracker.best is not None else (np.nan, start)
-        grad = tracker.gradient(x)
-        return tracker.result(
-            start, x, value, grad, nit=len(tracker.visited), status=status, success=status > 0,
-            message=_NLOPT_MESSAGES.get(status, f"NLopt status {status}"), started=started,
-        )
+        if tracker.best is None:
+            value, x, gradient = np.nan, start, None
+        else:
+            value, x, gradient = tracker.best
+        if gradient is None and objective.grad is not None:
+            gradient = tracker.gradient(x)  # analytic: costs no evaluation
+        return _End(x, value, gradient, status, status > 0, _NLOPT_MESSAGES[status])
 
 
 Minimizer = Annotated[LBFGS | TrustRegion | NLopt, Field(discriminator="kind")]
