@@ -9,15 +9,17 @@ pay for at start-up.
 from importlib import import_module
 
 _EXPORTS = {
-    "ConfigError": "config", "FittingConfig": "config", "load_config": "config",
+    "local_dask_cluster": "cluster",
+    "ConfigError": "config", "FittingConfig": "config", "load_config": "config", "parse_config": "config",
     "EnsembleResult": "ensemble", "run_ensemble": "ensemble",
     "Dask": "executors", "InProcess": "executors", "LocalProcesses": "executors",
-    "LBFGS": "minimizers", "NLopt": "minimizers", "TrustRegion": "minimizers",
-    "Bounds": "objective", "Objective": "objective",
+    "LBFGS": "minimizers", "NLOPT_ALGORITHMS": "minimizers", "NLopt": "minimizers", "TrustRegion": "minimizers",
+    "Bounds": "objective", "Objective": "objective", "load_objective": "objective",
     "RichProgress": "progress",
-    "Design": "restarts", "Spa": "restarts",
-    "LocalResult": "result",
+    "Design": "restarts", "SingleRun": "restarts", "Spa": "restarts",
+    "LocalResult": "result", "STATUS_OUT_OF_BOUNDS": "result", "STATUS_RAISED": "result",
     "ResultsStore": "store",
+    "SurfaceMap": "surface", "evaluate_on_grid": "surface", "map_surface": "surface", "plot_maps": "surface",
 }
 
 __all__ = sorted(_EXPORTS)

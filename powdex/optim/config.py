@@ -2,7 +2,7 @@
 
     [fitting]
     enabled = true
-    output_interval = 100        # status line every 100 local runs
+    output_interval = 100        # status line every 100 iterations of a local run
 
     [fitting.minimizer]          # spa wrapping another minimizer
     kind = "spa"
@@ -16,6 +16,8 @@
 
 ``kind`` is one of lbfgs, dogleg, trust-exact, nlopt (a bare minimizer: one
 run from the objective's start) or spa, sobol, lhs (ensembles wrapping one).
+Option names may also be written with hyphens, as in atomicrex
+(``conv-threshold``, ``max-iter``, ``gradient-epsilon``, ``output-interval``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from powdex.optim.errors import ConfigError
 from powdex.optim.minimizers import LBFGS, NLopt, TrustRegion
-from powdex.optim.restarts import Design, SingleRun, Spa, Strategy
+from powdex.optim.restarts import Design, Spa, Strategy, as_strategy
 
 _KINDS = ("lbfgs", "dogleg", "trust-exact", "nlopt", "spa", "sobol", "lhs")
 
@@ -41,9 +43,7 @@ class FittingConfig(BaseModel):
     minimizer: Annotated[LBFGS | TrustRegion | NLopt | Spa | Design, Field(discriminator="kind")]
 
     def strategy(self) -> Strategy:
-        if isinstance(self.minimizer, (Spa, Design)):
-            return self.minimizer
-        return SingleRun(minimizer=self.minimizer)
+        return as_strategy(self.minimizer)
 
 
 def _one_line(error: ValidationError) -> str:
@@ -62,12 +62,26 @@ def _one_line(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _underscored(table: dict, location: str) -> dict:
+    """Option names with atomicrex's hyphens as the underscores pydantic knows
+    (values such as ``kind = "trust-exact"`` are left alone)."""
+    renamed = {}
+    for name, value in table.items():
+        key = name.replace("-", "_")
+        if key in renamed:
+            raise ConfigError(f"{location}.{key}: given twice (as {key.replace('_', '-')} and {key})")
+        renamed[key] = _underscored(value, f"{location}.{key}") if isinstance(value, dict) else value
+    return renamed
+
+
 def parse_config(document: dict) -> FittingConfig:
     """Validate a parsed TOML document that has a ``[fitting]`` table."""
     if "fitting" not in document:
         raise ConfigError("fitting: section missing")
+    if not isinstance(document["fitting"], dict):
+        raise ConfigError("fitting: must be a table ([fitting])")
     try:
-        return FittingConfig.model_validate(document["fitting"])
+        return FittingConfig.model_validate(_underscored(document["fitting"], "fitting"))
     except ValidationError as error:
         raise ConfigError(_one_line(error)) from None
 

@@ -3,42 +3,64 @@ streaming each result to the store and the progress display as it completes.
 
 The driving process is the only writer of the store.  Workers receive chunks
 of runs and return their results; nothing they do depends on which worker
-they are, so any executor yields the same set of results for a seed.
+they are or how runs were grouped, so any executor yields the same results
+for a seed.  A worker stops taking runs from its chunk after ``CHUNK_SECONDS``
+of work and hands the rest back, so a finished run reaches the driver (and
+the store) within about that long however slow or fast runs are; the chunk
+sizes themselves only amortize per-task overhead.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from powdex.optim.executors import Executor, InProcess
-from powdex.optim.minimizers import Minimizer
+from powdex.optim.minimizers import LBFGS, Minimizer, NLopt, TrustRegion
 from powdex.optim.objective import Objective
 from powdex.optim.progress import ProgressReporter
-from powdex.optim.restarts import Run, Strategy
+from powdex.optim.restarts import Run, Strategy, as_strategy
 from powdex.optim.result import LocalResult
 from powdex.optim.store import ResultsStore
 
+# Long enough that a task's overhead (0.2 ms for a process, a few ms for
+# dask) is a small fraction of it, short enough that an interruption loses
+# little and a new best is reported promptly.
+CHUNK_SECONDS = 0.25
 
-def run_chunk(task: tuple[Objective, Minimizer, tuple[Run, ...]]) -> list[LocalResult]:
-    """Worker side: the local runs of one chunk, maxima searched as minima of -f."""
-    objective, minimizer, runs = task
+
+@dataclass(frozen=True)
+class Chunk:
+    """A task: runs to do on one worker, in order, until ``seconds`` have passed."""
+
+    objective: Objective
+    minimizer: Minimizer
+    runs: tuple[Run, ...]
+    output_interval: int | None
+    seconds: float
+
+
+def run_chunk(chunk: Chunk) -> tuple[list[LocalResult], list[int]]:
+    """Worker side: the chunk's results, and the indices of the runs it
+    handed back unstarted because its time was up (at least one run is done)."""
+    deadline = time.perf_counter() + chunk.seconds
     results = []
-    for run in runs:
-        if run.sense == "max":
-            result = minimizer.minimize(objective.negated(), run.start, run.seed)
-            result.value = -result.value
-            result.path[:, -1] *= -1.0
-        else:
-            result = minimizer.minimize(objective, run.start, run.seed)
+    for position, run in enumerate(chunk.runs):
+        if position and time.perf_counter() >= deadline:
+            return results, [later.index for later in chunk.runs[position:]]
+        result = chunk.minimizer._minimize(
+            chunk.objective, run.start, run.seed, run.sense, chunk.output_interval, label=f"run {run.index} ",
+        )
         result.run_index, result.sense = run.index, run.sense
         results.append(result)
-    return results
+    return results, []
 
 
 @dataclass
 class EnsembleResult:
-    """All runs of the ensemble (stored ones included), in run-index order."""
+    """All runs of the ensemble (stored ones included), in run-index order.
+    ``best`` is None when no run found a finite value within the bounds."""
 
     study: str | None
     results: list[LocalResult]
@@ -49,29 +71,35 @@ class EnsembleResult:
 
 
 def default_study_name(objective: Objective, strategy: Strategy) -> str:
-    return f"{objective.name}-{strategy.kind}-{strategy.fingerprint()}"
+    return f"{objective.name}-{strategy.kind}-{strategy.fingerprint(objective)[:12]}"
 
 
 def run_ensemble(
     objective: Objective,
-    strategy: Strategy,
+    strategy: Strategy | LBFGS | TrustRegion | NLopt,
     executor: Executor | None = None,
     store: ResultsStore | None = None,
     study: str | None = None,
     progress: ProgressReporter | None = None,
+    output_interval: int | None = None,
 ) -> EnsembleResult:
     """Run every local run of ``strategy`` not already in ``store``.
 
-    ``best`` is the best minimum (the best maximum for a maximize-only
-    strategy); each new best is written to the study as soon as it is found.
+    A bare minimizer is one run from the objective's start.  ``best`` is the
+    best minimum (the best maximum for a maximize-only strategy); each run is
+    written as the driver receives it, a new best in the same commit.  A run
+    that raises is stored as a failed result and the ensemble goes on.  With
+    ``output_interval``, every local run prints a status line every that many
+    iterations (to the stderr of the process running it).
     """
     started = time.perf_counter()
+    strategy = as_strategy(strategy)
     runs = strategy.plan(objective)  # validates bounds and minimizer first
     executor = executor or InProcess()
     by_index: dict[int, LocalResult] = {}
     if store is not None:
         study = study or default_study_name(objective, strategy)
-        store.open_study(study, objective.name, objective.dim, strategy.model_dump_json(), strategy.fingerprint())
+        store.open_study(study, objective.name, objective.dim, strategy.model_dump_json(), strategy.fingerprint(objective))
         wanted = {run.index for run in runs}
         by_index = {r.run_index: r for r in store.results(study) if r.run_index in wanted}
     primary = "max" if strategy.sense == "max" else "min"
@@ -79,31 +107,45 @@ def run_ensemble(
     for result in by_index.values():
         if result.sense == primary and result.is_better_than(best):
             best = result
-    pending = [run for run in runs if run.index not in by_index]
+    runs_by_index = {run.index: run for run in runs}
+    queue = deque(run for run in runs if run.index not in by_index)
+    executed = len(queue)
     store_time = 0.0
     if progress is not None:
         progress.start(total=len(runs), done=len(by_index))
     try:
         with executor:
-            # At least four tasks per worker, so none idles while others finish big chunks.
-            size = max(1, min(executor.chunk_size, len(pending) // (4 * max(executor.workers, 1))))
-            tasks = ((objective, strategy.minimizer, tuple(pending[i : i + size])) for i in range(0, len(pending), size))
-            for chunk_results in executor.imap_unordered(run_chunk, tasks):
-                if store is not None:
-                    write_started = time.perf_counter()
-                    store.add(study, chunk_results)
-                    store_time += time.perf_counter() - write_started
-                for result in chunk_results:
-                    by_index[result.run_index] = result
-                    new_best = result.sense == primary and result.is_better_than(best)
-                    if new_best:
-                        best = result
-                        if store is not None:
-                            write_started = time.perf_counter()
-                            store.mark_best(study, result)
-                            store_time += time.perf_counter() - write_started
+            try:
+                in_flight = 0
+                window = 2 * executor.workers
+                while queue or in_flight:
+                    while queue and in_flight < window:
+                        # At least four tasks per worker, so none idles while others finish big chunks.
+                        size = max(1, min(executor.chunk_size, len(queue) // (4 * executor.workers)))
+                        chunk = tuple(queue.popleft() for _ in range(size))
+                        executor.submit(run_chunk, Chunk(objective, strategy.minimizer, chunk, output_interval,
+                                                         CHUNK_SECONDS))
+                        in_flight += 1
+                    results, unstarted = executor.next_result()
+                    in_flight -= 1
+                    queue.extendleft(runs_by_index[index] for index in reversed(unstarted))
+                    reports = []
+                    chunk_best = None
+                    for result in results:
+                        by_index[result.run_index] = result
+                        new_best = result.sense == primary and result.is_better_than(best)
+                        if new_best:
+                            best = chunk_best = result
+                        reports.append((result, best, new_best))
+                    if store is not None:
+                        write_started = time.perf_counter()
+                        store.add(study, results, best=chunk_best)
+                        store_time += time.perf_counter() - write_started
                     if progress is not None:
-                        progress.update(result, best, new_best)
+                        for report in reports:
+                            progress.update(*report)
+            finally:
+                executor.discard()
     finally:
         if progress is not None:
             progress.finish()
@@ -111,7 +153,7 @@ def run_ensemble(
         study=study,
         results=[by_index[i] for i in sorted(by_index)],
         best=best,
-        executed=len(pending),
+        executed=executed,
         wall_time=time.perf_counter() - started,
         store_time=store_time,
     )

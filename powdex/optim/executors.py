@@ -1,21 +1,24 @@
 """Executors: one interface, three ways to run tasks.
 
-``imap_unordered(fn, tasks)`` yields ``fn(task)`` results as they complete.
-Pools keep only a window of tasks in flight, so an interrupted ensemble
-leaves little work to throw away and memory stays flat for any size.
+``submit(fn, task)`` starts ``fn(task)``; ``next_result()`` blocks until one
+submitted task is done and returns its result, in order of completion;
+``discard()`` forgets whatever is still in flight.  The driver keeps only a
+window of tasks submitted, so an interrupted ensemble leaves little work to
+throw away and memory stays flat for any size.
+
 Workers run numerical libraries single-threaded: many small optimizations in
-parallel lose badly to BLAS threads fighting over cores.
+parallel lose badly to BLAS threads fighting over cores.  dask.distributed is
+imported only when a Dask executor starts: it costs a second of start-up.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from itertools import islice
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
-from distributed import Client, WorkerPlugin, as_completed
 from threadpoolctl import threadpool_limits
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -29,6 +32,14 @@ def limit_to_one_thread() -> None:
     threadpool_limits(limits=1)
 
 
+def available_cores() -> int:
+    """Cores this process may run on: its CPU affinity where the system has
+    one (a batch slot or ``taskset`` often grants fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class _Executor:
     """Context-managed lifecycle that nests: ``run_ensemble`` enters the
     executor it is given, and when the caller already holds it open (to run
@@ -36,7 +47,8 @@ class _Executor:
 
     ``chunk_size`` is the most local runs sent per task: batching amortizes
     per-task overhead (about 0.2 ms for a process pool, 1 ms or more for dask)
-    when single runs take milliseconds.
+    when single runs take milliseconds.  The driver also bounds a task by
+    time, so a large chunk never holds finished runs back for long.
     """
 
     chunk_size = 1
@@ -63,7 +75,11 @@ class _Executor:
 
 class InProcess(_Executor):
     """Runs tasks one after another in the calling process, which is then a
-    worker too: its BLAS pools are held to one thread while it runs."""
+    worker too: its BLAS pools are held to one thread while it runs.  A task
+    runs when its result is asked for."""
+
+    def __init__(self) -> None:
+        self._queued: deque[tuple[Callable[[Any], Any], Any]] = deque()
 
     def _start(self) -> None:
         self._limits = threadpool_limits(limits=1)
@@ -71,22 +87,31 @@ class InProcess(_Executor):
     def _stop(self) -> None:
         self._limits.restore_original_limits()
 
-    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        return map(fn, tasks)
+    def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
+        self._queued.append((fn, task))
+
+    def next_result(self) -> Any:
+        fn, task = self._queued.popleft()
+        return fn(task)
+
+    def discard(self) -> None:
+        self._queued.clear()
 
 
 class LocalProcesses(_Executor):
-    """A pool of worker processes on this machine, one per core by default.
+    """A pool of worker processes on this machine, one per available core by default.
 
     Workers come from a forkserver: forking from a clean server process is
     fast and safe even though the driver runs threads (progress bar, dask).
     They are all started on entry, so start-up is not charged to the first runs.
     """
 
-    def __init__(self, workers: int | None = None, chunk_size: int = 8):
-        self.workers = workers or os.cpu_count() or 1
+    def __init__(self, workers: int | None = None, chunk_size: int = 64):
+        self.workers = workers or available_cores()
         self.chunk_size = chunk_size
         self._pool: ProcessPoolExecutor | None = None
+        self._pending: set[Future] = set()
+        self._done: deque[Future] = deque()
 
     def _start(self) -> None:
         context = multiprocessing.get_context("forkserver")
@@ -99,64 +124,70 @@ class LocalProcesses(_Executor):
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
 
-    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        pending: set[Future] = set()
-        tasks = iter(tasks)
-        window = 2 * self.workers
-        for task in tasks:
-            pending.add(self._pool.submit(fn, task))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from (future.result() for future in done)
+    def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
+        self._pending.add(self._pool.submit(fn, task))
+
+    def next_result(self) -> Any:
+        if not self._done:
+            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            self._done.extend(done)
+        return self._done.popleft().result()
+
+    def discard(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending, self._done = set(), deque()
 
 
 class Dask(_Executor):
     """A dask.distributed cluster given by its scheduler address.
 
     Start workers with ``--nthreads 1`` (one process per core); each worker is
-    also pinned to single-threaded BLAS when the client connects.
+    also pinned to single-threaded BLAS when the client connects.  Workers
+    must be able to import the objective's module.
     """
 
-    def __init__(self, address: str, chunk_size: int = 16):
+    def __init__(self, address: str, chunk_size: int = 64):
         self.address = address
         self.chunk_size = chunk_size
         self._client = None
+        self._completed = None
+        self.workers = 1
 
     def _start(self) -> None:
+        from distributed import Client
+
+        from powdex.optim.dask_plugin import SingleThreadedWorkers
+
         self._client = Client(self.address, set_as_default=False)
-        self._client.register_plugin(_SingleThreadedWorkers(), name="powdex-single-threaded")
+        self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+        # Counted once: asking the scheduler before every submission would cost a round trip each.
+        self.workers = max(sum(self._client.nthreads().values()), 1)
+        self.discard()
 
     def _stop(self) -> None:
         self._client.close()
         self._client = None
+        self._completed = None
 
     @property
-    def client(self) -> Client:
-        """The connected client, while the executor is open."""
+    def client(self):
+        """The connected ``distributed.Client``, while the executor is open."""
         return self._client
 
-    @property
-    def workers(self) -> int:
-        return sum(self._client.nthreads().values())
-
-    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        tasks = iter(tasks)
-        window = 2 * max(self.workers, 1)
+    def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
         # pure=False: tasks are all distinct, so hashing their inputs is wasted work.
-        first = [self._client.submit(fn, task, pure=False) for task in islice(tasks, window)]
-        completed = as_completed(first, loop=self._client.loop)
-        for future in completed:
-            yield future.result()
-            for task in islice(tasks, 1):
-                completed.add(self._client.submit(fn, task, pure=False))
+        self._completed.add(self._client.submit(fn, task, pure=False))
 
+    def next_result(self) -> Any:
+        return next(self._completed).result()
 
-class _SingleThreadedWorkers(WorkerPlugin):
-    def setup(self, worker) -> None:
-        limit_to_one_thread()
+    def discard(self) -> None:
+        from distributed import as_completed
+
+        if self._completed is not None:
+            self._completed.clear()
+        self._completed = as_completed([], loop=self._client.loop)
 
 
 Executor = InProcess | LocalProcesses | Dask

@@ -58,22 +58,16 @@ class Bounds:
         ]
 
 
-class _Negated:
-    """``-f``: turns a maximization into the minimization the minimizers do."""
-
-    def __init__(self, fn: ArrayFn):
-        self.fn = fn
-
-    def __call__(self, x: np.ndarray):
-        return -np.asarray(self.fn(x), dtype=float)
-
-
 class Objective:
     """A function to minimize, with optional gradient, Hessian, bounds and start.
 
     Without an analytic gradient, minimizers that need one use central
     differences (the seed's ``gradient-epsilon``), costing ``2 * dim``
     evaluations each.
+
+    ``key`` names the version of the function: a results store resumes only
+    runs made with the same name, key, dimension, bounds and start, so change
+    the key whenever the function changes under the same name.
     """
 
     def __init__(
@@ -86,6 +80,7 @@ class Objective:
         bounds: Bounds | Sequence[tuple[float, float]] | None = None,
         x0: Sequence[float] | None = None,
         name: str | None = None,
+        key: str | None = None,
     ):
         if dim < 1:
             raise ConfigError(f"objective: dimension must be >= 1, got {dim}")
@@ -93,6 +88,8 @@ class Objective:
             bounds = Bounds.unbounded(dim)
         elif not isinstance(bounds, Bounds):
             pairs = np.asarray(bounds, dtype=float)
+            if pairs.ndim != 2 or pairs.shape[1] != 2:
+                raise ConfigError("objective: bounds must be (lower, upper) pairs, one per parameter")
             bounds = Bounds(pairs[:, 0], pairs[:, 1])
         if bounds.dim != dim:
             raise ConfigError(f"objective: {bounds.dim} bounds for {dim} parameters")
@@ -101,23 +98,25 @@ class Objective:
         self.grad = grad
         self.hess = hess
         self.bounds = bounds
-        self.x0 = None if x0 is None else np.asarray(x0, dtype=float)
+        self.x0 = None if x0 is None else np.asarray(x0, dtype=float).ravel()
+        if self.x0 is not None and self.x0.size != dim:
+            raise ConfigError(f"objective: start point has {self.x0.size} values for {dim} parameters")
         self.name = name or getattr(fun, "__name__", type(fun).__name__)
+        self.key = key
 
     def __call__(self, x: np.ndarray) -> float:
         return float(self.fun(x))
 
-    def negated(self) -> Objective:
-        """The objective whose minima are this one's maxima."""
-        return Objective(
-            _Negated(self.fun),
-            self.dim,
-            grad=None if self.grad is None else _Negated(self.grad),
-            hess=None if self.hess is None else _Negated(self.hess),
-            bounds=self.bounds,
-            x0=self.x0,
-            name=f"-{self.name}",
-        )
+    def identity(self, with_start: bool) -> dict:
+        """What runs on this objective depend on, for a study's fingerprint.
+        An analytic gradient changes the runs (no central differences); a
+        Hessian cannot, since the methods that use one refuse to run without."""
+        return {
+            "name": self.name, "key": self.key, "dim": self.dim,
+            "lower": self.bounds.lower.tolist(), "upper": self.bounds.upper.tolist(),
+            "x0": None if not with_start or self.x0 is None else self.x0.tolist(),
+            "analytic_gradient": self.grad is not None,
+        }
 
 
 def central_difference_gradient(fun: ArrayFn, x: np.ndarray, epsilon: float) -> np.ndarray:
@@ -130,3 +129,51 @@ def central_difference_gradient(fun: ArrayFn, x: np.ndarray, epsilon: float) -> 
         grad[i] = (float(fun(x + step)) - float(fun(x - step))) / (2.0 * epsilon)
         step[i] = 0.0
     return grad
+
+
+def load_objective(spec: str) -> Objective:
+    """The objective ``spec`` names: a test function (``rosenbrock``...) or
+    ``module:name``, an ``Objective`` or a function of no arguments returning
+    one (which carries the gradient, Hessian, bounds and start a bare f(x)
+    lacks).  The module is imported as from the current directory; worker
+    processes import it the same way, so it must be importable there too."""
+    import importlib
+    import os
+    import sys
+
+    from powdex.optim.testfunctions import TEST_FUNCTIONS
+
+    if ":" not in spec:
+        if spec not in TEST_FUNCTIONS:
+            raise ConfigError(
+                f"objective: unknown test function '{spec}'; known: {', '.join(TEST_FUNCTIONS)}, "
+                "or module:name for your own"
+            )
+        return TEST_FUNCTIONS[spec]()
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"objective: cannot import module '{module_name}' of '{spec}': {error}") from None
+    if not hasattr(module, attribute):
+        raise ConfigError(f"objective: module '{module_name}' has no attribute '{attribute}'")
+    found = getattr(module, attribute)
+    objective = found if isinstance(found, Objective) else found() if _callable_without_arguments(found) else None
+    if not isinstance(objective, Objective):
+        raise ConfigError(
+            f"objective: '{spec}' is not an Objective or a function returning one; wrap f(x) as "
+            "Objective(f, dim, grad=..., bounds=..., x0=...) in a function of no arguments"
+        )
+    return objective
+
+
+def _callable_without_arguments(candidate) -> bool:
+    import inspect
+
+    try:
+        inspect.signature(candidate).bind()
+    except (TypeError, ValueError):  # not callable, needs arguments, or no signature to read
+        return False
+    return True

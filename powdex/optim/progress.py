@@ -1,6 +1,6 @@
 """Progress reporting for ensembles: a rich bar with runs done, best value and
-rate, a line for every new best, and a status line every ``output_interval``
-runs (the iterations of Spa) when asked."""
+rate, and a line for every new best.  (Status lines every ``output_interval``
+iterations come from the local runs themselves: see ``run_ensemble``.)"""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from powdex.optim.result import LocalResult
-
-
-def _format_x(x) -> str:
-    return "[" + ", ".join(f"{v:.6g}" for v in x) + "]"
+from powdex.optim.result import LocalResult, format_point
 
 
 class ProgressReporter(Protocol):
@@ -28,8 +24,7 @@ class ProgressReporter(Protocol):
 
 
 class RichProgress:
-    def __init__(self, output_interval: int | None = None, console: Console | None = None):
-        self.output_interval = output_interval
+    def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self._bar: Progress | None = None
 
@@ -51,9 +46,7 @@ class RichProgress:
         best_text = "-" if best is None else f"{best.value:.6g}"
         self._bar.update(self._task, advance=1, best=best_text, rate=f"{rate:.1f}")
         if new_best:
-            self.console.log(f"new best {best.value:.10g} at run {best.run_index}: x = {_format_x(best.x)}")
-        if self.output_interval and self._executed % self.output_interval == 0:
-            self.console.log(f"{self._executed} runs done, best {best_text}, {rate:.1f} runs/s")
+            self.console.log(f"new best {best.value:.10g} at run {best.run_index}: x = {format_point(best.x)}")
 
     def finish(self) -> None:
         self._bar.stop()

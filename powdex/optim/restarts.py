@@ -8,6 +8,7 @@ executor runs them or in what order they finish.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from scipy.stats import qmc
 
 from powdex.optim.errors import ConfigError
-from powdex.optim.minimizers import Minimizer
+from powdex.optim.minimizers import LBFGS, Minimizer, NLopt, TrustRegion
 from powdex.optim.objective import Objective
 from powdex.optim.result import Sense
 
@@ -46,6 +47,8 @@ class _Strategy(BaseModel):
 
     # The field holding the number of runs (None: always one run).
     _count_field: ClassVar[str | None] = None
+    # Whether the runs start from the objective's own starting point.
+    _uses_start: ClassVar[bool] = False
 
     @property
     def count(self) -> int:
@@ -82,20 +85,25 @@ class _Strategy(BaseModel):
             for i, start in enumerate(self._starts(objective))
         ]
 
-    def fingerprint(self) -> str:
-        """Identifies the ensemble up to its size where a larger ensemble keeps
-        the smaller one's runs, so a stored study can be extended."""
-        return hashlib.sha256(self._identity().encode()).hexdigest()[:12]
-
-    def _identity(self) -> str:
+    def fingerprint(self, objective: Objective) -> str:
+        """Identifies the runs of this ensemble on ``objective`` (its name, key,
+        bounds and, where used, start) up to the ensemble's size where a
+        larger ensemble keeps the smaller one's runs, so a stored study can be
+        extended but never resumed with runs made another way."""
         grows = self._count_field is not None and self._prefix_stable()
-        return self.model_dump_json(exclude={self._count_field} if grows else None)
+        identity = {
+            "strategy": self.model_dump(mode="json", exclude={self._count_field} if grows else None),
+            "objective": objective.identity(with_start=self._uses_start),
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 class SingleRun(_Strategy):
     """One run from the objective's own starting point: a bare minimizer."""
 
     kind: Literal["single"] = "single"
+
+    _uses_start: ClassVar[bool] = True
 
     def _starts(self, objective: Objective) -> np.ndarray:
         if objective.x0 is None:
@@ -155,3 +163,16 @@ class Design(_BoundedStrategy):
 
 
 Strategy = Annotated[SingleRun | Spa | Design, Field(discriminator="kind")]
+
+
+def as_strategy(search: Strategy | LBFGS | TrustRegion | NLopt) -> Strategy:
+    """An ensemble strategy as given, or a bare minimizer as a single run from
+    the objective's start."""
+    if isinstance(search, _Strategy):
+        return search
+    if isinstance(search, (LBFGS, TrustRegion, NLopt)):
+        return SingleRun(minimizer=search)
+    raise ConfigError(
+        f"expected a strategy (Spa, Design, SingleRun) or a minimizer (LBFGS, TrustRegion, NLopt), "
+        f"got {type(search).__name__}"
+    )

@@ -23,7 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from powdex.optim.errors import ConfigError
-from powdex.optim.result import LocalResult
+from powdex.optim.result import STATUS_OUT_OF_BOUNDS, LocalResult
+
+
+EXPORT_FORMATS = (".csv", ".parquet")
 
 
 class _Base(DeclarativeBase):
@@ -110,7 +113,8 @@ class ResultsStore:
         self.close()
 
     def open_study(self, name: str, objective: str, dim: int, strategy_json: str, fingerprint: str) -> None:
-        """Create study ``name``, or check that the stored one was made the same way."""
+        """Create study ``name``, or check that the stored one was made the same
+        way: ``fingerprint`` identifies the objective and the strategy."""
         row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).first()
         if row is None:
             self._conn.execute(insert(StudyRow).values(
@@ -121,8 +125,8 @@ class ResultsStore:
             row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).one()
         elif (row.objective, row.dim, row.fingerprint) != (objective, dim, fingerprint):
             raise ConfigError(
-                f"study '{name}' in {self.url} was made by another objective or other settings; "
-                "choose another study name"
+                f"study '{name}' in {self.url} was made by another objective or other settings "
+                "(function name or key, dimension, bounds, start point, strategy); choose another study name"
             )
         self._study_ids[name] = row.id
         self._dims[name] = row.dim
@@ -138,9 +142,10 @@ class ResultsStore:
     def studies(self) -> list[str]:
         return list(self._conn.execute(select(StudyRow.name).order_by(StudyRow.id)).scalars())
 
-    def add(self, study: str, results: Sequence[LocalResult]) -> None:
-        """Write runs that have just finished (a worker's chunk) in one commit,
-        so an interruption keeps them and a commit's cost is shared."""
+    def add(self, study: str, results: Sequence[LocalResult], best: LocalResult | None = None) -> None:
+        """Write runs the driver has just received, and ``best`` as the study's
+        new best run, in one commit: an interruption keeps all of them, and
+        the commit's cost is shared."""
         study_id = self._study_id(study)
         # A plain table insert with bound parameters compiles once and is cached;
         # building a fresh ORM ``insert().values()`` per run would double the cost.
@@ -152,13 +157,11 @@ class ResultsStore:
             "message": r.message, "wall_time": r.wall_time,
             "path": r.path.astype("<f8").tobytes(), "finished": datetime.now(timezone.utc),
         } for r in results])
-        self._conn.commit()
-
-    def mark_best(self, study: str, result: LocalResult) -> None:
-        self._conn.execute(
-            update(StudyRow).where(StudyRow.id == self._study_id(study))
-            .values(best_run_index=result.run_index, best_value=_nullable(result.value))
-        )
+        if best is not None:
+            self._conn.execute(
+                update(StudyRow).where(StudyRow.id == study_id)
+                .values(best_run_index=best.run_index, best_value=_nullable(best.value))
+            )
         self._conn.commit()
 
     def study_best(self, study: str) -> tuple[int | None, float | None]:
@@ -187,12 +190,18 @@ class ResultsStore:
         return [self._to_result(study, row) for row in rows]
 
     def best(self, study: str, n: int = 1, sense: str = "min") -> list[LocalResult]:
-        """The ``n`` best runs of one sense: lowest minima or highest maxima."""
+        """The ``n`` best runs of one sense: lowest minima or highest maxima
+        (runs without a finite value or outside the bounds are no answers)."""
+        if sense not in ("min", "max"):
+            raise ValueError(f"best: sense must be 'min' or 'max', got {sense!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"best: n must be a positive integer, got {n!r}")
         order = RunRow.value.asc() if sense == "min" else RunRow.value.desc()
         rows = self._conn.execute(
             select(RunRow)
-            .where(RunRow.study_id == self._study_id(study), RunRow.sense == sense, RunRow.value.is_not(None))
-            .order_by(order).limit(n)
+            .where(RunRow.study_id == self._study_id(study), RunRow.sense == sense, RunRow.value.is_not(None),
+                   RunRow.status != STATUS_OUT_OF_BOUNDS)
+            .order_by(order, RunRow.run_index).limit(n)
         )
         return [self._to_result(study, row) for row in rows]
 
@@ -222,5 +231,5 @@ class ResultsStore:
         elif path.suffix == ".parquet":
             pyarrow.parquet.write_table(table, path)
         else:
-            raise ValueError(f"export: unknown format '{path.suffix}'; use .csv or .parquet")
+            raise ValueError(f"export: unknown format '{path.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
         return path

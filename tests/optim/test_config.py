@@ -37,7 +37,9 @@ def test_a_bare_minimizer_is_one_run_from_the_objective_start(tmp_path):
      "fitting.minimizer.minimizer.algorithm: unknown NLopt algorithm 'LN_FOO'; known: AUGLAG, "),
     (("max_iter = 25", "max_iter = -3"), "fitting.minimizer.max_iter: Input should be greater than 0"),
     (("conv_threshold = 1e-10", 'conv_threshold = "tight"'), "fitting.minimizer.minimizer.conv_threshold: Input should be a valid number"),
-    (("conv_threshold", "conv-threshold"), "fitting.minimizer.minimizer.conv-threshold: unknown option"),
+    (("conv_threshold = 1e-10", "conv_threshold = 1e-10\nconv-threshold = 1e-9"),
+     "fitting.minimizer.minimizer.conv_threshold: given twice (as conv-threshold and conv_threshold)"),
+    (("max_iter = 50", "max_iter = 50\nmaxiter = 3"), "fitting.minimizer.minimizer.maxiter: unknown option"),
     (('kind = "spa"', 'kind = "annealing"'), "fitting.minimizer: unknown kind 'annealing'; known: lbfgs, dogleg"),
     (("fitting", "fit"), "fitting: section missing"),
 ])
@@ -46,6 +48,17 @@ def test_bad_settings_give_one_line_errors_naming_the_setting(tmp_path, change, 
         _load(tmp_path, SPA.replace(*change))
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+def test_atomicrex_hyphenated_names_are_the_same_options(tmp_path):
+    hyphenated = SPA
+    for name in ("output_interval", "max_iter", "conv_threshold"):
+        hyphenated = hyphenated.replace(name, name.replace("_", "-"))
+    hyphenated += "\ngradient-epsilon = 1e-7\n"
+    config = _load(tmp_path, hyphenated)
+    assert config.output_interval == 100
+    assert config.strategy() == Spa(
+        max_iter=25, seed=120815, minimizer=LBFGS(conv_threshold=1e-10, max_iter=50, gradient_epsilon=1e-7))
 
 
 def test_missing_bounds_are_refused_before_any_run(tmp_path):

@@ -6,10 +6,17 @@ import pytest
 from scipy.stats import qmc
 from threadpoolctl import threadpool_info
 
-from powdex.optim import LBFGS, NLopt, Dask, Design, InProcess, LocalProcesses, Spa, run_ensemble
+import powdex.optim.ensemble as ensemble_module
+from powdex.optim import (
+    LBFGS, STATUS_OUT_OF_BOUNDS, STATUS_RAISED, Dask, Design, InProcess, LocalProcesses, NLopt, Objective, SingleRun,
+    Spa, TrustRegion, run_ensemble,
+)
+from powdex.optim.ensemble import Chunk, run_chunk
 from powdex.optim.errors import ConfigError
-from powdex.optim.restarts import SingleRun
-from powdex.optim.testfunctions import HARTMANN6_MINIMUM, hartmann6, rastrigin, rosenbrock, volcano
+from powdex.optim.testfunctions import (
+    HARTMANN6_MINIMUM, hartmann6, hartmann6_gradient, hartmann6_hessian, hartmann6_value, rastrigin, rosenbrock,
+    volcano,
+)
 
 BOBYQA = NLopt(algorithm="LN_BOBYQA")
 
@@ -74,24 +81,95 @@ def test_restart_strategies_refuse_unbounded_objectives_before_running():
         run_ensemble(rosenbrock(2), Spa(max_iter=5, minimizer=BOBYQA))
 
 
-def test_same_seed_same_results_in_process_and_in_local_processes():
+def test_same_seed_same_results_in_process_and_in_local_processes(monkeypatch):
     strategy = Spa(max_iter=24, seed=5, sense="both", minimizer=NLopt(algorithm="GN_CRS2_LM", maxeval=200))
     serial = run_ensemble(hartmann6(), strategy, executor=InProcess())
-    parallel = run_ensemble(hartmann6(), strategy, executor=LocalProcesses(workers=2, chunk_size=3))
+    executor = LocalProcesses(workers=2)
+    with executor:
+        parallel = run_ensemble(hartmann6(), strategy, executor=executor)
+        # Out of time after every run: each chunk hands all but one run back, to be sent again.
+        monkeypatch.setattr(ensemble_module, "CHUNK_SECONDS", 0.0)
+        regrouped = run_ensemble(hartmann6(), strategy, executor=executor)
     assert len(serial.results) == 24
-    assert _signature(parallel) == _signature(serial)
+    assert _signature(parallel) == _signature(serial) == _signature(regrouped)
     reseeded = run_ensemble(hartmann6(), strategy.model_copy(update={"seed": 6}))
     assert _signature(reseeded) != _signature(serial)
 
 
+def test_equal_values_go_to_the_lower_run_index_whatever_the_arrival_order():
+    results = run_ensemble(hartmann6(), Spa(max_iter=2, minimizer=BOBYQA)).results
+    for result in results:
+        result.value = -1.0
+    first, second = results
+    assert first.is_better_than(second) and not second.is_better_than(first)
+
+
+def test_a_chunk_stops_taking_runs_when_its_time_is_up():
+    runs = Spa(max_iter=5, seed=1, minimizer=BOBYQA).plan(hartmann6())
+    results, unstarted = run_chunk(Chunk(hartmann6(), BOBYQA, tuple(runs), None, seconds=0.0))
+    assert [r.run_index for r in results] == [0] and unstarted == [1, 2, 3, 4]
+    results, unstarted = run_chunk(Chunk(hartmann6(), BOBYQA, tuple(runs), None, seconds=60.0))
+    assert [r.run_index for r in results] == [0, 1, 2, 3, 4] and unstarted == []
+
+
+def test_a_bare_minimizer_is_a_single_run():
+    ensemble = run_ensemble(rosenbrock(2), LBFGS(conv_threshold=1e3, max_iter=500))
+    assert len(ensemble.results) == 1
+    np.testing.assert_array_equal(ensemble.results[0].start, rosenbrock(2).x0)
+    assert ensemble.best.value < 1e-8
+    with pytest.raises(ConfigError, match="expected a strategy .* or a minimizer .*, got str"):
+        run_ensemble(rosenbrock(2), "lbfgs")
+
+
+def raises_beyond_half(x):
+    if x[0] > 0.5:
+        raise ZeroDivisionError("beyond half")
+    return hartmann6_value(x)
+
+
+def always_nan(x):
+    return float("nan")
+
+
+def test_runs_that_raise_are_recorded_as_failed_and_the_ensemble_goes_on():
+    objective = Objective(raises_beyond_half, 6, bounds=[(0, 1)] * 6, name="touchy")
+    ensemble = run_ensemble(objective, Spa(max_iter=12, seed=3, minimizer=LBFGS(conv_threshold=1e7)))
+    failed = [r for r in ensemble.results if r.status == STATUS_RAISED]
+    assert len(ensemble.results) == 12 and 0 < len(failed) < 12
+    assert all(r.message == "objective 'touchy' raised ZeroDivisionError: beyond half" for r in failed)
+    assert ensemble.best.status != STATUS_RAISED and ensemble.best.x[0] <= 0.5
+    nothing = run_ensemble(Objective(always_nan, 2, bounds=[(0, 1)] * 2), Spa(max_iter=3, minimizer=BOBYQA))
+    assert nothing.best is None and len(nothing.results) == 3
+
+
+def test_a_trust_region_run_outside_the_bounds_is_never_the_best():
+    # The box x0 >= 0.3 cuts off Hartmann-6's global minimum, which Newton steps reach anyway.
+    objective = Objective(hartmann6_value, 6, grad=hartmann6_gradient, hess=hartmann6_hessian,
+                          bounds=[(0.3, 1.0)] + [(0.0, 1.0)] * 5)
+    ensemble = run_ensemble(objective, Spa(max_iter=16, seed=2, minimizer=TrustRegion()))
+    outside = [r for r in ensemble.results if r.status == STATUS_OUT_OF_BOUNDS]
+    assert outside and min(r.value for r in outside) < ensemble.best.value
+    assert ensemble.best.x[0] >= 0.3
+
+
+def test_status_lines_of_every_run_name_the_run(capsys):
+    run_ensemble(volcano(), Spa(max_iter=3, seed=1, minimizer=LBFGS(conv_threshold=1e3)), output_interval=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and {line.split(" iteration ")[0] for line in lines} == {"run 0", "run 1", "run 2"}
+
+
 def test_ensemble_on_a_real_dask_cluster(dask_scheduler):
+    from distributed import get_task_stream
+
     strategy = Spa(max_iter=40, seed=9, minimizer=LBFGS(conv_threshold=1e7))
     serial = run_ensemble(hartmann6(), strategy)
     executor = Dask(dask_scheduler, chunk_size=3)
-    distributed = run_ensemble(hartmann6(), strategy, executor=executor)
+    with executor, get_task_stream(client=executor.client) as tasks:
+        distributed = run_ensemble(hartmann6(), strategy, executor=executor)
+        pools = executor.client.run(threadpool_info)
     assert _signature(distributed) == _signature(serial)
     assert distributed.best.value == pytest.approx(HARTMANN6_MINIMUM[0], abs=1e-5)
-    with executor:  # both workers took part, each pinned to one thread
-        assert len(executor.client.scheduler_info()["workers"]) == 2
-        pools = executor.client.run(threadpool_info)
+    # Both workers ran chunks, each pinned to one thread.
+    chunks = [task for task in tasks.data if task["key"].startswith("run_chunk")]
+    assert len({task["worker"] for task in chunks}) == 2 == len(pools)
     assert {pool["num_threads"] for worker in pools.values() for pool in worker} == {1}

@@ -5,9 +5,9 @@ import pyarrow.csv
 import pyarrow.parquet
 import pytest
 
-from powdex.optim import LBFGS, Design, Objective, ResultsStore, Spa, run_ensemble
+from powdex.optim import LBFGS, Design, LocalProcesses, Objective, ResultsStore, SingleRun, Spa, run_ensemble
 from powdex.optim.errors import ConfigError
-from powdex.optim.testfunctions import hartmann6, hartmann6_gradient, hartmann6_value
+from powdex.optim.testfunctions import hartmann6, hartmann6_gradient, hartmann6_value, rosenbrock
 
 STRATEGY = Spa(max_iter=20, seed=4, sense="both", minimizer=LBFGS(conv_threshold=1e7))
 
@@ -82,8 +82,62 @@ def test_a_study_grows_with_more_spa_runs_and_keeps_the_old_ones(tmp_path):
 def test_a_study_name_cannot_be_reused_for_other_settings(tmp_path):
     with ResultsStore(tmp_path / "runs.sqlite") as store:
         run_ensemble(hartmann6(), STRATEGY, store=store, study="mine")
-        with pytest.raises(ConfigError, match="study 'mine' .* other settings; choose another study name"):
+        with pytest.raises(ConfigError, match=r"study 'mine' .* other settings \(.*bounds.*\); choose another study name"):
             run_ensemble(hartmann6(), STRATEGY.model_copy(update={"seed": 5}), store=store, study="mine")
+
+
+def _hartmann(bounds=((0.0, 1.0),) * 6, key=None):
+    return Objective(hartmann6_value, 6, grad=hartmann6_gradient, bounds=bounds, name="hartmann6", key=key)
+
+
+def test_runs_made_on_other_bounds_start_or_function_version_are_never_resumed(tmp_path):
+    narrower = ((0.0, 0.9),) + ((0.0, 1.0),) * 5
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        first = run_ensemble(_hartmann(), STRATEGY, store=store)
+        assert run_ensemble(_hartmann(), STRATEGY, store=store).executed == 0
+        no_gradient = Objective(hartmann6_value, 6, bounds=[(0, 1)] * 6, name="hartmann6")
+        for changed in (_hartmann(bounds=narrower), _hartmann(key="v2"), no_gradient):
+            other = run_ensemble(changed, STRATEGY, store=store)
+            assert other.study != first.study and other.executed == 20
+        run_ensemble(_hartmann(), STRATEGY, store=store, study="mine")
+        with pytest.raises(ConfigError, match="study 'mine' .* other settings"):
+            run_ensemble(_hartmann(bounds=narrower), STRATEGY, store=store, study="mine")
+        # A single run starts at the objective's start point, so that is part of its identity too...
+        single = SingleRun(minimizer=LBFGS())
+        moved = rosenbrock(2)
+        moved.x0 = np.array([0.0, 0.0])
+        assert run_ensemble(rosenbrock(2), single, store=store).study != run_ensemble(moved, single, store=store).study
+        # ...but not of random restarts, which never use it.
+        hartmann = _hartmann()
+        hartmann.x0 = np.full(6, 0.1)
+        assert run_ensemble(hartmann, STRATEGY, store=store).study == first.study
+
+
+def test_best_refuses_bad_queries(tmp_path):
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        study = run_ensemble(hartmann6(), STRATEGY, store=store).study
+        with pytest.raises(ValueError, match="best: sense must be 'min' or 'max', got 'maximum'"):
+            store.best(study, sense="maximum")
+        with pytest.raises(ValueError, match="best: n must be a positive integer, got 0"):
+            store.best(study, n=0)
+
+
+def test_resume_after_interrupting_local_processes(tmp_path):
+    reference = run_ensemble(hartmann6(), STRATEGY)
+    executor = LocalProcesses(workers=2)
+    with executor, ResultsStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_ensemble(hartmann6(), STRATEGY, executor=executor, store=store, progress=Interrupt(after=5))
+        study = store.studies()[0]
+        # Every run the driver received was written before it was reported.
+        written = len(store.results(study))
+        assert 5 <= written < 20
+        resumed = run_ensemble(hartmann6(), STRATEGY, executor=executor, store=store)
+        stored = store.results(study)
+    assert resumed.executed == 20 - written
+    assert [r.run_index for r in stored] == list(range(20))
+    for mine, theirs in zip(stored, reference.results):
+        np.testing.assert_array_equal(mine.path, theirs.path)
 
 
 def test_best_n_and_the_best_marked_as_found(tmp_path):
