@@ -8,10 +8,10 @@ Wall time is the ensemble alone, the best of ``--repeats`` (other work on
 the machine only ever adds time): pools and clusters are started first and
 their start-up is reported apart.  Parallel efficiency is in-process time over
 (workers x parallel time).  Store overhead is the driver's time inside the
-store (inserts, and a commit per returned chunk) divided by the number of
-runs; driver CPU is the driving process's CPU time per run (for in-process
-runs, the optimizations themselves), which other work on the machine cannot
-inflate the way it inflates wall time.
+store (inserts, and one commit per returned chunk, a new best included)
+divided by the number of runs; driver CPU is the driving process's CPU time
+per run (for in-process runs, the optimizations themselves), which other work
+on the machine cannot inflate the way it inflates wall time.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from powdex.optim import LBFGS, Dask, InProcess, LocalProcesses, Objective, ResultsStore, Spa, run_ensemble
 from powdex.optim.cluster import local_dask_cluster
+from powdex.optim.executors import available_cores
 from powdex.optim.testfunctions import hartmann6, hartmann6_value
 
 
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     # Other work on the machine skews every figure: say how busy it was.
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {available_cores()} available cores")
     strategy = Spa(max_iter=args.runs, seed=2024, minimizer=LBFGS(conv_threshold=1e7))
     with tempfile.TemporaryDirectory() as folder, local_dask_cluster(args.workers) as address:
         for label, objective in objectives().items():

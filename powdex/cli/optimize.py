@@ -1,5 +1,5 @@
-"""``powdex optimize`` and ``powdex map``: the ensemble engine on a named test
-function, to exercise configuration, executors and the store from the shell."""
+"""``powdex optimize`` and ``powdex map``: the ensemble engine from the shell,
+on a named test function or on the user's own objective (``module:name``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ class ExecutorName(str, Enum):
     dask = "dask"
 
 
-FUNCTION = typer.Argument(..., help=f"Test function: {', '.join(TEST_FUNCTIONS)}.")
+FUNCTION = typer.Argument(..., help=(
+    f"Objective: a test function ({', '.join(TEST_FUNCTIONS)}) or module:name, an Objective or a function "
+    "of no arguments returning one, importable from the current directory."
+))
 CONFIG = typer.Option(None, "--config", help="TOML file with a fitting section (default: spa wrapping lbfgs).")
 STORE = typer.Option(None, "--store", help="Results store: SQLite path or SQLAlchemy URL; a rerun resumes.")
 SEED = typer.Option(None, "--seed", help="Ensemble seed (overrides the config's).")
@@ -33,10 +36,9 @@ def _fail(error: Exception) -> None:
 
 
 def _setup(function: str, config: Path | None, seed: int | None, runs: int | None, sense: str | None = None):
-    from powdex.optim import FittingConfig, LBFGS, Spa, load_config
+    from powdex.optim import FittingConfig, LBFGS, Spa, load_config, load_objective
 
-    if function not in TEST_FUNCTIONS:
-        _fail(ValueError(f"unknown test function '{function}'; known: {', '.join(TEST_FUNCTIONS)}"))
+    objective = load_objective(function)
     fitting = load_config(config) if config else FittingConfig(minimizer=Spa(minimizer=LBFGS()))
     strategy = fitting.strategy()
     if seed is not None:
@@ -45,7 +47,7 @@ def _setup(function: str, config: Path | None, seed: int | None, runs: int | Non
         strategy = strategy.with_count(runs)
     if sense is not None:
         strategy = strategy.model_copy(update={"sense": sense})
-    return TEST_FUNCTIONS[function](), fitting, strategy
+    return objective, fitting, strategy
 
 
 def _executor(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
@@ -68,7 +70,7 @@ def _run(objective, fitting, strategy, executor, scheduler, workers, store):
         results_store = stack.enter_context(ResultsStore(store)) if store else None
         return run_ensemble(
             objective, strategy, executor=_executor(stack, executor, scheduler, workers),
-            store=results_store, progress=RichProgress(fitting.output_interval),
+            store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
         )
 
 
@@ -78,25 +80,35 @@ def optimize(
     runs: int = typer.Option(None, "--runs", min=1, help="Number of local runs (overrides spa max_iter / design runs)."),
     export: Path = typer.Option(None, "--export", help="Also write the study's runs to this .csv or .parquet file."),
 ) -> None:
-    """Minimize a test function with an ensemble of local optimizations."""
+    """Minimize an objective with an ensemble of local optimizations."""
     from powdex.optim import ResultsStore
+    from powdex.optim.store import EXPORT_FORMATS
 
     try:
+        # Refused before the run, not after it.
+        if export and not store:
+            raise ValueError("--export needs --store: runs are exported from the store")
+        if export and export.suffix not in EXPORT_FORMATS:
+            raise ValueError(f"--export: unknown format '{export.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
         objective, fitting, strategy = _setup(function, config, seed, runs)
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
             return
         ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
         if export:
-            if not store:
-                raise ValueError("--export needs --store")
             with ResultsStore(store) as results_store:
                 results_store.export(ensemble.study, export)
     except ValueError as error:
         _fail(error)
     best = ensemble.best
+    failed = sum(not result.success for result in ensemble.results)
     typer.echo(f"{len(ensemble.results)} runs ({ensemble.executed} executed now) in {ensemble.wall_time:.2f} s")
-    typer.echo(f"best {best.value:.10g} at run {best.run_index}: x = {best.x.tolist()}")
+    if failed:
+        typer.echo(f"{failed} runs ended without success (status and message are in the results)")
+    if best is None:
+        typer.echo("best: none (no run reached a finite value within the bounds)")
+    else:
+        typer.echo(f"best {best.value:.10g} at run {best.run_index}: x = {best.x.tolist()}")
     if store:
         typer.echo(f"study '{ensemble.study}' in {store}")
 
@@ -113,8 +125,12 @@ def map_surface(
 
     try:
         objective, fitting, strategy = _setup(function, config, seed, max(runs), sense="both")
-        ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
+        if not fitting.enabled:
+            typer.echo("fitting is disabled in the configuration; nothing to do")
+            return
+        # The true surface first: it refuses objectives that are no two-parameter box before any run.
         truth = evaluate_on_grid(objective, objective.bounds, resolution)
+        ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
         maps = [interpolate(ensemble.results[:count], objective.bounds, resolution) for count in sorted(runs)]
     except ValueError as error:
         _fail(error)

@@ -40,3 +40,53 @@ def test_map_error_falls_as_runs_are_added(tmp_path):
     errors = [float(line.split()[-1]) for line in result.output.splitlines() if re.match(r"\s+\d+\s+\(", line)]
     assert len(errors) == 2 and errors[1] < 0.5 * errors[0]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_without_a_store_is_refused_before_any_run():
+    result = runner.invoke(app, ["optimize", "hartmann6", "--export", "runs.csv"])
+    assert result.exit_code == 1
+    assert result.output == "error: ValueError: --export needs --store: runs are exported from the store\n"
+
+
+USER_MODULE = '''
+import numpy as np
+from powdex.optim import Objective
+
+def bowl_value(x):
+    return float(np.sum((x - 0.25) ** 2))
+
+def bowl():
+    return Objective(bowl_value, 2, grad=lambda x: 2 * (x - 0.25), bounds=[(-1, 1)] * 2, name="bowl")
+
+def nothing_value(x):
+    return float("nan")
+
+nothing = Objective(nothing_value, 2, bounds=[(-1, 1)] * 2, name="nothing")
+'''
+
+
+def test_a_user_objective_as_module_colon_name(tmp_path, monkeypatch):
+    (tmp_path / "my_objectives.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = runner.invoke(app, ["optimize", "my_objectives:bowl", "--runs", "3"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"best [0-9.e-]+ at run \d: x = \[0\.25\d*, 0\.25\d*\]", result.output)
+    # Every value NaN: no best, and no crash.
+    result = runner.invoke(app, ["optimize", "my_objectives:nothing", "--runs", "3"])
+    assert result.exit_code == 0, result.output
+    assert "best: none (no run reached a finite value within the bounds)" in result.output
+    result = runner.invoke(app, ["optimize", "my_objectives:bowl_value"])
+    assert result.exit_code == 1
+    assert "error: ConfigError: objective: 'my_objectives:bowl_value' is not an Objective or a function returning one" in result.output
+    result = runner.invoke(app, ["optimize", "nowhere"])
+    assert result.output.startswith("error: ConfigError: objective: unknown test function 'nowhere'; known: rosenbrock")
+
+
+def test_map_does_nothing_when_fitting_is_disabled(tmp_path):
+    config = tmp_path / "fit.toml"
+    config.write_text('[fitting]\nenabled = false\n[fitting.minimizer]\nkind = "spa"\n[fitting.minimizer.minimizer]\nkind = "lbfgs"\n')
+    out = tmp_path / "volcano.png"
+    result = runner.invoke(app, ["map", "volcano", "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0 and "fitting is disabled" in result.output
+    assert not out.exists()
