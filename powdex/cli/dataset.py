@@ -68,10 +68,15 @@ def build(
 
 @dataset_app.command("import-cif")
 def import_cif(
-    folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory searched recursively for *.cif."),
-    out: Path = typer.Option(..., "--out", help="Dataset directory to write the accepted entries to."),
+    folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory searched recursively for *.cif (any case)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Dataset directory to add the accepted entries to (a synthetic build's directory works too)."
+    ),
 ) -> None:
-    """Import CIF files with the seed's quality criteria and duplicate removal; print rejections by reason."""
+    """Import CIF files with the seed's quality criteria and duplicate removal; print rejections by reason.
+
+    OUT/cif-import-summary.json holds the counts, OUT/cif-import-rejections.txt one line per rejected block.
+    """
     import json
 
     from rich.console import Console
@@ -82,18 +87,21 @@ def import_cif(
     from powdex.training.entry import entries_to_table
 
     entries, summary = import_cif_directory(folder)
+    out.mkdir(parents=True, exist_ok=True)
     if entries:
         write_by_lattice_system(entries_to_table(entries), out, "cif-import")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "cif-import-summary.json").write_text(
         json.dumps({"read": summary.read, "accepted": summary.accepted, "rejected": dict(summary.rejected)}, indent=2)
     )
+    (out / "cif-import-rejections.txt").write_text("".join(f"{line}\n" for line in summary.problems))
     table = Table(title=f"{summary.read} CIF data blocks read, {summary.accepted} accepted")
     table.add_column("rejected because")
     table.add_column("count", justify="right")
     for reason, count in summary.rejected.most_common():
         table.add_row(reason, str(count))
     Console().print(table)
+    if summary.problems:
+        typer.echo(f"one line per rejected block in {out / 'cif-import-rejections.txt'}")
 
 
 @dataset_app.command()
