@@ -1,35 +1,42 @@
-"""Entries per second of synthetic generation (pattern + both peak lists + storage) on 1 and all cores.
+"""Synthetic generation rate (pattern + both peak lists + storage) on one worker and on every available core.
 
-    python benchmarks/dataset_build.py --entries 2000
+    python benchmarks/dataset_build.py --entries 2000 [--system-shares natural] [--workers 1 2]
+
+One row per worker count: entries/s, bytes on disk per 100,000 entries and the entries per lattice system.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from powdex.training.build import build_synthetic
+from powdex.training.build import LATTICE_SYSTEMS, available_cores, build_synthetic
+from powdex.training.spacegroups import system_shares
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--system-shares", default="natural")
+    parser.add_argument("--workers", type=int, nargs="+", help="worker counts to time (default: 1 and all available cores)")
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
-    print(f"{'processes':>9} {'entries':>8} {'seconds':>8} {'entries/s':>10} {'MB on disk':>11} {'MB / 100k':>10}")
-    for workers in sorted({1, cores}):
+    shares = system_shares(args.system_shares)
+    header = f"{'workers':>7} {'entries':>8} {'seconds':>8} {'entries/s':>10} {'MB / 100k':>10}  " + " ".join(f"{s[:5]:>6}" for s in LATTICE_SYSTEMS)
+    print(f"system shares: {args.system_shares}")
+    print(header)
+    for workers in args.workers or sorted({1, available_cores()}):
         folder = Path(tempfile.mkdtemp(prefix="powdex-bench-"))
         try:
             start = time.perf_counter()
-            build_synthetic(folder, args.entries, args.seed, workers=workers, chunk_size=250)
+            counts = build_synthetic(folder, args.entries, args.seed, shares, workers=workers, chunk_size=250)
             seconds = time.perf_counter() - start
-            size = sum(f.stat().st_size for f in folder.rglob("*.parquet")) / 1e6
-            print(f"{workers:>9} {args.entries:>8} {seconds:>8.1f} {args.entries / seconds:>10.1f} {size:>11.1f} {size * 1e5 / args.entries:>10.0f}")
+            size = sum(f.stat().st_size for f in folder.rglob("*.parquet"))
+            per_system = " ".join(f"{counts.get(s, 0):>6}" for s in LATTICE_SYSTEMS)
+            print(f"{workers:>7} {args.entries:>8} {seconds:>8.1f} {args.entries / seconds:>10.1f} {size / args.entries * 1e5 / 1e6:>10.0f}  {per_system}")
         finally:
             shutil.rmtree(folder)
 

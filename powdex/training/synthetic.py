@@ -161,16 +161,20 @@ def random_structure(rng: np.random.Generator, space_group: gemmi.SpaceGroup, co
     ops = symmetry_operations(space_group.xhm())
     palette = rng.choice(len(component.elements), size=rng.integers(component.palette_sizes[0], component.palette_sizes[1] + 1), replace=False, p=component.element_weights)
     palette_weights = component.element_weights[palette] / component.element_weights[palette].sum()
-    orbits = _place_orbits(rng, ops, shape.metric_tensor, volume_per_atom, target, component)
+    orbits = _place_orbits(rng, ops, shape.matrix, volume_per_atom, target, component)
     positions = np.concatenate(orbits)
     elements: list[str] = []
     for orbit in orbits:  # one element per orbit, as on a Wyckoff position
         elements += [component.elements[rng.choice(palette, p=palette_weights)]] * len(orbit)
-    cell = _scaled(shape, len(positions) * volume_per_atom)
+    # A cell of few atoms can be so small that an atom comes within min_distance of its own periodic image
+    # (a lattice vector): such cells grow until the shortest lattice vector is min_distance long.
+    translations = np.linalg.norm(_IMAGES @ shape.matrix, axis=1)
+    smallest_volume = (component.min_distance / translations[translations > 0].min()) ** 3
+    cell = _scaled(shape, max(len(positions) * volume_per_atom, smallest_volume))
     return Structure(space_group, cell, positions, tuple(elements), float(rng.uniform(*component.b_range)))
 
 
-def _place_orbits(rng, ops: SymmetryOperations, shape_metric: np.ndarray, volume_per_atom: float, target: int, component: Component) -> list[np.ndarray]:
+def _place_orbits(rng, ops: SymmetryOperations, shape: np.ndarray, volume_per_atom: float, target: int, component: Component) -> list[np.ndarray]:
     """Orbits until the cell holds ``target`` atoms (at most _OVERSHOOT × target), every distance ≥ min_distance.
 
     If nothing of a batch fits the still empty cell, its smallest orbit that keeps the distances is the
@@ -178,6 +182,7 @@ def _place_orbits(rng, ops: SymmetryOperations, shape_metric: np.ndarray, volume
     """
     special = component.special_fraction(len(ops.rotations))
     batch = max(_MIN_BATCH, -(-target // len(ops.rotations)) + 2)
+    reciprocal = float(np.max(np.linalg.norm(np.linalg.inv(shape), axis=0)))  # longest a* of the unit-volume cell
     accepted: list[np.ndarray] = []
     placed = np.zeros((0, 3))
     for _ in range(_MAX_SITE_BATCHES):
@@ -187,8 +192,9 @@ def _place_orbits(rng, ops: SymmetryOperations, shape_metric: np.ndarray, volume
             overshoots = count > _OVERSHOOT * target
             if overshoots and (accepted or (smallest is not None and len(smallest) <= len(orbit))):
                 continue
-            metric = shape_metric * (count * volume_per_atom) ** (2 / 3)
-            if _shortest_distance(orbit[0], np.concatenate([placed, orbit[1:]]), metric) < component.min_distance:
+            scale = (count * volume_per_atom) ** (1 / 3)
+            others = np.concatenate([placed, orbit[1:]])
+            if _too_close(orbit[0], others, shape * scale, component.min_distance * reciprocal / scale, component.min_distance):
                 continue
             if overshoots:
                 smallest = orbit
@@ -205,15 +211,19 @@ def _place_orbits(rng, ops: SymmetryOperations, shape_metric: np.ndarray, volume
     return accepted
 
 
-def _shortest_distance(site: np.ndarray, others: np.ndarray, metric: np.ndarray) -> float:
-    """Shortest distance from ``site`` to any periodic image of ``others`` (fractional coordinates, metric G)."""
-    if not len(others):
-        return np.inf
+def _too_close(site: np.ndarray, others: np.ndarray, cell: np.ndarray, reach: float, min_distance: float) -> bool:
+    """Whether a periodic image of ``others`` (fractional) lies within ``min_distance`` of ``site`` in ``cell`` (rows, Å).
+
+    ``reach`` is min_distance × the longest reciprocal vector: a vector shorter than min_distance has
+    fractional components below ``reach``, so when reach ≤ ½ the minimum image in fractional coordinates is
+    the nearest one; otherwise (a very small or flat cell) its 26 neighbours are tried as well.
+    """
     delta = others - site
     delta -= np.rint(delta)
-    # The minimum image in fractional coordinates need not be the nearest in an oblique cell: try its neighbours.
-    delta = (delta[:, None, :] + _IMAGES).reshape(-1, 3)
-    return float(np.sqrt(np.min(np.einsum("ni,ij,nj->n", delta, metric, delta))))
+    cartesian = delta @ cell
+    if reach > 0.5:
+        cartesian = (cartesian[:, None, :] + _IMAGES @ cell).reshape(-1, 3)
+    return bool(np.any(np.einsum("ni,ni->n", cartesian, cartesian) < min_distance**2))
 
 
 def _random_sites(rng: np.random.Generator, ops: SymmetryOperations, special_fraction: float, n: int) -> np.ndarray:
