@@ -102,8 +102,10 @@ def _all_entries(path):
 def test_builds_are_the_same_on_one_or_two_processes_and_after_resume(tmp_path):
     build_synthetic(tmp_path / "serial", 24, seed=5, workers=1, chunk_size=8)
     build_synthetic(tmp_path / "resumed", 12, seed=5, workers=2, chunk_size=8)
-    written = build_synthetic(tmp_path / "resumed", 24, seed=5, workers=2, chunk_size=8)
+    progress = []
+    written = build_synthetic(tmp_path / "resumed", 24, seed=5, workers=2, chunk_size=8, on_progress=lambda n, resumed: progress.append((n, resumed)))
     assert sum(written.values()) == 24 - 8  # chunk 0 was finished and is kept
+    assert progress[0] == (8, True) and sorted(progress[1:]) == [(8, False), (8, False)]
     serial, resumed = _all_entries(tmp_path / "serial"), _all_entries(tmp_path / "resumed")
     assert sorted(serial) == list(range(24))
     assert serial == resumed
