@@ -41,7 +41,6 @@ COMPONENTS = ("organic", "inorganic")
 COMPONENT_SHARES = np.array([0.8, 0.2])
 # Every group keeps at least this fraction of each component so that rare groups still occur in large builds.
 MINIMUM_GROUP_FRACTION = 1e-4
-SYSTEM_SHARE_CHOICES = ("natural", "equal")
 
 
 @dataclass(frozen=True)
