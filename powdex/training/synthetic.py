@@ -70,11 +70,12 @@ from powdex.training.diffraction import Structure
 from powdex.training.spacegroups import SymmetryOperations, generation_settings, lattice_system_of, symmetry_operations
 
 # Raise whenever the same (seed, index) would give a different entry: a build refuses to resume across versions.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 _MAX_ATOMS_PER_CELL = 600
 _DUPLICATE_DECIMALS = 4
 _MAX_SITE_BATCHES = 20
+_MAX_SHAPES = 10  # cell shapes tried before a structure is given up
 _MIN_BATCH = 8
 _PROJECTION_TRIES = 6
 _OVERSHOOT = 1.5  # an orbit may take the atom count up to this multiple of the target
@@ -157,11 +158,18 @@ def random_structure(rng: np.random.Generator, space_group: gemmi.SpaceGroup, co
     """A random crystal structure of ``space_group`` (in the setting given) from one component of the prior."""
     target = int(np.clip(np.rint(rng.lognormal(np.log(component.atoms_median), component.atoms_sigma)), 1, _MAX_ATOMS_PER_CELL))
     volume_per_atom = float(np.clip(rng.lognormal(np.log(component.volume_median), component.volume_sigma), *component.volume_range))
-    shape = random_cell(rng, lattice_system_of(space_group), 1.0)
     ops = symmetry_operations(space_group.xhm())
     palette = rng.choice(len(component.elements), size=rng.integers(component.palette_sizes[0], component.palette_sizes[1] + 1), replace=False, p=component.element_weights)
     palette_weights = component.element_weights[palette] / component.element_weights[palette].sum()
-    orbits = _place_orbits(rng, ops, shape.matrix, volume_per_atom, target, component)
+    for _ in range(_MAX_SHAPES):
+        shape = random_cell(rng, lattice_system_of(space_group), 1.0)
+        try:
+            orbits = _place_orbits(rng, ops, shape.matrix, volume_per_atom, target, component)
+            break
+        except RuntimeError:
+            continue  # a flat or needle shape where no site clears its own images: draw another shape
+    else:
+        raise RuntimeError(f"{space_group.xhm()}: no cell shape of {_MAX_SHAPES} keeps the minimum distance")
     positions = np.concatenate(orbits)
     elements: list[str] = []
     for orbit in orbits:  # one element per orbit, as on a Wyckoff position
@@ -256,7 +264,13 @@ def _random_sites(rng: np.random.Generator, ops: SymmetryOperations, special_fra
 
 
 def _orbits(ops, sites: np.ndarray) -> list[np.ndarray]:
-    """The orbit of each site (duplicates merged: a site on a special position has a shorter orbit)."""
+    """The orbit of each site, coincident images merged: a site on a special position has a shorter orbit.
+
+    Images are merged by rounding first (fast, and enough for a general
+    position, whose images are all distinct); an orbit that had coincident
+    images is then checked pairwise by minimum-image separation, since two
+    images of one point can straddle a rounding boundary.
+    """
     images = (np.einsum("oij,sj->soi", ops.rotations, sites) + ops.translations) % 1.0  # (sites, ops, 3)
     grid = 10**_DUPLICATE_DECIMALS
     cells = np.rint(images * grid).astype(np.int64) % grid
@@ -265,7 +279,16 @@ def _orbits(ops, sites: np.ndarray) -> list[np.ndarray]:
     sorted_key = np.take_along_axis(key, order, axis=1)
     first = np.ones_like(sorted_key, dtype=bool)
     first[:, 1:] = sorted_key[:, 1:] != sorted_key[:, :-1]
-    return [images[s, order[s][first[s]]] for s in range(len(sites))]
+    orbits = []
+    for s in range(len(sites)):
+        orbit = images[s, order[s][first[s]]]
+        if len(orbit) < images.shape[1]:
+            delta = orbit[:, None, :] - orbit[None, :, :]
+            delta -= np.rint(delta)
+            same = np.all(np.abs(delta) < 2.0 / grid, axis=-1)
+            orbit = orbit[~np.any(np.tril(same, k=-1), axis=1)]
+        orbits.append(orbit)
+    return orbits
 
 
 def random_cell(rng: np.random.Generator, system: LatticeSystem, volume: float) -> Cell:
