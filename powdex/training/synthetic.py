@@ -70,7 +70,7 @@ from powdex.training.diffraction import Structure
 from powdex.training.spacegroups import SymmetryOperations, generation_settings, lattice_system_of, symmetry_operations
 
 # Raise whenever the same (seed, index) would give a different entry: a build refuses to resume across versions.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 _MAX_ATOMS_PER_CELL = 600
 _DUPLICATE_DECIMALS = 4
