@@ -1,22 +1,37 @@
 """Candidate cells: least-squares polish against all peaks, figures of merit and the ranking score.
 
-The ranking score is a log-likelihood of the peak list under a simple
-generative model of a powder pattern, the piece of powdex that decides between
-a true cell and its sub-cells, super-cells and lower-symmetry descriptions:
+The ranking score is the log of the Bayesian evidence of the peak list under a
+simple generative model of a powder pattern, the piece of powdex that decides
+between a true cell and its sub-cells, super-cells and lower-symmetry
+descriptions:
 
-* every observed line is either a reflection of the cell, off by Gaussian noise
-  of standard deviation σ in 2θ (probability 1 − π), or an impurity line
+* the cell predicts reflections; reflections closer than the resolution form
+  one *line*, observed at the mean of their positions (with unknown
+  intensities that is the expected position, and a distortion that splits a
+  line below the resolution gains nothing by letting each peak pick the
+  nearer component);
+* every observed peak is either one of the lines, off by Gaussian noise of
+  unknown standard deviation σ (probability 1 − π), or an impurity line
   anywhere in the observed range (probability π);
 * every resolvable line the cell predicts in the observed range is seen with
   probability p_obs and missed (weak, absent) with 1 − p_obs;
-* each free parameter costs ½ ln n (the Bayesian information criterion).
+* the cell parameters, the zero shift and σ are integrated out rather than
+  fitted: flat priors on the logarithms of the diagonal reciprocal
+  coefficients (cell edges over ``cell_length_range``), on the cosines of the
+  reciprocal angles, on the zero shift, and Jeffreys' 1/σ prior on σ over
+  ``error_range``. The integral over the parameters is Laplace's (exact for
+  this linear model); the one over σ is an incomplete gamma function.
 
-A super-cell explains the same lines but predicts many that are not there, so
-it pays ln(1 − p_obs) for each; a sub-cell predicts fewer lines but leaves real
-ones unexplained, which cost ln(π / span) instead of ln((1 − π) N(r; σ)); a
-lower-symmetry description of the same lattice predicts the same resolvable
-lines (coincident reflections are merged) and pays for its extra parameters.
-M_N alone cannot do this: it rises for a sub-cell that drops a line or two.
+The evidence is what separates the hard cases. A super-cell explains the same
+lines but predicts many that are not there, and pays ln(1 − p_obs) for each; a
+sub-cell leaves real lines unexplained, which cost ln(π / span) instead of a
+line's likelihood; a lower-symmetry description of the same lattice, or one
+that bends the lattice to reach an impurity line, pays the Occam factor of its
+extra parameters, ln(prior width / posterior width), about ten nats for a
+parameter that 20 lines pin to 10⁻⁴; and because σ is integrated out, a
+description whose residuals are twice as large loses about ν ln 2 (ν the
+degrees of freedom) instead of the little a fixed σ would charge. M_N alone
+cannot do any of this: it rises for a sub-cell that drops a line or two.
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy.special import gammainc, gammaln
 
 from powdex.crystal import (
     BravaisLattice,
@@ -41,13 +57,17 @@ from powdex.peaks import q2_to_two_theta
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """Parameters of the ranking likelihood (see the module docstring)."""
+    """Parameters of the ranking evidence (see the module docstring)."""
 
-    two_theta_error: float = 0.02
+    two_theta_error: float = 0.02  # ° 2θ: the error that decides whether a peak is a line or an impurity
     impurity_fraction: float = 0.05
     detection_probability: float = 0.7
-    resolution: float = 0.06
+    resolution: float = 0.06  # ° 2θ: reflections closer than this form one line
     n_figure_of_merit: int = 20
+    cell_length_range: tuple[float, float] = (2.0, 50.0)  # Å, log-uniform prior on the reciprocal lengths
+    cosine_range: float = 1.0  # width of the uniform prior on the cosine of a free reciprocal angle
+    zero_shift_range: float = 0.2  # ° 2θ, width of the uniform prior on the zero shift
+    error_range: tuple[float, float] = (0.001, 0.2)  # ° 2θ, Jeffreys prior on σ
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,19 @@ class Candidate:
         }
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """The resolvable lines of a cell up to just past the last peak, in ascending 2θ."""
+
+    q2: np.ndarray
+    two_theta: np.ndarray
+    design: np.ndarray  # (lines, free parameters): q² of a line = design @ x, the mean of its reflections
+    first_reflection: np.ndarray  # index into the reference set of each line's first reflection
+
+    def __len__(self) -> int:
+        return len(self.q2)
+
+
 class CandidateEvaluator:
     """Polishes trial solutions of one Bravais lattice and scores them against the observations."""
 
@@ -110,41 +143,52 @@ class CandidateEvaluator:
         span = obs.two_theta[-1] + model.resolution
         self.tt_limit = span
         self.log_impurity = np.log(model.impurity_fraction / span)
-        # A line is explained when the noise model beats the impurity model.
+        # A peak is a line when the noise model at σ = two_theta_error beats the impurity model.
         log_peak = np.log((1 - model.impurity_fraction) / (model.two_theta_error * np.sqrt(2 * np.pi)))
         self.match_window = model.two_theta_error * np.sqrt(max(2 * (log_peak - self.log_impurity), 0.0))
-        self.log_peak = log_peak
+        self.prior_widths, self.prior_kinds = _prior_coordinates(bravais.axes.coefficient_map, model)
+        if zero_shift:
+            self.prior_widths = np.append(self.prior_widths, model.zero_shift_range)
 
-    def _calculated(self, x: np.ndarray):
+    def _lines(self, x: np.ndarray) -> _Lines:
         q2 = self.design @ x
         tt = q2_to_two_theta(q2, self.obs.wavelength)
-        keep = np.isfinite(tt) & (tt <= self.tt_limit + 1.0)
-        order = np.argsort(tt[keep])
-        return q2[keep][order], tt[keep][order], np.flatnonzero(keep)[order]
+        keep = np.flatnonzero(np.isfinite(tt) & (tt <= self.tt_limit + 1.0))
+        keep = keep[np.argsort(tt[keep], kind="stable")]
+        tt_sorted = tt[keep]
+        line_id = np.concatenate([[0], np.cumsum(np.diff(tt_sorted) > self.model.resolution)]).astype(int)
+        counts = np.bincount(line_id)
+        design = np.zeros((len(counts), self.design.shape[1]))
+        np.add.at(design, line_id, self.design[keep])
+        design /= counts[:, None]
+        line_q2 = design @ x
+        first = keep[np.concatenate([[0], np.flatnonzero(np.diff(line_id)) + 1])] if len(keep) else keep
+        return _Lines(line_q2, q2_to_two_theta(line_q2, self.obs.wavelength), design, first)
 
-    def _assign(self, tt_calc: np.ndarray, tt_true: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _assign(tt_calc: np.ndarray, tt_true: np.ndarray) -> np.ndarray:
         pos = np.clip(np.searchsorted(tt_calc, tt_true), 1, len(tt_calc) - 1)
         left_closer = np.abs(tt_true - tt_calc[pos - 1]) <= np.abs(tt_calc[pos] - tt_true)
         return np.where(left_closer, pos - 1, pos)
+
+    def _weighted_design(self, lines: _Lines, rows: np.ndarray, matched: np.ndarray) -> np.ndarray:
+        """d(2θ_calc + zero)/d(x, zero) of the matched peaks: the linearised model in ° 2θ."""
+        a = lines.design[rows] / self.obs.dq2_dtt[matched][:, None]
+        return np.column_stack([a, np.ones(len(a))]) if self.refine_zero else a
 
     def evaluate(self, x: np.ndarray, zero: float = 0.0, iterations: int = 6) -> Candidate | None:
         obs = self.obs
         n_par = len(x) + int(self.refine_zero)
         for _ in range(iterations):
-            q2c, ttc, ref_index = self._calculated(x)
-            if len(ttc) < 2:
+            lines = self._lines(x)
+            if len(lines) < 2:
                 return None
-            nearest = self._assign(ttc, obs.two_theta - zero)
-            resid = obs.two_theta - zero - ttc[nearest]
-            matched = np.abs(resid) <= self.match_window
+            nearest = self._assign(lines.two_theta, obs.two_theta - zero)
+            matched = np.abs(obs.two_theta - zero - lines.two_theta[nearest]) <= self.match_window
             if matched.sum() < n_par + 1:
                 return None
-            rows = self.design[ref_index[nearest[matched]]]
-            weight = 1.0 / obs.dq2_dtt[matched]  # residuals in q² scaled to 2θ degrees
-            a = rows * weight[:, None]
-            if self.refine_zero:
-                a = np.column_stack([a, obs.dq2_dtt[matched] * weight])
-            solution, *_ = np.linalg.lstsq(a, obs.q2[matched] * weight, rcond=None)
+            a = self._weighted_design(lines, nearest[matched], matched)
+            solution, *_ = np.linalg.lstsq(a, obs.q2[matched] / obs.dq2_dtt[matched], rcond=None)
             new_x = solution[: len(x)]
             new_zero = float(solution[-1]) if self.refine_zero else 0.0
             if not np.all(np.isfinite(self.bravais.axes.lattice_parameters(new_x))):
@@ -155,54 +199,112 @@ class CandidateEvaluator:
                 break
         return self._score(x, zero)
 
+    def _log_prior_volume(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """ln of the prior volume in (x, zero) and the diagonal of d(prior coordinates)/d(x, zero)."""
+        coefficients = self.bravais.axes.coefficients(x)
+        jacobian = np.ones(len(self.prior_widths))
+        for i, (kind, p, q, j) in enumerate(self.prior_kinds):
+            if kind == "log":
+                jacobian[i] = 1.0 / abs(x[i])  # u = ln x
+            else:
+                jacobian[i] = abs(self.bravais.axes.coefficient_map[i, j]) / (
+                    2.0 * np.sqrt(coefficients[p] * coefficients[q])
+                )  # u = cos of the reciprocal angle
+        return float(np.sum(np.log(self.prior_widths)) - np.sum(np.log(jacobian))), jacobian
+
+    def _log_evidence(self, a: np.ndarray, rss: float, x: np.ndarray) -> float:
+        """ln ∫∫ N(peaks | x, zero, σ) p(x, zero) p(σ) over the matched peaks (module docstring)."""
+        lo, hi = self.model.error_range
+        m, k = a.shape
+        nu = m - k
+        rss = max(rss, 1e-6 * nu * lo**2)  # a perfect fit: the integral saturates at σ = lo
+        log_volume, jacobian = self._log_prior_volume(x)
+        # The prior's precision keeps the Laplace integral finite for a parameter the
+        # matched peaks do not constrain (it then costs nothing, as it should).
+        prior_precision = np.diag(12.0 * (jacobian / self.prior_widths) ** 2) * (rss / nu)
+        _, log_det = np.linalg.slogdet(a.T @ a + prior_precision)
+        shape = nu / 2
+        mass = gammainc(shape, rss / (2 * lo**2)) - gammainc(shape, rss / (2 * hi**2))
+        return float(
+            gammaln(shape) + np.log(max(mass, 1e-300)) - np.log(2 * np.log(hi / lo))
+            - shape * np.log(np.pi * rss) - 0.5 * log_det - log_volume
+        )
+
     def _score(self, x: np.ndarray, zero: float) -> Candidate | None:
         obs, model = self.obs, self.model
         try:
             cell = self.bravais.axes.cell(x)
         except ValueError:
             return None
-        q2c, ttc, ref_index = self._calculated(x)
-        if len(ttc) < 2:
+        lines = self._lines(x)
+        if len(lines) < 2:
             return None
         tt_true = obs.two_theta - zero
-        nearest = self._assign(ttc, tt_true)
-        resid = tt_true - ttc[nearest]
-        log_line = self.log_peak - 0.5 * (resid / model.two_theta_error) ** 2
-        matched = log_line > self.log_impurity
-        observed_term = np.where(matched, log_line, self.log_impurity).sum()
-
-        # Resolvable predicted lines in the observed range: reflections closer than
-        # the resolution form one line, seen when any of them explains a peak.
-        in_range = ttc <= obs.two_theta[-1] + model.resolution
-        tt_range = ttc[in_range]
-        line_id = np.concatenate([[0], np.cumsum(np.diff(tt_range) > model.resolution)])
-        n_lines = int(line_id[-1]) + 1 if len(line_id) else 0
-        seen = np.unique(line_id[nearest[matched & (nearest < len(tt_range))]])
-        n_seen = len(seen)
+        nearest = self._assign(lines.two_theta, tt_true)
+        resid = tt_true - lines.two_theta[nearest]
+        matched = np.abs(resid) <= self.match_window
+        n_matched = int(matched.sum())
+        a = self._weighted_design(lines, nearest[matched], matched)
+        if n_matched <= a.shape[1]:
+            return None
+        observed_term = (
+            n_matched * np.log(1 - model.impurity_fraction)
+            + (obs.n - n_matched) * self.log_impurity
+            + self._log_evidence(a, float(np.sum(resid[matched] ** 2)), x)
+        )
+        # Resolvable predicted lines in the observed range, seen when they explain a peak.
+        n_lines = int(np.count_nonzero(lines.two_theta <= obs.two_theta[-1] + model.resolution))
+        n_seen = len(np.unique(nearest[matched & (nearest < n_lines)]))
         p = model.detection_probability
         predicted_term = n_seen * np.log(p) + (n_lines - n_seen) * np.log(1 - p)
-        n_par = len(x) + int(self.refine_zero)
-        score = float(observed_term + predicted_term - 0.5 * n_par * np.log(obs.n))
+        score = float(observed_term + predicted_term)
 
         q2_all = self.design @ x
         figures = figures_of_merit(
             obs.q2 - zero * obs.dq2_dtt,
-            q2c[nearest],
+            lines.q2[nearest],
             tt_true,
-            ttc[nearest],
+            lines.two_theta[nearest],
             matched,
             np.unique(np.round(q2_all[q2_all > 0], 12)),
             model.n_figure_of_merit,
         )
-        cell, to_standard = standard_setting(self.bravais, cell)
+        try:
+            cell, to_standard = standard_setting(self.bravais, cell)
+        except ValueError:
+            return None  # metrically of higher symmetry: that lattice's own search describes it
         return Candidate(
             bravais=self.bravais,
             cell=cell,
             zero_shift=zero,
-            hkl=np.rint(self.hkl[ref_index[nearest]] @ to_standard.T).astype(int),
+            hkl=np.rint(self.hkl[lines.first_reflection[nearest]] @ to_standard.T).astype(int),
             indexed=matched,
-            two_theta_calc=ttc[nearest] + zero,
+            two_theta_calc=lines.two_theta[nearest] + zero,
             figures=figures,
             score=score,
             n_lines_predicted=n_lines,
         )
+
+
+def _prior_coordinates(coefficient_map: np.ndarray, model: ScoringModel):
+    """Prior width and kind of each free reciprocal parameter.
+
+    A parameter that sets a diagonal coefficient (1/d² of an axis) gets a flat
+    prior on its logarithm, over the range the cell lengths allow; one that
+    sets only a mixed coefficient (hk, hl or kl) gets a flat prior on the
+    cosine of that reciprocal angle, c_hk / (2√(c_hh c_kk)). Kinds are
+    ("log", -, -, -) or ("cos", p, q, j): the diagonal coefficients p, q and
+    the mixed coefficient j that the cosine is made of.
+    """
+    lo, hi = model.cell_length_range
+    pairs = {3: (0, 1), 4: (0, 2), 5: (1, 2)}
+    widths, kinds = [], []
+    for row in coefficient_map:
+        if np.any(row[:3] != 0):
+            widths.append(2 * np.log(hi / lo))
+            kinds.append(("log", -1, -1, -1))
+        else:
+            j = int(np.flatnonzero(row[3:])[0]) + 3
+            widths.append(model.cosine_range)
+            kinds.append(("cos", *pairs[j], j))
+    return np.array(widths), kinds
