@@ -25,6 +25,7 @@ from powdex.crystal.reduction import (
     niggli_reduce,
     same_lattice,
     standard_setting,
+    sublattice_bases,
     superlattice_index,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "spacing_invariants",
     "space_group",
     "standard_setting",
+    "sublattice_bases",
     "superlattice_index",
     "systematically_absent",
 ]

@@ -10,11 +10,10 @@ International Tables; their primitive rhombohedral cell is available too.
 from __future__ import annotations
 
 from enum import Enum
-from functools import lru_cache
-
 import gemmi
 import numpy as np
 
+from powdex.crystal.absences import systematically_absent
 from powdex.crystal.cell import Cell
 from powdex.crystal.lattice import LatticeSystem
 
@@ -80,7 +79,23 @@ class BravaisLattice(str, Enum):
 
     def allowed(self, hkl) -> np.ndarray:
         """Boolean mask of Miller indices (…, 3) that the centring allows."""
-        return ~_absent_mask(self.value, np.asarray(hkl))
+        return ~systematically_absent(self.space_group, hkl)
+
+    @classmethod
+    def of_space_group(cls, number: int, symbol: str) -> BravaisLattice:
+        """The Bravais lattice of a space group, from its number and (the centring letter of) its symbol."""
+        letter = symbol.strip()[0]
+        if number <= 2:
+            return cls.aP
+        if number <= 15:
+            return cls.mP if letter == "P" else cls.mC
+        if number <= 74:
+            return {"P": cls.oP, "I": cls.oI, "F": cls.oF}.get(letter, cls.oC)
+        if number <= 142:
+            return cls.tP if letter == "P" else cls.tI
+        if number <= 194:
+            return cls.hR if letter == "R" else cls.hP
+        return {"P": cls.cP, "I": cls.cI}.get(letter, cls.cF)
 
     @classmethod
     def of_system(cls, system: LatticeSystem | str) -> list[BravaisLattice]:
@@ -90,15 +105,3 @@ class BravaisLattice(str, Enum):
     def primitive_cell(self, cell: Cell) -> Cell:
         """A primitive cell of the lattice whose conventional cell is ``cell``."""
         return Cell.from_gemmi(cell.to_gemmi().changed_basis_backward(self.space_group.centred_to_primitive(), False))
-
-
-def _absent_mask(symbol: str, hkl: np.ndarray) -> np.ndarray:
-    flat = np.ascontiguousarray(hkl.reshape(-1, 3), dtype=np.int32)
-    ops = _group_ops(symbol)
-    return np.asarray(ops.systematic_absences(flat), dtype=bool).reshape(hkl.shape[:-1])
-
-
-@lru_cache(maxsize=None)
-def _group_ops(symbol: str) -> gemmi.GroupOps:
-    return gemmi.SpaceGroup(_BRAVAIS[symbol][3]).operations()
-

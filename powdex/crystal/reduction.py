@@ -60,20 +60,18 @@ class ConventionalCell:
     space_group_number: int
 
 
-# spglib holohedry space-group numbers → Bravais lattice (centring letter from the symbol)
-def _bravais_of_holohedry(number: int, symbol: str) -> BravaisLattice:
-    letter = symbol[0]
-    if number <= 2:
-        return BravaisLattice.aP
-    if number <= 15:
-        return BravaisLattice.mP if letter == "P" else BravaisLattice.mC
-    if number <= 74:
-        return {"P": BravaisLattice.oP, "I": BravaisLattice.oI, "F": BravaisLattice.oF}.get(letter, BravaisLattice.oC)
-    if number <= 142:
-        return BravaisLattice.tP if letter == "P" else BravaisLattice.tI
-    if number <= 194:
-        return BravaisLattice.hR if letter == "R" else BravaisLattice.hP
-    return {"P": BravaisLattice.cP, "I": BravaisLattice.cI}.get(letter, BravaisLattice.cF)
+def _lattice_symmetry(cell: Cell, centring: str, length_tolerance: float):
+    """spglib's symmetry dataset of the lattice (one point per primitive cell) and the primitive cell's basis change."""
+    primitive = niggli_reduce(cell, centring)
+    symprec = length_tolerance * primitive.cell.volume ** (1 / 3)
+    with warnings.catch_warnings():
+        # spglib ≥ 2.5 warns about its legacy error reporting on every call; a None
+        # result is handled by the callers.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dataset = spglib.get_symmetry_dataset((primitive.cell.matrix, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
+    if dataset is None:
+        raise ValueError(f"spglib found no symmetry for {cell}")
+    return dataset, primitive.transformation
 
 
 def conventional_cell(cell: Cell, centring: str = "P", length_tolerance: float = 1e-3) -> ConventionalCell:
@@ -83,16 +81,8 @@ def conventional_cell(cell: Cell, centring: str = "P", length_tolerance: float =
     primitive volume, so the same relative tolerance applies to any cell size.
     hR comes back in hexagonal axes.
     """
-    primitive = niggli_reduce(cell, centring).cell
-    symprec = length_tolerance * primitive.volume ** (1 / 3)
-    with warnings.catch_warnings():
-        # spglib ≥ 2.5 warns about its legacy error reporting on every call; a None
-        # result is handled below.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        dataset = spglib.get_symmetry_dataset((primitive.matrix, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
-    if dataset is None:
-        raise ValueError(f"spglib found no symmetry for {cell}")
-    bravais = _bravais_of_holohedry(dataset.number, dataset.international)
+    dataset, _ = _lattice_symmetry(cell, centring, length_tolerance)
+    bravais = BravaisLattice.of_space_group(dataset.number, dataset.international)
     std = np.asarray(dataset.std_lattice)
     return ConventionalCell(bravais, Cell.from_metric_tensor(std @ std.T), int(dataset.number))
 
@@ -142,8 +132,14 @@ def same_lattice(
 
 
 @lru_cache(maxsize=None)
-def _hermite_normal_forms(index: int) -> tuple[np.ndarray, ...]:
-    """Integer matrices in Hermite normal form with determinant ``index``: every sublattice of that index once."""
+def sublattice_bases(index: int) -> tuple[np.ndarray, ...]:
+    """Integer matrices H in Hermite normal form with determinant ``index``, one per sublattice of that index.
+
+    For a lattice with basis rows B, the rows of H·B span each of its sublattices
+    of index ``index`` once; dually, the rows of H⁻ᵀ·B span each lattice that
+    contains it with that index (its sub-cells), whose reflections are the
+    Miller indices h (in B's reciprocal basis) with h·H⁻¹ integral.
+    """
     forms = []
     for a in range(1, index + 1):
         if index % a:
@@ -185,46 +181,44 @@ def superlattice_index(
         return 0
     if n == 1:
         return 1 if same_lattice(p1, p2, rtol=rtol) else 0
-    for form in _hermite_normal_forms(n):
+    for form in sublattice_bases(n):
         if same_lattice(p1.transformed(form), p2, rtol=rtol):
             return sign * n
     return 0
 
 
 def standard_setting(bravais: BravaisLattice, cell: Cell) -> tuple[Cell, np.ndarray]:
-    """A conventional cell in the usual setting, and the integer matrix M to it (h' = M h).
+    """A conventional cell of ``bravais`` in the usual setting, and the integer matrix M to it (h' = M h).
 
-    Orthorhombic P, I, F: a ≤ b ≤ c; oC: a ≤ b (the centred face stays ab).
-    mP: the ac-plane basis Gauss-reduced (shortest a, then c, β closest to 90°)
-    with a ≤ c; mP and mC: β ≥ 90°. Other lattices are returned unchanged.
-    aP: the Niggli-reduced cell. Every M has determinant +1, so hands are kept.
+    The setting is spglib's ITA standard for the lattice (mP and mC: unique axis
+    b, β ≥ 90°, the reduced ac plane; hR: hexagonal axes, obverse), found with a
+    tolerance tight enough (10⁻⁸) that a refined candidate keeps its own
+    symmetry; then orthorhombic P, I, F cells are ordered a ≤ b ≤ c and oC
+    a ≤ b, the centred face staying ab. aP: the Niggli-reduced cell. Every M has
+    determinant +1, so hands are kept.
     """
     if bravais is BravaisLattice.aP:
         reduced = niggli_reduce(cell)
         return reduced.cell, reduced.transformation
-    m = np.eye(3)
-    system = bravais.lattice_system
-    if system is LatticeSystem.ORTHORHOMBIC:
-        lengths = cell.parameters[:3]
+    if bravais.lattice_system is not LatticeSystem.MONOCLINIC and bravais.axes.is_compatible(cell, 1e-9, 1e-7):
+        # Already in conventional axes, which for these lattices are unique up to
+        # symmetry (orthorhombic up to the order of the axes, set below).
+        m = np.eye(3)
+    else:
+        dataset, to_primitive = _lattice_symmetry(cell, bravais.centring, 1e-8)
+        found = BravaisLattice.of_space_group(dataset.number, dataset.international)
+        if found is not bravais:
+            raise ValueError(f"{cell} is a {found.value} lattice, not {bravais.value}")
+        # spglib: (a_s b_s c_s) = (a b c) P⁻¹ with basis vectors as columns; rows here.
+        m = np.linalg.inv(np.asarray(dataset.transformation_matrix, dtype=float)).T @ to_primitive
+    if bravais.lattice_system is LatticeSystem.ORTHORHOMBIC:
+        lengths = cell.transformed(m).parameters[:3]
         order = np.argsort(lengths[:2], kind="stable").tolist() + [2] if bravais is BravaisLattice.oC else np.argsort(lengths, kind="stable")
-        m = np.eye(3)[list(order)]
-        if np.linalg.det(m) < 0:
-            m[2] *= -1
-    elif system is LatticeSystem.MONOCLINIC:
-        g = cell.metric_tensor
-        if bravais is BravaisLattice.mP:
-            u, v = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
-            dot = lambda p, q: p @ g @ q  # noqa: E731
-            while True:
-                if dot(u, u) > dot(v, v):
-                    u, v = v, u
-                k = np.round(dot(u, v) / dot(u, u))
-                if k == 0:
-                    break
-                v = v - k * u
-            m = np.array([u, [0, 1.0, 0], v])
-            if np.linalg.det(m) < 0:
-                m[1] *= -1
-        if (m @ g @ m.T)[0, 2] > 0:  # β < 90°: turn a and b round
-            m[:2] *= -1
-    return cell.transformed(m), m
+        permutation = np.eye(3)[list(order)]
+        if np.linalg.det(permutation) < 0:
+            permutation[2] *= -1
+        m = permutation @ m
+    rounded = np.rint(m)
+    if not np.allclose(m, rounded, atol=1e-6) or round(np.linalg.det(rounded)) != 1:
+        raise ValueError(f"no unimodular integer basis change takes {cell} to the standard {bravais.value} setting")
+    return cell.transformed(rounded), rounded

@@ -32,7 +32,6 @@ import gemmi
 import numpy as np
 
 from powdex.crystal import BravaisLattice, LatticeSystem
-from powdex.crystal.reduction import _bravais_of_holohedry
 
 _MONOCLINIC_B_QUALIFIERS = {"b", "b1", "b2", "b3"}
 # The ICSD holds about a quarter as many entries as the CSD (aflow.org prototype-encyclopedia tutorial
@@ -75,7 +74,7 @@ def lattice_system_of(sg: gemmi.SpaceGroup) -> LatticeSystem:
 def bravais_lattice_of(sg: gemmi.SpaceGroup) -> BravaisLattice:
     # powdex.crystal's holohedry mapping is the one definition (A, B and I monoclinic cells are mC, A and B
     # orthorhombic cells oC); the letter only names the lattice: reduce with ``sg.centring_type()``.
-    return _bravais_of_holohedry(sg.number, sg.hm)
+    return BravaisLattice.of_space_group(sg.number, sg.hm)
 
 
 @dataclass(frozen=True)

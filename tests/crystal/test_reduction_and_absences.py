@@ -104,6 +104,11 @@ def test_conventional_cell_from_primitive_descriptions():
         ("oC", Cell(9.0, 5.0, 7.0), [5.0, 9.0, 7.0, 90, 90, 90]),
         ("mP", Cell(5.0, 6.0, 7.0, 90, 140, 90), None),
         ("mC", Cell(11.86, 14.58, 6.2, 90, 71.6, 90), [11.86, 14.58, 6.2, 90, 108.4, 90]),
+        # The same C-centred cell with c' = a + c (β' = 57.7°): a valid description, not the standard one.
+        ("mC", Cell(7.745, 12.446, 7.944, 90, 113.28, 90).transformed(np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1]])),
+         [7.745, 12.446, 7.944, 90, 113.28, 90]),
+        ("hR", Cell(4.7602, 4.7602, 12.9933, 90, 90, 120).transformed(np.array([[0, -1, 0], [1, 1, 0], [0, 0, 1]])),
+         [4.7602, 4.7602, 12.9933, 90, 90, 120]),
     ],
 )
 def test_standard_setting_keeps_the_lattice_and_transforms_indices(bravais, cell, expected):
