@@ -9,8 +9,11 @@
   discrepancy of the N lines and N_poss the number of possible lines up to the
   N-th observed line; reported as F_N (|Δ2θ|‾, N_poss).
 
-Both use the first N observed lines. Unindexed lines are left out of the
-mean discrepancies and reported separately, as indexing programs do.
+Both use the first N observed lines. As published they assume all N are
+indexed; with unindexed lines (an impurity) the mean discrepancies are taken
+over the indexed ones while N and Q_N still count every line, the convention
+of indexing programs that report M_N together with the number of unindexed
+lines (``n_unindexed``), as powdex does.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ class FiguresOfMerit:
     n_unindexed: int
 
     def as_dict(self) -> dict:
+        """Fixed keys whatever N is: M and F are M_N and F_N for the N given."""
         return {
-            f"M{self.n}": self.m,
-            f"F{self.n}": self.f,
+            "N": self.n,
+            "M": self.m,
+            "F": self.f,
             "mean_abs_d2theta": self.mean_abs_dtt,
             "n_possible": self.n_possible,
             "n_unindexed": self.n_unindexed,
