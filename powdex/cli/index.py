@@ -1,8 +1,19 @@
-"""``powdex index``: rank unit cells for a peak list."""
+"""``powdex index``: rank unit cells for one peak list, or for a series of them.
+
+One peak list prints the ranked table (and writes ``--json``). Several, or a
+directory, or ``--out DIR``, is a series: each pattern's ranking goes to
+``DIR/<name>.json`` as soon as it is done, ``DIR/summary.csv`` and
+``DIR/series.png`` (cell parameters of the best candidate along the series)
+are rewritten as results arrive, and a rerun with the same settings skips the
+patterns already written. Every pattern is indexed with the same seed, so its
+ranking does not depend on the order or the number of worker processes.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,17 +21,24 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from powdex import __version__
 from powdex.indexing import IndexingConfig, IndexingResult, index_peaks
-from powdex.peaks import CU_KA1, PeakInputError, read_peaks
+from powdex.peaks import CU_KA1, PeakInputError, PeakList, read_peaks
 
 console = Console(stderr=True)
 
+# What a directory given as input is searched for.
+PEAK_FILE_SUFFIXES = (".txt", ".csv", ".dat", ".xy", ".npy", ".pkslst")
+
 
 def index(
-    peaks: Annotated[Path, typer.Argument(help="Peak list: text/CSV (position [intensity]), .npy or GSAS-II .pkslst")],
+    peaks: Annotated[
+        list[Path],
+        typer.Argument(help="Peak lists (text/CSV: position [intensity]; .npy; GSAS-II .pkslst) or directories of them"),
+    ],
     units: Annotated[str | None, typer.Option(help="q2 | d | 2theta (default: from the file's header, else 2theta)")] = None,
     wavelength: Annotated[float | None, typer.Option(help="Å; default: the file's '# wavelength:' comment, else Cu Kα1")] = None,
     systems: Annotated[str, typer.Option(help="Comma-separated lattice systems to search")] = (
@@ -28,30 +46,93 @@ def index(
     ),
     zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
     seed: Annotated[int, typer.Option(help="Seed of every random choice")] = 0,
-    time_limit: Annotated[float, typer.Option(help="Seconds for the whole search")] = 60.0,
-    n_peaks: Annotated[int, typer.Option(help="Use the first N peaks")] = 20,
+    time_limit: Annotated[float, typer.Option(help="Seconds for the whole search of one pattern")] = 60.0,
+    n_peaks: Annotated[int, typer.Option(min=1, help="Use the first N peaks")] = 20,
     top: Annotated[int, typer.Option(help="Candidates to report")] = 10,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the ranked candidates as JSON here")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="One pattern: write the ranked candidates as JSON here")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Series: directory for one JSON per pattern, summary.csv and series.png")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Series: patterns indexed at once, one process each (0: one per core)")] = 1,
 ) -> None:
-    """Find and rank the unit cells that index a powder peak list."""
+    """Find and rank the unit cells that index powder peak lists."""
     try:
-        peak_list = read_peaks(peaks, units=units, wavelength=wavelength, n_peaks=n_peaks, default_wavelength=CU_KA1)
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top)
+        if units is not None and units not in ("q2", "d", "2theta"):
+            raise ValueError(f"--units must be q2, d or 2theta, got {units!r}")
+        files = _peak_files(peaks)
     except (PeakInputError, ValidationError, ValueError) as exc:
         _fail(exc)
+    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks}
+    if len(files) == 1 and out is None:
+        _index_one(files[0], reading, config, json_out)
+        return
+    if json_out is not None:
+        _fail(ValueError("--json is for one pattern; a series writes one JSON per pattern into --out"))
+    if out is None:
+        _fail(ValueError(f"{len(files)} peak lists: give --out DIR for their results"))
+    _index_series(files, reading, config, out, workers)
+
+
+def _peak_files(paths: list[Path]) -> list[Path]:
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PEAK_FILE_SUFFIXES)
+            if not found:
+                raise ValueError(f"{path}: no peak lists ({', '.join(PEAK_FILE_SUFFIXES)}) in this directory")
+            files += found
+        else:
+            files.append(path)  # a missing file is reported when it is read
+    names: dict[str, Path] = {}
+    for f in files:
+        if f.stem in names and names[f.stem] != f:
+            raise ValueError(f"{names[f.stem]} and {f}: two peak lists named {f.stem!r} would write the same result")
+        names[f.stem] = f
+    return list(dict.fromkeys(files))
+
+
+def _read(path: Path, reading: dict) -> PeakList:
+    return read_peaks(path, units=reading["units"], wavelength=reading["wavelength"], n_peaks=reading["n_peaks"],
+                      default_wavelength=CU_KA1)
+
+
+def _index_one(path: Path, reading: dict, config: IndexingConfig, json_out: Path | None) -> None:
+    try:
+        peak_list = _read(path, reading)
+        if json_out is not None and not json_out.parent.is_dir():
+            raise ValueError(f"--json {json_out}: directory {json_out.parent} does not exist")
+    except (PeakInputError, ValueError) as exc:
+        _fail(exc)
     console.print(
-        f"{peaks}: {peak_list.n} peaks, λ = {peak_list.wavelength or CU_KA1:.5f} Å"
-        + ("" if wavelength or peak_list.wavelength else " (Cu Kα1 assumed)")
+        f"{path}: {peak_list.n} peaks, λ = {peak_list.wavelength:.5f} Å" + (" (Cu Kα1 assumed)" if peak_list.wavelength_assumed else "")
     )
     try:
         result = _run_with_progress(peak_list, config)
     except (PeakInputError, ValueError) as exc:
         _fail(exc)
+    if result.skipped:
+        console.print(f"not searched, too few peaks: {', '.join(s.value for s in result.skipped)}")
     # Piped output has no terminal width; the full table is still wanted.
     Console(width=None if sys.stdout.isatty() else 160).print(result_table(result))
     if json_out is not None:
-        json_out.write_text(json.dumps(result.to_dict(), indent=2))
+        json_out.write_text(json.dumps(result_document(result, peak_list, config, reading), indent=2))
         console.print(f"wrote {json_out}")
+
+
+def result_document(result: IndexingResult, peaks: PeakList, config: IndexingConfig, reading: dict) -> dict:
+    """The JSON of one pattern: what was read and asked, then the ranked candidates."""
+    observed = {
+        "wavelength": peaks.wavelength,
+        "wavelength_assumed": peaks.wavelength_assumed,
+        "q2": peaks.q2.tolist(),
+        "intensity": peaks.intensity.tolist(),
+    }
+    if peaks.two_theta is not None:
+        observed["two_theta"] = peaks.two_theta.tolist()
+    return {"powdex_version": __version__, "settings": _settings(config, reading), "peaks": observed} | result.to_dict()
+
+
+def _settings(config: IndexingConfig, reading: dict) -> dict:
+    return {"indexing": config.model_dump(mode="json"), "reading": reading}
 
 
 def _fail(exc: Exception):
@@ -115,3 +196,136 @@ def result_table(result: IndexingResult) -> Table:
     if not result.candidates:
         table.caption = "no cell indexes the peaks within the limits; try --zero-shift, more time or fewer peaks"
     return table
+
+
+# -- series -------------------------------------------------------------------
+
+
+def _index_file(path: Path, reading: dict, config: IndexingConfig) -> dict:
+    """Worker side: the JSON document of one pattern, or {"error": message} for bad input."""
+    try:
+        peak_list = _read(path, reading)
+        return result_document(index_peaks(peak_list, config), peak_list, config, reading)
+    except (PeakInputError, ValueError) as exc:
+        return {"powdex_version": __version__, "settings": _settings(config, reading), "error": _one_line(exc)}
+
+
+def _single_threaded() -> None:
+    # Many small numpy problems at once: BLAS threads would only fight over the cores.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out: Path, workers: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    out.mkdir(parents=True, exist_ok=True)
+    settings = _settings(config, reading)
+    documents: dict[Path, dict] = {}
+    for path in files:
+        done = _load_result(out / f"{path.stem}.json", settings)
+        if done is not None:
+            documents[path] = done
+    todo = [p for p in files if p not in documents]
+    if documents:
+        typer.echo(f"{len(documents)} of {len(files)} patterns already in {out} with these settings: skipped", err=True)
+    workers = min(workers or len(os.sched_getaffinity(0)), max(len(todo), 1))
+    columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} patterns/min"),
+               TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("series", total=len(files), completed=len(documents), rate="-", last="")
+        finished = [0]  # patterns indexed in this run, for the rate
+
+        def arrived(path: Path, document: dict) -> None:
+            documents[path] = document
+            _write_atomically(out / f"{path.stem}.json", json.dumps(document, indent=1))
+            _write_summary(files, documents, out)
+            finished[0] += 1
+            elapsed = progress.tasks[0].elapsed or 1e-9
+            best = document["candidates"][0] if document.get("candidates") else None
+            last = f"{path.name}: " + (document["error"] if "error" in document else
+                                       f"{best['bravais']} V={best['volume']:.1f}" if best else "no cell")
+            progress.update(task, advance=1, rate=f"{60 * finished[0] / elapsed:.1f}", last=last)
+
+        if workers <= 1:
+            for path in todo:
+                arrived(path, _index_file(path, reading, config))
+        else:
+            with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
+                futures = {pool.submit(_index_file, path, reading, config): path for path in todo}
+                for future in as_completed(futures):
+                    arrived(futures[future], future.result())
+    if todo:
+        _write_summary(files, documents, out)
+    failed = [p for p in files if "error" in documents[p]]
+    for path in failed:
+        typer.echo(f"error: {documents[path]['error']}", err=True)  # plain: one unwrapped line each
+    typer.echo(f"{len(files) - len(failed)} of {len(files)} patterns indexed; results in {out}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _load_result(path: Path, settings: dict) -> dict | None:
+    """A finished result with the same settings (a rerun skips it), or None."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if document.get("settings") == settings and "error" not in document else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # A run killed while writing must not leave a truncated result that the rerun would trust.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed", "score", "error")
+
+
+def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) -> None:
+    """summary.csv (best candidate of every finished pattern, in input order) and series.png."""
+    rows = []
+    for path in files:
+        document = documents.get(path)
+        if document is None:
+            continue
+        best = document["candidates"][0] if document.get("candidates") else None
+        row = {"pattern": path.name, "error": document.get("error", "" if best else "no cell found")}
+        if best is not None:
+            fom = best["figures_of_merit"]
+            row |= {k: best[k] for k in ("bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "score")}
+            row |= {"M": fom["M"], "F": fom["F"], "indexed": f"{best['n_indexed']}/{best['n_peaks']}"}
+        rows.append(row)
+    partial = out / "summary.csv.partial"
+    with partial.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, SUMMARY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(out / "summary.csv")
+    _plot_series(rows, out / "series.png")
+
+
+def _plot_series(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    indexed = [(i, r) for i, r in enumerate(rows) if r.get("bravais")]
+    fig, (lengths, volume) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for key in ("a", "b", "c"):
+        lengths.plot([i for i, _ in indexed], [r[key] for _, r in indexed], marker=".", label=key)
+    lengths.set(ylabel="Å", title="best cell along the series")
+    lengths.legend(fontsize=8)
+    volume.plot([i for i, _ in indexed], [r["volume"] for _, r in indexed], marker=".", color="k")
+    for i, r in indexed:
+        volume.annotate(r["bravais"], (i, r["volume"]), fontsize=6, xytext=(0, 4), textcoords="offset points", ha="center")
+    volume.set(xlabel="pattern (input order)", ylabel="V (Å³)")
+    fig.tight_layout()
+    partial = path.with_name(path.stem + ".partial.png")
+    fig.savefig(partial, dpi=100)
+    plt.close(fig)
+    partial.replace(path)

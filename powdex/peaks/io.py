@@ -2,6 +2,7 @@
 
 import re
 from os import PathLike
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,15 +68,18 @@ def read_peaks(
         raise ValueError(f"n_peaks must be at least 1 or None, got {n_peaks}")
     source = str(path)
     suffix = Path(path).suffix.lower()
-    given_wavelength = wavelength if wavelength is not None else default_wavelength
     if suffix == ".npy":
-        peaks = _read_npy(path, units or DEFAULT_UNITS, given_wavelength)
+        peaks = _read_npy(path, units or DEFAULT_UNITS, wavelength if wavelength is not None else default_wavelength)
     elif suffix == ".pkslst":
         if units not in (None, "2theta"):
             raise PeakInputError(f"{source}: GSAS-II peak lists hold 2θ positions, not {units!r}")
-        peaks = read_gsas2_pkslst(path, given_wavelength)
+        peaks = read_gsas2_pkslst(path, wavelength if wavelength is not None else default_wavelength)
     else:
-        peaks = _read_text_peaks(path, units, wavelength, default_wavelength)
+        peaks, file_wavelength = _read_text_peaks(path, units, wavelength, default_wavelength)
+        if file_wavelength is not None:
+            wavelength = file_wavelength
+    if wavelength is None and peaks.wavelength is not None:
+        peaks = replace(peaks, wavelength_assumed=True)
     return peaks if n_peaks is None else peaks.first(n_peaks)
 
 
@@ -99,16 +103,17 @@ def _header_units(header: tuple[str, ...] | None) -> str | None:
     return None if header is None else HEADER_UNITS.get(header[0].lower())
 
 
-def _read_text_peaks(path, units, wavelength, default_wavelength) -> PeakList:
+def _read_text_peaks(path, units, wavelength, default_wavelength) -> tuple[PeakList, float | None]:
+    """The peaks of a text file and the wavelength its '# wavelength:' comment states (None without one)."""
     table = parse_text_table(read_text(path), str(path))
     units = units or _header_units(table.header) or DEFAULT_UNITS
-    wavelength = next((w for w in (wavelength, table.wavelength, default_wavelength) if w is not None), None)
+    chosen = next((w for w in (wavelength, table.wavelength, default_wavelength) if w is not None), None)
     # The first data line decides whether the file has intensities; every
     # line must then have as many columns.
     has_intensity = len(table.rows[0]) >= 2
     column_names = ("position", "intensity") if has_intensity else ("position",)
     columns = table.leading_columns(len(column_names), column_names)
-    return _peaks_from_columns(columns, units, wavelength, table.source, table.line_numbers)
+    return _peaks_from_columns(columns, units, chosen, table.source, table.line_numbers), table.wavelength
 
 
 def _read_npy(path, units: str, wavelength: float | None) -> PeakList:

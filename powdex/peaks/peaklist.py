@@ -1,7 +1,7 @@
 """The validated, immutable list of observed peaks that the indexer consumes."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -110,8 +110,9 @@ class PeakList:
 
     ``q2`` is in Å⁻²; ``intensity`` is aligned with it (ones when unknown);
     ``two_theta`` holds the measured 2θ in degrees when the input was 2θ,
-    otherwise None; ``wavelength`` (Å) is None when unknown.  The arrays are
-    read-only.  Construct through :meth:`from_values` or
+    otherwise None; ``wavelength`` (Å) is None when unknown, and
+    ``wavelength_assumed`` says it is a default (Cu Kα1, say) that neither
+    the user nor the file gave.  The arrays are read-only.  Construct through :meth:`from_values` or
     :func:`powdex.peaks.read_peaks`, which validate; the direct constructor
     only sorts and checks shapes.
     """
@@ -121,6 +122,7 @@ class PeakList:
     source: str = "<array>"
     wavelength: float | None = None
     two_theta: np.ndarray | None = None
+    wavelength_assumed: bool = False
 
     def __post_init__(self):
         q2 = _float_vector(self.q2, "q2")
@@ -209,11 +211,10 @@ class PeakList:
         """The ``n`` lowest-angle peaks (all of them when there are fewer)."""
         if n < 0:
             raise ValueError(f"n must be non-negative, got {n}")
-        return PeakList(
+        return replace(
+            self,
             q2=self.q2[:n],
             intensity=self.intensity[:n],
-            source=self.source,
-            wavelength=self.wavelength,
             two_theta=None if self.two_theta is None else self.two_theta[:n],
         )
 

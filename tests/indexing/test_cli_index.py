@@ -1,5 +1,6 @@
 """``powdex index`` from the command line: the bundled examples and the error messages."""
 
+import csv
 import json
 
 import pytest
@@ -52,4 +53,64 @@ def test_too_few_peaks_names_the_file(tmp_path):
     peaks.write_text("2theta\n28.44\n47.30\n56.12\n")
     result = runner.invoke(app, ["index", str(peaks), "--systems", "monoclinic"])
     assert result.exit_code == 2
-    assert "three.txt" in result.output and "needs at least 5" in result.output
+    assert "three.txt: 3 peaks, but the monoclinic lattice system needs at least 5" in result.output
+
+
+def test_too_few_peaks_for_some_systems_skips_them_and_says_so(tmp_path):
+    peaks = tmp_path / "five.txt"
+    peaks.write_text("# wavelength: 1.5406\n2theta\n28.443\n47.303\n56.123\n69.131\n76.377\n")  # silicon's first five
+    result = runner.invoke(app, ["index", str(peaks), "--top", "1"])
+    assert result.exit_code == 0, result.output
+    assert "not searched, too few peaks: triclinic" in result.output
+    assert "cF" in result.stdout
+
+
+def test_wavelength_note_only_when_cu_ka1_is_assumed(tmp_path):
+    bare = tmp_path / "bare.txt"
+    bare.write_text("\n".join(line for line in open("examples/silicon.txt") if not line.startswith("#")))
+    assumed = runner.invoke(app, ["index", str(bare), "--systems", "cubic", "--top", "1"])
+    stated = runner.invoke(app, ["index", "examples/silicon.txt", "--systems", "cubic", "--top", "1"])
+    assert "(Cu Kα1 assumed)" in assumed.output and "(Cu Kα1 assumed)" not in stated.output
+
+
+def test_json_into_a_missing_directory_is_refused_before_the_search(tmp_path):
+    result = runner.invoke(app, ["index", "examples/silicon.txt", "--json", str(tmp_path / "no" / "x.json")])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        f"error: --json {tmp_path / 'no' / 'x.json'}: directory {tmp_path / 'no'} does not exist"
+    ]
+
+
+def test_series_writes_each_pattern_and_a_rerun_resumes(tmp_path):
+    patterns = tmp_path / "patterns"
+    patterns.mkdir()
+    for name in ("silicon", "rutile"):
+        (patterns / f"{name}.txt").write_text(open(f"examples/{name}.txt").read())
+    (patterns / "broken.txt").write_text("2theta\n28.44\nabc\n")
+    out = tmp_path / "out"
+    args = ["index", str(patterns), "--out", str(out), "--systems", "cubic,tetragonal", "--workers", "2"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 1  # one pattern could not be read; the others are done
+    assert "broken.txt:3" in first.output and "2 of 3 patterns indexed" in first.output
+    rows = {r["pattern"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert rows["silicon.txt"]["bravais"] == "cF" and rows["rutile.txt"]["bravais"] == "tP"
+    assert float(rows["rutile.txt"]["c"]) == pytest.approx(2.9587, abs=2e-3)
+    assert "non-numeric" in rows["broken.txt"]["error"]
+    silicon = json.loads((out / "silicon.json").read_text())
+    assert silicon["settings"]["indexing"]["systems"] == ["cubic", "tetragonal"]
+    assert silicon["peaks"]["wavelength"] == pytest.approx(1.5406) and len(silicon["peaks"]["two_theta"]) == 15
+    assert (out / "series.png").stat().st_size > 0
+
+    (patterns / "broken.txt").unlink()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "2 of 2 patterns already in" in again.output
+    assert json.loads((out / "silicon.json").read_text()) == silicon  # not recomputed
+    changed = runner.invoke(app, [*args, "--seed", "3"])
+    assert changed.exit_code == 0 and "already in" not in changed.output
+    assert json.loads((out / "silicon.json").read_text())["settings"]["indexing"]["seed"] == 3
+
+
+def test_several_patterns_need_an_output_directory():
+    result = runner.invoke(app, ["index", "examples/silicon.txt", "examples/rutile.txt"])
+    assert result.exit_code == 2 and "give --out DIR" in result.output
