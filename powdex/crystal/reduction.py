@@ -88,16 +88,26 @@ def conventional_cell(cell: Cell, centring: str = "P", length_tolerance: float =
 
 
 def _short_vector_lengths(cell: Cell, count: int = 13) -> np.ndarray:
-    # Lattice vectors n·(a,b,c) with |n_i| ≤ 2 of a reduced basis include the
-    # shortest vectors of the lattice, so their sorted lengths are an invariant.
-    coeffs = _vector_coefficients()
-    lengths = np.sqrt(np.einsum("ni,ij,nj->n", coeffs, cell.metric_tensor, coeffs))
+    """Lengths of the ``count`` shortest lattice vectors (one of each ±v pair), ascending: a lattice invariant.
+
+    A vector of length ≤ L has coefficients |n_i| ≤ L·|a*_i|, so the box that
+    bounds the ``count``-th length found among small coefficients holds every
+    vector that short, even in a long, thin cell.
+    """
+    g = cell.metric_tensor
+    small = _vector_coefficients(2)
+    limit = np.sort(np.sqrt(np.einsum("ni,ij,nj->n", small, g, small)))[::2][count - 1]
+    reach = np.ceil(limit * np.sqrt(np.diag(np.linalg.inv(g))) + 1e-9).astype(int)
+    coeffs = small if np.all(reach <= 2) else _vector_coefficients(*reach)
+    lengths = np.sqrt(np.einsum("ni,ij,nj->n", coeffs, g, coeffs))
     return np.sort(lengths)[::2][:count]  # ±v pairs: keep one of each
 
 
-@lru_cache(maxsize=1)
-def _vector_coefficients() -> np.ndarray:
-    c = np.array([v for v in product(range(-2, 3), repeat=3) if any(v)], dtype=float)
+@lru_cache(maxsize=64)
+def _vector_coefficients(*reach: int) -> np.ndarray:
+    """Non-zero integer vectors with |n_i| ≤ reach[i] (one reach for all three axes when one is given)."""
+    reach = reach * 3 if len(reach) == 1 else reach
+    c = np.array([v for v in product(*(range(-r, r + 1) for r in reach)) if any(v)], dtype=float)
     return c
 
 

@@ -9,8 +9,10 @@ from .units import d_to_q2, q2_to_d, q2_to_two_theta, two_theta_to_q2
 
 UNITS = ("q2", "d", "2theta")
 
-# Two positions closer than this (relative, in q²) are the same peak listed twice.
-DUPLICATE_RELATIVE_TOLERANCE = 1e-6
+# Two positions closer than this (relative, in q²) are the same peak listed twice:
+# 5·10⁻⁵ is 0.0007° 2θ at 28° and 0.003° at 90° (Δ2θ = tan θ · Δq²/q² radians),
+# finer than even a synchrotron diffractometer resolves two peaks.
+DUPLICATE_RELATIVE_TOLERANCE = 5e-5
 
 _UNIT_NAMES = {"q2": "q²", "d": "d-spacing", "2theta": "2θ"}
 

@@ -101,3 +101,21 @@ def test_invalid_cells_are_refused():
         Cell(5, 5, 5, 130, 130, 130)
     with pytest.raises(ValueError, match="do not describe a lattice"):
         Cell.from_reciprocal_coefficients([1, 1, 1, 3, 0, 0])
+
+
+@pytest.mark.parametrize(
+    "cell, hkl, d_published",
+    [
+        # Silicon (a = 5.4311 Å): the familiar 3.1356, 1.9201, 1.6375 Å lines.
+        (Cell(5.4311, 5.4311, 5.4311), [(1, 1, 1), (2, 2, 0), (3, 1, 1)], [3.1356, 1.9201, 1.6375]),
+        # Rutile TiO2 (a = 4.5937, c = 2.9587 Å): 110, 101, 211 at 3.248, 2.487, 1.687 Å.
+        (Cell(4.5937, 4.5937, 2.9587), [(1, 1, 0), (1, 0, 1), (2, 1, 1)], [3.2482, 2.4874, 1.6875]),
+        # Corundum in hexagonal axes (a = 4.7602, c = 12.9933 Å): 012, 104, 110 at 3.481, 2.552, 2.380 Å.
+        (Cell(4.7602, 4.7602, 12.9933, 90, 90, 120), [(0, 1, 2), (1, 0, 4), (1, 1, 0)], [3.4808, 2.5515, 2.3801]),
+        # α-glycine (P 21/n, a = 5.1020, b = 11.9709, c = 5.4575 Å, β = 111.74°): 020 = b/2, and 011 from
+        # 1/d² = 1/b² + 1/(c² sin²β) = 0.006978 + 0.038915 worked by hand.
+        (Cell(5.1020, 11.9709, 5.4575, 90, 111.74, 90), [(0, 2, 0), (0, 1, 1)], [5.9855, 4.6680]),
+    ],
+)
+def test_d_spacings_of_known_phases(cell, hkl, d_published):
+    np.testing.assert_allclose(cell.d_spacing(np.array(hkl)), d_published, atol=2e-4)

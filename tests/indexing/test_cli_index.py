@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
+from powdex.crystal import Cell
 
 runner = CliRunner()
 
@@ -24,13 +25,22 @@ def test_silicon_example_is_indexed_as_cf_and_written_to_json(tmp_path):
     assert "cF" in result.stdout
 
 
-def test_corundum_example_is_rhombohedral_in_hexagonal_axes(tmp_path):
-    out = tmp_path / "al2o3.json"
-    result = runner.invoke(app, ["index", "examples/corundum.txt", "--json", str(out), "--systems", "hexagonal,rhombohedral"])
+@pytest.mark.parametrize(
+    "name, bravais, cell",
+    [
+        ("corundum", "hR", (4.7602, 4.7602, 12.9933, 90, 90, 120)),  # in hexagonal axes
+        ("rutile", "tP", (4.5937, 4.5937, 2.9587, 90, 90, 90)),
+        ("glycine", "mP", (5.1020, 11.9709, 5.4575, 90, 111.74, 90)),
+    ],
+)
+def test_bundled_examples_give_their_published_cells_first_with_default_options(tmp_path, name, bravais, cell):
+    out = tmp_path / f"{name}.json"
+    result = runner.invoke(app, ["index", f"examples/{name}.txt", "--json", str(out)])
     assert result.exit_code == 0, result.output
     best = json.loads(out.read_text())["candidates"][0]
-    assert best["bravais"] == "hR"
-    assert (best["a"], best["c"], best["gamma"]) == pytest.approx((4.7602, 12.9933, 120.0), abs=5e-3)
+    assert best["bravais"] == bravais
+    assert [best[k] for k in ("a", "b", "c", "alpha", "beta", "gamma")] == pytest.approx(cell, abs=5e-3)
+    assert best["volume"] == pytest.approx(Cell(*cell).volume, rel=1e-3)
 
 
 @pytest.mark.parametrize(

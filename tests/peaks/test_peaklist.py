@@ -79,7 +79,7 @@ def test_duplicates_name_both_entries():
 
 
 def test_close_but_distinct_peaks_are_kept():
-    assert len(PeakList.from_values([0.1, 0.1 * (1 + 1e-5)])) == 2
+    assert len(PeakList.from_values([0.1, 0.1 * (1 + 1e-4)])) == 2
 
 
 def test_bad_intensity_is_rejected():
@@ -94,3 +94,9 @@ def test_empty_and_unknown_units_are_rejected():
         PeakList.from_values([])
     with pytest.raises(ValueError, match="units"):
         PeakList.from_values([1.0], units="q")
+
+
+def test_a_peak_picked_twice_a_thousandth_of_a_degree_apart_is_a_duplicate_but_resolved_peaks_are_not():
+    with pytest.raises(PeakInputError, match=r"\[1\]: duplicate peak"):
+        PeakList.from_values([28.4400, 28.4405, 47.30], units="2theta", wavelength=CU_KA1)
+    assert PeakList.from_values([28.44, 28.45, 47.30], units="2theta", wavelength=CU_KA1).n == 3
