@@ -105,3 +105,17 @@ def test_unknown_atom_types_missing_z_upper_case_suffix_and_unexpected_errors(tm
     assert summary.rejected["no Z, and the atom sites give no whole number of formula units"] == 1
     assert summary.rejected["invalid data (KeyError)"] == 1
     assert "q_peak.cif: unknown atom type: Q" in summary.problems
+
+
+def test_volume_per_atom_follows_the_seed_for_organics_and_admits_silicon_and_rock_salt(tmp_path):
+    # Silicon (20 Å³ per atom) and NaCl (22 Å³ per atom) are above the seed's organic bound of 18.
+    silicon = structure_cif("si", "F d -3 m", 227, "cubic", (5.4311,) * 3 + (90,) * 3, [("Si1", "Si", 0.125, 0.125, 0.125)], "Si", 8)
+    salt = structure_cif("nacl", "F m -3 m", 225, "cubic", (5.6402,) * 3 + (90,) * 3,
+                         [("Na1", "Na", 0, 0, 0), ("Cl1", "Cl", 0.5, 0.5, 0.5)], "Na Cl", 4)
+    (tmp_path / "si.cif").write_text(silicon)
+    (tmp_path / "nacl.cif").write_text(salt)
+    # The organic P 21/c crystal with Z = 1 for a cell that holds 4: 28 Å³ per atom.
+    (tmp_path / "half_z.cif").write_text(p21c_cif("half_z").replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 1"))
+    entries, summary = import_cif_directory(tmp_path)
+    assert sorted(e.identifier for e in entries) == ["nacl.cif", "si.cif"]
+    assert summary.rejected["volume inconsistent with the atom count"] == 1
