@@ -37,9 +37,9 @@ def main() -> None:
             produced = 0
             for q2 in peak_lists:
                 start = time.perf_counter()
-                cells = models.candidates(q2, args.candidates, rng)
+                cells, uncertainty = models.candidates(q2, args.candidates, rng)
                 middle = time.perf_counter()
-                models.assignment.assign(q2, cells)
+                models.assignment.assign(q2, cells, uncertainty)
                 regression += middle - start
                 assignment += time.perf_counter() - middle
                 produced += len(cells)

@@ -48,7 +48,8 @@ def train(
     epochs_per_phase: Annotated[int, typer.Option(min=1, help="Variance networks: epochs of each phase of a cycle")] = 10,
     assignment_epochs: Annotated[int, typer.Option(min=1, help="Assignment networks: epochs")] = 20,
     min_group_entries: Annotated[int, typer.Option(min=1, help="Training entries a group needs for its own regression models")] = 100,
-    threads: Annotated[int, typer.Option(min=1, help="PyTorch threads (one is fastest for these small networks)")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="PyTorch threads per process (one is fastest for these small networks)")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="Lattice systems trained at once, one process each (0: one per available core)")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when present)")] = "auto",
 ) -> None:
     """Train the regression (variance network + random forest per group) and assignment models of each lattice system."""
@@ -57,12 +58,10 @@ def train(
     except ImportError:
         console.print("error: training needs PyTorch: pip install 'powdex[train]'")
         raise typer.Exit(1) from None
-    from powdex.models.data import load_system_data
-    from powdex.models.store import save_system
-    from powdex.models.train import AssignmentConfig, TrainingConfig, VarianceConfig, train_system
+    from powdex.models.train import AssignmentConfig, TrainingConfig, VarianceConfig
+    from powdex.training.build import available_cores
 
     prepared = _prepared(dataset)
-    torch.set_num_threads(threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     config = TrainingConfig(
         variance=VarianceConfig(cycles=cycles, epochs_per_phase=epochs_per_phase),
@@ -72,6 +71,10 @@ def train(
         device=device,
     )
     out.mkdir(parents=True, exist_ok=True)
+    systems = _systems(prepared, system)
+    # Largest systems first, so that the longest jobs do not start last.
+    systems.sort(key=lambda s: -(prepared / f"{s.value}.parquet").stat().st_size)
+    workers = min(workers or available_cores(), len(systems)) if device == "cpu" else 1
     logs = {}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -83,16 +86,68 @@ def train(
                 tasks[task] = progress.add_task(task, total=total)
             progress.update(tasks[task], completed=done)
 
-        for lattice_system in _systems(prepared, system):
-            data = load_system_data(prepared, lattice_system)
-            models, log = train_system(data, config, report)
-            models.metadata["dataset"] = str(dataset)
-            save_system(out, models)
-            plot_training_log(log, out / f"{lattice_system.value}-training.png")
-            logs[lattice_system.value] = log
+        for lattice_system, n_groups, log in _train_systems(prepared, systems, config, out, str(dataset), threads, workers, report):
+            logs[lattice_system] = log
             times = ", ".join(f"{k} {v:.0f} s" for k, v in log["times_s"].items())
-            console.print(f"{lattice_system.value}: {len(models.regression)} group models; {times}")
-    (out / "training-log.json").write_text(json.dumps({"config": asdict(config), "systems": logs}, indent=1))
+            console.print(f"{lattice_system}: {n_groups} group models; {times}")
+    (out / "training-log.json").write_text(
+        json.dumps({"config": asdict(config), "systems": {s.value: logs[s.value] for s in systems}}, indent=1)
+    )
+
+
+def _train_one(prepared: Path, lattice_system, config, out: Path, dataset: str, threads: int, report) -> tuple[str, int, dict]:
+    """Train, save and plot one lattice system's models (runs in a worker process when training in parallel)."""
+    import torch
+
+    from powdex.models.data import load_system_data
+    from powdex.models.store import save_system
+    from powdex.models.train import train_system
+
+    torch.set_num_threads(threads)
+    models, log = train_system(load_system_data(prepared, lattice_system), config, report)
+    models.metadata["dataset"] = dataset
+    save_system(out, models)
+    plot_training_log(log, out / f"{lattice_system.value}-training.png")
+    return lattice_system.value, len(models.regression), log
+
+
+class _QueueReport:
+    """A picklable progress callback for worker processes: (task, done, total) onto a shared queue."""
+
+    def __init__(self, queue):
+        self.queue = queue
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        self.queue.put((task, done, total))
+
+
+def _train_systems(prepared, systems, config, out, dataset, threads, workers, report):
+    """(system, group models, log) per lattice system as each finishes; in ``workers`` processes when > 1.
+
+    Each system's training is seeded from (seed, system) alone, so the weights do not depend on
+    how many systems train at once.
+    """
+    if workers <= 1:
+        for lattice_system in systems:
+            yield _train_one(prepared, lattice_system, config, out, dataset, threads, report)
+        return
+    import multiprocessing
+    import queue as queues
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")  # no forked copies of PyTorch's thread pools
+    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+        messages = manager.Queue()
+        pending = {pool.submit(_train_one, prepared, s, config, out, dataset, threads, _QueueReport(messages)) for s in systems}
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    report(*messages.get_nowait())
+                except queues.Empty:
+                    break
+            for future in done:
+                yield future.result()
 
 
 def plot_training_log(log: dict, path: Path) -> None:

@@ -1,9 +1,9 @@
 """Learned models of the data-driven indexer (sections 2.2 and 2.3 of the seed).
 
 Runtime (numpy only): ``load_system(system)`` gives a lattice system's
-``SystemModels``: ``candidates(q2, count, rng)`` draws unit cells from the
-group variance networks and random forests, ``assignment.assign(q2, cells)``
-gives Miller indices per candidate. Training (``powdex.models.train``) needs
+``SystemModels``: ``candidates(q2, count, rng)`` draws unit cells, each with its
+uncertainty, from the group variance networks and random forests, and
+``assignment.assign(q2, cells, uncertainty)`` gives Miller indices per candidate. Training (``powdex.models.train``) needs
 PyTorch (the ``train`` extra); ``powdex train`` and ``powdex evaluate-models``
 are the commands.
 """

@@ -3,7 +3,10 @@
 For a candidate cell, the reference q² of every reference index is compared
 with every observed peak in scaled units (Δ = (q²obs − q²ref) / σ_q², σ_q² the
 q² scale of the lattice system) and squashed to Δ* = ε / (|Δ| + ε) ∈ (0, 1], large
-where a reference line sits on a peak. The network maps each peak's row of Δ*
+where a reference line sits on a peak. ε is proportional to the candidate's
+uncertainty τ (the seed trains one network per noise level with its own ε; one
+network that is told τ does the same): a cell known to 1 % measures distances
+on a scale ten times finer than one known to 10 %. The network maps each peak's row of Δ*
 to a distribution over the references plus one last class, (000), for indices
 outside the reference list.
 """
@@ -24,7 +27,7 @@ from powdex.crystal import (
 )
 from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap, valid_cells
 from powdex.models.data import SystemData
-from powdex.models.numpy_layers import mlp, softmax
+from powdex.models.numpy_layers import mlp, softmax, softplus
 from powdex.models.regression import RegressionModel
 
 REFERENCE_SIZE = {LatticeSystem.CUBIC: 100}
@@ -54,9 +57,11 @@ def reference_q2(system: LatticeSystem, reference: np.ndarray, cells: np.ndarray
     return reciprocal_coefficients(canonical) @ miller_terms(reference).T
 
 
-def delta_star(q2_observed: np.ndarray, q2_reference: np.ndarray, q2_scale: float, epsilon: float) -> np.ndarray:
-    """Δ* (n, peaks, references), float32, from observed (n, peaks) and reference (n, references) q²."""
+def delta_star(q2_observed: np.ndarray, q2_reference: np.ndarray, q2_scale: float, epsilon) -> np.ndarray:
+    """Δ* (n, peaks, references), float32, from observed (n, peaks) and reference (n, references) q²;
+    ``epsilon`` one value or one per candidate (n,)."""
     delta = np.abs(q2_observed[:, :, None] - q2_reference[:, None, :]) / q2_scale
+    epsilon = np.asarray(epsilon, dtype=float).reshape(-1, 1, 1) if np.ndim(epsilon) else epsilon
     return (epsilon / (delta + epsilon)).astype(np.float32)
 
 
@@ -90,27 +95,41 @@ def random_sources(predicted: np.ndarray, noise_levels: tuple[float, ...], rng: 
     return sources
 
 
-def predicted_cells(data: SystemData, regression: dict[str, RegressionModel]) -> np.ndarray:
-    """Each entry's cell predicted by its own group's network (mean); NaN rows for groups without models or invalid cells."""
-    out = np.full((len(data.cells), 6), np.nan)
+def predicted_cells(data: SystemData, regression: dict[str, RegressionModel]) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's cell predicted by its own group's network (mean) and that prediction's RMS σ (scaled units);
+    NaN rows for groups without models or invalid cells."""
+    cells = np.full((len(data.cells), 6), np.nan)
+    uncertainty = np.full(len(data.cells), np.nan)
     for group, model in regression.items():
         rows = np.flatnonzero(data.group == group)
         if len(rows):
-            out[rows] = model.cells(model.network_prediction(data.q2[rows]).mean)
-    out[~valid_cells(out)] = np.nan
-    return out
+            prediction = model.network_prediction(data.q2[rows])
+            cells[rows] = model.cells(prediction.mean)
+            uncertainty[rows] = np.sqrt(np.mean(prediction.variance, axis=1))
+    invalid = ~valid_cells(cells)
+    cells[invalid], uncertainty[invalid] = np.nan, np.nan
+    return cells, uncertainty
 
 
 def candidate_cells(
-    data: SystemData, predicted: np.ndarray, sources: np.ndarray, noise_levels: tuple[float, ...], rng: np.random.Generator
-) -> np.ndarray:
-    """The cell (n, 6) the assignment sees per entry: its predicted cell for source 0 (NaN where there is none), else
-    its true cell with fresh N(0, σ²) noise on the scaled free parameters, σ = ``noise_levels[source - 1]``."""
-    cells = np.array(predicted, dtype=float, copy=True)
+    data: SystemData, predicted: tuple[np.ndarray, np.ndarray], sources: np.ndarray, noise_levels: tuple[float, ...],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cell (n, 6) the assignment sees per entry and its uncertainty (n,): the predicted cell and σ for
+    source 0 (NaN where there is none), else the true cell with fresh N(0, σ²) noise on the scaled free
+    parameters and that σ, σ = ``noise_levels[source - 1]``."""
+    cells = np.array(predicted[0], dtype=float, copy=True)
+    uncertainty = np.array(predicted[1], dtype=float, copy=True)
     for source, sigma in enumerate(noise_levels, start=1):
         rows = sources == source
         cells[rows] = perturbed_cells(data.system, data.scaler, data.cells[rows], sigma, rng)
-    return cells
+        uncertainty[rows] = sigma
+    return cells, uncertainty
+
+
+def clipped_uncertainty(uncertainty) -> np.ndarray:
+    """τ as the network reads it: clipped to [10⁻³, 1] scaled units (a true cell is τ = 10⁻³)."""
+    return np.clip(np.asarray(uncertainty, dtype=np.float32), 1e-3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -119,33 +138,41 @@ class AssignmentModel:
 
     system: LatticeSystem
     reference: np.ndarray  # (references, 3), unique axis b for monoclinic
-    epsilon: float
+    epsilon_per_uncertainty: float  # Δ*'s ε = this × τ: distances measured against the cell's own uncertainty
     q2_scale: float
     n_peaks: int
     weights: dict[str, np.ndarray]
 
-    def probabilities(self, q2_observed: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, peaks, references + 1) for the first ``n_peaks`` peaks (n, ≥ peaks) in cells (n, 6).
+    def probabilities(self, q2_observed: np.ndarray, cells: np.ndarray, uncertainty) -> np.ndarray:
+        """Class probabilities (n, peaks, references + 1) for the first ``n_peaks`` peaks (n, ≥ peaks) in cells (n, 6)
+        known to ``uncertainty`` (n,) or one value, in scaled units (``SystemModels.candidates`` gives it).
 
         One peak list (peaks,) is shared by all cells.
         """
         cells = np.asarray(cells, dtype=float).reshape(-1, 6)
         q2 = np.broadcast_to(np.atleast_2d(q2_observed)[:, : self.n_peaks], (len(cells), self.n_peaks))
+        tau = np.broadcast_to(clipped_uncertainty(uncertainty), (len(cells),))
         out = np.empty((len(cells), self.n_peaks, len(self.reference) + 1), dtype=np.float32)
         for start in range(0, len(cells), _BATCH):
             part = slice(start, start + _BATCH)
-            inputs = delta_star(q2[part], reference_q2(self.system, self.reference, cells[part]), self.q2_scale, self.epsilon)
-            out[part] = softmax(self.logits(inputs))
+            q2_ref = reference_q2(self.system, self.reference, cells[part])
+            inputs = delta_star(q2[part], q2_ref, self.q2_scale, self.epsilon_per_uncertainty * tau[part])
+            out[part] = softmax(self.logits(inputs, np.log(tau[part])))
         return out
 
-    def logits(self, inputs: np.ndarray) -> np.ndarray:
-        hidden = mlp(inputs, self.weights, "shared.")
-        return np.einsum("bph,poh->bpo", hidden, self.weights["heads_weight"]) + self.weights["heads_bias"]
+    def logits(self, inputs: np.ndarray, log_tau: np.ndarray) -> np.ndarray:
+        """``AssignmentModule.forward`` in numpy: per-peak heads plus the sharpened ln Δ* of each reference."""
+        w = self.weights
+        hidden = mlp(inputs, w, "shared.")
+        logits = np.einsum("bph,poh->bpo", hidden, w["heads_weight"]) + w["heads_bias"]
+        sharpness = softplus(w["evidence_offset"][None, :] + w["evidence_slope"][None, :] * log_tau[:, None])
+        logits[..., :-1] += sharpness[..., None] * np.log(inputs)
+        return logits
 
-    def assign(self, q2_observed: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, q2_observed: np.ndarray, cells: np.ndarray, uncertainty) -> tuple[np.ndarray, np.ndarray]:
         """Most probable Miller indices (n, peaks, 3) in each cell's own axes ((000) when outside the list) and their probability."""
         cells = np.asarray(cells, dtype=float).reshape(-1, 6)
-        p = self.probabilities(q2_observed, cells)
+        p = self.probabilities(q2_observed, cells, uncertainty)
         best = p.argmax(axis=2)
         hkl = np.concatenate([self.reference, np.zeros((1, 3), dtype=self.reference.dtype)])[best]
         return swap_index_axes(hkl, unique_axis_swap(self.system, cells)), np.take_along_axis(p, best[..., None], 2)[..., 0]

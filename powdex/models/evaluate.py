@@ -109,12 +109,12 @@ def evaluate_assignment(models: SystemModels, data: SystemData, seed: int = 0) -
     out = []
     sources = [("predicted", PREDICTED, ())] + [(f"truth + N(0, {s:g}²)" if s else "truth", 1, (s,)) for s in NOISE_LEVELS]
     for name, source, levels in sources:
-        cells = candidate_cells(data, predicted, np.full(len(data.cells), source), levels, rng)
+        cells, uncertainty = candidate_cells(data, predicted, np.full(len(data.cells), source), levels, rng)
         usable = ~np.isnan(cells[:, 0])
         if not usable.any():
             continue
         q2, cells, truth = data.q2[usable], cells[usable], target[usable]
-        network = assignment.probabilities(q2, cells).argmax(axis=2)
+        network = assignment.probabilities(q2, cells, uncertainty[usable]).argmax(axis=2)
         baseline = nearest_reference(q2, reference_q2(data.system, assignment.reference, cells))
         out.append(
             AssignmentRow(data.system.value, name, int(usable.sum()), float(np.mean(network == truth)), float(np.mean(baseline == truth)))

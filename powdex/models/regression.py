@@ -71,13 +71,19 @@ class RegressionModel:
         """Full cells (n, 6) in Å and degrees from scaled free parameters (n, parameters)."""
         return cells_from_scaled(self.system, self.scaler, self.columns, scaled)
 
-    def candidates(self, q2: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-        """Up to ``count`` candidate cells (Å, degrees) for one peak list: half drawn from the network's normal
-        N(μ, β / (α − 1)), half the predictions of randomly chosen trees; invalid cells are dropped."""
+    def candidates(self, q2: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``count`` candidate cells (Å, degrees) for one peak list and the uncertainty of each (scaled units):
+        half drawn from the network's normal N(μ, β / (α − 1)), uncertain by its RMS σ, half the predictions of
+        randomly chosen trees, uncertain by the RMS spread of the trees; invalid cells are dropped."""
         from_network = count - count // 2
         prediction = self.network_prediction(q2)
-        drawn = prediction.mean[0] + np.sqrt(prediction.variance[0]) * rng.standard_normal((from_network, len(self.columns)))
+        sigma = np.sqrt(prediction.variance[0])
+        drawn = prediction.mean[0] + sigma * rng.standard_normal((from_network, len(self.columns)))
         trees = self.forest_prediction(q2)[:, 0]
         chosen = trees[rng.integers(len(trees), size=count // 2)]
         cells = self.cells(np.concatenate([drawn, chosen]))
-        return cells[valid_cells(cells)]
+        uncertainty = np.concatenate([
+            np.full(len(drawn), np.sqrt(np.mean(sigma**2))), np.full(len(chosen), np.sqrt(np.mean(trees.var(axis=0))))
+        ])
+        valid = valid_cells(cells)
+        return cells[valid], uncertainty[valid]

@@ -2,7 +2,11 @@
 
 Array keys: ``regression/<i>/network/<state-dict key>``, ``regression/<i>/forest/<field>``
 for the i-th group listed in the JSON, ``assignment/reference`` and
-``assignment/network/<state-dict key>``. The shipped models live in
+``assignment/network/<state-dict key>``. Network weights are stored as float16,
+half the size (the shipped models were 58 MB in float32), and computed with in
+float32: rounding a weight by 2⁻¹¹ moves these layer-normalised networks' outputs
+far less than their training noise (``MODEL_CARD.md`` reports the evaluation of
+the stored weights). The shipped models live in
 ``powdex/models/shipped`` (see MODEL_CARD.md there).
 """
 
@@ -20,7 +24,7 @@ from powdex.models.forest import Forest
 from powdex.models.regression import RegressionModel
 from powdex.training.scaling import Scaler
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: float16 network weights; the assignment network's uncertainty-dependent evidence term
 SHIPPED = Path(__file__).parent / "shipped"
 
 
@@ -32,11 +36,13 @@ class SystemModels:
     assignment: AssignmentModel
     metadata: dict = field(default_factory=dict)  # training settings and times, for the model card
 
-    def candidates(self, q2: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-        """Candidate cells for one peak list, ``count`` split evenly over the groups (the group is unknown)."""
+    def candidates(self, q2: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate cells for one peak list and their uncertainties (scaled units, what
+        ``assignment.assign`` takes), ``count`` split evenly over the groups (the group is unknown)."""
         models = list(self.regression.values())
         shares = np.diff(np.linspace(0, count, len(models) + 1).astype(int))
-        return np.concatenate([np.zeros((0, 6))] + [m.candidates(q2, int(k), rng) for m, k in zip(models, shares) if k])
+        drawn = [m.candidates(q2, int(k), rng) for m, k in zip(models, shares) if k]
+        return np.concatenate([np.zeros((0, 6))] + [c for c, _ in drawn]), np.concatenate([np.zeros(0)] + [u for _, u in drawn])
 
 
 def save_system(directory: Path, models: SystemModels) -> None:
@@ -46,11 +52,11 @@ def save_system(directory: Path, models: SystemModels) -> None:
     groups = []
     for i, (name, model) in enumerate(models.regression.items()):
         groups.append({"name": name, "columns": list(model.columns)})
-        arrays.update({f"regression/{i}/network/{k}": v for k, v in model.network.items()})
+        arrays.update({f"regression/{i}/network/{k}": v.astype(np.float16) for k, v in model.network.items()})
         arrays.update({f"regression/{i}/forest/{k}": v for k, v in model.forest.arrays().items()})
     assignment = models.assignment
     arrays["assignment/reference"] = assignment.reference
-    arrays.update({f"assignment/network/{k}": v for k, v in assignment.weights.items()})
+    arrays.update({f"assignment/network/{k}": v.astype(np.float16) for k, v in assignment.weights.items()})
     np.savez_compressed(directory / f"{models.system.value}.npz", **arrays)
     meta = {
         "format_version": FORMAT_VERSION,
@@ -58,7 +64,7 @@ def save_system(directory: Path, models: SystemModels) -> None:
         "n_peaks": assignment.n_peaks,
         "scaler": asdict(models.scaler),
         "groups": groups,
-        "assignment": {"epsilon": assignment.epsilon, "q2_scale": assignment.q2_scale},
+        "assignment": {"epsilon_per_uncertainty": assignment.epsilon_per_uncertainty, "q2_scale": assignment.q2_scale},
         "training": models.metadata,
     }
     (directory / f"{models.system.value}.json").write_text(json.dumps(meta, indent=2))
@@ -74,7 +80,7 @@ def load_system(system: LatticeSystem | str, directory: Path = SHIPPED) -> Syste
     scaler = Scaler(**meta["scaler"])
 
     def under(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in arrays.items() if k.startswith(prefix)}
 
     regression = {
         group["name"]: RegressionModel(
@@ -90,7 +96,7 @@ def load_system(system: LatticeSystem | str, directory: Path = SHIPPED) -> Syste
     }
     a = meta["assignment"]
     assignment = AssignmentModel(
-        system, arrays["assignment/reference"], a["epsilon"], a["q2_scale"], meta["n_peaks"], under("assignment/network/")
+        system, arrays["assignment/reference"], a["epsilon_per_uncertainty"], a["q2_scale"], meta["n_peaks"], under("assignment/network/")
     )
     return SystemModels(system, scaler, regression, assignment, meta["training"])
 

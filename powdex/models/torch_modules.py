@@ -60,7 +60,13 @@ class VarianceModule(nn.Module):
 class AssignmentModule(nn.Module):
     """Shared blocks applied to each peak's row of Δ*, then one linear softmax head per peak position.
 
-    Returns logits (batch, peaks, references + 1); the last class is the (000) label.
+    ``forward(delta, log_uncertainty)`` returns logits (batch, peaks, references + 1); the last class
+    is the (000) label. Each peak's logits also get s · ln Δ* for the references, the log-likelihood
+    of the peak under a Cauchy-like error of width ε, with a sharpness s = softplus(a_p + b_p ln τ)
+    that depends on τ, the uncertainty of the candidate cell (scaled units): a cell known to 1 %
+    should be trusted more than one known to 10 %. At initialisation s = 1, so the network ranks
+    references as the nearest-reference rule does, and the layers learn what distance alone cannot
+    tell (which lines a pattern tends to show, where the (000) class is likely).
     """
 
     def __init__(self, n_peaks: int, n_references: int, hidden, dropout: float):
@@ -69,6 +75,10 @@ class AssignmentModule(nn.Module):
         bound = 1.0 / math.sqrt(hidden[-1])  # nn.Linear's initialisation, one kernel per peak
         self.heads_weight = nn.Parameter(torch.empty(n_peaks, n_references + 1, hidden[-1]).uniform_(-bound, bound))
         self.heads_bias = nn.Parameter(torch.empty(n_peaks, n_references + 1).uniform_(-bound, bound))
+        self.evidence_offset = nn.Parameter(torch.full((n_peaks,), math.log(math.e - 1.0)))  # softplus⁻¹(1)
+        self.evidence_slope = nn.Parameter(torch.zeros(n_peaks))
 
-    def forward(self, delta: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bph,poh->bpo", self.shared(delta), self.heads_weight) + self.heads_bias
+    def forward(self, delta: torch.Tensor, log_uncertainty: torch.Tensor) -> torch.Tensor:
+        logits = torch.einsum("bph,poh->bpo", self.shared(delta), self.heads_weight) + self.heads_bias
+        sharpness = functional.softplus(self.evidence_offset + self.evidence_slope * log_uncertainty[:, None])
+        return logits + functional.pad(sharpness[..., None] * torch.log(delta), (0, 1))

@@ -21,6 +21,7 @@ from powdex.models.assignment import (
     candidate_cells,
     delta_star,
     labels,
+    clipped_uncertainty,
     predicted_cells,
     random_sources,
     reference_q2,
@@ -63,7 +64,7 @@ class AssignmentConfig:
     learning_rate: float = 2e-3
     batch_size: int = 256
     epochs: int = 20
-    epsilon: float = 0.01
+    epsilon_per_uncertainty: float = 0.2  # ε = 0.2 τ: the seed's ε = 0.01 at the middle noise level τ = 0.05
     noise_levels: tuple[float, ...] = (0.10, 0.05, 0.025, 0.01)
 
 
@@ -140,49 +141,63 @@ def train_variance_network(
 
 
 def train_assignment_network(
-    data: SystemData, reference: np.ndarray, predicted: np.ndarray, validation: SystemData, validation_predicted: np.ndarray,
-    config: AssignmentConfig, seed: int, device: str = "cpu", report: Report | None = None, task: str = "",
+    data: SystemData, reference: np.ndarray, predicted: tuple[np.ndarray, np.ndarray], validation: SystemData,
+    validation_predicted: tuple[np.ndarray, np.ndarray], config: AssignmentConfig, seed: int, device: str = "cpu",
+    report: Report | None = None, task: str = "",
 ) -> tuple[AssignmentModel, list[dict]]:
     """Cross-entropy training on the entries' labels; every epoch each entry gets a candidate cell from a source
-    drawn at random (its predicted cell, or its true cell with fresh noise of one of the noise levels)."""
+    drawn at random (its predicted cell, or its true cell with fresh noise of one of the noise levels), and the
+    network is told that cell's uncertainty (the prediction's σ, or the noise level).
+
+    ``predicted`` and ``validation_predicted`` are (cells, uncertainty) as from ``predicted_cells``."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = AssignmentModule(data.n_peaks, len(reference), config.hidden, config.dropout).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    # The learning rate decays to zero along a cosine over the run: the last epochs refine
+    # the sharpness of the evidence term, where a constant rate keeps it jittering.
+    steps = config.epochs * -(-len(data.cells) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
     q2_scale = data.scaler.q2_std
     target = torch.as_tensor(labels(data.system, reference, data.cells, data.hkl), device=device)
     validation_target = torch.as_tensor(labels(data.system, reference, validation.cells, validation.hkl), device=device)
     # A fixed draw of validation cells, so the validation curve measures the network and not the noise.
     validation_rng = np.random.default_rng(seed + 1)
-    validation_cells = candidate_cells(
-        validation, validation_predicted, random_sources(validation_predicted, config.noise_levels, validation_rng),
+    validation_cells, validation_tau = candidate_cells(
+        validation, validation_predicted, random_sources(validation_predicted[0], config.noise_levels, validation_rng),
         config.noise_levels, validation_rng,
     )
+    validation_tau = clipped_uncertainty(validation_tau)
     validation_inputs = torch.as_tensor(
-        delta_star(validation.q2, reference_q2(data.system, reference, validation_cells), q2_scale, config.epsilon), device=device
+        delta_star(validation.q2, reference_q2(data.system, reference, validation_cells), q2_scale,
+                   config.epsilon_per_uncertainty * validation_tau), device=device
     )
+    validation_log_tau = torch.as_tensor(np.log(validation_tau), device=device)
     loss_function = torch.nn.CrossEntropyLoss()
     history = []
     for epoch in range(1, config.epochs + 1):
-        cells = candidate_cells(data, predicted, random_sources(predicted, config.noise_levels, rng), config.noise_levels, rng)
+        cells, tau = candidate_cells(data, predicted, random_sources(predicted[0], config.noise_levels, rng), config.noise_levels, rng)
+        tau = clipped_uncertainty(tau)
         model.train()
         losses = []
         for rows in _batches(len(cells), config.batch_size, generator):
             index = rows.numpy()
-            inputs = delta_star(data.q2[index], reference_q2(data.system, reference, cells[index]), q2_scale, config.epsilon)
-            logits = model(torch.as_tensor(inputs, device=device))
+            inputs = delta_star(data.q2[index], reference_q2(data.system, reference, cells[index]), q2_scale,
+                                config.epsilon_per_uncertainty * tau[index])
+            logits = model(torch.as_tensor(inputs, device=device), torch.as_tensor(np.log(tau[index]), device=device))
             losses.append(_step(optimizer, loss_function(logits.flatten(0, 1), target[rows].flatten())))
+            schedule.step()
         model.eval()
         with torch.no_grad():
-            logits = model(validation_inputs) if len(validation_inputs) else None
+            logits = model(validation_inputs, validation_log_tau) if len(validation_inputs) else None
             validation_loss = loss_function(logits.flatten(0, 1), validation_target.flatten()).item() if logits is not None else float("nan")
             accuracy = (logits.argmax(-1) == validation_target).float().mean().item() if logits is not None else float("nan")
         history.append({"epoch": epoch, "training": float(np.mean(losses)), "validation": validation_loss, "validation_accuracy": accuracy})
         if report:
             report(task, epoch, config.epochs)
     weights = state_arrays(model)
-    return AssignmentModel(data.system, reference, config.epsilon, q2_scale, data.n_peaks, weights), history
+    return AssignmentModel(data.system, reference, config.epsilon_per_uncertainty, q2_scale, data.n_peaks, weights), history
 
 
 def _seed(config: TrainingConfig, *keys: int) -> int:

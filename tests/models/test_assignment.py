@@ -50,17 +50,19 @@ def test_assignment_network_beats_the_nearest_reference_baseline(body_centred_cu
     data = body_centred_cubic
     train, validation = data.subset(data.training), data.subset(~data.training)
     reference = build_reference(data.system, train.cells)
-    no_prediction = np.full((len(data.cells), 6), np.nan)
+    no_prediction = np.full((len(data.cells), 6), np.nan), np.full(len(data.cells), np.nan)
     config = AssignmentConfig(hidden=(100, 100, 50), epochs=6, batch_size=64, dropout=0.1, noise_levels=(0.05, 0.02))
     model, history = train_assignment_network(
-        train, reference, no_prediction[data.training], validation, no_prediction[~data.training], config, seed=0
+        train, reference, tuple(a[data.training] for a in no_prediction), validation,
+        tuple(a[~data.training] for a in no_prediction), config, seed=0,
     )
     assert history[-1]["training"] < history[0]["training"]
     target = labels(data.system, reference, validation.cells, validation.hkl)
     rng = np.random.default_rng(1)
     for sigma in (0.05, 0.02):
         sources = np.ones(len(validation.cells), dtype=int)
-        cells = candidate_cells(validation, no_prediction[~data.training], sources, (sigma,), rng)
-        network = np.mean(model.probabilities(validation.q2, cells).argmax(axis=2) == target)
+        cells, uncertainty = candidate_cells(validation, tuple(a[~data.training] for a in no_prediction), sources, (sigma,), rng)
+        assert np.all(uncertainty == sigma)
+        network = np.mean(model.probabilities(validation.q2, cells, uncertainty).argmax(axis=2) == target)
         baseline = np.mean(nearest_reference(validation.q2, reference_q2(data.system, reference, cells)) == target)
         assert network > baseline + 0.03, (sigma, network, baseline)

@@ -39,11 +39,13 @@ def test_variance_network_numpy_matches_torch():
 
 def test_assignment_network_numpy_matches_torch():
     module = randomised(AssignmentModule(20, 500, (200, 200, 200, 100), dropout=0.25))
-    inputs = np.random.default_rng(1).uniform(size=(64, 20, 500)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    inputs = rng.uniform(size=(64, 20, 500)).astype(np.float32)
+    log_tau = np.log(rng.uniform(0.005, 0.2, size=64)).astype(np.float32)
     with torch.no_grad():
-        expected = torch.softmax(module(torch.from_numpy(inputs)), dim=-1).numpy()
+        expected = torch.softmax(module(torch.from_numpy(inputs), torch.from_numpy(log_tau)), dim=-1).numpy()
     model = AssignmentModel(LatticeSystem.ORTHORHOMBIC, np.zeros((500, 3), int), 0.01, 1.0, 20, state_arrays(module))
-    got = model.logits(inputs)
+    got = model.logits(inputs, log_tau)
     np.testing.assert_allclose(np.exp(got) / np.exp(got).sum(-1, keepdims=True), expected, atol=1e-5)
 
 

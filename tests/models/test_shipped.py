@@ -29,9 +29,10 @@ def test_shipped_models_load_and_predict(system):
     models = load_system(system)
     cell = EXAMPLES[system]
     q2 = np.unique(np.round(cell.q2(reference_miller_indices(system, limit=400)), 10))[: peaks_used(system)]
-    cells = models.candidates(q2, 200, np.random.default_rng(0))
+    cells, uncertainty = models.candidates(q2, 200, np.random.default_rng(0))
     assert len(cells) > 100 and np.all(np.isfinite(cells)) and np.all(cells[:, :3] > 0)
-    hkl, probability = models.assignment.assign(q2, cells[:50])
+    assert uncertainty.shape == (len(cells),) and np.all(uncertainty > 0)
+    hkl, probability = models.assignment.assign(q2, cells[:50], uncertainty[:50])
     assert hkl.shape == (50, peaks_used(system), 3)
     assert np.all((probability > 0) & (probability <= 1))
 
@@ -48,7 +49,7 @@ import numpy as np
 from powdex.models import load_system
 models = load_system("orthorhombic")
 q2 = np.linspace(0.02, 0.4, 20)
-cells = models.candidates(q2, 50, np.random.default_rng(0))
-models.assignment.assign(q2, cells)
+cells, uncertainty = models.candidates(q2, 50, np.random.default_rng(0))
+models.assignment.assign(q2, cells, uncertainty)
 """
     subprocess.run([sys.executable, "-c", script], check=True)

@@ -35,9 +35,9 @@ def test_train_then_evaluate(dataset, tmp_path):
     monoclinic = load_system("monoclinic", models)
     data = load_system_data(dataset / "prepared", monoclinic.system)
     assert monoclinic.regression and monoclinic.metadata["config"]["seed"] == 0
-    cells = monoclinic.candidates(data.q2[0], 40, np.random.default_rng(0))
+    cells, uncertainty = monoclinic.candidates(data.q2[0], 40, np.random.default_rng(0))
     assert 0 < len(cells) <= 40 and np.all(cells[:, :3] > 0)
-    hkl, probability = monoclinic.assignment.assign(data.q2[0], cells)
+    hkl, probability = monoclinic.assignment.assign(data.q2[0], cells, uncertainty)
     assert hkl.shape == (len(cells), 20, 3) and np.all((probability > 0) & (probability <= 1))
 
     report = tmp_path / "report"
@@ -49,12 +49,14 @@ def test_train_then_evaluate(dataset, tmp_path):
     assert (report / "reliability.png").exists()
 
 
-def test_training_is_deterministic(dataset, tmp_path):
-    quick = ["--system", "cubic", "--cycles", "1", "--epochs-per-phase", "1", "--assignment-epochs", "1", "--min-group-entries", "30"]
-    for run in ("first", "second"):
-        result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / run), *quick])
+def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(dataset, tmp_path):
+    quick = ["--system", "cubic", "--system", "hexagonal", "--cycles", "1", "--epochs-per-phase", "1",
+             "--assignment-epochs", "1", "--min-group-entries", "30"]
+    for run, workers in (("first", "1"), ("second", "2")):
+        result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / run), "--workers", workers, *quick])
         assert result.exit_code == 0, result.output
-    first, second = (np.load(tmp_path / run / "cubic.npz") for run in ("first", "second"))
-    assert first.files == second.files
-    for key in first.files:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    for system in ("cubic", "hexagonal"):
+        first, second = (np.load(tmp_path / run / f"{system}.npz") for run in ("first", "second"))
+        assert first.files == second.files
+        for key in first.files:
+            np.testing.assert_array_equal(first[key], second[key], err_msg=f"{system} {key}")
