@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from powdex.crystal import BravaisLattice, LatticeSystem, conventional_cell, niggli_reduce, sublattice_bases
 from powdex.crystal.cell import volume
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
+from powdex.indexing.learned_starts import learned_starts
 from powdex.indexing.observations import Observations
 from powdex.indexing.svd_index import SvdIndexSearch, estimated_volume
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
@@ -66,6 +67,9 @@ class IndexingConfig(BaseModel):
     max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
     local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
     subcell_checks: int = Field(3, ge=0, description="best candidates checked for sub-cells after each lattice system")
+    learned_starts: int = Field(
+        256, ge=0, description="starting cells per monoclinic or triclinic Bravais lattice from the shipped learned models (0: random starts only)"
+    )
     max_subcell_index: int = Field(4, ge=1, le=6, description="largest volume ratio of a sub-cell checked")
     local_trials: int = Field(128, ge=1, description="trials around each near miss")
     polish_per_stage: int = Field(12, ge=1, description="distinct trial solutions polished per volume stage")
@@ -144,7 +148,10 @@ def index_peaks(
                 derived_from.add(id(cand))
                 found.extend(_subcells(cand, obs, model, config, ordered, evaluators))
         best = rank_candidates(found)
-        if best and _decisive(best[0], config):
+        searched = ordered[: ordered.index(system) + 1]
+        # A sub-cell can belong to a system not searched yet (an oC from an hP super-cell
+        # whose lattice is tetragonal): stopping then would skip a higher symmetry.
+        if best and best[0].bravais.lattice_system in searched and _decisive(best[0], config):
             break
         if time.perf_counter() >= deadline:
             break
@@ -212,8 +219,28 @@ def _subcells(
                 evaluators[bravais] = CandidateEvaluator(bravais, obs, model, config.zero_shift)
             new = evaluators[bravais].evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), cand.zero_shift)
             if new is not None and new.figures.n_unindexed <= config.max_unindexed:
-                out.append(new)
+                out.append(_in_metric_symmetry(new, obs, model, config, systems, evaluators))
     return out
+
+
+def _in_metric_symmetry(cand: Candidate, obs, model, config, systems, evaluators) -> Candidate:
+    """``cand`` polished in the Bravais lattice its refined metric has, when that is a higher one.
+
+    A sub-cell is named from a super-cell that was fitted, not exact, so spglib can
+    see a lower symmetry than the polished cell has (an oC that refines to a = b
+    is a tP lattice); the polish in the higher lattice is then the candidate.
+    """
+    try:
+        conventional = conventional_cell(cand.cell, cand.bravais.centring, 2e-4)
+    except ValueError:
+        return cand
+    bravais = conventional.bravais
+    if bravais is cand.bravais or bravais.lattice_system not in systems:
+        return cand
+    if bravais not in evaluators:
+        evaluators[bravais] = CandidateEvaluator(bravais, obs, model, config.zero_shift)
+    better = evaluators[bravais].evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), cand.zero_shift)
+    return better if better is not None and better.figures.n_unindexed <= config.max_unindexed else cand
 
 
 def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float, window: float) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +274,8 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
         # large cells index anything, so letting them in would end the search early.
         v = volume(bravais.axes.lattice_parameters(batch.x))
         good = (batch.n_matched >= need) & (v >= 0.5 * v_lo) & (v <= 2 * v_hi)
-        order = np.argsort(-batch.n_matched[good], kind="stable")
+        # Most peaks explained first; among equals the smaller cell, which explains them with fewer lines.
+        order = np.lexsort((v[good], -batch.n_matched[good]))
         out = []
         for x in _distinct(batch.x[good][order])[: config.polish_per_stage]:
             if time.perf_counter() >= deadline:
@@ -256,6 +284,13 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
             if cand is not None and cand.figures.n_unindexed <= config.max_unindexed:
                 out.append(cand)
         return out
+
+    # Cells the learned models predict from the first peaks, polished like any stage's trials.
+    starts = learned_starts(bravais, obs, config.learned_starts, rng)
+    if len(starts):
+        batch = search.run(starts, deadline=deadline, max_volume=2 * stages[-1])
+        trials += batch.n_trials
+        candidates += polish(batch, stages[0], stages[-1])
 
     for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
         if time.perf_counter() >= deadline:

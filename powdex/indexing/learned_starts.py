@@ -1,0 +1,78 @@
+"""Starting cells for SVD-Index drawn from the shipped learned models (``powdex.models``).
+
+Random starts reach the basin of a monoclinic or triclinic cell rarely (one
+trial in thousands for some of the benchmark's cells); the regression models
+of section 2.2 of the seed predict where the cell is from the first peaks. Each
+group of a Bravais lattice contributes draws from its variance network and
+its random forest; a draw is a cell in the group's reindexed setting (an
+A-centred orthorhombic group, a monoclinic group with unique axis c, a
+rhombohedral group in rhombohedral axes), which spglib turns into the search's
+conventional axes. The draws join the random trials; nothing else changes, so
+the indexer works as before where the models have nothing to say.
+
+Only the monoclinic and triclinic lattices take them: random starts find every
+higher-symmetry cell of the Bravais benchmark within a second or two, while
+turning a draw into conventional axes costs a spglib call (about 3 ms), which
+for 256 draws in each of the 14 lattices would add several seconds to every
+pattern.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import gemmi
+import numpy as np
+
+from powdex.crystal import BravaisLattice, Cell, LatticeSystem, conventional_cell
+from powdex.indexing.observations import Observations
+from powdex.models import SystemModels, load_system, shipped_systems
+from powdex.models.regression import peaks_used
+
+SYSTEMS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
+
+
+@lru_cache(maxsize=None)
+def _models(system: LatticeSystem) -> SystemModels | None:
+    return load_system(system) if system in shipped_systems() else None
+
+
+@lru_cache(maxsize=None)
+def _centring(group: str) -> str | None:
+    """Centring letter of a group's reindexed setting ("mC A 1 1 2/a" → A); None for merged rare groups."""
+    symbol = group.split(maxsplit=1)[1] if " " in group else ""
+    try:
+        return gemmi.SpaceGroup(symbol).centring_type()
+    except (RuntimeError, ValueError):
+        return None
+
+
+def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to ``count`` starting points (free reciprocal parameters of ``bravais``'s conventional axes)."""
+    system = bravais.lattice_system
+    empty = np.empty((0, bravais.axes.n_free))
+    if system not in SYSTEMS or count <= 0:
+        return empty
+    models = _models(system)
+    n_peaks = peaks_used(system)
+    if models is None or obs.n < n_peaks:
+        return empty
+    groups = [(name, model) for name, model in models.regression.items() if name.split()[0] == bravais.value]
+    if not groups:
+        return empty
+    q2 = obs.q2[:n_peaks]
+    shares = np.diff(np.linspace(0, count, len(groups) + 1).astype(int))
+    starts = []
+    for (name, model), share in zip(groups, shares):
+        if not share:
+            continue
+        cells, _ = model.candidates(q2, int(share), rng)
+        centring = _centring(name) or bravais.centring
+        for parameters in cells:
+            try:
+                conventional = conventional_cell(Cell(*parameters), centring, 1e-5)
+            except ValueError:
+                continue
+            if conventional.bravais is bravais:
+                starts.append(bravais.axes.free_reciprocal_parameters(conventional.cell))
+    return np.array(starts) if starts else empty
