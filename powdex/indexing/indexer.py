@@ -212,15 +212,21 @@ def _subcells(
                 conventional = conventional_cell(reduced.cell.transformed(inverse.T), "P", 2e-3)
             except ValueError:
                 continue
-            bravais = conventional.bravais
-            if bravais.lattice_system not in systems:
+            if conventional.bravais.lattice_system not in systems:
                 continue
-            if bravais not in evaluators:
-                evaluators[bravais] = CandidateEvaluator(bravais, obs, model, config.zero_shift)
-            new = evaluators[bravais].evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), cand.zero_shift)
-            if new is not None and new.figures.n_unindexed <= config.max_unindexed:
+            new = _polished_in(conventional, cand.zero_shift, obs, model, config, evaluators)
+            if new is not None:
                 out.append(_in_metric_symmetry(new, obs, model, config, systems, evaluators))
     return out
+
+
+def _polished_in(conventional, zero_shift: float, obs, model, config, evaluators) -> Candidate | None:
+    """The polished candidate of a conventional cell in its Bravais lattice, None if it leaves too many lines."""
+    bravais = conventional.bravais
+    if bravais not in evaluators:
+        evaluators[bravais] = CandidateEvaluator(bravais, obs, model, config.zero_shift)
+    new = evaluators[bravais].evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
+    return new if new is not None and new.figures.n_unindexed <= config.max_unindexed else None
 
 
 def _in_metric_symmetry(cand: Candidate, obs, model, config, systems, evaluators) -> Candidate:
@@ -234,13 +240,9 @@ def _in_metric_symmetry(cand: Candidate, obs, model, config, systems, evaluators
         conventional = conventional_cell(cand.cell, cand.bravais.centring, 2e-4)
     except ValueError:
         return cand
-    bravais = conventional.bravais
-    if bravais is cand.bravais or bravais.lattice_system not in systems:
+    if conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in systems:
         return cand
-    if bravais not in evaluators:
-        evaluators[bravais] = CandidateEvaluator(bravais, obs, model, config.zero_shift)
-    better = evaluators[bravais].evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), cand.zero_shift)
-    return better if better is not None and better.figures.n_unindexed <= config.max_unindexed else cand
+    return _polished_in(conventional, cand.zero_shift, obs, model, config, evaluators) or cand
 
 
 def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float, window: float) -> tuple[np.ndarray, np.ndarray]:
