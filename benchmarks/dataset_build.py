@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from powdex.training.build import LATTICE_SYSTEMS, available_cores, build_synthetic
+from powdex.optim.executors import available_cores
+from powdex.training.build import LATTICE_SYSTEMS, build_synthetic
 from powdex.training.spacegroups import system_shares
 
 

@@ -12,9 +12,10 @@ ranking does not depend on the order or the number of worker processes.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -210,15 +211,10 @@ def _index_file(path: Path, reading: dict, config: IndexingConfig) -> dict:
         return {"powdex_version": __version__, "settings": _settings(config, reading), "error": _one_line(exc)}
 
 
-def _single_threaded() -> None:
-    # Many small numpy problems at once: BLAS threads would only fight over the cores.
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
 def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out: Path, workers: int) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from powdex.optim.executors import available_cores, limit_to_one_thread
 
     out.mkdir(parents=True, exist_ok=True)
     settings = _settings(config, reading)
@@ -230,17 +226,22 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
     todo = [p for p in files if p not in documents]
     if documents:
         typer.echo(f"{len(documents)} of {len(files)} patterns already in {out} with these settings: skipped", err=True)
-    workers = min(workers or len(os.sched_getaffinity(0)), max(len(todo), 1))
+    workers = min(workers or available_cores(), max(len(todo), 1))
     columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} patterns/min"),
                TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("series", total=len(files), completed=len(documents), rate="-", last="")
         finished = [0]  # patterns indexed in this run, for the rate
+        plotted = [time.monotonic()]
 
         def arrived(path: Path, document: dict) -> None:
             documents[path] = document
             _write_atomically(out / f"{path.stem}.json", json.dumps(document, indent=1))
-            _write_summary(files, documents, out)
+            rows = _write_summary(files, documents, out)
+            # A plot of 200 patterns takes 0.4 s: redrawn every few seconds, and once at the end.
+            if time.monotonic() - plotted[0] >= PLOT_INTERVAL_S:
+                _plot_series(rows, out / "series.png")
+                plotted[0] = time.monotonic()
             finished[0] += 1
             elapsed = progress.tasks[0].elapsed or 1e-9
             best = document["candidates"][0] if document.get("candidates") else None
@@ -252,12 +253,13 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
             for path in todo:
                 arrived(path, _index_file(path, reading, config))
         else:
-            with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
+            # Many small numpy problems at once: BLAS threads would only fight over the cores.
+            with ProcessPoolExecutor(workers, initializer=limit_to_one_thread) as pool:
                 futures = {pool.submit(_index_file, path, reading, config): path for path in todo}
                 for future in as_completed(futures):
                     arrived(futures[future], future.result())
     if todo:
-        _write_summary(files, documents, out)
+        _plot_series(_write_summary(files, documents, out), out / "series.png")
     failed = [p for p in files if "error" in documents[p]]
     for path in failed:
         typer.echo(f"error: {documents[path]['error']}", err=True)  # plain: one unwrapped line each
@@ -282,11 +284,12 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+PLOT_INTERVAL_S = 5.0
 SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed", "score", "error")
 
 
-def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) -> None:
-    """summary.csv (best candidate of every finished pattern, in input order) and series.png."""
+def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) -> list[dict]:
+    """summary.csv: the best candidate of every finished pattern, in input order; returns its rows."""
     rows = []
     for path in files:
         document = documents.get(path)
@@ -299,13 +302,12 @@ def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) ->
             row |= {k: best[k] for k in ("bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "score")}
             row |= {"M": fom["M"], "F": fom["F"], "indexed": f"{best['n_indexed']}/{best['n_peaks']}"}
         rows.append(row)
-    partial = out / "summary.csv.partial"
-    with partial.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, SUMMARY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    partial.replace(out / "summary.csv")
-    _plot_series(rows, out / "series.png")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomically(out / "summary.csv", text.getvalue())
+    return rows
 
 
 def _plot_series(rows: list[dict], path: Path) -> None:

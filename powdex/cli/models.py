@@ -59,7 +59,7 @@ def train(
         console.print("error: training needs PyTorch: pip install 'powdex[train]'")
         raise typer.Exit(1) from None
     from powdex.models.train import AssignmentConfig, TrainingConfig, VarianceConfig
-    from powdex.training.build import available_cores
+    from powdex.optim.executors import available_cores
 
     prepared = _prepared(dataset)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device

@@ -19,7 +19,6 @@ the ``done`` marker last, so a killed build loses at most unfinished chunks and
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from powdex.optim.executors import available_cores, limit_to_one_thread
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
 from powdex.training.spacegroups import system_shares
 from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
@@ -43,11 +43,6 @@ def synthetic_entry(seed: int, index: int, shares: dict[str, float]) -> Entry:
     space_group, component = random_space_group(rng, lattice_system_of_entry(seed, index, shares))
     structure = random_structure(rng, space_group, component)
     return entry_from_structure(structure, "synthetic", str(index), formula(structure.elements))
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def build_synthetic(
@@ -78,7 +73,7 @@ def build_synthetic(
     if workers == 1:
         results: Iterator = (_write_chunk(*job) for job in jobs)
     else:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded)
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=limit_to_one_thread)
         results = (f.result() for f in as_completed([pool.submit(_write_chunk, *job) for job in jobs]))
     try:
         for counts in results:
@@ -123,12 +118,6 @@ def _finished_until(out: Path, chunk: int) -> int:
     """Entry index up to which a chunk is written (a smaller earlier build may have left it partial)."""
     marker = out / "done" / f"chunk-{chunk:06d}"
     return json.loads(marker.read_text())["stop"] if marker.exists() else -1
-
-
-def _single_threaded() -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
 
 
 def _write_chunk(out: Path, seed: int, shares: dict[str, float], chunk: int, start: int, stop: int) -> dict[str, int]:
