@@ -90,6 +90,9 @@ def test_free_parameters_round_trip_and_linearity(system):
 def test_direct_free_parameters_build_the_cell():
     assert LatticeSystem.HEXAGONAL.cell_from_free_parameters([3.2, 5.2]).gamma == 120
     assert LatticeSystem.MONOCLINIC.cell_from_free_parameters([5, 6, 7, 100]).beta == 100
+    rhombohedral = LatticeSystem.RHOMBOHEDRAL.cell_from_free_parameters([5.47, 46.3])
+    assert rhombohedral.parameters.tolist() == [5.47, 5.47, 5.47, 46.3, 46.3, 46.3]
+    assert LatticeSystem.RHOMBOHEDRAL.free_parameters(rhombohedral).tolist() == [5.47, 46.3]
     with pytest.raises(ValueError, match="needs"):
         LatticeSystem.ORTHORHOMBIC.cell_from_free_parameters([5, 6])
 
