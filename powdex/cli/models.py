@@ -44,7 +44,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Directory for <system>.npz/.json, training-log.json and loss plots")],
     system: Annotated[list[str] | None, typer.Option("--system", help="Lattice system to train (repeatable; default: all)")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice")] = 0,
-    cycles: Annotated[int, typer.Option(min=1, help="Variance networks: μ / (α, β) cycles")] = 5,
+    pretraining_cycles: Annotated[int, typer.Option(min=0, help="Variance networks: μ / (α, β) cycles of the network on all of a system's groups (0: each group's starts at random)")] = 20,
+    cycles: Annotated[int, typer.Option(min=1, help="Variance networks: μ / (α, β) cycles of each group's network, from the pretrained one")] = 5,
     epochs_per_phase: Annotated[int, typer.Option(min=1, help="Variance networks: epochs of each phase of a cycle")] = 10,
     assignment_epochs: Annotated[int, typer.Option(min=1, help="Assignment networks: epochs")] = 20,
     min_group_entries: Annotated[int, typer.Option(min=1, help="Training entries a group needs for its own regression models")] = 100,
@@ -64,7 +65,7 @@ def train(
     prepared = _prepared(dataset)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     config = TrainingConfig(
-        variance=VarianceConfig(cycles=cycles, epochs_per_phase=epochs_per_phase),
+        variance=VarianceConfig(pretraining_cycles=pretraining_cycles, cycles=cycles, epochs_per_phase=epochs_per_phase),
         assignment=AssignmentConfig(epochs=assignment_epochs),
         min_group_entries=min_group_entries,
         seed=seed,
@@ -157,10 +158,16 @@ def plot_training_log(log: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (regression, assignment) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for columns, entry in log["pretraining"].items():
+        pretraining = [h["epoch"] for h in entry["history"]]
+        regression.plot(pretraining, [h["validation"] for h in entry["history"]], "k", lw=1.5, label=f"all groups {columns}")
     for group, entry in log["regression"].items():
-        epochs = [h["epoch"] for h in entry["history"]]
+        epochs = [pretraining[-1] + h["epoch"] for h in entry["history"]]
         regression.plot(epochs, [h["validation"] for h in entry["history"]], lw=0.8, label=group)
-    regression.set(title=f"{log['system']}: variance networks", xlabel="epoch (μ and α/β phases alternate)", ylabel="validation NLL")
+    regression.set(
+        title=f"{log['system']}: variance networks", xlabel="epoch (pretraining on all groups, then each group's own)",
+        ylabel="validation NLL (uncalibrated)",
+    )
     if 0 < len(log["regression"]) <= 8:
         regression.legend(fontsize=6)
     history = log["assignment"]["history"]

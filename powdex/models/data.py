@@ -13,7 +13,7 @@ from powdex.models.regression import peaks_used
 from powdex.training.entry import ragged_to_numpy
 from powdex.training.scaling import Scaler
 
-_COLUMNS = ["reindexed_cell", "observable_q2", "observable_hkl_reindexed", "group", "split", "augmented_from"]
+_COLUMNS = ["identifier", "reindexed_cell", "observable_q2", "observable_hkl_reindexed", "group", "split", "augmented_from"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class SystemData:
     group: np.ndarray  # (n,) str
     training: np.ndarray  # (n,) bool; the rest is validation
     augmented: np.ndarray  # (n,) bool
+    origin: np.ndarray  # (n,) str: the identifier of the crystal an entry is, or was augmented from
     dropped: int  # entries with too few peaks
 
     @property
@@ -37,7 +38,7 @@ class SystemData:
     def subset(self, mask: np.ndarray) -> SystemData:
         return SystemData(
             self.system, self.scaler, self.cells[mask], self.q2[mask], self.hkl[mask], self.group[mask],
-            self.training[mask], self.augmented[mask], self.dropped,
+            self.training[mask], self.augmented[mask], self.origin[mask], self.dropped,
         )
 
 
@@ -51,6 +52,7 @@ def load_system_data(prepared: Path, system: LatticeSystem) -> SystemData:
     n_peaks = peaks_used(system)
     q2_lists = ragged_to_numpy(table.column("observable_q2"))
     hkl_lists = ragged_to_numpy(table.column("observable_hkl_reindexed"))
+    parents = table.column("augmented_from").to_pylist()
     keep = np.array([len(q) >= n_peaks for q in q2_lists], dtype=bool)
     rows = np.flatnonzero(keep)
     cells = table.column("reindexed_cell").combine_chunks().flatten().to_numpy().reshape(-1, 6)
@@ -62,6 +64,7 @@ def load_system_data(prepared: Path, system: LatticeSystem) -> SystemData:
         hkl=np.array([hkl_lists[i][:n_peaks] for i in rows]).reshape(-1, n_peaks, 3),
         group=np.array(table.column("group").to_pylist(), dtype=object)[rows],
         training=np.array(table.column("split").to_pylist())[rows] == "training",
-        augmented=np.array([a is not None for a in table.column("augmented_from").to_pylist()])[rows],
+        augmented=np.array([a is not None for a in parents])[rows],
+        origin=np.array([p or i for p, i in zip(parents, table.column("identifier").to_pylist())], dtype=object)[rows],
         dropped=int((~keep).sum()),
     )

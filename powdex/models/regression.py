@@ -60,7 +60,7 @@ class RegressionModel:
         return NetworkPrediction(
             mlp(x, self.network, "mean."),
             1.0 + softplus(mlp(x, self.network, "alpha.")),
-            softplus(mlp(x, self.network, "beta.")),
+            softplus(mlp(x, self.network, "beta.")) * self.network["variance_scale"],
         )
 
     def forest_prediction(self, q2: np.ndarray) -> np.ndarray:

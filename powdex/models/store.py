@@ -24,7 +24,7 @@ from powdex.models.forest import Forest
 from powdex.models.regression import RegressionModel
 from powdex.training.scaling import Scaler
 
-FORMAT_VERSION = 2  # 2: float16 network weights; the assignment network's uncertainty-dependent evidence term
+FORMAT_VERSION = 3  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale
 SHIPPED = Path(__file__).parent / "shipped"
 
 

@@ -42,16 +42,19 @@ class MLP(nn.Module):
 
 
 class VarianceModule(nn.Module):
-    """Three independent networks from the scaled peaks: μ, α = 1 + softplus(·), β = softplus(·) per cell parameter."""
+    """Three independent networks from the scaled peaks: μ, α = 1 + softplus(·), β = s · softplus(·) per cell parameter."""
 
     def __init__(self, n_peaks: int, n_parameters: int, mean_hidden, variance_hidden, dropout: float):
         super().__init__()
         self.mean = MLP(n_peaks, tuple(mean_hidden), n_parameters, dropout)
         self.alpha = MLP(n_peaks, tuple(variance_hidden), n_parameters, dropout)
         self.beta = MLP(n_peaks, tuple(variance_hidden), n_parameters, dropout)
+        # A per-parameter factor on β, so on the predicted variance β / (α − 1): 1 while training,
+        # then set on held-out entries (``train.calibrated_variance_scale``).
+        self.register_buffer("variance_scale", torch.ones(n_parameters))
 
     def variance_parameters(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return 1.0 + functional.softplus(self.alpha(x)), functional.softplus(self.beta(x))
+        return 1.0 + functional.softplus(self.alpha(x)), functional.softplus(self.beta(x)) * self.variance_scale
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.mean(x), *self.variance_parameters(x)

@@ -1,7 +1,8 @@
 """Training of the shipped models in PyTorch (sections 2.2 and 2.3); needs the ``train`` extra.
 
-Per lattice system: a variance network and a random forest for every group with
-enough training entries, then one assignment network. Everything is seeded:
+Per lattice system: a variance network pretrained on all of the system's
+training entries, then, from it, a variance network and a random forest for
+every group with enough training entries, then one assignment network. Everything is seeded:
 the same dataset, configuration and seed give the same weights on the same
 hardware and library versions.
 """
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from scipy.optimize import brentq
 
 from powdex.models.assignment import (
     AssignmentModel,
@@ -33,6 +35,7 @@ from powdex.models.losses import beta_nll, inverse_gamma_nll
 from powdex.models.regression import RegressionModel
 from powdex.models.store import SystemModels
 from powdex.models.torch_modules import AssignmentModule, VarianceModule
+from powdex.training.prepare import free_parameter_columns
 
 # report(task, done, total): progress of one named task, called after every epoch.
 Report = Callable[[str, int, int], None]
@@ -45,9 +48,15 @@ class VarianceConfig:
     dropout: float = 0.1
     learning_rate: float = 1e-3
     batch_size: int = 64
-    cycles: int = 5
+    # One network per set of free parameters on all of a system's training entries, where each
+    # group's network starts: a group of a few hundred entries alone gets too few steps to learn.
+    pretraining_cycles: int = 20
+    cycles: int = 5  # of each group's own training, from the pretrained network
     epochs_per_phase: int = 10  # each cycle: this many epochs of μ, then as many of α and β
     beta_star: float = 0.5
+    # Of a group's training crystals (with their augmented copies), held out to choose the
+    # group network's cycle and calibrate its variance (never the evaluation's validation entries).
+    selection_fraction: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -93,24 +102,82 @@ def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
     return loss.item()
 
 
+def calibrated_variance_scale(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Per parameter, the factor s on β (so on the predicted variance) that minimises the NLL of held-out entries.
+
+    With r = y − μ, d NLL / d ln s = Σ [(α + ½) s β / (s β + ½ r²) − α] rises monotonically from −Σ α
+    (s → 0) to Σ ½ (s → ∞), so the minimum is its one root, found on ln s ∈ ±``ln 10³``.
+    """
+    y, mu, alpha, beta = (np.asarray(a, dtype=float) for a in (y, mu, alpha, beta))
+    half_r2 = 0.5 * (y - mu) ** 2
+    bound = np.log(1e3)
+    scales = np.ones(y.shape[1])
+    for j in range(y.shape[1]):
+        def slope(log_s: float) -> float:
+            sb = np.exp(log_s) * beta[:, j]
+            return float(np.sum((alpha[:, j] + 0.5) * sb / (sb + half_r2[:, j]) - alpha[:, j]))
+
+        low, high = slope(-bound), slope(bound)
+        log_s = -bound if low >= 0 else bound if high <= 0 else brentq(slope, -bound, bound, xtol=1e-6)
+        scales[j] = np.exp(log_s)
+    return scales
+
+
 def train_variance_network(
-    x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: VarianceConfig, seed: int,
+    x: np.ndarray, y: np.ndarray, monitor: tuple[np.ndarray, np.ndarray], config: VarianceConfig, seed: int, cycles: int,
+    initial: dict[str, np.ndarray] | None = None, selection: tuple[np.ndarray, np.ndarray] | None = None,
     device: str = "cpu", report: Report | None = None, task: str = "",
-) -> tuple[dict[str, np.ndarray], list[dict]]:
+) -> tuple[dict[str, np.ndarray], list[dict], dict]:
     """Cyclic training: μ with β-NLL (α, β fixed), then α and β with the NLL (μ fixed), ``cycles`` times.
 
-    Returns the weights and a history of per-epoch losses (training: running
-    mean over batches in training mode; validation: NLL in evaluation mode).
+    ``initial``: weights to start from (a pretrained network) instead of a random initialisation.
+    ``monitor``: entries whose NLL is logged after every epoch, watched and never chosen on (the
+    evaluation's validation entries). ``selection``: entries held out from training; at the start and
+    after every cycle the variance is calibrated on them (``calibrated_variance_scale``) and the
+    weights of the cycle with the lowest calibrated NLL there are returned, the scale included.
+    Without it, the last cycle's weights, uncalibrated. Longer training sharpens the means and
+    makes the variances over-confident; choosing and calibrating on held-out entries keeps both.
+
+    Returns the weights, a history of per-epoch losses (training: running mean over batches in
+    training mode; monitor: NLL in evaluation mode) and the selection (cycle, scale, NLL per cycle).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = VarianceModule(x.shape[1], y.shape[1], config.mean_hidden, config.variance_hidden, config.dropout).to(device)
-    xt, yt = torch.as_tensor(x, dtype=torch.float32, device=device), torch.as_tensor(y, dtype=torch.float32, device=device)
-    xv, yv = torch.as_tensor(x_val, dtype=torch.float32, device=device), torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    if initial is not None:
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in initial.items()})
+        model.variance_scale.fill_(1.0)
+
+    def tensors(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+    xt, yt = tensors(x), tensors(y)
+    xm, ym = tensors(monitor[0]), tensors(monitor[1])
     mean_optimizer = torch.optim.Adam(model.mean.parameters(), lr=config.learning_rate)
     variance_optimizer = torch.optim.Adam([*model.alpha.parameters(), *model.beta.parameters()], lr=config.learning_rate)
-    history, total, done = [], config.cycles * 2 * config.epochs_per_phase, 0
-    for cycle in range(config.cycles):
+    chosen: dict = {"cycle": cycles, "selection_nll": []}
+    best: tuple[float, dict[str, np.ndarray]] | None = None
+
+    def select(cycle: int) -> None:
+        nonlocal best
+        if selection is None:
+            return
+        model.eval()
+        with torch.no_grad():
+            mu, alpha, beta = (t.cpu().numpy() for t in model(tensors(selection[0])))
+        scale = calibrated_variance_scale(selection[1], mu, alpha, beta)
+        with torch.no_grad():
+            nll = inverse_gamma_nll(tensors(selection[1]), *(tensors(a) for a in (mu, alpha, beta * scale))).item()
+        chosen["selection_nll"].append(nll)
+        if best is None or nll < best[0]:
+            weights = state_arrays(model)
+            weights["variance_scale"] = scale.astype(np.float32)
+            best = (nll, weights)
+            chosen.update(cycle=cycle, scale=scale.tolist())
+
+    history, total, done = [], cycles * 2 * config.epochs_per_phase, 0
+    select(0)
+    for cycle in range(1, cycles + 1):
         for phase in ("mean", "variance"):
             trained = [model.mean] if phase == "mean" else [model.alpha, model.beta]
             optimizer = mean_optimizer if phase == "mean" else variance_optimizer
@@ -132,12 +199,13 @@ def train_variance_network(
                     losses.append(_step(optimizer, loss))
                 model.eval()
                 with torch.no_grad():
-                    validation = inverse_gamma_nll(yv, *model(xv)).item() if len(xv) else float("nan")
+                    monitored = inverse_gamma_nll(ym, *model(xm)).item() if len(xm) else float("nan")
                 done += 1
-                history.append({"epoch": done, "cycle": cycle, "phase": phase, "training": float(np.mean(losses)), "validation": validation})
+                history.append({"epoch": done, "cycle": cycle, "phase": phase, "training": float(np.mean(losses)), "validation": monitored})
                 if report:
                     report(task, done, total)
-    return state_arrays(model), history
+        select(cycle)
+    return (best[1] if best is not None else state_arrays(model)), history, chosen
 
 
 def train_assignment_network(
@@ -209,26 +277,63 @@ def trained_groups(data: SystemData, min_entries: int) -> list[str]:
     return [str(n) for n, c in zip(names, counts) if c >= min_entries]
 
 
+def selection_mask(data: SystemData, fraction: float, seed: int) -> np.ndarray:
+    """Training entries held out for choosing and calibrating the group networks: in every group, ``fraction``
+    of its training crystals (at least one), each with its augmented copies, so no crystal is on both sides."""
+    rng = np.random.default_rng(seed)
+    held_out = np.zeros(len(data.cells), dtype=bool)
+    if fraction <= 0:
+        return held_out
+    for group in sorted(set(data.group[data.training].astype(str))):
+        members = data.training & (data.group == group)
+        origins = np.unique(data.origin[members].astype(str))
+        chosen = rng.choice(origins, size=max(1, round(fraction * len(origins))), replace=False)
+        held_out |= members & np.isin(data.origin.astype(str), chosen)
+    return held_out
+
+
+def _scaled(data: SystemData, columns: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return data.scaler.scale_q2(data.q2).astype(np.float32), data.scaler.scale_cells(data.cells)[:, list(columns)]
+
+
 def train_system(data: SystemData, config: TrainingConfig, report: Report | None = None) -> tuple[SystemModels, dict]:
     """All models of one lattice system; returns them and the training log (histories and times)."""
     system_key = list(type(data.system)).index(data.system)
-    log: dict = {"system": data.system.value, "regression": {}, "times_s": {}}
+    log: dict = {"system": data.system.value, "pretraining": {}, "regression": {}, "times_s": {}}
     start = time.perf_counter()
-    regression = {}
     groups = trained_groups(data, config.min_group_entries)
+    selection = selection_mask(data, config.variance.selection_fraction, _seed(config, system_key, 2000))
+    fitted = data.training & ~selection
+    entry_columns = [free_parameter_columns(data.system, c) for c in data.cells]
+    columns_of = {group: group_columns(data.system, data.cells[data.training & (data.group == group)]) for group in groups}
+    pretrained = {}
+    for k, columns in enumerate(sorted(set(columns_of.values()))):
+        same = np.array([c == columns for c in entry_columns], dtype=bool)
+        train, val = data.subset(same & fitted), data.subset(same & ~data.training)
+        task = f"{data.system.value} pretraining" + (f" {columns}" if len(set(columns_of.values())) > 1 else "")
+        pretrained[columns], history, _ = train_variance_network(
+            *_scaled(train, columns), _scaled(val, columns), config.variance, _seed(config, system_key, 3000 + k),
+            config.variance.pretraining_cycles, device=config.device, report=report, task=task,
+        )
+        log["pretraining"][str(columns)] = {"training_entries": len(train.cells), "history": history}
+
+    regression = {}
     for g, group in enumerate(groups):
         members = data.group == group
-        train, val = data.subset(members & data.training), data.subset(members & ~data.training)
-        columns = group_columns(data.system, train.cells)
-        x, x_val = (data.scaler.scale_q2(d.q2).astype(np.float32) for d in (train, val))
-        y, y_val = (data.scaler.scale_cells(d.cells)[:, list(columns)] for d in (train, val))
+        columns = columns_of[group]
+        train, held_out, val = (data.subset(members & m) for m in (fitted, selection, ~data.training))
+        x, y = _scaled(train, columns)
         seed = _seed(config, system_key, g)
-        network, history = train_variance_network(
-            x, y, x_val, y_val, config.variance, seed, config.device, report, f"{data.system.value} {group}"
+        network, history, chosen = train_variance_network(
+            x, y, _scaled(val, columns), config.variance, seed, config.variance.cycles, initial=pretrained[columns],
+            selection=_scaled(held_out, columns), device=config.device, report=report, task=f"{data.system.value} {group}",
         )
         forest = fit_forest(x, y, seed, config.forest.n_trees, config.forest.subsample, config.forest.min_samples_leaf)
         regression[group] = RegressionModel(data.system, group, columns, data.n_peaks, data.scaler, network, forest)
-        log["regression"][group] = {"training_entries": len(train.cells), "validation_entries": len(val.cells), "history": history}
+        log["regression"][group] = {
+            "training_entries": len(train.cells), "selection_entries": len(held_out.cells),
+            "validation_entries": len(val.cells), "history": history, "selection": chosen,
+        }
     log["times_s"]["regression"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -43,7 +43,7 @@ def lattice_data(system: LatticeSystem, n: int, seed: int, body_centred: bool = 
     training = np.arange(n) < int(0.8 * n)
     return SystemData(
         system, Scaler.fit(cells[training], list(q2[training])), cells, q2, np.array(hkl),
-        np.full(n, "P", dtype=object), training, np.zeros(n, dtype=bool), 0,
+        np.full(n, "P", dtype=object), training, np.zeros(n, dtype=bool), np.arange(n).astype(str).astype(object), 0,
     )
 
 

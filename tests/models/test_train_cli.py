@@ -25,7 +25,7 @@ def dataset(tmp_path_factory):
 
 def test_train_then_evaluate(dataset, tmp_path):
     models = tmp_path / "models"
-    quick = ["--cycles", "1", "--epochs-per-phase", "2", "--assignment-epochs", "1", "--min-group-entries", "30"]
+    quick = ["--pretraining-cycles", "1", "--cycles", "1", "--epochs-per-phase", "2", "--assignment-epochs", "1", "--min-group-entries", "30"]
     result = CliRunner().invoke(
         app, ["train", "--dataset", str(dataset), "--out", str(models), "--system", "monoclinic", "--system", "cubic", *quick]
     )
@@ -50,7 +50,7 @@ def test_train_then_evaluate(dataset, tmp_path):
 
 
 def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(dataset, tmp_path):
-    quick = ["--system", "cubic", "--system", "hexagonal", "--cycles", "1", "--epochs-per-phase", "1",
+    quick = ["--system", "cubic", "--system", "hexagonal", "--pretraining-cycles", "1", "--cycles", "1", "--epochs-per-phase", "1",
              "--assignment-epochs", "1", "--min-group-entries", "30"]
     for run, workers in (("first", "1"), ("second", "2")):
         result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / run), "--workers", workers, *quick])

@@ -1,0 +1,70 @@
+"""Choosing a group network's cycle and calibrating its variance on held-out training entries."""
+
+import numpy as np
+import pytest
+
+from powdex.crystal import LatticeSystem
+from powdex.models.regression import RegressionModel
+from powdex.training.scaling import Scaler
+
+torch = pytest.importorskip("torch")
+
+from powdex.models.losses import inverse_gamma_nll  # noqa: E402
+from powdex.models.train import (  # noqa: E402
+    VarianceConfig,
+    calibrated_variance_scale,
+    selection_mask,
+    train_variance_network,
+)
+
+IDENTITY = Scaler(q2_mean=0.0, q2_std=1.0, length_mean=0.0, length_std=1.0, angle_scale=1.0)
+
+
+def nll(y, mu, alpha, beta) -> float:
+    return inverse_gamma_nll(*(torch.as_tensor(a, dtype=torch.float64) for a in (y, mu, alpha, beta))).item()
+
+
+def test_scale_recovers_how_much_too_small_the_predicted_variance_is():
+    # With α large the marginal is nearly normal with variance β / α: residuals of 4 and 0.25 times
+    # that variance need β scaled by 4 and 0.25.
+    rng = np.random.default_rng(0)
+    n, alpha, beta = 20000, np.full((20000, 2), 500.0), np.full((20000, 2), 500.0 * 0.01)
+    y = rng.standard_normal((n, 2)) * np.sqrt([0.04, 0.0025])
+    scale = calibrated_variance_scale(y, np.zeros((n, 2)), alpha, beta)
+    np.testing.assert_allclose(scale, [4.0, 0.25], rtol=0.03)
+    # And it is the minimum of the NLL, not only near the truth.
+    best = nll(y, 0 * y, alpha, beta * scale)
+    for factor in (0.9, 1.1):
+        assert nll(y, 0 * y, alpha, beta * scale * factor) > best
+
+
+def test_held_out_crystals_come_with_their_augmented_copies(small_orthorhombic):
+    data = small_orthorhombic
+    # Give every second crystal an augmented copy (same origin) in another group.
+    origin = data.origin.copy()
+    origin[1::2] = origin[::2][: len(origin[1::2])]
+    group = np.where(np.arange(len(origin)) % 4 < 2, "P", "C").astype(object)
+    data = type(data)(data.system, data.scaler, data.cells, data.q2, data.hkl, group, data.training, data.augmented, origin, 0)
+    held_out = selection_mask(data, 0.2, seed=3)
+    assert not np.any(held_out & ~data.training)
+    assert not set(origin[held_out]) & set(origin[data.training & ~held_out])
+    for g in ("P", "C"):
+        members = data.training & (group == g)
+        assert 0.1 < held_out[members].mean() < 0.3
+
+
+def test_the_returned_network_is_the_best_calibrated_cycle_on_the_held_out_entries(small_orthorhombic):
+    data = small_orthorhombic
+    x = data.scaler.scale_q2(data.q2).astype(np.float32)
+    y = data.scaler.scale_cells(data.cells)[:, :3]
+    fit, held_out = np.flatnonzero(data.training)[:400], np.flatnonzero(data.training)[400:]
+    config = VarianceConfig(mean_hidden=(32, 16), variance_hidden=(16,), epochs_per_phase=2)
+    weights, history, chosen = train_variance_network(
+        x[fit], y[fit], (x[~data.training], y[~data.training]), config, seed=0, cycles=3, selection=(x[held_out], y[held_out]),
+    )
+    assert len(chosen["selection_nll"]) == 4  # the initial network and three cycles
+    assert chosen["cycle"] == int(np.argmin(chosen["selection_nll"]))
+    np.testing.assert_allclose(weights["variance_scale"], chosen["scale"], rtol=1e-6)
+    # The numpy runtime of the returned weights gives that cycle's calibrated NLL.
+    prediction = RegressionModel(LatticeSystem.ORTHORHOMBIC, "P", (0, 1, 2), 20, IDENTITY, weights, None).network_prediction(x[held_out])
+    assert nll(y[held_out], prediction.mean, prediction.alpha, prediction.beta) == pytest.approx(min(chosen["selection_nll"]), rel=1e-4)
