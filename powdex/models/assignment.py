@@ -6,9 +6,11 @@ q² scale of the lattice system) and squashed to Δ* = ε / (|Δ| + ε) ∈ (0, 
 where a reference line sits on a peak. ε is proportional to the candidate's
 uncertainty τ (the seed trains one network per noise level with its own ε; one
 network that is told τ does the same): a cell known to 1 % measures distances
-on a scale ten times finer than one known to 10 %. The network maps each peak's row of Δ*
-to a distribution over the references plus one last class, (000), for indices
-outside the reference list.
+on a scale ten times finer than one known to 10 %. The network maps each peak's row of Δ*,
+with the row of the largest Δ* any other peak has at each reference (a line another
+peak sits on is less likely to be this one's: two observed peaks are two lines), to a
+distribution over the references plus one last class, (000), for indices outside the
+reference list (``torch_modules.AssignmentModule``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ def delta_star(q2_observed: np.ndarray, q2_reference: np.ndarray, q2_scale: floa
     delta = np.abs(q2_observed[:, :, None] - q2_reference[:, None, :]) / q2_scale
     epsilon = np.asarray(epsilon, dtype=float).reshape(-1, 1, 1) if np.ndim(epsilon) else epsilon
     return (epsilon / (delta + epsilon)).astype(np.float32)
+
+
+def best_other_peak(delta: np.ndarray) -> np.ndarray:
+    """For Δ* (n, peaks, references): at each peak and reference, the largest Δ* of any other peak there."""
+    top = np.sort(np.partition(delta, -2, axis=1)[:, -2:], axis=1)  # (n, 2, references): second best, best
+    return np.where(delta >= top[:, 1:], top[:, :1], top[:, 1:])
 
 
 def labels(system: LatticeSystem, reference: np.ndarray, cells: np.ndarray, hkl: np.ndarray) -> np.ndarray:
@@ -161,13 +169,20 @@ class AssignmentModel:
         return out
 
     def logits(self, inputs: np.ndarray, log_tau: np.ndarray) -> np.ndarray:
-        """``AssignmentModule.forward`` in numpy: per-peak heads plus the sharpened ln Δ* of each reference."""
+        """``AssignmentModule.forward`` in numpy: per-peak heads on context-mixed features, plus the evidence."""
         w = self.weights
-        hidden = mlp(inputs, w, "shared.")
-        logits = np.einsum("bph,poh->bpo", hidden, w["heads_weight"]) + w["heads_bias"]
-        sharpness = softplus(w["evidence_offset"][None, :] + w["evidence_slope"][None, :] * log_tau[:, None])
-        logits[..., :-1] += sharpness[..., None] * np.log(inputs)
-        return logits
+        hidden = mlp(np.concatenate([inputs, best_other_peak(inputs)], axis=2), w, "shared.")
+        hidden = hidden + hidden.mean(axis=1, keepdims=True) @ w["context.weight"].T + w["context.bias"]
+        logits = np.einsum("bph,poh->bpo", hidden, w["heads_weight"], optimize=True) + w["heads_bias"]  # optimize: a BLAS matmul, 7× faster
+        fit = np.log(inputs.max(axis=2)).mean(axis=1, keepdims=True)
+        log_tau = np.asarray(log_tau, dtype=np.float32)[:, None]
+        outside = np.exp(w["outside_distance"][None, :] - log_tau)
+        distance = np.concatenate([1.0 / inputs - 1.0, outside[..., None]], axis=2)
+
+        def weight(name: str) -> np.ndarray:
+            return softplus(w[f"{name}_offset"] + w[f"{name}_slope"] * log_tau + w[f"{name}_fit"] * fit)[..., None]
+
+        return logits - weight("evidence") * np.log1p(distance) - weight("precision") * distance**2
 
     def assign(self, q2_observed: np.ndarray, cells: np.ndarray, uncertainty) -> tuple[np.ndarray, np.ndarray]:
         """Most probable Miller indices (n, peaks, 3) in each cell's own axes ((000) when outside the list) and their probability."""

@@ -64,24 +64,49 @@ class AssignmentModule(nn.Module):
     """Shared blocks applied to each peak's row of Δ*, then one linear softmax head per peak position.
 
     ``forward(delta, log_uncertainty)`` returns logits (batch, peaks, references + 1); the last class
-    is the (000) label. Each peak's logits also get s · ln Δ* for the references, the log-likelihood
-    of the peak under a Cauchy-like error of width ε, with a sharpness s = softplus(a_p + b_p ln τ)
-    that depends on τ, the uncertainty of the candidate cell (scaled units): a cell known to 1 %
-    should be trusted more than one known to 10 %. At initialisation s = 1, so the network ranks
-    references as the nearest-reference rule does, and the layers learn what distance alone cannot
-    tell (which lines a pattern tends to show, where the (000) class is likely).
+    is the (000) label. The shared blocks read each peak's row of Δ* and, beside it, the row of
+    the best other peak's Δ* at each reference. Three things let it do better than the nearest reference:
+
+    * evidence: each class's logit gets the log-likelihood of the peak's distance z = |Δ| / ε to
+      it (z = 1/Δ* − 1), −s ln(1 + z) − g z², a Gaussian core with a Cauchy-like tail. (000), an
+      index outside the list, is a line at a learnt distance z₀ = exp(u_p) / τ: unlikely where
+      the cell is good. The weights s and g depend on τ, the candidate cell's stated uncertainty
+      (scaled units), and on f, the mean over peaks of ln max Δ*, how well the cell fits the whole
+      pattern; at initialisation s = 1, g = 0.01, and the network ranks references as the
+      nearest-reference rule does;
+    * context: each peak's hidden features get a linear map of their mean over the pattern's peaks
+      (zero at initialisation), and its input has the other peaks' Δ*, so a peak's assignment knows
+      about the others;
+    * the heads learn what distance alone cannot tell: which lines a pattern tends to show.
     """
 
     def __init__(self, n_peaks: int, n_references: int, hidden, dropout: float):
         super().__init__()
-        self.shared = MLP(n_references, tuple(hidden), None, dropout)
+        self.shared = MLP(2 * n_references, tuple(hidden), None, dropout)
+        self.context = nn.Linear(hidden[-1], hidden[-1])
+        nn.init.zeros_(self.context.weight)
+        nn.init.zeros_(self.context.bias)
         bound = 1.0 / math.sqrt(hidden[-1])  # nn.Linear's initialisation, one kernel per peak
         self.heads_weight = nn.Parameter(torch.empty(n_peaks, n_references + 1, hidden[-1]).uniform_(-bound, bound))
         self.heads_bias = nn.Parameter(torch.empty(n_peaks, n_references + 1).uniform_(-bound, bound))
-        self.evidence_offset = nn.Parameter(torch.full((n_peaks,), math.log(math.e - 1.0)))  # softplus⁻¹(1)
-        self.evidence_slope = nn.Parameter(torch.zeros(n_peaks))
+        for name, initial in (("evidence", 1.0), ("precision", 0.01)):  # s and g, each softplus(offset + slope ln τ + fit f)
+            setattr(self, f"{name}_offset", nn.Parameter(torch.full((n_peaks,), math.log(math.expm1(initial)))))
+            setattr(self, f"{name}_slope", nn.Parameter(torch.zeros(n_peaks)))
+            setattr(self, f"{name}_fit", nn.Parameter(torch.zeros(n_peaks)))
+        self.outside_distance = nn.Parameter(torch.full((n_peaks,), math.log(0.5)))  # u_p: z₀ = 10 at τ = 0.05
+
+    def _weight(self, name: str, log_uncertainty: torch.Tensor, fit: torch.Tensor) -> torch.Tensor:
+        offset, slope, weight = (getattr(self, f"{name}_{k}") for k in ("offset", "slope", "fit"))
+        return functional.softplus(offset + slope * log_uncertainty[:, None] + weight * fit)
 
     def forward(self, delta: torch.Tensor, log_uncertainty: torch.Tensor) -> torch.Tensor:
-        logits = torch.einsum("bph,poh->bpo", self.shared(delta), self.heads_weight) + self.heads_bias
-        sharpness = functional.softplus(self.evidence_offset + self.evidence_slope * log_uncertainty[:, None])
-        return logits + functional.pad(sharpness[..., None] * torch.log(delta), (0, 1))
+        top = torch.topk(delta, 2, dim=1).values  # (batch, 2, references)
+        claimed = torch.where(delta >= top[:, :1], top[:, 1:], top[:, :1])  # the best other peak's Δ* per reference
+        hidden = self.shared(torch.cat([delta, claimed], dim=2))
+        hidden = hidden + self.context(hidden.mean(dim=1, keepdim=True))
+        logits = torch.einsum("bph,poh->bpo", hidden, self.heads_weight) + self.heads_bias
+        fit = torch.log(delta.amax(dim=2)).mean(dim=1, keepdim=True)
+        outside = torch.exp(self.outside_distance - log_uncertainty[:, None])
+        distance = torch.cat([1.0 / delta - 1.0, outside[..., None]], dim=2)
+        sharpness, precision = (self._weight(n, log_uncertainty, fit)[..., None] for n in ("evidence", "precision"))
+        return logits - sharpness * torch.log1p(distance) - precision * distance**2

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from powdex.crystal import Cell, LatticeSystem, reference_miller_indices
-from powdex.models.assignment import build_reference, candidate_cells, labels, nearest_reference, reference_q2
+from powdex.models.assignment import (
+    best_other_peak,
+    build_reference,
+    candidate_cells,
+    labels,
+    nearest_reference,
+    reference_q2,
+)
 from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap
 
 
@@ -18,6 +25,12 @@ def test_reference_is_sorted_by_mean_spacing_and_labels_find_equivalent_indices(
     flipped = reference[None, :20] * np.array([-1, 1, -1])
     np.testing.assert_array_equal(labels(data.system, reference, data.cells[:1], flipped), [np.arange(20)])
     assert labels(data.system, reference, data.cells[:1], np.array([[[19, 20, 20]]]))[0, 0] == 500
+
+
+def test_best_other_peak_is_the_largest_delta_star_of_the_other_peaks_at_each_reference():
+    delta = np.array([[[0.9, 0.1, 0.3], [0.2, 0.8, 0.3], [0.5, 0.4, 0.1]]])  # 3 peaks × 3 references
+    expected = [[[0.5, 0.8, 0.3], [0.9, 0.4, 0.3], [0.9, 0.8, 0.3]]]  # a tie at the best stays the best
+    np.testing.assert_array_equal(best_other_peak(delta), expected)
 
 
 def test_monoclinic_cells_with_unique_axis_a_or_c_are_handled_through_an_axis_exchange():

@@ -6,6 +6,7 @@ import pytest
 from powdex.crystal import LatticeSystem
 from powdex.models.assignment import AssignmentModel
 from powdex.models.forest import export_forest
+from powdex.models.numpy_layers import softmax
 from powdex.models.regression import RegressionModel
 from powdex.training.scaling import Scaler
 
@@ -44,10 +45,12 @@ def test_assignment_network_numpy_matches_torch():
     inputs = rng.uniform(size=(64, 20, 500)).astype(np.float32)
     log_tau = np.log(rng.uniform(0.005, 0.2, size=64)).astype(np.float32)
     with torch.no_grad():
-        expected = torch.softmax(module(torch.from_numpy(inputs), torch.from_numpy(log_tau)), dim=-1).numpy()
+        expected = module(torch.from_numpy(inputs), torch.from_numpy(log_tau)).numpy()
     model = AssignmentModel(LatticeSystem.ORTHORHOMBIC, np.zeros((500, 3), int), 0.01, 1.0, 20, state_arrays(module))
     got = model.logits(inputs, log_tau)
-    np.testing.assert_allclose(np.exp(got) / np.exp(got).sum(-1, keepdims=True), expected, atol=1e-5)
+    # The distance terms make logits of far lines large and negative: compare them relatively, probabilities absolutely.
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(softmax(got), softmax(expected), atol=1e-5)
 
 
 def test_exported_forest_predicts_exactly_like_scikit_learn():
