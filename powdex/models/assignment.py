@@ -10,7 +10,8 @@ on a scale ten times finer than one known to 10 %. The network maps each peak's 
 with the row of the largest Δ* any other peak has at each reference (a line another
 peak sits on is less likely to be this one's: two observed peaks are two lines), to a
 distribution over the references plus one last class, (000), for indices outside the
-reference list (``torch_modules.AssignmentModule``).
+reference list; the line each peak gets in the pattern's one-to-one matching of least
+total distance adds to its logit (``torch_modules.AssignmentModule``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from powdex.crystal import (
     LatticeSystem,
@@ -71,6 +73,16 @@ def best_other_peak(delta: np.ndarray) -> np.ndarray:
     """For Δ* (n, peaks, references): at each peak and reference, the largest Δ* of any other peak there."""
     top = np.sort(np.partition(delta, -2, axis=1)[:, -2:], axis=1)  # (n, 2, references): second best, best
     return np.where(delta >= top[:, 1:], top[:, :1], top[:, 1:])
+
+
+def matched_lines(delta: np.ndarray) -> np.ndarray:
+    """One-hot (n, peaks, references): each pattern's peaks assigned to distinct reference lines with the least
+    total distance Σ |Δ| (``scipy.optimize.linear_sum_assignment`` on ε / Δ* = |Δ| + ε)."""
+    out = np.zeros(np.shape(delta), dtype=np.float32)
+    for pattern, row in zip(out, np.asarray(delta, dtype=np.float64)):
+        peaks, lines = linear_sum_assignment(1.0 / row)
+        pattern[peaks, lines] = 1.0
+    return out
 
 
 def labels(system: LatticeSystem, reference: np.ndarray, cells: np.ndarray, hkl: np.ndarray) -> np.ndarray:
@@ -182,7 +194,9 @@ class AssignmentModel:
         def weight(name: str) -> np.ndarray:
             return softplus(w[f"{name}_offset"] + w[f"{name}_slope"] * log_tau + w[f"{name}_fit"] * fit)[..., None]
 
-        return logits - weight("evidence") * np.log1p(distance) - weight("precision") * distance**2
+        logits = logits - weight("evidence") * np.log1p(distance) - weight("precision") * distance**2
+        logits[..., :-1] += weight("matched") * matched_lines(inputs)
+        return logits
 
     def assign(self, q2_observed: np.ndarray, cells: np.ndarray, uncertainty) -> tuple[np.ndarray, np.ndarray]:
         """Most probable Miller indices (n, peaks, 3) in each cell's own axes ((000) when outside the list) and their probability."""

@@ -24,8 +24,8 @@ from powdex.models.forest import Forest
 from powdex.models.regression import RegressionModel
 from powdex.training.scaling import Scaler
 
-FORMAT_VERSION = 4  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale;
-# 4: the assignment network's other-peak input, context and Gaussian evidence
+FORMAT_VERSION = 5  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale;
+# 4: the assignment network's other-peak input, context and Gaussian evidence; 5: its matched-line term
 SHIPPED = Path(__file__).parent / "shipped"
 
 

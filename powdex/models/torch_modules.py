@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from powdex.models.assignment import matched_lines
+
 
 class Block(nn.Module):
     """Dense → LayerNorm → GELU → Dropout."""
@@ -65,18 +67,20 @@ class AssignmentModule(nn.Module):
 
     ``forward(delta, log_uncertainty)`` returns logits (batch, peaks, references + 1); the last class
     is the (000) label. The shared blocks read each peak's row of Δ* and, beside it, the row of
-    the best other peak's Δ* at each reference. Three things let it do better than the nearest reference:
+    the best other peak's Δ* at each reference. These let it do better than the nearest reference:
 
     * evidence: each class's logit gets the log-likelihood of the peak's distance z = |Δ| / ε to
       it (z = 1/Δ* − 1), −s ln(1 + z) − g z², a Gaussian core with a Cauchy-like tail. (000), an
       index outside the list, is a line at a learnt distance z₀ = exp(u_p) / τ: unlikely where
       the cell is good. The weights s and g depend on τ, the candidate cell's stated uncertainty
       (scaled units), and on f, the mean over peaks of ln max Δ*, how well the cell fits the whole
-      pattern; at initialisation s = 1, g = 0.01, and the network ranks references as the
+      pattern; at initialisation s = 1, g = 0.01, so that distance ranks references as the
       nearest-reference rule does;
     * context: each peak's hidden features get a linear map of their mean over the pattern's peaks
       (zero at initialisation), and its input has the other peaks' Δ*, so a peak's assignment knows
-      about the others;
+      about the others; and the line the whole pattern's best one-to-one matching gives the peak
+      (``assignment.matched_lines``: two observed peaks are two lines) gets a bonus m, learnt like
+      s and g (m = 1 at initialisation);
     * the heads learn what distance alone cannot tell: which lines a pattern tends to show.
     """
 
@@ -89,7 +93,7 @@ class AssignmentModule(nn.Module):
         bound = 1.0 / math.sqrt(hidden[-1])  # nn.Linear's initialisation, one kernel per peak
         self.heads_weight = nn.Parameter(torch.empty(n_peaks, n_references + 1, hidden[-1]).uniform_(-bound, bound))
         self.heads_bias = nn.Parameter(torch.empty(n_peaks, n_references + 1).uniform_(-bound, bound))
-        for name, initial in (("evidence", 1.0), ("precision", 0.01)):  # s and g, each softplus(offset + slope ln τ + fit f)
+        for name, initial in (("evidence", 1.0), ("precision", 0.01), ("matched", 1.0)):  # s and g, each softplus(offset + slope ln τ + fit f)
             setattr(self, f"{name}_offset", nn.Parameter(torch.full((n_peaks,), math.log(math.expm1(initial)))))
             setattr(self, f"{name}_slope", nn.Parameter(torch.zeros(n_peaks)))
             setattr(self, f"{name}_fit", nn.Parameter(torch.zeros(n_peaks)))
@@ -109,4 +113,6 @@ class AssignmentModule(nn.Module):
         outside = torch.exp(self.outside_distance - log_uncertainty[:, None])
         distance = torch.cat([1.0 / delta - 1.0, outside[..., None]], dim=2)
         sharpness, precision = (self._weight(n, log_uncertainty, fit)[..., None] for n in ("evidence", "precision"))
-        return logits - sharpness * torch.log1p(distance) - precision * distance**2
+        matched = torch.as_tensor(matched_lines(delta.detach().cpu().numpy()), device=delta.device)
+        bonus = self._weight("matched", log_uncertainty, fit)[..., None] * matched
+        return logits - sharpness * torch.log1p(distance) - precision * distance**2 + functional.pad(bonus, (0, 1))

@@ -9,6 +9,7 @@ from powdex.models.assignment import (
     build_reference,
     candidate_cells,
     labels,
+    matched_lines,
     nearest_reference,
     reference_q2,
 )
@@ -31,6 +32,15 @@ def test_best_other_peak_is_the_largest_delta_star_of_the_other_peaks_at_each_re
     delta = np.array([[[0.9, 0.1, 0.3], [0.2, 0.8, 0.3], [0.5, 0.4, 0.1]]])  # 3 peaks × 3 references
     expected = [[[0.5, 0.8, 0.3], [0.9, 0.4, 0.3], [0.9, 0.8, 0.3]]]  # a tie at the best stays the best
     np.testing.assert_array_equal(best_other_peak(delta), expected)
+
+
+def test_matched_lines_give_two_peaks_near_one_line_different_lines():
+    # Lines at q² 1.0, 1.1, 2.0; peaks at 1.02 and 1.04 are both nearest to 1.0, the second is sent to 1.1.
+    epsilon = 0.01
+    distance = np.abs(np.array([1.02, 1.04, 1.98])[:, None] - np.array([1.0, 1.1, 2.0])[None, :])
+    delta = (epsilon / (distance + epsilon))[None]
+    np.testing.assert_array_equal(delta.argmax(axis=2), [[0, 0, 2]])
+    np.testing.assert_array_equal(matched_lines(delta), [np.eye(3)])
 
 
 def test_monoclinic_cells_with_unique_axis_a_or_c_are_handled_through_an_axis_exchange():
