@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from powdex.models.assignment import matched_lines
+from powdex.models.assignment import best_other_peak, matched_lines
 
 
 class Block(nn.Module):
@@ -93,7 +93,8 @@ class AssignmentModule(nn.Module):
         bound = 1.0 / math.sqrt(hidden[-1])  # nn.Linear's initialisation, one kernel per peak
         self.heads_weight = nn.Parameter(torch.empty(n_peaks, n_references + 1, hidden[-1]).uniform_(-bound, bound))
         self.heads_bias = nn.Parameter(torch.empty(n_peaks, n_references + 1).uniform_(-bound, bound))
-        for name, initial in (("evidence", 1.0), ("precision", 0.01), ("matched", 1.0)):  # s and g, each softplus(offset + slope ln τ + fit f)
+        # s, g and m, each softplus(offset + slope ln τ + fit f)
+        for name, initial in (("evidence", 1.0), ("precision", 0.01), ("matched", 1.0)):
             setattr(self, f"{name}_offset", nn.Parameter(torch.full((n_peaks,), math.log(math.expm1(initial)))))
             setattr(self, f"{name}_slope", nn.Parameter(torch.zeros(n_peaks)))
             setattr(self, f"{name}_fit", nn.Parameter(torch.zeros(n_peaks)))
@@ -104,8 +105,9 @@ class AssignmentModule(nn.Module):
         return functional.softplus(offset + slope * log_uncertainty[:, None] + weight * fit)
 
     def forward(self, delta: torch.Tensor, log_uncertainty: torch.Tensor) -> torch.Tensor:
-        top = torch.topk(delta, 2, dim=1).values  # (batch, 2, references)
-        claimed = torch.where(delta >= top[:, :1], top[:, 1:], top[:, :1])  # the best other peak's Δ* per reference
+        # Both pattern-wide inputs are functions of the data alone (no gradient), computed once, in numpy.
+        array = delta.detach().cpu().numpy()
+        claimed, matched = (torch.as_tensor(f(array), device=delta.device) for f in (best_other_peak, matched_lines))
         hidden = self.shared(torch.cat([delta, claimed], dim=2))
         hidden = hidden + self.context(hidden.mean(dim=1, keepdim=True))
         logits = torch.einsum("bph,poh->bpo", hidden, self.heads_weight) + self.heads_bias
@@ -113,6 +115,5 @@ class AssignmentModule(nn.Module):
         outside = torch.exp(self.outside_distance - log_uncertainty[:, None])
         distance = torch.cat([1.0 / delta - 1.0, outside[..., None]], dim=2)
         sharpness, precision = (self._weight(n, log_uncertainty, fit)[..., None] for n in ("evidence", "precision"))
-        matched = torch.as_tensor(matched_lines(delta.detach().cpu().numpy()), device=delta.device)
         bonus = self._weight("matched", log_uncertainty, fit)[..., None] * matched
         return logits - sharpness * torch.log1p(distance) - precision * distance**2 + functional.pad(bonus, (0, 1))
