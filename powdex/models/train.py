@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import brentq
+from scipy.stats import norm
 
 from powdex.models.assignment import (
     AssignmentModel,
@@ -36,6 +36,8 @@ from powdex.models.regression import RegressionModel
 from powdex.models.store import SystemModels
 from powdex.models.torch_modules import AssignmentModule, VarianceModule
 from powdex.training.prepare import free_parameter_columns
+
+TWO_SIGMA_COVERAGE = norm.cdf(2.0) - norm.cdf(-2.0)
 
 # report(task, done, total): progress of one named task, called after every epoch.
 Report = Callable[[str, int, int], None]
@@ -103,24 +105,22 @@ def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
 
 
 def calibrated_variance_scale(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Per parameter, the factor s on β (so on the predicted variance) that minimises the NLL of held-out entries.
+    """Per parameter, the factor s on β (so on the predicted variance σ² = β / (α − 1)) with which μ ± 2σ holds
+    the normal 95.45 % of new entries: of the n held-out entries' r² / 4σ² (r = y − μ, each the smallest s
+    that puts its entry within 2σ), the ⌈(n + 1) 0.9545⌉-th smallest, or the largest where n is under 21.
 
-    With r = y − μ, d NLL / d ln s = Σ [(α + ½) s β / (s β + ½ r²) − α] rises monotonically from −Σ α
-    (s → 0) to Σ ½ (s → ∞), so the minimum is its one root, found on ln s ∈ ±``ln 10³``.
+    That rank is split-conformal calibration's: on entries exchangeable with the held-out ones, the interval
+    then covers at least 95.45 % in expectation; the plain 95.45 % quantile of a small group's few dozen
+    held-out entries covers less (91 % over the small orthorhombic groups). Calibrated on coverage, not on the
+    NLL: the NLL-minimising s matches σ² to the residuals' spread whatever their shape, and where they are flat
+    (the triclinic angles, which the first lines hardly predict, fill the reduced cell's angle range) that put
+    98 % of the truths within 2σ. μ ± 2σ is the interval a user reads and what the indexer's draws from
+    N(μ, σ²) span, so it is the one held to its nominal coverage.
     """
     y, mu, alpha, beta = (np.asarray(a, dtype=float) for a in (y, mu, alpha, beta))
-    half_r2 = 0.5 * (y - mu) ** 2
-    bound = np.log(1e3)
-    scales = np.ones(y.shape[1])
-    for j in range(y.shape[1]):
-        def slope(log_s: float) -> float:
-            sb = np.exp(log_s) * beta[:, j]
-            return float(np.sum((alpha[:, j] + 0.5) * sb / (sb + half_r2[:, j]) - alpha[:, j]))
-
-        low, high = slope(-bound), slope(bound)
-        log_s = -bound if low >= 0 else bound if high <= 0 else brentq(slope, -bound, bound, xtol=1e-6)
-        scales[j] = np.exp(log_s)
-    return scales
+    needed = np.sort((y - mu) ** 2 / (4.0 * beta / (alpha - 1.0)), axis=0)
+    n = len(needed)
+    return needed[min(n, int(np.ceil((n + 1) * TWO_SIGMA_COVERAGE))) - 1]
 
 
 def train_variance_network(

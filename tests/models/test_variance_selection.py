@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from powdex.crystal import LatticeSystem
 from powdex.models.regression import RegressionModel
@@ -25,17 +26,45 @@ def nll(y, mu, alpha, beta) -> float:
 
 
 def test_scale_recovers_how_much_too_small_the_predicted_variance_is():
-    # With α large the marginal is nearly normal with variance β / α: residuals of 4 and 0.25 times
-    # that variance need β scaled by 4 and 0.25.
+    # σ² = β / (α − 1) = 0.01 (α large, so the marginal is nearly normal): residuals of variance 0.04 and
+    # 0.0025 need it scaled by 4 and 0.25.
     rng = np.random.default_rng(0)
-    n, alpha, beta = 20000, np.full((20000, 2), 500.0), np.full((20000, 2), 500.0 * 0.01)
+    n, alpha = 20000, np.full((20000, 2), 501.0)
+    beta = 0.01 * (alpha - 1.0)
     y = rng.standard_normal((n, 2)) * np.sqrt([0.04, 0.0025])
     scale = calibrated_variance_scale(y, np.zeros((n, 2)), alpha, beta)
     np.testing.assert_allclose(scale, [4.0, 0.25], rtol=0.03)
-    # And it is the minimum of the NLL, not only near the truth.
-    best = nll(y, 0 * y, alpha, beta * scale)
-    for factor in (0.9, 1.1):
-        assert nll(y, 0 * y, alpha, beta * scale * factor) > best
+
+
+def test_flat_residuals_get_the_nominal_two_sigma_coverage():
+    # Residuals uniform on ±1 (a kurtosis of 1.8, like the triclinic angles'): the σ that matches their
+    # variance, 1/√3, puts all of them within 2σ; the calibrated one puts 95.45 % there and, the residuals
+    # being uniform, half as many within 1σ.
+    rng = np.random.default_rng(1)
+    n = 40000
+    y = rng.uniform(-1.0, 1.0, (n, 1))
+    alpha = np.full((n, 1), 3.0)
+    beta = (alpha - 1.0) / 3.0  # σ² = 1/3, the residuals' variance
+    sigma = np.sqrt(calibrated_variance_scale(y, np.zeros((n, 1)), alpha, beta) * beta / (alpha - 1.0))
+    assert np.mean(np.abs(y) < 2.0 * sigma) == pytest.approx(0.9545, abs=1e-3)
+    assert np.mean(np.abs(y) < sigma) == pytest.approx(0.9545 / 2, abs=0.01)
+
+
+def test_a_few_dozen_held_out_entries_still_give_the_nominal_coverage_on_new_ones():
+    # 2000 groups of 30 held-out normal residuals, σ predicted right (s = 1 would be exact): calibrated on each
+    # group, μ ± 2σ covers on average at least 95.45 % of that group's new entries (exactly, from the normal
+    # CDF), where the plain 95.45 % quantile of the 30 covers about 93 %.
+    rng = np.random.default_rng(2)
+    n, groups = 30, 2000
+    alpha, beta = np.full((n, 1), 3.0), np.full((n, 1), 2.0)  # σ² = 1
+    scales = np.array([calibrated_variance_scale(rng.standard_normal((n, 1)), np.zeros((n, 1)), alpha, beta)[0]
+                       for _ in range(groups)])
+    coverage = 2 * norm.cdf(2 * np.sqrt(scales)) - 1
+    assert 0.9545 <= coverage.mean() < 0.9545 + 1 / (n + 1)
+    # Fewer than 21 entries: no rank is high enough, so the largest is used and every entry is covered.
+    y = rng.standard_normal((10, 1))
+    scale = calibrated_variance_scale(y, np.zeros((10, 1)), alpha[:10], beta[:10])
+    assert scale[0] == pytest.approx(np.max(y**2) / 4)
 
 
 def test_held_out_crystals_come_with_their_augmented_copies(small_orthorhombic):
