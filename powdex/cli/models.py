@@ -223,8 +223,13 @@ def evaluate_models(
         ),
         _table(
             "Assignment top-1 accuracy (validation, unaugmented)",
-            ["system", "candidate cells", "entries", "network", "nearest reference"],
-            [[r.system, r.cells, r.entries, f"{r.network_accuracy:.1%}", f"{r.baseline_accuracy:.1%}"] for r in assignment_rows],
+            ["system", "candidate cells", "entries", "network", "nearest reference", "peaks only network / only baseline right",
+             "network errors (at an overlapping line)"],
+            [
+                [r.system, r.cells, r.entries, f"{r.network_accuracy:.2%}", f"{r.baseline_accuracy:.2%}",
+                 f"{r.network_wins} / {r.network_losses}", f"{r.network_errors} ({r.errors_at_overlapping_lines})"]
+                for r in assignment_rows
+            ],
         ),
     ]
     (out / "evaluation.md").write_text("\n\n".join(markdown for markdown, _ in tables) + "\n")

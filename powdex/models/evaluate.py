@@ -12,12 +12,17 @@ group's models, as in the seed):
 
 Assignment: top-1 accuracy of the network and of the nearest-reference
 baseline, per source of candidate cells (the regression prediction, the truth
-with each noise level in scaled space, and the truth itself).
+with each noise level in scaled space, and the truth itself); the peaks only the
+network labels right and those only the baseline does (a sign test between the
+two where the accuracies are close); and how many of the network's errors chose
+a line the dataset could not have told from the labelled one: within FWHM / 1.5
+of it in 2θ in the candidate cell, where the dataset keeps only the stronger of
+two reflections and labels the peak with its index.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -26,6 +31,8 @@ from powdex.crystal import PARAMETER_NAMES
 from powdex.models.assignment import PREDICTED, candidate_cells, labels, nearest_reference, predicted_cells, reference_q2
 from powdex.models.data import SystemData
 from powdex.models.store import SystemModels
+from powdex.peaks import q2_to_two_theta
+from powdex.training.diffraction import OVERLAP_DISTANCE, WAVELENGTH
 
 NOMINAL_COVERAGE = np.linspace(0.05, 0.99, 20)
 NOISE_LEVELS = (0.10, 0.05, 0.025, 0.01, 0.0)
@@ -51,6 +58,31 @@ class AssignmentRow:
     entries: int
     network_accuracy: float
     baseline_accuracy: float
+    network_wins: int  # peaks the network labels right and the baseline wrong
+    network_losses: int  # the reverse
+    network_errors: int
+    errors_at_overlapping_lines: int  # of those, the chosen line within FWHM / 1.5 of the labelled one
+
+
+@dataclass(frozen=True)
+class AssignmentErrors:
+    network_wins: int
+    network_losses: int
+    network_errors: int
+    errors_at_overlapping_lines: int
+
+
+def assignment_errors(network: np.ndarray, baseline: np.ndarray, truth: np.ndarray, q2_reference: np.ndarray) -> AssignmentErrors:
+    """Classes (n, peaks) chosen by the network and the baseline against the labels, with the reference q²
+    (n, references) of each pattern's candidate cell; the last class, (000), has no line and is never at one."""
+    wrong = network != truth
+    outside = q2_reference.shape[1]
+    lines = np.concatenate([q2_to_two_theta(q2_reference, WAVELENGTH), np.full((len(q2_reference), 1), np.nan)], axis=1)
+    chosen, labelled = np.take_along_axis(lines, network, 1), np.take_along_axis(lines, truth, 1)
+    overlapping = wrong & (network != outside) & (truth != outside) & (np.abs(chosen - labelled) <= OVERLAP_DISTANCE)
+    return AssignmentErrors(
+        int(np.sum(~wrong & (baseline != truth))), int(np.sum(wrong & (baseline == truth))), int(wrong.sum()), int(overlapping.sum())
+    )
 
 
 def validation_originals(data: SystemData) -> SystemData:
@@ -115,9 +147,14 @@ def evaluate_assignment(models: SystemModels, data: SystemData, seed: int = 0) -
             continue
         q2, cells, truth = data.q2[usable], cells[usable], target[usable]
         network = assignment.probabilities(q2, cells, uncertainty[usable]).argmax(axis=2)
-        baseline = nearest_reference(q2, reference_q2(data.system, assignment.reference, cells))
+        q2_reference = reference_q2(data.system, assignment.reference, cells)
+        baseline = nearest_reference(q2, q2_reference)
+        errors = assignment_errors(network, baseline, truth, q2_reference)
         out.append(
-            AssignmentRow(data.system.value, name, int(usable.sum()), float(np.mean(network == truth)), float(np.mean(baseline == truth)))
+            AssignmentRow(
+                data.system.value, name, int(usable.sum()), float(np.mean(network == truth)), float(np.mean(baseline == truth)),
+                **asdict(errors),
+            )
         )
     return out
 

@@ -14,6 +14,9 @@ from powdex.models.assignment import (
     reference_q2,
 )
 from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap
+from powdex.models.evaluate import assignment_errors
+from powdex.peaks import two_theta_to_q2
+from powdex.training.diffraction import WAVELENGTH
 
 
 def test_reference_is_sorted_by_mean_spacing_and_labels_find_equivalent_indices(small_orthorhombic):
@@ -89,3 +92,14 @@ def test_assignment_network_beats_the_nearest_reference_baseline(body_centred_cu
         network = np.mean(model.probabilities(validation.q2, cells, uncertainty).argmax(axis=2) == target)
         baseline = np.mean(nearest_reference(validation.q2, reference_q2(data.system, reference, cells)) == target)
         assert network > baseline + 0.03, (sigma, network, baseline)
+
+
+def test_assignment_errors_count_wins_losses_and_errors_at_a_line_too_close_to_tell():
+    # Lines at 20.00°, 20.05° (closer than FWHM / 1.5 = 0.067°) and 30°; class 3 is (000).
+    q2_reference = two_theta_to_q2(np.array([[20.0, 20.05, 30.0]]), WAVELENGTH)
+    truth = np.array([[0, 1, 2, 0]])
+    network = np.array([[1, 1, 0, 3]])  # the overlapping line, right, a distant line, (000)
+    baseline = np.array([[0, 0, 2, 2]])
+    errors = assignment_errors(network, baseline, truth, q2_reference)
+    assert (errors.network_wins, errors.network_losses) == (1, 2)
+    assert (errors.network_errors, errors.errors_at_overlapping_lines) == (3, 1)
