@@ -68,7 +68,7 @@ class IndexingConfig(BaseModel):
     local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
     subcell_checks: int = Field(3, ge=0, description="best candidates checked for sub-cells after each lattice system")
     learned_starts: int = Field(
-        256, ge=0, description="starting cells per monoclinic or triclinic Bravais lattice from the shipped learned models (0: random starts only)"
+        512, ge=0, description="starting cells per monoclinic or triclinic Bravais lattice from the shipped learned models (0: random starts only)"
     )
     max_subcell_index: int = Field(4, ge=1, le=6, description="largest volume ratio of a sub-cell checked")
     local_trials: int = Field(128, ge=1, description="trials around each near miss")
