@@ -64,7 +64,8 @@ class ScoringModel:
     detection_probability: float = 0.7
     resolution: float = 0.06  # ° 2θ: reflections closer than this form one line
     n_figure_of_merit: int = 20
-    cell_length_range: tuple[float, float] = (2.0, 50.0)  # Å, log-uniform prior on the reciprocal lengths
+    # Å, log-uniform prior on the reciprocal lengths; no lattice vector may be shorter than the lower end
+    cell_length_range: tuple[float, float] = (2.0, 50.0)
     cosine_range: float = 1.0  # width of the uniform prior on the cosine of a free reciprocal angle
     zero_shift_range: float = 0.2  # ° 2θ, width of the uniform prior on the zero shift
     error_range: tuple[float, float] = (0.001, 0.2)  # ° 2θ, Jeffreys prior on σ
@@ -273,7 +274,7 @@ class CandidateEvaluator:
             cell, to_standard = standard_setting(self.bravais, cell)
         except ValueError:
             return None  # metrically of higher symmetry: that lattice's own search describes it
-        return Candidate(
+        candidate = Candidate(
             bravais=self.bravais,
             cell=cell,
             zero_shift=zero,
@@ -284,6 +285,12 @@ class CandidateEvaluator:
             score=score,
             n_lines_predicted=n_lines,
         )
+        # The prior's shortest length is a hard floor on the lattice: no crystal repeats at under 2 Å (diamond's
+        # shortest translation is 2.5 Å), while a cell with a shorter vector puts its reflections with that
+        # index non-zero past the pattern and indexes every line in one zone (silicon as oC with c = 0.96 Å).
+        if candidate.lattice_signature.short_vectors[0] < model.cell_length_range[0]:
+            return None
+        return candidate
 
 
 def _prior_coordinates(coefficient_map: np.ndarray, model: ScoringModel):

@@ -1,13 +1,16 @@
 """The ranking evidence: its integral against brute force, and the cases it exists for."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import integrate
 
 from powdex.crystal import BravaisLattice, Cell
-from powdex.indexing import PeakListFaults, synthetic_peaks
+from powdex.indexing import IndexingConfig, PeakListFaults, index_peaks, synthetic_peaks
 from powdex.indexing.candidate import CandidateEvaluator, ScoringModel
 from powdex.indexing.observations import Observations
+from powdex.peaks import read_peaks
 
 
 def _evaluator(bravais: BravaisLattice, peaks, zero_shift: bool = False) -> CandidateEvaluator:
@@ -75,3 +78,16 @@ def test_twice_the_residuals_cost_about_nu_ln_2():
     x = np.array([0.04])
     one, two = (evaluator._log_evidence(design, rss, x) for rss in (12 * 0.01**2, 4 * 12 * 0.01**2))
     assert one - two == pytest.approx((12 - 1) * np.log(2), rel=1e-6)
+
+
+def test_a_cell_with_a_lattice_vector_under_two_angstrom_is_no_candidate():
+    """Silicon's lines are all hk0 of an oC cell with c = 0.96 Å, whose l ≠ 0 reflections lie past the pattern;
+    it indexed all 15 and ranked second. No crystal repeats at under 2 Å; the cell with c doubled to 1.92 Å
+    is refused too, and the true cell is not."""
+    peaks = read_peaks(Path(__file__).parents[2] / "examples" / "silicon.txt")
+    oc = _evaluator(BravaisLattice.oC, peaks)
+    for c in (0.96025, 1.9205):
+        assert oc.evaluate(BravaisLattice.oC.axes.free_reciprocal_parameters(Cell(3.8405, 5.4312, c))) is None
+    found = index_peaks(peaks, IndexingConfig(systems="cubic,tetragonal,orthorhombic"))
+    assert found.candidates[0].bravais is BravaisLattice.cF
+    assert min(c.lattice_signature.short_vectors[0] for c in found.candidates) >= 2.0
