@@ -47,6 +47,7 @@ from powdex.crystal import (
     Cell,
     LatticeSignature,
     lattice_signature,
+    niggli_reduce,
     reference_miller_indices,
     standard_setting,
 )
@@ -237,6 +238,13 @@ class CandidateEvaluator:
             cell = self.bravais.axes.cell(x)
         except ValueError:
             return None
+        # The prior's shortest length is a hard floor on the lattice: no crystal repeats at under 2 Å (diamond's
+        # shortest translation is 2.5 Å), while a cell with a shorter vector puts its reflections with that
+        # index non-zero past the pattern and indexes every line in one zone (silicon as oC with c = 0.96 Å).
+        # The Niggli cell's a is the shortest lattice vector; checked first, so that the shortest-vector
+        # search of the lattice signature never meets a degenerate trial cell.
+        if niggli_reduce(cell, self.bravais.centring).cell.a < model.cell_length_range[0]:
+            return None
         lines = self._lines(x)
         if len(lines) < 2:
             return None
@@ -274,7 +282,7 @@ class CandidateEvaluator:
             cell, to_standard = standard_setting(self.bravais, cell)
         except ValueError:
             return None  # metrically of higher symmetry: that lattice's own search describes it
-        candidate = Candidate(
+        return Candidate(
             bravais=self.bravais,
             cell=cell,
             zero_shift=zero,
@@ -285,12 +293,6 @@ class CandidateEvaluator:
             score=score,
             n_lines_predicted=n_lines,
         )
-        # The prior's shortest length is a hard floor on the lattice: no crystal repeats at under 2 Å (diamond's
-        # shortest translation is 2.5 Å), while a cell with a shorter vector puts its reflections with that
-        # index non-zero past the pattern and indexes every line in one zone (silicon as oC with c = 0.96 Å).
-        if candidate.lattice_signature.short_vectors[0] < model.cell_length_range[0]:
-            return None
-        return candidate
 
 
 def _prior_coordinates(coefficient_map: np.ndarray, model: ScoringModel):
