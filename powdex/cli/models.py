@@ -227,7 +227,7 @@ def evaluate_models(
              "network errors (at an overlapping line)"],
             [
                 [r.system, r.cells, r.entries, f"{r.network_accuracy:.2%}", f"{r.baseline_accuracy:.2%}",
-                 f"{r.network_wins} / {r.network_losses}", f"{r.network_errors} ({r.errors_at_overlapping_lines})"]
+                 f"{r.errors.network_wins} / {r.errors.network_losses}", f"{r.errors.network_errors} ({r.errors.errors_at_overlapping_lines})"]
                 for r in assignment_rows
             ],
         ),

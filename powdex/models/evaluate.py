@@ -22,7 +22,7 @@ two reflections and labels the peak with its index.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -52,12 +52,7 @@ class RegressionRow:
 
 
 @dataclass(frozen=True)
-class AssignmentRow:
-    system: str
-    cells: str  # "predicted", "truth + N(0, σ²)" or "truth"
-    entries: int
-    network_accuracy: float
-    baseline_accuracy: float
+class AssignmentErrors:
     network_wins: int  # peaks the network labels right and the baseline wrong
     network_losses: int  # the reverse
     network_errors: int
@@ -65,11 +60,13 @@ class AssignmentRow:
 
 
 @dataclass(frozen=True)
-class AssignmentErrors:
-    network_wins: int
-    network_losses: int
-    network_errors: int
-    errors_at_overlapping_lines: int
+class AssignmentRow:
+    system: str
+    cells: str  # "predicted", "truth + N(0, σ²)" or "truth"
+    entries: int
+    network_accuracy: float
+    baseline_accuracy: float
+    errors: AssignmentErrors
 
 
 def assignment_errors(network: np.ndarray, baseline: np.ndarray, truth: np.ndarray, q2_reference: np.ndarray) -> AssignmentErrors:
@@ -149,11 +146,10 @@ def evaluate_assignment(models: SystemModels, data: SystemData, seed: int = 0) -
         network = assignment.probabilities(q2, cells, uncertainty[usable]).argmax(axis=2)
         q2_reference = reference_q2(data.system, assignment.reference, cells)
         baseline = nearest_reference(q2, q2_reference)
-        errors = assignment_errors(network, baseline, truth, q2_reference)
         out.append(
             AssignmentRow(
                 data.system.value, name, int(usable.sum()), float(np.mean(network == truth)), float(np.mean(baseline == truth)),
-                **asdict(errors),
+                assignment_errors(network, baseline, truth, q2_reference),
             )
         )
     return out
