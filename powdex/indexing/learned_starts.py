@@ -19,7 +19,7 @@ pattern.
 How many: the triclinic network can say little about the angles (2σ spans
 ±19° about the mean), so where the cell is large few of 256 draws land in its
 basin; the Bravais benchmark's aP case 1 (833 Å³, reduced angles 108°, 101°,
-108°) was missed with 256 and is found with 512, for about 0.15 s more of
+108°) was missed with 256 and is found with 512, for about 0.12 s more of
 draws and 0.03 s of trials per lattice.
 """
 
