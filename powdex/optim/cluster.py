@@ -22,9 +22,10 @@ from powdex.optim.executors import THREAD_VARIABLES
 
 
 def _dask(*args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
-    # ``python -m dask`` is the ``dask`` command of this very interpreter.
+    # The ``dask`` command of this very interpreter, in a process that dies with the driver.
     with open(log, "wb") as handle:
-        return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=handle, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen([sys.executable, "-P", "-m", "powdex.optim.dask_process", *args],
+                                stdout=handle, stderr=subprocess.STDOUT, env=env)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -43,7 +44,7 @@ def local_dask_cluster(workers: int = 2, timeout: float = 60.0) -> Iterator[str]
     with tempfile.TemporaryDirectory(prefix="powdex-dask-") as folder:
         folder = Path(folder)
         scheduler_file = folder / "scheduler.json"
-        env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}}
+        env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}, "POWDEX_DRIVER_DIRECTORY": os.getcwd()}
         processes = [_dask(
             "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
             "--scheduler-file", str(scheduler_file), log=folder / "scheduler.log", env=env,

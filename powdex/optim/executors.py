@@ -9,12 +9,23 @@ throw away and memory stays flat for any size.
 Workers run numerical libraries single-threaded: many small optimizations in
 parallel lose badly to BLAS threads fighting over cores.  dask.distributed is
 imported only when a Dask executor starts: it costs a second of start-up.
+
+Local workers belong to the driver: they ignore Ctrl-C (the driver alone
+handles it, and stops them at once), exit within a second when the driver is
+killed, and import powdex before the driver's working directory joins their
+import path, so that a folder named ``powdex`` there cannot shadow the
+installed package while the user's objective modules stay importable.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable
@@ -30,6 +41,73 @@ def limit_to_one_thread() -> None:
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
     threadpool_limits(limits=1)
+
+
+DRIVER_POLL_SECONDS = 0.5
+
+
+def exit_with(driver: int) -> None:
+    """End this process when process ``driver`` is gone: a watcher thread
+    polls it (portable, unlike Linux's PR_SET_PDEATHSIG, which would also
+    watch the fork server rather than the driver: the server outlives a
+    killed driver for as long as its workers do)."""
+
+    def alive() -> bool:
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # exists, owned by someone else
+            return True
+        return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(DRIVER_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="powdex-exit-with-driver", daemon=True).start()
+
+
+def start_worker(driver: int, driver_directory: str) -> None:
+    """Initializer of a local worker process (see the module docstring);
+    ``driver`` is the driving process's pid, ``driver_directory`` its working directory."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with(driver)
+    if driver_directory not in sys.path:
+        sys.path.append(driver_directory)
+    limit_to_one_thread()
+
+
+def start_forkserver(preload: list[str]) -> None:
+    """Start multiprocessing's fork server, if it is not running, without the
+    working directory on its import path.  It runs ``python -c``, which puts
+    the working directory first on ``sys.path`` (and ignores the ``sys_path``
+    it is given): with powdex installed in editable mode, a folder named
+    ``powdex`` there wins as a namespace package and every worker fails to
+    import powdex.  ``PYTHONSAFEPATH`` (Python 3.11) leaves it off."""
+    multiprocessing.forkserver.set_forkserver_preload(preload)
+    previous = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = previous
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool now, killing the tasks it runs (what Python 3.14's
+    ``ProcessPoolExecutor.terminate_workers`` does): an interrupted driver
+    must not wait for work whose results it will throw away."""
+    processes = list((pool._processes or {}).values())  # no public handle on the workers before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 def available_cores() -> int:
@@ -61,15 +139,15 @@ class _Executor:
         self._depth += 1
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self._depth -= 1
         if self._depth == 0:
-            self._stop()
+            self._stop(interrupted=exc_type is not None)
 
     def _start(self) -> None:
         pass
 
-    def _stop(self) -> None:
+    def _stop(self, interrupted: bool) -> None:
         pass
 
 
@@ -84,7 +162,7 @@ class InProcess(_Executor):
     def _start(self) -> None:
         self._limits = threadpool_limits(limits=1)
 
-    def _stop(self) -> None:
+    def _stop(self, interrupted: bool) -> None:
         self._limits.restore_original_limits()
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
@@ -104,6 +182,8 @@ class LocalProcesses(_Executor):
     Workers come from a forkserver: forking from a clean server process is
     fast and safe even though the driver runs threads (progress bar, dask).
     They are all started on entry, so start-up is not charged to the first runs.
+    Leaving on an exception (Ctrl-C) kills the workers instead of waiting
+    for the runs in flight.
     """
 
     def __init__(self, workers: int | None = None, chunk_size: int = 64):
@@ -114,14 +194,17 @@ class LocalProcesses(_Executor):
         self._done: deque[Future] = deque()
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["powdex.optim.ensemble"])
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=limit_to_one_thread)
+        start_forkserver(["powdex.optim.ensemble"])
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                                         initializer=start_worker, initargs=(os.getpid(), os.getcwd()))
         # The pool spawns a process per queued task until it has ``workers``.
         wait([self._pool.submit(os.getpid) for _ in range(self.workers)])
 
-    def _stop(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def _stop(self, interrupted: bool) -> None:
+        if interrupted:
+            stop_workers(self._pool)
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
@@ -165,7 +248,7 @@ class Dask(_Executor):
         self.workers = max(sum(self._client.nthreads().values()), 1)
         self.discard()
 
-    def _stop(self) -> None:
+    def _stop(self, interrupted: bool) -> None:
         self._client.close()
         self._client = None
         self._completed = None

@@ -1,0 +1,31 @@
+"""``python -P -m powdex.optim.dask_process scheduler|worker ...``: the ``dask``
+command, run by ``local_dask_cluster`` for a process that belongs to the
+driver.
+
+``-P`` keeps the working directory off the import path until powdex is
+imported (a folder named ``powdex`` there would shadow an editable install);
+it is appended afterwards, from ``POWDEX_DRIVER_DIRECTORY``, so that workers
+import the user's objective modules as the driver does.  The process exits
+when the driver dies, however it died.
+"""
+
+import os
+import sys
+
+import powdex.optim.ensemble  # noqa: F401  (imported before the driver's directory joins sys.path)
+from powdex.optim.executors import exit_with
+
+
+def main() -> None:
+    exit_with(os.getppid())  # the driver started this process
+    directory = os.environ.get("POWDEX_DRIVER_DIRECTORY")
+    if directory and directory not in sys.path:
+        sys.path.append(directory)
+    from dask.cli import run_cli
+
+    sys.argv[0] = "dask"
+    run_cli()
+
+
+if __name__ == "__main__":
+    main()
