@@ -59,6 +59,13 @@ def read_peaks(
     source: a CLI passes ``wavelength=None`` for "not given" and opts into Cu
     Kα1 only deliberately, via ``default_wavelength=CU_KA1``.
 
+    Positions that look like another unit than the one chosen (d-spacings
+    decreasing down a file read as 2θ, say: see :func:`unit_mismatch`) raise
+    :class:`PeakInputError` when the unit was only the default, and give a
+    note when ``units`` or the header chose it.  The returned list's
+    ``notes`` also say which peaks were left out and what the caller's
+    ``units`` or ``wavelength`` overrode in the file.
+
     Every problem raises :class:`PeakInputError` with one line naming the
     file (and line or row) and the problem.
     """
@@ -68,19 +75,80 @@ def read_peaks(
         raise ValueError(f"n_peaks must be at least 1 or None, got {n_peaks}")
     source = str(path)
     suffix = Path(path).suffix.lower()
-    if suffix == ".npy":
-        peaks = _read_npy(path, units or DEFAULT_UNITS, wavelength if wavelength is not None else default_wavelength)
-    elif suffix == ".pkslst":
+    given_wavelength = wavelength
+    notes = []
+    if suffix == ".pkslst":
         if units not in (None, "2theta"):
             raise PeakInputError(f"{source}: GSAS-II peak lists hold 2θ positions, not {units!r}")
         peaks = read_gsas2_pkslst(path, wavelength if wavelength is not None else default_wavelength)
     else:
-        peaks, file_wavelength = _read_text_peaks(path, units, wavelength, default_wavelength)
-        if file_wavelength is not None:
+        if suffix == ".npy":
+            columns, header, file_wavelength, line_numbers = _read_npy(path), None, None, None
+        else:
+            table = parse_text_table(read_text(path), source)
+            columns, header, file_wavelength, line_numbers = (
+                _text_columns(table), table.header, table.wavelength, table.line_numbers)
+        header_units = _header_units(header)
+        if units is not None and header_units is not None and units != header_units:
+            notes.append(f"units {units} as given, not {header_units} as the file's header '{header[0]}' says")
+        if wavelength is not None and file_wavelength is not None and wavelength != file_wavelength:
+            notes.append(f"wavelength {wavelength:g} Å as given, not {file_wavelength:g} Å as the file says")
+        if wavelength is None:
             wavelength = file_wavelength
-    if wavelength is None and peaks.wavelength is not None:
+        chosen = units or header_units or DEFAULT_UNITS
+        mismatch = unit_mismatch(columns[:, 0], chosen, wavelength if wavelength is not None else default_wavelength)
+        if mismatch is not None and units is None and header_units is None:
+            raise PeakInputError(
+                f"{source}: read as {chosen} (no --units, no header), {mismatch}; "
+                "say which with --units 2theta|d|q2 or a header line"
+            )
+        if mismatch is not None:
+            notes.append(f"read as {chosen}, {mismatch}")
+        peaks = _peaks_from_columns(columns, chosen, wavelength if wavelength is not None else default_wavelength,
+                                    source, line_numbers)
+    if given_wavelength is None and wavelength is None and peaks.wavelength is not None:
         peaks = replace(peaks, wavelength_assumed=True)
-    return peaks if n_peaks is None else peaks.first(n_peaks)
+    if n_peaks is not None and peaks.n > n_peaks:
+        notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
+        peaks = peaks.first(n_peaks)
+    return replace(peaks, notes=tuple(notes))
+
+
+# Below this, 2θ (degrees) is no diffraction peak list: 2° is d = 44 Å with Cu Kα1.
+MIN_PLAUSIBLE_TWO_THETA = 2.0
+# Above this, q² (Å⁻²) is d < 0.5 Å, out of reach of laboratory sources.
+MAX_PLAUSIBLE_Q2 = 4.0
+# Below this, d (Å) is out of reach of any laboratory source (λ/2 for Mo Kα is 0.36 Å).
+MIN_PLAUSIBLE_D = 0.35
+
+
+def unit_mismatch(positions: np.ndarray, units: str, wavelength: float | None) -> str | None:
+    """Why ``positions`` (in file order) look like another unit than ``units``,
+    naming the likely one; None when they look right (or are invalid anyway,
+    which validation reports).  Peak lists are written by increasing angle,
+    so 2θ and q² increase down the file and d decreases."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.size < 3 or not np.all(np.isfinite(positions) & (positions > 0)):
+        return None
+    low, high = positions.min(), positions.max()
+    steps = np.diff(positions)
+    decreasing, increasing = bool(np.all(steps < 0)), bool(np.all(steps > 0))
+    span = f"positions {low:g} to {high:g}"
+    if units == "2theta":
+        if high < MIN_PLAUSIBLE_TWO_THETA:
+            at = f" at λ = {wavelength:g} Å" if wavelength else ""
+            return f"{span} would all be below 2° 2θ (d over 40 Å{at}); they look like q² (Å⁻²)"
+        if decreasing:
+            return f"{span} decrease down the file as d-spacings do (2θ increases); they look like d (Å)"
+    elif units == "d":
+        if high < MIN_PLAUSIBLE_D:
+            return f"{span} would all be d-spacings under {MIN_PLAUSIBLE_D} Å; they look like q² (Å⁻²)"
+        if increasing:
+            return f"{span} increase down the file as 2θ does (d decreases); they look like 2θ (degrees)"
+    elif units == "q2" and high > MAX_PLAUSIBLE_Q2:
+        likely = "d (Å)" if decreasing else "2θ (degrees)"
+        return f"{span} would reach q² = {high:g} Å⁻² (d = {1 / np.sqrt(high):.2f} Å); they look like {likely}"
+    return None
 
 
 def _peaks_from_columns(columns: np.ndarray, units: str, wavelength, source: str, line_numbers=None) -> PeakList:
@@ -103,20 +171,15 @@ def _header_units(header: tuple[str, ...] | None) -> str | None:
     return None if header is None else HEADER_UNITS.get(header[0].lower())
 
 
-def _read_text_peaks(path, units, wavelength, default_wavelength) -> tuple[PeakList, float | None]:
-    """The peaks of a text file and the wavelength its '# wavelength:' comment states (None without one)."""
-    table = parse_text_table(read_text(path), str(path))
-    units = units or _header_units(table.header) or DEFAULT_UNITS
-    chosen = next((w for w in (wavelength, table.wavelength, default_wavelength) if w is not None), None)
-    # The first data line decides whether the file has intensities; every
-    # line must then have as many columns.
-    has_intensity = len(table.rows[0]) >= 2
-    column_names = ("position", "intensity") if has_intensity else ("position",)
-    columns = table.leading_columns(len(column_names), column_names)
-    return _peaks_from_columns(columns, units, chosen, table.source, table.line_numbers), table.wavelength
+def _text_columns(table) -> np.ndarray:
+    """(position[, intensity]) columns: the first data line decides whether
+    the file has intensities; every line must then have as many columns."""
+    column_names = ("position", "intensity") if len(table.rows[0]) >= 2 else ("position",)
+    return table.leading_columns(len(column_names), column_names)
 
 
-def _read_npy(path, units: str, wavelength: float | None) -> PeakList:
+def _read_npy(path) -> np.ndarray:
+    """An (N, 1) or (N, 2) array of (position[, intensity])."""
     source = str(path)
     try:
         array = np.load(path, allow_pickle=False)
@@ -128,8 +191,7 @@ def _read_npy(path, units: str, wavelength: float | None) -> PeakList:
         raise PeakInputError(f"{source}: array of {array.dtype}, expected real numbers")
     if not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] in (1, 2))):
         raise PeakInputError(f"{source}: array of shape {array.shape}, expected (N,), (N, 1) or (N, 2)")
-    columns = array.reshape(array.shape[0], 1) if array.ndim == 1 else array
-    return _peaks_from_columns(columns, units, wavelength, source)
+    return array.reshape(array.shape[0], 1) if array.ndim == 1 else array
 
 
 # numpy >= 2 prints float64 scalars as "np.float64(28.44)", and GSAS-II writes

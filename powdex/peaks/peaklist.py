@@ -114,7 +114,9 @@ class PeakList:
     ``two_theta`` holds the measured 2θ in degrees when the input was 2θ,
     otherwise None; ``wavelength`` (Å) is None when unknown, and
     ``wavelength_assumed`` says it is a default (Cu Kα1, say) that neither
-    the user nor the file gave.  The arrays are read-only.  Construct through :meth:`from_values` or
+    the user nor the file gave.  ``notes`` are what reading decided that the
+    user should hear (peaks left out, a header or a wavelength overridden, a
+    unit that looks wrong).  The arrays are read-only.  Construct through :meth:`from_values` or
     :func:`powdex.peaks.read_peaks`, which validate; the direct constructor
     only sorts and checks shapes.
     """
@@ -125,6 +127,7 @@ class PeakList:
     wavelength: float | None = None
     two_theta: np.ndarray | None = None
     wavelength_assumed: bool = False
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self):
         q2 = _float_vector(self.q2, "q2")
