@@ -87,9 +87,17 @@ def parse_config(document: dict) -> FittingConfig:
 
 
 def load_config(path: str | Path) -> FittingConfig:
-    with open(path, "rb") as handle:
-        try:
+    try:
+        with open(path, "rb") as handle:
             document = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not valid UTF-8)") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
     return parse_config(document)

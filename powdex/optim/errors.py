@@ -1,4 +1,4 @@
-"""The one error type users of the engine need to catch for bad settings."""
+"""The error types users of the engine catch: bad settings, and a results store that cannot be used."""
 
 
 class ConfigError(ValueError):
@@ -7,3 +7,9 @@ class ConfigError(ValueError):
     The message is one line, starting with the dotted location of the setting
     (``fitting.minimizer.algorithm: ...``) when there is one.
     """
+
+
+class StoreError(ValueError):
+    """A results store that cannot be opened or written: a missing folder, an
+    unknown URL scheme, an unreachable server.  The message is one line naming
+    the store."""

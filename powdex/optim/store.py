@@ -3,7 +3,10 @@
 SQLite file by default, any SQLAlchemy URL (PostgreSQL...) when given.  Runs
 are keyed by (study, run index), which is what lets an interrupted ensemble
 resume: the driver skips indices already stored.  Only the driving process
-writes, so SQLite's single-writer rule is never a bottleneck.
+writes, so SQLite's single-writer rule is never a bottleneck.  Two drivers
+running the same study at once both end cleanly: runs are deterministic, so
+a run the other driver stored first is simply not written again, and a
+study's best is only ever replaced by a better run.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import pyarrow as pa
 import pyarrow.csv
 import pyarrow.parquet
 from sqlalchemy import (
-    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, insert, select, update,
+    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, and_, create_engine, event, insert, or_, select,
+    update,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from powdex.optim.errors import ConfigError
+from powdex.optim.errors import ConfigError, StoreError
 from powdex.optim.result import STATUS_OUT_OF_BOUNDS, LocalResult
 
 
@@ -71,7 +77,26 @@ class RunRow(_Base):
 
 def _url(location: str | Path) -> str:
     location = str(location)
-    return location if "://" in location else f"sqlite:///{location}"
+    if "://" in location:
+        return location
+    folder = Path(location).parent
+    if not folder.is_dir():
+        raise StoreError(f"store {location}: directory {folder} does not exist")
+    return f"sqlite:///{location}"
+
+
+def _shown(url: str) -> str:
+    """The URL as it may be printed: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return url
+
+
+def _reason(error: Exception) -> str:
+    """The driver's own first line (SQLAlchemy adds the statement and a link)."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -91,14 +116,19 @@ class ResultsStore:
     """A database of studies (ensembles) and their local runs."""
 
     def __init__(self, location: str | Path = "powdex-optim.sqlite"):
+        """Open (creating tables as needed) the store at an SQLite path or a
+        SQLAlchemy URL; :class:`StoreError` when that cannot be done."""
         self.url = _url(location)
-        self._engine = create_engine(self.url)
-        if self._engine.dialect.name == "sqlite":
-            event.listen(self._engine, "connect", _sqlite_pragmas)
-        _Base.metadata.create_all(self._engine)
-        # One connection for the writer's lifetime: checking one out per run
-        # would cost more than the insert itself.
-        self._conn = self._engine.connect()
+        try:
+            self._engine = create_engine(self.url)
+            if self._engine.dialect.name == "sqlite":
+                event.listen(self._engine, "connect", _sqlite_pragmas)
+            _Base.metadata.create_all(self._engine)
+            # One connection for the writer's lifetime: checking one out per run
+            # would cost more than the insert itself.
+            self._conn = self._engine.connect()
+        except (SQLAlchemyError, ImportError) as error:
+            raise StoreError(f"store {_shown(self.url)}: cannot open ({_reason(error)})") from None
         self._study_ids: dict[str, int] = {}
         self._dims: dict[str, int] = {}
 
@@ -117,13 +147,16 @@ class ResultsStore:
         way: ``fingerprint`` identifies the objective and the strategy."""
         row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).first()
         if row is None:
-            self._conn.execute(insert(StudyRow).values(
-                name=name, objective=objective, dim=dim, fingerprint=fingerprint,
-                strategy=strategy_json, created=datetime.now(timezone.utc),
-            ))
-            self._conn.commit()
+            try:
+                self._conn.execute(insert(StudyRow).values(
+                    name=name, objective=objective, dim=dim, fingerprint=fingerprint,
+                    strategy=strategy_json, created=datetime.now(timezone.utc),
+                ))
+                self._conn.commit()
+            except IntegrityError:  # another driver created it a moment ago
+                self._conn.rollback()
             row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).one()
-        elif (row.objective, row.dim, row.fingerprint) != (objective, dim, fingerprint):
+        if (row.objective, row.dim, row.fingerprint) != (objective, dim, fingerprint):
             raise ConfigError(
                 f"study '{name}' in {self.url} was made by another objective or other settings "
                 "(function name or key, dimension, bounds, start point, strategy); choose another study name"
@@ -147,20 +180,40 @@ class ResultsStore:
         new best run, in one commit: an interruption keeps all of them, and
         the commit's cost is shared."""
         study_id = self._study_id(study)
-        # A plain table insert with bound parameters compiles once and is cached;
-        # building a fresh ORM ``insert().values()`` per run would double the cost.
-        self._conn.execute(RunRow.__table__.insert(), [{
+        rows = [{
             "study_id": study_id, "run_index": r.run_index, "sense": r.sense,
             "start": json.dumps(r.start.tolist()), "x": json.dumps(r.x.tolist()),
             "value": _nullable(r.value), "grad_norm": _nullable(r.grad_norm),
             "nit": r.nit, "nfev": r.nfev, "status": r.status, "success": r.success,
             "message": r.message, "wall_time": r.wall_time,
             "path": r.path.astype("<f8").tobytes(), "finished": datetime.now(timezone.utc),
-        } for r in results])
-        if best is not None:
+        } for r in results]
+        # A plain table insert with bound parameters compiles once and is cached;
+        # building a fresh ORM ``insert().values()`` per run would double the cost.
+        try:
+            self._conn.execute(RunRow.__table__.insert(), rows)
+        except IntegrityError:
+            # Another driver on the same study stored some of these runs first;
+            # they are the same runs (same seed, same index), so keep theirs.
+            self._conn.rollback()
+            stored = set(self._conn.execute(
+                select(RunRow.run_index).where(RunRow.study_id == study_id,
+                                               RunRow.run_index.in_([r["run_index"] for r in rows]))
+            ).scalars())
+            rows = [r for r in rows if r["run_index"] not in stored]
+            if rows:
+                self._conn.execute(RunRow.__table__.insert(), rows)
+        if best is not None and best.admissible:
+            # Only a better run replaces the marked best (ties: the lower run index),
+            # which keeps the mark right when several drivers write one study.
+            better = StudyRow.best_value > best.value if best.sense == "min" else StudyRow.best_value < best.value
             self._conn.execute(
-                update(StudyRow).where(StudyRow.id == study_id)
-                .values(best_run_index=best.run_index, best_value=_nullable(best.value))
+                update(StudyRow)
+                .where(StudyRow.id == study_id, or_(
+                    StudyRow.best_value.is_(None), better,
+                    and_(StudyRow.best_value == best.value, StudyRow.best_run_index > best.run_index),
+                ))
+                .values(best_run_index=best.run_index, best_value=float(best.value))
             )
         self._conn.commit()
 
