@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from powdex.cli.errors import fail
+
 dataset_app = typer.Typer(help="Training data for the data-driven indexer.", no_args_is_help=True)
 
 
@@ -19,11 +21,6 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @dataset_app.command()
@@ -48,7 +45,7 @@ def build(
     try:
         shares = parse_shares(system_shares)
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
     with _progress() as progress:
         task = progress.add_task("building", total=entries, rate=0.0)
         start = time.perf_counter()
@@ -62,7 +59,7 @@ def build(
         try:
             written = build_synthetic(out, entries, seed, shares, workers=workers or None, on_progress=advance)
         except ValueError as error:
-            _fail(str(error))
+            fail(str(error))
     typer.echo(f"wrote {sum(written.values())} entries to {out} ({dict(sorted(written.items()))})")
 
 
@@ -133,7 +130,7 @@ def stats(
 
     counts = dataset_counts(dataset)
     if not counts:
-        _fail(f"{dataset} holds no entries")
+        fail(f"{dataset} holds no entries")
     table = Table(title=f"{sum(sum(c.values()) for c in counts.values())} entries in {dataset}")
     for column in ("lattice system", "group", "entries"):
         table.add_column(column, justify="right" if column == "entries" else "left")

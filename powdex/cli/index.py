@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from powdex import __version__
+from powdex.cli.errors import EXIT_INTERRUPTED, check_output_directory, check_output_file, fail, one_line
 from powdex.indexing import IndexingConfig, IndexingResult, index_peaks
 from powdex.peaks import CU_KA1, PeakInputError, PeakList, read_peaks
 
@@ -60,17 +63,31 @@ def index(
         if units is not None and units not in ("q2", "d", "2theta"):
             raise ValueError(f"--units must be q2, d or 2theta, got {units!r}")
         files = _peak_files(peaks)
+        if len(files) > 1 or out is not None:
+            if json_out is not None:
+                raise ValueError("--json is for one pattern; a series writes one JSON per pattern into --out")
+            if out is None:
+                raise ValueError(f"{len(files)} peak lists: give --out DIR for their results")
+            _check_series_output(out, files)
+        elif json_out is not None:
+            check_output_file(json_out, "--json")
     except (PeakInputError, ValidationError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks}
-    if len(files) == 1 and out is None:
-        _index_one(files[0], reading, config, json_out)
-        return
-    if json_out is not None:
-        _fail(ValueError("--json is for one pattern; a series writes one JSON per pattern into --out"))
     if out is None:
-        _fail(ValueError(f"{len(files)} peak lists: give --out DIR for their results"))
-    _index_series(files, reading, config, out, workers)
+        _index_one(files[0], reading, config, json_out)
+    else:
+        _index_series(files, reading, config, out, workers)
+
+
+def _check_series_output(out: Path, files: list[Path]) -> None:
+    check_output_directory(out, "--out")
+    inputs = {f.resolve().parent for f in files}
+    if out.resolve() in inputs:
+        raise ValueError(
+            f"--out {out}: is a directory of the input peak lists; its summary.csv would be read as a peak "
+            "list by the next run: choose another directory"
+        )
 
 
 def _peak_files(paths: list[Path]) -> list[Path]:
@@ -99,23 +116,29 @@ def _read(path: Path, reading: dict) -> PeakList:
 def _index_one(path: Path, reading: dict, config: IndexingConfig, json_out: Path | None) -> None:
     try:
         peak_list = _read(path, reading)
-        if json_out is not None and not json_out.parent.is_dir():
-            raise ValueError(f"--json {json_out}: directory {json_out.parent} does not exist")
     except (PeakInputError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"{path}: {peak_list.n} peaks, λ = {peak_list.wavelength:.5f} Å" + (" (Cu Kα1 assumed)" if peak_list.wavelength_assumed else "")
     )
+    for note in peak_list.notes:
+        typer.echo(f"note: {note}", err=True)
     try:
         result = _run_with_progress(peak_list, config)
     except (PeakInputError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing written", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if result.skipped:
         console.print(f"not searched, too few peaks: {', '.join(s.value for s in result.skipped)}")
     # Piped output has no terminal width; the full table is still wanted.
     Console(width=None if sys.stdout.isatty() else 160).print(result_table(result))
     if json_out is not None:
-        json_out.write_text(json.dumps(result_document(result, peak_list, config, reading), indent=2))
+        try:
+            write_atomically(json_out, json.dumps(result_document(result, peak_list, config, reading), indent=2))
+        except OSError as error:
+            fail(f"--json {json_out}: {error.strerror or error}")
         console.print(f"wrote {json_out}")
 
 
@@ -126,6 +149,7 @@ def result_document(result: IndexingResult, peaks: PeakList, config: IndexingCon
         "wavelength_assumed": peaks.wavelength_assumed,
         "q2": peaks.q2.tolist(),
         "intensity": peaks.intensity.tolist(),
+        "notes": list(peaks.notes),
     }
     if peaks.two_theta is not None:
         observed["two_theta"] = peaks.two_theta.tolist()
@@ -134,19 +158,6 @@ def result_document(result: IndexingResult, peaks: PeakList, config: IndexingCon
 
 def _settings(config: IndexingConfig, reading: dict) -> dict:
     return {"indexing": config.model_dump(mode="json"), "reading": reading}
-
-
-def _fail(exc: Exception):
-    # Plain text, not rich: a terminal-width wrap would split the one-line message.
-    typer.echo(f"error: {_one_line(exc)}", err=True)
-    raise typer.Exit(2) from None
-
-
-def _one_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    return str(exc).splitlines()[0]
 
 
 def _run_with_progress(peak_list, config: IndexingConfig) -> IndexingResult:
@@ -208,14 +219,10 @@ def _index_file(path: Path, reading: dict, config: IndexingConfig) -> dict:
         peak_list = _read(path, reading)
         return result_document(index_peaks(peak_list, config), peak_list, config, reading)
     except (PeakInputError, ValueError) as exc:
-        return {"powdex_version": __version__, "settings": _settings(config, reading), "error": _one_line(exc)}
+        return {"powdex_version": __version__, "settings": _settings(config, reading), "error": one_line(exc)}
 
 
 def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out: Path, workers: int) -> None:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from powdex.optim.executors import available_cores, limit_to_one_thread
-
     out.mkdir(parents=True, exist_ok=True)
     settings = _settings(config, reading)
     documents: dict[Path, dict] = {}
@@ -226,6 +233,31 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
     todo = [p for p in files if p not in documents]
     if documents:
         typer.echo(f"{len(documents)} of {len(files)} patterns already in {out} with these settings: skipped", err=True)
+    try:
+        _index_patterns(todo, files, documents, reading, config, out, workers)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {len(documents)} of {len(files)} patterns are in {out}; "
+                   "the same command resumes with the rest", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        # Rebuilt from every result on every run, finished or not: a run killed
+        # between a pattern's JSON and the summary leaves nothing stale for long.
+        _plot_series(_write_summary(files, documents, out), out / "series.png")
+    failed = [p for p in files if "error" in documents[p]]
+    for path in failed:
+        typer.echo(f"error: {documents[path]['error']}", err=True)  # plain: one unwrapped line each
+    typer.echo(f"{len(files) - len(failed)} of {len(files)} patterns indexed; results in {out}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _index_patterns(todo: list[Path], files: list[Path], documents: dict[Path, dict], reading: dict,
+                    config: IndexingConfig, out: Path, workers: int) -> None:
+    """Index ``todo``, adding each document to ``documents`` and writing it as it arrives."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from powdex.optim.executors import available_cores, start_worker, stop_workers
+
     workers = min(workers or available_cores(), max(len(todo), 1))
     columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} patterns/min"),
                TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -235,8 +267,8 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
         plotted = [time.monotonic()]
 
         def arrived(path: Path, document: dict) -> None:
+            write_atomically(out / f"{path.stem}.json", json.dumps(document, indent=1))
             documents[path] = document
-            _write_atomically(out / f"{path.stem}.json", json.dumps(document, indent=1))
             rows = _write_summary(files, documents, out)
             # A plot of 200 patterns takes 0.4 s: redrawn every few seconds, and once at the end.
             if time.monotonic() - plotted[0] >= PLOT_INTERVAL_S:
@@ -252,20 +284,17 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
         if workers <= 1:
             for path in todo:
                 arrived(path, _index_file(path, reading, config))
-        else:
-            # Many small numpy problems at once: BLAS threads would only fight over the cores.
-            with ProcessPoolExecutor(workers, initializer=limit_to_one_thread) as pool:
-                futures = {pool.submit(_index_file, path, reading, config): path for path in todo}
-                for future in as_completed(futures):
-                    arrived(futures[future], future.result())
-    if todo:
-        _plot_series(_write_summary(files, documents, out), out / "series.png")
-    failed = [p for p in files if "error" in documents[p]]
-    for path in failed:
-        typer.echo(f"error: {documents[path]['error']}", err=True)  # plain: one unwrapped line each
-    typer.echo(f"{len(files) - len(failed)} of {len(files)} patterns indexed; results in {out}", err=True)
-    if failed:
-        raise typer.Exit(1)
+            return
+        # Many small numpy problems at once: BLAS threads would only fight over the cores.
+        pool = ProcessPoolExecutor(workers, initializer=start_worker, initargs=(os.getpid(), os.getcwd()))
+        try:
+            futures = {pool.submit(_index_file, path, reading, config): path for path in todo}
+            for future in as_completed(futures):
+                arrived(futures[future], future.result())
+        except BaseException:
+            stop_workers(pool)  # Ctrl-C: the patterns in flight are lost anyway; do not wait for them
+            raise
+        pool.shutdown()
 
 
 def _load_result(path: Path, settings: dict) -> dict | None:
@@ -277,11 +306,20 @@ def _load_result(path: Path, settings: dict) -> dict | None:
     return document if document.get("settings") == settings and "error" not in document else None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    # A run killed while writing must not leave a truncated result that the rerun would trust.
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write ``text`` to ``path`` through a new file renamed over it: a run
+    killed while writing must not leave a truncated result that the rerun
+    would trust.  The temporary file is created exclusively under a random
+    name, so a file or link planted in the directory is never written through."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide results from the rest of the team
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content.encode() if isinstance(content, str) else content)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
 
 
 PLOT_INTERVAL_S = 5.0
@@ -306,7 +344,7 @@ def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) ->
     writer = csv.DictWriter(text, SUMMARY_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomically(out / "summary.csv", text.getvalue())
+    write_atomically(out / "summary.csv", text.getvalue())
     return rows
 
 
@@ -327,7 +365,7 @@ def _plot_series(rows: list[dict], path: Path) -> None:
         volume.annotate(r["bravais"], (i, r["volume"]), fontsize=6, xytext=(0, 4), textcoords="offset points", ha="center")
     volume.set(xlabel="pattern (input order)", ylabel="V (Å³)")
     fig.tight_layout()
-    partial = path.with_name(path.stem + ".partial.png")
-    fig.savefig(partial, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
-    partial.replace(path)
+    write_atomically(path, image.getvalue())

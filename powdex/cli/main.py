@@ -17,10 +17,10 @@ from powdex.cli.dataset import dataset_app  # noqa: E402
 
 app.add_typer(dataset_app, name="dataset")
 
-from powdex.cli.optimize import map_surface, optimize  # noqa: E402
+from powdex.cli.optimize import CONFIG_EXAMPLE, map_surface, optimize  # noqa: E402
 
-app.command("optimize")(optimize)
-app.command("map")(map_surface)
+app.command("optimize", epilog=CONFIG_EXAMPLE)(optimize)
+app.command("map", epilog=CONFIG_EXAMPLE)(map_surface)
 
 from powdex.cli.models import evaluate_models, train  # noqa: E402
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from powdex.cli.errors import EXIT_INTERRUPTED, check_output_file, fail
 from powdex.optim.testfunctions import TEST_FUNCTIONS
 
 
@@ -20,9 +21,13 @@ class ExecutorName(str, Enum):
 
 FUNCTION = typer.Argument(..., help=(
     f"Objective: a test function ({', '.join(TEST_FUNCTIONS)}) or module:name, an Objective or a function "
-    "of no arguments returning one, importable from the current directory."
+    "of no arguments returning one, importable from the current directory. module:name imports and runs "
+    "that module's code, in this process and in every worker: name only code you trust."
 ))
-CONFIG = typer.Option(None, "--config", help="TOML file with a fitting section (default: spa wrapping lbfgs).")
+CONFIG = typer.Option(None, "--config", help=(
+    "TOML file with a \\[fitting] section (example below). Default: spa wrapping lbfgs, 25 runs, "
+    "for an objective with finite bounds; one lbfgs run from its start point otherwise."
+))
 STORE = typer.Option(None, "--store", help="Results store: SQLite path or SQLAlchemy URL; a rerun resumes.")
 SEED = typer.Option(None, "--seed", help="Ensemble seed (overrides the config's).")
 EXECUTOR = typer.Option(ExecutorName.inprocess, "--executor", help="Where local runs execute.")
@@ -30,16 +35,39 @@ SCHEDULER = typer.Option(None, "--scheduler", help="dask scheduler address; with
 WORKERS = typer.Option(None, "--workers", min=1, help="Worker processes (default: one per core).")
 
 
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {type(error).__name__}: {error}", err=True)
-    raise typer.Exit(1)
+# Square brackets escaped: typer renders help as rich markup.
+CONFIG_EXAMPLE = """\b
+Configuration (--config fit.toml), atomicrex's <fitting> block in TOML:
+    \\[fitting]
+    output_interval = 100      # status line every 100 iterations of a run
+    \\[fitting.minimizer]        # spa: random starts within the bounds
+    kind = "spa"               # or sobol / lhs (designs), lbfgs, dogleg,
+    max_iter = 25              # trust-exact, nlopt (one run)
+    seed = 120815
+    \\[fitting.minimizer.minimizer]
+    kind = "lbfgs"
+    conv_threshold = 1e-10
+    max_iter = 50
+"""
+
+
+def default_config(objective):
+    """Spa wrapping L-BFGS where starts can be drawn within finite bounds; one
+    L-BFGS run from the objective's start point where they cannot."""
+    from powdex.optim import FittingConfig, LBFGS, Spa
+
+    if objective.bounds.finite:
+        return FittingConfig(minimizer=Spa(minimizer=LBFGS()))
+    typer.echo(f"objective '{objective.name}' has no finite bounds: one lbfgs run from its start point "
+               "(an ensemble needs bounds and a --config; see --help)", err=True)
+    return FittingConfig(minimizer=LBFGS())
 
 
 def _setup(function: str, config: Path | None, seed: int | None, runs: int | None, sense: str | None = None):
-    from powdex.optim import FittingConfig, LBFGS, Spa, load_config, load_objective
+    from powdex.optim import load_config, load_objective
 
     objective = load_objective(function)
-    fitting = load_config(config) if config else FittingConfig(minimizer=Spa(minimizer=LBFGS()))
+    fitting = load_config(config) if config else default_config(objective)
     strategy = fitting.strategy()
     if seed is not None:
         strategy = strategy.model_copy(update={"seed": seed})
@@ -64,14 +92,25 @@ def _executor(stack: ExitStack, name: ExecutorName, scheduler: str | None, worke
 
 
 def _run(objective, fitting, strategy, executor, scheduler, workers, store):
+    """The ensemble; a Ctrl-C ends the command with what was kept and how to resume."""
     from powdex.optim import ResultsStore, RichProgress, run_ensemble
+    from powdex.optim.ensemble import default_study_name
 
     with ExitStack() as stack:
         results_store = stack.enter_context(ResultsStore(store)) if store else None
-        return run_ensemble(
-            objective, strategy, executor=_executor(stack, executor, scheduler, workers),
-            store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
-        )
+        try:
+            return run_ensemble(
+                objective, strategy, executor=_executor(stack, executor, scheduler, workers),
+                store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
+            )
+        except KeyboardInterrupt:
+            if results_store is None:
+                typer.echo("interrupted: no --store, so no run was kept", err=True)
+            else:
+                study = default_study_name(objective, strategy)
+                typer.echo(f"interrupted: {len(results_store.results(study))} runs of study '{study}' are in {store}; "
+                           "the same command resumes", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def optimize(
@@ -80,7 +119,11 @@ def optimize(
     runs: int = typer.Option(None, "--runs", min=1, help="Number of local runs (overrides spa max_iter / design runs)."),
     export: Path = typer.Option(None, "--export", help="Also write the study's runs to this .csv or .parquet file."),
 ) -> None:
-    """Minimize an objective with an ensemble of local optimizations."""
+    """Minimize an objective with an ensemble of local optimizations.
+
+    Each run is written to --store as it ends; the same command run again
+    resumes where an interrupted one stopped.
+    """
     from powdex.optim import ResultsStore
     from powdex.optim.store import EXPORT_FORMATS
 
@@ -90,6 +133,8 @@ def optimize(
             raise ValueError("--export needs --store: runs are exported from the store")
         if export and export.suffix not in EXPORT_FORMATS:
             raise ValueError(f"--export: unknown format '{export.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
+        if export:
+            check_output_file(export, "--export")
         objective, fitting, strategy = _setup(function, config, seed, runs)
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
@@ -98,8 +143,8 @@ def optimize(
         if export:
             with ResultsStore(store) as results_store:
                 results_store.export(ensemble.study, export)
-    except ValueError as error:
-        _fail(error)
+    except (ValueError, OSError) as error:
+        fail(error)
     best = ensemble.best
     failed = sum(not result.success for result in ensemble.results)
     typer.echo(f"{len(ensemble.results)} runs ({ensemble.executed} executed now) in {ensemble.wall_time:.2f} s")
@@ -124,6 +169,7 @@ def map_surface(
     from powdex.optim.surface import evaluate_on_grid, map_surface as interpolate, plot_maps
 
     try:
+        check_output_file(out, "--out")
         objective, fitting, strategy = _setup(function, config, seed, max(runs), sense="both")
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
@@ -132,8 +178,8 @@ def map_surface(
         truth = evaluate_on_grid(objective, objective.bounds, resolution)
         ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
         maps = [interpolate(ensemble.results[:count], objective.bounds, resolution) for count in sorted(runs)]
-    except ValueError as error:
-        _fail(error)
+    except (ValueError, OSError) as error:
+        fail(error)
     errors = [surface.rms_error(truth) for surface in maps]
     plot_maps(maps, out, truth=truth, errors=errors)
     typer.echo("local runs  (min + max)  points  RMS error")

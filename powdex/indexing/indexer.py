@@ -81,7 +81,16 @@ class IndexingConfig(BaseModel):
     def _parse_systems(cls, value):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
-        return tuple(v if isinstance(v, LatticeSystem) else LatticeSystem(str(v).strip().lower()) for v in value)
+        known = [s.value for s in SEARCH_ORDER]
+        if not value:
+            raise ValueError(f"no lattice system given; choose from {','.join(known)}")
+        systems = []
+        for v in value:
+            name = v.value if isinstance(v, LatticeSystem) else str(v).strip().lower()
+            if name not in known:
+                raise ValueError(f"unknown lattice system {name!r}; choose from {','.join(known)}")
+            systems.append(LatticeSystem(name))
+        return tuple(systems)
 
 
 @dataclass(frozen=True)

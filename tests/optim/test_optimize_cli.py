@@ -28,8 +28,8 @@ def test_optimize_reports_configuration_errors_on_one_line(tmp_path):
     config = tmp_path / "fit.toml"
     config.write_text('[fitting]\n[fitting.minimizer]\nkind = "nlopt"\nalgorithm = "GN_DIRECT"\n')
     result = runner.invoke(app, ["optimize", "rosenbrock", "--config", str(config)])
-    assert result.exit_code == 1
-    assert result.output.startswith("error: ConfigError: fitting.minimizer.algorithm: NLopt GN_DIRECT is a global")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: fitting.minimizer.algorithm: NLopt GN_DIRECT is a global")
 
 
 def test_map_error_falls_as_runs_are_added(tmp_path):
@@ -44,8 +44,8 @@ def test_map_error_falls_as_runs_are_added(tmp_path):
 
 def test_export_without_a_store_is_refused_before_any_run():
     result = runner.invoke(app, ["optimize", "hartmann6", "--export", "runs.csv"])
-    assert result.exit_code == 1
-    assert result.output == "error: ValueError: --export needs --store: runs are exported from the store\n"
+    assert result.exit_code == 2
+    assert result.output == "error: --export needs --store: runs are exported from the store\n"
 
 
 USER_MODULE = '''
@@ -77,10 +77,10 @@ def test_a_user_objective_as_module_colon_name(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "best: none (no run reached a finite value within the bounds)" in result.output
     result = runner.invoke(app, ["optimize", "my_objectives:bowl_value"])
-    assert result.exit_code == 1
-    assert "error: ConfigError: objective: 'my_objectives:bowl_value' is not an Objective or a function returning one" in result.output
+    assert result.exit_code == 2
+    assert "error: objective: 'my_objectives:bowl_value' is not an Objective or a function returning one" in result.output
     result = runner.invoke(app, ["optimize", "nowhere"])
-    assert result.output.startswith("error: ConfigError: objective: unknown test function 'nowhere'; known: rosenbrock")
+    assert result.output.startswith("error: objective: unknown test function 'nowhere'; known: rosenbrock")
 
 
 def test_map_does_nothing_when_fitting_is_disabled(tmp_path):

@@ -19,7 +19,7 @@ def test_build_then_stats_then_prepare(tmp_path):
     assert "'cubic': 6" in result.output
     assert json.loads((tmp_path / "build.json").read_text())["system_shares"]["cubic"] == 0.5
     result = _run("build", "--out", tmp_path, "--entries", 12, "--workers", 1)  # other shares: refused
-    assert result.exit_code == 1 and "system_shares" in result.output
+    assert result.exit_code == 2 and "system_shares" in result.output
     result = _run("stats", tmp_path, "--plots", tmp_path / "plots")
     assert result.exit_code == 0, result.output
     assert "12 entries" in result.output and (tmp_path / "plots" / "cubic.png").exists()
@@ -30,7 +30,7 @@ def test_build_then_stats_then_prepare(tmp_path):
 
 def test_build_rejects_a_bad_share_specification_in_one_line(tmp_path):
     result = _run("build", "--out", tmp_path, "--entries", 5, "--system-shares", "cubic=0.3,cubic2=0.1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("error: system shares 'cubic=0.3,cubic2=0.1': 'cubic2'")
 
 
