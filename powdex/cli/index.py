@@ -234,15 +234,16 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
     if documents:
         typer.echo(f"{len(documents)} of {len(files)} patterns already in {out} with these settings: skipped", err=True)
     try:
+        _pyplot()  # before the work: an interrupt must not find matplotlib half-imported when plotting
         _index_patterns(todo, files, documents, reading, config, out, workers)
     except KeyboardInterrupt:
+        _plot_series(_write_summary(files, documents, out), out / "series.png")
         typer.echo(f"interrupted: {len(documents)} of {len(files)} patterns are in {out}; "
                    "the same command resumes with the rest", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        # Rebuilt from every result on every run, finished or not: a run killed
-        # between a pattern's JSON and the summary leaves nothing stale for long.
-        _plot_series(_write_summary(files, documents, out), out / "series.png")
+    # Rebuilt from every result on every run: a run killed between a
+    # pattern's JSON and the summary leaves nothing stale for long.
+    _plot_series(_write_summary(files, documents, out), out / "series.png")
     failed = [p for p in files if "error" in documents[p]]
     for path in failed:
         typer.echo(f"error: {documents[path]['error']}", err=True)  # plain: one unwrapped line each
@@ -254,9 +255,9 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
 def _index_patterns(todo: list[Path], files: list[Path], documents: dict[Path, dict], reading: dict,
                     config: IndexingConfig, out: Path, workers: int) -> None:
     """Index ``todo``, adding each document to ``documents`` and writing it as it arrives."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from powdex.optim.executors import available_cores, start_worker, stop_workers
+    from powdex.optim.executors import WorkerPool, available_cores
 
     workers = min(workers or available_cores(), max(len(todo), 1))
     columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} patterns/min"),
@@ -286,13 +287,13 @@ def _index_patterns(todo: list[Path], files: list[Path], documents: dict[Path, d
                 arrived(path, _index_file(path, reading, config))
             return
         # Many small numpy problems at once: BLAS threads would only fight over the cores.
-        pool = ProcessPoolExecutor(workers, initializer=start_worker, initargs=(os.getpid(), os.getcwd()))
+        pool = WorkerPool(workers)
         try:
             futures = {pool.submit(_index_file, path, reading, config): path for path in todo}
             for future in as_completed(futures):
                 arrived(futures[future], future.result())
         except BaseException:
-            stop_workers(pool)  # Ctrl-C: the patterns in flight are lost anyway; do not wait for them
+            pool.terminate()  # Ctrl-C: the patterns in flight are lost anyway; do not wait for them
             raise
         pool.shutdown()
 
@@ -348,12 +349,17 @@ def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) ->
     return rows
 
 
-def _plot_series(rows: list[dict], path: Path) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot
 
+    return matplotlib.pyplot
+
+
+def _plot_series(rows: list[dict], path: Path) -> None:
+    plt = _pyplot()
     indexed = [(i, r) for i, r in enumerate(rows) if r.get("bravais")]
     fig, (lengths, volume) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     for key in ("a", "b", "c"):

@@ -25,7 +25,8 @@ def _dask(*args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
     # The ``dask`` command of this very interpreter, in a process that dies with the driver.
     with open(log, "wb") as handle:
         return subprocess.Popen([sys.executable, "-P", "-m", "powdex.optim.dask_process", *args],
-                                stdout=handle, stderr=subprocess.STDOUT, env=env)
+                                stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                pass_fds=(int(env["POWDEX_DRIVER_FD"]),))
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -44,7 +45,11 @@ def local_dask_cluster(workers: int = 2, timeout: float = 60.0) -> Iterator[str]
     with tempfile.TemporaryDirectory(prefix="powdex-dask-") as folder:
         folder = Path(folder)
         scheduler_file = folder / "scheduler.json"
-        env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}, "POWDEX_DRIVER_DIRECTORY": os.getcwd()}
+        # Only this process holds the write end: the cluster's processes see the
+        # pipe close, and exit, when the driver dies (powdex.optim.dask_process).
+        watched, driver_end = os.pipe()
+        env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES},
+               "POWDEX_DRIVER_DIRECTORY": os.getcwd(), "POWDEX_DRIVER_FD": str(watched)}
         processes = [_dask(
             "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
             "--scheduler-file", str(scheduler_file), log=folder / "scheduler.log", env=env,
@@ -68,3 +73,5 @@ def local_dask_cluster(workers: int = 2, timeout: float = 60.0) -> Iterator[str]
         finally:
             for process in reversed(processes):
                 _stop(process)
+            os.close(watched)
+            os.close(driver_end)

@@ -6,18 +6,21 @@ driver.
 imported (a folder named ``powdex`` there would shadow an editable install);
 it is appended afterwards, from ``POWDEX_DRIVER_DIRECTORY``, so that workers
 import the user's objective modules as the driver does.  The process exits
-when the driver dies, however it died.
+when the driver dies, however it died: ``POWDEX_DRIVER_FD`` is the read end
+of a pipe only the driver writes to (see ``exit_with_driver``).
 """
 
 import os
 import sys
 
 import powdex.optim.ensemble  # noqa: F401  (imported before the driver's directory joins sys.path)
-from powdex.optim.executors import exit_with
+from multiprocessing.connection import Connection
+
+from powdex.optim.executors import exit_with_driver
 
 
 def main() -> None:
-    exit_with(os.getppid())  # the driver started this process
+    exit_with_driver(Connection(int(os.environ["POWDEX_DRIVER_FD"]), writable=False))
     directory = os.environ.get("POWDEX_DRIVER_DIRECTORY")
     if directory and directory not in sys.path:
         sys.path.append(directory)

@@ -96,6 +96,7 @@ def run_ensemble(
     strategy = as_strategy(strategy)
     runs = strategy.plan(objective)  # validates bounds and minimizer first
     executor = executor or InProcess()
+    executor.check_sendable(objective)
     by_index: dict[int, LocalResult] = {}
     if store is not None:
         study = study or default_study_name(objective, strategy)

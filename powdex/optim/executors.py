@@ -25,12 +25,16 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable
 
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
+
 from threadpoolctl import threadpool_limits
+
+from powdex.optim.errors import ConfigError
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -43,50 +47,43 @@ def limit_to_one_thread() -> None:
     threadpool_limits(limits=1)
 
 
-DRIVER_POLL_SECONDS = 0.5
+def exit_with_driver(link: Connection) -> None:
+    """End this process as soon as the driver is gone, however it went.
 
-
-def exit_with(driver: int) -> None:
-    """End this process when process ``driver`` is gone: a watcher thread
-    polls it (portable, unlike Linux's PR_SET_PDEATHSIG, which would also
-    watch the fork server rather than the driver: the server outlives a
-    killed driver for as long as its workers do)."""
-
-    def alive() -> bool:
-        try:
-            os.kill(driver, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # exists, owned by someone else
-            return True
-        return True
+    ``link`` is the read end of a pipe whose write end only the driver
+    holds: the kernel closes it when the driver dies, even by SIGKILL and
+    while it is still an unreaped zombie, and the watcher thread's blocking
+    read then ends.  (Polling the driver's pid would miss a zombie, and the
+    parent pid of a pool worker is the fork server, not the driver.)
+    """
 
     def watch() -> None:
-        while alive():
-            time.sleep(DRIVER_POLL_SECONDS)
+        try:
+            link.recv_bytes()
+        except (EOFError, OSError):
+            pass
         os._exit(1)
 
     threading.Thread(target=watch, name="powdex-exit-with-driver", daemon=True).start()
 
 
-def start_worker(driver: int, driver_directory: str) -> None:
-    """Initializer of a local worker process (see the module docstring);
-    ``driver`` is the driving process's pid, ``driver_directory`` its working directory."""
+def start_worker(link: Connection, driver_directory: str) -> None:
+    """Initializer of a pool worker (see the module docstring)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    exit_with(driver)
+    exit_with_driver(link)
     if driver_directory not in sys.path:
         sys.path.append(driver_directory)
     limit_to_one_thread()
 
 
-def start_forkserver(preload: list[str]) -> None:
+def start_forkserver() -> None:
     """Start multiprocessing's fork server, if it is not running, without the
     working directory on its import path.  It runs ``python -c``, which puts
     the working directory first on ``sys.path`` (and ignores the ``sys_path``
     it is given): with powdex installed in editable mode, a folder named
     ``powdex`` there wins as a namespace package and every worker fails to
     import powdex.  ``PYTHONSAFEPATH`` (Python 3.11) leaves it off."""
-    multiprocessing.forkserver.set_forkserver_preload(preload)
+    multiprocessing.forkserver.set_forkserver_preload(["powdex.optim.ensemble"])
     previous = os.environ.get("PYTHONSAFEPATH")
     os.environ["PYTHONSAFEPATH"] = "1"
     try:
@@ -98,16 +95,35 @@ def start_forkserver(preload: list[str]) -> None:
             os.environ["PYTHONSAFEPATH"] = previous
 
 
-def stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop a process pool now, killing the tasks it runs (what Python 3.14's
-    ``ProcessPoolExecutor.terminate_workers`` does): an interrupted driver
-    must not wait for work whose results it will throw away."""
-    processes = list((pool._processes or {}).values())  # no public handle on the workers before 3.14
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join()
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool whose workers belong to this driver (see the module
+    docstring).  Workers come from a fork server: forking from a clean
+    server process is fast and safe even though the driver runs threads
+    (progress bars, dask).  ``terminate()`` stops it at once."""
+
+    def __init__(self, workers: int):
+        start_forkserver()
+        # The write end stays in this process alone: the fork server hands
+        # workers only the file descriptors their arguments carry.
+        watched, self._driver_end = multiprocessing.Pipe(duplex=False)
+        super().__init__(workers, mp_context=multiprocessing.get_context("forkserver"),
+                         initializer=start_worker, initargs=(watched, os.getcwd()))
+
+    def terminate(self) -> None:
+        """Kill the workers and the tasks they run (what Python 3.14's
+        ``terminate_workers`` does): an interrupted driver must not wait for
+        work whose results it will throw away."""
+        processes = list((self._processes or {}).values())  # no public handle on the workers before 3.14
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        if wait:
+            self._driver_end.close()
 
 
 def available_cores() -> int:
@@ -150,6 +166,9 @@ class _Executor:
     def _stop(self, interrupted: bool) -> None:
         pass
 
+    def check_sendable(self, task: Any) -> None:
+        """Raise ConfigError when ``task`` cannot reach this executor's workers."""
+
 
 class InProcess(_Executor):
     """Runs tasks one after another in the calling process, which is then a
@@ -179,33 +198,40 @@ class InProcess(_Executor):
 class LocalProcesses(_Executor):
     """A pool of worker processes on this machine, one per available core by default.
 
-    Workers come from a forkserver: forking from a clean server process is
-    fast and safe even though the driver runs threads (progress bar, dask).
-    They are all started on entry, so start-up is not charged to the first runs.
-    Leaving on an exception (Ctrl-C) kills the workers instead of waiting
-    for the runs in flight.
+    A :class:`WorkerPool`, all started on entry, so start-up is not charged
+    to the first runs.  Leaving on an exception (Ctrl-C) kills the workers
+    instead of waiting for the runs in flight.
     """
 
     def __init__(self, workers: int | None = None, chunk_size: int = 64):
         self.workers = workers or available_cores()
         self.chunk_size = chunk_size
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._pending: set[Future] = set()
         self._done: deque[Future] = deque()
 
     def _start(self) -> None:
-        start_forkserver(["powdex.optim.ensemble"])
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
-                                         initializer=start_worker, initargs=(os.getpid(), os.getcwd()))
+        self._pool = WorkerPool(self.workers)
         # The pool spawns a process per queued task until it has ``workers``.
         wait([self._pool.submit(os.getpid) for _ in range(self.workers)])
 
     def _stop(self, interrupted: bool) -> None:
         if interrupted:
-            stop_workers(self._pool)
+            self._pool.terminate()
         else:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
+
+    def check_sendable(self, task: Any) -> None:
+        # The pool pickles tasks in a background thread, whose error would
+        # only surface, as a traceback, when the first result is awaited.
+        try:
+            ForkingPickler.dumps(task)
+        except Exception as error:  # pickling raises AttributeError, TypeError, PicklingError...
+            raise ConfigError(
+                f"the objective cannot be sent to worker processes ({error}): define its functions at module "
+                "level, not as lambdas or nested functions, or run it in process"
+            ) from None
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
         self._pending.add(self._pool.submit(fn, task))

@@ -4,7 +4,9 @@ Accepted: comma, semicolon, tab or space separators; ``#`` and ``!``
 comments, whole-line or trailing; blank lines; one header line of column
 names before the first data line; a ``# wavelength: 1.5406`` or
 ``# lambda = 0.7093`` comment.  Everything else that is not a number is an
-error naming the file, line and column.
+error naming the file, line and column, and so are two ways a comma
+silently shifts columns: data lines with different numbers of columns
+(``28.44 1,520``, a thousands separator) and decimal commas (``28,44``).
 """
 
 import re
@@ -20,6 +22,7 @@ _COMMENT_START = re.compile(r"[#!]")
 # "wavelength: 1.5406", "lambda = 0.7093 A", "λ 1.5406"; group 1 is the ':' or '='.
 _WAVELENGTH_STATEMENT = re.compile(r"(?:\bwavelength\b|\blambda\b|λ)\s*([:=])?\s*(\S*)", re.IGNORECASE)
 _LEADING_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_COMMA_NUMBER = re.compile(r"[-+]?\d+,\d+")
 
 
 def read_text(path: str | PathLike) -> str:
@@ -88,6 +91,7 @@ def parse_text_table(text: str, source: str) -> TextTable:
     header = None
     rows = []
     line_numbers = []
+    contents = []  # each data line without its comment
     wavelength = None
     wavelength_line = None
     for line_number, line in enumerate(text.splitlines(), start=1):
@@ -113,8 +117,31 @@ def parse_text_table(text: str, source: str) -> TextTable:
         if not all(numeric):
             column = numeric.index(False)
             raise PeakInputError(f"{where}: non-numeric value {tokens[column]!r} in column {column + 1}")
+        if rows and len(tokens) != len(rows[0]):
+            raise PeakInputError(f"{where}: {len(tokens)} columns, but line {line_numbers[0]} has {len(rows[0])}")
         rows.append(tuple(float(token) for token in tokens))
         line_numbers.append(line_number)
+        contents.append(content)
     if not rows:
         raise PeakInputError(f"{source}: no data (the file is empty or holds only comments)")
+    _refuse_decimal_commas(rows, line_numbers, contents, source)
     return TextTable(source, header, tuple(rows), tuple(line_numbers), wavelength)
+
+
+def _refuse_decimal_commas(rows, line_numbers, contents, source: str) -> None:
+    """A file written with decimal commas (``28,44 100``) parses as whole
+    numbers in shifted columns.  Measured positions are never all whole
+    numbers, so: no '.' in the data, a comma between digits, and every first
+    column a whole number mean decimal commas."""
+    if any("." in content for content in contents):
+        return
+    if not all(float(row[0]).is_integer() for row in rows):
+        return
+    for content, line in zip(contents, line_numbers):
+        found = _COMMA_NUMBER.search(content)
+        if found:
+            number = found.group()
+            raise PeakInputError(
+                f"{source}:{line}: {number!r} looks like a decimal comma (no '.' in the data and every position "
+                f"a whole number); write {number.replace(',', '.')}: powdex reads ',' as a column separator"
+            )

@@ -131,7 +131,7 @@ def test_extra_numeric_columns_are_ignored(tmp_path):
         ("q2\n0.1\nnan\n", "{path}:3: non-finite q² nan"),
         ("q2\n0.1\n-inf\n", "{path}:3: non-finite q² -inf"),
         ("q2 I\n0.1 5\n0.2 7 tail\n", "{path}:3: non-numeric value 'tail' in column 3"),
-        ("0.1 1\n0.2\n", "{path}:2: found 1 column(s), expected 2 (position, intensity)"),
+        ("0.1 1\n0.2\n", "{path}:2: 1 columns, but line 1 has 2"),
         ("0.1 1\n0.2 -4\n", "{path}:2: negative intensity -4"),
         ("2theta\n0.1\nq2\n", "{path}:3: non-numeric value 'q2' in column 1"),
         ("# only a comment\n\n", "{path}: no data (the file is empty or holds only comments)"),

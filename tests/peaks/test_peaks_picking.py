@@ -108,7 +108,7 @@ def test_read_pattern_then_pick(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("10 1\n11 2\n12\n13 4\n14 5\n", "{path}:3: found 1 column(s), expected 2 (2θ, intensity)"),
+        ("10 1\n11 2\n12\n13 4\n14 5\n", "{path}:3: 1 columns, but line 1 has 2"),
         ("10 1\n11 2\n12 x\n13 4\n14 5\n", "{path}:3: non-numeric value 'x' in column 2"),
         ("10 1\n11 2\n11 3\n13 4\n14 5\n", "{path}:3: 2θ 11 does not increase from 11 on line 2"),
         ("10 1\n11 2\n12 3\n13 inf\n14 5\n", "{path}:4: non-finite intensity inf"),

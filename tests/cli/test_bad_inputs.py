@@ -1,0 +1,109 @@
+"""Every bad input a new user might try ends in one line, ``error: ...``,
+naming the file (and line) and the problem, with exit status 2 and no
+traceback; outputs that cannot be written are refused before any work."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from powdex.cli.main import app
+
+CORPUS = Path(__file__).parent.parent / "data" / "bad_inputs"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+SILICON = Path(__file__).parent.parent.parent / "examples" / "silicon.txt"
+
+runner = CliRunner()
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_the_corpus_holds_at_least_fifty_files_each_with_its_expected_error():
+    files = {p.name for p in CORPUS.iterdir()} - {"expected.json", "make_corpus.py"}
+    assert files == set(EXPECTED) and len(files) >= 50
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_input_file(name, monkeypatch):
+    command, fragment = EXPECTED[name]
+    monkeypatch.chdir(CORPUS)  # messages name the file as given
+    if command == "index":
+        result = runner.invoke(app, ["index", name, "--time-limit", "2"])
+    else:
+        result = runner.invoke(app, ["optimize", "rastrigin", "--config", name])
+    assert fragment in error_line(result)
+
+
+# /sys refuses new files to every process, root included (permission bits do not stop root).
+@pytest.mark.parametrize("args, message", [
+    (["index", str(SILICON), "--systems", ""], "systems: no lattice system given; choose from cubic,"),
+    (["index", str(SILICON), "--systems", " , "], "systems: no lattice system given"),
+    (["index", str(SILICON), "--systems", "cubic,hexagon"], "unknown lattice system 'hexagon'"),
+    (["index", str(SILICON), "--units", "theta"], "--units must be q2, d or 2theta, got 'theta'"),
+    (["index", str(SILICON), "--wavelength", "-1.5"], "wavelength must be a positive number of Å, got -1.5"),
+    (["index", str(SILICON), "--json", "/sys/silicon.json"], "--json /sys/silicon.json: cannot write in /sys"),
+    (["index", str(SILICON), "--json", "/tmp"], "--json /tmp: is a directory; give a file name"),
+    (["index", str(SILICON), "--json", "/no/such/dir/x.json"], "--json /no/such/dir/x.json: directory /no/such/dir does not exist"),
+    (["index", str(SILICON), "--out", "/sys/results"], "--out: cannot write in /sys"),
+    (["index", str(SILICON), "--out", str(SILICON)], f"--out: {SILICON} is a file, not a directory"),
+    (["optimize", "rastrigin", "--config", "/no/such/fit.toml"], "/no/such/fit.toml: configuration file not found"),
+    (["optimize", "rastrigin", "--config", "/tmp"], "/tmp: is a directory, not a configuration file"),
+    (["optimize", "rastrigin", "--store", "/no/such/dir/runs.sqlite"], "store /no/such/dir/runs.sqlite: directory /no/such/dir does not exist"),
+    (["optimize", "rastrigin", "--store", "nosuchdb://host/db"], "store nosuchdb://host/db: cannot open (Can't load plugin"),
+    (["optimize", "rastrigin", "--store", "postgresql+psycopg://me:secret@127.0.0.1:1/db"],
+     "store postgresql+psycopg://me:***@127.0.0.1:1/db: cannot open (connection failed"),
+    (["optimize", "rastrigin", "--store", "/tmp/x.sqlite", "--export", "/no/such/dir/runs.csv"],
+     "--export /no/such/dir/runs.csv: directory /no/such/dir does not exist"),
+    (["optimize", "rastrigin", "--store", "/tmp/x.sqlite", "--export", "/sys/runs.csv"], "cannot write in /sys"),
+    (["optimize", "rastrigin", "--store", "/tmp/x.sqlite", "--export", "runs.xlsx"], "--export: unknown format '.xlsx'"),
+    (["map", "volcano", "--out", "/no/such/dir/map.png"], "--out /no/such/dir/map.png: directory /no/such/dir does not exist"),
+    (["map", "volcano", "--out", "/tmp"], "--out /tmp: is a directory"),
+    (["optimize", "no_module_here:objective"], "objective: cannot import module 'no_module_here'"),
+    (["optimize", "rosenbrock", "--runs", "5"], "a bare minimizer makes one run"),
+])
+def test_bad_option(args, message):
+    assert message in error_line(runner.invoke(app, args))
+
+
+def test_the_series_output_may_not_be_the_input_directory(tmp_path):
+    shutil.copy(SILICON, tmp_path / "a.txt")
+    shutil.copy(SILICON, tmp_path / "b.txt")
+    line = error_line(runner.invoke(app, ["index", str(tmp_path), "--out", str(tmp_path)]))
+    assert f"--out {tmp_path}: is a directory of the input peak lists" in line
+    assert not (tmp_path / "summary.csv").exists()
+
+
+def test_an_unbounded_objective_runs_with_the_default_configuration():
+    result = runner.invoke(app, ["optimize", "rosenbrock"])
+    assert result.exit_code == 0, result.output
+    assert "objective 'rosenbrock' has no finite bounds: one lbfgs run from its start point" in result.output
+    assert "1 runs (1 executed now)" in result.output
+    x = json.loads(result.output.split("x = ")[-1])
+    assert x == pytest.approx([1.0, 1.0], abs=1e-6)
+
+
+def test_the_configuration_example_in_the_help_is_a_working_configuration(tmp_path):
+    from powdex.cli.optimize import CONFIG_EXAMPLE
+    from powdex.optim import parse_config
+    import tomllib
+
+    toml = "\n".join(line for line in CONFIG_EXAMPLE.replace("\\[", "[").splitlines()[2:])
+    config = parse_config(tomllib.loads(toml))
+    assert config.minimizer.kind == "spa" and config.minimizer.minimizer.kind == "lbfgs"
+    (tmp_path / "fit.toml").write_text(toml)
+    result = runner.invoke(app, ["optimize", "rastrigin", "--config", str(tmp_path / "fit.toml")])
+    assert result.exit_code == 0, result.output
+    assert "25 runs (25 executed now)" in result.output
+
+
+def test_optimize_help_warns_that_module_colon_name_runs_code():
+    result = runner.invoke(app, ["optimize", "--help"], env={"COLUMNS": "200"})
+    assert "runs that module's code" in " ".join(result.output.split())

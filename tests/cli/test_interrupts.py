@@ -1,0 +1,191 @@
+"""Interrupted and killed runs, as a user's shell or batch system does it:
+the work done is kept, the rerun resumes with the rest, no worker process
+outlives its driver, and a Ctrl-C ends at once with a message."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+POWDEX = [sys.executable, "-m", "powdex"]
+
+
+def descendants(pid: int) -> list[int]:
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in table.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    found, frontier = [], [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def start(args: list[str], cwd: Path, **options) -> subprocess.Popen:
+    return subprocess.Popen([*POWDEX, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **options)
+
+
+def finish(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*POWDEX, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def kill_and_check_workers_die(process: subprocess.Popen) -> None:
+    workers = descendants(process.pid)
+    assert workers, "the driver had no worker processes to orphan"
+    process.kill()
+    process.communicate()
+    wait_for(lambda: not any(running(pid) for pid in workers), 5.0, "the workers of a killed driver to exit")
+
+
+def series(tmp_path: Path, patterns: int) -> Path:
+    folder = tmp_path / "patterns"
+    folder.mkdir()
+    for i in range(patterns):
+        (folder / f"glycine_{i}.txt").write_text((EXAMPLES / "glycine.txt").read_text())
+    return folder
+
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")
+
+
+def test_a_killed_series_leaves_no_workers_and_the_rerun_finishes_it(tmp_path):
+    patterns, out = series(tmp_path, 4), tmp_path / "out"
+    args = ["index", str(patterns), "--out", str(out), "--workers", "2"]
+    driver = start(args, tmp_path)
+    wait_for(lambda: list(out.glob("glycine_*.json")), 120, "the first result")
+    kill_and_check_workers_die(driver)
+    kept = sorted(out.glob("glycine_*.json"))
+    assert 1 <= len(kept) < 4
+    for result in kept:  # whole documents, never a truncated one
+        assert json.loads(result.read_text())["candidates"][0]["bravais"] == "mP"
+    rerun = finish(args, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(kept)} of 4 patterns already in {out} with these settings: skipped" in rerun.stderr
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert [row.split(",")[:2] for row in rows[1:]] == [[f"glycine_{i}.txt", "mP"] for i in range(4)]
+    assert (out / "series.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ctrl_c_ends_a_series_at_once_and_says_how_to_resume(tmp_path):
+    patterns, out = series(tmp_path, 4), tmp_path / "out"
+    # A session of its own, signalled as a whole: what a terminal does on Ctrl-C.
+    driver = start(["index", str(patterns), "--out", str(out), "--workers", "2"], tmp_path, start_new_session=True)
+    wait_for(lambda: list(out.glob("glycine_*.json")), 120, "the first result")
+    workers = descendants(driver.pid)
+    interrupted = time.monotonic()
+    os.killpg(driver.pid, signal.SIGINT)
+    _, stderr = driver.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 5
+    assert driver.returncode == 130, stderr
+    done = len(list(out.glob("glycine_*.json")))
+    assert f"interrupted: {done} of 4 patterns are in {out}; the same command resumes with the rest" in stderr
+    assert "Traceback" not in stderr
+    assert len((out / "summary.csv").read_text().splitlines()) == 1 + done
+    wait_for(lambda: not any(running(pid) for pid in workers), 5.0, "the workers to exit")
+
+
+def optimize_args(store: Path) -> list[str]:
+    return ["optimize", "hartmann6", "--runs", "600", "--seed", "7", "--store", str(store),
+            "--executor", "processes", "--workers", "2"]
+
+
+def stored_runs(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store) as db:
+            return db.execute("select count(*) from optim_runs").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def test_a_killed_ensemble_leaves_no_workers_and_resumes_to_the_same_runs(tmp_path):
+    from powdex.optim import ResultsStore, Spa, LBFGS, run_ensemble
+    from powdex.optim.testfunctions import hartmann6
+
+    store = tmp_path / "runs.sqlite"
+    driver = start(optimize_args(store), tmp_path)
+    wait_for(lambda: stored_runs(store) >= 20, 120, "20 stored runs")
+    kill_and_check_workers_die(driver)
+    kept = stored_runs(store)
+    assert 20 <= kept < 600
+    rerun = finish(optimize_args(store), tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"600 runs ({600 - kept} executed now)" in rerun.stdout
+    reference = run_ensemble(hartmann6(), Spa(minimizer=LBFGS(), max_iter=600, seed=7))
+    with ResultsStore(store) as results:
+        (study,) = results.studies()
+        resumed = results.results(study)
+    assert [r.run_index for r in resumed] == list(range(600))
+    np.testing.assert_array_equal([r.x for r in resumed], [r.x for r in reference.results])
+
+
+def test_ctrl_c_ends_an_ensemble_at_once_with_what_is_stored(tmp_path):
+    store = tmp_path / "runs.sqlite"
+    driver = start(optimize_args(store), tmp_path, start_new_session=True)
+    wait_for(lambda: stored_runs(store) >= 20, 120, "20 stored runs")
+    interrupted = time.monotonic()
+    os.killpg(driver.pid, signal.SIGINT)
+    _, stderr = driver.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 5
+    assert driver.returncode == 130, stderr
+    assert f"interrupted: {stored_runs(store)} runs of study 'hartmann6-spa-" in stderr
+    assert "the same command resumes" in stderr and "Traceback" not in stderr
+
+
+def test_two_drivers_on_one_study_at_once_both_end_cleanly_with_every_run_once(tmp_path):
+    store = tmp_path / "runs.sqlite"
+    args = ["optimize", "hartmann6", "--runs", "300", "--seed", "5", "--store", str(store)]
+    drivers = [start(args, tmp_path) for _ in range(2)]
+    outputs = [driver.communicate(timeout=300) for driver in drivers]
+    for driver, (stdout, stderr) in zip(drivers, outputs):
+        assert driver.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    assert stored_runs(store) == 300
+    bests = {stdout.split("best ")[-1].split(" at run")[0] for stdout, _ in outputs}
+    assert len(bests) == 1
+
+
+def test_a_powdex_folder_in_the_working_directory_does_not_shadow_the_package(tmp_path):
+    (tmp_path / "powdex").mkdir()  # e.g. the parent directory of a clone
+    (tmp_path / "powdex" / "notes.txt").write_text("not a package\n")
+    (tmp_path / "my_objective.py").write_text(
+        "from powdex.optim import Objective\n"
+        "def bowl_value(x):\n"
+        "    return float(((x - 0.25) ** 2).sum())\n"
+        "def bowl():\n"
+        "    return Objective(bowl_value, 2, bounds=[(-1, 1)] * 2, name='bowl')\n"
+    )
+    for executor in ("processes", "dask"):
+        result = subprocess.run(["powdex", "optimize", "my_objective:bowl", "--runs", "8", "--executor", executor,
+                                 "--workers", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "8 runs (8 executed now)" in result.stdout

@@ -1,0 +1,99 @@
+"""What powdex writes and says: series outputs rebuilt from the results on
+every run, never written through a planted link, and the reading decisions
+(peaks left out, overrides, a doubtful unit) said to the user."""
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from powdex.cli.main import app
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+runner = CliRunner()
+
+
+def two_patterns(tmp_path: Path) -> Path:
+    folder = tmp_path / "patterns"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "silicon.txt", folder / "silicon.txt")
+    shutil.copy(EXAMPLES / "rutile.txt", folder / "rutile.txt")
+    return folder
+
+
+def test_summary_and_plot_are_rebuilt_from_the_results_on_every_run(tmp_path):
+    patterns, out = two_patterns(tmp_path), tmp_path / "out"
+    assert runner.invoke(app, ["index", str(patterns), "--out", str(out)]).exit_code == 0
+    complete = (out / "summary.csv").read_text()
+    # What a kill right after the last JSON leaves: a summary without that row, no plot.
+    (out / "summary.csv").write_text(complete.splitlines()[0] + "\n")
+    (out / "series.png").unlink()
+    again = runner.invoke(app, ["index", str(patterns), "--out", str(out)])
+    assert again.exit_code == 0
+    assert "2 of 2 patterns already in" in again.output
+    assert (out / "summary.csv").read_text() == complete
+    assert (out / "series.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_files_or_links_planted_in_the_output_directory_are_never_written_through(tmp_path):
+    patterns, out = two_patterns(tmp_path), tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    planted = ["silicon.json.partial", ".silicon.json.partial", "summary.csv.partial", "series.partial.png"]
+    for name in planted:
+        (out / name).symlink_to(victim)
+    assert runner.invoke(app, ["index", str(patterns), "--out", str(out)]).exit_code == 0
+    assert victim.read_text() == "keep me\n"
+    assert json.loads((out / "silicon.json").read_text())["candidates"][0]["bravais"] == "cF"
+    assert not (out / "silicon.json").is_symlink()
+    assert {p.name for p in out.iterdir()} == {"silicon.json", "rutile.json", "summary.csv", "series.png", *planted}
+
+
+def test_peaks_left_out_and_overridden_file_settings_are_said_and_kept_in_the_json(tmp_path):
+    peaks = tmp_path / "many.txt"
+    lines = (EXAMPLES / "silicon.txt").read_text().splitlines()
+    peaks.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "many.json"
+    result = runner.invoke(app, ["index", str(peaks), "--n-peaks", "8", "--wavelength", "1.5406001",
+                                 "--units", "2theta", "--systems", "cubic", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: wavelength 1.5406 Å as given, not 1.5406 Å as the file says",
+        "note: the first 8 of 15 peaks are used (lowest angles)",
+    ]
+    assert json.loads(out.read_text())["peaks"]["notes"] == [n.removeprefix("note: ") for n in notes]
+
+
+def test_a_header_overridden_by_units_and_a_doubtful_unit_are_noted(tmp_path):
+    peaks = tmp_path / "d.txt"
+    peaks.write_text("d\n3.1355\n1.9201\n1.6375\n1.3577\n1.2459\n1.1086\n")
+    result = runner.invoke(app, ["index", str(peaks), "--units", "2theta", "--systems", "cubic", "--time-limit", "2"])
+    notes = [line for line in result.output.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: units 2theta as given, not d as the file's header 'd' says",
+        "note: read as 2theta, positions 1.1086 to 3.1355 decrease down the file as d-spacings do (2θ "
+        "increases); they look like d (Å)",
+    ]
+    # The header alone reads them right, without a word.
+    result = runner.invoke(app, ["index", str(peaks), "--systems", "cubic", "--json", str(tmp_path / "d.json")])
+    assert result.exit_code == 0 and "note:" not in result.output
+    best = json.loads((tmp_path / "d.json").read_text())["candidates"][0]
+    assert best["bravais"] == "cF" and abs(best["a"] - 5.4312) < 1e-3
+
+
+def test_an_objective_that_cannot_reach_worker_processes_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "lambda_objective.py").write_text(
+        "from powdex.optim import Objective\n"
+        "def bowl():\n"
+        "    return Objective(lambda x: float((x ** 2).sum()), 2, bounds=[(-1, 1)] * 2, name='bowl')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = runner.invoke(app, ["optimize", "lambda_objective:bowl", "--runs", "4", "--executor", "processes",
+                                 "--workers", "2"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: the objective cannot be sent to worker processes (")
+    assert "define its functions at module level" in result.output
