@@ -176,3 +176,40 @@ def test_postgresql_store_resumes_like_sqlite(postgresql_url):
     assert [r.run_index for r in stored] == list(range(20))
     for mine, theirs in zip(stored, reference.results):
         np.testing.assert_array_equal(mine.path, theirs.path)
+
+
+def _two_drivers_write_one_study(url):
+    objective = hartmann6()
+    reference = run_ensemble(objective, STRATEGY).results
+    minima = sorted((r for r in reference if r.sense == "min"), key=lambda r: (r.value, r.run_index))
+    study = "shared"
+    with ResultsStore(url) as first, ResultsStore(url) as second:
+        for store in (first, second):  # both drivers open the study before either writes
+            store.open_study(study, objective.name, objective.dim, STRATEGY.model_dump_json(),
+                             STRATEGY.fingerprint(objective))
+        first.add(study, reference[:12], best=minima[0])
+        second.add(study, reference[4:20], best=minima[1])  # runs 4-11 are stored already
+        assert [r.run_index for r in first.results(study)] == list(range(20))
+        for mine, theirs in zip(first.results(study), reference):
+            np.testing.assert_array_equal(mine.x, theirs.x)
+        # The second driver's best is worse than the marked one: the mark stays.
+        assert first.study_best(study) == (minima[0].run_index, minima[0].value)
+
+
+def test_two_drivers_on_one_sqlite_study_skip_each_others_runs(tmp_path):
+    _two_drivers_write_one_study(tmp_path / "runs.sqlite")
+
+
+def test_two_drivers_on_one_postgresql_study_skip_each_others_runs(postgresql_url):
+    _two_drivers_write_one_study(postgresql_url)
+
+
+def test_a_store_that_cannot_be_opened_is_a_one_line_store_error(tmp_path):
+    from powdex.optim.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"^store .*/missing/runs.sqlite: directory .*/missing does not exist$"):
+        ResultsStore(tmp_path / "missing" / "runs.sqlite")
+    with pytest.raises(StoreError, match=r"^store nosuch://x/y: cannot open \(Can't load plugin: sqlalchemy.dialects:nosuch\)$"):
+        ResultsStore("nosuch://x/y")
+    with pytest.raises(StoreError, match=r"^store postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/db: cannot open \(connection failed"):
+        ResultsStore("postgresql+psycopg://u:hunter2@127.0.0.1:1/db")
