@@ -77,20 +77,20 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="process chec
 
 
 def test_a_killed_series_leaves_no_workers_and_the_rerun_finishes_it(tmp_path):
-    patterns, out = series(tmp_path, 4), tmp_path / "out"
+    patterns, out = series(tmp_path, 3), tmp_path / "out"
     args = ["index", str(patterns), "--out", str(out), "--workers", "2"]
     driver = start(args, tmp_path)
     wait_for(lambda: list(out.glob("glycine_*.json")), 120, "the first result")
     kill_and_check_workers_die(driver)
     kept = sorted(out.glob("glycine_*.json"))
-    assert 1 <= len(kept) < 4
+    assert 1 <= len(kept) < 3
     for result in kept:  # whole documents, never a truncated one
         assert json.loads(result.read_text())["candidates"][0]["bravais"] == "mP"
     rerun = finish(args, tmp_path)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{len(kept)} of 4 patterns already in {out} with these settings: skipped" in rerun.stderr
+    assert f"{len(kept)} of 3 patterns already in {out} with these settings: skipped" in rerun.stderr
     rows = (out / "summary.csv").read_text().splitlines()
-    assert [row.split(",")[:2] for row in rows[1:]] == [[f"glycine_{i}.txt", "mP"] for i in range(4)]
+    assert [row.split(",")[:2] for row in rows[1:]] == [[f"glycine_{i}.txt", "mP"] for i in range(3)]
     assert (out / "series.png").read_bytes()[:4] == b"\x89PNG"
 
 
