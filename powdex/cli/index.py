@@ -189,12 +189,23 @@ def _run_with_progress(peak_list, config: IndexingConfig) -> IndexingResult:
         return index_peaks(peak_list, config, progress=report)
 
 
+def _space_groups_cell(candidate) -> str:
+    """The best extinction class: its first space groups and its probability."""
+    if not candidate.space_groups:
+        return "-"
+    best = candidate.space_groups[0]
+    names = best.space_groups
+    shown = " ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+    return f"{shown} ({best.probability:.2f})"
+
+
 def result_table(result: IndexingResult) -> Table:
     n = result.candidates[0].figures.n if result.candidates else 20
     table = Table(title=f"{result.source}: {len(result.candidates)} candidates in {result.elapsed:.1f} s "
                         f"({result.trials:,} trials)")
     for col in ("#", "lattice", "a", "b", "c", "α", "β", "γ", "V", f"M{n}", f"F{n}", "indexed", "zero", "score"):
         table.add_column(col, justify="right")
+    table.add_column("space groups (p)", justify="left")
     for i, c in enumerate(result.candidates, 1):
         cell = c.cell
         table.add_row(
@@ -204,6 +215,7 @@ def result_table(result: IndexingResult) -> Table:
             f"{cell.volume:.1f}", f"{c.figures.m:.1f}",
             f"{c.figures.f:.1f}({c.figures.mean_abs_dtt:.4f},{c.figures.n_possible})",
             f"{c.n_indexed}/{len(c.indexed)}", f"{c.zero_shift:+.3f}", f"{c.score:.1f}",
+            _space_groups_cell(c),
         )
     if not result.candidates:
         table.caption = "no cell indexes the peaks within the limits; try --zero-shift, more time or fewer peaks"
@@ -324,7 +336,8 @@ def write_atomically(path: Path, content: str | bytes) -> None:
 
 
 PLOT_INTERVAL_S = 5.0
-SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed", "score", "error")
+SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed", "score",
+                   "space_groups", "error")
 
 
 def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) -> list[dict]:
@@ -340,6 +353,8 @@ def _write_summary(files: list[Path], documents: dict[Path, dict], out: Path) ->
             fom = best["figures_of_merit"]
             row |= {k: best[k] for k in ("bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "score")}
             row |= {"M": fom["M"], "F": fom["F"], "indexed": f"{best['n_indexed']}/{best['n_peaks']}"}
+            if best.get("space_groups"):  # results written before space groups were suggested have none
+                row["space_groups"] = " ".join(best["space_groups"][0]["space_groups"])
         rows.append(row)
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, SUMMARY_COLUMNS)

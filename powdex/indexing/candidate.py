@@ -51,6 +51,7 @@ from powdex.crystal import (
     reference_miller_indices,
     standard_setting,
 )
+from powdex.indexing.extinction import ExtinctionClass
 from powdex.indexing.figures_of_merit import FiguresOfMerit, figures_of_merit
 from powdex.indexing.observations import Observations
 from powdex.peaks import q2_to_two_theta
@@ -72,6 +73,10 @@ class ScoringModel:
     error_range: tuple[float, float] = (0.001, 0.2)  # ° 2θ, Jeffreys prior on σ
 
 
+# The best extinction classes a candidate's JSON lists (an oP cell has 71).
+SPACE_GROUP_CLASSES_REPORTED = 5
+
+
 @dataclass(frozen=True)
 class Candidate:
     """An indexing solution: a conventional cell (hR in hexagonal axes) and its Miller indices."""
@@ -85,6 +90,8 @@ class Candidate:
     figures: FiguresOfMerit
     score: float
     n_lines_predicted: int
+    # Extinction classes ranked by the indexed lines (see powdex.indexing.extinction); set for reported candidates.
+    space_groups: tuple[ExtinctionClass, ...] = ()
 
     @cached_property
     def lattice_signature(self) -> LatticeSignature:
@@ -112,6 +119,7 @@ class Candidate:
             "n_indexed": self.n_indexed,
             "n_lines_predicted": self.n_lines_predicted,
             "n_peaks": len(self.indexed),
+            "space_groups": [group.to_dict() for group in self.space_groups[:SPACE_GROUP_CLASSES_REPORTED]],
             "miller_indices": [
                 {"hkl": [int(v) for v in h], "indexed": bool(ok), "two_theta_calc": float(t)}
                 for h, ok, t in zip(self.hkl, self.indexed, self.two_theta_calc)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from powdex.crystal import BravaisLattice, LatticeSystem, conventional_cell, niggli_reduce, sublattice_bases
 from powdex.crystal.cell import volume
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
+from powdex.indexing.extinction import suggest_space_groups
 from powdex.indexing.learned_starts import learned_starts
 from powdex.indexing.observations import Observations
 from powdex.indexing.svd_index import SvdIndexSearch, estimated_volume
@@ -164,9 +165,18 @@ def index_peaks(
             break
         if time.perf_counter() >= deadline:
             break
-    ranked = rank_candidates(found)[: config.top]
+    ranked = [_with_space_groups(c, obs, model) for c in rank_candidates(found)[: config.top]]
     skipped = tuple(s for s in asked if s not in ordered)
     return IndexingResult(ranked, time.perf_counter() - start, trials, obs.source, skipped)
+
+
+def _with_space_groups(cand: Candidate, obs: Observations, model: ScoringModel) -> Candidate:
+    classes = suggest_space_groups(
+        cand.bravais, cand.cell, obs.two_theta[cand.indexed] - cand.zero_shift, obs.wavelength,
+        resolution=model.resolution, two_theta_error=model.two_theta_error,
+        impurity_fraction=model.impurity_fraction, detection_probability=model.detection_probability,
+    )
+    return replace(cand, space_groups=classes)
 
 
 def _decisive(best: Candidate, config: IndexingConfig) -> bool:

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, Cell, reference_miller_indices
+from powdex.crystal import BravaisLattice, Cell, reference_miller_indices, systematically_absent
 from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
+
+
+# ° 2θ: peaks that noise brings closer than this are one peak.
+COINCIDENT_PEAKS = 0.01
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,15 @@ def synthetic_peaks(
     rng: np.random.Generator | None = None,
     wavelength: float = CU_KA1,
     max_two_theta: float = 150.0,
+    space_group: str | None = None,
 ) -> PeakList:
-    """The first ``n_peaks`` observable peaks of a cell, as a 2θ peak list."""
+    """The first ``n_peaks`` observable peaks of a cell, as a 2θ peak list;
+    with ``space_group`` (a symbol in the cell's setting), without the
+    reflections it forbids."""
     rng = rng or np.random.default_rng(0)
     hkl = reference_miller_indices(bravais)
+    if space_group is not None:
+        hkl = hkl[~systematically_absent(space_group, hkl)]
     q2 = cell.q2(hkl)
     # Multiplicity: reflections of the full sphere that share the line's q².
     tt = q2_to_two_theta(q2, wavelength)
@@ -61,14 +70,20 @@ def synthetic_peaks(
         position, total = np.delete(position, weakest), np.delete(total, weakest)
     position, total = position[:n_peaks], total[:n_peaks]
     position = position + rng.normal(0.0, faults.two_theta_noise, len(position)) + faults.zero_shift
+    # Noise can push two neighbouring peaks onto each other; a diffractometer sees one.
+    order = np.argsort(position)
+    position, total = position[order], total[order]
+    group = np.concatenate([[0], np.cumsum(np.diff(position) > COINCIDENT_PEAKS)])
+    position = np.bincount(group, weights=total * position) / np.bincount(group, weights=total)
+    total = np.bincount(group, weights=total)
     if faults.impurity:
         # An impurity line somewhere inside the observed range, clear of the others.
         for _ in range(100):
             extra = rng.uniform(position[0], position[-1])
             if np.min(np.abs(position - extra)) > 3 * faults.resolution:
-                break
-        position = np.append(position[:-1], extra)
-        total = np.append(total[:-1], np.median(total))
+                position = np.append(position[:-1], extra)
+                total = np.append(total[:-1], np.median(total))
+                break  # a pattern too crowded for a clear spot in 100 tries gets none
     order = np.argsort(position)
     return PeakList.from_values(position[order], units="2theta", wavelength=wavelength,
                                 intensity=total[order] / total.max() * 100, source=f"<synthetic {bravais.value}>")

@@ -22,18 +22,21 @@ def test_silicon_example_is_indexed_as_cf_and_written_to_json(tmp_path):
     assert best["a"] == pytest.approx(5.4312, abs=2e-3)
     assert best["figures_of_merit"]["n_unindexed"] == 0
     assert [m["hkl"] for m in best["miller_indices"][:3]] == [[1, 1, 1], [2, 2, 0], [3, 1, 1]]
+    assert best["space_groups"][0]["space_groups"] == ["Fd-3", "Fd-3m"]  # silicon is Fd-3m
     assert "cF" in result.stdout
 
 
 @pytest.mark.parametrize(
-    "name, bravais, cell",
+    "name, bravais, cell, space_group",
     [
-        ("corundum", "hR", (4.7602, 4.7602, 12.9933, 90, 90, 120)),  # in hexagonal axes
-        ("rutile", "tP", (4.5937, 4.5937, 2.9587, 90, 90, 90)),
-        ("glycine", "mP", (5.1020, 11.9709, 5.4575, 90, 111.74, 90)),
+        ("corundum", "hR", (4.7602, 4.7602, 12.9933, 90, 90, 120), "R-3c"),  # in hexagonal axes
+        ("rutile", "tP", (4.5937, 4.5937, 2.9587, 90, 90, 90), "P42/mnm"),
+        ("glycine", "mP", (5.1020, 11.9709, 5.4575, 90, 111.74, 90), "P21/n"),
     ],
 )
-def test_bundled_examples_give_their_published_cells_first_with_default_options(tmp_path, name, bravais, cell):
+def test_bundled_examples_give_their_published_cells_and_space_groups_first_with_default_options(
+    tmp_path, name, bravais, cell, space_group
+):
     out = tmp_path / f"{name}.json"
     result = runner.invoke(app, ["index", f"examples/{name}.txt", "--json", str(out)])
     assert result.exit_code == 0, result.output
@@ -41,6 +44,9 @@ def test_bundled_examples_give_their_published_cells_first_with_default_options(
     assert best["bravais"] == bravais
     assert [best[k] for k in ("a", "b", "c", "alpha", "beta", "gamma")] == pytest.approx(cell, abs=5e-3)
     assert best["volume"] == pytest.approx(Cell(*cell).volume, rel=1e-3)
+    # The published space group is in the best extinction class (all lines it allows are listed).
+    assert space_group in best["space_groups"][0]["space_groups"]
+    assert best["space_groups"][0]["n_forbidden_peaks"] == 0
 
 
 @pytest.mark.parametrize(
