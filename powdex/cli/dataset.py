@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from powdex.cli.errors import fail
+from powdex.cli.errors import check_output_directory, fail
 
 dataset_app = typer.Typer(help="Training data for the data-driven indexer.", no_args_is_help=True)
 
@@ -43,6 +43,7 @@ def build(
     from powdex.training.spacegroups import system_shares as parse_shares
 
     try:
+        check_output_directory(out, "--out")
         shares = parse_shares(system_shares)
     except ValueError as error:
         fail(str(error))
@@ -83,6 +84,10 @@ def import_cif(
     from powdex.training.cif_import import import_cif_directory
     from powdex.training.entry import entries_to_table
 
+    try:
+        check_output_directory(out, "--out")
+    except ValueError as error:
+        fail(error)
     entries, summary = import_cif_directory(folder)
     out.mkdir(parents=True, exist_ok=True)
     if entries:

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from powdex.cli.errors import check_output_directory, fail
+
 console = Console(stderr=True)
 
 
@@ -19,8 +21,7 @@ def _prepared(dataset: Path) -> Path:
     """The prepared/ folder of a dataset directory (or the folder itself)."""
     prepared = dataset / "prepared" if (dataset / "prepared").is_dir() else dataset
     if not any(prepared.glob("*.scaling.json")):
-        console.print(f"error: no prepared dataset in {dataset}; run 'powdex dataset prepare {dataset}' first")
-        raise typer.Exit(1)
+        fail(f"no prepared dataset in {dataset}; run 'powdex dataset prepare {dataset}' first")
     return prepared
 
 
@@ -34,8 +35,7 @@ def _systems(prepared: Path, names: list[str] | None):
     try:
         chosen = [LatticeSystem(n) for n in names]
     except ValueError as error:
-        console.print(f"error: {error}")
-        raise typer.Exit(1) from None
+        fail(error)
     return [s for s in chosen if s in available]
 
 
@@ -57,12 +57,15 @@ def train(
     try:
         import torch
     except ImportError:
-        console.print("error: training needs PyTorch: pip install 'powdex[train]'")
-        raise typer.Exit(1) from None
+        fail("training needs PyTorch: pip install torch==2.13.0 (the CPU build)")
     from powdex.models.train import AssignmentConfig, TrainingConfig, VarianceConfig
     from powdex.optim.executors import available_cores
 
     prepared = _prepared(dataset)
+    try:
+        check_output_directory(out, "--out")
+    except ValueError as error:
+        fail(error)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     config = TrainingConfig(
         variance=VarianceConfig(pretraining_cycles=pretraining_cycles, cycles=cycles, epochs_per_phase=epochs_per_phase),
@@ -194,6 +197,10 @@ def evaluate_models(
     from powdex.models.store import SHIPPED, load_system, shipped_systems
 
     prepared = _prepared(dataset)
+    try:
+        check_output_directory(out, "--out")
+    except ValueError as error:
+        fail(error)
     directory = models or SHIPPED
     trained = set(shipped_systems(directory))
     regression_rows, assignment_rows = [], []

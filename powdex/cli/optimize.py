@@ -63,10 +63,9 @@ def default_config(objective):
     return FittingConfig(minimizer=LBFGS())
 
 
-def _setup(function: str, config: Path | None, seed: int | None, runs: int | None, sense: str | None = None):
-    from powdex.optim import load_config, load_objective
+def _setup(objective, config: Path | None, seed: int | None, runs: int | None, sense: str | None = None):
+    from powdex.optim import load_config
 
-    objective = load_objective(function)
     fitting = load_config(config) if config else default_config(objective)
     strategy = fitting.strategy()
     if seed is not None:
@@ -75,7 +74,7 @@ def _setup(function: str, config: Path | None, seed: int | None, runs: int | Non
         strategy = strategy.with_count(runs)
     if sense is not None:
         strategy = strategy.model_copy(update={"sense": sense})
-    return objective, fitting, strategy
+    return fitting, strategy
 
 
 def _executor(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
@@ -124,18 +123,19 @@ def optimize(
     Each run is written to --store as it ends; the same command run again
     resumes where an interrupted one stopped.
     """
-    from powdex.optim import ResultsStore
+    from powdex.optim import ResultsStore, load_objective
     from powdex.optim.store import EXPORT_FORMATS
 
     try:
         # Refused before the run, not after it.
         if export and not store:
             raise ValueError("--export needs --store: runs are exported from the store")
-        if export and export.suffix not in EXPORT_FORMATS:
-            raise ValueError(f"--export: unknown format '{export.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
         if export:
             check_output_file(export, "--export")
-        objective, fitting, strategy = _setup(function, config, seed, runs)
+            if export.suffix not in EXPORT_FORMATS:
+                raise ValueError(f"--export: unknown format '{export.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
+        objective = load_objective(function)
+        fitting, strategy = _setup(objective, config, seed, runs)
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
             return
@@ -166,16 +166,18 @@ def map_surface(
     resolution: int = typer.Option(121, "--resolution", min=11, help="Grid points per axis."),
 ) -> None:
     """Map a two-parameter response surface from minimum and maximum searches."""
+    from powdex.optim import load_objective
     from powdex.optim.surface import evaluate_on_grid, map_surface as interpolate, plot_maps
 
     try:
         check_output_file(out, "--out")
-        objective, fitting, strategy = _setup(function, config, seed, max(runs), sense="both")
+        objective = load_objective(function)
+        # The true surface first: it refuses objectives that are no two-parameter box before any run.
+        truth = evaluate_on_grid(objective, objective.bounds, resolution)
+        fitting, strategy = _setup(objective, config, seed, max(runs), sense="both")
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
             return
-        # The true surface first: it refuses objectives that are no two-parameter box before any run.
-        truth = evaluate_on_grid(objective, objective.bounds, resolution)
         ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
         maps = [interpolate(ensemble.results[:count], objective.bounds, resolution) for count in sorted(runs)]
     except (ValueError, OSError) as error:

@@ -31,7 +31,8 @@ class Observations:
         q2 = np.asarray(peaks.q2, dtype=float)
         tt = q2_to_two_theta(q2, wavelength)
         if not np.all(np.isfinite(tt)):
-            raise ValueError(f"{peaks.source}: d-spacings below λ/2 = {wavelength / 2:.4f} Å cannot be observed")
+            raise ValueError(f"{peaks.source}: peaks at d below λ/2 = {wavelength / 2:.4f} Å (q² above "
+                             f"{4 / wavelength**2:.3f} Å⁻²) cannot be observed at λ = {wavelength:g} Å")
         intensity = np.asarray(peaks.intensity, dtype=float)
         intensity = intensity / intensity.max() if intensity.max() > 0 else np.ones_like(q2)
         return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), float(wavelength), peaks.source)

@@ -67,6 +67,11 @@ def test_bad_input_file(name, monkeypatch):
     (["map", "volcano", "--out", "/no/such/dir/map.png"], "--out /no/such/dir/map.png: directory /no/such/dir does not exist"),
     (["map", "volcano", "--out", "/tmp"], "--out /tmp: is a directory"),
     (["optimize", "no_module_here:objective"], "objective: cannot import module 'no_module_here'"),
+    (["optimize", "rastrigin", "--store", "/tmp/x.sqlite", "--export", "/tmp"], "--export /tmp: is a directory"),
+    (["map", "rosenbrock", "--out", "/tmp/rosenbrock.png"], "surface maps need finite bounds on exactly two parameters"),
+    (["dataset", "build", "--out", "/sys/dataset", "--entries", "5"], "--out: cannot write in /sys"),
+    (["train", "--dataset", "/no/such/dataset", "--out", "/tmp/models"], "no prepared dataset in /no/such/dataset"),
+    (["evaluate-models", "--dataset", "/no/such/dataset", "--out", "/tmp/report"], "no prepared dataset in /no/such/dataset"),
     (["optimize", "rosenbrock", "--runs", "5"], "a bare minimizer makes one run"),
 ])
 def test_bad_option(args, message):
