@@ -1,5 +1,5 @@
 """``python -m powdex``: the ``powdex`` command, for environments without its script on PATH."""
 
-from powdex.cli.main import app
+from powdex.cli.main import main
 
-app(prog_name="powdex")
+main()

@@ -112,3 +112,17 @@ def test_the_configuration_example_in_the_help_is_a_working_configuration(tmp_pa
 def test_optimize_help_warns_that_module_colon_name_runs_code():
     result = runner.invoke(app, ["optimize", "--help"], env={"COLUMNS": "200"})
     assert "runs that module's code" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["index", str(SILICON), "--n-peaks", "0"], "error: Invalid value for '--n-peaks': Input should be greater than or equal to 1"),
+    (["index"], "error: Missing argument 'peaks'."),
+    (["index", str(SILICON), "--no-such-option"], "error: No such option: --no-such-option"),
+])
+def test_the_command_gives_typers_own_refusals_as_one_line_too(args, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "powdex", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == "" and result.stderr.splitlines() == [message]
