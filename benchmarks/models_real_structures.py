@@ -18,8 +18,8 @@ network mean and the forest mean of the true group, of the best group (the
 lowest network error among the system's groups: the indexer draws from all
 of them), the share of cell parameters within the network's 2σ, and how many
 structures could not be evaluated: fewer observable peaks than the models
-read (small cells: an fcc metal has 6 lines below 150° 2θ), or a group with
-no shipped model.
+read (peak lists stop at the training patterns' 2θ = 60°, where copper has
+two lines), or a group with no shipped model.
 """
 
 from __future__ import annotations
