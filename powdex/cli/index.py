@@ -253,6 +253,9 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
         typer.echo(f"interrupted: {len(documents)} of {len(files)} patterns are in {out}; "
                    "the same command resumes with the rest", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OSError as error:  # the output directory went away or filled up mid-series
+        fail(f"--out {out}: cannot write {error.filename or 'a result'} ({error.strerror or error}); "
+             f"{len(documents)} of {len(files)} patterns were written; the same command resumes")
     # Rebuilt from every result on every run: a run killed between a
     # pattern's JSON and the summary leaves nothing stale for long.
     _plot_series(_write_summary(files, documents, out), out / "series.png")

@@ -97,3 +97,23 @@ def test_an_objective_that_cannot_reach_worker_processes_is_one_line(tmp_path, m
     assert result.exit_code == 2
     assert result.output.startswith("error: the objective cannot be sent to worker processes (")
     assert "define its functions at module level" in result.output
+
+
+def test_an_output_directory_that_goes_away_mid_series_is_one_line(tmp_path, monkeypatch):
+    import powdex.cli.index as index_command
+
+    patterns, out = two_patterns(tmp_path), tmp_path / "out"
+    real_write = index_command.write_atomically
+
+    def disk_gone_after_the_first(path, content):
+        if path.name == "silicon.json":  # the second pattern in input order, whichever finishes first
+            raise OSError(28, "No space left on device", str(path))
+        real_write(path, content)
+
+    monkeypatch.setattr(index_command, "write_atomically", disk_gone_after_the_first)
+    result = runner.invoke(app, ["index", str(patterns), "--out", str(out)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: --out {out}: cannot write {out / 'silicon.json'} (No space left on device); "
+                     "1 of 2 patterns were written; the same command resumes"]
+    assert json.loads((out / "rutile.json").read_text())["candidates"][0]["bravais"] == "tP"
