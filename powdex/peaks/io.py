@@ -59,6 +59,10 @@ def read_peaks(
     source: a CLI passes ``wavelength=None`` for "not given" and opts into Cu
     Kα1 only deliberately, via ``default_wavelength=CU_KA1``.
 
+    A text or ``.npy`` file of at least 100 (2θ, intensity) points on an even
+    grid is a measured pattern: its peaks are picked (:func:`powdex.peaks.pick_peaks`)
+    and a note says so.
+
     Positions that look like another unit than the one chosen (d-spacings
     decreasing down a file read as 2θ, say: see :func:`unit_mismatch`) raise
     :class:`PeakInputError` when the unit was only the default, and give a
@@ -104,14 +108,43 @@ def read_peaks(
             )
         if mismatch is not None:
             notes.append(f"read as {chosen}, {mismatch}")
-        peaks = _peaks_from_columns(columns, chosen, wavelength if wavelength is not None else default_wavelength,
-                                    source, line_numbers)
+        used_wavelength = wavelength if wavelength is not None else default_wavelength
+        if chosen == "2theta" and is_scan(columns):
+            peaks = _picked(columns, used_wavelength, source, notes)
+        else:
+            peaks = _peaks_from_columns(columns, chosen, used_wavelength, source, line_numbers)
     if given_wavelength is None and wavelength is None and peaks.wavelength is not None:
         peaks = replace(peaks, wavelength_assumed=True)
     if n_peaks is not None and peaks.n > n_peaks:
         notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
         peaks = peaks.first(n_peaks)
     return replace(peaks, notes=tuple(notes))
+
+
+# A measured pattern rather than a peak list: at least this many points...
+MIN_SCAN_POINTS = 100
+# ...on a grid whose steps agree this closely (peak positions are never evenly spaced).
+SCAN_STEP_RTOL = 1e-3
+
+
+def is_scan(columns: np.ndarray) -> bool:
+    """Whether (position, intensity) columns are a measured pattern on an even 2θ grid."""
+    if columns.shape[1] < 2 or columns.shape[0] < MIN_SCAN_POINTS:
+        return False
+    steps = np.diff(columns[:, 0])
+    return bool(np.all(steps > 0) and np.ptp(steps) <= SCAN_STEP_RTOL * np.median(steps))
+
+
+def _picked(columns: np.ndarray, wavelength: float | None, source: str, notes: list[str]) -> PeakList:
+    """The peaks of a measured pattern, picked with :func:`powdex.peaks.pick_peaks`."""
+    from .picking import pick_peaks
+
+    if wavelength is None:
+        raise PeakInputError(f"{source}: a pattern in 2θ but no wavelength was given (use --wavelength or a '# wavelength:' comment)")
+    peaks = pick_peaks(columns[:, 0], columns[:, 1], wavelength=wavelength, source=source)
+    step = float(np.median(np.diff(columns[:, 0])))
+    notes.append(f"a measured pattern ({len(columns)} points, 2θ step {step:.4g}°): {peaks.n} peaks picked")
+    return peaks
 
 
 # Below this, 2θ (degrees) is no diffraction peak list: 2° is d = 44 Å with Cu Kα1.

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
@@ -117,3 +118,23 @@ def test_an_output_directory_that_goes_away_mid_series_is_one_line(tmp_path, mon
     assert lines == [f"error: --out {out}: cannot write {out / 'silicon.json'} (No space left on device); "
                      "1 of 2 patterns were written; the same command resumes"]
     assert json.loads((out / "rutile.json").read_text())["candidates"][0]["bravais"] == "tP"
+
+
+def test_a_measured_pattern_given_as_input_has_its_peaks_picked_and_is_indexed(tmp_path):
+    import numpy as np
+
+    two_theta = np.arange(10, 90, 0.02)
+    lines = [28.443, 47.304, 56.124, 69.132, 76.380, 88.033]  # silicon, Cu Kα1
+    heights = [1000, 600, 350, 90, 130, 160]
+    counts = 200 + 0.5 * two_theta + sum(h * np.exp(-0.5 * ((two_theta - p) / 0.04) ** 2) for p, h in zip(lines, heights))
+    pattern = tmp_path / "silicon_scan.xy"
+    np.savetxt(pattern, np.column_stack([two_theta, np.random.default_rng(0).poisson(counts)]), fmt="%.3f %d",
+               header="wavelength: 1.5406")
+    out = tmp_path / "scan.json"
+    result = runner.invoke(app, ["index", str(pattern), "--systems", "cubic", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: a measured pattern (4000 points, 2θ step 0.02°): 6 peaks picked" in result.output
+    document = json.loads(out.read_text())
+    assert document["peaks"]["two_theta"] == pytest.approx(lines, abs=0.02)  # weak lines, Poisson counts
+    best = document["candidates"][0]
+    assert best["bravais"] == "cF" and best["a"] == pytest.approx(5.4312, abs=2e-3)
