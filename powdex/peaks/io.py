@@ -89,7 +89,7 @@ def read_peaks(
         if suffix == ".npy":
             columns, header, file_wavelength, line_numbers = _read_npy(path), None, None, None
         else:
-            table = parse_text_table(read_text(path), source)
+            table = _text_table(path, source, suffix)
             columns, header, file_wavelength, line_numbers = (
                 _text_columns(table), table.header, table.wavelength, table.line_numbers)
         header_units = _header_units(header)
@@ -202,6 +202,32 @@ def _peaks_from_columns(columns: np.ndarray, units: str, wavelength, source: str
 
 def _header_units(header: tuple[str, ...] | None) -> str | None:
     return None if header is None else HEADER_UNITS.get(header[0].lower())
+
+
+# Formats users reach for that powdex does not read, and what to give it instead.
+OTHER_FORMATS = {
+    ".cif": "a crystal structure (CIF)",
+    ".xrdml": "a PANalytical scan (XML)",
+    ".brml": "a Bruker scan (zip)",
+    ".raw": "a binary diffractometer scan",
+    ".xlsx": "a spreadsheet",
+    ".xls": "a spreadsheet",
+    ".gsa": "a GSAS raw-data file",
+    ".fxye": "a GSAS raw-data file",
+}
+
+
+def _text_table(path, source: str, suffix: str):
+    """The file as a text table; a file of another known format that is not one says what to give instead."""
+    try:
+        return parse_text_table(read_text(path), source)
+    except PeakInputError as error:
+        if suffix not in OTHER_FORMATS or not Path(path).is_file():  # a missing file is just that
+            raise
+        raise PeakInputError(
+            f"{source}: {OTHER_FORMATS[suffix]}, not a peak list ({error}); export the peaks, or the (2θ, intensity) "
+            "pattern, as text columns (.xy, .csv)"
+        ) from None
 
 
 def _text_columns(table) -> np.ndarray:

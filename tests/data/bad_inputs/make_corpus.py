@@ -63,6 +63,16 @@ text("hex_number.xy", lines("28.44", "0x2f", "56.12"), "hex_number.xy:2: non-num
 text("fortran_double.txt", lines("28.44", "4.730D+01", "56.12"), "fortran_double.txt:2: non-numeric value '4.730D+01'")
 text("thousands_separator.txt", lines("28.44 1,520", "47.30 980"), "thousands_separator.txt:2: 2 columns, but line 1 has 3")
 
+# -- files of other formats --------------------------------------------------------
+OTHER = "not a peak list"
+text("structure.cif", lines("data_si", "_cell_length_a 5.431", "_symmetry_space_group_name_H-M 'F d -3 m'"),
+     f"structure.cif: a crystal structure (CIF), {OTHER} (structure.cif:2: non-numeric value '_cell_length_a'")
+text("scan.xrdml", lines('<?xml version="1.0"?>', "<xrdMeasurements>", "</xrdMeasurements>"),
+     f"scan.xrdml: a PANalytical scan (XML), {OTHER}")
+text("scan.raw", bytes(range(128, 256)) * 8, f"scan.raw: a binary diffractometer scan, {OTHER} (scan.raw: not a text file")
+text("book.xlsx", b"PK\x03\x04\x14\x00\x06\x00", f"book.xlsx: a spreadsheet, {OTHER}")
+text("scan.gsa", lines("BANK 1 4000 4000 CONST 1000 2 0 0 ESD", " 123 4 125 4 130 5"), f"scan.gsa: a GSAS raw-data file, {OTHER}")
+
 # -- GSAS-II peak lists -------------------------------------------------------
 GSAS_HEAD = "#GSAS-II PWDR peaks list file; do not add/delete items!\n"
 text("gsas_empty.pkslst", GSAS_HEAD, "gsas_empty.pkslst: no peaks")
