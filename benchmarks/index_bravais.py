@@ -1,4 +1,4 @@
-"""Benchmark of the classical indexer over the 14 Bravais lattices.
+"""Benchmark of the indexer (`--method classical|learned|both`) over the 14 Bravais lattices.
 
 For each lattice, random cells of realistic size give peak lists with the
 faults of real data: 2θ noise σ uniform in 0.01–0.02°, the weakest ~10% of
@@ -59,7 +59,7 @@ def random_cell(bravais: BravaisLattice, rng: np.random.Generator) -> Cell:
             continue
 
 
-def run_case(bravais_symbol: str, case: int, seed: int, time_limit: float) -> dict:
+def run_case(bravais_symbol: str, case: int, seed: int, time_limit: float, method: str = "both") -> dict:
     bravais = BravaisLattice(bravais_symbol)
     rng = np.random.default_rng([seed, case, list(BravaisLattice).index(bravais)])
     while True:
@@ -74,7 +74,7 @@ def run_case(bravais_symbol: str, case: int, seed: int, time_limit: float) -> di
         impurity=bool(rng.random() < 1 / 3),
     )
     peaks = synthetic_peaks(cell, bravais, faults=faults, rng=rng)
-    result = index_peaks(peaks, IndexingConfig(seed=case, zero_shift=True, time_limit=time_limit))
+    result = index_peaks(peaks, IndexingConfig(seed=case, zero_shift=True, time_limit=time_limit, method=method))
     rank = next(
         (
             i
@@ -118,6 +118,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--lattices", default=",".join(b.value for b in BravaisLattice))
+    parser.add_argument("--method", default="both", choices=("classical", "learned", "both"),
+                        help="indexing method (powdex index --method)")
     parser.add_argument("--out", type=Path, default=Path("bench_index.jsonl"))
     args = parser.parse_args()
 
@@ -132,7 +134,7 @@ def main() -> None:
         TimeRemainingColumn(), console=console,
     ) as progress:
         task = progress.add_task("cases", total=len(todo), last="")
-        futures = [pool.submit(run_case, b, c, args.seed, args.time_limit) for b, c in todo]
+        futures = [pool.submit(run_case, b, c, args.seed, args.time_limit, args.method) for b, c in todo]
         for fut in as_completed(futures):
             row = fut.result()
             sink.write(json.dumps(row) + "\n")

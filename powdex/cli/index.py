@@ -49,6 +49,9 @@ def index(
         "cubic,hexagonal,rhombohedral,tetragonal,orthorhombic,monoclinic,triclinic"
     ),
     zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
+    method: Annotated[str, typer.Option(help=(
+        "classical: random starts only; learned: starts from the shipped learned models only, every lattice; "
+        "both: random starts, and learned ones for monoclinic and triclinic lattices"))] = "both",
     seed: Annotated[int, typer.Option(help="Seed of every random choice")] = 0,
     time_limit: Annotated[float, typer.Option(help="Seconds for the whole search of one pattern")] = 60.0,
     n_peaks: Annotated[int, typer.Option(min=1, help="Use the first N peaks")] = 20,
@@ -59,7 +62,8 @@ def index(
 ) -> None:
     """Find and rank the unit cells that index powder peak lists."""
     try:
-        config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top)
+        config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top,
+                                method=method)
         if units is not None and units not in ("q2", "d", "2theta"):
             raise ValueError(f"--units must be q2, d or 2theta, got {units!r}")
         files = _peak_files(peaks)

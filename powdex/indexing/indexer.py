@@ -21,6 +21,7 @@ import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,7 +30,7 @@ from powdex.crystal import BravaisLattice, LatticeSystem, conventional_cell, nig
 from powdex.crystal.cell import volume
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
 from powdex.indexing.extinction import suggest_space_groups
-from powdex.indexing.learned_starts import learned_starts
+from powdex.indexing.learned_starts import WITH_RANDOM_STARTS, learned_starts
 from powdex.indexing.observations import Observations
 from powdex.indexing.svd_index import SvdIndexSearch, estimated_volume
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
@@ -68,8 +69,12 @@ class IndexingConfig(BaseModel):
     max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
     local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
     subcell_checks: int = Field(3, ge=0, description="best candidates checked for sub-cells after each lattice system")
+    method: Literal["classical", "learned", "both"] = Field(
+        "both", description="classical: random starts only; learned: starts from the shipped models only, "
+        "for every lattice; both: random starts, and learned ones for monoclinic and triclinic lattices"
+    )
     learned_starts: int = Field(
-        512, ge=0, description="starting cells per monoclinic or triclinic Bravais lattice from the shipped learned models (0: random starts only)"
+        512, ge=0, description="starting cells per Bravais lattice that takes them, from the shipped learned models"
     )
     max_subcell_index: int = Field(4, ge=1, le=6, description="largest volume ratio of a sub-cell checked")
     local_trials: int = Field(128, ge=1, description="trials around each near miss")
@@ -307,11 +312,15 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
         return out
 
     # Cells the learned models predict from the first peaks, polished like any stage's trials.
-    starts = learned_starts(bravais, obs, config.learned_starts, rng)
+    takes_learned = config.method == "learned" or (
+        config.method == "both" and bravais.lattice_system in WITH_RANDOM_STARTS)
+    starts = learned_starts(bravais, obs, config.learned_starts if takes_learned else 0, rng)
     if len(starts):
         batch = search.run(starts, deadline=deadline, max_volume=2 * stages[-1])
         trials += batch.n_trials
         candidates += polish(batch, stages[0], stages[-1])
+    if config.method == "learned":
+        return candidates, trials
 
     for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
         if time.perf_counter() >= deadline:

@@ -10,11 +10,12 @@ rhombohedral group in rhombohedral axes), which spglib turns into the search's
 conventional axes. The draws join the random trials; nothing else changes, so
 the indexer works as before where the models have nothing to say.
 
-Only the monoclinic and triclinic lattices take them: random starts find every
-higher-symmetry cell of the Bravais benchmark within a second or two, while
-turning a draw into conventional axes costs a spglib call (about 0.5 ms), which
-for 512 draws in each of the 14 lattices would add several seconds to every
-pattern.
+Alongside random starts (``method="both"``) only the monoclinic and
+triclinic lattices take them: random starts find every higher-symmetry cell
+of the Bravais benchmark within a second or two, while turning a draw into
+conventional axes costs a spglib call (about 0.5 ms), which for 512 draws in
+each of the 14 lattices would add several seconds to every pattern.  Alone
+(``method="learned"``) every lattice with shipped models takes them.
 
 How many: the triclinic network can say little about the angles (2σ spans
 ±19° about the mean), so where the cell is large few of 256 draws land in its
@@ -35,7 +36,8 @@ from powdex.indexing.observations import Observations
 from powdex.models import SystemModels, load_system, shipped_systems
 from powdex.models.regression import peaks_used
 
-SYSTEMS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
+# The lattice systems whose lattices take learned starts alongside random ones.
+WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
 
 
 @lru_cache(maxsize=None)
@@ -54,10 +56,11 @@ def _centring(group: str) -> str | None:
 
 
 def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``count`` starting points (free reciprocal parameters of ``bravais``'s conventional axes)."""
+    """Up to ``count`` starting points (free reciprocal parameters of ``bravais``'s conventional axes);
+    none where no models ship or the peaks are fewer than they read."""
     system = bravais.lattice_system
     empty = np.empty((0, bravais.axes.n_free))
-    if system not in SYSTEMS or count <= 0:
+    if count <= 0:
         return empty
     models = _models(system)
     n_peaks = peaks_used(system)

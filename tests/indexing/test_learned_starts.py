@@ -49,9 +49,22 @@ def test_learned_starts_solve_patterns_that_as_many_random_starts_do_not(system,
     assert by_model >= at_least and by_model >= by_chance + 2
 
 
-def test_only_monoclinic_and_triclinic_lattices_take_learned_starts():
+def test_without_models_for_the_peaks_there_are_no_learned_starts():
     cell = Cell(5.43, 5.43, 5.43)
-    obs = Observations.from_peaks(synthetic_peaks(cell, BravaisLattice("cF")))
+    # Silicon has 11 lines below 150°; the cubic models read 10, so 8 peaks are too few.
+    obs = Observations.from_peaks(synthetic_peaks(cell, BravaisLattice("cF"), n_peaks=8))
     assert learned_starts(BravaisLattice("cF"), obs, 256, np.random.default_rng(0)).shape == (0, 1)
     mono = Observations.from_peaks(synthetic_peaks(Cell(5.2, 7.1, 9.3, 90, 104, 90), BravaisLattice("mP")))
     assert learned_starts(BravaisLattice("mP"), mono, 0, np.random.default_rng(0)).shape == (0, 4)
+
+
+def test_the_learned_method_searches_from_the_models_alone():
+    from powdex.indexing import IndexingConfig, index_peaks
+    from powdex.peaks import CU_KA1, read_peaks
+
+    silicon = read_peaks("examples/silicon.txt", default_wavelength=CU_KA1)
+    found = index_peaks(silicon, IndexingConfig(method="learned", systems="cubic"))
+    assert found.candidates[0].bravais is BravaisLattice.cF
+    assert found.candidates[0].cell.a == pytest.approx(5.4312, abs=2e-3)
+    # No draws, no search: the random stages are the classical method's.
+    assert index_peaks(silicon, IndexingConfig(method="learned", systems="cubic", learned_starts=0)).candidates == []
