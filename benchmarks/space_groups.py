@@ -27,7 +27,7 @@ from rich.table import Table
 from index_bravais import random_cell  # noqa: E402  (this folder is on sys.path when run as a script)
 from powdex.crystal import BravaisLattice, space_group, systematically_absent
 from powdex.indexing import PeakListFaults, synthetic_peaks
-from powdex.indexing.extinction import _reflections_in_range, _short_name, extinction_classes, suggest_space_groups
+from powdex.indexing.extinction import extinction_classes, reflections_in_range, short_symbol, suggest_space_groups
 
 GROUPS = [
     ("mP", "P 1 21/c 1"), ("mP", "P 1 21 1"), ("mC", "C 1 2/c 1"), ("mC", "C 1 c 1"),
@@ -41,14 +41,14 @@ MODEL = dict(resolution=0.06, two_theta_error=0.02, impurity_fraction=0.05, dete
 
 
 def allowed_lines(bravais: BravaisLattice, member, cell, tt_max: float, wavelength: float) -> bytes:
-    hkl, tt = _reflections_in_range(cell, tt_max, wavelength)
+    hkl, tt = reflections_in_range(cell, tt_max, wavelength)
     keep = bravais.allowed(hkl) & ~systematically_absent(member, hkl)
     return np.unique(np.round(tt[keep], 3)).tobytes()
 
 
 def run(bravais_symbol: str, symbol: str, cases: int, seed: int) -> dict:
     bravais = BravaisLattice(bravais_symbol)
-    true_name = _short_name(space_group(symbol))
+    true_name = short_symbol(space_group(symbol))
     members = {names: member for names, member in extinction_classes(bravais)}
     counts = {"first": 0, "tied": 0, "top3": 0}
     seconds = 0.0

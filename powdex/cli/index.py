@@ -327,7 +327,7 @@ def _load_result(path: Path, settings: dict) -> dict | None:
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:
-    """Write ``text`` to ``path`` through a new file renamed over it: a run
+    """Write ``content`` to ``path`` through a new file renamed over it: a run
     killed while writing must not leave a truncated result that the rerun
     would trust.  The temporary file is created exclusively under a random
     name, so a file or link planted in the directory is never written through."""

@@ -107,7 +107,7 @@ def _run(objective, fitting, strategy, executor, scheduler, workers, store):
                 typer.echo("interrupted: no --store, so no run was kept", err=True)
             else:
                 study = default_study_name(objective, strategy)
-                typer.echo(f"interrupted: {len(results_store.results(study))} runs of study '{study}' are in {store}; "
+                typer.echo(f"interrupted: {results_store.count(study)} runs of study '{study}' are in {store}; "
                            "the same command resumes", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 

@@ -210,6 +210,15 @@ class Cell:
     def d_spacing(self, hkl) -> np.ndarray:
         return 1.0 / np.sqrt(self.q2(hkl))
 
+    def miller_indices_within(self, q2_max: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every Miller index (h and −h both, (000) left out) with q² ≤ ``q2_max``, and its q²."""
+        # |h| = |a · q| ≤ a |q| for any cell.
+        limits = np.ceil(np.sqrt(q2_max) * self.parameters[:3]).astype(int)
+        grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in limits], indexing="ij"), axis=-1).reshape(-1, 3)
+        q2 = self.q2(grid)
+        keep = (q2 > 0) & (q2 <= q2_max)
+        return grid[keep], q2[keep]
+
     def transformed(self, matrix) -> Cell:
         """The same lattice described in the basis whose rows are ``matrix`` @ (a, b, c)."""
         m = np.asarray(matrix, dtype=float)

@@ -98,27 +98,23 @@ def extinction_classes(bravais: BravaisLattice) -> tuple[tuple[tuple[str, ...], 
     found = []
     for members in classes.values():
         members.sort(key=lambda g: g.number)
-        names = tuple(dict.fromkeys(_short_name(g) for g in members))  # origin choices share a name
+        names = tuple(dict.fromkeys(short_symbol(g) for g in members))  # origin choices share a name
         found.append((members[0].number, names, members[0]))
     found.sort(key=lambda item: item[:2])
     return tuple((names, member) for _, names, member in found)
 
 
-def _short_name(group: gemmi.SpaceGroup) -> str:
+def short_symbol(group: gemmi.SpaceGroup) -> str:
+    """Short Hermann–Mauguin symbol (P21/c, R-3c)."""
     # gemmi writes hexagonal-axes rhombohedral groups as "H3"; crystallographers write R3.
     name = group.short_name()
     return "R" + name[1:] if group.ext == "H" else name
 
 
-def _reflections_in_range(cell: Cell, tt_max: float, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
+def reflections_in_range(cell: Cell, tt_max: float, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
     """Every Miller index (h, −h both) of ``cell`` up to ``tt_max`` ° 2θ, and its 2θ."""
-    q2_max = float(two_theta_to_q2(min(tt_max, 179.0), wavelength))
-    # |h| = |a · q| ≤ a |q| for any cell.
-    limits = np.ceil(np.sqrt(q2_max) * cell.parameters[:3]).astype(int)
-    grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in limits], indexing="ij"), axis=-1).reshape(-1, 3)
-    q2 = cell.q2(grid)
-    keep = (q2 > 0) & (q2 <= q2_max)
-    return grid[keep], q2_to_two_theta(q2[keep], wavelength)
+    hkl, q2 = cell.miller_indices_within(float(two_theta_to_q2(min(tt_max, 179.0), wavelength)))
+    return hkl, q2_to_two_theta(q2, wavelength)
 
 
 def suggest_space_groups(
@@ -143,7 +139,7 @@ def suggest_space_groups(
     if peaks.size == 0:
         return ()
     tt_max = peaks[-1] + resolution
-    hkl, tt = _reflections_in_range(cell, tt_max, wavelength)
+    hkl, tt = reflections_in_range(cell, tt_max, wavelength)
     lattice_allowed = bravais.allowed(hkl)
     hkl, tt = hkl[lattice_allowed], tt[lattice_allowed]
     span = tt_max - max(peaks[0] - resolution, 0.0)

@@ -271,11 +271,7 @@ def _in_metric_symmetry(cand: Candidate, obs, model, config, systems, evaluators
 
 def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float, window: float) -> tuple[np.ndarray, np.ndarray]:
     """Miller indices (in ``cell``'s basis) within ``window`` ° 2θ of each peak, and which peak each is at."""
-    q2_max = float(two_theta_to_q2(min(two_theta.max() + window, 179.0), wavelength))
-    limits = np.ceil(np.sqrt(q2_max) * cell.parameters[:3]).astype(int)
-    grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in limits], indexing="ij"), axis=-1).reshape(-1, 3)
-    q2 = cell.q2(grid)
-    grid, q2 = grid[(q2 > 0) & (q2 <= q2_max)], q2[(q2 > 0) & (q2 <= q2_max)]
+    grid, q2 = cell.miller_indices_within(float(two_theta_to_q2(min(two_theta.max() + window, 179.0), wavelength)))
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak

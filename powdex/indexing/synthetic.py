@@ -59,9 +59,7 @@ def synthetic_peaks(
     lp = (1 + np.cos(2 * theta) ** 2) / (np.sin(theta) ** 2 * np.cos(theta))
     intensity = rng.exponential(1.0, len(tt)) * lp
     # Merge unresolved lines into one peak at the intensity-weighted position.
-    group = np.concatenate([[0], np.cumsum(np.diff(tt) > faults.resolution)])
-    total = np.bincount(group, weights=intensity)
-    position = np.bincount(group, weights=intensity * tt) / total
+    position, total = _merge_closer_than(faults.resolution, tt, intensity)
     n_keep = min(len(position), int(np.ceil((n_peaks + 1) / max(1 - faults.missing_fraction, 1e-9))) + 2)
     position, total = position[:n_keep], total[:n_keep]
     if faults.missing_fraction > 0:
@@ -72,10 +70,7 @@ def synthetic_peaks(
     position = position + rng.normal(0.0, faults.two_theta_noise, len(position)) + faults.zero_shift
     # Noise can push two neighbouring peaks onto each other; a diffractometer sees one.
     order = np.argsort(position)
-    position, total = position[order], total[order]
-    group = np.concatenate([[0], np.cumsum(np.diff(position) > COINCIDENT_PEAKS)])
-    position = np.bincount(group, weights=total * position) / np.bincount(group, weights=total)
-    total = np.bincount(group, weights=total)
+    position, total = _merge_closer_than(COINCIDENT_PEAKS, position[order], total[order])
     if faults.impurity:
         # An impurity line somewhere inside the observed range, clear of the others.
         for _ in range(100):
@@ -87,3 +82,10 @@ def synthetic_peaks(
     order = np.argsort(position)
     return PeakList.from_values(position[order], units="2theta", wavelength=wavelength,
                                 intensity=total[order] / total.max() * 100, source=f"<synthetic {bravais.value}>")
+
+
+def _merge_closer_than(distance: float, position: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending positions closer than ``distance`` to the previous one, as one at their weighted mean; the summed weights."""
+    group = np.concatenate([[0], np.cumsum(np.diff(position) > distance)])
+    total = np.bincount(group, weights=weight)
+    return np.bincount(group, weights=weight * position) / total, total

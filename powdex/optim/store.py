@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv
 import pyarrow.parquet
 from sqlalchemy import (
-    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, and_, create_engine, event, insert, or_, select,
+    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, and_, create_engine, event, func, insert, or_, select,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -241,6 +241,12 @@ class ResultsStore:
             select(RunRow).where(RunRow.study_id == self._study_id(study)).order_by(RunRow.run_index)
         )
         return [self._to_result(study, row) for row in rows]
+
+    def count(self, study: str) -> int:
+        """Runs stored for ``study``."""
+        return self._conn.execute(
+            select(func.count()).select_from(RunRow).where(RunRow.study_id == self._study_id(study))
+        ).scalar_one()
 
     def best(self, study: str, n: int = 1, sense: str = "min") -> list[LocalResult]:
         """The ``n`` best runs of one sense: lowest minima or highest maxima

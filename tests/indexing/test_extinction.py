@@ -1,13 +1,12 @@
 """Space-group suggestion: extinction classes of each Bravais lattice, and
 their ranking from the indexed lines."""
 
-import gemmi
 import numpy as np
 import pytest
 
-from powdex.crystal import BravaisLattice, Cell
+from powdex.crystal import BravaisLattice, Cell, space_group
 from powdex.indexing import PeakListFaults, synthetic_peaks
-from powdex.indexing.extinction import extinction_classes, suggest_space_groups
+from powdex.indexing.extinction import extinction_classes, short_symbol, suggest_space_groups
 from powdex.peaks import CU_KA1, q2_to_two_theta
 
 MODEL = dict(resolution=0.06, two_theta_error=0.02, impurity_fraction=0.05, detection_probability=0.7)
@@ -30,11 +29,6 @@ def test_classes_group_space_groups_that_no_peak_position_can_tell_apart():
     assert hexagonal == {"R3, R-3, R32, R3m, R-3m", "R3c, R-3c"}
 
 
-def short(symbol: str) -> str:
-    name = gemmi.find_spacegroup_by_name(symbol).short_name()
-    return "R" + name[1:] if symbol.endswith(":H") else name
-
-
 @pytest.mark.parametrize("bravais, cell, symbol", [
     ("mP", Cell(7.1, 9.3, 11.2, 90, 104.5, 90), "P 1 21/c 1"),
     ("mP", Cell(7.1, 9.3, 11.2, 90, 104.5, 90), "P 1 21/n 1"),
@@ -53,7 +47,7 @@ def test_the_true_class_ranks_first_on_noisy_peak_lists(bravais, cell, symbol):
         peaks = synthetic_peaks(cell, bravais, 20, PeakListFaults(two_theta_noise=0.01), np.random.default_rng(seed),
                                 space_group=symbol)
         ranked = suggest_space_groups(bravais, cell, peaks.two_theta, peaks.wavelength, **MODEL)
-        assert short(symbol) in ranked[0].space_groups
+        assert short_symbol(space_group(symbol)) in ranked[0].space_groups
         assert ranked[0].n_forbidden_peaks == 0 and ranked[0].probability > 0.5
         assert sum(c.probability for c in ranked) == pytest.approx(1.0)
 
