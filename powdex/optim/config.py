@@ -14,8 +14,10 @@
     conv_threshold = 1e-10
     max_iter = 50
 
-``kind`` is one of lbfgs, dogleg, trust-exact, nlopt (a bare minimizer: one
-run from the objective's start) or spa, sobol, lhs (ensembles wrapping one).
+``kind`` is one of lbfgs, dogleg, trust-exact, nlopt, metropolis (a bare
+minimizer: one run from the objective's start; metropolis needs an objective
+that resamples itself) or spa, sobol, lhs, points (ensembles wrapping one;
+points lists the starts: ``points = [[1.0, 2.0], [0.5, 3.0]]``).
 Option names may also be written with hyphens, as in atomicrex
 (``conv-threshold``, ``max-iter``, ``gradient-epsilon``, ``output-interval``).
 """
@@ -29,10 +31,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from powdex.optim.errors import ConfigError
-from powdex.optim.minimizers import LBFGS, NLopt, TrustRegion
-from powdex.optim.restarts import Design, Spa, Strategy, as_strategy
+from powdex.optim.minimizers import LBFGS, MetropolisChain, NLopt, TrustRegion
+from powdex.optim.restarts import Design, Points, Spa, Strategy, as_strategy
 
-_KINDS = ("lbfgs", "dogleg", "trust-exact", "nlopt", "spa", "sobol", "lhs")
+_KINDS = ("lbfgs", "dogleg", "trust-exact", "nlopt", "metropolis", "spa", "sobol", "lhs", "points")
 
 
 class FittingConfig(BaseModel):
@@ -40,7 +42,8 @@ class FittingConfig(BaseModel):
 
     enabled: bool = True
     output_interval: PositiveInt | None = None
-    minimizer: Annotated[LBFGS | TrustRegion | NLopt | Spa | Design, Field(discriminator="kind")]
+    minimizer: Annotated[LBFGS | TrustRegion | NLopt | MetropolisChain | Spa | Design | Points,
+                         Field(discriminator="kind")]
 
     def strategy(self) -> Strategy:
         return as_strategy(self.minimizer)

@@ -419,4 +419,76 @@ class NLopt(_Minimizer):
         return _End(x, value, gradient, status, status > 0, _NLOPT_MESSAGES[status])
 
 
-Minimizer = Annotated[LBFGS | TrustRegion | NLopt, Field(discriminator="kind")]
+LocalMinimizer = Annotated[LBFGS | TrustRegion | NLopt, Field(discriminator="kind")]
+
+
+class MetropolisChain(_Minimizer):
+    """A Markov chain of local minimizations on random models of the objective, each end Metropolis-accepted.
+
+    Step s asks the objective for a random local model around the current point
+    (``objective.resample(x, s, rng)``: the function on a subsample of its data,
+    weights frozen at x), minimizes it from x with ``local``, and moves to that
+    minimum with probability min(1, exp(−Δf / temperature)), Δf measured on the
+    objective itself. The answer is the best point visited; the chain stops after
+    ``steps`` steps or ``patience`` steps without a new best. Basin hopping
+    (``scipy.optimize.basinhopping``) perturbs the point; this perturbs the
+    function, which is how a fit escapes a wrong assignment of data to model
+    (the indexer's chains reassign Miller indices at every step).
+
+    Every random choice comes from the run's seed, so a chain is the same on any
+    executor. The path holds the start and every accepted point.
+    """
+
+    kind: Literal["metropolis"] = "metropolis"
+    local: LocalMinimizer = Field(default_factory=lambda: TrustRegion(kind="dogleg"))
+    steps: PositiveInt = 20
+    patience: PositiveInt = 5
+    temperature: PositiveFloat = 1.0
+
+    def check(self, objective: Objective) -> None:
+        if objective.resample is None:
+            raise ConfigError(
+                f"fitting.minimizer.kind: metropolis needs an objective that can resample itself; "
+                f"objective '{objective.name}' has no resample"
+            )
+
+    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+        seed = seed if seed is not None else np.random.SeedSequence(0)
+        rng = np.random.default_rng(seed)
+        sense: Sense = "min" if tracker.sign > 0 else "max"
+        x, f = start, tracker.value(start)
+        best_x, best_f = x, f
+        accepted = since_best = steps = 0
+        for step in range(self.steps):
+            steps = step + 1
+            model = tracker._call(lambda point: tracker.objective.resample(point, step, rng), x)
+            if step == 0:
+                self.local.check(model)
+            end = self.local._minimize(model, x, seed.spawn(1)[0], sense, None)
+            trial = tracker.value(end.x) if end.admissible else np.nan
+            # Drawn at every step, so the stream does not depend on which steps were uphill.
+            threshold = rng.random()
+            if np.isfinite(trial) and (not np.isfinite(f) or trial <= f
+                                       or threshold < np.exp(-(trial - f) / self.temperature)):
+                x, f = end.x, trial
+                accepted += 1
+                tracker.iterate(_Iterate(x, f))
+            if np.isfinite(f) and (not np.isfinite(best_f) or f < best_f):
+                best_x, best_f, since_best = x, f, 0
+            else:
+                since_best += 1
+                if since_best >= self.patience:
+                    break
+        return _End(best_x, best_f, None, 0, bool(np.isfinite(best_f)),
+                    f"{steps} steps, {accepted} accepted", steps)
+
+
+@dataclass
+class _Iterate:
+    """An accepted chain state in the shape of scipy's per-iteration callback argument."""
+
+    x: np.ndarray
+    fun: float
+
+
+Minimizer = Annotated[LBFGS | TrustRegion | NLopt | MetropolisChain, Field(discriminator="kind")]

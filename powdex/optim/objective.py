@@ -65,6 +65,11 @@ class Objective:
     differences (the seed's ``gradient-epsilon``), costing ``2 * dim``
     evaluations each.
 
+    ``resample(x, step, rng)`` gives a random local model of the function
+    around ``x`` for step ``step`` of a Metropolis chain
+    (``powdex.optim.MetropolisChain``): the function on a random subsample of
+    its data, say, with weights frozen at ``x``. Only chains use it.
+
     ``key`` names the version of the function: a results store resumes only
     runs made with the same name, key, dimension, bounds and start, so change
     the key whenever the function changes under the same name.
@@ -81,6 +86,7 @@ class Objective:
         x0: Sequence[float] | None = None,
         name: str | None = None,
         key: str | None = None,
+        resample: Callable[[np.ndarray, int, np.random.Generator], Objective] | None = None,
     ):
         if dim < 1:
             raise ConfigError(f"objective: dimension must be >= 1, got {dim}")
@@ -103,6 +109,7 @@ class Objective:
             raise ConfigError(f"objective: start point has {self.x0.size} values for {dim} parameters")
         self.name = name or getattr(fun, "__name__", type(fun).__name__)
         self.key = key
+        self.resample = resample
 
     def __call__(self, x: np.ndarray) -> float:
         return float(self.fun(x))
@@ -117,6 +124,29 @@ class Objective:
             "x0": None if not with_start or self.x0 is None else self.x0.tolist(),
             "analytic_gradient": self.grad is not None,
         }
+
+
+class WeightedLeastSquares:
+    """f(x) = Σ wᵢ (yᵢ − (A x)ᵢ)² with its gradient and constant Hessian 2 AᵀWA: the local model an
+    iteratively reweighted fit minimizes, and what a ``resample`` typically returns (``objective``)."""
+
+    def __init__(self, design: np.ndarray, target: np.ndarray, weights: np.ndarray):
+        self.design = np.asarray(design, dtype=float)
+        self.target = np.asarray(target, dtype=float)
+        self.weights = np.asarray(weights, dtype=float)
+
+    def value(self, x: np.ndarray) -> float:
+        r = self.target - self.design @ x
+        return float(np.sum(self.weights * r * r))
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        return -2.0 * self.design.T @ (self.weights * (self.target - self.design @ x))
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        return 2.0 * (self.design.T * self.weights) @ self.design
+
+    def objective(self, name: str) -> Objective:
+        return Objective(self.value, self.design.shape[1], grad=self.gradient, hess=self.hessian, name=name)
 
 
 def central_difference_gradient(fun: ArrayFn, x: np.ndarray, epsilon: float) -> np.ndarray:

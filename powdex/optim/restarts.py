@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from scipy.stats import qmc
 
 from powdex.optim.errors import ConfigError
-from powdex.optim.minimizers import LBFGS, Minimizer, NLopt, TrustRegion
+from powdex.optim.minimizers import LBFGS, MetropolisChain, Minimizer, NLopt, TrustRegion
 from powdex.optim.objective import Objective
 from powdex.optim.result import Sense
 
@@ -162,17 +162,42 @@ class Design(_BoundedStrategy):
         return self.kind == "sobol"
 
 
-Strategy = Annotated[SingleRun | Spa | Design, Field(discriminator="kind")]
+class Points(_Strategy):
+    """Runs from given starting points, in order: starts that another method
+    proposes (the indexer's learned candidate cells)."""
+
+    kind: Literal["points"] = "points"
+    points: tuple[tuple[float, ...], ...] = Field(min_length=1)
+
+    @property
+    def count(self) -> int:
+        return len(self.points)
+
+    def with_count(self, count: int) -> _Strategy:
+        if count > len(self.points):
+            raise ConfigError(f"fitting.minimizer: {len(self.points)} starting points given, {count} runs asked for")
+        return self.model_copy(update={"points": self.points[:count]})
+
+    def _starts(self, objective: Objective) -> np.ndarray:
+        lengths = sorted({len(point) for point in self.points})
+        if lengths != [objective.dim]:
+            raise ConfigError(f"fitting.minimizer: starting points of {', '.join(map(str, lengths))} values for "
+                              f"objective '{objective.name}' of {objective.dim} parameters")
+        return np.array(self.points, dtype=float)
 
 
-def as_strategy(search: Strategy | LBFGS | TrustRegion | NLopt) -> Strategy:
+Strategy = Annotated[SingleRun | Spa | Design | Points, Field(discriminator="kind")]
+
+
+def as_strategy(search: Strategy | LBFGS | TrustRegion | NLopt | MetropolisChain) -> Strategy:
     """An ensemble strategy as given, or a bare minimizer as a single run from
     the objective's start."""
     if isinstance(search, _Strategy):
         return search
-    if isinstance(search, (LBFGS, TrustRegion, NLopt)):
+    if isinstance(search, (LBFGS, TrustRegion, NLopt, MetropolisChain)):
         return SingleRun(minimizer=search)
     raise ConfigError(
-        f"expected a strategy (Spa, Design, SingleRun) or a minimizer (LBFGS, TrustRegion, NLopt), "
+        f"expected a strategy (Spa, Design, Points, SingleRun) or a minimizer (LBFGS, TrustRegion, NLopt, "
+        f"MetropolisChain), "
         f"got {type(search).__name__}"
     )

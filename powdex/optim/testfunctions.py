@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from powdex.optim.objective import Objective
+from powdex.optim.objective import Objective, WeightedLeastSquares
 
 
 def rosenbrock(dim: int = 2) -> Objective:
@@ -111,9 +111,44 @@ def hartmann6(dim: int = 6) -> Objective:
     )
 
 
+# A line y = 2x + 1 measured at 40 points, 12 of them wild (impurity-like) values:
+# fixed data, so the function is the same in every process.
+_LINE_X = np.linspace(0.0, 1.0, 40)
+_LINE_Y = 2.0 * _LINE_X + 1.0 + 0.01 * np.sin(37.0 * _LINE_X)
+_LINE_Y[::10] += 5.0
+_LINE_Y[3::10] -= 4.0
+_LINE_Y[7::10] += 3.0
+LINE_TRUTH = np.array([2.0, 1.0])
+_LINE_SCALE = 0.05
+
+
+def cauchy_line_value(x: np.ndarray) -> float:
+    r = (_LINE_Y - x[0] * _LINE_X - x[1]) / _LINE_SCALE
+    return float(np.sum(np.log1p(r * r)))
+
+
+def cauchy_line_resample(x: np.ndarray, step: int, rng: np.random.Generator) -> Objective:
+    """Three quarters of the points, weighted as iteratively reweighted least squares does at ``x``."""
+    keep = np.sort(rng.choice(_LINE_X.size, 3 * _LINE_X.size // 4, replace=False))
+    r = (_LINE_Y[keep] - x[0] * _LINE_X[keep] - x[1]) / _LINE_SCALE
+    design = np.column_stack([_LINE_X[keep], np.ones(keep.size)])
+    return WeightedLeastSquares(design, _LINE_Y[keep], 1.0 / (1.0 + r * r)).objective("cauchy_line_model")
+
+
+def cauchy_line(dim: int = 2) -> Objective:
+    """A robust (Cauchy) fit of a line to data with 30 % wild points: non-convex, with a
+    minimum near (slope, intercept) = (2, 1) (LINE_TRUTH) and wrong ones the outliers pull
+    towards; it resamples itself, for ``metropolis`` chains."""
+    if dim != 2:
+        raise ValueError("cauchy_line has two parameters")
+    return Objective(cauchy_line_value, 2, bounds=[(-10.0, 10.0), (-10.0, 10.0)], x0=np.array([0.0, 0.0]),
+                     name="cauchy_line", resample=cauchy_line_resample)
+
+
 TEST_FUNCTIONS: dict[str, Callable[..., Objective]] = {
     "rosenbrock": rosenbrock,
     "rastrigin": rastrigin,
     "volcano": volcano,
     "hartmann6": hartmann6,
+    "cauchy_line": cauchy_line,
 }
