@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,7 @@ from rich.table import Table
 
 from powdex import __version__
 from powdex.cli.errors import EXIT_INTERRUPTED, check_output_directory, check_output_file, fail, one_line
+from powdex.cli.optimize import ExecutorName, executor_named
 from powdex.indexing import IndexingConfig, IndexingResult, index_peaks
 from powdex.peaks import CU_KA1, PeakInputError, PeakList, read_peaks
 
@@ -50,8 +52,9 @@ def index(
     ),
     zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
     method: Annotated[str, typer.Option(help=(
-        "classical: random starts only; learned: starts from the shipped learned models only, every lattice; "
-        "both: random starts, and learned ones for monoclinic and triclinic lattices"))] = "both",
+        "classical: SVD-Index from random starts; learned: the seed's data-driven pipeline alone (model draws, "
+        "Miller indices from the assignment network, Metropolis chains); both: SVD-Index from random starts, "
+        "and from model draws for monoclinic and triclinic lattices"))] = "both",
     seed: Annotated[int, typer.Option(help="Seed of every random choice")] = 0,
     time_limit: Annotated[float, typer.Option(help="Seconds for the whole search of one pattern")] = 60.0,
     n_peaks: Annotated[int, typer.Option(min=1, help="Use the first N peaks")] = 20,
@@ -59,6 +62,13 @@ def index(
     json_out: Annotated[Path | None, typer.Option("--json", help="One pattern: write the ranked candidates as JSON here")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Series: directory for one JSON per pattern, summary.csv and series.png")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Series: patterns indexed at once, one process each (0: one per core)")] = 1,
+    chains_store: Annotated[str | None, typer.Option(
+        "--chains-store", help="One pattern, --method learned: keep every chain in this results store (SQLite path "
+        "or SQLAlchemy URL) as it ends; the same command resumes")] = None,
+    chains_executor: Annotated[ExecutorName, typer.Option(
+        "--chains-executor", help="One pattern, --method learned: where the chains run")] = ExecutorName.inprocess,
+    scheduler: Annotated[str | None, typer.Option(
+        help="--chains-executor dask: scheduler address; without it a loopback cluster is started")] = None,
 ) -> None:
     """Find and rank the unit cells that index powder peak lists."""
     try:
@@ -75,11 +85,18 @@ def index(
             _check_series_output(out, files)
         elif json_out is not None:
             check_output_file(json_out, "--json")
+        chains = {"store": chains_store, "executor": chains_executor, "scheduler": scheduler}
+        if chains_store is not None or chains_executor is not ExecutorName.inprocess:
+            if method != "learned":
+                raise ValueError("--chains-store and --chains-executor are for --method learned, which runs chains")
+            if out is not None:
+                raise ValueError("--chains-store and --chains-executor are for one pattern; a series runs "
+                                 "its patterns in --workers processes")
     except (PeakInputError, ValidationError, ValueError) as exc:
         fail(exc)
     reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks}
     if out is None:
-        _index_one(files[0], reading, config, json_out)
+        _index_one(files[0], reading, config, json_out, chains)
     else:
         _index_series(files, reading, config, out, workers)
 
@@ -117,7 +134,7 @@ def _read(path: Path, reading: dict) -> PeakList:
                       default_wavelength=CU_KA1)
 
 
-def _index_one(path: Path, reading: dict, config: IndexingConfig, json_out: Path | None) -> None:
+def _index_one(path: Path, reading: dict, config: IndexingConfig, json_out: Path | None, chains: dict) -> None:
     try:
         peak_list = _read(path, reading)
     except (PeakInputError, ValueError) as exc:
@@ -128,11 +145,19 @@ def _index_one(path: Path, reading: dict, config: IndexingConfig, json_out: Path
     for note in peak_list.notes:
         typer.echo(f"note: {note}", err=True)
     try:
-        result = _run_with_progress(peak_list, config)
+        with ExitStack() as stack:
+            store = None
+            if chains["store"]:
+                from powdex.optim.store import ResultsStore  # SQLAlchemy: paid only by a run that keeps chains
+
+                store = stack.enter_context(ResultsStore(chains["store"]))
+            executor = executor_named(stack, chains["executor"], chains["scheduler"], None)
+            result = _run_with_progress(peak_list, config, executor, store)
     except (PeakInputError, ValueError) as exc:
         fail(exc)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing written", err=True)
+        kept = f"; the chains that ended are in {chains['store']} and the same command resumes" if chains["store"] else ""
+        typer.echo(f"interrupted: nothing written{kept}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if result.skipped:
         console.print(f"not searched, too few peaks: {', '.join(s.value for s in result.skipped)}")
@@ -164,7 +189,7 @@ def _settings(config: IndexingConfig, reading: dict) -> dict:
     return {"indexing": config.model_dump(mode="json"), "reading": reading}
 
 
-def _run_with_progress(peak_list, config: IndexingConfig) -> IndexingResult:
+def _run_with_progress(peak_list, config: IndexingConfig, executor=None, store=None) -> IndexingResult:
     with Progress(
         TextColumn("[bold]{task.fields[lattice]}"),
         BarColumn(),
@@ -190,7 +215,7 @@ def _run_with_progress(peak_list, config: IndexingConfig) -> IndexingResult:
                 best=f"{best:.1f}" if best > -1e300 else "-",
             )
 
-        return index_peaks(peak_list, config, progress=report)
+        return index_peaks(peak_list, config, progress=report, executor=executor, store=store)
 
 
 def _space_groups_cell(candidate) -> str:

@@ -77,7 +77,8 @@ def _setup(objective, config: Path | None, seed: int | None, runs: int | None, s
     return fitting, strategy
 
 
-def _executor(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
+def executor_named(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
+    """The executor ``name``; a loopback dask cluster (closed with ``stack``) where dask has no scheduler."""
     from powdex.optim import Dask, InProcess, LocalProcesses
     from powdex.optim.cluster import local_dask_cluster
 
@@ -99,7 +100,7 @@ def _run(objective, fitting, strategy, executor, scheduler, workers, store):
         results_store = stack.enter_context(ResultsStore(store)) if store else None
         try:
             return run_ensemble(
-                objective, strategy, executor=_executor(stack, executor, scheduler, workers),
+                objective, strategy, executor=executor_named(stack, executor, scheduler, workers),
                 store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
             )
         except KeyboardInterrupt:

@@ -1,6 +1,9 @@
-"""The classical indexing pipeline: SVD-Index over the Bravais lattices, then ranking.
+"""The indexing pipeline: candidates per lattice system, sub-cell checks, then ranking.
 
-Lattice systems are searched from the highest symmetry down. For each Bravais
+Candidates come from SVD-Index over the Bravais lattices (``method`` classical
+or both) or from the seed's learned pipeline (``method="learned"``,
+``powdex.indexing.learned``: model draws, network Miller indices, Metropolis
+chains, one lattice system at a time). Lattice systems are searched from the highest symmetry down. For each Bravais
 lattice, batches of random trials are run at growing trial volumes (SVD-Index's
 volume schedule, starting below the volume estimated from the number of lines),
 converged trials that explain enough peaks are polished and scored, and the
@@ -10,7 +13,7 @@ solution with M_N ≥ ``stop_m`` and a convincing score that leaves at most one
 line unexplained (see ``_decisive``).
 
 Determinism: every random choice flows from ``seed`` (one stream per Bravais
-lattice), so the same seed gives the same ranking whenever the search finishes
+lattice, and one per lattice system for the learned chains), so the same seed gives the same ranking whenever the search finishes
 within its time limit; a search cut short by the limit depends on the speed of
 the machine.
 """
@@ -30,9 +33,11 @@ from powdex.crystal import BravaisLattice, LatticeSystem, conventional_cell, nig
 from powdex.crystal.cell import volume
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
 from powdex.indexing.extinction import suggest_space_groups
+from powdex.indexing.learned import LearnedSearchSettings, learned_search
 from powdex.indexing.learned_starts import WITH_RANDOM_STARTS, learned_starts
 from powdex.indexing.observations import Observations
 from powdex.indexing.svd_index import SvdIndexSearch, estimated_volume
+from powdex.optim import MetropolisChain, TrustRegion
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
 
 SEARCH_ORDER = (
@@ -70,11 +75,29 @@ class IndexingConfig(BaseModel):
     local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
     subcell_checks: int = Field(3, ge=0, description="best candidates checked for sub-cells after each lattice system")
     method: Literal["classical", "learned", "both"] = Field(
-        "both", description="classical: random starts only; learned: starts from the shipped models only, "
-        "for every lattice; both: random starts, and learned ones for monoclinic and triclinic lattices"
+        "both", description="classical: SVD-Index from random starts; learned: the seed's data-driven pipeline "
+        "alone (model draws, Miller indices from the assignment network, Metropolis chains), every system with "
+        "shipped models; both: SVD-Index from random starts, and from model draws for monoclinic and triclinic"
     )
     learned_starts: int = Field(
-        512, ge=0, description="starting cells per Bravais lattice that takes them, from the shipped learned models"
+        512, ge=0, description="both: SVD-Index starts per monoclinic or triclinic Bravais lattice from model draws"
+    )
+    learned_draws: int = Field(60, ge=2, description="learned: cells drawn per group, half network, half forest")
+    chains: int = Field(64, ge=0, description="learned: Metropolis chains per lattice system")
+    chain: MetropolisChain = Field(
+        MetropolisChain(local=TrustRegion(kind="dogleg"), steps=30, patience=8),
+        description="learned: each chain's steps, patience, temperature and local minimizer",
+    )
+    indices: Literal["sampled", "most_probable"] = Field(
+        "sampled", description="learned: each chain step's Miller indices, drawn from the network's probabilities "
+        "while the cell is uncertain (the seed's resampling), or the most probable"
+    )
+    subsample: Literal["random", "softmax"] = Field(
+        "random", description="learned: peaks a chain step fits, drawn uniformly or by their index's probability"
+    )
+    subsample_fraction: float = Field(0.75, gt=0, le=1, description="learned: share of the assigned peaks a step fits")
+    chain_epsilon: float = Field(
+        0.2, gt=0, description="learned: ° 2θ, the ε of the chains' σ² = q²(|Δq²| + ε), as a 2θ width at each peak"
     )
     max_subcell_index: int = Field(4, ge=1, le=6, description="largest volume ratio of a sub-cell checked")
     local_trials: int = Field(128, ge=1, description="trials around each near miss")
@@ -127,9 +150,13 @@ ProgressCallback = Callable[[str, int, float], None]
 
 
 def index_peaks(
-    peaks: PeakList, config: IndexingConfig | None = None, progress: ProgressCallback | None = None
+    peaks: PeakList, config: IndexingConfig | None = None, progress: ProgressCallback | None = None,
+    executor=None, store=None,
 ) -> IndexingResult:
-    """Find and rank unit cells that index the peak list."""
+    """Find and rank unit cells that index the peak list.
+
+    ``executor`` and ``store`` (``powdex.optim``) run and keep the learned method's chains: in process
+    and unstored by default."""
     config = config or IndexingConfig()
     obs = Observations.from_peaks(peaks)
     model = ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
@@ -144,17 +171,30 @@ def index_peaks(
     deadline = start + config.time_limit
     # One independent stream per Bravais lattice, so the result for a lattice does
     # not depend on which other lattices were searched.
-    seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice))
+    seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice) + len(LatticeSystem))
     found: list[Candidate] = []
     trials = 0
     evaluators: dict[BravaisLattice, CandidateEvaluator] = {}
     derived_from: set[int] = set()
     for system in ordered:
-        for bravais in BravaisLattice.of_system(system):
-            rng = np.random.default_rng(seeds[list(BravaisLattice).index(bravais)])
-            new, n = _search_lattice(bravais, obs, model, config, rng, deadline, progress, found)
+        if config.method == "learned":
+            # A system's chains run to their end: the limit is checked between systems.
+            if time.perf_counter() >= deadline:
+                break
+            new, n = learned_search(
+                system, obs, model, _learned_settings(config), seeds[len(BravaisLattice) + list(LatticeSystem).index(system)],
+                evaluators, config.zero_shift, executor, store,
+            )
             found.extend(new)
             trials += n
+            if progress is not None:
+                progress(system.value, n, max((c.score for c in found), default=-np.inf))
+        else:
+            for bravais in BravaisLattice.of_system(system):
+                rng = np.random.default_rng(seeds[list(BravaisLattice).index(bravais)])
+                new, n = _search_lattice(bravais, obs, model, config, rng, deadline, progress, found)
+                found.extend(new)
+                trials += n
         if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in ordered:
             continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
         best = rank_candidates(found)
@@ -173,6 +213,11 @@ def index_peaks(
     ranked = [_with_space_groups(c, obs, model) for c in rank_candidates(found)[: config.top]]
     skipped = tuple(s for s in asked if s not in ordered)
     return IndexingResult(ranked, time.perf_counter() - start, trials, obs.source, skipped)
+
+
+def _learned_settings(config: IndexingConfig) -> LearnedSearchSettings:
+    return LearnedSearchSettings(config.learned_draws, config.chains, config.chain, config.indices, config.subsample,
+                                 config.subsample_fraction, config.chain_epsilon, config.max_unindexed)
 
 
 def _with_space_groups(cand: Candidate, obs: Observations, model: ScoringModel) -> Candidate:
@@ -308,16 +353,12 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
         return out
 
     # Cells the learned models predict from the first peaks, polished like any stage's trials.
-    takes_learned = config.method == "learned" or (
-        config.method == "both" and bravais.lattice_system in WITH_RANDOM_STARTS)
+    takes_learned = config.method == "both" and bravais.lattice_system in WITH_RANDOM_STARTS
     starts = learned_starts(bravais, obs, config.learned_starts if takes_learned else 0, rng)
     if len(starts):
         batch = search.run(starts, deadline=deadline, max_volume=2 * stages[-1])
         trials += batch.n_trials
         candidates += polish(batch, stages[0], stages[-1])
-    if config.method == "learned":
-        return candidates, trials
-
     for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
         if time.perf_counter() >= deadline:
             break

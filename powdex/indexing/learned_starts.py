@@ -10,12 +10,12 @@ rhombohedral group in rhombohedral axes), which spglib turns into the search's
 conventional axes. The draws join the random trials; nothing else changes, so
 the indexer works as before where the models have nothing to say.
 
-Alongside random starts (``method="both"``) only the monoclinic and
-triclinic lattices take them: random starts find every higher-symmetry cell
+Only the monoclinic and triclinic lattices take them (``method="both"``; the
+learned method alone is the seed's pipeline, ``powdex.indexing.learned``):
+random starts find every higher-symmetry cell
 of the Bravais benchmark within a second or two, while turning a draw into
 conventional axes costs a spglib call (about 0.5 ms), which for 512 draws in
-each of the 14 lattices would add several seconds to every pattern.  Alone
-(``method="learned"``) every lattice with shipped models takes them.
+each of the 14 lattices would add several seconds to every pattern.
 
 How many: the triclinic network can say little about the angles (2σ spans
 ±19° about the mean), so where the cell is large few of 256 draws land in its
@@ -26,33 +26,15 @@ draws and 0.03 s of trials per lattice.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import gemmi
 import numpy as np
 
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, conventional_cell
 from powdex.indexing.observations import Observations
-from powdex.models import SystemModels, load_system, shipped_systems
+from powdex.indexing.learned import group_centring, system_models
 from powdex.models.regression import peaks_used
 
 # The lattice systems whose lattices take learned starts alongside random ones.
 WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
-
-
-@lru_cache(maxsize=None)
-def _models(system: LatticeSystem) -> SystemModels | None:
-    return load_system(system) if system in shipped_systems() else None
-
-
-@lru_cache(maxsize=None)
-def _centring(group: str) -> str | None:
-    """Centring letter of a group's reindexed setting ("mC A 1 1 2/a" → A); None for merged rare groups."""
-    symbol = group.split(maxsplit=1)[1] if " " in group else ""
-    try:
-        return gemmi.SpaceGroup(symbol).centring_type()
-    except (RuntimeError, ValueError):
-        return None
 
 
 def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +44,7 @@ def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: 
     empty = np.empty((0, bravais.axes.n_free))
     if count <= 0:
         return empty
-    models = _models(system)
+    models = system_models(system)
     n_peaks = peaks_used(system)
     if models is None or obs.n < n_peaks:
         return empty
@@ -76,7 +58,7 @@ def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: 
         if not share:
             continue
         cells, _ = model.candidates(q2, int(share), rng)
-        centring = _centring(name) or bravais.centring
+        centring = group_centring(name, bravais.centring)
         for parameters in cells:
             try:
                 conventional = conventional_cell(Cell(*parameters), centring, 1e-5)

@@ -170,13 +170,19 @@ class AssignmentModel:
         One peak list (peaks,) is shared by all cells.
         """
         cells = np.asarray(cells, dtype=float).reshape(-1, 6)
-        q2 = np.broadcast_to(np.atleast_2d(q2_observed)[:, : self.n_peaks], (len(cells), self.n_peaks))
-        tau = np.broadcast_to(clipped_uncertainty(uncertainty), (len(cells),))
-        out = np.empty((len(cells), self.n_peaks, len(self.reference) + 1), dtype=np.float32)
-        for start in range(0, len(cells), _BATCH):
+        return self.probabilities_of_lines(q2_observed, reference_q2(self.system, self.reference, cells), uncertainty)
+
+    def probabilities_of_lines(self, q2_observed: np.ndarray, q2_reference: np.ndarray, uncertainty) -> np.ndarray:
+        """``probabilities`` from the reference lines' q² (n, references) of each cell, for callers that hold
+        the cells as reciprocal parameters (the indexer's chains)."""
+        q2_reference = np.atleast_2d(q2_reference)
+        n = len(q2_reference)
+        q2 = np.broadcast_to(np.atleast_2d(q2_observed)[:, : self.n_peaks], (n, self.n_peaks))
+        tau = np.broadcast_to(clipped_uncertainty(uncertainty), (n,))
+        out = np.empty((n, self.n_peaks, len(self.reference) + 1), dtype=np.float32)
+        for start in range(0, n, _BATCH):
             part = slice(start, start + _BATCH)
-            q2_ref = reference_q2(self.system, self.reference, cells[part])
-            inputs = delta_star(q2[part], q2_ref, self.q2_scale, self.epsilon_per_uncertainty * tau[part])
+            inputs = delta_star(q2[part], q2_reference[part], self.q2_scale, self.epsilon_per_uncertainty * tau[part])
             out[part] = softmax(self.logits(inputs, np.log(tau[part])))
         return out
 

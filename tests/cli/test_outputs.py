@@ -138,3 +138,22 @@ def test_a_measured_pattern_given_as_input_has_its_peaks_picked_and_is_indexed(t
     assert document["peaks"]["two_theta"] == pytest.approx(lines, abs=0.02)  # weak lines, Poisson counts
     best = document["candidates"][0]
     assert best["bravais"] == "cF" and best["a"] == pytest.approx(5.4312, abs=2e-3)
+
+
+def test_the_learned_chains_of_one_pattern_are_kept_in_a_store_and_a_rerun_gives_the_same_ranking(tmp_path):
+    from powdex.optim import ResultsStore
+
+    store = tmp_path / "chains.db"
+    args = ["index", "examples/silicon.txt", "--method", "learned", "--systems", "cubic", "--chains-store", str(store)]
+    first = runner.invoke(app, [*args, "--json", str(tmp_path / "first.json")])
+    assert first.exit_code == 0, first.output
+    with ResultsStore(store) as kept:
+        (study,) = kept.studies()
+        assert kept.count(study) == 64  # IndexingConfig.chains
+    again = runner.invoke(app, [*args, "--chains-executor", "processes", "--json", str(tmp_path / "again.json")])
+    assert again.exit_code == 0, again.output
+    ranked = [json.loads((tmp_path / f"{name}.json").read_text())["candidates"] for name in ("first", "again")]
+    assert ranked[0] == ranked[1] and ranked[0][0]["bravais"] == "cF"
+    wrong = runner.invoke(app, ["index", "examples/silicon.txt", "--chains-store", str(store)])
+    assert wrong.exit_code == 2
+    assert wrong.output.strip() == "error: --chains-store and --chains-executor are for --method learned, which runs chains"

@@ -56,15 +56,3 @@ def test_without_models_for_the_peaks_there_are_no_learned_starts():
     assert learned_starts(BravaisLattice("cF"), obs, 256, np.random.default_rng(0)).shape == (0, 1)
     mono = Observations.from_peaks(synthetic_peaks(Cell(5.2, 7.1, 9.3, 90, 104, 90), BravaisLattice("mP")))
     assert learned_starts(BravaisLattice("mP"), mono, 0, np.random.default_rng(0)).shape == (0, 4)
-
-
-def test_the_learned_method_searches_from_the_models_alone():
-    from powdex.indexing import IndexingConfig, index_peaks
-    from powdex.peaks import CU_KA1, read_peaks
-
-    silicon = read_peaks("examples/silicon.txt", default_wavelength=CU_KA1)
-    found = index_peaks(silicon, IndexingConfig(method="learned", systems="cubic"))
-    assert found.candidates[0].bravais is BravaisLattice.cF
-    assert found.candidates[0].cell.a == pytest.approx(5.4312, abs=2e-3)
-    # No draws, no search: the random stages are the classical method's.
-    assert index_peaks(silicon, IndexingConfig(method="learned", systems="cubic", learned_starts=0)).candidates == []
