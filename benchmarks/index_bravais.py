@@ -96,6 +96,29 @@ def run_case(bravais_symbol: str, case: int, seed: int, time_limit: float, metho
     }
 
 
+def load_rows(out: Path) -> list[dict]:
+    """The result rows already in ``out`` (JSON lines), none if it does not exist."""
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+
+
+def run_resumable(out: Path, run, jobs: list[tuple], workers: int, console: Console, describe) -> list[dict]:
+    """``run(*job)`` for every job in ``workers`` processes, each row appended to ``out`` as it arrives (so an
+    interrupted benchmark loses nothing), with a progress bar that shows ``describe(row)``; the new rows."""
+    rows = []
+    with ProcessPoolExecutor(workers) as pool, out.open("a") as sink, Progress(
+        TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+        TimeRemainingColumn(), console=console,
+    ) as progress:
+        task = progress.add_task("cases", total=len(jobs), last="")
+        for future in as_completed([pool.submit(run, *job) for job in jobs]):
+            row = future.result()
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            rows.append(row)
+            progress.update(task, advance=1, last=describe(row))
+    return rows
+
+
 def summary_table(rows: list[dict]) -> Table:
     table = Table(title="SVD-Index baseline: true cell rank over realistic peak lists")
     for col in ("lattice", "cases", "top-1", "top-5", "found", "median s", "max s"):
@@ -123,24 +146,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_index.jsonl"))
     args = parser.parse_args()
 
-    done = []
-    if args.out.exists():
-        done = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+    done = load_rows(args.out)
     have = {(r["bravais"], r["case"]) for r in done}
-    todo = [(b, c) for c in range(args.cases) for b in args.lattices.split(",") if (b, c) not in have]
+    jobs = [(b, c, args.seed, args.time_limit, args.method) for c in range(args.cases)
+            for b in args.lattices.split(",") if (b, c) not in have]
     console = Console()
-    with ProcessPoolExecutor(args.workers) as pool, args.out.open("a") as sink, Progress(
-        TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-        TimeRemainingColumn(), console=console,
-    ) as progress:
-        task = progress.add_task("cases", total=len(todo), last="")
-        futures = [pool.submit(run_case, b, c, args.seed, args.time_limit, args.method) for b, c in todo]
-        for fut in as_completed(futures):
-            row = fut.result()
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done.append(row)
-            progress.update(task, advance=1, last=f"{row['bravais']} #{row['case']}: rank {row['rank']} in {row['seconds']:.1f} s")
+    done += run_resumable(args.out, run_case, jobs, args.workers, console,
+                          lambda row: f"{row['bravais']} #{row['case']}: rank {row['rank']} in {row['seconds']:.1f} s")
     console.print(summary_table([r for r in done if r["case"] < args.cases]))
 
 

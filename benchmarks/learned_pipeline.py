@@ -17,9 +17,7 @@ Results are appended to ``--out`` as they arrive; a rerun skips the cases alread
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -28,9 +26,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from index_bravais import load_rows, run_resumable  # noqa: E402  (this folder is on sys.path when run as a script)
 from powdex.crystal import BravaisLattice, Cell, same_lattice  # noqa: E402
 from powdex.indexing import IndexingConfig, index_peaks  # noqa: E402
 from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta  # noqa: E402
@@ -94,23 +92,13 @@ def main() -> None:
     args = parser.parse_args()
     systems, methods = args.systems.split(","), args.methods.split(",")
 
-    done = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()] if args.out.exists() else []
+    done = load_rows(args.out)
     have = {(r["system"], r["case"], r["method"]) for r in done}
-    todo = [(s, c, m) for c in range(args.cases) for s in systems for m in methods if (s, c, m) not in have]
+    jobs = [(s, c, m, args.time_limit) for c in range(args.cases) for s in systems for m in methods
+            if (s, c, m) not in have]
     console = Console()
-    with ProcessPoolExecutor(args.workers) as pool, args.out.open("a") as sink, Progress(
-        TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-        TimeRemainingColumn(), console=console,
-    ) as progress:
-        task = progress.add_task("cases", total=len(todo), last="")
-        futures = [pool.submit(run_case, s, c, m, args.time_limit) for s, c, m in todo]
-        for future in as_completed(futures):
-            row = future.result()
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done.append(row)
-            progress.update(task, advance=1, last=f"{row['system']} #{row['case']} {row['method']}: "
-                                                  f"rank {row['rank']} in {row['seconds']:.1f} s")
+    done += run_resumable(args.out, run_case, jobs, args.workers, console, lambda row: (
+        f"{row['system']} #{row['case']} {row['method']}: rank {row['rank']} in {row['seconds']:.1f} s"))
     console.print(summary_table([r for r in done if r["case"] < args.cases], systems, methods))
 
 
