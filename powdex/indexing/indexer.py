@@ -10,7 +10,11 @@ converged trials that explain enough peaks are polished and scored, and the
 search of that lattice ends one stage past the first full solution. The whole
 search stops at the time limit or as soon as a lattice system has produced a
 solution with M_N ≥ ``stop_m`` and a convincing score that leaves at most one
-line unexplained (see ``_decisive``).
+line unexplained (see ``_decisive``). A pass over the lattice systems that ends
+with nothing of M_N ≥ ``solution_m`` is followed by another with twice the
+trials per volume stage, until the time limit: one pass of 64 trials per stage
+and free parameter misses about half the monoclinic patterns of large organic-like
+cells, which 256 or 1024 find (``benchmarks/learned_pipeline.py``).
 
 Determinism: every random choice flows from ``seed`` (one stream per Bravais
 lattice, and one per lattice system for the learned chains), so the same seed gives the same ranking whenever the search finishes
@@ -21,6 +25,7 @@ the machine.
 from __future__ import annotations
 
 import bisect
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -176,43 +181,62 @@ def index_peaks(
     trials = 0
     evaluators: dict[BravaisLattice, CandidateEvaluator] = {}
     derived_from: set[int] = set()
-    for system in ordered:
-        if config.method == "learned":
-            # A system's chains run to their end: the limit is checked between systems.
-            if time.perf_counter() >= deadline:
-                break
-            new, n = learned_search(
-                system, obs, model, _learned_settings(config), seeds[len(BravaisLattice) + list(LatticeSystem).index(system)],
-                evaluators, config.zero_shift, executor, store,
-            )
-            found.extend(new)
-            trials += n
-            if progress is not None:
-                progress(system.value, n, max((c.score for c in found), default=-np.inf))
-        else:
-            for bravais in BravaisLattice.of_system(system):
-                rng = np.random.default_rng(seeds[list(BravaisLattice).index(bravais)])
-                new, n = _search_lattice(bravais, obs, model, config, rng, deadline, progress, found)
+    streams = {b: np.random.default_rng(seeds[i]) for i, b in enumerate(BravaisLattice)}
+    lattice_trials = dict.fromkeys(BravaisLattice, 0)
+    for search_pass in itertools.count():
+        # A later pass continues each lattice's stream with twice the trials per volume stage.
+        pass_config = config.model_copy(update={"batch_size": config.batch_size * 2**search_pass})
+        settled = False
+        for system in ordered:
+            if config.method == "learned":
+                # A system's chains run to their end: the limit is checked between systems.
+                if time.perf_counter() >= deadline:
+                    break
+                new, n = learned_search(
+                    system, obs, model, _learned_settings(config),
+                    seeds[len(BravaisLattice) + list(LatticeSystem).index(system)], evaluators, config.zero_shift,
+                    executor, store,
+                )
                 found.extend(new)
                 trials += n
-        if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in ordered:
-            continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
+                if progress is not None:
+                    progress(system.value, n, max((c.score for c in found), default=-np.inf))
+            else:
+                for bravais in BravaisLattice.of_system(system):
+                    new, n = _search_lattice(bravais, obs, model, pass_config, streams[bravais], deadline,
+                                             _counting_from(progress, lattice_trials[bravais]), found,
+                                             learned=search_pass == 0)
+                    found.extend(new)
+                    trials += n
+                    lattice_trials[bravais] += n
+            if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in ordered:
+                continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
+            best = rank_candidates(found)
+            for cand in best[: config.subcell_checks]:
+                if id(cand) not in derived_from:
+                    derived_from.add(id(cand))
+                    found.extend(_subcells(cand, obs, model, config, ordered, evaluators))
+            best = rank_candidates(found)
+            searched = ordered[: ordered.index(system) + 1]
+            # A sub-cell can belong to a system not searched yet (an oC from an hP super-cell
+            # whose lattice is tetragonal): stopping then would skip a higher symmetry.
+            settled = bool(best) and best[0].bravais.lattice_system in searched and _decisive(best[0], config)
+            if settled or time.perf_counter() >= deadline:
+                break
         best = rank_candidates(found)
-        for cand in best[: config.subcell_checks]:
-            if id(cand) not in derived_from:
-                derived_from.add(id(cand))
-                found.extend(_subcells(cand, obs, model, config, ordered, evaluators))
-        best = rank_candidates(found)
-        searched = ordered[: ordered.index(system) + 1]
-        # A sub-cell can belong to a system not searched yet (an oC from an hP super-cell
-        # whose lattice is tetragonal): stopping then would skip a higher symmetry.
-        if best and best[0].bravais.lattice_system in searched and _decisive(best[0], config):
-            break
-        if time.perf_counter() >= deadline:
+        if (settled or config.method == "learned" or time.perf_counter() >= deadline
+                or (best and best[0].figures.m >= config.solution_m)):
             break
     ranked = [_with_space_groups(c, obs, model) for c in rank_candidates(found)[: config.top]]
     skipped = tuple(s for s in asked if s not in ordered)
     return IndexingResult(ranked, time.perf_counter() - start, trials, obs.source, skipped)
+
+
+def _counting_from(progress: ProgressCallback | None, earlier: int) -> ProgressCallback | None:
+    """``progress`` for a later pass over a lattice: its trials counted on from the earlier passes'."""
+    if progress is None or earlier == 0:
+        return progress
+    return lambda lattice, trials, best: progress(lattice, earlier + trials, best)
 
 
 def _learned_settings(config: IndexingConfig) -> LearnedSearchSettings:
@@ -322,7 +346,7 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float, window
     return grid[reflection].astype(float), peak
 
 
-def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_so_far):
+def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_so_far, learned: bool):
     # An unrefined zero shift adds to the position errors until the polish.
     tolerance = 3 * config.two_theta_error + (0.06 if config.zero_shift else 0.0)
     search = SvdIndexSearch(bravais, obs, rng, match_tolerance=tolerance)
@@ -353,7 +377,7 @@ def _search_lattice(bravais, obs, model, config, rng, deadline, progress, found_
         return out
 
     # Cells the learned models predict from the first peaks, polished like any stage's trials.
-    takes_learned = config.method == "both" and bravais.lattice_system in WITH_RANDOM_STARTS
+    takes_learned = learned and config.method == "both" and bravais.lattice_system in WITH_RANDOM_STARTS
     starts = learned_starts(bravais, obs, config.learned_starts if takes_learned else 0, rng)
     if len(starts):
         batch = search.run(starts, deadline=deadline, max_volume=2 * stages[-1])
