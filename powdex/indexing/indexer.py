@@ -14,7 +14,8 @@ line unexplained (see ``_decisive``). A pass over the lattice systems that ends
 with nothing of M_N ≥ ``solution_m`` is followed by another with twice the
 trials per volume stage, until the time limit: one pass of 64 trials per stage
 and free parameter misses about half the monoclinic patterns of large organic-like
-cells, which 256 or 1024 find (``benchmarks/learned_pipeline.py``).
+cells, which 256 or 1024 find (``benchmarks/learned_pipeline.py``). The learned
+method's later passes draw new cells for new chains instead.
 
 Determinism: every random choice flows from ``seed`` (one stream per Bravais
 lattice, and one per lattice system for the learned chains), so the same seed gives the same ranking whenever the search finishes
@@ -192,9 +193,11 @@ def index_peaks(
                 # A system's chains run to their end: the limit is checked between systems.
                 if time.perf_counter() >= deadline:
                     break
+                # A later pass draws new cells: its own child of the system's stream.
+                system_seed = seeds[len(BravaisLattice) + list(LatticeSystem).index(system)]
                 new, n = learned_search(
                     system, obs, model, _learned_settings(config),
-                    seeds[len(BravaisLattice) + list(LatticeSystem).index(system)], evaluators, config.zero_shift,
+                    system_seed if search_pass == 0 else system_seed.spawn(1)[0], evaluators, config.zero_shift,
                     executor, store,
                 )
                 found.extend(new)
@@ -224,8 +227,7 @@ def index_peaks(
             if settled or time.perf_counter() >= deadline:
                 break
         best = rank_candidates(found)
-        if (settled or config.method == "learned" or time.perf_counter() >= deadline
-                or (best and best[0].figures.m >= config.solution_m)):
+        if settled or time.perf_counter() >= deadline or (best and best[0].figures.m >= config.solution_m):
             break
     ranked = [_with_space_groups(c, obs, model) for c in rank_candidates(found)[: config.top]]
     skipped = tuple(s for s in asked if s not in ordered)
