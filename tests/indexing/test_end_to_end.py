@@ -67,20 +67,12 @@ def test_too_few_peaks_for_the_lattice_system_is_an_error():
         index_peaks(peaks, IndexingConfig(systems="monoclinic", time_limit=5))
 
 
-def test_a_pass_that_finds_nothing_convincing_is_followed_by_passes_with_more_trials():
-    # A P 1 21/a 1 crystal of 333 Å³ from the training-data generator (seed 7, the learned-pipeline
-    # benchmark's case 18): its 20 strongest lines at 0.015° noise. One pass of 64 trials per volume
-    # stage (14 260 trials) ended with an mC super-cell of M20 = 8 first and the true cell nowhere.
-    from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
-    from powdex.training.build import LATTICE_SYSTEMS, synthetic_entry
-
-    shares = {s: float(s == "monoclinic") for s in LATTICE_SYSTEMS}
-    entries = (synthetic_entry(7, i, shares) for i in range(10_000))
-    entry = [e for e, _ in zip((e for e in entries if len(e.observable_q2) >= 20), range(19))][18]
-    rng = np.random.default_rng([7, 18])
-    two_theta = np.sort(q2_to_two_theta(entry.observable_q2[:20], CU_KA1) + rng.normal(0, 0.015, 20))
-    peaks = PeakList.from_values(two_theta, units="2theta", wavelength=CU_KA1)
+def test_a_pass_that_finds_nothing_convincing_is_followed_by_passes_with_more_trials(generator_pattern):
+    # A P 1 21/a 1 crystal of 333 Å³ (the learned-pipeline benchmark's monoclinic case 18). One pass
+    # of 64 trials per volume stage (14 260 trials) ended with an mC super-cell of M20 = 8 first and
+    # the true cell nowhere.
+    cell, peaks = generator_pattern("monoclinic", 18)
     result = index_peaks(peaks, IndexingConfig(systems="monoclinic", method="classical", seed=18))
     best = result.candidates[0]
-    assert same_lattice(best.cell, Cell(*entry.conventional_cell), rtol=3e-3) and best.figures.m > 20
+    assert same_lattice(best.cell, cell, rtol=3e-3) and best.figures.m > 20
     assert result.trials > 2 * 14_260

@@ -93,3 +93,12 @@ def test_the_learned_method_indexes_silicon_alike_on_any_executor_and_resumes_fr
 def test_the_learned_method_says_nothing_where_the_peaks_are_fewer_than_the_models_read():
     eight = synthetic_peaks(Cell(5.43, 5.43, 5.43), BravaisLattice("cF"), n_peaks=8)
     assert index_peaks(eight, IndexingConfig(method="learned", systems="cubic")).candidates == []
+
+
+def test_the_learned_method_draws_anew_when_a_pass_finds_nothing_convincing(generator_pattern):
+    # The learned-pipeline benchmark's triclinic case 19: the first pass (55 distinct starts, 55 chains)
+    # does not reach it.
+    cell, peaks = generator_pattern("triclinic", 19)
+    result = index_peaks(peaks, IndexingConfig(systems="triclinic", method="learned", seed=19, time_limit=60))
+    assert result.trials > 55
+    assert same_lattice(result.candidates[0].cell, cell, rtol=3e-3)
