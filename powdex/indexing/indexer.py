@@ -188,6 +188,7 @@ def index_peaks(
         # A later pass continues each lattice's stream with twice the trials per volume stage.
         pass_config = config.model_copy(update={"batch_size": config.batch_size * 2**search_pass})
         settled = False
+        trials_before = trials
         for system in ordered:
             if config.method == "learned":
                 # A system's chains run to their end: the limit is checked between systems.
@@ -227,7 +228,9 @@ def index_peaks(
             if settled or time.perf_counter() >= deadline:
                 break
         best = rank_candidates(found)
-        if settled or time.perf_counter() >= deadline or (best and best[0].figures.m >= config.solution_m):
+        # A pass without a trial (no learned models for these peaks) would only repeat itself.
+        if (settled or trials == trials_before or time.perf_counter() >= deadline
+                or (best and best[0].figures.m >= config.solution_m)):
             break
     ranked = [_with_space_groups(c, obs, model) for c in rank_candidates(found)[: config.top]]
     skipped = tuple(s for s in asked if s not in ordered)
