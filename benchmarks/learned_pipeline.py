@@ -17,6 +17,7 @@ Results are appended to ``--out`` as they arrive; a rerun skips the cases alread
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from index_bravais import load_rows, run_resumable  # noqa: E402  (this folder i
 from powdex.crystal import BravaisLattice, Cell, same_lattice  # noqa: E402
 from powdex.indexing import IndexingConfig, index_peaks  # noqa: E402
 from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta  # noqa: E402
-from powdex.training.build import LATTICE_SYSTEMS, synthetic_entry  # noqa: E402
+from powdex.training.build import entries_of_system  # noqa: E402
 
 GENERATOR_SEED = 7  # not the shipped models' dataset seed (0)
 METHODS = ("classical", "learned", "both")
@@ -40,15 +41,7 @@ METHODS = ("classical", "learned", "both")
 
 def pattern(system: str, case: int):
     """The ``case``-th generator entry of ``system`` with 20 observable lines, as a noisy 2θ peak list."""
-    shares = {s: float(s == system) for s in LATTICE_SYSTEMS}
-    found, index = -1, 0
-    while True:
-        entry = synthetic_entry(GENERATOR_SEED, index, shares)
-        index += 1
-        if len(entry.observable_q2) >= 20:
-            found += 1
-            if found == case:
-                break
+    entry = next(itertools.islice(entries_of_system(GENERATOR_SEED, system, 20), case, None))
     rng = np.random.default_rng([GENERATOR_SEED, case])
     two_theta = np.sort(q2_to_two_theta(entry.observable_q2[:20], CU_KA1) + rng.normal(0, 0.015, 20))
     return entry, PeakList.from_values(two_theta, units="2theta", wavelength=CU_KA1)

@@ -103,6 +103,7 @@ class AssignmentLikelihood:
         self.indices = indices
         self.subsample = subsample
         self.fraction = fraction
+        self._last: tuple[tuple[bytes, float], np.ndarray] | None = None
 
     def uncertainty(self, step: int) -> float:
         return max(FINAL_UNCERTAINTY, self.start_uncertainty * 0.5**step)
@@ -131,7 +132,7 @@ class AssignmentLikelihood:
         """``probabilities`` at one cell, remembered once: a chain's step assigns at the point its last
         accepted value was computed at, and once its uncertainty is final the network need not run again."""
         key = (np.asarray(x, dtype=float).tobytes(), uncertainty)
-        if getattr(self, "_last", (None,))[0] != key:
+        if self._last is None or self._last[0] != key:
             self._last = (key, self.probabilities(x, uncertainty))
         return self._last[1]
 

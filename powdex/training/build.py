@@ -18,6 +18,7 @@ the ``done`` marker last, so a killed build loses at most unfinished chunks and
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -43,6 +44,16 @@ def synthetic_entry(seed: int, index: int, shares: dict[str, float]) -> Entry:
     space_group, component = random_space_group(rng, lattice_system_of_entry(seed, index, shares))
     structure = random_structure(rng, space_group, component)
     return entry_from_structure(structure, "synthetic", str(index), formula(structure.elements))
+
+
+def entries_of_system(seed: int, system: str, min_lines: int = 0) -> Iterator[Entry]:
+    """The entries of one lattice system with at least ``min_lines`` observable lines, in order, without end:
+    the synthetic dataset with ``seed`` made of that system alone (tests and benchmarks draw cases from it)."""
+    shares = {s: float(s == system) for s in LATTICE_SYSTEMS}
+    for index in itertools.count():
+        entry = synthetic_entry(seed, index, shares)
+        if len(entry.observable_q2) >= min_lines:
+            yield entry
 
 
 def build_synthetic(

@@ -1,5 +1,7 @@
 """Starting cells from the shipped models reach monoclinic and triclinic cells that random starts miss."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -9,19 +11,12 @@ from powdex.indexing.observations import Observations
 from powdex.indexing.svd_index import SvdIndexSearch, estimated_volume
 from powdex.indexing.synthetic import synthetic_peaks
 from powdex.peaks import PeakList
-from powdex.training.build import LATTICE_SYSTEMS, synthetic_entry
+from powdex.training.build import entries_of_system
 
 
 def entries(system: str, n: int):
     """The first ``n`` entries of the training generator (seed 0) in ``system`` with 20 observable peaks."""
-    shares = {s: float(s == system) for s in LATTICE_SYSTEMS}
-    index = 0
-    while n:
-        entry = synthetic_entry(0, index, shares)
-        index += 1
-        if len(entry.observable_q2) >= 20:
-            n -= 1
-            yield entry
+    return itertools.islice(entries_of_system(0, system, 20), n)
 
 
 def solved(bravais, obs, cell, starts, search) -> bool:
