@@ -16,10 +16,11 @@ the cell from the first 20 peaks (cubic: 10).
 The table gives, per lattice system, the median relative volume error of the
 network mean and the forest mean of the true group, of the best group (the
 lowest network error among the system's groups: the indexer draws from all
-of them), the share of cell parameters within the network's 2σ, and how many
-structures could not be evaluated: fewer observable peaks than the models
-read (peak lists stop at the training patterns' 2θ = 60°, where copper has
-two lines), or a group with no shipped model.
+of them), the share of cell parameters within the network's 2σ, how many
+structures the models read fewer peaks of than 20 (cubic 10), and how many
+could not be evaluated: fewer observable peaks than the models need (peak
+lists stop at the training patterns' 2θ = 60°, where copper has two lines),
+or a group with no shipped model.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from rich.console import Console
 from rich.table import Table
 
 from powdex.crystal import Cell, LatticeSystem
-from powdex.models import load_system, shipped_systems
-from powdex.models.regression import peaks_used
+from powdex.models import SHIPPED, load_system, shipped_systems
+from powdex.models.regression import min_peaks, peaks_read, peaks_used
 from powdex.training.diffraction import Structure
 from powdex.training.entry import entry_from_structure
 from powdex.training.grouping import group_of
@@ -95,16 +96,15 @@ def entries(paths: list[Path]):
     return found, dict(skipped)
 
 
-def evaluate(found) -> dict[str, dict[str, list]]:
+def evaluate(found, directory: Path = SHIPPED) -> dict[str, dict[str, list]]:
     results: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    models = {system: load_system(system) for system in shipped_systems()}
+    models = {system: load_system(system, directory) for system in shipped_systems(directory)}
     for name, entry in found:
         system = LatticeSystem(entry.lattice_system)
-        n_peaks = peaks_used(system)
-        if system not in models or len(entry.observable_q2) < n_peaks:
+        q2 = peaks_read(system, entry.observable_q2)
+        if system not in models or len(q2) < min_peaks(system):
             results[system.value]["too few peaks"].append(name)
             continue
-        q2 = entry.observable_q2[:n_peaks]
         truth = np.asarray(entry.reindexed_cell, dtype=float)
         volume = Cell(*truth).volume
         group = group_of(system.value, entry.bravais_lattice, entry.reindexed_space_group_symbol)
@@ -120,6 +120,7 @@ def evaluate(found) -> dict[str, dict[str, list]]:
                 truth_scaled = model.scaler.scale_cells(truth[None])[:, list(model.columns)]
                 z = np.abs(truth_scaled - network.mean) / np.sqrt(network.variance)
                 results[system.value]["within 2σ"].extend((z[0] <= 2).tolist())
+                results[system.value]["short list"].append(len(q2) < peaks_used(system))
                 results[system.value]["names"].append(f"{name} ({group}: V {volume:.0f}, a {truth[0]:.2f})")
         if group not in errors:
             results[system.value]["group not shipped"].append(name)
@@ -132,13 +133,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", type=Path, help="CIF files, folders or wheel/zip archives")
     parser.add_argument("--list", action="store_true", help="also list every structure with its errors")
+    parser.add_argument("--models", type=Path, default=SHIPPED, help="model directory (default: the shipped models)")
     args = parser.parse_args()
     found, skipped = entries(args.paths)
-    results = evaluate(found)
-    table = Table(title=f"shipped regression models on {len(found)} real structures "
+    results = evaluate(found, args.models)
+    table = Table(title=f"regression models of {args.models.name} on {len(found)} real structures "
                         f"(skipped: {', '.join(f'{v} {k}' for k, v in skipped.items()) or 'none'})")
     for column in ("lattice system", "structures", "median |ΔV|/V network", "forest", "best group",
-                   "parameters within 2σ", "fewer peaks than the models read", "group not shipped"):
+                   "parameters within 2σ", "read under 20 peaks (cubic 10)", "too few peaks", "group not shipped"):
         table.add_column(column, justify="right")
     for system in LatticeSystem:
         row = results.get(system.value)
@@ -148,7 +150,7 @@ def main() -> None:
         median = lambda key: f"{np.median(row[key]):.1%}" if row[key] else "-"  # noqa: E731
         within = f"{np.mean(row['within 2σ']):.0%}" if row["within 2σ"] else "-"
         table.add_row(system.value, str(n), median("network"), median("forest"), median("best group"), within,
-                      str(len(row["too few peaks"])), str(len(row["group not shipped"])))
+                      str(sum(row["short list"])), str(len(row["too few peaks"])), str(len(row["group not shipped"])))
     Console(width=140).print(table)
     if args.list:
         for system, row in results.items():

@@ -221,10 +221,12 @@ def evaluate_models(
     tables = [
         _table(
             "Regression (validation, unaugmented)",
-            ["system", "parameter", "entries", "median rel. error (net)", "median rel. error (forest)", "within 1σ", "within 2σ", "forest ≠ net"],
+            ["system", "parameter", "entries", "median rel. error (net)", "median rel. error (forest)", "within 1σ", "within 2σ", "forest ≠ net",
+             "short lists: entries", "short: median rel. error (net)", "short: within 2σ"],
             [
                 [r.system, r.parameter, r.entries, f"{r.network_median_relative_error:.1%}", f"{r.forest_median_relative_error:.1%}",
-                 f"{r.within_1_sigma:.1%}", f"{r.within_2_sigma:.1%}", f"{r.forest_network_disagreement:.1%}"]
+                 f"{r.within_1_sigma:.1%}", f"{r.within_2_sigma:.1%}", f"{r.forest_network_disagreement:.1%}", r.short_list_entries,
+                 f"{r.short_list_network_median_relative_error:.1%}", f"{r.short_list_within_2_sigma:.1%}"]
                 for r in regression_rows
             ],
         ),

@@ -31,7 +31,7 @@ import numpy as np
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, conventional_cell
 from powdex.indexing.observations import Observations
 from powdex.indexing.learned import group_centring, system_models
-from powdex.models.regression import peaks_used
+from powdex.models.regression import min_peaks, peaks_read
 
 # The lattice systems whose lattices take learned starts alongside random ones.
 WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
@@ -39,25 +39,23 @@ WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINI
 
 def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``count`` starting points (free reciprocal parameters of ``bravais``'s conventional axes);
-    none where no models ship or the peaks are fewer than they read."""
+    none where no models ship or the peaks are fewer than they need (``regression.min_peaks``)."""
     system = bravais.lattice_system
     empty = np.empty((0, bravais.axes.n_free))
     if count <= 0:
         return empty
     models = system_models(system)
-    n_peaks = peaks_used(system)
-    if models is None or obs.n < n_peaks:
+    if models is None or len(peaks_read(system, obs.q2)) < min_peaks(system):
         return empty
     groups = [(name, model) for name, model in models.regression.items() if name.split()[0] == bravais.value]
     if not groups:
         return empty
-    q2 = obs.q2[:n_peaks]
     shares = np.diff(np.linspace(0, count, len(groups) + 1).astype(int))
     starts = []
     for (name, model), share in zip(groups, shares):
         if not share:
             continue
-        cells, _ = model.candidates(q2, int(share), rng)
+        cells, _ = model.candidates(obs.q2, int(share), rng)
         centring = group_centring(name, bravais.centring)
         for parameters in cells:
             try:

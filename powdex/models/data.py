@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from powdex.crystal import LatticeSystem
-from powdex.models.regression import peaks_used
+from powdex.models.regression import min_peaks, peaks_used
 from powdex.training.entry import ragged_to_numpy
 from powdex.training.scaling import Scaler
 
@@ -18,12 +18,13 @@ _COLUMNS = ["identifier", "reindexed_cell", "observable_q2", "observable_hkl_rei
 
 @dataclass(frozen=True)
 class SystemData:
-    """Entries with at least ``n_peaks`` observable peaks; peaks truncated to the first ``n_peaks``."""
+    """Entries with at least ``min_peaks`` observable peaks, their first ``n_peaks`` (at most) padded with NaN
+    (q²) and (000) (indices)."""
 
     system: LatticeSystem
     scaler: Scaler
     cells: np.ndarray  # (n, 6) reindexed, Å and degrees
-    q2: np.ndarray  # (n, n_peaks)
+    q2: np.ndarray  # (n, n_peaks), NaN past an entry's last peak
     hkl: np.ndarray  # (n, n_peaks, 3) reindexed
     group: np.ndarray  # (n,) str
     training: np.ndarray  # (n,) bool; the rest is validation
@@ -34,6 +35,15 @@ class SystemData:
     @property
     def n_peaks(self) -> int:
         return self.q2.shape[1]
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Peaks of each entry (n,)."""
+        return np.isfinite(self.q2).sum(axis=1)
+
+    def full(self) -> SystemData:
+        """The entries with all ``n_peaks`` peaks (the assignment network reads that many)."""
+        return self.subset(self.counts == self.n_peaks)
 
     def subset(self, mask: np.ndarray) -> SystemData:
         return SystemData(
@@ -53,15 +63,21 @@ def load_system_data(prepared: Path, system: LatticeSystem) -> SystemData:
     q2_lists = ragged_to_numpy(table.column("observable_q2"))
     hkl_lists = ragged_to_numpy(table.column("observable_hkl_reindexed"))
     parents = table.column("augmented_from").to_pylist()
-    keep = np.array([len(q) >= n_peaks for q in q2_lists], dtype=bool)
+    keep = np.array([len(q) >= min_peaks(system) for q in q2_lists], dtype=bool)
     rows = np.flatnonzero(keep)
     cells = table.column("reindexed_cell").combine_chunks().flatten().to_numpy().reshape(-1, 6)
+    q2 = np.full((len(rows), n_peaks), np.nan)
+    hkl = np.zeros((len(rows), n_peaks, 3), dtype=np.int32)
+    for k, i in enumerate(rows):
+        given = min(len(q2_lists[i]), n_peaks)
+        q2[k, :given] = q2_lists[i][:given]
+        hkl[k, :given] = np.asarray(hkl_lists[i][:given]).reshape(-1, 3)
     return SystemData(
         system=system,
         scaler=Scaler.load(prepared / f"{system.value}.scaling.json"),
         cells=cells[rows],
-        q2=np.array([q2_lists[i][:n_peaks] for i in rows]).reshape(-1, n_peaks),
-        hkl=np.array([hkl_lists[i][:n_peaks] for i in rows]).reshape(-1, n_peaks, 3),
+        q2=q2,
+        hkl=hkl,
         group=np.array(table.column("group").to_pylist(), dtype=object)[rows],
         training=np.array(table.column("split").to_pylist())[rows] == "training",
         augmented=np.array([a is not None for a in parents])[rows],

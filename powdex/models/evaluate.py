@@ -8,9 +8,11 @@ group's models, as in the seed):
 * calibration: fraction of truths within μ ± 1σ and μ ± 2σ, σ² = β / (α − 1), and
   a reliability curve (observed against nominal coverage of normal intervals);
 * forest/network disagreement: fraction with |μ_net − μ_forest| > √(σ²_net + σ²_forest),
-  σ_forest the spread of the trees (the seed asks whether the forest can go).
+  σ_forest the spread of the trees (the seed asks whether the forest can go);
+* the network's median error and 2σ coverage on the entries with fewer peaks
+  than the models read at most (small cells, whose lines below 2θ = 60° are few).
 
-Assignment: top-1 accuracy of the network and of the nearest-reference
+Assignment (the entries with all the peaks it reads): top-1 accuracy of the network and of the nearest-reference
 baseline, per source of candidate cells (the regression prediction, the truth
 with each noise level in scaled space, and the truth itself); the peaks only the
 network labels right and those only the baseline does (a sign test between the
@@ -49,6 +51,9 @@ class RegressionRow:
     within_2_sigma: float
     forest_network_disagreement: float
     reliability: list[float]  # observed coverage at NOMINAL_COVERAGE
+    short_list_entries: int  # entries with fewer peaks than the models read at most
+    short_list_network_median_relative_error: float
+    short_list_within_2_sigma: float
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ def evaluate_regression(models: SystemModels, data: SystemData) -> list[Regressi
         rows = np.flatnonzero(data.group == group)
         if not len(rows):
             continue
+        short = data.counts[rows] < data.n_peaks
         columns = list(model.columns)
         truth_scaled = data.scaler.scale_cells(data.cells[rows])[:, columns]
         network = model.network_prediction(data.q2[rows])
@@ -105,32 +111,38 @@ def evaluate_regression(models: SystemModels, data: SystemData) -> list[Regressi
         for j, column in enumerate(columns):
             # Oblique angles of different settings are one parameter, "angle"; lengths keep their names.
             name = PARAMETER_NAMES[column] if column < 3 or models.system.value != "monoclinic" else "oblique angle"
-            store = per_parameter.setdefault(name, {"network": [], "forest": [], "z": [], "disagree": []})
+            store = per_parameter.setdefault(name, {"network": [], "forest": [], "z": [], "disagree": [], "short": []})
             for key, values in estimates.items():
                 store[key].append(np.abs(values[:, j] - truth[:, j]) / np.abs(truth[:, j]))
             store["z"].append(z[:, j])
             store["disagree"].append(disagree[:, j])
+            store["short"].append(short)
     out = []
     for name, store in per_parameter.items():
         z = np.concatenate(store["z"])
+        short = np.concatenate(store["short"])
+        network_error = np.concatenate(store["network"])
         out.append(
             RegressionRow(
                 models.system.value,
                 name,
                 len(z),
-                float(np.median(np.concatenate(store["network"]))),
+                float(np.median(network_error)),
                 float(np.median(np.concatenate(store["forest"]))),
                 float(np.mean(z <= 1.0)),
                 float(np.mean(z <= 2.0)),
                 float(np.mean(np.concatenate(store["disagree"]))),
                 [float(np.mean(z <= norm.ppf(0.5 + p / 2))) for p in NOMINAL_COVERAGE],
+                int(short.sum()),
+                float(np.median(network_error[short])) if short.any() else float("nan"),
+                float(np.mean(z[short] <= 2.0)) if short.any() else float("nan"),
             )
         )
     return out
 
 
 def evaluate_assignment(models: SystemModels, data: SystemData, seed: int = 0) -> list[AssignmentRow]:
-    data = validation_originals(data)
+    data = validation_originals(data).full()
     assignment = models.assignment
     target = labels(data.system, assignment.reference, data.cells, data.hkl)
     predicted = predicted_cells(data, models.regression)

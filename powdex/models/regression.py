@@ -1,7 +1,12 @@
 """Unit-cell regression at runtime (section 2.2), numpy only: variance network plus random forest per group.
 
-Both models map the scaled q² of the first ``n_peaks`` observable peaks to the
-scaled free cell parameters of their group. The network gives per parameter a
+Both models map the scaled q² of the first observable peaks to the scaled free
+cell parameters of their group. They read the peaks of the training patterns'
+range (2θ ≤ 60° at the seed's 1.54 Å, q² ≤ ``Q2_WINDOW``), at most ``n_peaks`` of them and
+at least ``min_peaks``: a small inorganic cell has only a few lines there, and a
+user's list may stop early. The input is the scaled q² of each of the
+``n_peaks`` slots, zero where no peak is given, followed by the slots' presence
+(1 or 0), so both models know how many peaks they were given. The network gives per parameter a
 mean μ and an inverse-gamma(α, β) over its variance, whose mean β / (α − 1) is
 the predicted variance; the forest gives one prediction per tree.
 """
@@ -16,15 +21,41 @@ from powdex.crystal import LatticeSystem
 from powdex.models.cells import cells_from_scaled, valid_cells
 from powdex.models.forest import Forest
 from powdex.models.numpy_layers import mlp, softplus
+from powdex.peaks import two_theta_to_q2
+from powdex.training.diffraction import TWO_THETA_MAX, WAVELENGTH
 from powdex.training.scaling import Scaler
 
 PEAKS = {LatticeSystem.CUBIC: 10}
 DEFAULT_PEAKS = 20
+# The q² range of the training patterns: peaks beyond it were never seen in training.
+Q2_WINDOW = float(two_theta_to_q2(TWO_THETA_MAX, WAVELENGTH))
 
 
 def peaks_used(system: LatticeSystem) -> int:
-    """Observable peaks the models read: 10 for cubic (one parameter), 20 otherwise."""
+    """Observable peaks the models read at most: 10 for cubic (one parameter), 20 otherwise."""
     return PEAKS.get(system, DEFAULT_PEAKS)
+
+
+def min_peaks(system: LatticeSystem) -> int:
+    """Peaks the regression models need: two more than the free parameters (cubic 3 … triclinic 8)."""
+    return system.n_free + 2
+
+
+def peaks_read(system: LatticeSystem, q2: np.ndarray) -> np.ndarray:
+    """The peaks of one ascending list (q², Å⁻²) the regression models read: those within ``Q2_WINDOW``, at most
+    ``peaks_used(system)``."""
+    q2 = np.asarray(q2, dtype=float).reshape(-1)
+    q2 = q2[np.isfinite(q2)]
+    return q2[: min(int(np.searchsorted(q2, Q2_WINDOW, side="right")), peaks_used(system))]
+
+
+def model_inputs(scaler: Scaler, q2: np.ndarray) -> np.ndarray:
+    """Inputs (n, 2 × slots) of peak lists (n, slots) padded with NaN: the scaled q² (0 where absent), then the
+    presence of each slot."""
+    q2 = np.atleast_2d(np.asarray(q2, dtype=float))
+    present = np.isfinite(q2)
+    scaled = np.where(present, scaler.scale_q2(np.where(present, q2, 0.0)), 0.0)
+    return np.concatenate([scaled, present], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -49,11 +80,13 @@ class RegressionModel:
     forest: Forest
 
     def inputs(self, q2: np.ndarray) -> np.ndarray:
-        """Scaled first ``n_peaks`` q² (n, n_peaks) of peak lists (n, ≥ n_peaks) or one list."""
+        """``model_inputs`` of peak lists (n, ≤ n_peaks), NaN or missing columns where a list has fewer peaks."""
         q2 = np.atleast_2d(np.asarray(q2, dtype=float))
-        if q2.shape[1] < self.n_peaks:
-            raise ValueError(f"the {self.system.value} models need {self.n_peaks} peaks, got {q2.shape[1]}")
-        return self.scaler.scale_q2(q2[:, : self.n_peaks]).astype(np.float32)
+        if q2.shape[1] > self.n_peaks:
+            raise ValueError(f"the {self.system.value} models read {self.n_peaks} peaks, got {q2.shape[1]}")
+        padded = np.full((len(q2), self.n_peaks), np.nan)
+        padded[:, : q2.shape[1]] = q2
+        return model_inputs(self.scaler, padded)
 
     def network_prediction(self, q2: np.ndarray) -> NetworkPrediction:
         x = self.inputs(q2)
@@ -72,9 +105,16 @@ class RegressionModel:
         return cells_from_scaled(self.system, self.scaler, self.columns, scaled)
 
     def candidates(self, q2: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``count`` candidate cells (Å, degrees) for one peak list and the uncertainty of each (scaled units):
-        half drawn from the network's normal N(μ, β / (α − 1)), uncertain by its RMS σ, half the predictions of
+        """Up to ``count`` candidate cells (Å, degrees) for one ascending peak list (q², Å⁻²; the models read
+        ``peaks_read`` of it, and refuse it with ValueError if that is under ``min_peaks``) and the uncertainty of
+        each (scaled units): half drawn from the network's normal N(μ, β / (α − 1)), uncertain by its RMS σ, half the predictions of
         randomly chosen trees, uncertain by the RMS spread of the trees; invalid cells are dropped."""
+        q2 = peaks_read(self.system, q2)
+        if len(q2) < min_peaks(self.system):
+            raise ValueError(
+                f"the {self.system.value} models need {min_peaks(self.system)} peaks with q² ≤ {Q2_WINDOW:.4f} Å⁻² "
+                f"(2θ ≤ {TWO_THETA_MAX:g}° at {WAVELENGTH} Å), got {len(q2)}"
+            )
         from_network = count - count // 2
         prediction = self.network_prediction(q2)
         sigma = np.sqrt(prediction.variance[0])

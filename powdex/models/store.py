@@ -24,8 +24,9 @@ from powdex.models.forest import Forest
 from powdex.models.regression import RegressionModel
 from powdex.training.scaling import Scaler
 
-FORMAT_VERSION = 5  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale;
-# 4: the assignment network's other-peak input, context and Gaussian evidence; 5: its matched-line term
+FORMAT_VERSION = 6  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale;
+# 4: the assignment network's other-peak input, context and Gaussian evidence; 5: its matched-line term;
+# 6: regression inputs of up to n_peaks peaks with their presence (``regression.model_inputs``)
 SHIPPED = Path(__file__).parent / "shipped"
 
 
@@ -58,6 +59,9 @@ def save_system(directory: Path, models: SystemModels) -> None:
     assignment = models.assignment
     arrays["assignment/reference"] = assignment.reference
     arrays.update({f"assignment/network/{k}": v.astype(np.float16) for k, v in assignment.weights.items()})
+    broken = [k for k, v in arrays.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
+    if broken:
+        raise ValueError(f"{models.system.value} models have non-finite weights ({', '.join(broken[:3])}…); training diverged")
     np.savez_compressed(directory / f"{models.system.value}.npz", **arrays)
     meta = {
         "format_version": FORMAT_VERSION,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from powdex.models.cells import group_columns
 from powdex.models.data import SystemData
 from powdex.models.forest import MIN_SAMPLES_LEAF, N_TREES, SUBSAMPLE, fit_forest
 from powdex.models.losses import beta_nll, inverse_gamma_nll
-from powdex.models.regression import RegressionModel
+from powdex.models.regression import RegressionModel, min_peaks, model_inputs
 from powdex.models.store import SystemModels
 from powdex.models.torch_modules import AssignmentModule, VarianceModule
 from powdex.training.prepare import free_parameter_columns
@@ -85,6 +85,10 @@ class TrainingConfig:
     forest: ForestConfig = field(default_factory=ForestConfig)
     assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
     min_group_entries: int = 100  # training entries (augmented included) a group needs for its own models
+    # Of the regression's training entries, the share whose peak list is cut after a random number of peaks
+    # (from min_peaks to all): otherwise only small cells would come with short lists, and a large cell's list
+    # that a user ends early would read as a small cell.
+    shortened_fraction: float = 0.25
     seed: int = 0
     device: str = "cpu"
 
@@ -98,10 +102,25 @@ def _batches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor
 
 
 def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimizer step on ``loss``; none where it is not finite (the caller's history counts those batches).
+
+    A softplus that underflows to zero on one entry of a batch makes that entry's variance zero or infinite and the
+    batch loss infinite; a step on it would put NaN into every weight (the triclinic pretraining did so in its
+    381st of 400 epochs). Skipping it leaves the weights as they were, and the next batch goes on.
+    """
+    if not torch.isfinite(loss):
+        return float("nan")
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     return loss.item()
+
+
+def _epoch_losses(losses: list[float]) -> dict:
+    """The mean training loss of an epoch's stepped batches and how many batches were skipped (``_step``)."""
+    losses = np.asarray(losses)
+    finite = np.isfinite(losses)
+    return {"training": float(losses[finite].mean()) if finite.any() else float("nan"), "skipped_batches": int((~finite).sum())}
 
 
 def calibrated_variance_scale(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -201,7 +220,7 @@ def train_variance_network(
                 with torch.no_grad():
                     monitored = inverse_gamma_nll(ym, *model(xm)).item() if len(xm) else float("nan")
                 done += 1
-                history.append({"epoch": done, "cycle": cycle, "phase": phase, "training": float(np.mean(losses)), "validation": monitored})
+                history.append({"epoch": done, "cycle": cycle, "phase": phase, **_epoch_losses(losses), "validation": monitored})
                 if report:
                     report(task, done, total)
         select(cycle)
@@ -261,7 +280,7 @@ def train_assignment_network(
             logits = model(validation_inputs, validation_log_tau) if len(validation_inputs) else None
             validation_loss = loss_function(logits.flatten(0, 1), validation_target.flatten()).item() if logits is not None else float("nan")
             accuracy = (logits.argmax(-1) == validation_target).float().mean().item() if logits is not None else float("nan")
-        history.append({"epoch": epoch, "training": float(np.mean(losses)), "validation": validation_loss, "validation_accuracy": accuracy})
+        history.append({"epoch": epoch, **_epoch_losses(losses), "validation": validation_loss, "validation_accuracy": accuracy})
         if report:
             report(task, epoch, config.epochs)
     weights = state_arrays(model)
@@ -293,12 +312,23 @@ def selection_mask(data: SystemData, fraction: float, seed: int) -> np.ndarray:
 
 
 def _scaled(data: SystemData, columns: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    return data.scaler.scale_q2(data.q2).astype(np.float32), data.scaler.scale_cells(data.cells)[:, list(columns)]
+    return model_inputs(data.scaler, data.q2), data.scaler.scale_cells(data.cells)[:, list(columns)]
+
+
+def shortened(data: SystemData, fraction: float, seed: int) -> SystemData:
+    """``data`` with ``fraction`` of its training entries' peak lists cut after a number of peaks drawn uniformly
+    from ``min_peaks`` to the entry's own count; validation entries keep theirs."""
+    rng = np.random.default_rng(seed)
+    cut = data.counts
+    chosen = np.flatnonzero(data.training & (rng.random(len(cut)) < fraction))
+    cut[chosen] = rng.integers(min_peaks(data.system), cut[chosen] + 1)
+    return replace(data, q2=np.where(np.arange(data.n_peaks)[None, :] < cut[:, None], data.q2, np.nan))
 
 
 def train_system(data: SystemData, config: TrainingConfig, report: Report | None = None) -> tuple[SystemModels, dict]:
     """All models of one lattice system; returns them and the training log (histories and times)."""
     system_key = list(type(data.system)).index(data.system)
+    natural, data = data, shortened(data, config.shortened_fraction, _seed(config, system_key, 4000))
     log: dict = {"system": data.system.value, "pretraining": {}, "regression": {}, "times_s": {}}
     start = time.perf_counter()
     groups = trained_groups(data, config.min_group_entries)
@@ -337,8 +367,9 @@ def train_system(data: SystemData, config: TrainingConfig, report: Report | None
     log["times_s"]["regression"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    originals = ~data.augmented
-    train, val = data.subset(originals & data.training), data.subset(originals & ~data.training)
+    full = natural.full()
+    originals = ~full.augmented
+    train, val = full.subset(originals & full.training), full.subset(originals & ~full.training)
     reference = build_reference(data.system, train.cells, _seed(config, system_key, 1000))
     assignment, history = train_assignment_network(
         train, reference, predicted_cells(train, regression), val, predicted_cells(val, regression),
@@ -350,6 +381,8 @@ def train_system(data: SystemData, config: TrainingConfig, report: Report | None
         "config": asdict(config),
         "groups_without_models": sorted(set(data.group.astype(str)) - set(groups)),
         "entries": int(len(data.cells)),
+        "entries_with_all_peaks": int(np.sum(natural.counts == natural.n_peaks)),
+        "entries_shortened": int(np.sum(data.counts < natural.counts)),
         "entries_with_too_few_peaks": data.dropped,
         "times_s": log["times_s"],
     }

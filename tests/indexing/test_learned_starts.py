@@ -45,9 +45,13 @@ def test_learned_starts_solve_patterns_that_as_many_random_starts_do_not(system,
 
 
 def test_without_models_for_the_peaks_there_are_no_learned_starts():
-    cell = Cell(5.43, 5.43, 5.43)
-    # Silicon has 11 lines below 150°; the cubic models read 10, so 8 peaks are too few.
-    obs = Observations.from_peaks(synthetic_peaks(cell, BravaisLattice("cF"), n_peaks=8))
-    assert learned_starts(BravaisLattice("cF"), obs, 256, np.random.default_rng(0)).shape == (0, 1)
+    # Copper has two lines below 2θ = 60° (the models' window), under the cubic models' minimum of three.
+    copper = Observations.from_peaks(synthetic_peaks(Cell(3.615, 3.615, 3.615), BravaisLattice("cF"), n_peaks=8))
+    assert learned_starts(BravaisLattice("cF"), copper, 256, np.random.default_rng(0)).shape == (0, 1)
+    # A monoclinic list of five peaks is under the monoclinic minimum of six; eight are enough.
+    monoclinic = Cell(5.2, 7.1, 9.3, 90, 104, 90)
+    five, eight = (Observations.from_peaks(synthetic_peaks(monoclinic, BravaisLattice("mP"), n_peaks=n)) for n in (5, 8))
+    assert learned_starts(BravaisLattice("mP"), five, 256, np.random.default_rng(0)).shape == (0, 4)
+    assert len(learned_starts(BravaisLattice("mP"), eight, 256, np.random.default_rng(0))) > 100
     mono = Observations.from_peaks(synthetic_peaks(Cell(5.2, 7.1, 9.3, 90, 104, 90), BravaisLattice("mP")))
     assert learned_starts(BravaisLattice("mP"), mono, 0, np.random.default_rng(0)).shape == (0, 4)

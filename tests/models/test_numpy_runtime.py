@@ -7,7 +7,7 @@ from powdex.crystal import LatticeSystem
 from powdex.models.assignment import AssignmentModel
 from powdex.models.forest import export_forest
 from powdex.models.numpy_layers import softmax
-from powdex.models.regression import RegressionModel
+from powdex.models.regression import RegressionModel, model_inputs
 from powdex.training.scaling import Scaler
 
 torch = pytest.importorskip("torch")
@@ -28,13 +28,15 @@ def randomised(module):
 
 
 def test_variance_network_numpy_matches_torch():
-    module = randomised(VarianceModule(20, 4, (200, 100, 60), (100, 60), dropout=0.3))
+    module = randomised(VarianceModule(40, 4, (200, 100, 60), (100, 60), dropout=0.3))
     module.variance_scale.copy_(torch.tensor([0.5, 1.0, 2.0, 3.0]))  # a calibrated scale, as trained networks have
-    x = np.random.default_rng(0).normal(size=(500, 20)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    q2 = rng.normal(size=(500, 20))
+    q2[np.arange(20)[None, :] >= rng.integers(6, 21, size=500)[:, None]] = np.nan  # lists of 6 to 20 peaks
     with torch.no_grad():
-        expected = [t.numpy() for t in module(torch.from_numpy(x))]
+        expected = [t.numpy() for t in module(torch.from_numpy(model_inputs(IDENTITY, q2)))]
     model = RegressionModel(LatticeSystem.MONOCLINIC, "g", (0, 1, 2, 4), 20, IDENTITY, state_arrays(module), None)
-    got = model.network_prediction(x)
+    got = model.network_prediction(q2)
     for a, b in zip((got.mean, got.alpha, got.beta), expected):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 

@@ -33,7 +33,7 @@ def test_train_then_evaluate(dataset, tmp_path):
     assert {p.name for p in models.iterdir()} >= {"monoclinic.npz", "cubic.json", "training-log.json", "monoclinic-training.png"}
 
     monoclinic = load_system("monoclinic", models)
-    data = load_system_data(dataset / "prepared", monoclinic.system)
+    data = load_system_data(dataset / "prepared", monoclinic.system).full()
     assert monoclinic.regression and monoclinic.metadata["config"]["seed"] == 0
     cells, uncertainty = monoclinic.candidates(data.q2[0], 40, np.random.default_rng(0))
     assert 0 < len(cells) <= 40 and np.all(cells[:, :3] > 0)

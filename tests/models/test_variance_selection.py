@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import norm
 
 from powdex.crystal import LatticeSystem
-from powdex.models.regression import RegressionModel
+from powdex.models.regression import RegressionModel, model_inputs
 from powdex.training.scaling import Scaler
 
 torch = pytest.importorskip("torch")
@@ -84,7 +84,7 @@ def test_held_out_crystals_come_with_their_augmented_copies(small_orthorhombic):
 
 def test_the_returned_network_is_the_best_calibrated_cycle_on_the_held_out_entries(small_orthorhombic):
     data = small_orthorhombic
-    x = data.scaler.scale_q2(data.q2).astype(np.float32)
+    x = model_inputs(data.scaler, data.q2)
     y = data.scaler.scale_cells(data.cells)[:, :3]
     # 80 entries, a fast rate and no dropout: the network overfits, so the held-out NLL turns up
     # before the last cycle and the best cycle is an earlier one.
@@ -104,5 +104,19 @@ def test_the_returned_network_is_the_best_calibrated_cycle_on_the_held_out_entri
             np.testing.assert_array_equal(weights[key], value, err_msg=key)
     np.testing.assert_allclose(weights["variance_scale"], chosen["scale"], rtol=1e-6)
     # The numpy runtime of the returned weights gives that cycle's calibrated NLL.
-    prediction = RegressionModel(LatticeSystem.ORTHORHOMBIC, "P", (0, 1, 2), 20, IDENTITY, weights, None).network_prediction(x[held_out])
+    model = RegressionModel(LatticeSystem.ORTHORHOMBIC, "P", (0, 1, 2), 20, data.scaler, weights, None)
+    prediction = model.network_prediction(data.q2[held_out])
     assert nll(y[held_out], prediction.mean, prediction.alpha, prediction.beta) == pytest.approx(min(chosen["selection_nll"]), rel=1e-4)
+
+
+def test_a_batch_with_an_infinite_loss_is_skipped_and_counted(small_orthorhombic):
+    from powdex.models import train
+
+    data = small_orthorhombic
+    x, y = model_inputs(data.scaler, data.q2), data.scaler.scale_cells(data.cells)[:, :3]
+    config = VarianceConfig(mean_hidden=(16,), variance_hidden=(8,), batch_size=100, epochs_per_phase=1)
+    poisoned = y.copy()
+    poisoned[0, 0] = np.inf  # its batch's loss is infinite; a step on it would make every weight NaN
+    weights, history, _ = train.train_variance_network(x, poisoned, (x[:50], y[:50]), config, seed=0, cycles=1)
+    assert [h["skipped_batches"] for h in history] == [1, 1]
+    assert all(np.all(np.isfinite(w)) for w in weights.values())
