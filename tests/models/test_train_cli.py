@@ -1,13 +1,14 @@
 """``powdex train`` and ``powdex evaluate-models`` on a small synthetic dataset, then the files load and predict."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
-from powdex.models import load_system
+from powdex.models import load_system, save_system
 from powdex.models.data import load_system_data
 from powdex.training import build_synthetic
 from powdex.training.prepare import prepare_dataset
@@ -39,6 +40,12 @@ def test_train_then_evaluate(dataset, tmp_path):
     assert 0 < len(cells) <= 40 and np.all(cells[:, :3] > 0)
     hkl, probability = monoclinic.assignment.assign(data.q2[0], cells, uncertainty)
     assert hkl.shape == (len(cells), 20, 3) and np.all((probability > 0) & (probability <= 1))
+    # Weights a diverged training left NaN are refused, not shipped.
+    weights = dict(monoclinic.assignment.weights)
+    weights["heads_bias"] = weights["heads_bias"] * np.nan
+    broken = replace(monoclinic, assignment=replace(monoclinic.assignment, weights=weights))
+    with pytest.raises(ValueError, match="monoclinic models have non-finite weights.*heads_bias"):
+        save_system(tmp_path / "broken", broken)
 
     report = tmp_path / "report"
     result = CliRunner().invoke(app, ["evaluate-models", "--dataset", str(dataset), "--models", str(models), "--out", str(report)])
