@@ -38,7 +38,7 @@ from rich.table import Table
 
 from powdex.crystal import Cell, LatticeSystem
 from powdex.models import SHIPPED, load_system, shipped_systems
-from powdex.models.regression import min_peaks, peaks_read, peaks_used
+from powdex.models.regression import enough_peaks, peaks_read, peaks_used
 from powdex.training.diffraction import Structure
 from powdex.training.entry import entry_from_structure
 from powdex.training.grouping import group_of
@@ -101,10 +101,10 @@ def evaluate(found, directory: Path = SHIPPED) -> dict[str, dict[str, list]]:
     models = {system: load_system(system, directory) for system in shipped_systems(directory)}
     for name, entry in found:
         system = LatticeSystem(entry.lattice_system)
-        q2 = peaks_read(system, entry.observable_q2)
-        if system not in models or len(q2) < min_peaks(system):
+        if system not in models or not enough_peaks(system, entry.observable_q2):
             results[system.value]["too few peaks"].append(name)
             continue
+        q2 = peaks_read(system, entry.observable_q2)
         truth = np.asarray(entry.reindexed_cell, dtype=float)
         volume = Cell(*truth).volume
         group = group_of(system.value, entry.bravais_lattice, entry.reindexed_space_group_symbol)

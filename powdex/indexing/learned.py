@@ -54,7 +54,7 @@ from powdex.indexing.observations import Observations
 from powdex.models import SystemModels, load_system, shipped_systems
 from powdex.models.assignment import AssignmentModel
 from powdex.models.cells import swap_cell_axes, unique_axis_swap
-from powdex.models.regression import min_peaks, peaks_read
+from powdex.models.regression import enough_peaks
 from powdex.optim import MetropolisChain, Objective, Points, WeightedLeastSquares, run_ensemble
 
 # The lowest uncertainty (scaled units) the assignment networks were trained at: a chain's cell is fitted by then.
@@ -189,7 +189,7 @@ def learned_search(
     chains run; none where no models ship or the peaks are fewer than the models need (the assignment network
     reads 20, cubic 10; the regression at least ``min_peaks`` of them within its q² window)."""
     models = system_models(system)
-    if (models is None or obs.n < models.assignment.n_peaks or len(peaks_read(system, obs.q2)) < min_peaks(system)
+    if (models is None or obs.n < models.assignment.n_peaks or not enough_peaks(system, obs.q2)
             or settings.chains == 0):
         return [], 0
     n_peaks = models.assignment.n_peaks

@@ -31,7 +31,7 @@ import numpy as np
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, conventional_cell
 from powdex.indexing.observations import Observations
 from powdex.indexing.learned import group_centring, system_models
-from powdex.models.regression import min_peaks, peaks_read
+from powdex.models.regression import enough_peaks
 
 # The lattice systems whose lattices take learned starts alongside random ones.
 WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
@@ -45,7 +45,7 @@ def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: 
     if count <= 0:
         return empty
     models = system_models(system)
-    if models is None or len(peaks_read(system, obs.q2)) < min_peaks(system):
+    if models is None or not enough_peaks(system, obs.q2):
         return empty
     groups = [(name, model) for name, model in models.regression.items() if name.split()[0] == bravais.value]
     if not groups:

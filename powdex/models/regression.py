@@ -49,6 +49,11 @@ def peaks_read(system: LatticeSystem, q2: np.ndarray) -> np.ndarray:
     return q2[: min(int(np.searchsorted(q2, Q2_WINDOW, side="right")), peaks_used(system))]
 
 
+def enough_peaks(system: LatticeSystem, q2: np.ndarray) -> bool:
+    """Whether the regression models can read a peak list: ``peaks_read`` gives at least ``min_peaks``."""
+    return len(peaks_read(system, q2)) >= min_peaks(system)
+
+
 def model_inputs(scaler: Scaler, q2: np.ndarray) -> np.ndarray:
     """Inputs (n, 2 × slots) of peak lists (n, slots) padded with NaN: the scaled q² (0 where absent), then the
     presence of each slot."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from powdex.crystal import Cell, LatticeSystem, reference_miller_indices
-from powdex.models.regression import Q2_WINDOW, RegressionModel, min_peaks, model_inputs, peaks_read, peaks_used
+from powdex.models.regression import Q2_WINDOW, RegressionModel, enough_peaks, min_peaks, model_inputs, peaks_read, peaks_used
 from powdex.peaks import q2_to_two_theta
 from powdex.training.diffraction import WAVELENGTH
 from powdex.training.scaling import Scaler
@@ -21,6 +21,7 @@ def test_peaks_read_stop_at_the_window_or_the_models_width():
     # 001, 100, 002, 101, 102, 003, 110 (no absences applied) are the lines of magnesium's lattice below
     # 2θ = 60° at 1.54 Å; the other 13 lie beyond.
     assert len(read) == 7 and read.max() <= Q2_WINDOW < q2[7]
+    assert enough_peaks(LatticeSystem.HEXAGONAL, q2) and not enough_peaks(LatticeSystem.HEXAGONAL, q2[:3])
     many = np.linspace(0.01, 0.4, 30)
     assert len(peaks_read(LatticeSystem.ORTHORHOMBIC, many)) == 20 == peaks_used(LatticeSystem.ORTHORHOMBIC)
     assert len(peaks_read(LatticeSystem.CUBIC, many)) == 10
