@@ -74,8 +74,9 @@ def fit_acceptance(delta_q2: np.ndarray, accepted: np.ndarray) -> tuple[float, f
     counts = np.bincount(which[inside], minlength=len(BIN_EDGES) - 1)
     hits = np.bincount(which[inside], weights=accepted[inside].astype(float), minlength=len(BIN_EDGES) - 1)
     used = counts > 0
-    if used.sum() < 2:
-        # Too few trials to fit two parameters (a lattice system with one or two training entries): ρ ≡ 1.
+    if used.sum() < 3:
+        # Too few filled bins to determine two parameters (a lattice system of a few training entries, whose
+        # exact two-point fit may lie at a bound the fit never reaches): ρ ≡ 1.
         return 1.0, 0.0
     centres = np.sqrt(BIN_EDGES[:-1] * BIN_EDGES[1:])[used]
     fraction = hits[used] / counts[used]

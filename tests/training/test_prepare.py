@@ -8,7 +8,7 @@ import pytest
 
 from powdex.crystal import Cell, systematically_absent
 from powdex.training import build_synthetic
-from powdex.training.augmentation import CellPerturber, PeakResampler
+from powdex.training.augmentation import CellPerturber, PeakResampler, fit_acceptance
 from powdex.training.grouping import group_of
 from powdex.training.prepare import prepare_dataset
 from powdex.training.scaling import Scaler
@@ -97,6 +97,13 @@ def test_resampling_then_fitting_recovers_the_acceptance_parameters_and_first_pe
     assert fitted.r0 == pytest.approx(300.0, rel=0.1)
     assert fitted.r1 == pytest.approx(2.5, rel=0.1)
     np.testing.assert_allclose(fitted.first_peak[:4], first[:4], atol=0.03)
+
+
+def test_acceptance_from_trials_in_only_two_bins_is_taken_as_one():
+    # Seen in a 12-entry build: 36 trials filled two of the 100 bins, and the two-parameter fit did not converge.
+    delta = np.array([10**-1.87] * 8 + [10**-2.35] * 8)
+    accepted = np.array([1] * 8 + [0, 0, 0, 0, 0, 1, 1, 1], dtype=bool)
+    assert fit_acceptance(delta, accepted) == (1.0, 0.0)
 
 
 def test_svd_perturbation_follows_the_spread_not_the_mean():
