@@ -12,8 +12,9 @@ Synthetic crystals are drawn in one setting per space group and cell choice:
 * rhombohedral groups in hexagonal axes (the conventional hR cell), everything
   else in the reference setting (origin choices do not change absences).
 
-Frequencies: the prior is a mixture of an organic-like and an inorganic-like
-component (``COMPONENTS``, weights ``COMPONENT_SHARES``), each with its own
+Frequencies: the prior is a mixture of an organic-like, an inorganic-like and
+a simple (elements, alloys, binary compounds) component (``COMPONENTS``,
+weights ``COMPONENT_SHARES``), each with its own
 space-group frequencies (``data/space_group_frequencies.csv``, which documents
 the sources and how unlisted groups are weighted). ``GenerationSettings`` holds
 the joint probability P(setting, component); the lattice system of an entry may
@@ -35,9 +36,11 @@ from powdex.crystal import BravaisLattice, LatticeSystem
 
 _MONOCLINIC_B_QUALIFIERS = {"b", "b1", "b2", "b3"}
 # The ICSD holds about a quarter as many entries as the CSD (aflow.org prototype-encyclopedia tutorial
-# "SpaceGroupDistribution"), so one crystal in five is inorganic-like, as in the two databases together.
-COMPONENTS = ("organic", "inorganic")
-COMPONENT_SHARES = np.array([0.8, 0.2])
+# "SpaceGroupDistribution"), so one crystal in five is inorganic, as in the two databases together; about a
+# third of the ICSD's entries are elements, alloys and binary compounds with a few atoms per cell (the simple
+# component), which would otherwise be rare in training although they are common in powder work.
+COMPONENTS = ("organic", "inorganic", "simple")
+COMPONENT_SHARES = np.array([0.8, 0.14, 0.06])
 # Every group keeps at least this fraction of each component so that rare groups still occur in large builds.
 MINIMUM_GROUP_FRACTION = 1e-4
 

@@ -18,7 +18,7 @@ least ``min_distance`` from every atom already placed and from each other
 grows as atoms are added, so accepted distances never shrink; by symmetry one
 representative site per orbit is enough to check.
 
-The prior is a mixture of two components (frequencies of space groups per
+The prior is a mixture of three components (frequencies of space groups per
 component: ``spacegroups``):
 
 organic-like (CSD): atoms per cell log-normal, median 64, σ_log 0.7 — CSD cells
@@ -42,6 +42,19 @@ inorganic-like (ICSD): atoms per cell log-normal, median 16, σ_log 0.8 —
   structures sit on special positions); palette of one to four elements, O
   and the common anions, the main-group and transition metals; B uniform in
   0.3–1.5 Å².
+simple (the ICSD's elements, alloys and binary compounds): atoms per cell
+  log-normal, median 4, σ_log 0.7 — cF4 (copper), cI2 (tungsten), hP2
+  (magnesium), hP4 (graphite, wurtzite), cF8 (rock salt, diamond), tP6
+  (rutile), hP6 (CaCu₅) lie within one σ; without it cells of one to four
+  atoms, and so the short lists of small cells, would be rare in training
+  (the inorganic component draws four or fewer atoms in one crystal in
+  twenty); volume per atom log-normal, median 15 Å³, σ_log 0.35, within
+  5–80 Å³ (diamond 5.7, graphite 8.8, Cu 11.8, Ru 13.6, W 15.8, Mg 23.2,
+  NaCl 22.4, Na 39, K 75 Å³ per atom); minimum distance 1.4 Å (C–C in
+  graphite 1.42 Å); sites on special positions min(0.95, 0.4 |G|^0.35)
+  (in such cells nearly every atom sits on one); palette of one to three
+  elements, mostly metals with the common anions and metalloids; B uniform
+  in 0.2–1.2 Å².
 
 Cell shapes (both components): axis ratios log-normal with σ_log 0.35 for
 each free length (ratios mostly between 1/2 and 2), c/a of tetragonal and
@@ -70,7 +83,7 @@ from powdex.training.diffraction import Structure
 from powdex.training.spacegroups import SymmetryOperations, generation_settings, lattice_system_of, symmetry_operations
 
 # Raise whenever the same (seed, index) would give a different entry: a build refuses to resume across versions.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 _MAX_ATOMS_PER_CELL = 600
 _DUPLICATE_DECIMALS = 4
@@ -125,6 +138,16 @@ COMPONENTS = {
         _weights([30, 4, 4, 5, 1, 2, 3, 4, 2, 2, 4, 3, 3, 4, 2, 3, 3, 1, 2, 2,
                   1, 2, 3, 2, 2, 3, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 0.5, 1, 1, 1]),
         (1, 4), (0.3, 1.5),
+    ),
+    "simple": Component(
+        "simple", 4, 0.7, 15.0, 0.35, (5.0, 80.0), 1.4, 0.4, 0.35, 0.95,
+        ("O", "S", "Se", "Te", "N", "C", "B", "F", "Cl", "P", "As", "Si", "Ge", "Li", "Na", "K", "Mg", "Ca", "Sr", "Ba",
+         "Al", "Ga", "In", "Sn", "Pb", "Sb", "Bi", "Ti", "Zr", "V", "Nb", "Cr", "Mo", "W", "Mn", "Fe", "Co", "Ni",
+         "Cu", "Ag", "Au", "Zn", "Cd", "Ru", "Pd", "Pt", "La", "Ce", "Nd", "Gd", "U"),
+        _weights([6, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1, 1, 2, 1, 1, 1,
+                  3, 2, 1, 2, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 2, 3, 2, 3,
+                  3, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+        (1, 3), (0.2, 1.2),
     ),
 }
 

@@ -1,4 +1,4 @@
-"""The synthetic prior: minimum distances, special positions, the two components, lattice-system shares."""
+"""The synthetic prior: minimum distances, special positions, the three components, lattice-system shares."""
 
 import json
 from itertools import product
@@ -29,7 +29,8 @@ def _shortest_pair_distance(structure) -> float:
 @pytest.mark.parametrize(
     "setting, component",
     [("P 1 21/c 1", "organic"), ("P -1", "organic"), ("C 1 2/c 1", "organic"), ("F m -3 m", "inorganic"),
-     ("P 63/m m c", "inorganic"), ("I 41/a m d:2", "inorganic"), ("R -3 m:H", "inorganic"), ("P n m a", "inorganic"), ("P 1", "inorganic")],
+     ("P 63/m m c", "inorganic"), ("I 41/a m d:2", "inorganic"), ("R -3 m:H", "inorganic"), ("P n m a", "inorganic"), ("P 1", "inorganic"),
+     ("P 63/m m c", "simple"), ("F d -3 m:2", "simple"), ("P 1", "simple")],
 )
 def test_no_two_atoms_closer_than_the_components_minimum_distance(setting, component):
     for i in range(12):  # P 1 with one or two atoms: an atom must also keep away from its own periodic images
@@ -44,6 +45,17 @@ def test_inorganic_component_gives_small_cubic_cells_on_special_positions():
     assert np.mean(lengths < 6.5) > 0.25  # rock salt 5.6 Å, fluorite 5.5 Å, copper 3.6 Å
     # Atoms on special positions have orbits shorter than the 192 of the general position.
     assert np.mean([len(s.positions) < 192 for s in structures]) > 0.8
+
+
+def test_simple_component_gives_the_few_atom_cells_of_elements_and_binary_compounds():
+    # Magnesium (hP2, a = 3.21 Å), graphite and wurtzite (hP4, a = 2.46 and 3.25 Å): cells the other components
+    # hardly ever draw, although a powder user meets them daily.
+    sg = gemmi.SpaceGroup("P 63/m m c")
+    simple = [random_structure(entry_rng(4, i), sg, COMPONENTS["simple"]) for i in range(40)]
+    inorganic = [random_structure(entry_rng(4, i), sg, COMPONENTS["inorganic"]) for i in range(40)]
+    assert np.median([len(s.positions) for s in simple]) <= 6 < 12 <= np.median([len(s.positions) for s in inorganic])
+    assert np.mean([s.cell.parameters[0] < 4.0 for s in simple]) > 0.3
+    assert np.mean([s.cell.parameters[0] < 4.0 for s in inorganic]) < 0.1
 
 
 def test_frequency_table_unlisted_groups_share_the_rest_equally():
