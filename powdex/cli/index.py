@@ -30,6 +30,7 @@ from rich.table import Table
 
 from powdex import __version__
 from powdex.cli.errors import EXIT_INTERRUPTED, check_output_directory, check_output_file, fail, one_line
+from powdex.cli.interrupts import InterruptLatch
 from powdex.cli.optimize import ExecutorName, executor_named
 from powdex.indexing import IndexingConfig, IndexingResult, index_peaks
 from powdex.peaks import CU_KA1, PeakInputError, PeakList, read_peaks
@@ -274,17 +275,17 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
     todo = [p for p in files if p not in documents]
     if documents:
         typer.echo(f"{len(documents)} of {len(files)} patterns already in {out} with these settings: skipped", err=True)
-    try:
-        _pyplot()  # before the work: an interrupt must not find matplotlib half-imported when plotting
-        _index_patterns(todo, files, documents, reading, config, out, workers)
-    except KeyboardInterrupt:
-        _plot_series(_write_summary(files, documents, out), out / "series.png")
-        typer.echo(f"interrupted: {len(documents)} of {len(files)} patterns are in {out}; "
-                   "the same command resumes with the rest", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except OSError as error:  # the output directory went away or filled up mid-series
-        fail(f"--out {out}: cannot write {error.filename or 'a result'} ({error.strerror or error}); "
-             f"{len(documents)} of {len(files)} patterns were written; the same command resumes")
+    with InterruptLatch() as latch:
+        try:
+            _index_patterns(todo, files, documents, reading, config, out, workers, latch)
+        except KeyboardInterrupt:
+            _plot_series(_write_summary(files, documents, out), out / "series.png")
+            typer.echo(f"interrupted: {len(documents)} of {len(files)} patterns are in {out}; "
+                       "the same command resumes with the rest", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as error:  # the output directory went away or filled up mid-series
+            fail(f"--out {out}: cannot write {error.filename or 'a result'} ({error.strerror or error}); "
+                 f"{len(documents)} of {len(files)} patterns were written; the same command resumes")
     # Rebuilt from every result on every run: a run killed between a
     # pattern's JSON and the summary leaves nothing stale for long.
     _plot_series(_write_summary(files, documents, out), out / "series.png")
@@ -297,9 +298,12 @@ def _index_series(files: list[Path], reading: dict, config: IndexingConfig, out:
 
 
 def _index_patterns(todo: list[Path], files: list[Path], documents: dict[Path, dict], reading: dict,
-                    config: IndexingConfig, out: Path, workers: int) -> None:
-    """Index ``todo``, adding each document to ``documents`` and writing it as it arrives."""
-    from concurrent.futures import as_completed
+                    config: IndexingConfig, out: Path, workers: int, latch: InterruptLatch) -> None:
+    """Index ``todo``, adding each document to ``documents`` and writing it as it arrives.
+
+    A Ctrl-C (``latch``) raises KeyboardInterrupt between patterns, never while a result is written or plotted.
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     from powdex.optim.executors import WorkerPool, available_cores
 
@@ -328,14 +332,24 @@ def _index_patterns(todo: list[Path], files: list[Path], documents: dict[Path, d
 
         if workers <= 1:
             for path in todo:
-                arrived(path, _index_file(path, reading, config))
+                with latch.raising():  # the pattern in hand is lost anyway: stop it at once
+                    document = _index_file(path, reading, config)
+                arrived(path, document)
+                latch.check()
             return
         # Many small numpy problems at once: BLAS threads would only fight over the cores.
         pool = WorkerPool(workers)
         try:
             futures = {pool.submit(_index_file, path, reading, config): path for path in todo}
-            for future in as_completed(futures):
-                arrived(futures[future], future.result())
+            order = {path: i for i, path in enumerate(todo)}
+            pending = set(futures)
+            while pending:
+                # A short wait: the latch is looked at even while no pattern ends.
+                done, pending = wait(pending, timeout=LATCH_POLL_S, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: order[futures[f]]):  # a tie goes in input order
+                    arrived(futures[future], future.result())
+                    latch.check()
+                latch.check()
         except BaseException:
             pool.terminate()  # Ctrl-C: the patterns in flight are lost anyway; do not wait for them
             raise
@@ -368,6 +382,7 @@ def write_atomically(path: Path, content: str | bytes) -> None:
 
 
 PLOT_INTERVAL_S = 5.0
+LATCH_POLL_S = 0.2
 SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed", "score",
                    "space_groups", "error")
 
