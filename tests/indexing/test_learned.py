@@ -52,7 +52,10 @@ def test_a_chain_from_a_cell_three_percent_off_reassigns_its_indices_and_reaches
     assert wrong_at_start >= 5
     objective = Objective(likelihood, 4, resample=likelihood.resample, name="monoclinic")
     chain = MetropolisChain(local=TrustRegion(kind="dogleg"), steps=30, patience=8).minimize(objective, start, seed=0)
-    np.testing.assert_allclose(chain.x, truth, rtol=2e-3)
+    # The chain fits a random 75 % of the peaks each step, so it ends within that subsample's scatter of the
+    # truth (2.05e-3 with the format-6 models trained on generator version 6); the polish on all peaks must
+    # then give the true cell itself.
+    np.testing.assert_allclose(chain.x, truth, rtol=5e-3)
     polished = CandidateEvaluator(BravaisLattice("mP"), obs, ScoringModel(), False).evaluate(chain.x)
     assert polished.figures.n_unindexed == 0 and same_lattice(polished.cell, MONOCLINIC, rtol=2e-3)
 
