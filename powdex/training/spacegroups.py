@@ -36,9 +36,9 @@ from powdex.crystal import BravaisLattice, LatticeSystem
 
 _MONOCLINIC_B_QUALIFIERS = {"b", "b1", "b2", "b3"}
 # The ICSD holds about a quarter as many entries as the CSD (aflow.org prototype-encyclopedia tutorial
-# "SpaceGroupDistribution"), so one crystal in five is inorganic, as in the two databases together; about a
-# third of the ICSD's entries are elements, alloys and binary compounds with a few atoms per cell (the simple
-# component), which would otherwise be rare in training although they are common in powder work.
+# "SpaceGroupDistribution"), so one crystal in five is inorganic, as in the two databases together. Of those we
+# take about a third (an estimate, not a count) to be elements, alloys and binary compounds with a few atoms per
+# cell (the simple component): otherwise rare in training, they are everyday samples in powder work.
 COMPONENTS = ("organic", "inorganic", "simple")
 COMPONENT_SHARES = np.array([0.8, 0.14, 0.06])
 # Every group keeps at least this fraction of each component so that rare groups still occur in large builds.

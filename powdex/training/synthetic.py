@@ -56,7 +56,7 @@ simple (the ICSD's elements, alloys and binary compounds): atoms per cell
   elements, mostly metals with the common anions and metalloids; B uniform
   in 0.2–1.2 Å².
 
-Cell shapes (both components): axis ratios log-normal with σ_log 0.35 for
+Cell shapes (all components): axis ratios log-normal with σ_log 0.35 for
 each free length (ratios mostly between 1/2 and 2), c/a of tetragonal and
 hexagonal cells σ_log 0.45, hR c/a (hexagonal axes) median 2.5; monoclinic
 β = 90° + |N(0, 15°)| redrawn until within 91–135° (most reported β lie at
