@@ -381,7 +381,7 @@ def train_system(data: SystemData, config: TrainingConfig, report: Report | None
         "config": asdict(config),
         "groups_without_models": sorted(set(data.group.astype(str)) - set(groups)),
         "entries": int(len(data.cells)),
-        "entries_with_all_peaks": int(np.sum(natural.counts == natural.n_peaks)),
+        "entries_with_all_peaks": int(len(full.cells)),
         "entries_shortened": int(np.sum(data.counts < natural.counts)),
         "entries_with_too_few_peaks": data.dropped,
         "times_s": log["times_s"],

@@ -55,12 +55,11 @@ models.assignment.assign(q2, cells, uncertainty)
     subprocess.run([sys.executable, "-c", script], check=True)
 
 
-
 def test_a_small_hexagonal_cell_is_predicted_from_its_few_lines():
     """Magnesium (P 63/m m c, a 3.21, c 5.21 Å) has five lines below the training patterns' 2θ = 60°. The models
     before read 20 peaks, so they refused it, and the hexagonal networks, trained without such cells, never
-    predicted a < 4.6 Å. Now some draws land on it: 9 of 278 within 5 % of its volume (the networks still say
-    little about cells this small; the model card's real-structure table has the figures)."""
+    predicted a < 4.6 Å. Now draws land on it: 19 of 280 within 5 % of its volume with the models trained on the
+    simple prior (9 of 278 before it; the model card's real-structure table has the figures)."""
     import gemmi
 
     from powdex.models.regression import peaks_read
@@ -73,4 +72,4 @@ def test_a_small_hexagonal_cell_is_predicted_from_its_few_lines():
     assert len(peaks_read(LatticeSystem.HEXAGONAL, q2)) == 5
     cells, _ = load_system(LatticeSystem.HEXAGONAL).candidates(q2, 280, np.random.default_rng(0))
     close = np.abs(np.array([Cell(*c).volume for c in cells]) / magnesium.volume - 1) < 0.05
-    assert close.sum() >= 5 and np.all(cells[close, 0] < 4.6)
+    assert close.sum() >= 10 and np.all(cells[close, 0] < 4.6)
