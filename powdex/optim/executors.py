@@ -114,11 +114,18 @@ class WorkerPool(ProcessPoolExecutor):
         ``terminate_workers`` does): an interrupted driver must not wait for
         work whose results it will throw away."""
         processes = list((self._processes or {}).values())  # no public handle on the workers before 3.14
+        results = self._result_queue  # shutdown() drops it
         self.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         for process in processes:
             process.join()
+        # A worker killed while it wrote a result leaves half a message in the result pipe, and the pool's
+        # manager thread, which the interpreter joins at exit, would wait for the rest for ever: this process
+        # holds a write end too, so no end of file comes (a Ctrl-C'd driver hung in CI so). With every worker
+        # dead, closing that end gives the reader its end of file and the thread stops.
+        if results is not None:
+            results._writer.close()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
