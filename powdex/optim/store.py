@@ -108,6 +108,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _create_tables(engine) -> None:
+    """The store's tables, where missing.  ``create_all`` looks, then creates: two drivers opening one new store
+    at once can both see no table, and the slower one's CREATE fails ("table ... already exists"); the tables
+    are then there, and a second pass finds them."""
+    try:
+        _Base.metadata.create_all(engine)
+    except SQLAlchemyError:
+        _Base.metadata.create_all(engine)
+
+
 def _nullable(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
@@ -123,7 +133,7 @@ class ResultsStore:
             self._engine = create_engine(self.url)
             if self._engine.dialect.name == "sqlite":
                 event.listen(self._engine, "connect", _sqlite_pragmas)
-            _Base.metadata.create_all(self._engine)
+            _create_tables(self._engine)
             # One connection for the writer's lifetime: checking one out per run
             # would cost more than the insert itself.
             self._conn = self._engine.connect()

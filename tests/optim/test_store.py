@@ -213,3 +213,22 @@ def test_a_store_that_cannot_be_opened_is_a_one_line_store_error(tmp_path):
         ResultsStore("nosuch://x/y")
     with pytest.raises(StoreError, match=r"^store postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/db: cannot open \(connection failed"):
         ResultsStore("postgresql+psycopg://u:hunter2@127.0.0.1:1/db")
+
+
+def test_a_driver_that_loses_the_race_to_create_the_tables_still_opens_the_store(tmp_path, monkeypatch):
+    from powdex.optim import store as store_module
+
+    create_all = store_module._Base.metadata.create_all
+    lost = []
+
+    def other_driver_first(engine, **options):
+        if not lost:  # the other driver creates the tables between this one's look and its CREATE
+            lost.append(True)
+            create_all(engine)
+            return create_all(engine, checkfirst=False)  # "table ... already exists"
+        return create_all(engine, **options)
+
+    monkeypatch.setattr(store_module._Base.metadata, "create_all", other_driver_first)
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        assert store.studies() == []
+    assert lost
