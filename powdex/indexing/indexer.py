@@ -191,7 +191,6 @@ def index_peaks(
         trials_before = trials
         for system in ordered:
             if config.method == "learned":
-                # A system's chains run to their end: the limit is checked between systems.
                 if time.perf_counter() >= deadline:
                     break
                 # A later pass draws new cells: its own child of the system's stream.
@@ -199,7 +198,7 @@ def index_peaks(
                 new, n = learned_search(
                     system, obs, model, _learned_settings(config),
                     system_seed if search_pass == 0 else system_seed.spawn(1)[0], evaluators, config.zero_shift,
-                    executor, store,
+                    deadline - time.perf_counter(), executor, store,
                 )
                 found.extend(new)
                 trials += n

@@ -42,6 +42,7 @@ Choices beyond the seed, and why:
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -183,11 +184,13 @@ class LearnedSearchSettings:
 
 def learned_search(
     system: LatticeSystem, obs: Observations, model: ScoringModel, settings: LearnedSearchSettings,
-    seed: np.random.SeedSequence, evaluators: dict, zero_shift: bool, executor=None, store=None,
+    seed: np.random.SeedSequence, evaluators: dict, zero_shift: bool, time_limit: float, executor=None, store=None,
 ) -> tuple[list[Candidate], int]:
     """Candidates of ``system`` from the shipped models' cells refined by Metropolis chains, and the number of
     chains run; none where no models ship or the peaks are fewer than the models need (the assignment network
-    reads 20, cubic 10; the regression at least ``min_peaks`` of them within its q² window)."""
+    reads 20, cubic 10; the regression at least ``min_peaks`` of them within its q² window). No chain starts
+    after ``time_limit`` seconds (those running finish)."""
+    started = time.perf_counter()
     models = system_models(system)
     if (models is None or obs.n < models.assignment.n_peaks or not enough_peaks(system, obs.q2)
             or settings.chains == 0):
@@ -226,9 +229,11 @@ def learned_search(
     )
     strategy = Points(points=[tuple(merged[i]) for i in order], seed=int(rng.integers(2**31)),
                       minimizer=settings.chain)
-    chains = run_ensemble(objective, strategy, executor=executor, store=store)
+    chains = run_ensemble(objective, strategy, executor=executor, store=store,
+                          time_limit=max(0.0, time_limit - (time.perf_counter() - started)))
     candidates = []
-    for result, start in zip(chains.results, order):
+    for result in chains.results:
+        start = order[result.run_index]
         if not result.admissible or not np.isfinite(result.value):
             continue
         centrings = {group_centring(group_names[g], "P") for g in np.unique(group[which == start])}
@@ -237,7 +242,7 @@ def learned_search(
                              settings.max_unindexed)
             if cand is not None:
                 candidates.append(cand)
-    return candidates, len(order)
+    return candidates, len(chains.results)
 
 
 def _chain_starts(score: np.ndarray, group: np.ndarray, which: np.ndarray, count: int) -> list[int]:

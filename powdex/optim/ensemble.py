@@ -59,7 +59,7 @@ def run_chunk(chunk: Chunk) -> tuple[list[LocalResult], list[int]]:
 
 @dataclass
 class EnsembleResult:
-    """All runs of the ensemble (stored ones included), in run-index order.
+    """All finished runs of the ensemble (stored ones included), in run-index order.
     ``best`` is None when no run found a finite value within the bounds."""
 
     study: str | None
@@ -68,6 +68,7 @@ class EnsembleResult:
     executed: int
     wall_time: float
     store_time: float
+    unfinished: int = 0  # runs not started because the time limit had passed (``run_ensemble``)
 
 
 def default_study_name(objective: Objective, strategy: Strategy) -> str:
@@ -82,6 +83,7 @@ def run_ensemble(
     study: str | None = None,
     progress: ProgressReporter | None = None,
     output_interval: int | None = None,
+    time_limit: float | None = None,
 ) -> EnsembleResult:
     """Run every local run of ``strategy`` not already in ``store``.
 
@@ -90,7 +92,11 @@ def run_ensemble(
     written as the driver receives it, a new best in the same commit.  A run
     that raises is stored as a failed result and the ensemble goes on.  With
     ``output_interval``, every local run prints a status line every that many
-    iterations (to the stderr of the process running it).
+    iterations (to the stderr of the process running it).  With ``time_limit``
+    (seconds), no run is handed out once that long has passed since the call:
+    the chunks in flight are collected (each stops taking runs after
+    ``CHUNK_SECONDS``), the rest count as ``unfinished``, and a store keeps
+    every finished run, so the same call resumes with the others.
     """
     started = time.perf_counter()
     strategy = as_strategy(strategy)
@@ -110,7 +116,7 @@ def run_ensemble(
             best = result
     runs_by_index = {run.index: run for run in runs}
     queue = deque(run for run in runs if run.index not in by_index)
-    executed = len(queue)
+    executed = unfinished = 0
     store_time = 0.0
     if progress is not None:
         progress.start(total=len(runs), done=len(by_index))
@@ -120,6 +126,9 @@ def run_ensemble(
                 in_flight = 0
                 window = 2 * executor.workers
                 while queue or in_flight:
+                    if queue and time_limit is not None and time.perf_counter() - started >= time_limit:
+                        unfinished += len(queue)
+                        queue.clear()
                     while queue and in_flight < window:
                         # At least four tasks per worker, so none idles while others finish big chunks.
                         size = max(1, min(executor.chunk_size, len(queue) // (4 * executor.workers)))
@@ -127,11 +136,14 @@ def run_ensemble(
                         executor.submit(run_chunk, Chunk(objective, strategy.minimizer, chunk, output_interval,
                                                          CHUNK_SECONDS))
                         in_flight += 1
+                    if not in_flight:
+                        break
                     results, unstarted = executor.next_result()
                     in_flight -= 1
                     queue.extendleft(runs_by_index[index] for index in reversed(unstarted))
                     reports = []
                     chunk_best = None
+                    executed += len(results)
                     for result in results:
                         by_index[result.run_index] = result
                         new_best = result.sense == primary and result.is_better_than(best)
@@ -157,4 +169,5 @@ def run_ensemble(
         executed=executed,
         wall_time=time.perf_counter() - started,
         store_time=store_time,
+        unfinished=unfinished,
     )

@@ -107,3 +107,11 @@ def test_the_learned_method_draws_anew_when_a_pass_finds_nothing_convincing(gene
     result = index_peaks(peaks, IndexingConfig(systems="triclinic", method="learned", seed=14, time_limit=60))
     assert result.trials > IndexingConfig().chains
     assert same_lattice(result.candidates[0].cell, cell, rtol=3e-3)
+
+
+def test_the_learned_method_starts_no_chain_after_the_time_limit(generator_pattern):
+    # The case above: its first pass has 53 distinct starts, about 3 s of chains here; the chains
+    # of a system used to run to their end whatever the limit (53 chains in 3.3 s at a 1 s limit).
+    _, peaks = generator_pattern("triclinic", 14)
+    result = index_peaks(peaks, IndexingConfig(systems="triclinic", method="learned", seed=14, time_limit=1.0))
+    assert result.trials < 53

@@ -1,5 +1,7 @@
 """The results store: resume after interruption, queries, export."""
 
+import time
+
 import numpy as np
 import pyarrow.csv
 import pyarrow.parquet
@@ -38,6 +40,29 @@ def _counting_hartmann():
         return hartmann6_value(x)
 
     return Objective(value, 6, grad=hartmann6_gradient, bounds=[(0, 1)] * 6, name="hartmann6"), calls
+
+
+def _slow_hartmann():
+    def value(x):
+        time.sleep(0.005)
+        return hartmann6_value(x)
+
+    return Objective(value, 6, grad=hartmann6_gradient, bounds=[(0, 1)] * 6, name="hartmann6")
+
+
+def test_a_time_limit_stops_handing_out_runs_and_the_store_resumes_the_rest(tmp_path):
+    assert run_ensemble(hartmann6(), STRATEGY, time_limit=0.0).results == []
+    assert run_ensemble(hartmann6(), STRATEGY, time_limit=0.0).unfinished == 20
+    reference = run_ensemble(hartmann6(), STRATEGY)
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        cut = run_ensemble(_slow_hartmann(), STRATEGY, store=store, time_limit=0.5)
+        # Runs of about 0.1 s each: some are done by then, the rest wait.
+        assert cut.executed > 0 and cut.unfinished > 0 and cut.executed + cut.unfinished == 20
+        assert len(cut.results) == len(store.results(cut.study)) == cut.executed
+        resumed = run_ensemble(hartmann6(), STRATEGY, store=store)
+    assert resumed.executed == cut.unfinished and resumed.unfinished == 0
+    assert [(r.run_index, r.x.tobytes()) for r in resumed.results] == [
+        (r.run_index, r.x.tobytes()) for r in reference.results]
 
 
 def test_resume_after_interruption_loses_nothing_and_repeats_nothing(tmp_path):
