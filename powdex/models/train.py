@@ -137,7 +137,10 @@ def calibrated_variance_scale(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray, 
     N(μ, σ²) span, so it is the one held to its nominal coverage.
     """
     y, mu, alpha, beta = (np.asarray(a, dtype=float) for a in (y, mu, alpha, beta))
-    needed = np.sort((y - mu) ** 2 / (4.0 * beta / (alpha - 1.0)), axis=0)
+    # β underflows to 0 for the odd entry (softplus of a large negative): no finite factor covers it, so it
+    # needs inf (nan where r = 0 too), which np.sort puts last, where it counts as uncovered.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.sort((y - mu) ** 2 / (4.0 * beta / (alpha - 1.0)), axis=0)
     n = len(needed)
     return needed[min(n, int(np.ceil((n + 1) * TWO_SIGMA_COVERAGE))) - 1]
 

@@ -36,6 +36,19 @@ def test_scale_recovers_how_much_too_small_the_predicted_variance_is():
     np.testing.assert_allclose(scale, [4.0, 0.25], rtol=0.03)
 
 
+def test_an_entry_predicted_with_zero_variance_counts_as_uncovered_without_a_warning():
+    # β underflowed to 0 in one entry of 100 (it happened once in training): that entry needs an infinite
+    # factor, sorts last, and the 97th smallest need is the 97th of the 99 others; no division warning.
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((100, 1))
+    alpha, beta = np.full((100, 1), 3.0), np.full((100, 1), 2.0)
+    beta[5] = 0.0
+    with np.errstate(all="raise"):
+        scale = calibrated_variance_scale(y, np.zeros((100, 1)), alpha, beta)
+    others = np.sort(np.delete(y[:, 0], 5) ** 2 / 4.0)
+    assert scale[0] == others[96]
+
+
 def test_flat_residuals_get_the_nominal_two_sigma_coverage():
     # Residuals uniform on ±1 (a kurtosis of 1.8, like the triclinic angles'): the σ that matches their
     # variance, 1/√3, puts all of them within 2σ; the calibrated one puts 95.45 % there and, the residuals
