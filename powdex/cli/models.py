@@ -41,7 +41,7 @@ def _systems(prepared: Path, names: list[str] | None):
 
 def train(
     dataset: Annotated[Path, typer.Option("--dataset", help="Dataset directory after 'powdex dataset prepare'")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for <system>.npz/.json, training-log.json and loss plots")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for <system>.npz/.json, training-log.json and loss plots; a rerun keeps the systems already trained there with the same dataset and settings")],
     system: Annotated[list[str] | None, typer.Option("--system", help="Lattice system to train (repeatable; default: all)")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice")] = 0,
     pretraining_cycles: Annotated[int, typer.Option(min=0, help="Variance networks: μ / (α, β) cycles of the network on all of a system's groups (0: each group's starts at random)")] = 20,
@@ -53,7 +53,10 @@ def train(
     workers: Annotated[int, typer.Option(min=0, help="Lattice systems trained at once, one process each (0: one per available core)")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when present)")] = "auto",
 ) -> None:
-    """Train the regression (variance network + random forest per group) and assignment models of each lattice system."""
+    """Train the regression (variance network + random forest per group) and assignment models of each lattice system.
+
+    Each system's models are written when it finishes; a rerun into the same folder with the same dataset and
+    settings trains only the systems an interrupted run had not finished."""
     try:
         import torch
     except ImportError:
@@ -76,10 +79,15 @@ def train(
     )
     out.mkdir(parents=True, exist_ok=True)
     systems = _systems(prepared, system)
+    log_path = out / "training-log.json"
+    logs = finished_systems(log_path, config, str(dataset.resolve()))
+    for lattice_system in systems:
+        if lattice_system.value in logs:
+            console.print(f"{lattice_system.value}: kept from the earlier run in {out} (same dataset and settings)")
+    systems = [s for s in systems if s.value not in logs]
     # Largest systems first, so that the longest jobs do not start last.
     systems.sort(key=lambda s: -(prepared / f"{s.value}.parquet").stat().st_size)
-    workers = min(workers or available_cores(), len(systems)) if device == "cpu" else 1
-    logs = {}
+    workers = max(1, min(workers or available_cores(), len(systems))) if device == "cpu" else 1
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
@@ -92,11 +100,34 @@ def train(
 
         for lattice_system, n_groups, log in _train_systems(prepared, systems, config, out, str(dataset), threads, workers, report):
             logs[lattice_system] = log
+            # Rewritten as each system finishes: a rerun after a kill trains only the systems not in it.
+            write_training_log(log_path, config, str(dataset.resolve()), logs)
             times = ", ".join(f"{k} {v:.0f} s" for k, v in log["times_s"].items())
             console.print(f"{lattice_system}: {n_groups} group models; {times}")
-    (out / "training-log.json").write_text(
-        json.dumps({"config": asdict(config), "systems": {s.value: logs[s.value] for s in systems}}, indent=1)
-    )
+
+
+def _training_log_header(config, dataset: str) -> dict:
+    return json.loads(json.dumps({"config": asdict(config), "dataset": dataset}))  # as read back: lists, not tuples
+
+
+def write_training_log(path: Path, config, dataset: str, logs: dict[str, dict]) -> None:
+    """``training-log.json``: the settings, the dataset and each finished system's log, replaced whole."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({**_training_log_header(config, dataset), "systems": logs}, indent=1))
+    partial.replace(path)
+
+
+def finished_systems(path: Path, config, dataset: str) -> dict[str, dict]:
+    """Logs of the systems an earlier ``powdex train`` into the same folder finished with the same dataset and
+    settings (their model files written); none where there was no such run."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if {k: earlier.get(k) for k in ("config", "dataset")} != _training_log_header(config, dataset):
+        return {}
+    return {name: log for name, log in earlier.get("systems", {}).items()
+            if all((path.parent / f"{name}.{suffix}").exists() for suffix in ("npz", "json"))}
 
 
 def _train_one(prepared: Path, lattice_system, config, out: Path, dataset: str, threads: int, report) -> tuple[str, int, dict]:

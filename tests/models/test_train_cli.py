@@ -1,6 +1,7 @@
 """``powdex train`` and ``powdex evaluate-models`` on a small synthetic dataset, then the files load and predict."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -8,12 +9,15 @@ import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
+from powdex.cli.models import finished_systems, write_training_log
 from powdex.models import load_system, save_system
 from powdex.models.data import load_system_data
 from powdex.training import build_synthetic
 from powdex.training.prepare import prepare_dataset
 
 pytest.importorskip("torch")
+
+from powdex.models.train import TrainingConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +66,34 @@ def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(data
     for run, workers in (("first", "1"), ("second", "2")):
         result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / run), "--workers", workers, *quick])
         assert result.exit_code == 0, result.output
+    # A run killed while hexagonal trained: cubic's files and log written, hexagonal's not.
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp_path / "first", killed)
+    log = json.loads((killed / "training-log.json").read_text())
+    del log["systems"]["hexagonal"]
+    (killed / "training-log.json").write_text(json.dumps(log))
+    (killed / "hexagonal.npz").unlink()
+    cubic_written = (killed / "cubic.npz").stat().st_mtime_ns
+    result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(killed), *quick])
+    assert result.exit_code == 0, result.output
+    assert "cubic: kept from the earlier run" in result.output and "hexagonal: " in result.output
+    assert (killed / "cubic.npz").stat().st_mtime_ns == cubic_written
+    assert set(json.loads((killed / "training-log.json").read_text())["systems"]) == {"cubic", "hexagonal"}
     for system in ("cubic", "hexagonal"):
-        first, second = (np.load(tmp_path / run / f"{system}.npz") for run in ("first", "second"))
-        assert first.files == second.files
+        first, second, resumed = (np.load(tmp_path / run / f"{system}.npz") for run in ("first", "second", "killed"))
+        assert first.files == second.files == resumed.files
         for key in first.files:
             np.testing.assert_array_equal(first[key], second[key], err_msg=f"{system} {key}")
+            np.testing.assert_array_equal(first[key], resumed[key], err_msg=f"{system} {key}")
+
+
+def test_a_rerun_with_other_settings_or_another_dataset_keeps_nothing(tmp_path):
+    config = TrainingConfig(seed=3)
+    write_training_log(tmp_path / "training-log.json", config, "/data/a", {"cubic": {"times_s": {}}})
+    for suffix in ("npz", "json"):
+        (tmp_path / f"cubic.{suffix}").write_bytes(b"")
+    assert set(finished_systems(tmp_path / "training-log.json", config, "/data/a")) == {"cubic"}
+    assert finished_systems(tmp_path / "training-log.json", TrainingConfig(seed=4), "/data/a") == {}
+    assert finished_systems(tmp_path / "training-log.json", config, "/data/b") == {}
+    (tmp_path / "cubic.npz").unlink()  # killed between its two files
+    assert finished_systems(tmp_path / "training-log.json", config, "/data/a") == {}
