@@ -91,7 +91,7 @@ def executor_named(stack: ExitStack, name: ExecutorName, scheduler: str | None, 
     return Dask(scheduler)
 
 
-def _run(objective, fitting, strategy, executor, scheduler, workers, store):
+def _run(objective, fitting, strategy, executor, scheduler, workers, store, time_limit=None):
     """The ensemble; a Ctrl-C ends the command with what was kept and how to resume."""
     from powdex.optim import ResultsStore, RichProgress, run_ensemble
     from powdex.optim.ensemble import default_study_name
@@ -102,6 +102,7 @@ def _run(objective, fitting, strategy, executor, scheduler, workers, store):
             return run_ensemble(
                 objective, strategy, executor=executor_named(stack, executor, scheduler, workers),
                 store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
+                time_limit=time_limit,
             )
         except KeyboardInterrupt:
             if results_store is None:
@@ -118,11 +119,14 @@ def optimize(
     executor: ExecutorName = EXECUTOR, scheduler: str = SCHEDULER, workers: int = WORKERS,
     runs: int = typer.Option(None, "--runs", min=1, help="Number of local runs (overrides spa max_iter / design runs)."),
     export: Path = typer.Option(None, "--export", help="Also write the study's runs to this .csv or .parquet file."),
+    time_limit: float = typer.Option(None, "--time-limit", min=0, help=(
+        "Seconds after which no run is started (those running finish); with --store the same command "
+        "runs the rest, e.g. in a batch job's next slot.")),
 ) -> None:
     """Minimize an objective with an ensemble of local optimizations.
 
     Each run is written to --store as it ends; the same command run again
-    resumes where an interrupted one stopped.
+    resumes where an interrupted or time-limited one stopped.
     """
     from powdex.optim import ResultsStore, load_objective
     from powdex.optim.store import EXPORT_FORMATS
@@ -140,7 +144,7 @@ def optimize(
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
             return
-        ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
+        ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store, time_limit)
         if export:
             with ResultsStore(store) as results_store:
                 results_store.export(ensemble.study, export)
@@ -149,6 +153,9 @@ def optimize(
     best = ensemble.best
     failed = sum(not result.success for result in ensemble.results)
     typer.echo(f"{len(ensemble.results)} runs ({ensemble.executed} executed now) in {ensemble.wall_time:.2f} s")
+    if ensemble.unfinished:
+        rest = "the same command runs them" if store else "without --store a rerun starts over"
+        typer.echo(f"time limit reached: {ensemble.unfinished} runs not started; {rest}")
     if failed:
         typer.echo(f"{failed} runs ended without success (status and message are in the results)")
     if best is None:

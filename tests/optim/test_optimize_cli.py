@@ -24,6 +24,17 @@ def test_optimize_resumes_from_the_store_and_exports(tmp_path):
     assert "8 runs (0 executed now)" in again.output
 
 
+def test_a_time_limited_optimize_says_what_is_left_and_the_rerun_runs_it(tmp_path):
+    store = tmp_path / "runs.sqlite"
+    args = ["optimize", "hartmann6", "--runs", "12", "--seed", "3", "--store", str(store)]
+    cut = runner.invoke(app, [*args, "--time-limit", "0"])
+    assert cut.exit_code == 0, cut.output
+    assert "0 runs (0 executed now)" in cut.output
+    assert "time limit reached: 12 runs not started; the same command runs them" in cut.output
+    rest = runner.invoke(app, args)
+    assert "12 runs (12 executed now)" in rest.output and "time limit" not in rest.output
+
+
 def test_optimize_reports_configuration_errors_on_one_line(tmp_path):
     config = tmp_path / "fit.toml"
     config.write_text('[fitting]\n[fitting.minimizer]\nkind = "nlopt"\nalgorithm = "GN_DIRECT"\n')
