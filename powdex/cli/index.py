@@ -14,9 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,7 +27,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from powdex import __version__
-from powdex.cli.errors import EXIT_INTERRUPTED, check_output_directory, check_output_file, fail, one_line
+from powdex.cli.errors import (
+    EXIT_INTERRUPTED, check_output_directory, check_output_file, fail, one_line, write_atomically,
+)
 from powdex.cli.interrupts import InterruptLatch
 from powdex.cli.optimize import ExecutorName, executor_named
 from powdex.indexing import IndexingConfig, IndexingResult, index_peaks
@@ -363,22 +363,6 @@ def _load_result(path: Path, settings: dict) -> dict | None:
     except (OSError, ValueError):
         return None
     return document if document.get("settings") == settings and "error" not in document else None
-
-
-def write_atomically(path: Path, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` through a new file renamed over it: a run
-    killed while writing must not leave a truncated result that the rerun
-    would trust.  The temporary file is created exclusively under a random
-    name, so a file or link planted in the directory is never written through."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide results from the rest of the team
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content.encode() if isinstance(content, str) else content)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
 
 
 PLOT_INTERVAL_S = 5.0

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from powdex.cli.errors import check_output_directory, fail
+from powdex.cli.errors import check_output_directory, fail, write_atomically
 
 console = Console(stderr=True)
 
@@ -112,9 +112,7 @@ def _training_log_header(config, dataset: str) -> dict:
 
 def write_training_log(path: Path, config, dataset: str, logs: dict[str, dict]) -> None:
     """``training-log.json``: the settings, the dataset and each finished system's log, replaced whole."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({**_training_log_header(config, dataset), "systems": logs}, indent=1))
-    partial.replace(path)
+    write_atomically(path, json.dumps({**_training_log_header(config, dataset), "systems": logs}, indent=1))
 
 
 def finished_systems(path: Path, config, dataset: str) -> dict[str, dict]:

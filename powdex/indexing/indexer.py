@@ -198,7 +198,7 @@ def index_peaks(
                 new, n = learned_search(
                     system, obs, model, _learned_settings(config),
                     system_seed if search_pass == 0 else system_seed.spawn(1)[0], evaluators, config.zero_shift,
-                    deadline - time.perf_counter(), executor, store,
+                    deadline, executor, store,
                 )
                 found.extend(new)
                 trials += n

@@ -184,13 +184,12 @@ class LearnedSearchSettings:
 
 def learned_search(
     system: LatticeSystem, obs: Observations, model: ScoringModel, settings: LearnedSearchSettings,
-    seed: np.random.SeedSequence, evaluators: dict, zero_shift: bool, time_limit: float, executor=None, store=None,
+    seed: np.random.SeedSequence, evaluators: dict, zero_shift: bool, deadline: float, executor=None, store=None,
 ) -> tuple[list[Candidate], int]:
     """Candidates of ``system`` from the shipped models' cells refined by Metropolis chains, and the number of
     chains run; none where no models ship or the peaks are fewer than the models need (the assignment network
     reads 20, cubic 10; the regression at least ``min_peaks`` of them within its q² window). No chain starts
-    after ``time_limit`` seconds (those running finish)."""
-    started = time.perf_counter()
+    after ``deadline`` (a ``time.perf_counter()`` value; those running finish)."""
     models = system_models(system)
     if (models is None or obs.n < models.assignment.n_peaks or not enough_peaks(system, obs.q2)
             or settings.chains == 0):
@@ -230,7 +229,7 @@ def learned_search(
     strategy = Points(points=[tuple(merged[i]) for i in order], seed=int(rng.integers(2**31)),
                       minimizer=settings.chain)
     chains = run_ensemble(objective, strategy, executor=executor, store=store,
-                          time_limit=max(0.0, time_limit - (time.perf_counter() - started)))
+                          time_limit=max(0.0, deadline - time.perf_counter()))
     candidates = []
     for result in chains.results:
         start = order[result.run_index]
