@@ -73,6 +73,12 @@ class Objective:
     ``key`` names the version of the function: a results store resumes only
     runs made with the same name, key, dimension, bounds and start, so change
     the key whenever the function changes under the same name.
+
+    A least-squares objective also gives its residual vector r(x) (f = Σ r²)
+    and, optionally, the Jacobian ∂r/∂x (a dense array or a scipy.sparse
+    matrix): ``Objective.least_squares`` builds one from them, and
+    least-squares minimizers (Levenberg–Marquardt, trust-region reflective)
+    use them instead of f and its gradient.
     """
 
     def __init__(
@@ -87,6 +93,8 @@ class Objective:
         name: str | None = None,
         key: str | None = None,
         resample: Callable[[np.ndarray, int, np.random.Generator], Objective] | None = None,
+        residuals: ArrayFn | None = None,
+        jacobian: ArrayFn | None = None,
     ):
         if dim < 1:
             raise ConfigError(f"objective: dimension must be >= 1, got {dim}")
@@ -110,6 +118,18 @@ class Objective:
         self.name = name or getattr(fun, "__name__", type(fun).__name__)
         self.key = key
         self.resample = resample
+        if jacobian is not None and residuals is None:
+            raise ConfigError("objective: a Jacobian needs the residuals it differentiates")
+        self.residuals = residuals
+        self.jacobian = jacobian
+
+    @classmethod
+    def least_squares(cls, residuals: ArrayFn, dim: int, *, jacobian: ArrayFn | None = None, **options) -> Objective:
+        """f(x) = Σ rᵢ(x)² from the residual function, with the gradient 2 Jᵀr
+        when the Jacobian is given; ``options`` are the other keywords of
+        ``Objective`` (bounds, x0, name, key...)."""
+        grad = SumOfSquaresGradient(residuals, jacobian) if jacobian is not None else None
+        return cls(SumOfSquares(residuals), dim, grad=grad, residuals=residuals, jacobian=jacobian, **options)
 
     def __call__(self, x: np.ndarray) -> float:
         return float(self.fun(x))
@@ -124,6 +144,29 @@ class Objective:
             "x0": None if not with_start or self.x0 is None else self.x0.tolist(),
             "analytic_gradient": self.grad is not None,
         }
+
+
+class SumOfSquares:
+    """Σ rᵢ(x)² of a residual function (a class, not a closure, so that it pickles)."""
+
+    def __init__(self, residuals: ArrayFn):
+        self.residuals = residuals
+
+    def __call__(self, x: np.ndarray) -> float:
+        r = np.asarray(self.residuals(x), dtype=float)
+        return float(r @ r)
+
+
+class SumOfSquaresGradient:
+    """2 Jᵀr, the gradient of Σ rᵢ(x)², from the residuals and their Jacobian."""
+
+    def __init__(self, residuals: ArrayFn, jacobian: ArrayFn):
+        self.residuals = residuals
+        self.jacobian = jacobian
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        r = np.asarray(self.residuals(x), dtype=float)
+        return 2.0 * np.asarray(self.jacobian(x).T @ r, dtype=float).ravel()
 
 
 class WeightedLeastSquares:
