@@ -6,5 +6,7 @@ small dependencies.
 """
 
 from powdex.patterns.pattern import Pattern
+from powdex.patterns.radiation import ANODES, TubeLines, tube_lines
+from powdex.patterns.reading import read_pattern, with_radiation
 
-__all__ = ["Pattern"]
+__all__ = ["ANODES", "Pattern", "TubeLines", "read_pattern", "tube_lines", "with_radiation"]
