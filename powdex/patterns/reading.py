@@ -8,6 +8,7 @@ from os import PathLike
 from pathlib import Path
 
 from powdex.patterns.formats import format_of
+from powdex.patterns.formats.common import MONOCHROMATIC
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import tube_lines, tube_of_k_alpha1
 
@@ -24,7 +25,7 @@ def read_pattern(path: str | PathLike, *, wavelength: float | None = None, anode
     ``wavelength`` (Å) sets the main line.  Either overrides the file with a
     note.  A single X-ray wavelength that is a tube's Kα1 (a lab file that
     names only λ, or ``wavelength=1.5406``) is taken to come with that tube's
-    Kα2, with a note: unmonochromated lab data far outnumber Kα1-only data,
+    Kα2, with a note, unless the file says its beam is Kα1 only: unmonochromated lab data far outnumber Kα1-only data,
     and stripping an absent Kα2 costs little.  Problems raise
     :class:`powdex.peaks.PeakInputError` with one line naming the file.
     """
@@ -51,7 +52,7 @@ def with_radiation(pattern: Pattern, *, wavelength: float | None = None, anode: 
             notes.append(f"wavelength {wavelength:g} Å as given, not {wavelengths[0]:g} Å as the file says")
         # A tube's Kα2 stays where it is relative to Kα1 whatever λ the user names.
         wavelengths = (wavelength, wavelength * wavelengths[1] / wavelengths[0]) if len(wavelengths) == 2 else (wavelength,)
-    if len(wavelengths) == 1 and pattern.radiation == "xray":
+    if len(wavelengths) == 1 and pattern.radiation == "xray" and not pattern.metadata.get(MONOCHROMATIC):
         tube = tube_of_k_alpha1(wavelengths[0])
         if tube is not None:
             wavelengths = (wavelengths[0], wavelengths[0] * tube.k_alpha2 / tube.k_alpha1)

@@ -39,7 +39,7 @@ class PatternFormat:
 
 
 # Most specific first: text columns recognise almost any text, so they come last.
-BUILT_IN = ("text_columns",)
+BUILT_IN = ("xrdml", "bruker_brml", "rigaku_rasx", "bruker_raw", "rigaku_ras", "gsas", "pdcif", "text_columns")
 
 _registered: list[PatternFormat] = []
 

@@ -9,6 +9,9 @@ import numpy as np
 from powdex.patterns.pattern import Pattern, Radiation
 from powdex.peaks.peaklist import PeakInputError
 
+# Metadata key of a file that says its beam is Kα1 only (no Kα2 to strip or fit).
+MONOCHROMATIC = "monochromatic"
+
 # Fewer points than this cannot hold a peak with a background around it.
 MIN_PATTERN_POINTS = 5
 
