@@ -8,9 +8,9 @@ those closer than half a FWHM merged.  For the first 30 true lines above
 1 % of the strongest (by angle), and the picks up to the last of them:
 
 - recall: the share of those lines with a pick within half a FWHM;
-- precision: the share of picks within half a FWHM of a true line of at
-  least 0.2 % of the strongest (anything else is a Kα2 ghost, a noise bump
-  or a background artefact);
+- precision: the share of picks within half a FWHM of a true Kα1 line of
+  any intensity (anything else is a Kα2 ghost, a noise bump or a background
+  artefact; at 1 % noise lines of 0.05 % are found, and they are real);
 - position error: |pick − line| for matched lines with no other line of
   0.2 % within one FWHM (an unresolved pair has no one true position).
 
@@ -47,7 +47,7 @@ CELLS = {
 NOISES = (0.01, 0.02, 0.03)
 FIRST_LINES = 30
 STRONG = 0.01
-REAL = 0.002
+NEIGHBOUR = 0.002
 
 
 def true_lines(positions, heights, widths):
@@ -61,7 +61,7 @@ def true_lines(positions, heights, widths):
         merged.append((np.average(positions[group], weights=h), h.sum(), widths[group].mean(), len(group) == 1))
     lines = np.array(merged)
     strongest = lines[:, 1].max()
-    visible = lines[:, 1] >= REAL * strongest
+    visible = lines[:, 1] >= NEIGHBOUR * strongest
     for k in range(len(lines)):
         others = visible.copy()
         others[k] = False
@@ -74,7 +74,7 @@ def score(simulated, found):
     lines = true_lines(simulated.line_two_theta, simulated.line_height, simulated.line_fwhm)
     strongest = lines[:, 1].max()
     strong = lines[lines[:, 1] >= STRONG * strongest][:FIRST_LINES]
-    real = lines[lines[:, 1] >= REAL * strongest]
+    real = lines
     limit = strong[-1, 0] + 0.5 * strong[-1, 2]
     picks = found.two_theta[found.two_theta <= limit]
     hits, errors = 0, []
