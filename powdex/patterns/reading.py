@@ -43,13 +43,13 @@ def with_radiation(pattern: Pattern, *, wavelength: float | None = None, anode: 
     if anode is not None:
         tube = tube_lines(anode)
         if wavelengths and tube_of_k_alpha1(wavelengths[0]) is not tube:
-            notes.append(f"{tube.anode} tube lines as given, not λ = {wavelengths[0]:g} Å as the file says")
+            notes.append(f"{tube.anode} tube lines as given, not λ = {wavelengths[0]} Å as the file says")
         wavelengths, ratio = (tube.k_alpha1, tube.k_alpha2), tube.ratio
     if wavelength is not None:
         if not wavelength > 0:
             raise ValueError(f"wavelength must be a positive number of Å, got {wavelength}")
         if wavelengths and abs(wavelength - wavelengths[0]) > 1e-6 * wavelength:
-            notes.append(f"wavelength {wavelength:g} Å as given, not {wavelengths[0]:g} Å as the file says")
+            notes.append(f"wavelength {wavelength} Å as given, not {wavelengths[0]} Å as the file says")
         # A tube's Kα2 stays where it is relative to Kα1 whatever λ the user names.
         wavelengths = (wavelength, wavelength * wavelengths[1] / wavelengths[0]) if len(wavelengths) == 2 else (wavelength,)
     if len(wavelengths) == 1 and pattern.radiation == "xray" and not pattern.metadata.get(MONOCHROMATIC):
