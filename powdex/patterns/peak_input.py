@@ -54,7 +54,7 @@ def peaks_from_pattern(
              *search.notes]
     wavelength = pattern.wavelength
     doublet = len(pattern.wavelengths) == 2 and pattern.ratio > 0
-    if doublet and not search.kalpha2_stripped:
+    if search.positions_are_centroids:
         alpha1, alpha2 = pattern.wavelengths[:2]
         wavelength = (alpha1 + pattern.ratio * alpha2) / (1 + pattern.ratio)
         notes.append(f"Kα2 not stripped: positions are Kα1/Kα2 centroids, indexed at their weighted mean λ {wavelength:.5f} Å")

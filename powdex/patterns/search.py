@@ -46,6 +46,10 @@ GAUSSIAN_AREA = np.sqrt(np.pi / (4 * np.log(2)))
 # A pick at a stronger peak's Kα2 position, within this many of that peak's
 # FWHM and weaker than this fraction of it, is that peak's Kα2 line.
 KALPHA2_MATCH_FWHM = 0.5
+# Kα2 counts as absent when the strong peaks show less than this fraction of
+# the expected ratio (the median over at most this many resolved doublets).
+KALPHA2_ABSENT_FRACTION = 0.3
+KALPHA2_TEST_PEAKS = 12
 KALPHA2_MAX_HEIGHT_FRACTION = 0.8
 
 
@@ -57,7 +61,11 @@ class PeakSearch:
     standard uncertainty ``sigma``, ``height`` above background,
     ``intensity`` (integrated, the file's units × degrees) and ``fwhm``
     (degrees).  Per point of ``grid``: ``background``, ``stripped`` (the
-    Kα1-only net profile) and ``noise`` (σ).  ``notes`` say what was decided.
+    Kα1-only net profile) and ``noise`` (σ).  ``kalpha2`` says what became
+    of a Kα2 line: ``"stripped"``, ``"absent"`` (the pattern's lines name one
+    but the strong peaks show none, so positions are Kα1), ``"kept"``
+    (``strip=False``: positions are Kα1/Kα2 centroids) or ``"none"`` (one
+    wavelength).  ``notes`` say what was decided.
     """
 
     two_theta: np.ndarray
@@ -69,11 +77,20 @@ class PeakSearch:
     background: np.ndarray
     stripped: np.ndarray
     noise: np.ndarray
-    kalpha2_stripped: bool
+    kalpha2: str
     notes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.two_theta.size)
+
+    @property
+    def kalpha2_stripped(self) -> bool:
+        return self.kalpha2 == "stripped"
+
+    @property
+    def positions_are_centroids(self) -> bool:
+        """Whether positions are unresolved Kα1/Kα2 centroids rather than Kα1 lines."""
+        return self.kalpha2 == "kept"
 
 
 def _odd(points: float, minimum: int) -> int:
@@ -206,7 +223,8 @@ def _rough_fwhm(x: np.ndarray, y: np.ndarray) -> float:
     high = apex
     while high < y.size - 1 and y[high] > half:
         high += 1
-    return max((high - low) * step, 2 * step)
+    # low and high are the first samples below half height on either side.
+    return max((high - low - 1) * step, 2 * step)
 
 
 def search_peaks(
@@ -238,18 +256,35 @@ def search_peaks(
     smoothing = _odd(0.5 * rough_fwhm / step, 3)
     noise = local_noise(y, smoothing)
     net = y - background
-    doublet = strip and len(pattern.wavelengths) == 2 and pattern.ratio > 0
-    if doublet:
+    from scipy.signal import find_peaks, savgol_filter  # scipy.signal is slow to import
+
+    kalpha2 = "none"
+    if len(pattern.wavelengths) == 2 and pattern.ratio > 0:
+        kalpha2 = "stripped" if strip else "kept"
+        seen = seen_kalpha2_ratio(x, net, noise, pattern.wavelengths[:2], rough_fwhm, smoothing)
+        if seen is not None and seen < pattern.ratio * KALPHA2_ABSENT_FRACTION:
+            kalpha2 = "absent"
+            notes.append(f"no Kα2 seen beside the strong peaks (Kα2/Kα1 {seen:.2f}, not {pattern.ratio:g}): positions are Kα1")
+    if kalpha2 == "stripped":
         stripped, noise = strip_kalpha2(x, net, noise, pattern.wavelengths[:2], pattern.ratio)
         notes.append(
             f"Kα2 stripped (Rachinger 1948; λ {pattern.wavelengths[0]:.5f}/{pattern.wavelengths[1]:.5f} Å, ratio {pattern.ratio:g})"
         )
     else:
         stripped = net
-    from scipy.signal import find_peaks, savgol_filter  # scipy.signal is slow to import
 
-    smooth = savgol_filter(stripped, smoothing, polyorder=2) if smoothing >= 5 else stripped
-    apexes, _ = find_peaks(smooth, height=min_significance * noise, prominence=min_significance * noise)
+    # Detection smooths over about one FWHM (a cubic Savitzky–Golay keeps the
+    # peak's height) and judges the smoothed apex against the smoothed noise.
+    detection = _odd(rough_fwhm / step, 5)
+    if detection < stripped.size:
+        from scipy.signal import savgol_coeffs
+
+        smooth = savgol_filter(stripped, detection, polyorder=3)
+        smoothed_noise = noise * float(np.sqrt(np.sum(savgol_coeffs(detection, 3) ** 2)))
+    else:
+        smooth, smoothed_noise = stripped, noise
+    threshold = min_significance * smoothed_noise
+    apexes, _ = find_peaks(smooth, height=threshold, prominence=threshold)
     if apexes.size == 0:
         raise PeakInputError(f"{source}: no peak stands {min_significance:g} σ of noise above the background")
     fits = np.array([_apex_fit(x, stripped, smooth, apex) for apex in apexes])
@@ -261,7 +296,7 @@ def search_peaks(
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} maxima narrower than {min_fwhm:.3g}° (half the resolution) are not peaks")
     positions, heights, widths, apexes = positions[keep], heights[keep], widths[keep], apexes[keep]
-    if doublet:
+    if kalpha2 == "stripped":
         ghost = _kalpha2_ghosts(positions, heights, widths, pattern.wavelengths[:2])
         if ghost.any():
             notes.append(f"{int(ghost.sum())} residual Kα2 maxima merged into their Kα1 lines")
@@ -280,9 +315,38 @@ def search_peaks(
         background=background,
         stripped=stripped,
         noise=noise,
-        kalpha2_stripped=doublet,
+        kalpha2=kalpha2,
         notes=tuple(notes),
     )
+
+
+def seen_kalpha2_ratio(x, net, noise, wavelengths, fwhm: float, smoothing: int) -> float | None:
+    """The Kα2/Kα1 height ratio the strong peaks show, None when too few are resolved doublets.
+
+    For each of the strongest peaks whose Kα2 line lies at least 1.2 FWHM
+    away, the net profile at the Kα2 position less its value as far on the
+    other side (the peak's own tail) over the peak height; the median of these.
+    """
+    from scipy.signal import find_peaks, savgol_filter
+
+    smooth = savgol_filter(net, smoothing, polyorder=2) if smoothing >= 5 else net
+    apexes, properties = find_peaks(smooth, prominence=5 * noise)
+    by_strength = apexes[np.argsort(properties["prominences"])[::-1]]
+    alpha1, alpha2 = wavelengths
+    centres = x[by_strength]
+    splits = np.degrees(2 * np.arcsin(np.minimum(np.sin(np.radians(centres / 2)) * alpha2 / alpha1, 1.0))) - centres
+    ratios = []
+    for rank, (apex, centre, split) in enumerate(zip(by_strength, centres, splits)):
+        if len(ratios) == KALPHA2_TEST_PEAKS:
+            break
+        # A maximum one splitting above a stronger one may be that one's Kα2: not a test peak.
+        if np.any(np.abs(centres[:rank] + splits[:rank] - centre) < fwhm):
+            continue
+        if split < 1.2 * fwhm or centre + split > x[-1] or centre - split < x[0]:
+            continue
+        beside = np.interp(centre + split, x, smooth) - np.interp(centre - split, x, smooth)
+        ratios.append(beside / smooth[apex])
+    return float(np.median(ratios)) if len(ratios) >= 3 else None
 
 
 def _kalpha2_ghosts(positions, heights, widths, wavelengths) -> np.ndarray:

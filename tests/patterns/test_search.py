@@ -29,10 +29,33 @@ def test_doublet_pattern_gives_its_kalpha1_lines_and_no_kalpha2_ghosts(seed):
     strong = simulated.line_height >= 0.01 * simulated.line_height.max()
     for line in simulated.line_two_theta[strong]:
         assert np.min(np.abs(found.two_theta - line)) <= 0.01, line
-    # Every pick is a Kα1 line; none sits at a Kα2 position that is not also a Kα1 line.
+    # No pick sits at the Kα2 position of a line unless a Kα1 line is there too ...
+    fwhm = simulated.line_fwhm.min()
     distance_to_kalpha1 = np.min(np.abs(found.two_theta[:, None] - simulated.line_two_theta[None, :]), axis=1)
-    assert np.all(distance_to_kalpha1 <= 0.5 * simulated.line_fwhm.min())
+    distance_to_kalpha2 = np.min(np.abs(found.two_theta[:, None] - kalpha2_of(simulated.line_two_theta)[None, :]), axis=1)
+    assert not np.any((distance_to_kalpha2 < 0.3 * fwhm) & (distance_to_kalpha1 > 0.5 * fwhm))
+    # ... and every pick above 0.5 % of the strongest is a Kα1 line.
+    visible = found.height >= 0.005 * simulated.line_height.max()
+    assert np.all(distance_to_kalpha1[visible] <= 0.5 * fwhm)
     assert found.kalpha2_stripped
+
+
+def test_a_kalpha1_only_pattern_is_not_stripped_of_a_kalpha2_it_does_not_have(tmp_path):
+    two_theta = np.arange(10, 90, 0.02)
+    lines = [28.443, 47.304, 56.124, 69.132, 76.380, 88.033]  # silicon, Cu Kα1 only
+    heights = [1000, 600, 350, 90, 130, 160]
+    counts = 200 + 0.5 * two_theta + sum(h * np.exp(-0.5 * ((two_theta - p) / 0.04) ** 2) for p, h in zip(lines, heights))
+    path = tmp_path / "silicon.xy"
+    np.savetxt(path, np.column_stack([two_theta, np.random.default_rng(0).poisson(counts)]), fmt="%.3f %d",
+               header="wavelength: 1.5406")
+    pattern = read_pattern(path)
+    assert pattern.ratio == 0.5  # a Cu Kα1 wavelength brings an assumed Kα2 ...
+    found = search_peaks(pattern)
+    assert found.kalpha2 == "absent"  # ... that the strong peaks do not show
+    assert found.notes[0].startswith("no Kα2 seen beside the strong peaks")
+    np.testing.assert_allclose(found.two_theta[:3], lines[:3], atol=0.005)
+    np.testing.assert_allclose(found.two_theta, lines, atol=0.02)  # weak lines, Poisson counts
+    assert peaks_from_pattern(pattern).wavelength == 1.5406
 
 
 def test_rachinger_strip_removes_an_exact_kalpha2_copy():
