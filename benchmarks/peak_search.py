@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="patterns per cell and noise level")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats")
     arguments = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     table = Table(title=f"Peak search, first {FIRST_LINES} lines ≥ {STRONG:.0%} of the strongest (Cu Kα1+Kα2)")
     for column in ("system", "noise", "patterns", "lines", "picks", "recall", "precision", "median |Δ2θ| (°)"):
         table.add_column(column, justify="right")

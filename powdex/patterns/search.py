@@ -235,6 +235,7 @@ def search_peaks(
     background_method: str = "snip",
     background_window_deg: float | None = None,
     min_fwhm_deg: float | None = None,
+    min_relative_height: float = 0.002,
 ) -> PeakSearch:
     """Find the Kα1 peaks of ``pattern`` (see the module notes for the method).
 
@@ -242,7 +243,10 @@ def search_peaks(
     pattern's lines say otherwise); with one wavelength or ratio 0 there is
     nothing to strip.  ``background_window_deg`` (default: 20 × the strongest
     peak's FWHM, at least 1.5°) and ``min_fwhm_deg`` (default: half the median
-    FWHM of the strongest peaks) override the automatic choices.  Raises
+    FWHM of the strongest peaks) override the automatic choices.  Peaks lower
+    than ``min_relative_height`` of the strongest are left out: at that level
+    the residues of Kα2 stripping and of profile tails match real lines, and
+    indexing gains nothing from them.  Raises
     :class:`PeakInputError` when nothing stands out of the noise.
     """
     source = pattern.source
@@ -295,6 +299,10 @@ def search_peaks(
     keep = (widths >= min_fwhm) & (heights > 0)
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} maxima narrower than {min_fwhm:.3g}° (half the resolution) are not peaks")
+    weak = keep & (heights < min_relative_height * heights[keep].max(initial=0.0))
+    if weak.any():
+        notes.append(f"{int(weak.sum())} peaks under {min_relative_height:.1%} of the strongest left out")
+    keep &= ~weak
     positions, heights, widths, apexes = positions[keep], heights[keep], widths[keep], apexes[keep]
     if kalpha2 == "stripped":
         ghost = _kalpha2_ghosts(positions, heights, widths, pattern.wavelengths[:2])
