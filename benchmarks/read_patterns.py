@@ -22,6 +22,7 @@ from powdex.patterns.background import estimate_background
 from powdex.patterns.formats import format_of
 from powdex.patterns.search import search_peaks
 from powdex.patterns.simulate import simulate_pattern
+from powdex.peaks import PeakInputError
 
 DATA = Path(__file__).parent.parent / "tests" / "data" / "patterns"
 
@@ -65,13 +66,14 @@ def main() -> None:
         for path in paths:
             options = {"anode": "Cu"} if path.suffix in (".XRA", ".csv") else {"wavelength": 1.909} if path.suffix == ".CWN" else {}
             pattern = read_pattern(path, **options)
-            read = median_seconds(lambda: read_pattern(path, **options), arguments.repeats)
-            background = median_seconds(lambda: estimate_background(pattern.two_theta, pattern.intensity), arguments.repeats)
+            read = median_seconds(lambda path=path, options=options: read_pattern(path, **options), arguments.repeats)
+            background = median_seconds(
+                lambda pattern=pattern: estimate_background(pattern.two_theta, pattern.intensity), arguments.repeats)
             try:
                 found = search_peaks(pattern)
-                search = median_seconds(lambda: search_peaks(pattern), arguments.repeats)
+                search = median_seconds(lambda pattern=pattern: search_peaks(pattern), arguments.repeats)
                 peaks = str(len(found))
-            except Exception as error:  # a scrambled file may hold no peak: say so in the table
+            except PeakInputError as error:  # the scrambled RAW file holds no peak: say so in the table
                 search, peaks = float("nan"), type(error).__name__
             table.add_row(path.name, format_of(path, path.name).name, str(len(pattern)), f"{1e3 * read:.1f}",
                           f"{1e3 * background:.1f}", f"{1e3 * search:.1f}", peaks)

@@ -24,7 +24,9 @@ def estimate_background(
     peak rather than background: several times the widest peak, narrower
     than the background's own curvature.
     """
-    from pybaselines import Baseline  # pulls in scipy.sparse et al.; only when a background is wanted
+    from pybaselines import (
+        Baseline,  # pulls in scipy.sparse et al.; only when a background is wanted
+    )
 
     if method not in BACKGROUND_METHODS:
         raise ValueError(f"method must be one of {BACKGROUND_METHODS}, got {method!r}")
@@ -33,7 +35,7 @@ def estimate_background(
     step = float(np.median(np.diff(two_theta)))
     fitter = Baseline(two_theta, check_finite=False, assume_sorted=True)
     if method == "snip":
-        half_window = max(2, int(round(window_deg / step / 2)))
+        half_window = max(2, round(window_deg / step / 2))
         background, _ = fitter.snip(
             intensity, max_half_window=min(half_window, intensity.size // 2 - 1), decreasing=True, smooth_half_window=1
         )

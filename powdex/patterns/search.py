@@ -94,7 +94,7 @@ class PeakSearch:
 
 
 def _odd(points: float, minimum: int) -> int:
-    points = max(minimum, int(round(points)))
+    points = max(minimum, round(points))
     return points if points % 2 else points + 1
 
 
@@ -214,7 +214,7 @@ def _rough_fwhm(x: np.ndarray, y: np.ndarray) -> float:
     """FWHM of the strongest peak above a crude background, for choosing windows."""
     apex = int(np.argmax(y))
     step = float(x[1] - x[0])
-    reach = max(3, int(round(2.0 / step)))
+    reach = max(3, round(2.0 / step))
     base = float(np.min(y[max(0, apex - reach) : apex + reach + 1]))
     half = base + (y[apex] - base) / 2
     low = apex

@@ -230,6 +230,9 @@ MALFORMED = {
                        "unfinished.ras: no *RAS_INT_START … *RAS_INT_END block, not a complete Rigaku .ras scan"),
     "structure.cif": ("data_si\n_cell_length_a 5.431\n",
                       "structure.cif: no powder pattern (no _pd_meas_counts_total/_pd_proc_intensity_* loop); a structure CIF?"),
+    "grid.cif": ("data_p\n_pd_meas_2theta_range_min 5.0\n_pd_meas_2theta_range_max 9.0\n_pd_meas_2theta_range_inc 0.1\n"
+                 "loop_\n_pd_proc_intensity_total\n1\n2\n3\n2\n1\n",
+                 "grid.cif: block p: 5 intensities on 5–9° by 0.1° (that grid has 41 points)"),
     "decreasing.xy": ("10.0 1\n10.1 2\n10.05 3\n10.2 4\n10.3 5\n10.4 6\n", "decreasing.xy:3: 2θ 10.05 does not increase from 10.1"),
     "empty.xye": ("", "empty.xye: empty file"),
 }

@@ -7,7 +7,13 @@ from typer.testing import CliRunner
 
 from powdex.cli.peaks import peaks as peaks_command
 from powdex.crystal import Cell
-from powdex.patterns import Pattern, peaks_from_pattern, read_pattern, read_peak_input, search_peaks
+from powdex.patterns import (
+    Pattern,
+    peaks_from_pattern,
+    read_pattern,
+    read_peak_input,
+    search_peaks,
+)
 from powdex.patterns.radiation import ANODES
 from powdex.patterns.search import strip_kalpha2
 from powdex.patterns.simulate import simulate_pattern
@@ -104,7 +110,7 @@ def test_unstripped_doublets_are_indexed_at_the_weighted_mean_wavelength():
 
 def test_quartz_lines_are_picked_from_the_real_xrdml_file(data):
     peaks = read_peak_input(data / "XRD-918-16_10.xrdml", n_peaks=None)
-    hkl, q2 = Cell(4.914, 4.914, 5.405, 90, 90, 120).miller_indices_within(0.6)
+    _, q2 = Cell(4.914, 4.914, 5.405, 90, 90, 120).miller_indices_within(0.6)
     quartz = np.unique(np.round(q2_to_two_theta(q2, peaks.wavelength), 3))
     strong_quartz = [20.86, 26.64, 36.54, 39.47, 40.29, 42.45, 45.79, 50.14, 54.87, 59.96]
     for line in strong_quartz:
@@ -115,7 +121,7 @@ def test_quartz_lines_are_picked_from_the_real_xrdml_file(data):
 
 def test_round_robin_pbso4_picks_are_anglesite_lines(data):
     peaks = read_peak_input(data / "PBSO4.XRA", anode="Cu", n_peaks=20)
-    hkl, q2 = Cell(8.48, 5.398, 6.958).miller_indices_within(0.5)
+    _, q2 = Cell(8.48, 5.398, 6.958).miller_indices_within(0.5)
     lines = q2_to_two_theta(np.unique(np.round(q2, 8)), peaks.wavelength)
     assert np.all(np.min(np.abs(peaks.two_theta[:, None] - lines[None, :]), axis=1) < 0.07)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from powdex.patterns.pattern import Pattern
 from powdex.peaks.peaklist import PeakInputError
+from powdex.peaks.text_table import read_text
 
 # How much of the start of a file ``sniff`` sees.
 HEAD_BYTES = 4096
@@ -63,12 +64,9 @@ def read_head(path: Path, source: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read(HEAD_BYTES)
-    except FileNotFoundError:
-        raise PeakInputError(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise PeakInputError(f"{source}: is a directory, not a file") from None
-    except PermissionError:
-        raise PeakInputError(f"{source}: permission denied") from None
+    except OSError:
+        read_text(path)  # says in one line what is wrong with the file (missing, a directory...)
+        raise
 
 
 def format_of(path: Path, source: str) -> PatternFormat:

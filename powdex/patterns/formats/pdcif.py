@@ -80,7 +80,7 @@ def read(path: Path, source: str) -> Pattern:
             break
     else:
         raise PeakInputError(f"{source}: no powder pattern (no _pd_meas_counts_total/_pd_proc_intensity_* loop); a structure CIF?")
-    tag, texts = intensity_column
+    _, texts = intensity_column
     pairs = np.array([_value_and_su(text) for text in texts]) if texts else np.empty((0, 2))
     intensity, sigma = pairs[:, 0], pairs[:, 1]
     weights = _column(block, ("_pd_proc_ls_weight",))
@@ -98,6 +98,11 @@ def read(path: Path, source: str) -> Pattern:
             raise PeakInputError(f"{source}: block {block.name} has intensities but no 2θ (_pd_meas_2theta_scan or _range_*)")
         low, high, step = (_value_and_su(value)[0] for value in grid)
         two_theta = low + step * np.arange(intensity.size)
+        if abs(two_theta[-1] - high) > step / 2:
+            raise PeakInputError(
+                f"{source}: block {block.name}: {intensity.size} intensities on {low:g}–{high:g}° by {step:g}° "
+                f"(that grid has {round((high - low) / step) + 1} points)"
+            )
     if two_theta.size != intensity.size:
         raise PeakInputError(f"{source}: block {block.name} has {two_theta.size} 2θ values but {intensity.size} intensities")
     wavelengths, ratio = _wavelengths(document, block)

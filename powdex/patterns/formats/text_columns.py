@@ -15,7 +15,7 @@ import numpy as np
 from powdex.patterns.formats import PatternFormat
 from powdex.patterns.formats.common import pattern_from_columns
 from powdex.patterns.pattern import Pattern
-from powdex.peaks.text_table import parse_text_table, read_text
+from powdex.peaks.text_table import _is_number, parse_text_table, read_text
 
 SUFFIXES = (".xy", ".xye", ".csv", ".dat", ".txt", ".asc")
 
@@ -71,14 +71,6 @@ def _clean_columns(text: str, source: str):
     preamble = [line for line in lines if not line.strip() or line.lstrip()[0] in "#!"]
     wavelength = parse_text_table("\n".join([*preamble, data[0]]), source).wavelength
     return values.reshape(len(data), widths.pop()), wavelength, line_numbers
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def read(path: Path, source: str) -> Pattern:
