@@ -191,10 +191,6 @@ class Cell:
         return metric_tensor(self.parameters)
 
     @property
-    def reciprocal_metric_tensor(self) -> np.ndarray:
-        return np.linalg.inv(self.metric_tensor)
-
-    @property
     def reciprocal_coefficients(self) -> np.ndarray:
         return reciprocal_coefficients(self.parameters)
 

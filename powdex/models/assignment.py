@@ -17,6 +17,7 @@ total distance adds to its logit (``torch_modules.AssignmentModule``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -30,9 +31,11 @@ from powdex.crystal import (
     spacing_invariants,
 )
 from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap, valid_cells
-from powdex.models.data import SystemData
 from powdex.models.numpy_layers import mlp, softmax, softplus
 from powdex.models.regression import RegressionModel
+
+if TYPE_CHECKING:  # training and evaluation pass training tables; running the models needs no pyarrow
+    from powdex.models.data import SystemData
 
 REFERENCE_SIZE = {LatticeSystem.CUBIC: 100}
 DEFAULT_REFERENCE_SIZE = 500

@@ -33,8 +33,8 @@ from powdex.crystal import PARAMETER_NAMES
 from powdex.models.assignment import PREDICTED, candidate_cells, labels, nearest_reference, predicted_cells, reference_q2
 from powdex.models.data import SystemData
 from powdex.models.store import SystemModels
+from powdex.models.window import OVERLAP_DISTANCE, WAVELENGTH
 from powdex.peaks import q2_to_two_theta
-from powdex.training.diffraction import OVERLAP_DISTANCE, WAVELENGTH
 
 NOMINAL_COVERAGE = np.linspace(0.05, 0.99, 20)
 NOISE_LEVELS = (0.10, 0.05, 0.025, 0.01, 0.0)

@@ -21,14 +21,11 @@ from powdex.crystal import LatticeSystem
 from powdex.models.cells import cells_from_scaled, valid_cells
 from powdex.models.forest import Forest
 from powdex.models.numpy_layers import mlp, softplus
-from powdex.peaks import two_theta_to_q2
-from powdex.training.diffraction import TWO_THETA_MAX, WAVELENGTH
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
+from powdex.models.window import Q2_WINDOW, TWO_THETA_MAX, WAVELENGTH
 
 PEAKS = {LatticeSystem.CUBIC: 10}
 DEFAULT_PEAKS = 20
-# The q² range of the training patterns: peaks beyond it were never seen in training.
-Q2_WINDOW = float(two_theta_to_q2(TWO_THETA_MAX, WAVELENGTH))
 
 
 def peaks_used(system: LatticeSystem) -> int:

@@ -22,7 +22,7 @@ from powdex.crystal import LatticeSystem
 from powdex.models.assignment import AssignmentModel
 from powdex.models.forest import Forest
 from powdex.models.regression import RegressionModel
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 FORMAT_VERSION = 6  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale;
 # 4: the assignment network's other-peak input, context and Gaussian evidence; 5: its matched-line term;

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
+from powdex.crystal import free_parameter_columns
 from powdex.models.assignment import (
     AssignmentModel,
     build_reference,
@@ -35,7 +36,6 @@ from powdex.models.losses import beta_nll, inverse_gamma_nll
 from powdex.models.regression import RegressionModel, min_peaks, model_inputs
 from powdex.models.store import SystemModels
 from powdex.models.torch_modules import AssignmentModule, VarianceModule
-from powdex.training.prepare import free_parameter_columns
 
 TWO_SIGMA_COVERAGE = norm.cdf(2.0) - norm.cdf(-2.0)
 

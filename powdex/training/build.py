@@ -28,13 +28,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from powdex.crystal import LatticeSystem
 from powdex.optim.executors import available_cores, limit_to_one_thread
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
 from powdex.training.spacegroups import system_shares
 from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
 
 DEFAULT_CHUNK_SIZE = 1000
-LATTICE_SYSTEMS = ("cubic", "tetragonal", "hexagonal", "rhombohedral", "orthorhombic", "monoclinic", "triclinic")
 _MANIFEST = "build.json"
 
 
@@ -49,7 +49,7 @@ def synthetic_entry(seed: int, index: int, shares: dict[str, float]) -> Entry:
 def entries_of_system(seed: int, system: str, min_lines: int = 0) -> Iterator[Entry]:
     """The entries of one lattice system with at least ``min_lines`` observable lines, in order, without end:
     the synthetic dataset with ``seed`` made of that system alone (tests and benchmarks draw cases from it)."""
-    shares = {s: float(s == system) for s in LATTICE_SYSTEMS}
+    shares = {s.value: float(s.value == system) for s in LatticeSystem}
     for index in itertools.count():
         entry = synthetic_entry(seed, index, shares)
         if len(entry.observable_q2) >= min_lines:
@@ -122,7 +122,7 @@ def _shown(value) -> str:
 
 def _rounded(shares: dict[str, float]) -> dict[str, float]:
     # Twelve digits survive the JSON round trip and tell different share specifications apart.
-    return {s: round(float(shares[s]), 12) for s in LATTICE_SYSTEMS}
+    return {s.value: round(float(shares[s.value]), 12) for s in LatticeSystem}
 
 
 def _finished_until(out: Path, chunk: int) -> int:
@@ -145,7 +145,7 @@ def write_by_lattice_system(table: pa.Table, out: Path, name: str) -> dict[str, 
     """Split a table of entries by lattice system into ``out/<system>/<name>.parquet`` (atomic per file)."""
     counts = {}
     systems = table.column("lattice_system").to_pylist()
-    for system in LATTICE_SYSTEMS:
+    for system in (s.value for s in LatticeSystem):
         rows = [i for i, s in enumerate(systems) if s == system]
         if not rows:
             continue

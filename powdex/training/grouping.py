@@ -76,15 +76,16 @@ def _reindexed_symbols() -> dict[str, list[tuple[str, int, float, str]]]:
 
 def _test_cells(system: LatticeSystem) -> list[Cell]:
     """One cell per distinct axis order the reindexing can meet."""
+    lengths = permutations((5.0, 7.0, 9.0))
     if system is LatticeSystem.MONOCLINIC:
-        return [Cell(*p, 90, 100, 90) for p in permutations((5.0, 7.0, 9.0))]
+        return [system.cell_from_free_parameters([*p, 100]) for p in lengths]
     if system is LatticeSystem.TRICLINIC:
-        return [Cell(*p, 80, 95, 100) for p in permutations((5.0, 7.0, 9.0))]
+        return [system.cell_from_free_parameters([*p, 80, 95, 100]) for p in lengths]
     if system is LatticeSystem.ORTHORHOMBIC:
-        return [Cell(*p) for p in permutations((5.0, 7.0, 9.0))]
-    if system in (LatticeSystem.HEXAGONAL, LatticeSystem.RHOMBOHEDRAL):
-        return [Cell(5, 5, 9, 90, 90, 120)]
-    return [Cell(5, 5, 5 if system is LatticeSystem.CUBIC else 9)]
+        return [system.cell_from_free_parameters(p) for p in lengths]
+    if system in (LatticeSystem.HEXAGONAL, LatticeSystem.RHOMBOHEDRAL):  # R groups in hexagonal axes
+        return [LatticeSystem.HEXAGONAL.cell_from_free_parameters([5, 9])]
+    return [system.cell_from_free_parameters([5] if system is LatticeSystem.CUBIC else [5, 9])]
 
 
 def group_specs() -> dict[str, list[dict]]:

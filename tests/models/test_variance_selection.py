@@ -6,7 +6,7 @@ from scipy.stats import norm
 
 from powdex.crystal import LatticeSystem
 from powdex.models.regression import RegressionModel, model_inputs
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 torch = pytest.importorskip("torch")
 
