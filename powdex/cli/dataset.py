@@ -71,7 +71,7 @@ def import_cif(
         ..., "--out", help="Dataset directory to add the accepted entries to (a synthetic build's directory works too)."
     ),
 ) -> None:
-    """Import CIF files with the seed's quality criteria and duplicate removal; print rejections by reason.
+    """Import CIF files as training entries, with quality criteria and duplicate removal; print rejections by reason.
 
     OUT/cif-import-summary.json holds the counts, OUT/cif-import-rejections.txt one line per rejected block.
     """

@@ -1,11 +1,11 @@
-"""Miller-index assignment (section 2.3): reference indices, network inputs, labels, numpy inference.
+"""Miller-index assignment by a classifier network: reference indices, network inputs, labels, numpy inference.
 
 For a candidate cell, the reference q² of every reference index is compared
 with every observed peak in scaled units (Δ = (q²obs − q²ref) / σ_q², σ_q² the
 q² scale of the lattice system) and squashed to Δ* = ε / (|Δ| + ε) ∈ (0, 1], large
 where a reference line sits on a peak. ε is proportional to the candidate's
-uncertainty τ (the seed trains one network per noise level with its own ε; one
-network that is told τ does the same): a cell known to 1 % measures distances
+uncertainty τ (one network that is told τ, rather than one network per noise level
+with its own ε): a cell known to 1 % measures distances
 on a scale ten times finer than one known to 10 %. The network maps each peak's row of Δ*,
 with the row of the largest Δ* any other peak has at each reference (a line another
 peak sits on is less likely to be this one's: two observed peaks are two lines), to a

@@ -1,8 +1,9 @@
-"""Unit-cell regression at runtime (section 2.2), numpy only: variance network plus random forest per group.
+"""Unit-cell regression at runtime, numpy only: a variance network (Nix & Weigend 1994) plus a random forest
+(Breiman 2001) per group.
 
 Both models map the scaled q² of the first observable peaks to the scaled free
 cell parameters of their group. They read the peaks of the training patterns'
-range (2θ ≤ 60° at the seed's 1.54 Å, q² ≤ ``Q2_WINDOW``), at most ``n_peaks`` of them and
+range (2θ ≤ 60° at 1.54 Å, q² ≤ ``Q2_WINDOW``, ``powdex.models.window``), at most ``n_peaks`` of them and
 at least ``min_peaks``: a small inorganic cell has only a few lines there, and a
 user's list may stop early. The input is the scaled q² of each of the
 ``n_peaks`` slots, zero where no peak is given, followed by the slots' presence

@@ -1,4 +1,4 @@
-"""Training of the shipped models in PyTorch (sections 2.2 and 2.3); needs the ``train`` extra.
+"""Training of the shipped models (cell regression and index assignment) in PyTorch; needs the ``train`` extra.
 
 Per lattice system: a variance network pretrained on all of the system's
 training entries, then, from it, a variance network and a random forest for
@@ -75,7 +75,7 @@ class AssignmentConfig:
     learning_rate: float = 2e-3
     batch_size: int = 256
     epochs: int = 20
-    epsilon_per_uncertainty: float = 0.2  # ε = 0.2 τ: the seed's ε = 0.01 at the middle noise level τ = 0.05
+    epsilon_per_uncertainty: float = 0.2  # ε = 0.2 τ: ε = 0.01 at the middle noise level τ = 0.05
     noise_levels: tuple[float, ...] = (0.10, 0.05, 0.025, 0.01)
 
 

@@ -9,7 +9,7 @@ Layout of a dataset directory::
 
 Entry i is made from its own random stream (``entry_rng(seed, i)``) and its
 lattice system from i alone (``lattice_system_of_entry``), so a dataset depends
-only on the seed, the shares and the entry count, never on the number of
+only on the random seed, the shares and the entry count, never on the number of
 processes or on interruptions. Work is cut into chunks of consecutive entry
 indices; each worker writes its chunk's files (temporary name, then rename) and
 the ``done`` marker last, so a killed build loses at most unfinished chunks and

@@ -1,6 +1,6 @@
-"""One training entry (section 2.1.1 of the seed) and its columnar (Arrow/Parquet) form.
+"""One training entry (a crystal, its pattern and its two peak lists) and its columnar (Arrow/Parquet) form.
 
-Storage: the pattern is float16 (three significant digits; the seed keeps it
+Storage: the pattern is float16 (three significant digits; it is kept
 for inspection only, it is not used after the peak lists are made), peak
 heights float32, q² and cells float64 (they are the training targets and must
 reproduce cell.q2(hkl) exactly). Float columns are written with Parquet's
@@ -27,7 +27,7 @@ from powdex.training.spacegroups import bravais_lattice_of, lattice_system_of
 
 @dataclass
 class Entry:
-    """Everything the seed keeps per crystal. Cells are (a, b, c, α, β, γ) in Å and degrees.
+    """Everything the training data keeps per crystal. Cells are (a, b, c, α, β, γ) in Å and degrees.
 
     Peak lists hold q² = 1/d² (Å⁻²), the normalised peak height and Miller
     indices both in the conventional and in the reindexed setting.

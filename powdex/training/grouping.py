@@ -1,4 +1,4 @@
-"""Grouping of entries: lattice system → Bravais lattice → pattern of reflection conditions (section 2.1.2).
+"""Grouping of entries: lattice system → Bravais lattice → pattern of reflection conditions.
 
 The group of an entry is read from ``groups/<lattice system>.csv``: one row per
 Hermann–Mauguin symbol in the reindexed setting, with the group it belongs to.
@@ -12,8 +12,8 @@ Rules:
    P 21 2 2 and P 2 21 2 do not). Each pattern of a Bravais lattice is a group.
 2. A pattern whose expected share of its lattice system (space-group
    frequencies × 1/6 per axis order) is below ``RARE_SHARE`` is merged with the
-   other axis permutations of the same space-group setting — the seed's P 21 2 2 /
-   P 2 21 2 / P 2 2 21 case.
+   other axis permutations of the same space-group setting (P 21 2 2 /
+   P 2 21 2 / P 2 2 21, say).
 3. What is still rare after rule 2 is merged into one ``<Bravais> rare`` group
    per Bravais lattice.
 

@@ -1,4 +1,4 @@
-"""From a built dataset to training tables: group, split, scale, augment (sections 2.1.2–2.1.5).
+"""From a built dataset to training tables: group, split, scale, augment.
 
 For each lattice system, ``prepare_dataset`` writes into ``<dataset>/prepared/``:
 

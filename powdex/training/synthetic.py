@@ -24,7 +24,7 @@ component: ``spacegroups``):
 organic-like (CSD): atoms per cell log-normal, median 64, σ_log 0.7 — CSD cells
   hold 20–300 non-hydrogen atoms, most around 50–100; volume per atom
   log-normal, median 17 Å³, σ_log 0.2, within 8–40 Å³ (18 Å³ per non-hydrogen
-  atom is the organic rule of thumb the seed's own quality criterion uses);
+  atom is the organic rule of thumb the CIF import's quality criterion uses);
   minimum distance 1.2 Å (C=O 1.21, C=N 1.28, C–C 1.54 Å: shorter contacts
   between non-hydrogen atoms do not occur); sites on special positions
   min(0.8, 0.05 |G|^0.7) (molecules sit on general positions, inversion
