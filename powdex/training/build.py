@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from powdex.crystal import LatticeSystem
 from powdex.optim.executors import available_cores, limit_to_one_thread
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
+from powdex.training.errors import DatasetError
 from powdex.training.spacegroups import system_shares
 from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
 
@@ -109,7 +110,7 @@ def _check_manifest(out: Path, seed: int, chunk_size: int, shares: dict[str, flo
         saved.setdefault("generator_version", 1)  # builds before the version was recorded
         for key, value in wanted.items():
             if saved.get(key) != value:
-                raise ValueError(f"{out} holds a build with {key} {_shown(saved.get(key))}, not {_shown(value)}; use another directory")
+                raise DatasetError(f"{out} holds a build with {key} {_shown(saved.get(key))}, not {_shown(value)}; use another directory")
         return int(saved["chunk_size"])
     out.mkdir(parents=True, exist_ok=True)
     manifest.write_text(json.dumps({**wanted, "chunk_size": chunk_size}, indent=2))

@@ -12,6 +12,7 @@ from powdex.cli.main import app
 from powdex.cli.models import finished_systems, write_training_log
 from powdex.models import load_system, save_system
 from powdex.models.data import load_system_data
+from powdex.models.errors import ModelError
 from powdex.training import build_synthetic
 from powdex.training.prepare import prepare_dataset
 
@@ -48,7 +49,7 @@ def test_train_then_evaluate(dataset, tmp_path):
     weights = dict(monoclinic.assignment.weights)
     weights["heads_bias"] = weights["heads_bias"] * np.nan
     broken = replace(monoclinic, assignment=replace(monoclinic.assignment, weights=weights))
-    with pytest.raises(ValueError, match="monoclinic models have non-finite weights.*heads_bias"):
+    with pytest.raises(ModelError, match="monoclinic models have non-finite weights.*heads_bias"):
         save_system(tmp_path / "broken", broken)
 
     report = tmp_path / "report"
