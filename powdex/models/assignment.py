@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from powdex.crystal import (
     LatticeSystem,
@@ -81,6 +80,8 @@ def best_other_peak(delta: np.ndarray) -> np.ndarray:
 def matched_lines(delta: np.ndarray) -> np.ndarray:
     """One-hot (n, peaks, references): each pattern's peaks assigned to distinct reference lines with the least
     total distance Σ |Δ| (``scipy.optimize.linear_sum_assignment`` on ε / Δ* = |Δ| + ε)."""
+    from scipy.optimize import linear_sum_assignment  # scipy.optimize is a second of import; only assigning needs it
+
     out = np.zeros(np.shape(delta), dtype=np.float32)
     for pattern, row in zip(out, np.asarray(delta, dtype=np.float64)):
         peaks, lines = linear_sum_assignment(1.0 / row)
