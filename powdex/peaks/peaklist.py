@@ -175,7 +175,8 @@ class PeakList:
             raise PeakInputError(f"{source}: no peaks")
         if units == "2theta" and wavelength is None:
             raise PeakInputError(f"{source}: positions are 2θ but no wavelength was given")
-        if wavelength is not None and not MIN_WAVELENGTH <= wavelength <= MAX_WAVELENGTH:
+        # Non-positive and non-finite wavelengths get the unit conversion's own refusal.
+        if wavelength is not None and wavelength > 0 and not MIN_WAVELENGTH <= wavelength <= MAX_WAVELENGTH:
             raise PeakInputError(
                 f"{source}: wavelength {wavelength:g} Å is implausible (diffraction uses {MIN_WAVELENGTH:g} to "
                 f"{MAX_WAVELENGTH:g} Å)"
