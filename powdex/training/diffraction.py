@@ -49,7 +49,8 @@ class Structure:
 @dataclass(frozen=True)
 class DiffractionLines:
     """Distinct line positions of a structure, sorted by q², with one representative Miller index each (the
-    strongest reflection on the line) and the line's intensity."""
+    strongest reflection on the line, in the setting of the cell the lines were computed for) and the line's
+    intensity. Not a measured peak list (``powdex.peaks.PeakList``): every line knows its index."""
 
     q2: np.ndarray  # (n,)
     hkl: np.ndarray  # (n, 3) int
@@ -151,7 +152,7 @@ def structure_factors(structure: Structure, hkl: np.ndarray, q2: np.ndarray) -> 
 
 
 def merge_coincident(peaks: DiffractionLines) -> DiffractionLines:
-    """One peak per distinct q² (relative tolerance 1e-9): intensities summed, strongest index kept."""
+    """One line per distinct q² (relative tolerance 1e-9): intensities summed, strongest index kept."""
     order = np.argsort(peaks.q2, kind="stable")
     q2, hkl, intensity = peaks.q2[order], peaks.hkl[order], peaks.intensity[order]
     group = line_groups(q2, within=_SAME_POSITION_RTOL, relative=True)
