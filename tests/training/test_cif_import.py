@@ -2,7 +2,6 @@
 
 import gemmi
 import numpy as np
-import pytest
 
 from powdex.crystal import Cell
 from powdex.training import cif_import
