@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from powdex.crystal import LatticeSystem
 from powdex.optim.executors import available_cores
-from powdex.training.build import LATTICE_SYSTEMS, build_synthetic
+from powdex.training.build import build_synthetic
 from powdex.training.spacegroups import system_shares
 
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", help="worker counts to time (default: 1 and all available cores)")
     args = parser.parse_args()
     shares = system_shares(args.system_shares)
-    header = f"{'workers':>7} {'entries':>8} {'seconds':>8} {'entries/s':>10} {'MB / 100k':>10}  " + " ".join(f"{s[:5]:>6}" for s in LATTICE_SYSTEMS)
+    header = f"{'workers':>7} {'entries':>8} {'seconds':>8} {'entries/s':>10} {'MB / 100k':>10}  " + " ".join(f"{s.value[:5]:>6}" for s in LatticeSystem)
     print(f"system shares: {args.system_shares}")
     print(header)
     for workers in args.workers or sorted({1, available_cores()}):
@@ -36,7 +37,7 @@ def main() -> None:
             counts = build_synthetic(folder, args.entries, args.seed, shares, workers=workers, chunk_size=250)
             seconds = time.perf_counter() - start
             size = sum(f.stat().st_size for f in folder.rglob("*.parquet"))
-            per_system = " ".join(f"{counts.get(s, 0):>6}" for s in LATTICE_SYSTEMS)
+            per_system = " ".join(f"{counts.get(s.value, 0):>6}" for s in LatticeSystem)
             print(f"{workers:>7} {args.entries:>8} {seconds:>8.1f} {args.entries / seconds:>10.1f} {size / args.entries * 1e5 / 1e6:>10.0f}  {per_system}")
         finally:
             shutil.rmtree(folder)

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from powdex.cli.errors import check_output_directory, fail
+from powdex.errors import PowdexError
 
 dataset_app = typer.Typer(help="Training data for the data-driven indexer.", no_args_is_help=True)
 
@@ -45,7 +46,7 @@ def build(
     try:
         check_output_directory(out, "--out")
         shares = parse_shares(system_shares)
-    except ValueError as error:
+    except PowdexError as error:
         fail(str(error))
     with _progress() as progress:
         task = progress.add_task("building", total=entries, rate=0.0)
@@ -59,7 +60,7 @@ def build(
 
         try:
             written = build_synthetic(out, entries, seed, shares, workers=workers or None, on_progress=advance)
-        except ValueError as error:
+        except PowdexError as error:
             fail(str(error))
     typer.echo(f"wrote {sum(written.values())} entries to {out} ({dict(sorted(written.items()))})")
 
@@ -71,7 +72,7 @@ def import_cif(
         ..., "--out", help="Dataset directory to add the accepted entries to (a synthetic build's directory works too)."
     ),
 ) -> None:
-    """Import CIF files with the seed's quality criteria and duplicate removal; print rejections by reason.
+    """Import CIF files as training entries, with quality criteria and duplicate removal; print rejections by reason.
 
     OUT/cif-import-summary.json holds the counts, OUT/cif-import-rejections.txt one line per rejected block.
     """
@@ -86,7 +87,7 @@ def import_cif(
 
     try:
         check_output_directory(out, "--out")
-    except ValueError as error:
+    except PowdexError as error:
         fail(error)
     entries, summary = import_cif_directory(folder)
     out.mkdir(parents=True, exist_ok=True)

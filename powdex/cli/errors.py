@@ -15,8 +15,14 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 
+from powdex.errors import PowdexError
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+
+
+class OutputError(PowdexError, ValueError):
+    """An output path where nothing can be written (a ValueError too, for callers that still catch that)."""
 
 
 def one_line(error: Exception | str) -> str:
@@ -34,30 +40,30 @@ def fail(error: Exception | str) -> NoReturn:
 
 
 def check_output_file(path: Path, option: str) -> None:
-    """Raise ValueError unless a file can be written at ``path``: not a
+    """Raise OutputError unless a file can be written at ``path``: not a
     directory, in an existing directory where this process may create files
     (tried for real: permission bits say nothing to root or on a read-only
     file system)."""
     if path.is_dir():
-        raise ValueError(f"{option} {path}: is a directory; give a file name")
+        raise OutputError(f"{option} {path}: is a directory; give a file name")
     check_output_directory(path.parent, f"{option} {path}", existing=True)
 
 
 def check_output_directory(directory: Path, option: str, existing: bool = False) -> None:
-    """Raise ValueError unless files can be created in ``directory`` (or, when
+    """Raise OutputError unless files can be created in ``directory`` (or, when
     it does not exist yet and ``existing`` is false, in its nearest existing parent)."""
     probe_in = directory
     if not existing:
         while not probe_in.exists() and probe_in != probe_in.parent:
             probe_in = probe_in.parent
     if not probe_in.exists():
-        raise ValueError(f"{option}: directory {directory} does not exist")
+        raise OutputError(f"{option}: directory {directory} does not exist")
     if not probe_in.is_dir():
-        raise ValueError(f"{option}: {probe_in} is a file, not a directory")
+        raise OutputError(f"{option}: {probe_in} is a file, not a directory")
     try:
         handle, name = tempfile.mkstemp(dir=probe_in, prefix=".powdex-write-test-")
     except OSError as error:
-        raise ValueError(f"{option}: cannot write in {probe_in} ({error.strerror or error})") from None
+        raise OutputError(f"{option}: cannot write in {probe_in} ({error.strerror or error})") from None
     os.close(handle)
     os.unlink(name)
 

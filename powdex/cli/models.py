@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from powdex.cli.errors import check_output_directory, fail, write_atomically
+from powdex.errors import PowdexError
 
 console = Console(stderr=True)
 
@@ -32,11 +33,11 @@ def _systems(prepared: Path, names: list[str] | None):
     available = prepared_systems(prepared)
     if not names:
         return available
-    try:
-        chosen = [LatticeSystem(n) for n in names]
-    except ValueError as error:
-        fail(error)
-    return [s for s in chosen if s in available]
+    known = [s.value for s in LatticeSystem]
+    for name in names:
+        if name not in known:
+            fail(f"--system: unknown lattice system {name!r}; choose from {', '.join(known)}")
+    return [s for s in map(LatticeSystem, names) if s in available]
 
 
 def train(
@@ -67,7 +68,7 @@ def train(
     prepared = _prepared(dataset)
     try:
         check_output_directory(out, "--out")
-    except ValueError as error:
+    except PowdexError as error:
         fail(error)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     config = TrainingConfig(
@@ -98,12 +99,15 @@ def train(
                 tasks[task] = progress.add_task(task, total=total)
             progress.update(tasks[task], completed=done)
 
-        for lattice_system, n_groups, log in _train_systems(prepared, systems, config, out, str(dataset), threads, workers, report):
-            logs[lattice_system] = log
-            # Rewritten as each system finishes: a rerun after a kill trains only the systems not in it.
-            write_training_log(log_path, config, str(dataset.resolve()), logs)
-            times = ", ".join(f"{k} {v:.0f} s" for k, v in log["times_s"].items())
-            console.print(f"{lattice_system}: {n_groups} group models; {times}")
+        try:
+            for lattice_system, n_groups, log in _train_systems(prepared, systems, config, out, str(dataset), threads, workers, report):
+                logs[lattice_system] = log
+                # Rewritten as each system finishes: a rerun after a kill trains only the systems not in it.
+                write_training_log(log_path, config, str(dataset.resolve()), logs)
+                times = ", ".join(f"{k} {v:.0f} s" for k, v in log["times_s"].items())
+                console.print(f"{lattice_system}: {n_groups} group models; {times}")
+        except PowdexError as error:  # the systems finished before it are kept for a rerun
+            fail(error)
 
 
 def _training_log_header(config, dataset: str) -> dict:
@@ -228,7 +232,7 @@ def evaluate_models(
     prepared = _prepared(dataset)
     try:
         check_output_directory(out, "--out")
-    except ValueError as error:
+    except PowdexError as error:
         fail(error)
     directory = models or SHIPPED
     trained = set(shipped_systems(directory))
@@ -237,8 +241,11 @@ def evaluate_models(
         if lattice_system not in trained:
             console.print(f"{lattice_system.value}: no models in {directory}")
             continue
+        try:
+            system_models = load_system(lattice_system, directory)
+        except PowdexError as error:
+            fail(error)
         data = load_system_data(prepared, lattice_system)
-        system_models = load_system(lattice_system, directory)
         regression_rows += evaluate_regression(system_models, data)
         assignment_rows += evaluate_assignment(system_models, data, seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""Crystallography core: cells, lattice systems and forward models, Bravais lattices,
-systematic absences, reference Miller-index sets, reduction and lattice comparison.
+"""Crystallography core: cells, lattice systems and forward models, powder-pattern physics
+(Lorentz–polarisation, line merging), Bravais lattices, systematic absences, reference
+Miller-index sets, reduction and lattice comparison.
 
 Depends on numpy, gemmi and spglib only; nothing here imports from the rest of powdex.
 """
@@ -14,8 +15,9 @@ from powdex.crystal.cell import (
     parameters_from_coefficients,
     reciprocal_coefficients,
 )
-from powdex.crystal.lattice import LatticeSystem
+from powdex.crystal.lattice import LatticeSystem, cells_from_free, free_parameter_columns
 from powdex.crystal.miller import reference_miller_indices, sort_by_mean_spacing, spacing_invariants
+from powdex.crystal.powder import line_groups, lorentz_polarisation, merge_lines
 from powdex.crystal.reduction import (
     ConventionalCell,
     LatticeSignature,
@@ -39,7 +41,12 @@ __all__ = [
     "LatticeSystem",
     "ReducedCell",
     "conventional_cell",
+    "cells_from_free",
+    "free_parameter_columns",
     "lattice_signature",
+    "line_groups",
+    "lorentz_polarisation",
+    "merge_lines",
     "miller_terms",
     "niggli_reduce",
     "parameters_from_coefficients",

@@ -7,7 +7,7 @@ data-driven indexing seed):
 
 with (A, B, C, D, E, F) = (G*₁₁, G*₂₂, G*₃₃, 2G*₁₂, 2G*₁₃, 2G*₂₃), G* the reciprocal
 metric tensor. The six numbers are the S coefficients of the general equation divided by V² (mixed
-terms with their factor 2; the seed drops it and swaps S_hl and S_kl). They
+terms with their factor 2). They
 are called *reciprocal coefficients* here, always in the order
 (hh, kk, ll, hk, hl, kl). The functions below are vectorised over leading axes so
 that the indexer can treat thousands of trial cells at once; `Cell` is the
@@ -189,10 +189,6 @@ class Cell:
     @property
     def metric_tensor(self) -> np.ndarray:
         return metric_tensor(self.parameters)
-
-    @property
-    def reciprocal_metric_tensor(self) -> np.ndarray:
-        return np.linalg.inv(self.metric_tensor)
 
     @property
     def reciprocal_coefficients(self) -> np.ndarray:

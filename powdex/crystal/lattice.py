@@ -27,7 +27,7 @@ from enum import Enum
 
 import numpy as np
 
-from powdex.crystal.cell import Cell, miller_terms, parameters_from_coefficients
+from powdex.crystal.cell import PARAMETER_NAMES, Cell, miller_terms, parameters_from_coefficients
 
 
 def _rows(*rows) -> np.ndarray:
@@ -107,23 +107,11 @@ class LatticeSystem(str, Enum):
 
     def cell_from_free_parameters(self, values) -> Cell:
         """Cell from the direct-space free parameters (e.g. a, c for tetragonal)."""
-        v = dict(zip(self.free_parameter_names, np.atleast_1d(np.asarray(values, dtype=float))))
-        if len(v) != self.n_free_direct:
-            raise ValueError(f"{self.value} needs {self.free_parameter_names}, got {values!r}")
-        a = v["a"]
-        if self is LatticeSystem.CUBIC:
-            return Cell(a, a, a)
-        if self is LatticeSystem.TETRAGONAL:
-            return Cell(a, a, v["c"])
-        if self is LatticeSystem.HEXAGONAL:
-            return Cell(a, a, v["c"], 90, 90, 120)
-        if self is LatticeSystem.RHOMBOHEDRAL:
-            return Cell(a, a, a, v["alpha"], v["alpha"], v["alpha"])
-        if self is LatticeSystem.ORTHORHOMBIC:
-            return Cell(a, v["b"], v["c"])
-        if self is LatticeSystem.MONOCLINIC:
-            return Cell(a, v["b"], v["c"], 90, v["beta"], 90)
-        return Cell(a, v["b"], v["c"], v["alpha"], v["beta"], v["gamma"])
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        if len(values) != self.n_free_direct:
+            raise ValueError(f"{self.value} needs {self.free_parameter_names}, got {values.tolist()!r}")
+        columns = tuple(PARAMETER_NAMES.index(name) for name in self.free_parameter_names)
+        return Cell.from_parameters(cells_from_free(self, columns, values)[0])
 
     @property
     def n_free_direct(self) -> int:
@@ -155,3 +143,37 @@ _SYMMETRY_RANK = {
     LatticeSystem.HEXAGONAL: 5,
     LatticeSystem.CUBIC: 6,
 }
+
+
+def free_parameter_columns(system: LatticeSystem, cell) -> tuple[int, ...]:
+    """Which of (a, b, c, α, β, γ) of ``cell`` are free in its lattice system. A monoclinic cell whose axes were
+    reordered (a ≤ b ≤ c, say) may have its oblique angle at α, β or γ: the column is the angle farthest from 90°."""
+    match system:
+        case LatticeSystem.CUBIC:
+            return (0,)
+        case LatticeSystem.TETRAGONAL | LatticeSystem.HEXAGONAL:
+            return (0, 2)
+        case LatticeSystem.RHOMBOHEDRAL:
+            return (0, 3)
+        case LatticeSystem.ORTHORHOMBIC:
+            return (0, 1, 2)
+        case LatticeSystem.MONOCLINIC:
+            return (0, 1, 2, 3 + int(np.argmax(np.abs(np.asarray(cell, dtype=float)[3:] - 90.0))))
+        case _:
+            return (0, 1, 2, 3, 4, 5)
+
+
+def cells_from_free(system: LatticeSystem, columns: tuple[int, ...], values) -> np.ndarray:
+    """Full cells (n, 6) in Å and degrees from the free parameters (n, len(columns)) in ``columns`` of
+    (a, b, c, α, β, γ): the other parameters are the system's (right angles, γ = 120° hexagonal, equal lengths
+    and angles where the system makes them equal)."""
+    values = np.asarray(values, dtype=float).reshape(-1, len(columns))
+    cells = np.tile([1.0, 1.0, 1.0, 90.0, 90.0, 120.0 if system is LatticeSystem.HEXAGONAL else 90.0], (len(values), 1))
+    cells[:, list(columns)] = values
+    if system in (LatticeSystem.CUBIC, LatticeSystem.RHOMBOHEDRAL):
+        cells[:, 1] = cells[:, 2] = cells[:, 0]
+        if system is LatticeSystem.RHOMBOHEDRAL:
+            cells[:, 4] = cells[:, 5] = cells[:, 3]
+    elif system in (LatticeSystem.TETRAGONAL, LatticeSystem.HEXAGONAL):
+        cells[:, 1] = cells[:, 0]
+    return cells

@@ -1,7 +1,6 @@
 """Reference Miller-index sets: one index per distinct spacing a lattice can produce.
 
-Section 2.3.1 of the data-driven indexing seed: from all (h, k, l) with
-|h|, |k|, |l| ≤ 20, keep one index for each distinct value of the spacing
+From all (h, k, l) with |h|, |k|, |l| ≤ 20, keep one index for each distinct value of the spacing
 *invariants* of the lattice system (e.g. h²+k² and l² for tetragonal), i.e. one
 index per powder line that any cell of that system could show, then sort by a
 nominal spacing (h²+k²+l²; for hexagonal 4/3(h²+hk+k²)+l²).
@@ -89,7 +88,7 @@ def reference_miller_indices(
 
 
 def sort_by_mean_spacing(hkl: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-    """Reorder reference indices by their q² averaged over many cells (section 2.3.1, last step).
+    """Reorder reference indices by their q² averaged over many cells (the order the assignment network's classes follow).
 
     ``coefficients`` (n_cells, 6) are reciprocal coefficients of training cells.
     """

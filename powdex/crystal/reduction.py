@@ -24,7 +24,6 @@ from itertools import product
 
 import gemmi
 import numpy as np
-import spglib
 
 from powdex.crystal.bravais import BravaisLattice
 from powdex.crystal.cell import Cell
@@ -62,6 +61,8 @@ class ConventionalCell:
 
 def _lattice_symmetry(cell: Cell, centring: str, length_tolerance: float):
     """spglib's symmetry dataset of the lattice (one point per primitive cell) and the primitive cell's basis change."""
+    import spglib  # 50 ms of import that only lattice symmetry needs
+
     primitive = niggli_reduce(cell, centring)
     symprec = length_tolerance * primitive.cell.volume ** (1 / 3)
     with warnings.catch_warnings():

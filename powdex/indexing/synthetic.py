@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, Cell, reference_miller_indices, systematically_absent
+from powdex.crystal import BravaisLattice, Cell, lorentz_polarisation, merge_lines, reference_miller_indices, systematically_absent
 from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
 
 
@@ -55,11 +55,9 @@ def synthetic_peaks(
     tt, hkl = tt[keep], hkl[keep]
     order = np.argsort(tt)
     tt = tt[order]
-    theta = np.radians(tt / 2)
-    lp = (1 + np.cos(2 * theta) ** 2) / (np.sin(theta) ** 2 * np.cos(theta))
-    intensity = rng.exponential(1.0, len(tt)) * lp
+    intensity = rng.exponential(1.0, len(tt)) * lorentz_polarisation(tt)
     # Merge unresolved lines into one peak at the intensity-weighted position.
-    position, total = _merge_closer_than(faults.resolution, tt, intensity)
+    position, total = merge_lines(tt, intensity, within=faults.resolution)
     n_keep = min(len(position), int(np.ceil((n_peaks + 1) / max(1 - faults.missing_fraction, 1e-9))) + 2)
     position, total = position[:n_keep], total[:n_keep]
     if faults.missing_fraction > 0:
@@ -70,7 +68,7 @@ def synthetic_peaks(
     position = position + rng.normal(0.0, faults.two_theta_noise, len(position)) + faults.zero_shift
     # Noise can push two neighbouring peaks onto each other; a diffractometer sees one.
     order = np.argsort(position)
-    position, total = _merge_closer_than(COINCIDENT_PEAKS, position[order], total[order])
+    position, total = merge_lines(position[order], total[order], within=COINCIDENT_PEAKS)
     if faults.impurity:
         # An impurity line somewhere inside the observed range, clear of the others.
         for _ in range(100):
@@ -82,10 +80,3 @@ def synthetic_peaks(
     order = np.argsort(position)
     return PeakList.from_values(position[order], units="2theta", wavelength=wavelength,
                                 intensity=total[order] / total.max() * 100, source=f"<synthetic {bravais.value}>")
-
-
-def _merge_closer_than(distance: float, position: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ascending positions closer than ``distance`` to the previous one, as one at their weighted mean; the summed weights."""
-    group = np.concatenate([[0], np.cumsum(np.diff(position) > distance)])
-    total = np.bincount(group, weights=weight)
-    return np.bincount(group, weights=weight * position) / total, total

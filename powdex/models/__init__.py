@@ -1,4 +1,5 @@
-"""Learned models of the data-driven indexer (sections 2.2 and 2.3 of the seed).
+"""Learned models of the data-driven indexer: unit-cell regression from the first peaks (variance networks,
+Nix & Weigend 1994, and random forests, Breiman 2001) and Miller-index assignment (a classifier network).
 
 Runtime (numpy only): ``load_system(system)`` gives a lattice system's
 ``SystemModels``: ``candidates(q2, count, rng)`` draws unit cells, each with its

@@ -1,11 +1,11 @@
-"""Miller-index assignment (section 2.3): reference indices, network inputs, labels, numpy inference.
+"""Miller-index assignment by a classifier network: reference indices, network inputs, labels, numpy inference.
 
 For a candidate cell, the reference q² of every reference index is compared
 with every observed peak in scaled units (Δ = (q²obs − q²ref) / σ_q², σ_q² the
 q² scale of the lattice system) and squashed to Δ* = ε / (|Δ| + ε) ∈ (0, 1], large
 where a reference line sits on a peak. ε is proportional to the candidate's
-uncertainty τ (the seed trains one network per noise level with its own ε; one
-network that is told τ does the same): a cell known to 1 % measures distances
+uncertainty τ (one network that is told τ, rather than one network per noise level
+with its own ε): a cell known to 1 % measures distances
 on a scale ten times finer than one known to 10 %. The network maps each peak's row of Δ*,
 with the row of the largest Δ* any other peak has at each reference (a line another
 peak sits on is less likely to be this one's: two observed peaks are two lines), to a
@@ -17,9 +17,9 @@ total distance adds to its logit (``torch_modules.AssignmentModule``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from powdex.crystal import (
     LatticeSystem,
@@ -30,9 +30,11 @@ from powdex.crystal import (
     spacing_invariants,
 )
 from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap, valid_cells
-from powdex.models.data import SystemData
 from powdex.models.numpy_layers import mlp, softmax, softplus
 from powdex.models.regression import RegressionModel
+
+if TYPE_CHECKING:  # training and evaluation pass training tables; running the models needs no pyarrow
+    from powdex.models.data import SystemData
 
 REFERENCE_SIZE = {LatticeSystem.CUBIC: 100}
 DEFAULT_REFERENCE_SIZE = 500
@@ -78,6 +80,8 @@ def best_other_peak(delta: np.ndarray) -> np.ndarray:
 def matched_lines(delta: np.ndarray) -> np.ndarray:
     """One-hot (n, peaks, references): each pattern's peaks assigned to distinct reference lines with the least
     total distance Σ |Δ| (``scipy.optimize.linear_sum_assignment`` on ε / Δ* = |Δ| + ε)."""
+    from scipy.optimize import linear_sum_assignment  # scipy.optimize is a second of import; only assigning needs it
+
     out = np.zeros(np.shape(delta), dtype=np.float32)
     for pattern, row in zip(out, np.asarray(delta, dtype=np.float64)):
         peaks, lines = linear_sum_assignment(1.0 / row)

@@ -1,7 +1,7 @@
 """Cells as the models see them: the free parameters of a lattice system in scaled space.
 
 The regression targets are the free columns of (a, b, c, α, β, γ) of the
-reindexed cell (``powdex.training.prepare.free_parameter_columns``); a group of
+reindexed cell (``powdex.crystal.free_parameter_columns``); a group of
 monoclinic entries shares one setting, so one oblique-angle column per group.
 """
 
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from powdex.crystal import LatticeSystem
-from powdex.training.prepare import free_parameter_columns
-from powdex.training.scaling import Scaler
+from powdex.crystal import LatticeSystem, cells_from_free, free_parameter_columns
+from powdex.models.scaling import Scaler
 
 
 def group_columns(system: LatticeSystem, cells: np.ndarray) -> tuple[int, ...]:
@@ -19,20 +18,6 @@ def group_columns(system: LatticeSystem, cells: np.ndarray) -> tuple[int, ...]:
     columns = [free_parameter_columns(system, c) for c in np.asarray(cells).reshape(-1, 6)]
     values, counts = np.unique(np.array(columns), axis=0, return_counts=True)
     return tuple(int(c) for c in values[np.argmax(counts)])
-
-
-def cells_from_free(system: LatticeSystem, columns: tuple[int, ...], values: np.ndarray) -> np.ndarray:
-    """Full cells (n, 6) in Å and degrees from free parameters (n, len(columns)), restoring the system's equalities."""
-    values = np.asarray(values, dtype=float).reshape(-1, len(columns))
-    cells = np.tile([1.0, 1.0, 1.0, 90.0, 90.0, 120.0 if system is LatticeSystem.HEXAGONAL else 90.0], (len(values), 1))
-    cells[:, list(columns)] = values
-    if system in (LatticeSystem.CUBIC, LatticeSystem.RHOMBOHEDRAL):
-        cells[:, 1] = cells[:, 2] = cells[:, 0]
-        if system is LatticeSystem.RHOMBOHEDRAL:
-            cells[:, 4] = cells[:, 5] = cells[:, 3]
-    elif system in (LatticeSystem.TETRAGONAL, LatticeSystem.HEXAGONAL):
-        cells[:, 1] = cells[:, 0]
-    return cells
 
 
 def cells_from_scaled(system: LatticeSystem, scaler: Scaler, columns: tuple[int, ...], scaled: np.ndarray) -> np.ndarray:

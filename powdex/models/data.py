@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.crystal import LatticeSystem
 from powdex.models.regression import min_peaks, peaks_used
-from powdex.training.entry import ragged_to_numpy
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 _COLUMNS = ["identifier", "reindexed_cell", "observable_q2", "observable_hkl_reindexed", "group", "split", "augmented_from"]
 
@@ -84,3 +84,15 @@ def load_system_data(prepared: Path, system: LatticeSystem) -> SystemData:
         origin=np.array([p or i for p, i in zip(parents, table.column("identifier").to_pylist())], dtype=object)[rows],
         dropped=int((~keep).sum()),
     )
+
+
+def ragged_to_numpy(column: pa.Array) -> list[np.ndarray]:
+    """Rows of a list column (list<double> or list<fixed_size_list<int16, 3>>) as numpy arrays."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = column.offsets.to_numpy()
+    values = column.values
+    if pa.types.is_fixed_size_list(values.type):
+        flat = values.flatten().to_numpy(zero_copy_only=False).reshape(-1, 3).astype(np.int32)
+    else:
+        flat = values.to_numpy(zero_copy_only=False)
+    return [flat[offsets[i] : offsets[i + 1]] for i in range(len(column))]

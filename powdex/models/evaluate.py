@@ -2,13 +2,13 @@
 
 Regression, per lattice system and free parameter, over the unaugmented
 validation entries of the groups that have models (each entry through its own
-group's models, as in the seed):
+group's models):
 
 * median relative error of the network mean and of the forest mean;
 * calibration: fraction of truths within μ ± 1σ and μ ± 2σ, σ² = β / (α − 1), and
   a reliability curve (observed against nominal coverage of normal intervals);
 * forest/network disagreement: fraction with |μ_net − μ_forest| > √(σ²_net + σ²_forest),
-  σ_forest the spread of the trees (the seed asks whether the forest can go);
+  σ_forest the spread of the trees (whether the forest adds anything to the network);
 * the network's median error and 2σ coverage on the entries with fewer peaks
   than the models read at most (small cells, whose lines below 2θ = 60° are few).
 
@@ -33,8 +33,8 @@ from powdex.crystal import PARAMETER_NAMES
 from powdex.models.assignment import PREDICTED, candidate_cells, labels, nearest_reference, predicted_cells, reference_q2
 from powdex.models.data import SystemData
 from powdex.models.store import SystemModels
+from powdex.models.window import OVERLAP_DISTANCE, WAVELENGTH
 from powdex.peaks import q2_to_two_theta
-from powdex.training.diffraction import OVERLAP_DISTANCE, WAVELENGTH
 
 NOMINAL_COVERAGE = np.linspace(0.05, 0.99, 20)
 NOISE_LEVELS = (0.10, 0.05, 0.025, 0.01, 0.0)

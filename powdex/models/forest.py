@@ -1,4 +1,4 @@
-"""Random-forest regression (section 2.2.3): fitted with scikit-learn, shipped as plain arrays, evaluated with numpy.
+"""Random-forest regression (Breiman 2001) of unit cells: fitted with scikit-learn, shipped as plain arrays, evaluated with numpy.
 
 The trees of a fitted ``RandomForestRegressor`` are exported as one flat node
 table (children, split feature and threshold, leaf values), so the shipped
@@ -54,7 +54,7 @@ def fit_forest(
     subsample: float = SUBSAMPLE,
     min_samples_leaf: int = MIN_SAMPLES_LEAF,
 ) -> Forest:
-    """scikit-learn's forest with the seed's settings (bootstrap samples of ``subsample`` of the data), exported."""
+    """scikit-learn's forest on bootstrap samples of ``subsample`` of the data, exported."""
     from sklearn.ensemble import RandomForestRegressor
 
     model = RandomForestRegressor(

@@ -1,4 +1,4 @@
-"""Training objectives of the variance networks (section 2.2.2), in PyTorch.
+"""Training objectives of the variance networks (Nix & Weigend 1994; Stirn & Knowles 2021), in PyTorch.
 
 With an inverse-gamma(α, β) prior on the variance of a normal likelihood, the
 marginal of the truth y given the mean μ is a Student-t; its negative log:

@@ -1,8 +1,9 @@
-"""Unit-cell regression at runtime (section 2.2), numpy only: variance network plus random forest per group.
+"""Unit-cell regression at runtime, numpy only: a variance network (Nix & Weigend 1994) plus a random forest
+(Breiman 2001) per group.
 
 Both models map the scaled q² of the first observable peaks to the scaled free
 cell parameters of their group. They read the peaks of the training patterns'
-range (2θ ≤ 60° at the seed's 1.54 Å, q² ≤ ``Q2_WINDOW``), at most ``n_peaks`` of them and
+range (2θ ≤ 60° at 1.54 Å, q² ≤ ``Q2_WINDOW``, ``powdex.models.window``), at most ``n_peaks`` of them and
 at least ``min_peaks``: a small inorganic cell has only a few lines there, and a
 user's list may stop early. The input is the scaled q² of each of the
 ``n_peaks`` slots, zero where no peak is given, followed by the slots' presence
@@ -21,14 +22,11 @@ from powdex.crystal import LatticeSystem
 from powdex.models.cells import cells_from_scaled, valid_cells
 from powdex.models.forest import Forest
 from powdex.models.numpy_layers import mlp, softplus
-from powdex.peaks import two_theta_to_q2
-from powdex.training.diffraction import TWO_THETA_MAX, WAVELENGTH
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
+from powdex.models.window import Q2_WINDOW, TWO_THETA_MAX, WAVELENGTH
 
 PEAKS = {LatticeSystem.CUBIC: 10}
 DEFAULT_PEAKS = 20
-# The q² range of the training patterns: peaks beyond it were never seen in training.
-Q2_WINDOW = float(two_theta_to_q2(TWO_THETA_MAX, WAVELENGTH))
 
 
 def peaks_used(system: LatticeSystem) -> int:

@@ -13,6 +13,7 @@ the stored weights). The shipped models live in
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,9 +21,10 @@ import numpy as np
 
 from powdex.crystal import LatticeSystem
 from powdex.models.assignment import AssignmentModel
+from powdex.models.errors import ModelError
 from powdex.models.forest import Forest
 from powdex.models.regression import RegressionModel
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 FORMAT_VERSION = 6  # 2: float16 network weights, the assignment evidence term; 3: the variance networks' calibrated variance_scale;
 # 4: the assignment network's other-peak input, context and Gaussian evidence; 5: its matched-line term;
@@ -61,7 +63,7 @@ def save_system(directory: Path, models: SystemModels) -> None:
     arrays.update({f"assignment/network/{k}": v.astype(np.float16) for k, v in assignment.weights.items()})
     broken = [k for k, v in arrays.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
     if broken:
-        raise ValueError(f"{models.system.value} models have non-finite weights ({', '.join(broken[:3])}…); training diverged")
+        raise ModelError(f"{models.system.value} models have non-finite weights ({', '.join(broken[:3])}…); training diverged")
     np.savez_compressed(directory / f"{models.system.value}.npz", **arrays)
     meta = {
         "format_version": FORMAT_VERSION,
@@ -76,12 +78,24 @@ def save_system(directory: Path, models: SystemModels) -> None:
 
 
 def load_system(system: LatticeSystem | str, directory: Path = SHIPPED) -> SystemModels:
+    """The models of one lattice system from ``directory``; :class:`ModelError` names a file that is missing,
+    unreadable or of another format version."""
     system = LatticeSystem(system)
-    meta = json.loads((Path(directory) / f"{system.value}.json").read_text())
-    if meta["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"model format {meta['format_version']} is not {FORMAT_VERSION}; retrain with this powdex")
-    with np.load(Path(directory) / f"{system.value}.npz", allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    meta_path, arrays_path = Path(directory) / f"{system.value}.json", Path(directory) / f"{system.value}.npz"
+    for path in (meta_path, arrays_path):
+        if not path.is_file():
+            raise ModelError(f"{path}: model file missing (the {system.value} models are {meta_path.name} and {arrays_path.name})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{meta_path}: cannot read model metadata ({error})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{meta_path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}; retrain with this powdex")
+    try:
+        with np.load(arrays_path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ModelError(f"{arrays_path}: cannot read model arrays ({error})") from None
     scaler = Scaler(**meta["scaler"])
 
     def under(prefix: str) -> dict[str, np.ndarray]:

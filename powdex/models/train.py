@@ -1,4 +1,4 @@
-"""Training of the shipped models in PyTorch (sections 2.2 and 2.3); needs the ``train`` extra.
+"""Training of the shipped models (cell regression and index assignment) in PyTorch; needs the ``train`` extra.
 
 Per lattice system: a variance network pretrained on all of the system's
 training entries, then, from it, a variance network and a random forest for
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
+from powdex.crystal import free_parameter_columns
 from powdex.models.assignment import (
     AssignmentModel,
     build_reference,
@@ -30,12 +31,12 @@ from powdex.models.assignment import (
 )
 from powdex.models.cells import group_columns
 from powdex.models.data import SystemData
+from powdex.models.errors import ModelError
 from powdex.models.forest import MIN_SAMPLES_LEAF, N_TREES, SUBSAMPLE, fit_forest
 from powdex.models.losses import beta_nll, inverse_gamma_nll
 from powdex.models.regression import RegressionModel, min_peaks, model_inputs
 from powdex.models.store import SystemModels
 from powdex.models.torch_modules import AssignmentModule, VarianceModule
-from powdex.training.prepare import free_parameter_columns
 
 TWO_SIGMA_COVERAGE = norm.cdf(2.0) - norm.cdf(-2.0)
 
@@ -75,7 +76,7 @@ class AssignmentConfig:
     learning_rate: float = 2e-3
     batch_size: int = 256
     epochs: int = 20
-    epsilon_per_uncertainty: float = 0.2  # ε = 0.2 τ: the seed's ε = 0.01 at the middle noise level τ = 0.05
+    epsilon_per_uncertainty: float = 0.2  # ε = 0.2 τ: ε = 0.01 at the middle noise level τ = 0.05
     noise_levels: tuple[float, ...] = (0.10, 0.05, 0.025, 0.01)
 
 
@@ -294,9 +295,13 @@ def _seed(config: TrainingConfig, *keys: int) -> int:
     return int(np.random.SeedSequence(config.seed, spawn_key=keys).generate_state(1)[0])
 
 
-def trained_groups(data: SystemData, min_entries: int) -> list[str]:
+def trained_groups(data: SystemData, min_entries: int, selection: np.ndarray) -> list[str]:
+    """Groups with at least ``min_entries`` training entries, of which some are left to fit on once the
+    ``selection`` entries (held out to choose the network) are taken: a group of one crystal and its augmented
+    copies has none."""
     names, counts = np.unique(data.group[data.training].astype(str), return_counts=True)
-    return [str(n) for n, c in zip(names, counts) if c >= min_entries]
+    fitted = set(data.group[data.training & ~selection].astype(str))
+    return [str(n) for n, c in zip(names, counts) if c >= min_entries and n in fitted]
 
 
 def selection_mask(data: SystemData, fraction: float, seed: int) -> np.ndarray:
@@ -334,8 +339,8 @@ def train_system(data: SystemData, config: TrainingConfig, report: Report | None
     natural, data = data, shortened(data, config.shortened_fraction, _seed(config, system_key, 4000))
     log: dict = {"system": data.system.value, "pretraining": {}, "regression": {}, "times_s": {}}
     start = time.perf_counter()
-    groups = trained_groups(data, config.min_group_entries)
     selection = selection_mask(data, config.variance.selection_fraction, _seed(config, system_key, 2000))
+    groups = trained_groups(data, config.min_group_entries, selection)
     fitted = data.training & ~selection
     entry_columns = [free_parameter_columns(data.system, c) for c in data.cells]
     columns_of = {group: group_columns(data.system, data.cells[data.training & (data.group == group)]) for group in groups}
@@ -373,6 +378,11 @@ def train_system(data: SystemData, config: TrainingConfig, report: Report | None
     full = natural.full()
     originals = ~full.augmented
     train, val = full.subset(originals & full.training), full.subset(originals & ~full.training)
+    if not len(train.cells):
+        raise ModelError(
+            f"{data.system.value}: no training entry has the {full.n_peaks} peaks the assignment network reads; "
+            "build a larger dataset or train the other lattice systems"
+        )
     reference = build_reference(data.system, train.cells, _seed(config, system_key, 1000))
     assignment, history = train_assignment_network(
         train, reference, predicted_cells(train, regression), val, predicted_cells(val, regression),

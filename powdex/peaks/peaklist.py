@@ -7,7 +7,7 @@ import numpy as np
 
 from powdex.errors import PowdexError
 
-from .units import d_to_q2, q2_to_d, q2_to_two_theta, two_theta_to_q2
+from .units import MAX_WAVELENGTH, MIN_WAVELENGTH, d_to_q2, q2_to_d, q2_to_two_theta, two_theta_to_q2
 
 UNITS = ("q2", "d", "2theta")
 
@@ -175,6 +175,12 @@ class PeakList:
             raise PeakInputError(f"{source}: no peaks")
         if units == "2theta" and wavelength is None:
             raise PeakInputError(f"{source}: positions are 2θ but no wavelength was given")
+        # Non-positive and non-finite wavelengths get the unit conversion's own refusal.
+        if wavelength is not None and wavelength > 0 and not MIN_WAVELENGTH <= wavelength <= MAX_WAVELENGTH:
+            raise PeakInputError(
+                f"{source}: wavelength {wavelength:g} Å is implausible (diffraction uses {MIN_WAVELENGTH:g} to "
+                f"{MAX_WAVELENGTH:g} Å)"
+            )
         validate_positions(positions, units, labels)
         if intensity is None:
             intensity = np.ones_like(positions)

@@ -1,21 +1,25 @@
 """Lenient reading of numeric text columns, shared by peak-list and pattern files.
 
-Accepted: comma, semicolon, tab or space separators; ``#`` and ``!``
-comments, whole-line or trailing; blank lines; one header line of column
-names before the first data line; a ``# wavelength: 1.5406`` or
-``# lambda = 0.7093`` comment.  Everything else that is not a number is an
-error naming the file, line and column, and so are two ways a comma
-silently shifts columns: data lines with different numbers of columns
-(``28.44 1,520``, a thousands separator) and decimal commas (``28,44``).
+Accepted: UTF-8 text (a byte-order mark is skipped); comma, semicolon, tab or
+space separators; ``#`` and ``!`` comments, whole-line or trailing; blank
+lines; one header line of column names (words: every name holds a letter)
+before the first data line; a ``# wavelength: 1.5406`` or ``# lambda = 0.7093``
+comment with a wavelength between 0.01 and 20 Å.  Everything else that is not a
+number is an error naming the file, line and column, and so are control
+characters (a NUL byte from a corrupted copy), and two ways a comma silently
+shifts columns: data lines with different numbers of columns (``28.44 1,520``,
+a thousands separator) and decimal commas (``28,44``).
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from os import PathLike
 
 import numpy as np
 
 from .peaklist import PeakInputError
+from .units import MAX_WAVELENGTH, MIN_WAVELENGTH
 
 _SEPARATORS = re.compile(r"[,;\s]+")
 _COMMENT_START = re.compile(r"[#!]")
@@ -28,7 +32,8 @@ _COMMA_NUMBER = re.compile(r"[-+]?\d+,\d+")
 def read_text(path: str | PathLike) -> str:
     """The file's text, or a one-line PeakInputError instead of a traceback."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark, which is no data.
+        with open(path, encoding="utf-8-sig") as handle:
             return handle.read()
     except FileNotFoundError:
         raise PeakInputError(f"{path}: file not found") from None
@@ -38,6 +43,8 @@ def read_text(path: str | PathLike) -> str:
         raise PeakInputError(f"{path}: permission denied") from None
     except UnicodeDecodeError:
         raise PeakInputError(f"{path}: not a text file (not valid UTF-8)") from None
+    except OSError as error:  # a symbolic-link loop, an I/O error of the disk or network file system, ...
+        raise PeakInputError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
 def _is_number(token: str) -> bool:
@@ -63,7 +70,26 @@ def _wavelength_in(comment: str, where: str) -> float | None:
         return None
     if number is None or float(number.group()) <= 0:
         raise PeakInputError(f"{where}: cannot read a positive wavelength from comment {comment.strip()!r}")
-    return float(number.group())
+    wavelength = float(number.group())
+    if not MIN_WAVELENGTH <= wavelength <= MAX_WAVELENGTH:
+        raise PeakInputError(
+            f"{where}: wavelength {wavelength:g} Å is implausible (diffraction uses {MIN_WAVELENGTH:g} to "
+            f"{MAX_WAVELENGTH:g} Å); give it in Å"
+        )
+    return wavelength
+
+
+def _is_column_name(token: str) -> bool:
+    # A header names columns with words ("2theta", "I", "q²"); "28..44" is a mistyped number, not a name.
+    return any(character.isalpha() for character in token)
+
+
+def _refuse_control_characters(content: str, where: str) -> None:
+    """A NUL or other control character (a corrupted copy, a binary file with a text extension) is no
+    separator and no number; left alone it makes a data line look like a header."""
+    for character in content:
+        if character != "\t" and unicodedata.category(character) == "Cc":
+            raise PeakInputError(f"{where}: control character U+{ord(character):04X} in the line (a corrupted or binary file?)")
 
 
 @dataclass(frozen=True)
@@ -106,12 +132,13 @@ def parse_text_table(text: str, source: str) -> TextTable:
                 )
             if stated is not None:
                 wavelength, wavelength_line = stated, line_number
+        _refuse_control_characters(content, where)
         tokens = [token for token in _SEPARATORS.split(content) if token]
         if not tokens:
             continue
         numeric = [_is_number(token) for token in tokens]
         is_first_content = header is None and not rows
-        if is_first_content and not any(numeric):
+        if is_first_content and not any(numeric) and all(_is_column_name(token) for token in tokens):
             header = tuple(tokens)
             continue
         if not all(numeric):

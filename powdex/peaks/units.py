@@ -10,6 +10,11 @@ import numpy as np
 CU_KA1 = 1.5406
 """Cu Kα1 wavelength in Å, the usual laboratory source."""
 
+# Wavelengths (Å) a diffraction measurement can have: hard synchrotron X-rays reach
+# 0.1 Å, cold neutrons 20 Å. Outside these a wavelength is a typo or another unit (nm, m).
+MIN_WAVELENGTH = 0.01
+MAX_WAVELENGTH = 20.0
+
 
 def _checked_wavelength(wavelength: float) -> float:
     wavelength = float(wavelength)

@@ -1,4 +1,5 @@
-"""Training data for the data-driven indexer (section 2.1 of the seed).
+"""Training data for the learned models of the data-driven indexer: crystals (synthetic or from CIF files),
+their powder patterns and peak lists, grouped, split, scaled and augmented.
 
 Synthetic crystals and imported CIFs become ``Entry`` records (pattern, two peak
 lists, conventional / reindexed / Niggli cells), stored as Parquet per lattice

@@ -1,4 +1,4 @@
-"""Augmentation (section 2.1.5): perturbed cells and resampled observable peak lists.
+"""Augmentation of the training entries: perturbed cells and resampled observable peak lists.
 
 Everything is set up from training entries only. Cells are perturbed in scaled
 space (``Scaler``) on the free parameters of the lattice system (cubic a;
@@ -16,9 +16,9 @@ accepted with probability ρ(Δq²) = [1 − exp(−r0 Δq²)]^r1 of its distanc
 last accepted peak. ρ is fitted to exactly that process observed in the
 training entries: for every observable peak, each following list-1 peak up to
 the next observable one is a trial at its distance, a success if it is
-observable. (The seed phrases the statistic as the fraction of list-2
-neighbours that are list-1 neighbours; read literally that fraction falls with
-Δq², while ρ must rise from 0 to 1, so the trials are counted from list 1.)
+observable. (Counted as the fraction of list-2 neighbours that are list-1
+neighbours, the statistic would fall with Δq², while ρ must rise from 0 to 1, so
+the trials are counted from list 1.)
 The trial fractions are binned in 100 log-spaced bins from 10⁻⁴ to 10^−1.75.
 """
 

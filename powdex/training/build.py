@@ -9,7 +9,7 @@ Layout of a dataset directory::
 
 Entry i is made from its own random stream (``entry_rng(seed, i)``) and its
 lattice system from i alone (``lattice_system_of_entry``), so a dataset depends
-only on the seed, the shares and the entry count, never on the number of
+only on the random seed, the shares and the entry count, never on the number of
 processes or on interruptions. Work is cut into chunks of consecutive entry
 indices; each worker writes its chunk's files (temporary name, then rename) and
 the ``done`` marker last, so a killed build loses at most unfinished chunks and
@@ -28,13 +28,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from powdex.crystal import LatticeSystem
 from powdex.optim.executors import available_cores, limit_to_one_thread
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
+from powdex.training.errors import DatasetError
 from powdex.training.spacegroups import system_shares
 from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
 
 DEFAULT_CHUNK_SIZE = 1000
-LATTICE_SYSTEMS = ("cubic", "tetragonal", "hexagonal", "rhombohedral", "orthorhombic", "monoclinic", "triclinic")
 _MANIFEST = "build.json"
 
 
@@ -49,7 +50,7 @@ def synthetic_entry(seed: int, index: int, shares: dict[str, float]) -> Entry:
 def entries_of_system(seed: int, system: str, min_lines: int = 0) -> Iterator[Entry]:
     """The entries of one lattice system with at least ``min_lines`` observable lines, in order, without end:
     the synthetic dataset with ``seed`` made of that system alone (tests and benchmarks draw cases from it)."""
-    shares = {s: float(s == system) for s in LATTICE_SYSTEMS}
+    shares = {s.value: float(s.value == system) for s in LatticeSystem}
     for index in itertools.count():
         entry = synthetic_entry(seed, index, shares)
         if len(entry.observable_q2) >= min_lines:
@@ -109,7 +110,7 @@ def _check_manifest(out: Path, seed: int, chunk_size: int, shares: dict[str, flo
         saved.setdefault("generator_version", 1)  # builds before the version was recorded
         for key, value in wanted.items():
             if saved.get(key) != value:
-                raise ValueError(f"{out} holds a build with {key} {_shown(saved.get(key))}, not {_shown(value)}; use another directory")
+                raise DatasetError(f"{out} holds a build with {key} {_shown(saved.get(key))}, not {_shown(value)}; use another directory")
         return int(saved["chunk_size"])
     out.mkdir(parents=True, exist_ok=True)
     manifest.write_text(json.dumps({**wanted, "chunk_size": chunk_size}, indent=2))
@@ -122,7 +123,7 @@ def _shown(value) -> str:
 
 def _rounded(shares: dict[str, float]) -> dict[str, float]:
     # Twelve digits survive the JSON round trip and tell different share specifications apart.
-    return {s: round(float(shares[s]), 12) for s in LATTICE_SYSTEMS}
+    return {s.value: round(float(shares[s.value]), 12) for s in LatticeSystem}
 
 
 def _finished_until(out: Path, chunk: int) -> int:
@@ -145,7 +146,7 @@ def write_by_lattice_system(table: pa.Table, out: Path, name: str) -> dict[str, 
     """Split a table of entries by lattice system into ``out/<system>/<name>.parquet`` (atomic per file)."""
     counts = {}
     systems = table.column("lattice_system").to_pylist()
-    for system in LATTICE_SYSTEMS:
+    for system in (s.value for s in LatticeSystem):
         rows = [i for i, s in enumerate(systems) if s == system]
         if not rows:
             continue

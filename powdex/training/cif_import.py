@@ -1,4 +1,4 @@
-"""Import of a directory of CIF files with the seed's quality criteria and duplicate removal (section 2.1.1).
+"""Import of a directory of CIF files as training entries, with quality criteria and duplicate removal.
 
 The space group is gemmi's reading of the block (``SmallStructure.spacegroup``):
 the listed symmetry operations first, then the Hall symbol, then the
@@ -16,11 +16,11 @@ a rejection reason in the summary:
 6. the stated volume matches the cell (1 % relative);
 7. the stated volume is consistent with the atom count (formula × Z,
    hydrogen included). For organic compounds (carbon and hydrogen in the
-   formula) that is the seed's "within 18 times the number of atoms": at most
+   formula) that is "within 18 times the number of atoms": at most
    18 Å³ per atom, about twice the typical 9–10 Å³ of an organic crystal
    counted with its hydrogens, so a Z too small by half is caught. Inorganic
    compounds are far less uniform (diamond 5.7, silicon 20, KCl 31, CsI 57 Å³
-   per atom), and the seed's bound would reject silicon and rock salt: they
+   per atom), and the organic bound would reject silicon and rock salt: they
    must lie within 4–100 Å³ per atom, which still catches a formula or Z off
    by an order of magnitude. A missing Z is derived from the atom sites
    (non-hydrogen atoms in the cell over those in the formula) and must come
@@ -59,7 +59,7 @@ from powdex.training.diffraction import Structure
 from powdex.training.entry import Entry, entry_from_structure
 
 VOLUME_RTOL = 0.01
-MAX_ORGANIC_VOLUME_PER_ATOM = 18.0  # Å³, the seed's bound (criterion 7)
+MAX_ORGANIC_VOLUME_PER_ATOM = 18.0  # Å³, the organic bound (criterion 7)
 INORGANIC_VOLUME_PER_ATOM = (4.0, 100.0)  # Å³
 DUPLICATE_RTOL = 0.05
 Z_TOLERANCE = 0.1  # a derived Z must lie this close to a whole number

@@ -1,11 +1,14 @@
-"""Powder patterns and the seed's two peak lists from a crystal structure (section 2.1.1).
+"""Powder patterns of a crystal structure and their two line lists: the allowed lines
+(all not systematically absent) and the observable ones (those a peak search would
+find on the pattern).
 
-The pattern is computed on 2θ = 0–60° in 0.02° steps with Gaussian peaks of
-0.1° FWHM for Cu Kα (1.54 Å). Intensities are kinematic:
-I = multiplicity · |F|² · Lorentz-polarisation, with IT92 atomic form factors
+The pattern is computed in the window the learned models read
+(``powdex.models.window``: 2θ ≤ 60° for Cu Kα, 1.54 Å) in 0.02° steps with
+Gaussian peaks of 0.1° FWHM. Intensities are kinematic:
+I = multiplicity · |F|² · Lorentz–polarisation, with IT92 atomic form factors
 and one isotropic displacement parameter. Reflections that fall on exactly the
-same q² (cubic 300/221, tetragonal hkl/khl in 4/m, …) are one peak: a powder
-pattern cannot tell them apart, so the peak lists hold distinct positions.
+same q² (cubic 300/221, tetragonal hkl/khl in 4/m, …) are one line: a powder
+pattern cannot tell them apart, so the line lists hold distinct positions.
 """
 
 from __future__ import annotations
@@ -16,17 +19,14 @@ from functools import lru_cache
 import gemmi
 import numpy as np
 
-from powdex.crystal import Cell
+from powdex.crystal import Cell, line_groups, lorentz_polarisation
+from powdex.models.window import FWHM, OVERLAP_DISTANCE, TWO_THETA_MAX, WAVELENGTH
 from powdex.peaks import q2_to_d, q2_to_two_theta, two_theta_to_q2
 from powdex.training.spacegroups import symmetry_operations
 
-WAVELENGTH = 1.54  # Å, Cu Kα as in the seed
-TWO_THETA_MAX = 60.0
 TWO_THETA_STEP = 0.02
-FWHM = 0.1  # degrees 2θ
 PEAK_LIST_LENGTH = 60
 MINIMUM_INTENSITY = 1e-3  # of the pattern normalised to sqrt(Σ I²) = 1
-OVERLAP_DISTANCE = FWHM / 1.5  # degrees 2θ
 TWO_THETA = np.round(np.arange(0.0, TWO_THETA_MAX + TWO_THETA_STEP / 2, TWO_THETA_STEP), 10)
 
 _SIGMA = FWHM / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -47,8 +47,10 @@ class Structure:
 
 
 @dataclass(frozen=True)
-class PeakList:
-    """Distinct peak positions, sorted by q², with one representative Miller index each (conventional setting)."""
+class DiffractionLines:
+    """Distinct line positions of a structure, sorted by q², with one representative Miller index each (the
+    strongest reflection on the line, in the setting of the cell the lines were computed for) and the line's
+    intensity. Not a measured peak list (``powdex.peaks.PeakList``): every line knows its index."""
 
     q2: np.ndarray  # (n,)
     hkl: np.ndarray  # (n, 3) int
@@ -57,15 +59,15 @@ class PeakList:
     def __len__(self) -> int:
         return len(self.q2)
 
-    def take(self, index) -> PeakList:
-        return PeakList(self.q2[index], self.hkl[index], self.intensity[index])
+    def take(self, index) -> DiffractionLines:
+        return DiffractionLines(self.q2[index], self.hkl[index], self.intensity[index])
 
 
 @dataclass(frozen=True)
 class Diffraction:
     pattern: np.ndarray  # on TWO_THETA, normalised to sqrt(Σ I²) = 1
-    allowed: PeakList  # first PEAK_LIST_LENGTH non-absent peaks
-    observable: PeakList  # first PEAK_LIST_LENGTH peaks passing the four observability rules
+    allowed: DiffractionLines  # first PEAK_LIST_LENGTH non-absent lines
+    observable: DiffractionLines  # first PEAK_LIST_LENGTH lines passing the observability rules (``observable``)
 
 
 def diffraction(structure: Structure) -> Diffraction:
@@ -74,11 +76,11 @@ def diffraction(structure: Structure) -> Diffraction:
     q2 = structure.cell.q2(hkl)
     intensity = multiplicity(structure.space_group, hkl) * np.abs(structure_factors(structure, hkl, q2)) ** 2
     intensity *= lorentz_polarisation(q2_to_two_theta(q2, WAVELENGTH))
-    peaks = merge_coincident(PeakList(q2, hkl, intensity))
+    peaks = merge_coincident(DiffractionLines(q2, hkl, intensity))
     return diffraction_from_peaks(peaks)
 
 
-def diffraction_from_peaks(peaks: PeakList) -> Diffraction:
+def diffraction_from_peaks(peaks: DiffractionLines) -> Diffraction:
     """Pattern and peak lists from all non-absent peaks (intensities in any scale), sorted by q²."""
     two_theta = q2_to_two_theta(peaks.q2, WAVELENGTH)
     raw = pattern(two_theta, peaks.intensity)
@@ -86,7 +88,7 @@ def diffraction_from_peaks(peaks: PeakList) -> Diffraction:
     scale = 1.0 / norm if norm > 0 else 1.0
     normalised = raw * scale
     heights = peaks.intensity * scale  # each peak's own contribution at its centre
-    allowed = PeakList(peaks.q2, peaks.hkl, heights)
+    allowed = DiffractionLines(peaks.q2, peaks.hkl, heights)
     return Diffraction(
         normalised.astype(np.float32),
         allowed.take(slice(0, PEAK_LIST_LENGTH)),
@@ -149,23 +151,16 @@ def structure_factors(structure: Structure, hkl: np.ndarray, q2: np.ndarray) -> 
     return real + 1j * np.sum(f * np.add.reduceat(weight * np.sin(phase), starts, axis=0).T, axis=1)
 
 
-def lorentz_polarisation(two_theta: np.ndarray) -> np.ndarray:
-    """Lorentz-polarisation factor of an unpolarised laboratory powder diffractometer."""
-    t = np.radians(two_theta)
-    return (1.0 + np.cos(t) ** 2) / (np.sin(t / 2.0) ** 2 * np.cos(t / 2.0))
-
-
-def merge_coincident(peaks: PeakList) -> PeakList:
-    """One peak per distinct q² (relative tolerance 1e-9): intensities summed, strongest index kept."""
+def merge_coincident(peaks: DiffractionLines) -> DiffractionLines:
+    """One line per distinct q² (relative tolerance 1e-9): intensities summed, strongest index kept."""
     order = np.argsort(peaks.q2, kind="stable")
     q2, hkl, intensity = peaks.q2[order], peaks.hkl[order], peaks.intensity[order]
-    starts = np.concatenate([[True], np.diff(q2) > _SAME_POSITION_RTOL * q2[1:]]) if len(q2) else np.zeros(0, bool)
-    group = np.cumsum(starts) - 1
-    n = int(group[-1]) + 1 if len(group) else 0
-    total = np.bincount(group, weights=intensity, minlength=n)
+    group = line_groups(q2, within=_SAME_POSITION_RTOL, relative=True)
+    starts = np.diff(group, prepend=-1) > 0
+    total = np.bincount(group, weights=intensity, minlength=int(starts.sum()))
     # Strongest member of each group: sort by (group, −intensity) and take the first of each group.
     strongest = np.lexsort((-intensity, group))[np.flatnonzero(starts)]
-    return PeakList(q2[starts], hkl[strongest].astype(np.int32), total)
+    return DiffractionLines(q2[starts], hkl[strongest].astype(np.int32), total)
 
 
 def pattern(two_theta: np.ndarray, heights: np.ndarray) -> np.ndarray:
@@ -179,12 +174,13 @@ def pattern(two_theta: np.ndarray, heights: np.ndarray) -> np.ndarray:
 
 
 def observable(two_theta: np.ndarray, heights: np.ndarray, normalised_pattern: np.ndarray) -> np.ndarray:
-    """The seed's observability rules 2–4 for non-absent peaks (rule 1), sorted by 2θ.
+    """Which lines a peak search would find on the pattern, for lines that are not systematically absent,
+    sorted by 2θ: those where
 
-    2. the normalised pattern at the peak position exceeds MINIMUM_INTENSITY;
-    3. the pattern's second derivative at the peak position is negative (a
+    1. the normalised pattern at the peak position exceeds MINIMUM_INTENSITY;
+    2. the pattern's second derivative at the peak position is negative (a
        maximum, not a shoulder on a stronger neighbour);
-    4. no stronger peak lies within FWHM / 1.5.
+    3. no stronger peak lies within FWHM / 1.5 (``OVERLAP_DISTANCE``).
     """
     inside = two_theta <= TWO_THETA_MAX
     value = np.interp(two_theta, TWO_THETA, normalised_pattern)

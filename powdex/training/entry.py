@@ -1,6 +1,6 @@
-"""One training entry (section 2.1.1 of the seed) and its columnar (Arrow/Parquet) form.
+"""One training entry (a crystal, its pattern and its two peak lists) and its columnar (Arrow/Parquet) form.
 
-Storage: the pattern is float16 (three significant digits; the seed keeps it
+Storage: the pattern is float16 (three significant digits; it is kept
 for inspection only, it is not used after the peak lists are made), peak
 heights float32, q² and cells float64 (they are the training targets and must
 reproduce cell.q2(hkl) exactly). Float columns are written with Parquet's
@@ -19,14 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.crystal import niggli_reduce
-from powdex.training.diffraction import PeakList, Structure, diffraction
+from powdex.models.data import ragged_to_numpy
+from powdex.training.diffraction import DiffractionLines, Structure, diffraction
 from powdex.training.reindex import reindex
 from powdex.training.spacegroups import bravais_lattice_of, lattice_system_of
 
 
 @dataclass
 class Entry:
-    """Everything the seed keeps per crystal. Cells are (a, b, c, α, β, γ) in Å and degrees.
+    """Everything the training data keeps per crystal. Cells are (a, b, c, α, β, γ) in Å and degrees.
 
     Peak lists hold q² = 1/d² (Å⁻²), the normalised peak height and Miller
     indices both in the conventional and in the reindexed setting.
@@ -70,7 +71,7 @@ def entry_from_structure(
     reduced = niggli_reduce(structure.cell, sg.centring_type()).cell
     result = diffraction(structure)
 
-    def peaks(prefix: str, p: PeakList) -> dict:
+    def peaks(prefix: str, p: DiffractionLines) -> dict:
         return {
             f"{prefix}_q2": p.q2,
             f"{prefix}_intensity": p.intensity,
@@ -163,18 +164,6 @@ def _is_float(t: pa.DataType) -> bool:
     while pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
         t = t.value_type
     return pa.types.is_floating(t)
-
-
-def ragged_to_numpy(column: pa.Array) -> list[np.ndarray]:
-    """Rows of a list column (list<double> or list<fixed_size_list<int16, 3>>) as numpy arrays."""
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    offsets = column.offsets.to_numpy()
-    values = column.values
-    if pa.types.is_fixed_size_list(values.type):
-        flat = values.flatten().to_numpy(zero_copy_only=False).reshape(-1, 3).astype(np.int32)
-    else:
-        flat = values.to_numpy(zero_copy_only=False)
-    return [flat[offsets[i] : offsets[i + 1]] for i in range(len(column))]
 
 
 def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:

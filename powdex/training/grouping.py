@@ -1,4 +1,4 @@
-"""Grouping of entries: lattice system → Bravais lattice → pattern of reflection conditions (section 2.1.2).
+"""Grouping of entries: lattice system → Bravais lattice → pattern of reflection conditions.
 
 The group of an entry is read from ``groups/<lattice system>.csv``: one row per
 Hermann–Mauguin symbol in the reindexed setting, with the group it belongs to.
@@ -12,8 +12,8 @@ Rules:
    P 21 2 2 and P 2 21 2 do not). Each pattern of a Bravais lattice is a group.
 2. A pattern whose expected share of its lattice system (space-group
    frequencies × 1/6 per axis order) is below ``RARE_SHARE`` is merged with the
-   other axis permutations of the same space-group setting — the seed's P 21 2 2 /
-   P 2 21 2 / P 2 2 21 case.
+   other axis permutations of the same space-group setting (P 21 2 2 /
+   P 2 21 2 / P 2 2 21, say).
 3. What is still rare after rule 2 is merged into one ``<Bravais> rare`` group
    per Bravais lattice.
 
@@ -76,15 +76,16 @@ def _reindexed_symbols() -> dict[str, list[tuple[str, int, float, str]]]:
 
 def _test_cells(system: LatticeSystem) -> list[Cell]:
     """One cell per distinct axis order the reindexing can meet."""
+    lengths = permutations((5.0, 7.0, 9.0))
     if system is LatticeSystem.MONOCLINIC:
-        return [Cell(*p, 90, 100, 90) for p in permutations((5.0, 7.0, 9.0))]
+        return [system.cell_from_free_parameters([*p, 100]) for p in lengths]
     if system is LatticeSystem.TRICLINIC:
-        return [Cell(*p, 80, 95, 100) for p in permutations((5.0, 7.0, 9.0))]
+        return [system.cell_from_free_parameters([*p, 80, 95, 100]) for p in lengths]
     if system is LatticeSystem.ORTHORHOMBIC:
-        return [Cell(*p) for p in permutations((5.0, 7.0, 9.0))]
-    if system in (LatticeSystem.HEXAGONAL, LatticeSystem.RHOMBOHEDRAL):
-        return [Cell(5, 5, 9, 90, 90, 120)]
-    return [Cell(5, 5, 5 if system is LatticeSystem.CUBIC else 9)]
+        return [system.cell_from_free_parameters(p) for p in lengths]
+    if system in (LatticeSystem.HEXAGONAL, LatticeSystem.RHOMBOHEDRAL):  # R groups in hexagonal axes
+        return [LatticeSystem.HEXAGONAL.cell_from_free_parameters([5, 9])]
+    return [system.cell_from_free_parameters([5] if system is LatticeSystem.CUBIC else [5, 9])]
 
 
 def group_specs() -> dict[str, list[dict]]:

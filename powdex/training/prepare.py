@@ -1,4 +1,4 @@
-"""From a built dataset to training tables: group, split, scale, augment (sections 2.1.2–2.1.5).
+"""From a built dataset to training tables: group, split, scale, augment.
 
 For each lattice system, ``prepare_dataset`` writes into ``<dataset>/prepared/``:
 
@@ -21,18 +21,17 @@ import gemmi
 import numpy as np
 import pyarrow as pa
 
-from powdex.crystal import Cell, LatticeSystem, niggli_reduce
+from powdex.crystal import Cell, LatticeSystem, cells_from_free, free_parameter_columns, niggli_reduce
+from powdex.models.scaling import Scaler
 from powdex.training.augmentation import CellPerturber, PeakResampler, augmentation_counts
-from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system
-from powdex.training.diffraction import PEAK_LIST_LENGTH, PeakList, merge_coincident, reflections
+from powdex.training.build import read_lattice_system
+from powdex.training.diffraction import PEAK_LIST_LENGTH, DiffractionLines, merge_coincident, reflections
 from powdex.training.entry import Entry, entries_from_table, entries_to_table, write_entry_table
 from powdex.training.grouping import group_of
-from powdex.training.scaling import Scaler
 from powdex.training.split import validation_mask
 
 DEFAULT_TARGET_PER_SYMBOL = 200
 _MAX_PERTURBATION_TRIES = 20
-_LENGTHS = (0, 1, 2)
 # Everything but the pattern, which training never reads.
 _ENTRY_COLUMNS = [f.name for f in fields(Entry) if f.name != "pattern"]
 
@@ -46,45 +45,14 @@ class PreparedSystem:
     augmented_validation: int
 
 
-def free_parameter_columns(system: LatticeSystem, cell: np.ndarray) -> tuple[int, ...]:
-    """Which of (a, b, c, α, β, γ) of a reindexed cell are free in its lattice system."""
-    match system:
-        case LatticeSystem.CUBIC:
-            return (0,)
-        case LatticeSystem.TETRAGONAL | LatticeSystem.HEXAGONAL:
-            return (0, 2)
-        case LatticeSystem.RHOMBOHEDRAL:
-            return (0, 3)
-        case LatticeSystem.ORTHORHOMBIC:
-            return _LENGTHS
-        case LatticeSystem.MONOCLINIC:
-            # After reindexing to a ≤ b ≤ c the oblique angle may be α, β or γ.
-            return (*_LENGTHS, 3 + int(np.argmax(np.abs(cell[3:] - 90.0))))
-        case _:
-            return (0, 1, 2, 3, 4, 5)
-
-
-def _with_free(system: LatticeSystem, cell: np.ndarray, columns: tuple[int, ...], values: np.ndarray) -> Cell:
-    """The cell with its free parameters replaced and the system's equalities restored."""
-    out = cell.copy()
-    out[list(columns)] = values
-    if system in (LatticeSystem.CUBIC, LatticeSystem.RHOMBOHEDRAL):
-        out[1] = out[2] = out[0]
-        if system is LatticeSystem.RHOMBOHEDRAL:
-            out[4] = out[5] = out[3]
-    elif system in (LatticeSystem.TETRAGONAL, LatticeSystem.HEXAGONAL):
-        out[1] = out[0]
-    return Cell.from_parameters(out)
-
-
 def prepare_dataset(dataset: Path, seed: int = 0, target_per_symbol: int = DEFAULT_TARGET_PER_SYMBOL) -> list[PreparedSystem]:
     out = Path(dataset) / "prepared"
     out.mkdir(parents=True, exist_ok=True)
     summary = []
-    for system in LATTICE_SYSTEMS:
-        table = read_lattice_system(dataset, system, columns=_ENTRY_COLUMNS)
+    for system in LatticeSystem:
+        table = read_lattice_system(dataset, system.value, columns=_ENTRY_COLUMNS)
         if table is not None and table.num_rows:
-            summary.append(prepare_lattice_system(table, LatticeSystem(system), out, seed, target_per_symbol))
+            summary.append(prepare_lattice_system(table, system, out, seed, target_per_symbol))
     return summary
 
 
@@ -108,7 +76,7 @@ def prepare_lattice_system(
         json.dumps({"r0": resampler.r0, "r1": resampler.r1, "first_peak": resampler.first_peak.tolist(), "cell_method": method})
     )
 
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(LATTICE_SYSTEMS.index(system.value),)))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(list(LatticeSystem).index(system),)))
     counts = np.zeros(len(entries), dtype=int)
     for side in (False, True):  # rarity is counted within each side: augmentation happens after the split
         members = np.flatnonzero(validation == side)
@@ -154,7 +122,7 @@ def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, re
         full[list(columns)] = values
         candidate = scaler.unscale_cells(full)[list(columns)]
         try:
-            cell = _with_free(system, entry.reindexed_cell, columns, candidate)
+            cell = Cell.from_parameters(cells_from_free(system, columns, candidate)[0])
         except ValueError:
             continue
         lengths = cell.parameters[:3]
@@ -166,7 +134,7 @@ def _augmented(entry: Entry, system, columns, scaled_free, scaler, perturber, re
     else:
         return None
     hkl = reflections(cell, gemmi.SpaceGroup(entry.reindexed_space_group_symbol))
-    peaks = merge_coincident(PeakList(cell.q2(hkl), hkl, np.ones(len(hkl))))
+    peaks = merge_coincident(DiffractionLines(cell.q2(hkl), hkl, np.ones(len(hkl))))
     chosen = resampler.resample(peaks.q2, rng)
     allowed = slice(0, PEAK_LIST_LENGTH)
     inverse = np.linalg.inv(entry.reindexing_matrix)

@@ -1,4 +1,4 @@
-"""Reindexing of conventional cells to the setting the training data uses (section 2.1.1).
+"""Reindexing of conventional cells to the setting the training data uses.
 
 Orthorhombic, monoclinic and triclinic cells are permuted to a ≤ b ≤ c; the
 space-group symbol and Miller indices follow (P 1 21/c 1 with a > c becomes

@@ -33,6 +33,7 @@ import gemmi
 import numpy as np
 
 from powdex.crystal import BravaisLattice, LatticeSystem
+from powdex.training.errors import DatasetError
 
 _MONOCLINIC_B_QUALIFIERS = {"b", "b1", "b2", "b3"}
 # The ICSD holds about a quarter as many entries as the CSD (aflow.org prototype-encyclopedia tutorial
@@ -162,7 +163,7 @@ def system_shares(spec: str) -> dict[str, float]:
     """Share of each lattice system in a build: ``natural``, ``equal`` or ``cubic=0.2,hexagonal=0.1,…``.
 
     Systems not named in the third form share what the named ones leave in proportion to their
-    natural shares. Raises ValueError with the offending part of ``spec``.
+    natural shares. Raises :class:`DatasetError` with the offending part of ``spec``.
     """
     natural = generation_settings().natural_system_shares()
     spec = spec.strip()
@@ -175,16 +176,16 @@ def system_shares(spec: str) -> dict[str, float]:
         system, _, value = part.partition("=")
         system = system.strip()
         if system not in natural:
-            raise ValueError(f"system shares {spec!r}: {system!r} is not a lattice system ({', '.join(natural)})")
+            raise DatasetError(f"system shares {spec!r}: {system!r} is not a lattice system ({', '.join(natural)})")
         try:
             named[system] = float(value)
         except ValueError:
-            raise ValueError(f"system shares {spec!r}: {part.strip()!r} is not system=share") from None
+            raise DatasetError(f"system shares {spec!r}: {part.strip()!r} is not system=share") from None
         if not 0.0 <= named[system] <= 1.0:
-            raise ValueError(f"system shares {spec!r}: the share of {system} must lie in 0-1")
+            raise DatasetError(f"system shares {spec!r}: the share of {system} must lie in 0-1")
     left = 1.0 - sum(named.values())
     rest = {s: w for s, w in natural.items() if s not in named}
     if left < -1e-9 or (not rest and abs(left) > 1e-9):
-        raise ValueError(f"system shares {spec!r}: the shares must add up to 1 (they add up to {1 - left:g})")
+        raise DatasetError(f"system shares {spec!r}: the shares must add up to 1 (they add up to {1 - left:g})")
     total = sum(rest.values())
     return {s: named[s] if s in named else max(left, 0.0) * natural[s] / total for s in natural}

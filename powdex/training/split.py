@@ -1,4 +1,4 @@
-"""Training / validation split made within each group (section 2.1.3)."""
+"""Training / validation split made within each group, so every group is on both sides."""
 
 from __future__ import annotations
 

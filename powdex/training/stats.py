@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from powdex.training.build import LATTICE_SYSTEMS, read_lattice_system  # noqa: E402
-from powdex.training.grouping import group_of  # noqa: E402
+from powdex.crystal import LatticeSystem
+from powdex.training.build import read_lattice_system
+from powdex.training.grouping import group_of
 
 _COUNT_COLUMNS = ["bravais_lattice", "reindexed_space_group_symbol"]
 _HISTOGRAM_COLUMNS = ["reindexed_cell", "allowed_q2", "observable_q2"]
@@ -21,7 +18,7 @@ _HISTOGRAM_COLUMNS = ["reindexed_cell", "allowed_q2", "observable_q2"]
 def dataset_counts(dataset: Path) -> dict[str, Counter]:
     """Entries per group, by lattice system."""
     counts = {}
-    for system in LATTICE_SYSTEMS:
+    for system in (s.value for s in LatticeSystem):
         table = read_lattice_system(dataset, system, columns=_COUNT_COLUMNS)
         if table is None:
             continue
@@ -32,9 +29,14 @@ def dataset_counts(dataset: Path) -> dict[str, Counter]:
 
 def draw_histograms(dataset: Path, out: Path) -> list[Path]:
     """One PNG per lattice system with a, b, c, α, β, γ of the reindexed cells and both peak counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for system in LATTICE_SYSTEMS:
+    for system in (s.value for s in LatticeSystem):
         table = read_lattice_system(dataset, system, columns=_HISTOGRAM_COLUMNS)
         if table is None:
             continue

@@ -24,7 +24,7 @@ component: ``spacegroups``):
 organic-like (CSD): atoms per cell log-normal, median 64, σ_log 0.7 — CSD cells
   hold 20–300 non-hydrogen atoms, most around 50–100; volume per atom
   log-normal, median 17 Å³, σ_log 0.2, within 8–40 Å³ (18 Å³ per non-hydrogen
-  atom is the organic rule of thumb the seed's own quality criterion uses);
+  atom is the organic rule of thumb the CIF import's quality criterion uses);
   minimum distance 1.2 Å (C=O 1.21, C=N 1.28, C–C 1.54 Å: shorter contacts
   between non-hydrogen atoms do not occur); sites on special positions
   min(0.8, 0.05 |G|^0.7) (molecules sit on general positions, inversion
@@ -318,20 +318,19 @@ def random_cell(rng: np.random.Generator, system: LatticeSystem, volume: float) 
     """A conventional cell of ``system`` with the given volume, drawn from the prior above."""
     match system:
         case LatticeSystem.CUBIC:
-            cell = Cell(1, 1, 1)
-        case LatticeSystem.TETRAGONAL:
-            cell = Cell(1, 1, rng.lognormal(0.0, 0.45))
-        case LatticeSystem.HEXAGONAL:
-            cell = Cell(1, 1, rng.lognormal(0.0, 0.45), 90, 90, 120)
+            cell = system.cell_from_free_parameters([1])
+        case LatticeSystem.TETRAGONAL | LatticeSystem.HEXAGONAL:
+            cell = system.cell_from_free_parameters([1, rng.lognormal(0.0, 0.45)])
         case LatticeSystem.RHOMBOHEDRAL:
-            cell = Cell(1, 1, np.clip(rng.lognormal(np.log(2.5), 0.45), 0.3, 12), 90, 90, 120)
+            # In hexagonal axes, the setting of the R space groups generated here.
+            cell = LatticeSystem.HEXAGONAL.cell_from_free_parameters([1, np.clip(rng.lognormal(np.log(2.5), 0.45), 0.3, 12)])
         case LatticeSystem.ORTHORHOMBIC:
-            cell = Cell(*rng.lognormal(0.0, 0.35, 3))
+            cell = system.cell_from_free_parameters(rng.lognormal(0.0, 0.35, 3))
         case LatticeSystem.MONOCLINIC:
             beta = 90 + abs(rng.normal(0, 15))
             while not 91 <= beta <= 135:
                 beta = 90 + abs(rng.normal(0, 15))
-            cell = Cell(*rng.lognormal(0.0, 0.35, 3), 90, beta, 90)
+            cell = system.cell_from_free_parameters([*rng.lognormal(0.0, 0.35, 3), beta])
         case _:
             cell = _random_triclinic(rng)
     return _scaled(cell, volume)

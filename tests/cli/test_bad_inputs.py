@@ -126,3 +126,28 @@ def test_the_command_gives_typers_own_refusals_as_one_line_too(args, message):
     result = subprocess.run([sys.executable, "-m", "powdex", *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stdout == "" and result.stderr.splitlines() == [message]
+
+
+def test_a_peak_file_that_is_a_symbolic_link_loop_is_one_line(tmp_path):
+    loop = tmp_path / "peaks.txt"
+    loop.symlink_to(loop)
+    line = error_line(runner.invoke(app, ["index", str(loop)]))
+    assert line == f"error: {loop}: cannot read (Too many levels of symbolic links)"
+
+
+def test_evaluate_models_with_a_model_file_missing_is_one_line(tmp_path):
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    for name in ("cubic.scaling.json", "cubic.parquet"):  # the models are loaded before the data is read
+        (prepared / name).write_text("")
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(Path(__file__).parents[2] / "powdex" / "models" / "shipped" / "cubic.json", models)
+    line = error_line(runner.invoke(app, ["evaluate-models", "--dataset", str(tmp_path), "--models", str(models), "--out", str(tmp_path / "report")]))
+    assert line == f"error: {models / 'cubic.npz'}: model file missing (the cubic models are cubic.json and cubic.npz)"
+
+
+def test_train_with_an_unknown_lattice_system_is_one_line(tmp_path):
+    (tmp_path / "cubic.scaling.json").write_text("")
+    line = error_line(runner.invoke(app, ["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "models"), "--system", "cubik"]))
+    assert line.startswith("error: --system: unknown lattice system 'cubik'; choose from cubic, tetragonal")

@@ -21,8 +21,8 @@ def _hand_q2(system: str, cell: Cell, h: int, k: int, l: int) -> float:
         return h * h / (a * a * s2) + k * k / b**2 + l * l / (c * c * s2) - 2 * h * l * cb / (a * c * s2)
     if system == "rhombohedral":
         ca, sa = np.cos(np.radians(cell.alpha)), np.sin(np.radians(cell.alpha))
-        # International Tables, Vol. C, Table 1.1.2.1 (the seed's formula has a typo:
-        # the cos(α) term belongs with the mixed products, 2(hk+kl+hl)(cos²α − cos α)).
+        # International Tables, Vol. C, Table 1.1.2.1: the cos(α) term belongs with the mixed products,
+        # 2(hk+kl+hl)(cos²α − cos α).
         num = (h * h + k * k + l * l) * sa**2 + 2 * (h * k + k * l + h * l) * (ca**2 - ca)
         return num / (a * a * (1 - 3 * ca**2 + 2 * ca**3))
     raise AssertionError(system)
@@ -55,8 +55,7 @@ def test_triclinic_general_equation_matches_gemmi_and_seed_s_coefficients():
     a, b, c = cell.a, cell.b, cell.c
     al, be, ga = np.radians([cell.alpha, cell.beta, cell.gamma])
     # The S coefficients of the general equation (International Tables Vol. B,
-    # 1/d² = (S11h² + S22k² + S33l² + 2S12hk + 2S13hl + 2S23kl)/V²). The seed writes
-    # 1/V, drops the factors 2 and swaps the hl and kl coefficients.
+    # 1/d² = (S11h² + S22k² + S33l² + 2S12hk + 2S13hl + 2S23kl)/V²), with the factors 2 on the mixed terms.
     s = np.array([
         (b * c * np.sin(al)) ** 2,
         (a * c * np.sin(be)) ** 2,

@@ -6,7 +6,7 @@ import pytest
 from powdex.crystal import Cell, LatticeSystem, reference_miller_indices
 from powdex.models.data import SystemData
 from powdex.models.regression import peaks_used
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,8 +15,8 @@ from powdex.models.assignment import (
 )
 from powdex.models.cells import perturbed_cells, swap_cell_axes, swap_index_axes, unique_axis_swap
 from powdex.models.evaluate import assignment_errors
+from powdex.models.window import WAVELENGTH
 from powdex.peaks import two_theta_to_q2
-from powdex.training.diffraction import WAVELENGTH
 
 
 def test_reference_is_sorted_by_mean_spacing_and_labels_find_equivalent_indices(small_orthorhombic):

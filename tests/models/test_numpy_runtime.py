@@ -8,7 +8,7 @@ from powdex.models.assignment import AssignmentModel
 from powdex.models.forest import export_forest
 from powdex.models.numpy_layers import softmax
 from powdex.models.regression import RegressionModel, model_inputs
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 torch = pytest.importorskip("torch")
 

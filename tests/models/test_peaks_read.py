@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from powdex.crystal import Cell, LatticeSystem, reference_miller_indices
-from powdex.models.regression import Q2_WINDOW, RegressionModel, enough_peaks, min_peaks, model_inputs, peaks_read, peaks_used
+from powdex.models.regression import RegressionModel, enough_peaks, min_peaks, model_inputs, peaks_read, peaks_used
+from powdex.models.scaling import Scaler
+from powdex.models.window import Q2_WINDOW, WAVELENGTH
 from powdex.peaks import q2_to_two_theta
-from powdex.training.diffraction import WAVELENGTH
-from powdex.training.scaling import Scaler
 
 
 def test_the_window_is_the_training_patterns_range():

@@ -12,6 +12,7 @@ from powdex.cli.main import app
 from powdex.cli.models import finished_systems, write_training_log
 from powdex.models import load_system, save_system
 from powdex.models.data import load_system_data
+from powdex.models.errors import ModelError
 from powdex.training import build_synthetic
 from powdex.training.prepare import prepare_dataset
 
@@ -48,7 +49,7 @@ def test_train_then_evaluate(dataset, tmp_path):
     weights = dict(monoclinic.assignment.weights)
     weights["heads_bias"] = weights["heads_bias"] * np.nan
     broken = replace(monoclinic, assignment=replace(monoclinic.assignment, weights=weights))
-    with pytest.raises(ValueError, match="monoclinic models have non-finite weights.*heads_bias"):
+    with pytest.raises(ModelError, match="monoclinic models have non-finite weights.*heads_bias"):
         save_system(tmp_path / "broken", broken)
 
     report = tmp_path / "report"
@@ -97,3 +98,32 @@ def test_a_rerun_with_other_settings_or_another_dataset_keeps_nothing(tmp_path):
     assert finished_systems(tmp_path / "training-log.json", config, "/data/b") == {}
     (tmp_path / "cubic.npz").unlink()  # killed between its two files
     assert finished_systems(tmp_path / "training-log.json", config, "/data/a") == {}
+
+
+def test_training_data_too_small_for_any_model_is_one_line(tmp_path):
+    """One cubic crystal with 5 lines: its group is held out whole to choose the network (nothing left to fit,
+    "cannot reshape array of size 0" before), and no entry has the 10 peaks the assignment network reads."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from powdex.crystal import Cell, reference_miller_indices
+    from powdex.models.scaling import Scaler
+
+    cell = Cell(5.43, 5.43, 5.43)
+    hkl = reference_miller_indices("cubic")[:5]
+    q2 = cell.q2(hkl)
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    pq.write_table(pa.table({
+        "identifier": ["0"],
+        "reindexed_cell": pa.array([cell.parameters.tolist()], pa.list_(pa.float64(), 6)),
+        "observable_q2": pa.array([q2.tolist()], pa.list_(pa.float64())),
+        "observable_hkl_reindexed": pa.array([hkl.tolist()], pa.list_(pa.list_(pa.int16(), 3))),
+        "group": ["cP P"], "split": ["training"], "augmented_from": pa.array([None], pa.string()),
+    }), prepared / "cubic.parquet")
+    Scaler.fit(cell.parameters[None], [q2]).save(prepared / "cubic.scaling.json")
+    result = CliRunner().invoke(app, ["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "models"), "--workers", "1",
+                                      "--min-group-entries", "1", "--pretraining-cycles", "1", "--epochs-per-phase", "1"])
+    assert result.exit_code == 2, result.output
+    assert "error: cubic: no training entry has the 10 peaks the assignment network reads;" in result.output
+    assert "Traceback" not in result.output

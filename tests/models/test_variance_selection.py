@@ -6,7 +6,7 @@ from scipy.stats import norm
 
 from powdex.crystal import LatticeSystem
 from powdex.models.regression import RegressionModel, model_inputs
-from powdex.training.scaling import Scaler
+from powdex.models.scaling import Scaler
 
 torch = pytest.importorskip("torch")
 
@@ -16,6 +16,7 @@ from powdex.models.train import (  # noqa: E402
     calibrated_variance_scale,
     selection_mask,
     train_variance_network,
+    trained_groups,
 )
 
 IDENTITY = Scaler(q2_mean=0.0, q2_std=1.0, length_mean=0.0, length_std=1.0, angle_scale=1.0)
@@ -93,6 +94,30 @@ def test_held_out_crystals_come_with_their_augmented_copies(small_orthorhombic):
     for g in ("P", "C"):
         members = data.training & (group == g)
         assert 0.1 < held_out[members].mean() < 0.3
+
+
+def test_a_group_of_one_crystal_and_its_copies_gets_no_models(small_orthorhombic):
+    # Holding its one crystal out to choose the network would leave nothing to fit on ("cannot reshape array of
+    # size 0" from the forest, before); with min_entries met, the group is skipped like a small one.
+    data = small_orthorhombic
+    group = np.where(np.arange(len(data.cells)) < 12, "lonely", "P").astype(object)
+    origin = np.where(group == "lonely", "crystal 0", data.origin).astype(object)
+    data = type(data)(data.system, data.scaler, data.cells, data.q2, data.hkl, group, data.training, data.augmented, origin, 0)
+    held_out = selection_mask(data, 0.2, seed=3)
+    assert held_out[group == "lonely"].all()
+    assert trained_groups(data, 5, held_out) == ["P"]
+    assert trained_groups(data, 5, np.zeros_like(held_out)) == ["P", "lonely"]
+
+
+def test_a_system_without_entries_the_assignment_network_can_read_is_refused_in_one_line(body_centred_cubic):
+    from powdex.models.errors import ModelError
+    from powdex.models.train import TrainingConfig, train_system
+
+    data = body_centred_cubic.subset(np.arange(len(body_centred_cubic.cells)) < 40)
+    data = type(data)(data.system, data.scaler, data.cells, np.where(np.arange(10) < 9, data.q2, np.nan), *[
+        getattr(data, f) for f in ("hkl", "group", "training", "augmented", "origin", "dropped")])
+    with pytest.raises(ModelError, match="^cubic: no training entry has the 10 peaks the assignment network reads;"):
+        train_system(data, TrainingConfig(min_group_entries=1000))
 
 
 def test_the_returned_network_is_the_best_calibrated_cycle_on_the_held_out_entries(small_orthorhombic):

@@ -166,6 +166,45 @@ def test_directory_and_binary_are_one_line(tmp_path):
     assert error_of(binary) == f"{binary}: not a text file (not valid UTF-8)"
 
 
+def test_a_mistyped_first_number_is_an_error_not_a_header(tmp_path):
+    # '28..44' has no letter, so it names no column: taking it for a header would drop the peak unnoticed.
+    path = write(tmp_path, "peaks.txt", "28..44\n47.30\n56.12\n")
+    assert error_of(path, wavelength=CU_KA1) == f"{path}:1: non-numeric value '28..44' in column 1"
+
+
+def test_a_nul_byte_is_an_error_naming_its_line(tmp_path):
+    path = write(tmp_path, "peaks.txt", "\x0028.44\n47.30\n56.12\n")
+    assert error_of(path, wavelength=CU_KA1) == (
+        f"{path}:1: control character U+0000 in the line (a corrupted or binary file?)"
+    )
+
+
+@pytest.mark.parametrize("statement", ["# wavelength: 1e6", "# lambda = 0.001"])
+def test_an_implausible_wavelength_comment_is_an_error(tmp_path, statement):
+    path = write(tmp_path, "peaks.txt", f"{statement}\n28.44\n47.30\n56.12\n")
+    assert error_of(path).startswith(f"{path}:1: wavelength ")
+    assert "is implausible (diffraction uses 0.01 to 20 Å)" in error_of(path)
+
+
+def test_an_implausible_given_wavelength_is_an_error(tmp_path):
+    path = write(tmp_path, "peaks.txt", "28.44\n47.30\n56.12\n")
+    assert error_of(path, wavelength=154.06) == f"{path}: wavelength 154.06 Å is implausible (diffraction uses 0.01 to 20 Å)"
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path):
+    path = tmp_path / "peaks.txt"
+    path.write_bytes(b"\xef\xbb\xbf# silicon\nd I\n3.1355 100\n1.9201 55\n1.6375 30\n")
+    peaks = read_peaks(path)
+    np.testing.assert_allclose(peaks.d, [3.1355, 1.9201, 1.6375])  # the header after the comment said d
+    np.testing.assert_allclose(peaks.intensity, [100, 55, 30])
+
+
+def test_a_symbolic_link_loop_is_one_line(tmp_path):
+    loop = tmp_path / "peaks.txt"
+    loop.symlink_to(loop)
+    assert error_of(loop) == f"{loop}: cannot read (Too many levels of symbolic links)"
+
+
 # --- .npy -----------------------------------------------------------------
 
 

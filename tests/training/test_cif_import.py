@@ -2,7 +2,6 @@
 
 import gemmi
 import numpy as np
-import pytest
 
 from powdex.crystal import Cell
 from powdex.training import cif_import
@@ -107,8 +106,8 @@ def test_unknown_atom_types_missing_z_upper_case_suffix_and_unexpected_errors(tm
     assert "q_peak.cif: unknown atom type: Q" in summary.problems
 
 
-def test_volume_per_atom_follows_the_seed_for_organics_and_admits_silicon_and_rock_salt(tmp_path):
-    # Silicon (20 Å³ per atom) and NaCl (22 Å³ per atom) are above the seed's organic bound of 18.
+def test_volume_per_atom_keeps_the_organic_bound_for_organics_and_admits_silicon_and_rock_salt(tmp_path):
+    # Silicon (20 Å³ per atom) and NaCl (22 Å³ per atom) are above the organic bound of 18 Å³ per atom.
     silicon = structure_cif("si", "F d -3 m", 227, "cubic", (5.4311,) * 3 + (90,) * 3, [("Si1", "Si", 0.125, 0.125, 0.125)], "Si", 8)
     salt = structure_cif("nacl", "F m -3 m", 225, "cubic", (5.6402,) * 3 + (90,) * 3,
                          [("Na1", "Na", 0, 0, 0), ("Cl1", "Cl", 0.5, 0.5, 0.5)], "Na Cl", 4)

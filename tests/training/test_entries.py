@@ -8,11 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.crystal import Cell, systematically_absent
+from powdex.models.window import WAVELENGTH
+from powdex.peaks import q2_to_two_theta, two_theta_to_q2
 from powdex.training import build_synthetic, entries_from_table, entries_to_table, entry_from_structure, read_lattice_system
 from powdex.training.build import write_by_lattice_system
+from powdex.training.diffraction import DiffractionLines, diffraction_from_peaks
 from powdex.training.entry import write_entry_table
-from powdex.peaks import q2_to_two_theta, two_theta_to_q2
-from powdex.training.diffraction import WAVELENGTH, PeakList, diffraction_from_peaks
 from powdex.training.synthetic import COMPONENTS, entry_rng, random_structure
 
 
@@ -44,7 +45,7 @@ def test_p21c_reindexed_keeps_every_observable_q2_and_the_absences():
 def _peaks_at(two_theta, heights):
     q2 = two_theta_to_q2(two_theta, WAVELENGTH)
     hkl = np.arange(3 * len(q2)).reshape(-1, 3)
-    return PeakList(q2, hkl, np.asarray(heights, dtype=float))
+    return DiffractionLines(q2, hkl, np.asarray(heights, dtype=float))
 
 
 def test_observability_rules_on_a_hand_made_pattern():

@@ -7,11 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from powdex.crystal import Cell, systematically_absent
+from powdex.models.scaling import Scaler
 from powdex.training import build_synthetic
 from powdex.training.augmentation import CellPerturber, PeakResampler, fit_acceptance
 from powdex.training.grouping import group_of
 from powdex.training.prepare import prepare_dataset
-from powdex.training.scaling import Scaler
 from powdex.training.spacegroups import system_shares
 from powdex.training.split import validation_mask
 

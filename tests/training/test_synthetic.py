@@ -9,6 +9,7 @@ import pytest
 
 from powdex.crystal import LatticeSystem
 from powdex.training import build_synthetic
+from powdex.training.errors import DatasetError
 from powdex.training.spacegroups import COMPONENTS as COMPONENT_NAMES
 from powdex.training.spacegroups import _read_frequency_table, space_group_weights, system_shares
 from powdex.training.synthetic import COMPONENTS, GENERATOR_VERSION, entry_rng, lattice_system_of_entry, random_cell, random_structure
@@ -85,7 +86,7 @@ def test_system_share_specifications():
     rest = system_shares("cubic=0.5")
     assert rest["monoclinic"] / rest["triclinic"] == pytest.approx(natural["monoclinic"] / natural["triclinic"])
     for bad in ("cubic=0.7,hexagonal=0.5", "cubick=0.1", "cubic", "cubic=2"):
-        with pytest.raises(ValueError, match="system shares"):
+        with pytest.raises(DatasetError, match="system shares"):
             system_shares(bad)
 
 
@@ -101,8 +102,8 @@ def test_build_records_shares_and_version_and_refuses_a_different_resume(tmp_pat
     assert written["cubic"] == 10
     manifest = json.loads((tmp_path / "build.json").read_text())
     assert manifest["system_shares"]["cubic"] == 0.5 and manifest["generator_version"] == GENERATOR_VERSION
-    with pytest.raises(ValueError, match="system_shares"):
+    with pytest.raises(DatasetError, match="system_shares"):
         build_synthetic(tmp_path, 20, seed=1, shares=system_shares("natural"), workers=1, chunk_size=10)
     (tmp_path / "build.json").write_text(json.dumps({**manifest, "generator_version": 1}))
-    with pytest.raises(ValueError, match="generator_version"):
+    with pytest.raises(DatasetError, match="generator_version"):
         build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)

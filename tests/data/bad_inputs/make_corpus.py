@@ -114,5 +114,12 @@ text("config_spa_no_inner.toml", lines("[fitting]", "[fitting.minimizer]", 'kind
 text("config_nlopt_unknown.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "nlopt"', 'algorithm = "LD_NEWTON"'), "fitting.minimizer.algorithm", "optimize")
 text("config_latin1.toml", "# Ma\xdfst\xe4be\n[fitting]\n".encode("latin-1"), "config_latin1.toml: not a text file", "optimize")
 
+# -- peak lists that used to give a wrong result without a word ---------------
+text("typo_first_line.txt", lines("28..44", *SILICON[1:]), "typo_first_line.txt:1: non-numeric value '28..44' in column 1")
+text("nul_first_line.txt", lines("\x00" + SILICON[0], *SILICON[1:]), "nul_first_line.txt:1: control character U+0000")
+text("wavelength_in_metres.txt", lines("# wavelength: 1e6", *SILICON), "wavelength_in_metres.txt:1: wavelength 1e+06 Å is implausible")
+# A byte-order mark is no data: the header after the comment is read as one, and the file indexes.
+text("bom_comment_header_one_peak.txt", b"\xef\xbb\xbf" + lines("# silicon", "2theta I", "28.44 100").encode(), "bom_comment_header_one_peak.txt: 1 peak, but")
+
 (HERE / "expected.json").write_text(json.dumps(dict(sorted(EXPECTED.items())), indent=1, ensure_ascii=False) + "\n")
 print(f"{len(EXPECTED)} files")

@@ -1,4 +1,5 @@
-"""Scaling of peak positions and cell parameters for training (section 2.1.4), fitted on training data only.
+"""Scaling of peak positions and cell parameters, fitted on the training entries only; part of the models'
+input contract (the models read scaled q² and give scaled cells), so it ships with every model.
 
 * q² of the observable peaks: standard scaler over all peaks of all training entries;
 * lengths a, b, c: one standard scaler over all lengths of all training entries;
