@@ -57,10 +57,18 @@ registry.registered_union(FittingConfig, "minimizer", registry.minimizer_or_stra
 
 def _one_line(error: ValidationError) -> str:
     parts = []
-    kinds = registry.configurable_kinds()
+    kinds, unions = registry.configurable_kinds(), registry.union_field_names()
     for item in error.errors():
-        # Drop the union tags pydantic puts in locations ("minimizer.spa.seed").
-        location = ".".join(["fitting", *(str(p) for p in item["loc"] if p not in kinds)])
+        # Drop the union tags pydantic puts after a union field ("minimizer.spa.seed"), not an
+        # option that happens to share a kind's name (points.points.0).
+        location, after_union = ["fitting"], False
+        for part in item["loc"]:
+            if after_union and part in kinds:
+                after_union = False
+                continue
+            location.append(str(part))
+            after_union = part in unions
+        location = ".".join(location)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown option"
@@ -97,9 +105,11 @@ def parse_config(document: dict) -> FittingConfig:
 
 
 def load_config(path: str | Path) -> FittingConfig:
+    """Read a TOML file with a ``[fitting]`` table; a UTF-8 byte-order mark
+    (which editors on Windows write) is skipped."""
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            document = tomllib.loads(handle.read().decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}") from None
     except UnicodeDecodeError:

@@ -312,8 +312,14 @@ class Dask(Executor):
 
             self._cluster = local_dask_cluster(self.local_workers)
             address = self._cluster.__enter__()
-        self._client = Client(address, set_as_default=False)
-        self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+        try:
+            self._client = Client(address, set_as_default=False)
+            self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+        except BaseException:
+            if self._cluster is not None:
+                self._cluster.__exit__(None, None, None)
+                self._cluster = None
+            raise
         # Counted once: asking the scheduler before every submission would cost a round trip each.
         self.workers = max(sum(self._client.nthreads().values()), 1)
         self.discard()

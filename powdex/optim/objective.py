@@ -29,6 +29,9 @@ class Bounds:
         upper = np.asarray(self.upper, dtype=float).ravel()
         if lower.shape != upper.shape:
             raise ConfigError(f"bounds: {lower.size} lower but {upper.size} upper values")
+        if np.isnan(lower).any() or np.isnan(upper).any():
+            bad = np.flatnonzero(np.isnan(lower) | np.isnan(upper)).tolist()
+            raise ConfigError(f"bounds: NaN for parameters {bad}; give a number, or -inf/inf for an open side")
         if np.any(lower > upper):
             bad = np.flatnonzero(lower > upper).tolist()
             raise ConfigError(f"bounds: lower > upper for parameters {bad}")

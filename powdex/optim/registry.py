@@ -130,6 +130,11 @@ def executor_from_name(name: str, *, workers: int | None = None, scheduler: str 
     return EXECUTORS[name].from_options(workers=workers, scheduler=scheduler)
 
 
+def union_field_names() -> set[str]:
+    """Names of the fields typed as a registered union (where pydantic puts the ``kind`` in error locations)."""
+    return {field for _, field, _ in _UNION_FIELDS}
+
+
 def registered_union(model: type, field: str, choices: Callable[[], list[type]]) -> None:
     """Keep ``model.field`` typed as the discriminated union of ``choices()``,
     rebuilt whenever a class registers (subclasses of ``model`` that inherit

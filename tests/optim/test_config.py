@@ -65,3 +65,10 @@ def test_missing_bounds_are_refused_before_any_run(tmp_path):
     config = _load(tmp_path, SPA)
     with pytest.raises(ConfigError, match="needs finite bounds on every parameter"):
         run_ensemble(rosenbrock(2), config.strategy())
+
+
+def test_nan_bounds_are_refused_naming_the_parameters():
+    from powdex.optim import Objective
+
+    with pytest.raises(ConfigError, match=r"^bounds: NaN for parameters \[1\]; give a number, or -inf/inf"):
+        Objective(sum, 2, bounds=[(0.0, 1.0), (float("nan"), 1.0)])
