@@ -19,6 +19,7 @@ _EXPORTS = {
     "Dask": "executors", "Executor": "executors", "InProcess": "executors", "LocalProcesses": "executors",
     "LBFGS": "minimizers", "Minimizer": "minimizers", "SearchEnd": "minimizers", "Tracker": "minimizers", "MetropolisChain": "minimizers", "NLOPT_ALGORITHMS": "minimizers", "NLopt": "minimizers", "TrustRegion": "minimizers",
     "Bounds": "objective", "Objective": "objective", "WeightedLeastSquares": "objective", "load_objective": "loading", "UserCodeError": "errors",
+    "Journal": "journal", "JournalError": "journal", "parallel_map": "parallel",
     "RichProgress": "progress",
     "Design": "restarts", "Points": "restarts", "SingleRun": "restarts", "Spa": "restarts", "Strategy": "restarts",
     "executor_from_name": "registry", "register_executor": "registry", "register_minimizer": "registry",

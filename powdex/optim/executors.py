@@ -163,6 +163,11 @@ class Executor:
     def from_options(cls, *, workers: int | None = None, scheduler: str | None = None) -> Executor:
         return cls()
 
+    @classmethod
+    def examples(cls) -> list[Executor]:
+        """Instances that the contract checks (``powdex.optim.testing``) run: two workers."""
+        return [cls.from_options(workers=2)]
+
     def __enter__(self):
         if self._depth == 0:
             self.start()

@@ -26,7 +26,7 @@ from scipy.optimize import minimize as scipy_minimize
 
 from powdex.optim.errors import ConfigError
 from powdex.optim.objective import Objective, central_difference_gradient
-from powdex.optim.registry import chain_minimizer_classes, register_minimizer, registered_union
+from powdex.optim.registry import chain_minimizer_classes, kinds_of, register_minimizer, registered_union
 from powdex.optim.result import STATUS_OUT_OF_BOUNDS, STATUS_RAISED, LocalResult, Sense, format_point
 
 MACHINE_PRECISION = float(np.finfo(float).eps)
@@ -193,6 +193,12 @@ class Minimizer(BaseModel):
     kind: str
     usable_in_chains: ClassVar[bool] = True
     records_evaluations: ClassVar[bool] = False
+
+    @classmethod
+    def examples(cls) -> list[Minimizer]:
+        """Instances that the contract checks (``powdex.optim.testing``) run: one per kind
+        with default options; override where an option has no default."""
+        return [cls(kind=kind) for kind in kinds_of(cls)]
 
     def check(self, objective: Objective) -> None:
         """Raise ConfigError if this minimizer cannot run on ``objective``."""
@@ -388,6 +394,10 @@ class NLopt(Minimizer):
                 "not MLSL or AUGLAG)"
             )
         return self
+
+    @classmethod
+    def examples(cls) -> list[NLopt]:
+        return [cls(algorithm="LN_BOBYQA"), cls(algorithm="LD_LBFGS"), cls(algorithm="GN_DIRECT_L", maxeval=2000)]
 
     @property
     def is_global(self) -> bool:

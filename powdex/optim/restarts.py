@@ -21,7 +21,7 @@ from scipy.stats import qmc
 from powdex.optim.errors import ConfigError
 from powdex.optim.minimizers import Minimizer
 from powdex.optim.objective import Objective
-from powdex.optim.registry import minimizer_classes, register_strategy, registered_union
+from powdex.optim.registry import kinds_of, minimizer_classes, register_strategy, registered_union
 from powdex.optim.resources import available_memory, format_bytes
 from powdex.optim.result import Sense
 
@@ -98,6 +98,13 @@ class Strategy(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         # pydantic copies the field into each subclass: each follows the registry too.
         registered_union(cls, "minimizer", minimizer_classes)
+
+    @classmethod
+    def examples(cls, minimizer: Minimizer) -> list[Strategy]:
+        """Instances wrapping ``minimizer`` that the contract checks (``powdex.optim.testing``)
+        run on two-parameter objectives: one per kind with default options; override where an
+        option has no default."""
+        return [cls(kind=kind, minimizer=minimizer) for kind in kinds_of(cls)]
 
     @property
     def count(self) -> int:
@@ -202,6 +209,10 @@ class Design(BoundedStrategy):
 
     count_field: ClassVar[str] = "runs"
 
+    @classmethod
+    def examples(cls, minimizer: Minimizer) -> list[Design]:
+        return [cls(kind=kind, runs=6, minimizer=minimizer) for kind in kinds_of(cls)]
+
     def starts(self, objective: Objective) -> np.ndarray:
         rng = np.random.default_rng(run_seed(self.seed, 0, 0))
         if self.kind == "sobol":
@@ -226,6 +237,10 @@ class Points(Strategy):
     # TOML gives lists: the tuples are lax, the numbers in them strict (finite numbers, not strings).
     points: Annotated[tuple[Annotated[tuple[Annotated[float, Strict()], ...], Strict(False)], ...], Strict(False)] = Field(
         min_length=1)
+
+    @classmethod
+    def examples(cls, minimizer: Minimizer) -> list[Points]:
+        return [cls(points=((0.5, 0.5), (-0.5, 0.25), (0.0, -0.75)), minimizer=minimizer)]
 
     @property
     def count(self) -> int:
