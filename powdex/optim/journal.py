@@ -3,10 +3,11 @@ one manifest (schema version, the job's settings and their fingerprint) and
 one record per finished item, each written atomically (a new file renamed
 into place), so a killed driver leaves whole records or none.
 
-The fingerprint covers only the settings that differ from their defaults:
-a new option added later WITH its default leaves the fingerprint, and so all
-finished work, valid.  Work done with other settings is refused, naming the
-settings that differ, rather than mixed in.
+The fingerprint covers only the settings that differ from their defaults
+(nested tables compared option by option, as dotted names): a new option
+added later WITH its default leaves the fingerprint, and so all finished
+work, valid.  Work done with other settings is refused, naming the settings
+that differ, rather than mixed in (or, where asked, thrown away).
 """
 
 from __future__ import annotations
@@ -34,10 +35,20 @@ def fingerprint(settings: dict[str, Any], defaults: dict[str, Any] | None = None
 
 
 def significant(settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The settings, as JSON reads them back, without those equal to their default."""
-    settings = json.loads(json.dumps(settings))
-    defaults = json.loads(json.dumps(defaults or {}))
+    """The settings as dotted names (``variance.cycles``) with JSON values, without those equal to their default."""
+    settings = _dotted(json.loads(json.dumps(settings)))
+    defaults = _dotted(json.loads(json.dumps(defaults or {})))
     return {name: value for name, value in settings.items() if name not in defaults or defaults[name] != value}
+
+
+def _dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for name, value in table.items():
+        if isinstance(value, dict) and value:
+            flat.update(_dotted(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -58,26 +69,32 @@ class Journal:
     """The manifest ``folder/<manifest>`` and records ``folder/<records>/<key>.json``.
 
     Opening a folder with a manifest checks it: same fingerprint, or
-    ``JournalError``.  ``notes`` are kept from the first run and not compared
-    (say, a chunk size the rerun must reuse).  Keys are any strings (escaped
-    into file names); records are any JSON value.
+    ``JournalError`` (``restart=True``: the finished records are deleted and
+    the work starts over with the new settings).  ``notes`` are kept from the
+    first run and not compared (say, a chunk size the rerun must reuse).  Keys
+    are any strings (escaped into file names); records are any JSON value.
     """
 
     def __init__(self, folder: str | Path, settings: dict[str, Any], *, defaults: dict[str, Any] | None = None,
-                 notes: dict[str, Any] | None = None, manifest: str = "journal.json", records: str = "records"):
+                 notes: dict[str, Any] | None = None, manifest: str = "journal.json", records: str = "records",
+                 restart: bool = False):
         self.folder = Path(folder)
         self.records_folder = self.folder / records
         self.settings = significant(settings, defaults)
         self.fingerprint = fingerprint(settings, defaults)
         path = self.folder / manifest
-        if path.exists():
-            saved = self._read(path)
-            if saved.get("schema", 0) > SCHEMA_VERSION:
-                raise JournalError(f"{path}: written by a newer powdex (journal schema {saved['schema']}, this one "
-                                   f"reads {SCHEMA_VERSION}); use that version or another folder")
-            if saved.get("fingerprint") != self.fingerprint or saved.get("settings") != self.settings:
+        saved = self._read(path) if path.exists() else None
+        if saved is not None and saved.get("schema", 0) > SCHEMA_VERSION:
+            raise JournalError(f"{path}: written by a newer powdex (journal schema {saved['schema']}, this one "
+                               f"reads {SCHEMA_VERSION}); use that version or another folder")
+        if saved is not None and (saved.get("fingerprint") != self.fingerprint or saved.get("settings") != self.settings):
+            if not restart:
                 raise JournalError(f"{self.folder} holds work done with other settings "
                                    f"({_differences(saved.get('settings', {}), self.settings)}); use another folder")
+            for record in self.records_folder.glob("*.json"):
+                record.unlink()
+            saved = None
+        if saved is not None:
             self.notes = saved.get("notes", {})
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -120,5 +137,4 @@ def _differences(saved: dict, wanted: dict) -> str:
 
 
 def _shown(value: Any) -> str:
-    return ",".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()) \
-        if isinstance(value, dict) else str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

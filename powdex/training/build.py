@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.optim.executors import InProcess, LocalProcesses
-from powdex.optim.journal import SCHEMA_VERSION, Journal, fingerprint, write_atomically
+from powdex.optim.journal import SCHEMA_VERSION, Journal, fingerprint, significant, write_atomically
 from powdex.optim.parallel import parallel_map
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
 from powdex.training.spacegroups import system_shares
@@ -122,7 +122,8 @@ def _migrate_unjournaled_build(out: Path) -> None:
                              json.dumps(record))
             marker.unlink()
     write_atomically(manifest, json.dumps({"schema": SCHEMA_VERSION, "fingerprint": fingerprint(settings),
-                                           "settings": settings, "notes": {"chunk_size": saved["chunk_size"]}}, indent=1))
+                                           "settings": significant(settings), "notes": {"chunk_size": saved["chunk_size"]}},
+                                          indent=1))
 
 
 def _rounded(shares: dict[str, float]) -> dict[str, float]:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
-from powdex.cli.models import finished_systems, write_training_log
+from powdex.cli.models import training_journal
 from powdex.models import load_system, save_system
 from powdex.models.data import load_system_data
 from powdex.training import build_synthetic
@@ -66,12 +66,10 @@ def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(data
     for run, workers in (("first", "1"), ("second", "2")):
         result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / run), "--workers", workers, *quick])
         assert result.exit_code == 0, result.output
-    # A run killed while hexagonal trained: cubic's files and log written, hexagonal's not.
+    # A run killed while hexagonal trained: cubic's files and record written, hexagonal's not.
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "first", killed)
-    log = json.loads((killed / "training-log.json").read_text())
-    del log["systems"]["hexagonal"]
-    (killed / "training-log.json").write_text(json.dumps(log))
+    (killed / "trained" / "hexagonal.json").unlink()
     (killed / "hexagonal.npz").unlink()
     cubic_written = (killed / "cubic.npz").stat().st_mtime_ns
     result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(killed), *quick])
@@ -89,11 +87,14 @@ def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(data
 
 def test_a_rerun_with_other_settings_or_another_dataset_keeps_nothing(tmp_path):
     config = TrainingConfig(seed=3)
-    write_training_log(tmp_path / "training-log.json", config, "/data/a", {"cubic": {"times_s": {}}})
-    for suffix in ("npz", "json"):
-        (tmp_path / f"cubic.{suffix}").write_bytes(b"")
-    assert set(finished_systems(tmp_path / "training-log.json", config, "/data/a")) == {"cubic"}
-    assert finished_systems(tmp_path / "training-log.json", TrainingConfig(seed=4), "/data/a") == {}
-    assert finished_systems(tmp_path / "training-log.json", config, "/data/b") == {}
-    (tmp_path / "cubic.npz").unlink()  # killed between its two files
-    assert finished_systems(tmp_path / "training-log.json", config, "/data/a") == {}
+    training_journal(tmp_path, config, "/data/a").record("cubic", {"groups": 1, "log": {"times_s": {}}})
+    assert set(training_journal(tmp_path, config, "/data/a").finished()) == {"cubic"}
+    assert training_journal(tmp_path, TrainingConfig(seed=4), "/data/a").finished() == {}
+    training_journal(tmp_path, config, "/data/a").record("cubic", {"groups": 1, "log": {"times_s": {}}})
+    assert training_journal(tmp_path, config, "/data/b").finished() == {}
+
+
+def test_the_journal_fingerprint_leaves_out_settings_at_their_defaults(tmp_path):
+    """A setting added later with its default keeps finished systems: only changed settings count."""
+    journal = training_journal(tmp_path, TrainingConfig(seed=3), "/data/a")
+    assert journal.settings == {"config.seed": 3, "dataset": "/data/a"}

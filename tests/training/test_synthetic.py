@@ -100,7 +100,7 @@ def test_build_records_shares_and_version_and_refuses_a_different_resume(tmp_pat
     written = build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)
     assert written["cubic"] == 10
     manifest = json.loads((tmp_path / "build.json").read_text())
-    assert manifest["settings"]["system_shares"]["cubic"] == 0.5 and manifest["settings"]["generator_version"] == GENERATOR_VERSION
+    assert manifest["settings"]["system_shares.cubic"] == 0.5 and manifest["settings"]["generator_version"] == GENERATOR_VERSION
     with pytest.raises(ValueError, match="system_shares"):
         build_synthetic(tmp_path, 20, seed=1, shares=system_shares("natural"), workers=1, chunk_size=10)
     manifest["settings"]["generator_version"] = 1
