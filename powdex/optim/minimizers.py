@@ -75,6 +75,7 @@ class Tracker:
         self.label = label
         self.nfev = 0
         self.iterations = 0
+        self.raised: ObjectiveRaised | None = None
         self.visited: list[np.ndarray] = []
         # (minimized value, x, gradient there if the algorithm asked for it)
         self.best: tuple[float, np.ndarray, np.ndarray | None] | None = None
@@ -87,7 +88,11 @@ class Tracker:
         try:
             return fn(x)
         except Exception as error:
-            raise ObjectiveRaised(f"objective '{self.objective.name}' raised {type(error).__name__}: {error}") from error
+            raised = ObjectiveRaised(f"objective '{self.objective.name}' raised {type(error).__name__}: {error}")
+            # The first is the user's error: an algorithm in C (NLopt's DIRECT) may call again with the
+            # exception still pending, and Python then raises a SystemError about that instead.
+            self.raised = self.raised or raised
+            raise raised from error
 
     def _evaluate(self, x: np.ndarray) -> float:
         self.nfev += 1
@@ -231,7 +236,8 @@ class Minimizer(BaseModel):
             end = self.search(tracker, start, seed)
         except Exception as error:
             # One failing run must not end an ensemble of thousands.
-            message = str(error) if isinstance(error, ObjectiveRaised) else f"{type(error).__name__}: {error}"
+            message = str(tracker.raised or error) if isinstance(error, ObjectiveRaised) or tracker.raised else \
+                f"{type(error).__name__}: {error}"
             end = SearchEnd(start, np.nan, None, STATUS_RAISED, False, message)
         return tracker.result(start, end, started)
 
