@@ -31,7 +31,7 @@ from powdex.optim.testfunctions import hartmann6, hartmann6_value
 
 def objectives() -> dict[str, Objective]:
     analytic = hartmann6()
-    # The seed's default: gradients by central differences, 12 extra evaluations each.
+    # atomicrex's default: gradients by central differences, 12 extra evaluations each.
     central = Objective(hartmann6_value, 6, bounds=analytic.bounds, name="hartmann6-central")
     return {"central differences": central, "analytic gradient": analytic}
 

@@ -65,7 +65,7 @@ class Objective:
     """A function to minimize, with optional gradient, Hessian, bounds and start.
 
     Without an analytic gradient, minimizers that need one use central
-    differences (the seed's ``gradient-epsilon``), costing ``2 * dim``
+    differences (atomicrex's ``gradient-epsilon``), costing ``2 * dim``
     evaluations each.
 
     ``resample(x, step, rng)`` gives a random local model of the function

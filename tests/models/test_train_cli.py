@@ -98,3 +98,27 @@ def test_the_journal_fingerprint_leaves_out_settings_at_their_defaults(tmp_path)
     """A setting added later with its default keeps finished systems: only changed settings count."""
     journal = training_journal(tmp_path, TrainingConfig(seed=3), "/data/a")
     assert journal.settings == {"config.seed": 3, "dataset": "/data/a"}
+
+
+@pytest.mark.slow  # about a minute: three systems trained, killed, trained again
+def test_a_killed_training_leaves_no_workers_and_the_rerun_trains_only_the_rest(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.cli.test_interrupts import kill_and_check_workers_die, wait_for
+
+    out = tmp_path / "models"
+    args = [sys.executable, "-m", "powdex", "train", "--dataset", str(dataset), "--out", str(out), "--workers", "2",
+            "--system", "cubic", "--system", "hexagonal", "--system", "monoclinic", "--pretraining-cycles", "1",
+            "--cycles", "1", "--epochs-per-phase", "1", "--assignment-epochs", "1", "--min-group-entries", "30"]
+    driver = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: list((out / "trained").glob("*.json")), 300, "a trained system")
+    kill_and_check_workers_die(driver)
+    kept = sorted(path.stem for path in (out / "trained").glob("*.json"))
+    assert 1 <= len(kept) < 3
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    for system in kept:
+        assert f"{system}: kept from the earlier run" in rerun.stderr
+    assert sorted(path.stem for path in (out / "trained").glob("*.json")) == ["cubic", "hexagonal", "monoclinic"]
+    assert set(json.loads((out / "training-log.json").read_text())["systems"]) == {"cubic", "hexagonal", "monoclinic"}
