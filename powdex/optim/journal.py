@@ -132,7 +132,7 @@ class Journal:
 
 def _differences(saved: dict, wanted: dict) -> str:
     names = sorted(set(saved) | set(wanted), key=str)
-    return "; ".join(f"{name} {_shown(saved.get(name, 'default'))}, not {_shown(wanted.get(name, 'default'))}"
+    return "; ".join(f"{name} was {_shown(saved.get(name, 'its default'))}, now {_shown(wanted.get(name, 'its default'))}"
                      for name in names if saved.get(name) != wanted.get(name))
 
 

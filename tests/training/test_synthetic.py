@@ -107,3 +107,22 @@ def test_build_records_shares_and_version_and_refuses_a_different_resume(tmp_pat
     (tmp_path / "build.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="generator_version"):
         build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)
+
+
+def test_a_build_from_before_the_journal_resumes_keeping_its_chunks(tmp_path):
+    """Older builds kept the settings at the top of build.json and a marker per chunk: they are migrated."""
+    shares = system_shares("cubic=0.5")
+    build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)
+    manifest = json.loads((tmp_path / "build.json").read_text())
+    records = sorted((tmp_path / "done").glob("*.json"))
+    for record in records:  # the layout an older powdex wrote
+        saved = json.loads(record.read_text())
+        (tmp_path / "done" / f"chunk-{saved['chunk']:06d}").write_text(json.dumps({"stop": saved["stop"], "counts": saved["counts"]}))
+        record.unlink()
+    (tmp_path / "build.json").write_text(json.dumps({
+        "generator_version": GENERATOR_VERSION, "seed": 1, "chunk_size": 10,
+        "system_shares": {name.removeprefix("system_shares."): value for name, value in manifest["settings"].items()
+                          if name.startswith("system_shares.")}}))
+    written = build_synthetic(tmp_path, 30, seed=1, shares=shares, workers=1, chunk_size=99)
+    assert sum(written.values()) == 10  # chunks 0 and 1 kept, chunk 2 (entries 20..29, chunk size 10) written
+    assert json.loads((tmp_path / "build.json").read_text())["settings"] == manifest["settings"]
