@@ -1,5 +1,7 @@
 """Generic ensemble optimization: local minimizers, restart strategies, executors,
-a results store and response-surface maps.  Knows nothing about crystals.
+a results store and response-surface maps, and one resumable parallel map
+(``parallel_map`` with a ``Journal``) for any other batch of work on the same
+executors.  Knows nothing about crystals.
 
 Extension points: subclass ``Minimizer``, ``Strategy`` or ``Executor`` and
 register it (``register_minimizer``...; see ``powdex.optim.registry``); every

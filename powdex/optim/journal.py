@@ -73,6 +73,9 @@ class Journal:
     the work starts over with the new settings).  ``notes`` are kept from the
     first run and not compared (say, a chunk size the rerun must reuse).  Keys
     are any strings (escaped into file names); records are any JSON value.
+    ``records="."`` keeps the records beside the manifest: a series whose
+    result documents (``<pattern>.json``, key = the pattern's name) are the
+    records.
     """
 
     def __init__(self, folder: str | Path, settings: dict[str, Any], *, defaults: dict[str, Any] | None = None,
@@ -82,7 +85,7 @@ class Journal:
         self.records_folder = self.folder / records
         self.settings = significant(settings, defaults)
         self.fingerprint = fingerprint(settings, defaults)
-        path = self.folder / manifest
+        path = self.manifest_path = self.folder / manifest
         saved = self._read(path) if path.exists() else None
         if saved is not None and saved.get("schema", 0) > SCHEMA_VERSION:
             raise JournalError(f"{path}: written by a newer powdex (journal schema {saved['schema']}, this one "
@@ -92,7 +95,8 @@ class Journal:
                 raise JournalError(f"{self.folder} holds work done with other settings "
                                    f"({_differences(saved.get('settings', {}), self.settings)}); use another folder")
             for record in self.records_folder.glob("*.json"):
-                record.unlink()
+                if record != self.manifest_path:
+                    record.unlink()
             saved = None
         if saved is not None:
             self.notes = saved.get("notes", {})
@@ -120,6 +124,8 @@ class Journal:
         """The records of finished items, by key (a record that cannot be read counts as unfinished)."""
         found = {}
         for path in self.records_folder.glob("*.json"):
+            if path == self.manifest_path:
+                continue
             try:
                 found[unquote(path.name.removesuffix(".json"))] = json.loads(path.read_text())
             except (OSError, ValueError):

@@ -78,3 +78,18 @@ def test_files_as_items_with_a_document_per_file_as_a_series_runs(tmp_path):
 
 def test_no_item_starts_after_the_time_limit(tmp_path):
     assert list(parallel_map(cube, range(5), time_limit=0.0)) == []
+
+
+def test_records_beside_the_manifest_are_the_result_documents(tmp_path):
+    """A series keeps one <pattern>.json per pattern in its output folder: those can be the journal's records."""
+    files = [tmp_path / f"glycine_{i}.txt" for i in range(3)]
+    for path in files:
+        path.write_text("1 2 3")
+    out = tmp_path / "out"
+    stem = lambda path: path.rsplit("/", 1)[-1].removesuffix(".txt")  # noqa: E731
+    journal = Journal(out, {"method": "count"}, manifest="series.json", records=".")
+    list(parallel_map(word_count, map(str, files[:2]), journal=journal, key=stem))
+    assert sorted(path.name for path in out.iterdir()) == ["glycine_0.json", "glycine_1.json", "series.json"]
+    journal = Journal(out, {"method": "count"}, manifest="series.json", records=".")
+    assert journal.finished() == {"glycine_0": {"words": 3}, "glycine_1": {"words": 3}}
+    assert [item for item, _ in parallel_map(word_count, map(str, files), journal=journal, key=stem)] == [str(files[2])]
