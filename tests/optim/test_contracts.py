@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 import tests.optim.toy_extensions as toy  # registers CompassSearch and Threads: they must pass the checks too
-from powdex.optim import ConfigError, parse_config, run_ensemble
-from powdex.optim import registry, testing
+from powdex.optim import ConfigError, parse_config, registry, run_ensemble, testing
 from powdex.optim.minimizers import MetropolisChain
 from powdex.optim.registry import executor_from_name
-from powdex.optim.testfunctions import cauchy_line, LINE_TRUTH
+from powdex.optim.testfunctions import LINE_TRUTH, cauchy_line
 
 MINIMIZERS = testing.registered_minimizer_examples()
 STRATEGIES = testing.registered_strategy_examples()

@@ -80,13 +80,16 @@ def test_no_item_starts_after_the_time_limit(tmp_path):
     assert list(parallel_map(cube, range(5), time_limit=0.0)) == []
 
 
+def stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".txt")
+
+
 def test_records_beside_the_manifest_are_the_result_documents(tmp_path):
     """A series keeps one <pattern>.json per pattern in its output folder: those can be the journal's records."""
     files = [tmp_path / f"glycine_{i}.txt" for i in range(3)]
     for path in files:
         path.write_text("1 2 3")
     out = tmp_path / "out"
-    stem = lambda path: path.rsplit("/", 1)[-1].removesuffix(".txt")  # noqa: E731
     journal = Journal(out, {"method": "count"}, manifest="series.json", records=".")
     list(parallel_map(word_count, map(str, files[:2]), journal=journal, key=stem))
     assert sorted(path.name for path in out.iterdir()) == ["glycine_0.json", "glycine_1.json", "series.json"]

@@ -5,7 +5,13 @@ from typing import Literal
 import numpy as np
 from pydantic import PositiveFloat, PositiveInt
 
-from powdex.optim import Executor, Minimizer, SearchEnd, register_executor, register_minimizer
+from powdex.optim import (
+    Executor,
+    Minimizer,
+    SearchEnd,
+    register_executor,
+    register_minimizer,
+)
 
 
 class CompassSearch(Minimizer):
