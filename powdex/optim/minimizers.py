@@ -50,6 +50,15 @@ class SearchEnd:
     nit: int | None = None
 
 
+@dataclass
+class Iterate:
+    """One completed iteration, in the shape of scipy's per-iteration callback argument:
+    what ``Tracker.iterate`` takes from a minimizer that is not scipy's."""
+
+    x: np.ndarray
+    fun: float
+
+
 class Tracker:
     """Counts evaluations, records the points the minimizer visits and prints
     status lines, between the algorithm and the objective.
@@ -114,7 +123,7 @@ class Tracker:
         return f
 
     def iterate(self, intermediate_result) -> None:
-        """scipy ``callback``: one row per completed iteration."""
+        """One row per completed iteration: scipy's ``callback``, or an ``Iterate``."""
         self.iterations += 1
         self._record(intermediate_result.x, intermediate_result.fun)
 
@@ -524,7 +533,7 @@ class MetropolisChain(Minimizer):
                                        or threshold < np.exp(-(trial - f) / self.temperature)):
                 x, f = end.x, trial
                 accepted += 1
-                tracker.iterate(_Iterate(x, f))
+                tracker.iterate(Iterate(x, f))
             if np.isfinite(f) and (not np.isfinite(best_f) or f < best_f):
                 best_x, best_f, since_best = x, f, 0
             else:
@@ -533,14 +542,6 @@ class MetropolisChain(Minimizer):
                     break
         return SearchEnd(best_x, best_f, None, 0, bool(np.isfinite(best_f)),
                     f"{steps} steps, {accepted} accepted", steps)
-
-
-@dataclass
-class _Iterate:
-    """An accepted chain state in the shape of scipy's per-iteration callback argument."""
-
-    x: np.ndarray
-    fun: float
 
 
 registered_union(MetropolisChain, "local", chain_minimizer_classes)

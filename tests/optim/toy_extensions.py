@@ -7,6 +7,7 @@ from pydantic import PositiveFloat, PositiveInt
 
 from powdex.optim import (
     Executor,
+    Iterate,
     Minimizer,
     SearchEnd,
     register_executor,
@@ -34,15 +35,10 @@ class CompassSearch(Minimizer):
             best = int(np.argmin(values))
             if values[best] < f:
                 x, f = trials[best], values[best]
-                tracker.iterate(SearchStep(x, f))
+                tracker.iterate(Iterate(x, f))
             else:
                 step /= 2
         return SearchEnd(x, f, None, 0, bool(np.isfinite(f)), f"step {step:.3g}")
-
-
-class SearchStep:
-    def __init__(self, x, fun):
-        self.x, self.fun = x, fun
 
 
 class Threads(Executor):
