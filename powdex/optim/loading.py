@@ -41,7 +41,7 @@ def load_objective(spec: str) -> Objective:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name is not None and module_name.startswith(error.name):
+        if error.name is not None and (module_name == error.name or module_name.startswith(f"{error.name}.")):
             raise ConfigError(f"objective: cannot import module '{module_name}' of '{spec}': {error}") from None
         raise _user_error(f"objective: module '{module_name}' of '{spec}' failed at import", error) from None
     except Exception as error:  # whatever the user's module raises at import, SyntaxError included
