@@ -1,6 +1,7 @@
 """Benchmark of the ensemble engine: 1,000 local optimizations of Hartmann's
-6-parameter function (six local minima) in-process, in local processes and on
-a dask cluster of local workers, each writing every run to a SQLite store.
+6-parameter function (six local minima) on every registered executor
+(in-process, local processes, a dask cluster of local workers...), each
+writing every run to a SQLite store.
 
     python3 benchmarks/optim_ensemble.py [--runs 1000] [--workers 2] [--repeats 3]
 
@@ -23,15 +24,16 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from powdex.optim import LBFGS, Dask, InProcess, LocalProcesses, Objective, ResultsStore, Spa, run_ensemble
+from powdex.optim import LBFGS, Objective, ResultsStore, Spa, run_ensemble
 from powdex.optim.cluster import local_dask_cluster
-from powdex.optim.executors import available_cores
+from powdex.optim.registry import executor_from_name, executor_names
+from powdex.optim.resources import available_cores
 from powdex.optim.testfunctions import hartmann6, hartmann6_value
 
 
 def objectives() -> dict[str, Objective]:
     analytic = hartmann6()
-    # The seed's default: gradients by central differences, 12 extra evaluations each.
+    # atomicrex's default: gradients by central differences, 12 extra evaluations each.
     central = Objective(hartmann6_value, 6, bounds=analytic.bounds, name="hartmann6-central")
     return {"central differences": central, "analytic gradient": analytic}
 
@@ -69,14 +71,13 @@ def main() -> None:
     strategy = Spa(max_iter=args.runs, seed=2024, minimizer=LBFGS(conv_threshold=1e7))
     with tempfile.TemporaryDirectory() as folder, local_dask_cluster(args.workers) as address:
         for label, objective in objectives().items():
+            # Every registered executor; a scheduler address is given to those that take one (dask).
             rows = {
-                "in-process": measure(objective, strategy, InProcess(), Path(folder), 1, args.repeats),
-                f"local processes ({args.workers})": measure(
-                    objective, strategy, LocalProcesses(args.workers), Path(folder), args.workers, args.repeats),
-                f"dask, {args.workers} local workers": measure(
-                    objective, strategy, Dask(address), Path(folder), args.workers, args.repeats),
+                name: measure(objective, strategy, executor_from_name(name, workers=args.workers, scheduler=address),
+                              Path(folder), 1 if name == "inprocess" else args.workers, args.repeats)
+                for name in executor_names()
             }
-            serial = rows["in-process"]
+            serial = rows["inprocess"]
             print(f"\n{args.runs} L-BFGS runs of Hartmann-6, {label}")
             print("| executor | wall s | runs/s | parallel efficiency | start-up s | store ms/run "
                   "| driver CPU ms/run | same results |")

@@ -81,7 +81,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     systems = _systems(prepared, system)
     log_path = out / "training-log.json"
-    logs = finished_systems(log_path, config, str(dataset.resolve()))
+    journal = training_journal(out, config, str(dataset.resolve()))
+    logs = {name: record["log"] for name, record in journal.finished().items()}
     for lattice_system in systems:
         if lattice_system.value in logs:
             console.print(f"{lattice_system.value}: kept from the earlier run in {out} (same dataset and settings)")
@@ -100,12 +101,13 @@ def train(
             progress.update(tasks[task], completed=done)
 
         try:
-            for lattice_system, n_groups, log in _train_systems(prepared, systems, config, out, str(dataset), threads, workers, report):
-                logs[lattice_system] = log
-                # Rewritten as each system finishes: a rerun after a kill trains only the systems not in it.
+            for lattice_system, record in _train_systems(prepared, systems, config, out, str(dataset), threads, workers,
+                                                         report, journal):
+                logs[lattice_system.value] = record["log"]
+                # The summary of every finished system, rewritten as each finishes (the journal is what a rerun reads).
                 write_training_log(log_path, config, str(dataset.resolve()), logs)
-                times = ", ".join(f"{k} {v:.0f} s" for k, v in log["times_s"].items())
-                console.print(f"{lattice_system}: {n_groups} group models; {times}")
+                times = ", ".join(f"{k} {v:.0f} s" for k, v in record["log"]["times_s"].items())
+                console.print(f"{lattice_system.value}: {record['groups']} group models; {times}")
         except PowdexError as error:  # the systems finished before it are kept for a rerun
             fail(error)
 
@@ -119,72 +121,83 @@ def write_training_log(path: Path, config, dataset: str, logs: dict[str, dict]) 
     write_atomically(path, json.dumps({**_training_log_header(config, dataset), "systems": logs}, indent=1))
 
 
-def finished_systems(path: Path, config, dataset: str) -> dict[str, dict]:
-    """Logs of the systems an earlier ``powdex train`` into the same folder finished with the same dataset and
-    settings (their model files written); none where there was no such run."""
-    try:
-        earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if {k: earlier.get(k) for k in ("config", "dataset")} != _training_log_header(config, dataset):
-        return {}
-    return {name: log for name, log in earlier.get("systems", {}).items()
-            if all((path.parent / f"{name}.{suffix}").exists() for suffix in ("npz", "json"))}
+def training_journal(out: Path, config, dataset: str):
+    """The journal of ``powdex train`` into ``out`` (``out/training-journal.json``, a record per finished system
+    in ``out/trained/``): a rerun with the same dataset and settings keeps its systems; with others it starts
+    over.  Settings at their defaults are left out of the fingerprint, so a new option keeps old runs valid."""
+    from powdex.models.train import TrainingConfig
+    from powdex.optim.journal import Journal
+
+    return Journal(out, {"config": asdict(config), "dataset": dataset},
+                   defaults={"config": asdict(TrainingConfig())}, manifest="training-journal.json", records="trained",
+                   restart=True)
 
 
-def _train_one(prepared: Path, lattice_system, config, out: Path, dataset: str, threads: int, report) -> tuple[str, int, dict]:
-    """Train, save and plot one lattice system's models (runs in a worker process when training in parallel)."""
-    import torch
+class _TrainSystem:
+    """Train, save and plot one lattice system's models (in a worker process when training in parallel);
+    the record for the journal: group models and the training log."""
 
-    from powdex.models.data import load_system_data
-    from powdex.models.store import save_system
-    from powdex.models.train import train_system
+    def __init__(self, prepared: Path, config, out: Path, dataset: str, threads: int, report):
+        self.prepared, self.config, self.out, self.dataset, self.threads, self.report = (
+            prepared, config, out, dataset, threads, report)
 
-    torch.set_num_threads(threads)
-    models, log = train_system(load_system_data(prepared, lattice_system), config, report)
-    models.metadata["dataset"] = dataset
-    save_system(out, models)
-    plot_training_log(log, out / f"{lattice_system.value}-training.png")
-    return lattice_system.value, len(models.regression), log
+    def __call__(self, lattice_system) -> dict:
+        import torch
+
+        from powdex.models.data import load_system_data
+        from powdex.models.store import save_system
+        from powdex.models.train import train_system
+
+        torch.set_num_threads(self.threads)
+        models, log = train_system(load_system_data(self.prepared, lattice_system), self.config, self.report)
+        models.metadata["dataset"] = self.dataset
+        save_system(self.out, models)
+        plot_training_log(log, self.out / f"{lattice_system.value}-training.png")
+        return {"groups": len(models.regression), "log": log}
 
 
-class _QueueReport:
-    """A picklable progress callback for worker processes: (task, done, total) onto a shared queue."""
+class _PipeReport:
+    """A picklable progress callback for worker processes: (task, done, total) down a pipe to the driver
+    (messages this small are written whole even when several workers share the pipe)."""
 
-    def __init__(self, queue):
-        self.queue = queue
+    def __init__(self, connection):
+        self.connection = connection
 
     def __call__(self, task: str, done: int, total: int) -> None:
-        self.queue.put((task, done, total))
+        self.connection.send((task, done, total))
 
 
-def _train_systems(prepared, systems, config, out, dataset, threads, workers, report):
-    """(system, group models, log) per lattice system as each finishes; in ``workers`` processes when > 1.
+def _train_systems(prepared, systems, config, out, dataset, threads, workers, report, journal):
+    """(system, record) per lattice system as each finishes, recorded in ``journal``; in ``workers`` processes
+    when > 1, which die with this process however it ends.
 
     Each system's training is seeded from (seed, system) alone, so the weights do not depend on
     how many systems train at once.
     """
-    if workers <= 1:
-        for lattice_system in systems:
-            yield _train_one(prepared, lattice_system, config, out, dataset, threads, report)
-        return
     import multiprocessing
-    import queue as queues
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    import threading
 
-    context = multiprocessing.get_context("spawn")  # no forked copies of PyTorch's thread pools
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        messages = manager.Queue()
-        pending = {pool.submit(_train_one, prepared, s, config, out, dataset, threads, _QueueReport(messages)) for s in systems}
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    report(*messages.get_nowait())
-                except queues.Empty:
-                    break
-            for future in done:
-                yield future.result()
+    from powdex.optim.executors import InProcess, LocalProcesses
+    from powdex.optim.parallel import parallel_map
+
+    if workers <= 1:
+        yield from parallel_map(_TrainSystem(prepared, config, out, dataset, threads, report), systems,
+                                executor=InProcess(), journal=journal, key=lambda s: s.value)
+        return
+    reader, writer = multiprocessing.Pipe(duplex=False)
+
+    def relay() -> None:
+        for message in iter(reader.recv, None):
+            report(*message)
+
+    relaying = threading.Thread(target=relay, name="powdex-training-progress", daemon=True)
+    relaying.start()
+    try:
+        yield from parallel_map(_TrainSystem(prepared, config, out, dataset, threads, _PipeReport(writer)), systems,
+                                executor=LocalProcesses(workers, chunk_size=1), journal=journal, key=lambda s: s.value)
+    finally:
+        writer.send(None)
+        relaying.join()
 
 
 def plot_training_log(log: dict, path: Path) -> None:

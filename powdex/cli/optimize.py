@@ -6,17 +6,22 @@ from __future__ import annotations
 from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
-from powdex.cli.errors import EXIT_INTERRUPTED, check_output_file, fail
+from powdex.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, check_output_file, fail
+from powdex.errors import PowdexError
+from powdex.optim.registry import executor_from_name, executor_names
 from powdex.optim.testfunctions import TEST_FUNCTIONS
 
+# Every registered executor (powdex.optim.registry) is a choice.
+ExecutorName = Enum("ExecutorName", [(name, name) for name in executor_names()], type=str)
 
-class ExecutorName(str, Enum):
-    inprocess = "inprocess"
-    processes = "processes"
-    dask = "dask"
+# The command ran, but no run reached an answer: not bad input (2), yet no success either.
+EXIT_NO_RESULT = 1
+# Above this estimate, ``map`` says how long the true surface will take before computing it.
+ANNOUNCED_SECONDS = 30.0
 
 
 FUNCTION = typer.Argument(..., help=(
@@ -78,17 +83,29 @@ def _setup(objective, config: Path | None, seed: int | None, runs: int | None, s
 
 
 def executor_named(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
-    """The executor ``name``; a loopback dask cluster (closed with ``stack``) where dask has no scheduler."""
-    from powdex.optim import Dask, InProcess, LocalProcesses
-    from powdex.optim.cluster import local_dask_cluster
+    """``executor_from_name`` for ``powdex index --chains-executor`` (a dask executor without a scheduler
+    starts and stops its own loopback cluster, so ``stack`` holds nothing)."""
+    return executor_from_name(name.value, workers=workers, scheduler=scheduler)
 
-    if name is ExecutorName.inprocess:
-        return InProcess()
-    if name is ExecutorName.processes:
-        return LocalProcesses(workers)
-    if scheduler is None:
-        scheduler = stack.enter_context(local_dask_cluster(workers or 2))
-    return Dask(scheduler)
+
+def fail_in_user_code(error: PowdexError) -> NoReturn:
+    """One ``error:`` line, then the user's own traceback frames where their code failed."""
+    from powdex.optim.errors import UserCodeError
+
+    if isinstance(error, UserCodeError):
+        typer.echo(f"error: {error}", err=True)
+        typer.echo(error.user_traceback, err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    fail(error)
+
+
+def fail_without_result(ensemble) -> NoReturn:
+    """Exit non-zero when no run reached a finite value within the bounds, naming why the first failed."""
+    first = next((result for result in ensemble.results if not result.success), None)
+    why = f"; run {first.run_index}: {first.message}" if first is not None else ""
+    typer.echo(f"error: none of the {len(ensemble.results)} runs reached a finite value within the bounds{why}",
+               err=True)
+    raise typer.Exit(EXIT_NO_RESULT)
 
 
 def _run(objective, fitting, strategy, executor, scheduler, workers, store, time_limit=None):
@@ -100,7 +117,7 @@ def _run(objective, fitting, strategy, executor, scheduler, workers, store, time
         results_store = stack.enter_context(ResultsStore(store)) if store else None
         try:
             return run_ensemble(
-                objective, strategy, executor=executor_named(stack, executor, scheduler, workers),
+                objective, strategy, executor=executor_from_name(executor.value, workers=workers, scheduler=scheduler),
                 store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
                 time_limit=time_limit,
             )
@@ -148,6 +165,8 @@ def optimize(
         if export:
             with ResultsStore(store) as results_store:
                 results_store.export(ensemble.study, export)
+    except PowdexError as error:
+        fail_in_user_code(error)
     except (ValueError, OSError) as error:
         fail(error)
     best = ensemble.best
@@ -158,12 +177,14 @@ def optimize(
         typer.echo(f"time limit reached: {ensemble.unfinished} runs not started; {rest}")
     if failed:
         typer.echo(f"{failed} runs ended without success (status and message are in the results)")
-    if best is None:
-        typer.echo("best: none (no run reached a finite value within the bounds)")
-    else:
-        typer.echo(f"best {best.value:.10g} at run {best.run_index}: x = {best.x.tolist()}")
     if store:
         typer.echo(f"study '{ensemble.study}' in {store}")
+    if best is None:
+        if ensemble.results:
+            fail_without_result(ensemble)
+        typer.echo("best: none (no run finished)")
+    else:
+        typer.echo(f"best {best.value:.10g} at run {best.run_index}: x = {best.x.tolist()}")
 
 
 def map_surface(
@@ -175,19 +196,28 @@ def map_surface(
 ) -> None:
     """Map a two-parameter response surface from minimum and maximum searches."""
     from powdex.optim import load_objective
-    from powdex.optim.surface import evaluate_on_grid, map_surface as interpolate, plot_maps
+    from powdex.optim.surface import check_image_path, evaluate_on_grid, grid_cost, map_surface as interpolate, plot_maps
 
     try:
         check_output_file(out, "--out")
+        check_image_path(out, "--out")
         objective = load_objective(function)
-        # The true surface first: it refuses objectives that are no two-parameter box before any run.
-        truth = evaluate_on_grid(objective, objective.bounds, resolution)
+        # Refuses objectives that are no two-parameter box, and grids too large for memory, before any run.
+        _, seconds = grid_cost(objective, objective.bounds, resolution, maps=len(runs))
+        if seconds > ANNOUNCED_SECONDS:
+            typer.echo(f"the true surface on a {resolution} x {resolution} grid takes about {seconds / 60:.3g} min "
+                       "of objective evaluations (a smaller --resolution is quicker)", err=True)
         fitting, strategy = _setup(objective, config, seed, max(runs), sense="both")
         if not fitting.enabled:
             typer.echo("fitting is disabled in the configuration; nothing to do")
             return
+        truth = evaluate_on_grid(objective, objective.bounds, resolution)
         ensemble = _run(objective, fitting, strategy, executor, scheduler, workers, store)
+        if ensemble.best is None and ensemble.results:
+            fail_without_result(ensemble)
         maps = [interpolate(ensemble.results[:count], objective.bounds, resolution) for count in sorted(runs)]
+    except PowdexError as error:
+        fail_in_user_code(error)
     except (ValueError, OSError) as error:
         fail(error)
     errors = [surface.rms_error(truth) for surface in maps]

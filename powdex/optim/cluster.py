@@ -18,7 +18,7 @@ from typing import Iterator
 
 from distributed import Client
 
-from powdex.optim.executors import THREAD_VARIABLES
+from powdex.optim.resources import THREAD_VARIABLES
 
 
 def _dask(*args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:

@@ -14,10 +14,12 @@
     conv_threshold = 1e-10
     max_iter = 50
 
-``kind`` is one of lbfgs, dogleg, trust-exact, nlopt, metropolis (a bare
-minimizer: one run from the objective's start; metropolis needs an objective
-that resamples itself) or spa, sobol, lhs, points (ensembles wrapping one;
-points lists the starts: ``points = [[1.0, 2.0], [0.5, 3.0]]``).
+``kind`` is one of the registered minimizers (lbfgs, dogleg, trust-exact,
+nlopt, metropolis...: a bare minimizer is one run from the objective's start;
+metropolis needs an objective that resamples itself) or strategies (spa,
+sobol, lhs, points...: ensembles wrapping a minimizer; points lists the
+starts: ``points = [[1.0, 2.0], [0.5, 3.0]]``); ``powdex.optim.registry``
+holds them, and the union of this table is built from it.
 Option names may also be written with hyphens, as in atomicrex
 (``conv-threshold``, ``max-iter``, ``gradient-epsilon``, ``output-interval``).
 """
@@ -26,41 +28,54 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
+from powdex.optim import registry
 from powdex.optim.errors import ConfigError
-from powdex.optim.minimizers import LBFGS, MetropolisChain, NLopt, TrustRegion
-from powdex.optim.restarts import Design, Points, Spa, Strategy, as_strategy
+from powdex.optim.minimizers import Minimizer
+from powdex.optim.restarts import Strategy, as_strategy
 
-_KINDS = ("lbfgs", "dogleg", "trust-exact", "nlopt", "metropolis", "spa", "sobol", "lhs", "points")
+registry.load_built_ins("minimizer", "strategy")
 
 
 class FittingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a TOML string "25" or a float 1.0 is no count, and no setting is inf or NaN.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     enabled: bool = True
     output_interval: PositiveInt | None = None
-    minimizer: Annotated[LBFGS | TrustRegion | NLopt | MetropolisChain | Spa | Design | Points,
-                         Field(discriminator="kind")]
+    # Typed as the union of every registered minimizer and strategy (registered_union below).
+    minimizer: Minimizer | Strategy
 
     def strategy(self) -> Strategy:
         return as_strategy(self.minimizer)
 
 
+registry.registered_union(FittingConfig, "minimizer", registry.minimizer_or_strategy_classes)
+
+
 def _one_line(error: ValidationError) -> str:
     parts = []
+    kinds, unions = registry.configurable_kinds(), registry.union_field_names()
     for item in error.errors():
-        # Drop the union tags pydantic puts in locations ("minimizer.spa.seed").
-        location = ".".join(["fitting", *(str(p) for p in item["loc"] if p not in _KINDS)])
+        # Drop the union tags pydantic puts after a union field ("minimizer.spa.seed"), not an
+        # option that happens to share a kind's name (points.points.0).
+        location, after_union = ["fitting"], False
+        for part in item["loc"]:
+            if after_union and part in kinds:
+                after_union = False
+                continue
+            location.append(str(part))
+            after_union = part in unions
+        location = ".".join(location)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown option"
         elif item["type"] == "union_tag_invalid":
-            message = f"unknown kind {item['input'].get('kind')!r}; known: {', '.join(_KINDS)}"
+            message = f"unknown kind {item['input'].get('kind')!r}; known: {', '.join(kinds)}"
         elif item["type"] == "union_tag_not_found":
-            message = f"missing 'kind'; one of {', '.join(_KINDS)}"
+            message = f"missing 'kind'; one of {', '.join(kinds)}"
         parts.append(f"{location}: {message}")
     return "; ".join(parts)
 
@@ -90,9 +105,11 @@ def parse_config(document: dict) -> FittingConfig:
 
 
 def load_config(path: str | Path) -> FittingConfig:
+    """Read a TOML file with a ``[fitting]`` table; a UTF-8 byte-order mark
+    (which editors on Windows write) is skipped."""
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            document = tomllib.loads(handle.read().decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}") from None
     except UnicodeDecodeError:

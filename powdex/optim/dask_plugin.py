@@ -4,7 +4,7 @@ its WorkerPlugin, and workers unpickle it by this module's name)."""
 
 from distributed import WorkerPlugin
 
-from powdex.optim.executors import limit_to_one_thread
+from powdex.optim.resources import limit_to_one_thread
 
 
 class SingleThreadedWorkers(WorkerPlugin):

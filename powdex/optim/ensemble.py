@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from powdex.optim.executors import Executor, InProcess
-from powdex.optim.minimizers import LBFGS, Minimizer, NLopt, TrustRegion
+from powdex.optim.minimizers import Minimizer
 from powdex.optim.objective import Objective
 from powdex.optim.progress import ProgressReporter
 from powdex.optim.restarts import Run, Strategy, as_strategy
@@ -49,7 +49,7 @@ def run_chunk(chunk: Chunk) -> tuple[list[LocalResult], list[int]]:
     for position, run in enumerate(chunk.runs):
         if position and time.perf_counter() >= deadline:
             return results, [later.index for later in chunk.runs[position:]]
-        result = chunk.minimizer._minimize(
+        result = chunk.minimizer.run(
             chunk.objective, run.start, run.seed, run.sense, chunk.output_interval, label=f"run {run.index} ",
         )
         result.run_index, result.sense = run.index, run.sense
@@ -77,7 +77,7 @@ def default_study_name(objective: Objective, strategy: Strategy) -> str:
 
 def run_ensemble(
     objective: Objective,
-    strategy: Strategy | LBFGS | TrustRegion | NLopt,
+    strategy: Strategy | Minimizer,
     executor: Executor | None = None,
     store: ResultsStore | None = None,
     study: str | None = None,

@@ -15,3 +15,14 @@ class StoreError(PowdexError, ValueError):
     """A results store that cannot be opened or written: a missing folder, an
     unknown URL scheme, an unreachable server.  The message is one line naming
     the store."""
+
+
+class UserCodeError(ConfigError):
+    """The user's own code (an objective module or its factory) raised or does
+    not compile.  The message is one line; ``user_traceback`` holds the lines
+    of their traceback that are in their files, for them to see which of
+    their lines failed."""
+
+    def __init__(self, message: str, user_traceback: str):
+        super().__init__(message)
+        self.user_traceback = user_traceback

@@ -1,10 +1,12 @@
-"""Executors: one interface, three ways to run tasks.
+"""Executors: one interface (``Executor``), several ways to run tasks.
 
 ``submit(fn, task)`` starts ``fn(task)``; ``next_result()`` blocks until one
 submitted task is done and returns its result, in order of completion;
 ``discard()`` forgets whatever is still in flight.  The driver keeps only a
 window of tasks submitted, so an interrupted ensemble leaves little work to
-throw away and memory stays flat for any size.
+throw away and memory stays flat for any size.  A new executor subclasses
+``Executor`` and registers a name with ``register_executor``;
+``executor_from_name`` builds one by that name.
 
 Workers run numerical libraries single-threaded: many small optimizations in
 parallel lose badly to BLAS threads fighting over cores.  dask.distributed is
@@ -35,16 +37,8 @@ from multiprocessing.reduction import ForkingPickler
 from threadpoolctl import threadpool_limits
 
 from powdex.optim.errors import ConfigError
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-
-
-def limit_to_one_thread() -> None:
-    """Pin BLAS/OpenMP pools of this process to one thread: the environment
-    for libraries loaded later, threadpoolctl for those already loaded."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = "1"
-    threadpool_limits(limits=1)
+from powdex.optim.registry import register_executor
+from powdex.optim.resources import available_cores, limit_to_one_thread
 
 
 def exit_with_driver(link: Connection) -> None:
@@ -133,18 +127,27 @@ class WorkerPool(ProcessPoolExecutor):
             self._driver_end.close()
 
 
-def available_cores() -> int:
-    """Cores this process may run on: its CPU affinity where the system has
-    one (a batch slot or ``taskset`` often grants fewer than the machine has)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+class Executor:
+    """Base of every executor.  The engine (``run_ensemble``, ``parallel_map``) calls, in this order:
 
+    1. ``check_sendable(task)`` with a sample task before starting (optional:
+       default accepts everything; raise ``ConfigError`` when a task cannot
+       reach the workers, e.g. cannot be pickled);
+    2. ``with executor:``, which calls ``start()`` on the outermost entry
+       (optional hook: start workers, connect to a cluster);
+    3. ``submit(fn, task)`` (required) up to about ``2 * workers`` tasks ahead,
+       then ``next_result()`` (required: block until one submitted task is
+       done, return its result or raise its exception, in order of
+       completion), and more submissions as results arrive;
+    4. ``discard()`` (required) when it stops early: forget what is in flight;
+    5. leaving the ``with``, ``stop(interrupted)`` on the outermost exit
+       (optional hook; ``interrupted`` when an exception, such as Ctrl-C, is
+       leaving: kill workers instead of waiting for them).
 
-class _Executor:
-    """Context-managed lifecycle that nests: ``run_ensemble`` enters the
-    executor it is given, and when the caller already holds it open (to run
-    several ensembles on one pool or client) only the outermost exit stops it.
+    Entries nest: ``run_ensemble`` enters the executor it is given, and when
+    the caller already holds it open (to run several ensembles on one pool or
+    client) only the outermost exit stops it.  ``from_options(workers=...,
+    scheduler=...)`` builds one for ``executor_from_name``.
 
     ``chunk_size`` is the most local runs sent per task: batching amortizes
     per-task overhead (about 0.2 ms for a process pool, 1 ms or more for dask)
@@ -156,28 +159,47 @@ class _Executor:
     workers = 1
     _depth = 0
 
+    @classmethod
+    def from_options(cls, *, workers: int | None = None, scheduler: str | None = None) -> Executor:
+        return cls()
+
+    @classmethod
+    def examples(cls) -> list[Executor]:
+        """Instances that the contract checks (``powdex.optim.testing``) run: two workers."""
+        return [cls.from_options(workers=2)]
+
     def __enter__(self):
         if self._depth == 0:
-            self._start()
+            self.start()
         self._depth += 1
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
         self._depth -= 1
         if self._depth == 0:
-            self._stop(interrupted=exc_type is not None)
+            self.stop(interrupted=exc_type is not None)
 
-    def _start(self) -> None:
-        pass
+    def start(self) -> None:
+        """Hook: called on the outermost entry."""
 
-    def _stop(self, interrupted: bool) -> None:
-        pass
+    def stop(self, interrupted: bool) -> None:
+        """Hook: called on the outermost exit."""
 
     def check_sendable(self, task: Any) -> None:
         """Raise ConfigError when ``task`` cannot reach this executor's workers."""
 
+    def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
+        raise NotImplementedError
 
-class InProcess(_Executor):
+    def next_result(self) -> Any:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+
+@register_executor("inprocess")
+class InProcess(Executor):
     """Runs tasks one after another in the calling process, which is then a
     worker too: its BLAS pools are held to one thread while it runs.  A task
     runs when its result is asked for."""
@@ -185,10 +207,10 @@ class InProcess(_Executor):
     def __init__(self) -> None:
         self._queued: deque[tuple[Callable[[Any], Any], Any]] = deque()
 
-    def _start(self) -> None:
+    def start(self) -> None:
         self._limits = threadpool_limits(limits=1)
 
-    def _stop(self, interrupted: bool) -> None:
+    def stop(self, interrupted: bool) -> None:
         self._limits.restore_original_limits()
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
@@ -202,7 +224,8 @@ class InProcess(_Executor):
         self._queued.clear()
 
 
-class LocalProcesses(_Executor):
+@register_executor("processes")
+class LocalProcesses(Executor):
     """A pool of worker processes on this machine, one per available core by default.
 
     A :class:`WorkerPool`, all started on entry, so start-up is not charged
@@ -217,12 +240,16 @@ class LocalProcesses(_Executor):
         self._pending: set[Future] = set()
         self._done: deque[Future] = deque()
 
-    def _start(self) -> None:
+    @classmethod
+    def from_options(cls, *, workers: int | None = None, scheduler: str | None = None) -> LocalProcesses:
+        return cls(workers)
+
+    def start(self) -> None:
         self._pool = WorkerPool(self.workers)
         # The pool spawns a process per queued task until it has ``workers``.
         wait([self._pool.submit(os.getpid) for _ in range(self.workers)])
 
-    def _stop(self, interrupted: bool) -> None:
+    def stop(self, interrupted: bool) -> None:
         if interrupted:
             self._pool.terminate()
         else:
@@ -255,36 +282,60 @@ class LocalProcesses(_Executor):
         self._pending, self._done = set(), deque()
 
 
-class Dask(_Executor):
-    """A dask.distributed cluster given by its scheduler address.
+@register_executor("dask")
+class Dask(Executor):
+    """A dask.distributed cluster given by its scheduler address, or, with
+    ``address=None``, a loopback cluster of ``local_workers`` processes that
+    this executor starts on entry and stops on exit (``local_dask_cluster``).
 
     Start workers with ``--nthreads 1`` (one process per core); each worker is
     also pinned to single-threaded BLAS when the client connects.  Workers
     must be able to import the objective's module.
     """
 
-    def __init__(self, address: str, chunk_size: int = 64):
+    def __init__(self, address: str | None, chunk_size: int = 64, local_workers: int = 2):
         self.address = address
         self.chunk_size = chunk_size
+        self.local_workers = local_workers
         self._client = None
         self._completed = None
+        self._cluster = None
         self.workers = 1
 
-    def _start(self) -> None:
+    @classmethod
+    def from_options(cls, *, workers: int | None = None, scheduler: str | None = None) -> Dask:
+        return cls(scheduler, local_workers=workers or 2)
+
+    def start(self) -> None:
         from distributed import Client
 
         from powdex.optim.dask_plugin import SingleThreadedWorkers
 
-        self._client = Client(self.address, set_as_default=False)
-        self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+        address = self.address
+        if address is None:
+            from powdex.optim.cluster import local_dask_cluster
+
+            self._cluster = local_dask_cluster(self.local_workers)
+            address = self._cluster.__enter__()
+        try:
+            self._client = Client(address, set_as_default=False)
+            self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+        except BaseException:
+            if self._cluster is not None:
+                self._cluster.__exit__(None, None, None)
+                self._cluster = None
+            raise
         # Counted once: asking the scheduler before every submission would cost a round trip each.
         self.workers = max(sum(self._client.nthreads().values()), 1)
         self.discard()
 
-    def _stop(self, interrupted: bool) -> None:
+    def stop(self, interrupted: bool) -> None:
         self._client.close()
         self._client = None
         self._completed = None
+        if self._cluster is not None:
+            self._cluster.__exit__(None, None, None)
+            self._cluster = None
 
     @property
     def client(self):
@@ -305,5 +356,3 @@ class Dask(_Executor):
             self._completed.clear()
         self._completed = as_completed([], loop=self._client.loop)
 
-
-Executor = InProcess | LocalProcesses | Dask

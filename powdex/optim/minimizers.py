@@ -4,10 +4,12 @@ Each minimizer is a frozen pydantic model, so its options are validated once on
 construction (from Python or from the ``[fitting]`` TOML table) and it pickles
 cleanly to worker processes.  ``kind`` names the minimizer in configuration.
 
-What all of them share lives in ``_Minimizer.minimize`` and ``_Tracker``:
+What all of them share lives in ``Minimizer.run`` and ``Tracker``:
 maximization as minimization of ``-f``, counting evaluations, the visited path,
 status lines, the projected gradient norm, and turning a run that raised or
-ended outside the bounds into a failed result rather than an error.
+ended outside the bounds into a failed result rather than an error.  A new
+minimizer subclasses ``Minimizer`` (see its docstring for what the engine
+calls when) and registers with ``powdex.optim.registry.register_minimizer``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import nlopt
 import numpy as np
@@ -24,6 +26,7 @@ from scipy.optimize import minimize as scipy_minimize
 
 from powdex.optim.errors import ConfigError
 from powdex.optim.objective import Objective, central_difference_gradient
+from powdex.optim.registry import chain_minimizer_classes, kinds_of, register_minimizer, registered_union
 from powdex.optim.result import STATUS_OUT_OF_BOUNDS, STATUS_RAISED, LocalResult, Sense, format_point
 
 MACHINE_PRECISION = float(np.finfo(float).eps)
@@ -35,8 +38,8 @@ class ObjectiveRaised(Exception):
 
 
 @dataclass
-class _End:
-    """Where an algorithm stopped, in the minimized quantity's sign."""
+class SearchEnd:
+    """Where an algorithm stopped, in the minimized quantity's sign (what ``Minimizer.search`` returns)."""
 
     x: np.ndarray
     value: float
@@ -47,11 +50,22 @@ class _End:
     nit: int | None = None
 
 
-class _Tracker:
+@dataclass
+class Iterate:
+    """One completed iteration, in the shape of scipy's per-iteration callback argument:
+    what ``Tracker.iterate`` takes from a minimizer that is not scipy's."""
+
+    x: np.ndarray
+    fun: float
+
+
+class Tracker:
     """Counts evaluations, records the points the minimizer visits and prints
     status lines, between the algorithm and the objective.
 
-    The algorithm always minimizes ``sign * f``; recorded values stay ``f``.
+    The algorithm always minimizes ``sign * f``: it calls ``value``,
+    ``gradient`` and ``hessian`` (never the objective itself), and
+    ``iterate`` once per completed iteration; recorded values stay ``f``.
     ``path`` holds the start and then each iterate for the scipy methods (from
     their per-iteration callback), or every evaluated point for NLopt, which
     has no notion of iterations.  Finite-difference probes are counted in
@@ -70,6 +84,7 @@ class _Tracker:
         self.label = label
         self.nfev = 0
         self.iterations = 0
+        self.raised: ObjectiveRaised | None = None
         self.visited: list[np.ndarray] = []
         # (minimized value, x, gradient there if the algorithm asked for it)
         self.best: tuple[float, np.ndarray, np.ndarray | None] | None = None
@@ -82,7 +97,11 @@ class _Tracker:
         try:
             return fn(x)
         except Exception as error:
-            raise ObjectiveRaised(f"objective '{self.objective.name}' raised {type(error).__name__}: {error}") from error
+            raised = ObjectiveRaised(f"objective '{self.objective.name}' raised {type(error).__name__}: {error}")
+            # The first is the user's error: an algorithm in C (NLopt's DIRECT) may call again with the
+            # exception still pending, and Python then raises a SystemError about that instead.
+            self.raised = self.raised or raised
+            raise raised from error
 
     def _evaluate(self, x: np.ndarray) -> float:
         self.nfev += 1
@@ -104,7 +123,7 @@ class _Tracker:
         return f
 
     def iterate(self, intermediate_result) -> None:
-        """scipy ``callback``: one row per completed iteration."""
+        """One row per completed iteration: scipy's ``callback``, or an ``Iterate``."""
         self.iterations += 1
         self._record(intermediate_result.x, intermediate_result.fun)
 
@@ -125,7 +144,7 @@ class _Tracker:
         held = ((x <= bounds.lower) & (gradient > 0)) | ((x >= bounds.upper) & (gradient < 0))
         return float(np.linalg.norm(np.where(held, 0.0, gradient)))
 
-    def result(self, start: np.ndarray, end: _End, started: float) -> LocalResult:
+    def result(self, start: np.ndarray, end: SearchEnd, started: float) -> LocalResult:
         x = np.array(end.x, dtype=float)
         status, success, message = end.status, end.success, end.message
         bounds = self.objective.bounds
@@ -156,11 +175,44 @@ def _seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedS
     return np.random.SeedSequence(int(seed)) if isinstance(seed, (int, np.integer)) else seed
 
 
-class _Minimizer(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Minimizer(BaseModel):
+    """Base of every local minimizer: a frozen pydantic model of its options.
 
-    # Whether the path records every evaluation (the algorithm has no iterations).
-    _records_evaluations: ClassVar[bool] = False
+    A subclass declares ``kind: Literal["name"] = "name"`` and its options as
+    fields, implements ``search``, and registers with ``register_minimizer``.
+    The engine calls, in this order:
+
+    1. ``check(objective)`` once, in the driver, before any run (optional: the
+       default accepts every objective).  Raise ``ConfigError`` for settings
+       that cannot work on this objective (missing derivatives, bounds...).
+    2. ``run(objective, start, seed, sense, output_interval, label)`` once per
+       local run, in a worker process: it clips the start into the bounds,
+       wraps the objective in a ``Tracker`` and calls
+    3. ``search(tracker, start, seed) -> SearchEnd`` (required): minimize
+       ``tracker.value`` (with ``tracker.gradient``/``tracker.hessian`` where
+       the algorithm uses them) from ``start``.  ``seed`` (a SeedSequence
+       derived from the ensemble seed and the run index, or None) must be the
+       only source of randomness, so that a run is the same on any executor.
+       Anything ``search`` raises becomes a failed result, not a crash.
+
+    The model must pickle (it travels to workers): options only, no state.
+    ``usable_in_chains`` says whether it may be a Metropolis chain's local
+    minimizer; ``records_evaluations`` whether its path holds every evaluation
+    (an algorithm without iterations) instead of one row per ``iterate``.
+    """
+
+    # Strict: a TOML string "25" or a float 1.0 is no count, and no setting is inf or NaN.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    kind: str
+    usable_in_chains: ClassVar[bool] = True
+    records_evaluations: ClassVar[bool] = False
+
+    @classmethod
+    def examples(cls) -> list[Minimizer]:
+        """Instances that the contract checks (``powdex.optim.testing``) run: one per kind
+        with default options; override where an option has no default."""
+        return [cls(kind=kind) for kind in kinds_of(cls)]
 
     def check(self, objective: Objective) -> None:
         """Raise ConfigError if this minimizer cannot run on ``objective``."""
@@ -173,41 +225,43 @@ class _Minimizer(BaseModel):
         searches a maximum.  Settings that cannot work raise ConfigError before
         any evaluation; anything raised during the run ends it as a failed
         result (status ``STATUS_RAISED``) whose message names the error.
-        ``seed`` matters only to stochastic NLopt algorithms.  With
+        ``seed`` matters only to stochastic algorithms.  With
         ``output_interval``, a status line (iteration, f, x) goes to stderr
         every that many iterations (evaluations for NLopt)."""
         if np.size(x0) != objective.dim:
             raise ConfigError(f"minimize: start point has {np.size(x0)} values for {objective.dim} parameters")
         self.check(objective)
-        return self._minimize(objective, x0, _seed_sequence(seed), sense, output_interval)
+        return self.run(objective, x0, _seed_sequence(seed), sense, output_interval)
 
-    def _minimize(self, objective: Objective, x0, seed: np.random.SeedSequence | None, sense: Sense,
-                  output_interval: int | None, label: str = "") -> LocalResult:
-        """``minimize`` without ``check``: for the ensemble, which checks once for all runs."""
+    def run(self, objective: Objective, x0, seed: np.random.SeedSequence | None, sense: Sense,
+            output_interval: int | None, label: str = "") -> LocalResult:
+        """``minimize`` without ``check``: what the ensemble calls, having checked once for all runs."""
         started = time.perf_counter()
         # Trust regions have no gradient_epsilon: they refuse objectives without analytic derivatives.
         epsilon = getattr(self, "gradient_epsilon", 0.0)
-        tracker = _Tracker(objective, sense, epsilon, self._records_evaluations, output_interval, label)
+        tracker = Tracker(objective, sense, epsilon, self.records_evaluations, output_interval, label)
         start = np.clip(np.asarray(x0, dtype=float), objective.bounds.lower, objective.bounds.upper)
         try:
-            end = self._search(tracker, start, seed)
+            end = self.search(tracker, start, seed)
         except Exception as error:
             # One failing run must not end an ensemble of thousands.
-            message = str(error) if isinstance(error, ObjectiveRaised) else f"{type(error).__name__}: {error}"
-            end = _End(start, np.nan, None, STATUS_RAISED, False, message)
+            message = str(tracker.raised or error) if isinstance(error, ObjectiveRaised) or tracker.raised else \
+                f"{type(error).__name__}: {error}"
+            end = SearchEnd(start, np.nan, None, STATUS_RAISED, False, message)
         return tracker.result(start, end, started)
 
-    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
-        raise NotImplementedError
+    def search(self, tracker: Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> SearchEnd:
+        raise NotImplementedError(f"{type(self).__name__} must implement search()")
 
 
-class LBFGS(_Minimizer):
+@register_minimizer
+class LBFGS(Minimizer):
     """Bound-constrained L-BFGS (scipy's L-BFGS-B).
 
     Stops when (f_k - f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) <= conv_threshold * p_m,
     p_m the machine precision; this is exactly L-BFGS-B's ``ftol`` test, so
     ``ftol = conv_threshold * p_m``.  The projected-gradient test is switched
-    off (``gtol=0``) so that the seed's criterion alone decides convergence.
+    off (``gtol=0``) so that this relative-decrease criterion alone decides convergence.
     """
 
     kind: Literal["lbfgs"] = "lbfgs"
@@ -215,7 +269,7 @@ class LBFGS(_Minimizer):
     max_iter: PositiveInt = 100
     gradient_epsilon: PositiveFloat = 1e-6
 
-    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+    def search(self, tracker: Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> SearchEnd:
         res = scipy_minimize(
             tracker.value,
             start,
@@ -231,10 +285,11 @@ class LBFGS(_Minimizer):
                 "maxfun": 1_000_000_000,
             },
         )
-        return _End(res.x, res.fun, res.jac, res.status, res.success, res.message, res.nit)
+        return SearchEnd(res.x, res.fun, res.jac, res.status, res.success, res.message, res.nit)
 
 
-class TrustRegion(_Minimizer):
+@register_minimizer
+class TrustRegion(Minimizer):
     """Newton trust-region methods (dogleg, trust-exact): analytic gradient and
     Hessian required.
 
@@ -257,7 +312,7 @@ class TrustRegion(_Minimizer):
                 + " and ".join(n for n, f in (("a gradient", objective.grad), ("a Hessian", objective.hess)) if f is None)
             )
 
-    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+    def search(self, tracker: Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> SearchEnd:
         res = scipy_minimize(
             tracker.value,
             start,
@@ -267,7 +322,7 @@ class TrustRegion(_Minimizer):
             callback=tracker.iterate,
             options={"gtol": self.gtol, "maxiter": self.max_iter},
         )
-        return _End(res.x, res.fun, res.jac, res.status, res.success, res.message, res.nit)
+        return SearchEnd(res.x, res.fun, res.jac, res.status, res.success, res.message, res.nit)
 
 
 # Listed by the nlopt module but never built into it (its code is not free
@@ -303,8 +358,9 @@ _NLOPT_FAILURES = (
 _NLOPT_FAILURE_TYPES = tuple(kind for kind, _ in _NLOPT_FAILURES)
 
 
-class NLopt(_Minimizer):
-    """Any NLopt algorithm by name, with the seed's stopping options.
+@register_minimizer
+class NLopt(Minimizer):
+    """Any NLopt algorithm by name, with NLopt's own stopping options.
 
     ``maxeval`` defaults to 10,000 because NLopt's global algorithms have no
     natural end; set it to 0 to lift the limit.  It counts NLopt's calls: a
@@ -331,7 +387,7 @@ class NLopt(_Minimizer):
     xtol_rel: PositiveFloat | None = 1e-8
     gradient_epsilon: PositiveFloat = 1e-6
 
-    _records_evaluations: ClassVar[bool] = True
+    records_evaluations: ClassVar[bool] = True
 
     @field_validator("algorithm", "local_algorithm")
     @classmethod
@@ -353,6 +409,10 @@ class NLopt(_Minimizer):
                 "not MLSL or AUGLAG)"
             )
         return self
+
+    @classmethod
+    def examples(cls) -> list[NLopt]:
+        return [cls(algorithm="LN_BOBYQA"), cls(algorithm="LD_LBFGS"), cls(algorithm="GN_DIRECT_L", maxeval=2000)]
 
     @property
     def is_global(self) -> bool:
@@ -378,7 +438,7 @@ class NLopt(_Minimizer):
             if value is not None:
                 setter(value)
 
-    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+    def search(self, tracker: Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> SearchEnd:
         objective = tracker.objective
 
         def nlopt_objective(x: np.ndarray, grad: np.ndarray) -> float:
@@ -416,13 +476,11 @@ class NLopt(_Minimizer):
             value, x, gradient = tracker.best
         if gradient is None and objective.grad is not None:
             gradient = tracker.gradient(x)  # analytic: costs no evaluation
-        return _End(x, value, gradient, status, status > 0, _NLOPT_MESSAGES[status])
+        return SearchEnd(x, value, gradient, status, status > 0, _NLOPT_MESSAGES[status])
 
 
-LocalMinimizer = Annotated[LBFGS | TrustRegion | NLopt, Field(discriminator="kind")]
-
-
-class MetropolisChain(_Minimizer):
+@register_minimizer
+class MetropolisChain(Minimizer):
     """A Markov chain of local minimizations on random models of the objective, each end Metropolis-accepted.
 
     Step s asks the objective for a random local model around the current point
@@ -440,10 +498,13 @@ class MetropolisChain(_Minimizer):
     """
 
     kind: Literal["metropolis"] = "metropolis"
-    local: LocalMinimizer = Field(default_factory=lambda: TrustRegion(kind="dogleg"))
+    # Typed as the union of the registered minimizers usable in chains (registered_union below).
+    local: Minimizer = Field(default_factory=lambda: TrustRegion(kind="dogleg"))
     steps: PositiveInt = 20
     patience: PositiveInt = 5
     temperature: PositiveFloat = 1.0
+
+    usable_in_chains: ClassVar[bool] = False
 
     def check(self, objective: Objective) -> None:
         if objective.resample is None:
@@ -452,7 +513,7 @@ class MetropolisChain(_Minimizer):
                 f"objective '{objective.name}' has no resample"
             )
 
-    def _search(self, tracker: _Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> _End:
+    def search(self, tracker: Tracker, start: np.ndarray, seed: np.random.SeedSequence | None) -> SearchEnd:
         seed = seed if seed is not None else np.random.SeedSequence(0)
         rng = np.random.default_rng(seed)
         sense: Sense = "min" if tracker.sign > 0 else "max"
@@ -464,7 +525,7 @@ class MetropolisChain(_Minimizer):
             model = tracker._call(lambda point: tracker.objective.resample(point, step, rng), x)
             if step == 0:
                 self.local.check(model)
-            end = self.local._minimize(model, x, seed.spawn(1)[0], sense, None)
+            end = self.local.run(model, x, seed.spawn(1)[0], sense, None)
             trial = tracker.value(end.x) if end.admissible else np.nan
             # Drawn at every step, so the stream does not depend on which steps were uphill.
             threshold = rng.random()
@@ -472,23 +533,15 @@ class MetropolisChain(_Minimizer):
                                        or threshold < np.exp(-(trial - f) / self.temperature)):
                 x, f = end.x, trial
                 accepted += 1
-                tracker.iterate(_Iterate(x, f))
+                tracker.iterate(Iterate(x, f))
             if np.isfinite(f) and (not np.isfinite(best_f) or f < best_f):
                 best_x, best_f, since_best = x, f, 0
             else:
                 since_best += 1
                 if since_best >= self.patience:
                     break
-        return _End(best_x, best_f, None, 0, bool(np.isfinite(best_f)),
+        return SearchEnd(best_x, best_f, None, 0, bool(np.isfinite(best_f)),
                     f"{steps} steps, {accepted} accepted", steps)
 
 
-@dataclass
-class _Iterate:
-    """An accepted chain state in the shape of scipy's per-iteration callback argument."""
-
-    x: np.ndarray
-    fun: float
-
-
-Minimizer = Annotated[LBFGS | TrustRegion | NLopt | MetropolisChain, Field(discriminator="kind")]
+registered_union(MetropolisChain, "local", chain_minimizer_classes)

@@ -29,6 +29,9 @@ class Bounds:
         upper = np.asarray(self.upper, dtype=float).ravel()
         if lower.shape != upper.shape:
             raise ConfigError(f"bounds: {lower.size} lower but {upper.size} upper values")
+        if np.isnan(lower).any() or np.isnan(upper).any():
+            bad = np.flatnonzero(np.isnan(lower) | np.isnan(upper)).tolist()
+            raise ConfigError(f"bounds: NaN for parameters {bad}; give a number, or -inf/inf for an open side")
         if np.any(lower > upper):
             bad = np.flatnonzero(lower > upper).tolist()
             raise ConfigError(f"bounds: lower > upper for parameters {bad}")
@@ -62,7 +65,7 @@ class Objective:
     """A function to minimize, with optional gradient, Hessian, bounds and start.
 
     Without an analytic gradient, minimizers that need one use central
-    differences (the seed's ``gradient-epsilon``), costing ``2 * dim``
+    differences (atomicrex's ``gradient-epsilon``), costing ``2 * dim``
     evaluations each.
 
     ``resample(x, step, rng)`` gives a random local model of the function
@@ -202,51 +205,3 @@ def central_difference_gradient(fun: ArrayFn, x: np.ndarray, epsilon: float) -> 
         grad[i] = (float(fun(x + step)) - float(fun(x - step))) / (2.0 * epsilon)
         step[i] = 0.0
     return grad
-
-
-def load_objective(spec: str) -> Objective:
-    """The objective ``spec`` names: a test function (``rosenbrock``...) or
-    ``module:name``, an ``Objective`` or a function of no arguments returning
-    one (which carries the gradient, Hessian, bounds and start a bare f(x)
-    lacks).  The module is imported as from the current directory; worker
-    processes import it the same way, so it must be importable there too."""
-    import importlib
-    import os
-    import sys
-
-    from powdex.optim.testfunctions import TEST_FUNCTIONS
-
-    if ":" not in spec:
-        if spec not in TEST_FUNCTIONS:
-            raise ConfigError(
-                f"objective: unknown test function '{spec}'; known: {', '.join(TEST_FUNCTIONS)}, "
-                "or module:name for your own"
-            )
-        return TEST_FUNCTIONS[spec]()
-    module_name, _, attribute = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"objective: cannot import module '{module_name}' of '{spec}': {error}") from None
-    if not hasattr(module, attribute):
-        raise ConfigError(f"objective: module '{module_name}' has no attribute '{attribute}'")
-    found = getattr(module, attribute)
-    objective = found if isinstance(found, Objective) else found() if _callable_without_arguments(found) else None
-    if not isinstance(objective, Objective):
-        raise ConfigError(
-            f"objective: '{spec}' is not an Objective or a function returning one; wrap f(x) as "
-            "Objective(f, dim, grad=..., bounds=..., x0=...) in a function of no arguments"
-        )
-    return objective
-
-
-def _callable_without_arguments(candidate) -> bool:
-    import inspect
-
-    try:
-        inspect.signature(candidate).bind()
-    except (TypeError, ValueError):  # not callable, needs arguments, or no signature to read
-        return False
-    return True

@@ -7,6 +7,7 @@ are added, as in Spotlight's volcano illustration.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -14,8 +15,14 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
+from powdex.optim.errors import ConfigError
 from powdex.optim.objective import Bounds
+from powdex.optim.resources import available_memory, format_bytes
 from powdex.optim.result import LocalResult
+
+# Bytes per grid point of each map: its value and the two coordinates the
+# interpolator is evaluated at.
+GRID_BYTES_PER_POINT_AND_MAP = 24
 
 
 @dataclass
@@ -34,9 +41,45 @@ class SurfaceMap:
         return float(np.sqrt(np.mean((self.values - truth.values) ** 2)))
 
 
-def _grid(bounds: Bounds, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+def grid_cost(fun: Callable[[np.ndarray], float], bounds: Bounds, resolution: int, maps: int) -> tuple[float, float]:
+    """(bytes, seconds) that ``maps`` maps and the true surface on a ``resolution`` x ``resolution``
+    grid take, the seconds from timing ``fun`` on a few grid points; refuses a grid that cannot
+    fit in memory, before any work."""
+    _check_box(bounds)
+    points = resolution**2
+    need = points * GRID_BYTES_PER_POINT_AND_MAP * (maps + 1)
+    available = available_memory()
+    if need > available:
+        raise ConfigError(
+            f"resolution {resolution}: {maps + 1} maps of {resolution} x {resolution} = {points:.3g} points need "
+            f"about {format_bytes(need)} of memory, and {format_bytes(available)} are available; use a smaller resolution"
+        )
+    probes = np.random.default_rng(0).uniform(bounds.lower, bounds.upper, size=(20, 2))
+    started = time.perf_counter()
+    for probe in probes:
+        fun(probe)
+    return need, (time.perf_counter() - started) / len(probes) * points
+
+
+def _check_box(bounds: Bounds) -> None:
     if bounds.dim != 2 or not bounds.finite:
-        raise ValueError("surface maps need finite bounds on exactly two parameters")
+        raise ConfigError("surface maps need finite bounds on exactly two parameters")
+
+
+def check_image_path(path: str | Path, option: str = "image") -> None:
+    """Refuse, before any work, an image name whose format matplotlib cannot write
+    (``option`` names the setting in the message)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    if suffix and suffix not in formats:
+        raise ConfigError(f"{option} {path}: unknown image format '.{suffix}'; use one of "
+                          f"{', '.join('.' + name for name in sorted(formats))}")
+
+
+def _grid(bounds: Bounds, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    _check_box(bounds)
     return (np.linspace(bounds.lower[0], bounds.upper[0], resolution),
             np.linspace(bounds.lower[1], bounds.upper[1], resolution))
 

@@ -1,19 +1,20 @@
 """Parallel, resumable generation of synthetic datasets, stored as Parquet per lattice system.
 
-Layout of a dataset directory::
+Layout of a dataset directory (a ``powdex.optim.Journal``)::
 
-    build.json                      generator version, seed, chunk size and lattice-system shares
-                                    (a resumed build must match all four)
+    build.json                      journal manifest: generator version, seed and lattice-system shares
+                                    (a resumed build must match all three), the chunk size it reuses
     <lattice system>/chunk-000042.parquet
-    done/chunk-000042               written last: entries up to its "stop" are complete
+    done/chunk-000042-to-43000.json written last: entries of chunk 42 up to 43000 are complete
 
 Entry i is made from its own random stream (``entry_rng(seed, i)``) and its
 lattice system from i alone (``lattice_system_of_entry``), so a dataset depends
 only on the random seed, the shares and the entry count, never on the number of
 processes or on interruptions. Work is cut into chunks of consecutive entry
-indices; each worker writes its chunk's files (temporary name, then rename) and
-the ``done`` marker last, so a killed build loses at most unfinished chunks and
-``resume`` skips every finished one.
+indices, run by ``powdex.optim.parallel_map``: each worker writes its chunk's
+files (temporary name, then rename) and the driver records the chunk in the
+journal, so a killed build loses at most unfinished chunks (its workers die
+with it) and a rerun skips every finished one.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.crystal import LatticeSystem
-from powdex.optim.executors import available_cores, limit_to_one_thread
+from powdex.optim.executors import InProcess, LocalProcesses
+from powdex.optim.journal import SCHEMA_VERSION, Journal, fingerprint, significant, write_atomically
+from powdex.optim.parallel import parallel_map
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
-from powdex.training.errors import DatasetError
 from powdex.training.spacegroups import system_shares
 from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
 
@@ -75,50 +76,54 @@ def build_synthetic(
     """
     out = Path(out)
     shares = _rounded(system_shares("natural") if shares is None else shares)
-    chunk_size = _check_manifest(out, seed, chunk_size, shares)
-    chunks = [(c * chunk_size, min(entries, (c + 1) * chunk_size)) for c in range(-(-entries // chunk_size))]
-    jobs = [(out, seed, shares, c, start, stop) for c, (start, stop) in enumerate(chunks) if _finished_until(out, c) < stop]
+    _migrate_unjournaled_build(out)
+    journal = Journal(out, {"generator_version": GENERATOR_VERSION, "seed": seed, "system_shares": shares},
+                      notes={"chunk_size": chunk_size}, manifest=_MANIFEST, records="done")
+    chunk_size = int(journal.notes["chunk_size"])
+    chunks = [(out, seed, shares, c, c * chunk_size, min(entries, (c + 1) * chunk_size))
+              for c in range(-(-entries // chunk_size))]
+    # A chunk is finished up to the largest end recorded for it (an earlier, smaller build may have left it short).
+    finished_until: dict[int, int] = {}
+    for record in journal.finished().values():
+        finished_until[record["chunk"]] = max(record["stop"], finished_until.get(record["chunk"], -1))
+    todo = [job for job in chunks if finished_until.get(job[3], -1) < job[5]]
     if on_progress is not None:
-        on_progress(entries - sum(job[5] - job[4] for job in jobs), True)
+        on_progress(entries - sum(job[5] - job[4] for job in todo), True)
     totals: Counter = Counter()
-    workers = workers or available_cores()
-    if workers == 1:
-        results: Iterator = (_write_chunk(*job) for job in jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=limit_to_one_thread)
-        results = (f.result() for f in as_completed([pool.submit(_write_chunk, *job) for job in jobs]))
-    try:
-        for counts in results:
-            totals.update(counts)
-            if on_progress is not None:
-                on_progress(sum(counts.values()), False)
-    finally:
-        if workers != 1:
-            pool.shutdown(cancel_futures=True)
+    executor = InProcess() if workers == 1 else LocalProcesses(workers)
+    for _, record in parallel_map(_write_chunk, todo, executor=executor, journal=journal, key=_chunk_key):
+        totals.update(record["counts"])
+        if on_progress is not None:
+            on_progress(sum(record["counts"].values()), False)
     return totals
 
 
-def read_manifest(out: Path) -> dict:
-    return json.loads((Path(out) / _MANIFEST).read_text())
+def _chunk_key(job: tuple) -> str:
+    chunk, stop = job[3], job[5]
+    return f"chunk-{chunk:06d}-to-{stop}"
 
 
-def _check_manifest(out: Path, seed: int, chunk_size: int, shares: dict[str, float]) -> int:
+def _migrate_unjournaled_build(out: Path) -> None:
+    """Builds before the journal kept the settings at the top of build.json and a marker
+    done/chunk-000042 holding {"stop", "counts"}: rewritten as the journal's, so they resume."""
     manifest = out / _MANIFEST
-    wanted = {"generator_version": GENERATOR_VERSION, "seed": seed, "system_shares": shares}
-    if manifest.exists():
-        saved = read_manifest(out)
-        saved.setdefault("generator_version", 1)  # builds before the version was recorded
-        for key, value in wanted.items():
-            if saved.get(key) != value:
-                raise DatasetError(f"{out} holds a build with {key} {_shown(saved.get(key))}, not {_shown(value)}; use another directory")
-        return int(saved["chunk_size"])
-    out.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({**wanted, "chunk_size": chunk_size}, indent=2))
-    return chunk_size
-
-
-def _shown(value) -> str:
-    return ",".join(f"{k}={v:.4g}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+    if not manifest.exists():
+        return
+    saved = json.loads(manifest.read_text())
+    if "schema" in saved:
+        return
+    settings = {"generator_version": saved.get("generator_version", 1), "seed": saved["seed"],
+                "system_shares": saved["system_shares"]}
+    for marker in sorted((out / "done").glob("chunk-*")):
+        if marker.suffix != ".json":
+            chunk = int(marker.name.removeprefix("chunk-"))
+            record = {"chunk": chunk, **json.loads(marker.read_text())}
+            write_atomically(out / "done" / f"{_chunk_key((None, None, None, chunk, None, record['stop']))}.json",
+                             json.dumps(record))
+            marker.unlink()
+    write_atomically(manifest, json.dumps({"schema": SCHEMA_VERSION, "fingerprint": fingerprint(settings),
+                                           "settings": significant(settings), "notes": {"chunk_size": saved["chunk_size"]}},
+                                          indent=1))
 
 
 def _rounded(shares: dict[str, float]) -> dict[str, float]:
@@ -126,20 +131,12 @@ def _rounded(shares: dict[str, float]) -> dict[str, float]:
     return {s.value: round(float(shares[s.value]), 12) for s in LatticeSystem}
 
 
-def _finished_until(out: Path, chunk: int) -> int:
-    """Entry index up to which a chunk is written (a smaller earlier build may have left it partial)."""
-    marker = out / "done" / f"chunk-{chunk:06d}"
-    return json.loads(marker.read_text())["stop"] if marker.exists() else -1
-
-
-def _write_chunk(out: Path, seed: int, shares: dict[str, float], chunk: int, start: int, stop: int) -> dict[str, int]:
+def _write_chunk(job: tuple[Path, int, dict[str, float], int, int, int]) -> dict:
+    """Worker side: the chunk's entries, written per lattice system; the record goes to the journal."""
+    out, seed, shares, chunk, start, stop = job
     table = entries_to_table([synthetic_entry(seed, i, shares) for i in range(start, stop)])
     table = table.append_column("entry_index", pa.array(range(start, stop), pa.int64()))
-    counts = write_by_lattice_system(table, out, f"chunk-{chunk:06d}")
-    marker = out / "done" / f"chunk-{chunk:06d}"
-    marker.parent.mkdir(exist_ok=True)
-    marker.write_text(json.dumps({"stop": stop, "counts": counts}))
-    return counts
+    return {"chunk": chunk, "stop": stop, "counts": write_by_lattice_system(table, out, f"chunk-{chunk:06d}")}
 
 
 def write_by_lattice_system(table: pa.Table, out: Path, name: str) -> dict[str, int]:

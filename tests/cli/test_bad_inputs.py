@@ -73,6 +73,8 @@ def test_bad_input_file(name, monkeypatch):
     (["train", "--dataset", "/no/such/dataset", "--out", "/tmp/models"], "no prepared dataset in /no/such/dataset"),
     (["evaluate-models", "--dataset", "/no/such/dataset", "--out", "/tmp/report"], "no prepared dataset in /no/such/dataset"),
     (["optimize", "rosenbrock", "--runs", "5"], "a bare minimizer makes one run"),
+    (["optimize", "rastrigin", "--runs", "1000000000"], "fitting.minimizer: 1000000000 runs need at least"),
+    (["map", "volcano", "--resolution", "200000"], "resolution 200000: 4 maps of 200000 x 200000 = 4e+10 points need about"),
 ])
 def test_bad_option(args, message):
     assert message in error_line(runner.invoke(app, args))
@@ -151,3 +153,19 @@ def test_train_with_an_unknown_lattice_system_is_one_line(tmp_path):
     (tmp_path / "cubic.scaling.json").write_text("")
     line = error_line(runner.invoke(app, ["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "models"), "--system", "cubik"]))
     assert line.startswith("error: --system: unknown lattice system 'cubik'; choose from cubic, tetragonal")
+
+
+def test_map_refuses_an_unknown_image_format_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["map", "volcano", "--out", "v.xyz", "--store", "runs.sqlite"])
+    assert "--out v.xyz: unknown image format '.xyz'; use one of " in error_line(result)
+    assert ".png" in result.output and not (tmp_path / "runs.sqlite").exists()
+
+
+def test_a_configuration_with_a_byte_order_mark_is_read(tmp_path):
+    config = tmp_path / "fit.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + b'[fitting]\n[fitting.minimizer]\nkind = "spa"\nmax_iter = 4\n'
+                       b'[fitting.minimizer.minimizer]\nkind = "lbfgs"\n')
+    result = runner.invoke(app, ["optimize", "rastrigin", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "4 runs (4 executed now)" in result.output

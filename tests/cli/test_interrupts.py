@@ -189,3 +189,28 @@ def test_a_powdex_folder_in_the_working_directory_does_not_shadow_the_package(tm
                                  "--workers", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         assert "8 runs (8 executed now)" in result.stdout
+
+
+BUILD = ("import sys\n"
+         "from powdex.training.build import build_synthetic\n"
+         "print(sum(build_synthetic(sys.argv[1], 40, seed=3, workers=2, chunk_size=2,"
+         " on_progress=lambda n, kept: kept and print('kept', n, flush=True)).values()))\n")
+
+
+def test_a_killed_dataset_build_leaves_no_workers_and_the_rerun_finishes_it(tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "dataset"
+    driver = subprocess.Popen([sys.executable, "-c", BUILD, str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(list((out / "done").glob("*.json"))) >= 2, 120, "two finished chunks")
+    kill_and_check_workers_die(driver)
+    kept = len(list((out / "done").glob("*.json")))
+    assert 2 <= kept < 20
+    rerun = subprocess.run([sys.executable, "-c", BUILD, str(out)], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    written = int(rerun.stdout.split()[-1])
+    assert rerun.stdout.startswith(f"kept {2 * kept}\n") and written == 40 - 2 * kept
+    indices = sorted(i for path in out.glob("*/chunk-*.parquet") for i in pq.read_table(path)["entry_index"].to_pylist())
+    assert indices == list(range(40))  # every entry once: none lost, none written twice

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
-from powdex.cli.models import finished_systems, write_training_log
+from powdex.cli.models import training_journal
 from powdex.models import load_system, save_system
 from powdex.models.data import load_system_data
 from powdex.models.errors import ModelError
@@ -67,12 +67,10 @@ def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(data
     for run, workers in (("first", "1"), ("second", "2")):
         result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / run), "--workers", workers, *quick])
         assert result.exit_code == 0, result.output
-    # A run killed while hexagonal trained: cubic's files and log written, hexagonal's not.
+    # A run killed while hexagonal trained: cubic's files and record written, hexagonal's not.
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "first", killed)
-    log = json.loads((killed / "training-log.json").read_text())
-    del log["systems"]["hexagonal"]
-    (killed / "training-log.json").write_text(json.dumps(log))
+    (killed / "trained" / "hexagonal.json").unlink()
     (killed / "hexagonal.npz").unlink()
     cubic_written = (killed / "cubic.npz").stat().st_mtime_ns
     result = CliRunner().invoke(app, ["train", "--dataset", str(dataset), "--out", str(killed), *quick])
@@ -90,14 +88,41 @@ def test_training_is_deterministic_whether_systems_train_in_turn_or_at_once(data
 
 def test_a_rerun_with_other_settings_or_another_dataset_keeps_nothing(tmp_path):
     config = TrainingConfig(seed=3)
-    write_training_log(tmp_path / "training-log.json", config, "/data/a", {"cubic": {"times_s": {}}})
-    for suffix in ("npz", "json"):
-        (tmp_path / f"cubic.{suffix}").write_bytes(b"")
-    assert set(finished_systems(tmp_path / "training-log.json", config, "/data/a")) == {"cubic"}
-    assert finished_systems(tmp_path / "training-log.json", TrainingConfig(seed=4), "/data/a") == {}
-    assert finished_systems(tmp_path / "training-log.json", config, "/data/b") == {}
-    (tmp_path / "cubic.npz").unlink()  # killed between its two files
-    assert finished_systems(tmp_path / "training-log.json", config, "/data/a") == {}
+    training_journal(tmp_path, config, "/data/a").record("cubic", {"groups": 1, "log": {"times_s": {}}})
+    assert set(training_journal(tmp_path, config, "/data/a").finished()) == {"cubic"}
+    assert training_journal(tmp_path, TrainingConfig(seed=4), "/data/a").finished() == {}
+    training_journal(tmp_path, config, "/data/a").record("cubic", {"groups": 1, "log": {"times_s": {}}})
+    assert training_journal(tmp_path, config, "/data/b").finished() == {}
+
+
+def test_the_journal_fingerprint_leaves_out_settings_at_their_defaults(tmp_path):
+    """A setting added later with its default keeps finished systems: only changed settings count."""
+    journal = training_journal(tmp_path, TrainingConfig(seed=3), "/data/a")
+    assert journal.settings == {"config.seed": 3, "dataset": "/data/a"}
+
+
+@pytest.mark.slow  # about a minute: three systems trained, killed, trained again
+def test_a_killed_training_leaves_no_workers_and_the_rerun_trains_only_the_rest(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.cli.test_interrupts import kill_and_check_workers_die, wait_for
+
+    out = tmp_path / "models"
+    args = [sys.executable, "-m", "powdex", "train", "--dataset", str(dataset), "--out", str(out), "--workers", "2",
+            "--system", "cubic", "--system", "hexagonal", "--system", "monoclinic", "--pretraining-cycles", "1",
+            "--cycles", "1", "--epochs-per-phase", "1", "--assignment-epochs", "1", "--min-group-entries", "30"]
+    driver = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: list((out / "trained").glob("*.json")), 300, "a trained system")
+    kill_and_check_workers_die(driver)
+    kept = sorted(path.stem for path in (out / "trained").glob("*.json"))
+    assert 1 <= len(kept) < 3
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    for system in kept:
+        assert f"{system}: kept from the earlier run" in rerun.stderr
+    assert sorted(path.stem for path in (out / "trained").glob("*.json")) == ["cubic", "hexagonal", "monoclinic"]
+    assert set(json.loads((out / "training-log.json").read_text())["systems"]) == {"cubic", "hexagonal", "monoclinic"}
 
 
 def test_training_data_too_small_for_any_model_is_one_line(tmp_path):

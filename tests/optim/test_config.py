@@ -1,4 +1,4 @@
-"""The [fitting] TOML section: the seed's nested minimizers and one-line errors."""
+"""The [fitting] TOML section: atomicrex's nested minimizers and one-line errors."""
 
 import textwrap
 
@@ -9,7 +9,7 @@ from powdex.optim import LBFGS, ConfigError, NLopt, Spa, load_config, run_ensemb
 from powdex.optim.restarts import SingleRun
 from powdex.optim.testfunctions import rosenbrock
 
-# The documented example, which is the seed's spa-wrapping-BFGS block.
+# The documented example: atomicrex's spa wrapping a gradient minimizer.
 SPA = textwrap.dedent(config_module.__doc__.split("\n\n``kind``")[0].split("\n\n", 1)[1])
 
 
@@ -19,7 +19,7 @@ def _load(tmp_path, text):
     return load_config(path)
 
 
-def test_spa_wrapping_lbfgs_as_in_the_seed(tmp_path):
+def test_spa_wrapping_lbfgs_as_in_atomicrex(tmp_path):
     config = _load(tmp_path, SPA)
     assert config.output_interval == 100
     assert config.strategy() == Spa(max_iter=25, seed=120815, minimizer=LBFGS(conv_threshold=1e-10, max_iter=50))
@@ -65,3 +65,10 @@ def test_missing_bounds_are_refused_before_any_run(tmp_path):
     config = _load(tmp_path, SPA)
     with pytest.raises(ConfigError, match="needs finite bounds on every parameter"):
         run_ensemble(rosenbrock(2), config.strategy())
+
+
+def test_nan_bounds_are_refused_naming_the_parameters():
+    from powdex.optim import Objective
+
+    with pytest.raises(ConfigError, match=r"^bounds: NaN for parameters \[1\]; give a number, or -inf/inf"):
+        Objective(sum, 2, bounds=[(0.0, 1.0), (float("nan"), 1.0)])

@@ -1,4 +1,4 @@
-"""Local minimizers: known minima, the seed's convergence criterion, gradients."""
+"""Local minimizers: known minima, the relative-decrease convergence criterion, gradients."""
 
 import numpy as np
 import pytest

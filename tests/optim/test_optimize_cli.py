@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
@@ -83,10 +84,10 @@ def test_a_user_objective_as_module_colon_name(tmp_path, monkeypatch):
     result = runner.invoke(app, ["optimize", "my_objectives:bowl", "--runs", "3"])
     assert result.exit_code == 0, result.output
     assert re.search(r"best [0-9.e-]+ at run \d: x = \[0\.25\d*, 0\.25\d*\]", result.output)
-    # Every value NaN: no best, and no crash.
+    # Every value NaN: no best, no crash, and a failing exit status with why.
     result = runner.invoke(app, ["optimize", "my_objectives:nothing", "--runs", "3"])
-    assert result.exit_code == 0, result.output
-    assert "best: none (no run reached a finite value within the bounds)" in result.output
+    assert result.exit_code == 1, result.output
+    assert "error: none of the 3 runs reached a finite value within the bounds; run 0: " in result.output
     result = runner.invoke(app, ["optimize", "my_objectives:bowl_value"])
     assert result.exit_code == 2
     assert "error: objective: 'my_objectives:bowl_value' is not an Objective or a function returning one" in result.output
@@ -101,3 +102,35 @@ def test_map_does_nothing_when_fitting_is_disabled(tmp_path):
     result = runner.invoke(app, ["map", "volcano", "--config", str(config), "--out", str(out)])
     assert result.exit_code == 0 and "fitting is disabled" in result.output
     assert not out.exists()
+
+
+FAILING_MODULES = {
+    "fails_at_import": ("import numpy as np\n\ndef helper():\n    return np.ones(2).reshape(3)\n\nVALUE = helper()\n",
+                        "error: objective: module 'fails_at_import' of 'fails_at_import:make' failed at import "
+                        "(fails_at_import.py:4): ValueError: cannot reshape array of size 2 into shape (3,)",
+                        ["fails_at_import.py\", line 6, in <module>", "fails_at_import.py\", line 4, in helper"]),
+    "bad_syntax": ("def make(:\n    pass\n",
+                   "error: objective: module 'bad_syntax' of 'bad_syntax:make' failed at import (bad_syntax.py:1): "
+                   "SyntaxError: invalid syntax", ["bad_syntax.py\", line 1", "def make(:"]),
+    "factory_raises": ("def make():\n    return {}['bounds']\n",
+                       "error: objective: 'factory_raises:make' raised (factory_raises.py:2): KeyError: 'bounds'",
+                       ["factory_raises.py\", line 2, in make"]),
+}
+
+
+@pytest.mark.parametrize("module", sorted(FAILING_MODULES))
+def test_a_failing_user_module_gives_one_error_line_and_only_the_users_frames(module, tmp_path, monkeypatch):
+    source, line, frames = FAILING_MODULES[module]
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = runner.invoke(app, ["optimize", f"{module}:make"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == line
+    assert [text for text in lines if text.startswith("error:")] == [line]
+    for frame in frames:
+        assert any(frame in text for text in lines), result.output
+    # Only their frames: none of powdex's, importlib's or numpy's.
+    files = [text.split('"')[1] for text in lines if text.lstrip().startswith("File ")]
+    assert files and all(file.startswith(str(tmp_path)) for file in files), result.output

@@ -17,7 +17,7 @@ def test_build_then_stats_then_prepare(tmp_path):
     result = _run("build", "--out", tmp_path, "--entries", 12, "--workers", 1, "--system-shares", "cubic=0.5")
     assert result.exit_code == 0, result.output
     assert "'cubic': 6" in result.output
-    assert json.loads((tmp_path / "build.json").read_text())["system_shares"]["cubic"] == 0.5
+    assert json.loads((tmp_path / "build.json").read_text())["settings"]["system_shares.cubic"] == 0.5
     result = _run("build", "--out", tmp_path, "--entries", 12, "--workers", 1)  # other shares: refused
     assert result.exit_code == 2 and "system_shares" in result.output
     result = _run("stats", tmp_path, "--plots", tmp_path / "plots")

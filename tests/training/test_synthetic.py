@@ -9,6 +9,7 @@ import pytest
 
 from powdex.crystal import LatticeSystem
 from powdex.training import build_synthetic
+from powdex.optim.journal import JournalError
 from powdex.training.errors import DatasetError
 from powdex.training.spacegroups import COMPONENTS as COMPONENT_NAMES
 from powdex.training.spacegroups import _read_frequency_table, space_group_weights, system_shares
@@ -101,9 +102,29 @@ def test_build_records_shares_and_version_and_refuses_a_different_resume(tmp_pat
     written = build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)
     assert written["cubic"] == 10
     manifest = json.loads((tmp_path / "build.json").read_text())
-    assert manifest["system_shares"]["cubic"] == 0.5 and manifest["generator_version"] == GENERATOR_VERSION
-    with pytest.raises(DatasetError, match="system_shares"):
+    assert manifest["settings"]["system_shares.cubic"] == 0.5 and manifest["settings"]["generator_version"] == GENERATOR_VERSION
+    with pytest.raises(JournalError, match="system_shares"):
         build_synthetic(tmp_path, 20, seed=1, shares=system_shares("natural"), workers=1, chunk_size=10)
-    (tmp_path / "build.json").write_text(json.dumps({**manifest, "generator_version": 1}))
-    with pytest.raises(DatasetError, match="generator_version"):
+    manifest["settings"]["generator_version"] = 1
+    (tmp_path / "build.json").write_text(json.dumps(manifest))
+    with pytest.raises(JournalError, match="generator_version"):
         build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)
+
+
+def test_a_build_from_before_the_journal_resumes_keeping_its_chunks(tmp_path):
+    """Older builds kept the settings at the top of build.json and a marker per chunk: they are migrated."""
+    shares = system_shares("cubic=0.5")
+    build_synthetic(tmp_path, 20, seed=1, shares=shares, workers=1, chunk_size=10)
+    manifest = json.loads((tmp_path / "build.json").read_text())
+    records = sorted((tmp_path / "done").glob("*.json"))
+    for record in records:  # the layout an older powdex wrote
+        saved = json.loads(record.read_text())
+        (tmp_path / "done" / f"chunk-{saved['chunk']:06d}").write_text(json.dumps({"stop": saved["stop"], "counts": saved["counts"]}))
+        record.unlink()
+    (tmp_path / "build.json").write_text(json.dumps({
+        "generator_version": GENERATOR_VERSION, "seed": 1, "chunk_size": 10,
+        "system_shares": {name.removeprefix("system_shares."): value for name, value in manifest["settings"].items()
+                          if name.startswith("system_shares.")}}))
+    written = build_synthetic(tmp_path, 30, seed=1, shares=shares, workers=1, chunk_size=99)
+    assert sum(written.values()) == 10  # chunks 0 and 1 kept, chunk 2 (entries 20..29, chunk size 10) written
+    assert json.loads((tmp_path / "build.json").read_text())["settings"] == manifest["settings"]

@@ -113,6 +113,11 @@ text("config_twice_hyphen.toml", lines("[fitting]", "[fitting.minimizer]", 'kind
 text("config_spa_no_inner.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "spa"'), "fitting.minimizer.minimizer", "optimize")
 text("config_nlopt_unknown.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "nlopt"', 'algorithm = "LD_NEWTON"'), "fitting.minimizer.algorithm", "optimize")
 text("config_latin1.toml", "# Ma\xdfst\xe4be\n[fitting]\n".encode("latin-1"), "config_latin1.toml: not a text file", "optimize")
+text("config_string_count.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "lbfgs"', 'max_iter = "25"'), "fitting.minimizer.max_iter: Input should be a valid integer", "optimize")
+text("config_fraction_count.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "lbfgs"', "max_iter = 2.5"), "fitting.minimizer.max_iter: Input should be a valid integer", "optimize")
+text("config_infinite_threshold.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "lbfgs"', "conv_threshold = inf"), "fitting.minimizer.conv_threshold: Input should be a finite number", "optimize")
+text("config_nan_point.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "points"', "points = [[0.5, 1.0], [0.5, nan]]", "[fitting.minimizer.minimizer]", 'kind = "lbfgs"'), "fitting.minimizer.points.1.1: Input should be a finite number", "optimize")
+text("config_huge_design.toml", lines("[fitting]", "[fitting.minimizer]", 'kind = "sobol"', "runs = 1099511627776", "[fitting.minimizer.minimizer]", 'kind = "lbfgs"'), "fitting.minimizer: 1099511627776 runs need at least", "optimize")
 
 # -- peak lists that used to give a wrong result without a word ---------------
 text("typo_first_line.txt", lines("28..44", *SILICON[1:]), "typo_first_line.txt:1: non-numeric value '28..44' in column 1")
