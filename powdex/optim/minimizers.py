@@ -30,6 +30,7 @@ from powdex.optim.registry import chain_minimizer_classes, kinds_of, register_mi
 from powdex.optim.result import STATUS_OUT_OF_BOUNDS, STATUS_RAISED, LocalResult, Sense, format_point
 
 MACHINE_PRECISION = float(np.finfo(float).eps)
+BOUND_SLACK = 64 * MACHINE_PRECISION
 
 
 class ObjectiveRaised(Exception):
@@ -140,8 +141,11 @@ class Tracker:
         # KKT condition, not a sign of unfinished work: it counts as zero.
         if gradient is None:
             return np.nan
+        # A point a few rounding errors inside its bound is on it: NLopt 2.11's SLSQP
+        # ends 7e-16 above a lower bound of 0.3.
         bounds = self.objective.bounds
-        held = ((x <= bounds.lower) & (gradient > 0)) | ((x >= bounds.upper) & (gradient < 0))
+        slack = BOUND_SLACK * np.maximum(1.0, np.abs(x))
+        held = ((x <= bounds.lower + slack) & (gradient > 0)) | ((x >= bounds.upper - slack) & (gradient < 0))
         return float(np.linalg.norm(np.where(held, 0.0, gradient)))
 
     def result(self, start: np.ndarray, end: SearchEnd, started: float) -> LocalResult:
