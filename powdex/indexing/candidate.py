@@ -101,6 +101,23 @@ class Candidate:
     def n_indexed(self) -> int:
         return int(self.indexed.sum())
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Candidate:
+        """The inverse of ``to_dict`` (only the reported extinction classes come back)."""
+        lines = data["miller_indices"]
+        return cls(
+            bravais=BravaisLattice(data["bravais"]),
+            cell=Cell(*(float(data[k]) for k in ("a", "b", "c", "alpha", "beta", "gamma"))),
+            zero_shift=float(data["zero_shift"]),
+            hkl=np.array([line["hkl"] for line in lines], dtype=int).reshape(-1, 3),
+            indexed=np.array([line["indexed"] for line in lines], dtype=bool),
+            two_theta_calc=np.array([line["two_theta_calc"] for line in lines], dtype=float),
+            figures=FiguresOfMerit.from_dict(data["figures_of_merit"]),
+            score=float(data["score"]),
+            n_lines_predicted=int(data["n_lines_predicted"]),
+            space_groups=tuple(ExtinctionClass.from_dict(g) for g in data.get("space_groups", [])),
+        )
+
     def to_dict(self) -> dict:
         c = self.cell
         return {
