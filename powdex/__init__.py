@@ -25,6 +25,7 @@ The public API, imported on first use so that ``import powdex`` stays fast::
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -39,7 +40,8 @@ _PUBLIC = {
     "PeakList": "powdex.peaks",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = ["IndexingConfig", "IndexingResult", "PeakList", "SeriesResult", "__version__", "index", "index_series",
+           "read_peaks"]
 
 if TYPE_CHECKING:
     from powdex.indexing.config import IndexingConfig
@@ -49,10 +51,18 @@ if TYPE_CHECKING:
     from powdex.series import SeriesResult, index_series
 
 
-def __getattr__(name: str):
-    """PEP 562: the public names above, imported when first asked for."""
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'powdex' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
+def lazy_attributes(package: str, where: dict[str, str]):
+    """A module ``__getattr__`` (PEP 562) that imports each name of ``where`` from its module when first asked
+    for and keeps it in ``package``'s namespace."""
+
+    def __getattr__(name: str):
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(where[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

@@ -21,7 +21,12 @@ from typing import Annotated
 
 import typer
 
-from powdex.cli.errors import EXIT_INTERRUPTED, check_output_directory, check_output_file, fail
+from powdex.cli.errors import (
+    EXIT_INTERRUPTED,
+    check_output_directory,
+    check_output_file,
+    fail,
+)
 from powdex.cli.interrupts import InterruptLatch
 from powdex.cli.optimize import ExecutorName
 
@@ -135,7 +140,9 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
         with ExitStack() as stack:
             store = None
             if chains["store"]:
-                from powdex.optim.store import ResultsStore  # SQLAlchemy: paid only by a run that keeps chains
+                from powdex.optim.store import (
+                    ResultsStore,  # SQLAlchemy: paid only by a run that keeps chains
+                )
 
                 store = stack.enter_context(ResultsStore(chains["store"]))
             executor = executor_named(stack, chains["executor"], chains["scheduler"], None)
@@ -163,7 +170,13 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
 
 
 def _run_with_progress(console, peak_list, config, executor=None, store=None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from powdex.indexing import index
 
@@ -239,7 +252,7 @@ class _SeriesLatch(InterruptLatch):
 
     signal: int | None = None
 
-    def __enter__(self) -> _SeriesLatch:
+    def __enter__(self) -> _SeriesLatch:  # noqa: PYI034
         super().__enter__()
         self._previous_term = signal.signal(signal.SIGTERM, self._handle)
         return self
@@ -254,7 +267,14 @@ class _SeriesLatch(InterruptLatch):
 
 
 def _index_series(files: list[Path], reading: dict, config, out: Path, workers: int) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from powdex.series import index_series
     from powdex.series.runner import load_finished, series_fingerprint
@@ -289,8 +309,9 @@ def _index_series(files: list[Path], reading: dict, config, out: Path, workers: 
                        "the same command resumes with the rest", err=True)
             raise typer.Exit(EXIT_TERMINATED if latch.signal == signal.SIGTERM else EXIT_INTERRUPTED) from None
         except OSError as error:  # the output directory went away or filled up mid-series
+            written = sum(load_finished(out / f"{p.stem}.json", fingerprint) is not None for p in files)
             fail(f"--out {out}: cannot write {error.filename or 'a result'} ({error.strerror or error}); "
-                 "the same command resumes")
+                 f"{written} of {len(files)} patterns were written; the same command resumes")
     for path in series.held_elsewhere:
         typer.echo(f"note: {path.name}: being indexed by another run on {out}; left to it", err=True)
     for path in series.failed:

@@ -7,8 +7,9 @@ returns an ``IndexingResult``. Names are imported on first use, so that
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from powdex import lazy_attributes
 
 _WHERE = {
     "Candidate": "powdex.indexing.candidate",
@@ -26,9 +27,16 @@ _WHERE = {
 }
 
 # A name that is also a submodule's must be bound here: importing the submodule would rebind it to the module.
-from powdex.indexing.figures_of_merit import FiguresOfMerit, figures_of_merit  # noqa: E402  (numpy only)
+from powdex.indexing.figures_of_merit import (  # numpy only
+    FiguresOfMerit,
+    figures_of_merit,
+)
 
-__all__ = sorted([*_WHERE, "FiguresOfMerit", "figures_of_merit"])
+__all__ = [
+    "Candidate", "Deadline", "FiguresOfMerit", "IndexingConfig", "IndexingResult", "IndexingSearch", "PeakListFaults",
+    "ScoringModel", "figures_of_merit", "index", "rank_candidates", "register_method", "settings_fingerprint",
+    "synthetic_peaks",
+]
 
 if TYPE_CHECKING:
     from powdex.indexing.candidate import Candidate, ScoringModel
@@ -40,9 +48,4 @@ if TYPE_CHECKING:
     from powdex.indexing.synthetic import PeakListFaults, synthetic_peaks
 
 
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'powdex.indexing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _WHERE)

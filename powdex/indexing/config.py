@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from powdex.crystal import LatticeSystem
-from powdex.optim import MetropolisChain, TrustRegion
 
 # Bumped when a setting changes meaning (not when one is added with a default that keeps the old behaviour).
 SETTINGS_SCHEMA_VERSION = 1
@@ -59,9 +58,9 @@ class IndexingConfig(BaseModel):
     )
     learned_draws: int = Field(60, ge=2, description="learned: cells drawn per group, half network, half forest")
     chains: int = Field(64, ge=0, description="learned: Metropolis chains per lattice system")
-    chain: MetropolisChain = Field(
-        MetropolisChain(local=TrustRegion(kind="dogleg"), steps=30, patience=8),
-        description="learned: each chain's steps, patience, temperature and local minimizer",
+    chain: Any = Field(
+        None, description="learned: each chain's steps, patience, temperature and local minimizer "
+        "(a powdex.optim.MetropolisChain or its settings; None: DEFAULT_CHAIN)",
     )
     indices: Literal["sampled", "most_probable"] = Field(
         "sampled", description="learned: each chain step's Miller indices, drawn from the network's probabilities "
@@ -79,6 +78,22 @@ class IndexingConfig(BaseModel):
     polish_per_stage: int = Field(12, ge=1, description="distinct trial solutions polished per volume stage")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
     top: int = Field(10, ge=1)
+
+    @field_validator("chain", mode="before")
+    @classmethod
+    def _chain(cls, value):
+        # The engine's minimizers load scipy.optimize and nlopt: paid only by a search that sets its own chain.
+        if value is None:
+            return None
+        from powdex.optim import MetropolisChain
+
+        chain = value if isinstance(value, MetropolisChain) else MetropolisChain.model_validate(value)
+        return None if chain == default_chain() else chain
+
+    @property
+    def metropolis_chain(self):
+        """``chain``, or the default chain where none is set."""
+        return self.chain if self.chain is not None else default_chain()
 
     @field_validator("method")
     @classmethod
@@ -104,6 +119,13 @@ class IndexingConfig(BaseModel):
                 raise ValueError(f"unknown lattice system {name!r}; choose from {','.join(known)}")
             systems.append(LatticeSystem(name))
         return tuple(systems)
+
+
+def default_chain():
+    """The learned chains' default: 30 steps of a dogleg trust region, ending after 8 without a gain."""
+    from powdex.optim import MetropolisChain, TrustRegion
+
+    return MetropolisChain(local=TrustRegion(kind="dogleg"), steps=30, patience=8)
 
 
 def peaks_needed(system: LatticeSystem, zero_shift: bool) -> int:

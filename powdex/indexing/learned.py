@@ -228,7 +228,7 @@ def learned_search(system: LatticeSystem, search: IndexingSearch,
         key=hashlib.sha256(np.ascontiguousarray(q2).tobytes()).hexdigest()[:16],
     )
     strategy = Points(points=[tuple(merged[i]) for i in order], seed=int(rng.integers(2**31)),
-                      minimizer=config.chain)
+                      minimizer=config.metropolis_chain)
     chains = run_ensemble(objective, strategy, executor=search.executor, store=search.store,
                           time_limit=search.deadline.remaining())
     candidates = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from powdex.crystal import LatticeSystem
 from powdex.errors import PowdexError
+from powdex.files import write_atomically
 from powdex.indexing.candidate import Candidate
 from powdex.peaks import PeakList
 
@@ -121,18 +121,3 @@ def _peaks_from(observed: dict, source: str) -> PeakList:
                     observed.get("wavelength"), None if two_theta is None else np.asarray(two_theta, dtype=float),
                     bool(observed.get("wavelength_assumed", False)), tuple(observed.get("notes", [])))
 
-
-def write_atomically(path: Path, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` through a new file renamed over it: a run
-    killed while writing must not leave a truncated result that the rerun
-    would trust.  The temporary file is created exclusively under a random
-    name, so a file or link planted in the directory is never written through."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide results from the rest of the team
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content.encode() if isinstance(content, str) else content)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise

@@ -37,9 +37,20 @@ from dataclasses import replace
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, LatticeSystem, conventional_cell, niggli_reduce, sublattice_bases
+from powdex.crystal import (
+    BravaisLattice,
+    LatticeSystem,
+    conventional_cell,
+    niggli_reduce,
+    sublattice_bases,
+)
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
-from powdex.indexing.config import SEARCH_ORDER, IndexingConfig, peaks_needed, settings_fingerprint
+from powdex.indexing.config import (
+    SEARCH_ORDER,
+    IndexingConfig,
+    peaks_needed,
+    settings_fingerprint,
+)
 from powdex.indexing.deadline import Deadline
 from powdex.indexing.extinction import suggest_space_groups
 from powdex.indexing.methods import methods_of
@@ -98,6 +109,7 @@ class IndexingSearch:
         self._streams: dict[BravaisLattice, np.random.Generator] = {}
         self._evaluators: dict[BravaisLattice, CandidateEvaluator] = {}
         self._svd: dict[BravaisLattice, SvdIndexSearch] = {}
+        self._polished_cells: dict[tuple, Candidate | None] = {}
         self._trials_of: dict[str, int] = {}
         # Made once, here: the observations above cost nothing next to the search.
         self.deadline = Deadline.after(config.time_limit)
@@ -138,7 +150,12 @@ class IndexingSearch:
     def polished_cell(self, conventional, zero_shift: float = 0.0) -> Candidate | None:
         """``polished`` for a conventional cell (``powdex.crystal.conventional_cell``) in its Bravais lattice."""
         bravais = conventional.bravais
-        return self.polished(bravais, bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
+        # Many sub-lattice forms of a symmetric cell give the same conventional cell: polished once.
+        key = (bravais, tuple(np.round(conventional.cell.parameters, 5)), round(zero_shift, 6))
+        if key not in self._polished_cells:
+            self._polished_cells[key] = self.polished(
+                bravais, bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
+        return self._polished_cells[key]
 
     def count_trials(self, label: str, trials: int, best: float = -np.inf) -> None:
         """Count trials run for ``label`` (a lattice or system) and report progress."""
@@ -255,6 +272,8 @@ class IndexingSearch:
         out = []
         for index in range(2, config.max_subcell_index + 1):
             for form in sublattice_bases(index):
+                if self.deadline.expired():
+                    return out
                 inverse = np.linalg.inv(form)
                 k = hkl @ inverse
                 integral = np.all(np.abs(k - np.rint(k)) < 1e-6, axis=1)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from powdex.errors import PowdexError
+from powdex.files import write_atomically
 from powdex.indexing.config import IndexingConfig, settings_fingerprint
-from powdex.indexing.result import IndexingResult, write_atomically
+from powdex.indexing.result import IndexingResult
 
 logger = logging.getLogger(__name__)
 

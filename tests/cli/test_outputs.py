@@ -101,17 +101,17 @@ def test_an_objective_that_cannot_reach_worker_processes_is_one_line(tmp_path, m
 
 
 def test_an_output_directory_that_goes_away_mid_series_is_one_line(tmp_path, monkeypatch):
-    import powdex.cli.index as index_command
+    import powdex.series.runner as series_runner
 
     patterns, out = two_patterns(tmp_path), tmp_path / "out"
-    real_write = index_command.write_atomically
+    real_write = series_runner.write_atomically
 
     def disk_gone_after_the_first(path, content):
         if path.name == "silicon.json":  # the second pattern in input order, whichever finishes first
             raise OSError(28, "No space left on device", str(path))
         real_write(path, content)
 
-    monkeypatch.setattr(index_command, "write_atomically", disk_gone_after_the_first)
+    monkeypatch.setattr(series_runner, "write_atomically", disk_gone_after_the_first)
     result = runner.invoke(app, ["index", str(patterns), "--out", str(out)])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]

@@ -11,7 +11,13 @@ import pytest
 
 import powdex
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice
-from powdex.indexing import Deadline, IndexingConfig, IndexingResult, IndexingSearch, settings_fingerprint
+from powdex.indexing import (
+    Deadline,
+    IndexingConfig,
+    IndexingResult,
+    IndexingSearch,
+    settings_fingerprint,
+)
 from powdex.indexing.methods import register_method, unregister_method
 from powdex.indexing.result import RESULT_SCHEMA_VERSION, ResultFileError
 from powdex.indexing.svd_index import RANDOM_BLOCK

@@ -86,10 +86,10 @@ def test_a_lock_is_exclusive_until_released(tmp_path):
 def test_two_series_on_one_folder_at_once_index_each_pattern_once(tmp_path):
     files = cubic_lists(tmp_path / "in")
     out = tmp_path / "out"
-    run = [sys.executable, "-c", "import sys, powdex; from powdex.indexing import IndexingConfig; "
-           "powdex.index_series(sys.argv[1:-1], sys.argv[-1], config=IndexingConfig(systems='cubic'), reading={'units': 'q2'}, "
-           "progress=lambda path, document, done, total: print(path.name, flush=True))",
-           *map(str, files), str(out)]
+    program = ("import sys, powdex; from powdex.indexing import IndexingConfig; "
+               "powdex.index_series(sys.argv[1:-1], sys.argv[-1], config=IndexingConfig(systems='cubic'), "
+               "reading={'units': 'q2'}, progress=lambda path, document, done, total: print(path.name, flush=True))")
+    run = [sys.executable, "-c", program, *map(str, files), str(out)]
     drivers = [subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     indexed = []
     for driver in drivers:
