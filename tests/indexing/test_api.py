@@ -20,7 +20,6 @@ from powdex.indexing import (
 )
 from powdex.indexing.methods import register_method, unregister_method
 from powdex.indexing.result import RESULT_SCHEMA_VERSION, ResultFileError
-from powdex.indexing.svd_index import RANDOM_BLOCK
 from powdex.peaks import PeakList
 
 SILICON_A = 5.431194
@@ -116,11 +115,17 @@ def test_the_deadline_counts_down_and_a_search_past_it_says_it_stopped():
     assert any("stopped at its time limit" in note for note in result.notes)
 
 
-def test_a_stage_larger_than_a_block_runs_every_trial_in_blocks():
+def test_a_stage_larger_than_a_block_runs_every_trial_in_blocks(monkeypatch):
+    import powdex.indexing.svd_index as svd_index
+
+    monkeypatch.setattr(svd_index, "RANDOM_BLOCK", 16)
     peaks = PeakList.from_values(silicon_q2(12), units="q2")
     svd = IndexingSearch(peaks).svd_index(BravaisLattice.oP)
-    batch = svd.run_random(RANDOM_BLOCK + 100, (100.0, 200.0))
-    assert batch.n_trials == RANDOM_BLOCK + 100
+    drawn = []
+    draw = svd.random_parameters
+    monkeypatch.setattr(svd, "random_parameters", lambda n, volumes: drawn.append(n) or draw(n, volumes))
+    batch = svd.run_random(40, (100.0, 200.0))
+    assert batch.n_trials == 40 and drawn == [16, 16, 8]
 
 
 def test_a_new_setting_with_its_default_keeps_the_fingerprint_and_a_changed_one_does_not():
@@ -139,3 +144,15 @@ def test_import_powdex_loads_no_search_until_one_is_asked_for():
              "print('powdex.indexing.search' in sys.modules)")
     lines = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
     assert lines[:2] == ["[]", "True"]
+
+
+def test_the_sub_cell_check_of_a_cell_with_long_axes_enumerates_no_huge_grid():
+    """A polished cell is not bounded in volume: two 2000 Å axes would make the sub-cell check enumerate
+    ten million Miller indices and their (peaks × reflections) distances; it is skipped instead."""
+    from powdex.indexing.search import MAX_SUBCELL_GRID, _reflections_at_peaks
+
+    two_theta = np.linspace(2.0, 9.0, 20)
+    huge = Cell(5.0, 2000.0, 2000.0, 90.0, 95.0, 90.0)
+    assert _reflections_at_peaks(huge, two_theta, 0.459, 0.06) is None
+    hkl, peak = _reflections_at_peaks(Cell(5.0, 9.0, 11.0, 90.0, 95.0, 90.0), two_theta, 0.459, 0.06)
+    assert len(hkl) == len(peak) and len(hkl) < MAX_SUBCELL_GRID
