@@ -41,9 +41,9 @@ class Observations:
             wavelength = float(peaks.wavelength)
         else:
             wavelength = error_scale_wavelength(q2)
-            notes = (f"positions given as d or q² without a wavelength: peak-position errors are measured "
-                     f"as 2θ at λ = {wavelength:.4f} Å"
-                     + (" (Cu Kα1)" if wavelength == CU_KA1 else " (Cu Kα1 cannot reach the last peak)"),)
+            if wavelength != CU_KA1:  # Cu Kα1, the usual scale of 2θ errors, goes without saying
+                notes = (f"positions given as d or q² without a wavelength, past what Cu Kα1 reaches: "
+                         f"peak-position errors are measured as 2θ at λ = {wavelength:.4f} Å",)
         tt = q2_to_two_theta(q2, wavelength)
         if not np.all(np.isfinite(tt)):
             raise PeakInputError(f"{peaks.source}: peaks at d below λ/2 = {wavelength / 2:.4f} Å (q² above "
