@@ -145,7 +145,9 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
                 )
 
                 store = stack.enter_context(ResultsStore(chains["store"]))
-            executor = executor_named(stack, chains["executor"], chains["scheduler"], None)
+            # In process is the search's own default: naming it would load dask for nothing.
+            executor = (None if chains["executor"] is ExecutorName.inprocess
+                        else executor_named(stack, chains["executor"], chains["scheduler"], None))
             result = _run_with_progress(console, peak_list, config, executor, store)
     except (PowdexError, ValueError) as exc:
         fail(exc)
