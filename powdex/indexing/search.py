@@ -44,6 +44,7 @@ from powdex.crystal import (
     niggli_reduce,
     sublattice_bases,
 )
+from powdex.crystal.miller import MAX_INDEX
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
 from powdex.indexing.config import (
     SEARCH_ORDER,
@@ -107,7 +108,7 @@ class IndexingSearch:
         self._lattice_seeds = dict(zip(BravaisLattice, seeds))
         self._system_seeds = dict(zip(LatticeSystem, seeds[len(BravaisLattice):]))
         self._streams: dict[BravaisLattice, np.random.Generator] = {}
-        self._evaluators: dict[BravaisLattice, CandidateEvaluator] = {}
+        self._evaluators: dict[tuple[BravaisLattice, int], CandidateEvaluator] = {}
         self._svd: dict[BravaisLattice, SvdIndexSearch] = {}
         self._polished_cells: dict[tuple, Candidate | None] = {}
         self._trials_of: dict[str, int] = {}
@@ -128,10 +129,21 @@ class IndexingSearch:
         seed = self._system_seeds[system]
         return seed if search_pass == 0 else seed.spawn(1)[0]
 
-    def evaluator(self, bravais: BravaisLattice) -> CandidateEvaluator:
-        if bravais not in self._evaluators:
-            self._evaluators[bravais] = CandidateEvaluator(bravais, self.obs, self.model, self.config.zero_shift)
-        return self._evaluators[bravais]
+    def evaluator(self, bravais: BravaisLattice, max_index: int = MAX_INDEX) -> CandidateEvaluator:
+        """The polish and score of ``bravais`` over Miller indices up to ``max_index``, made once."""
+        key = (bravais, max_index)
+        if key not in self._evaluators:
+            self._evaluators[key] = CandidateEvaluator(bravais, self.obs, self.model, self.config.zero_shift,
+                                                      max_index)
+        return self._evaluators[key]
+
+    def _max_index_for(self, cell) -> int:
+        """Miller indices that reach a little past the observed range for a cell like ``cell``, in steps of 4
+        (few evaluators): a sub-cell or a chain's cell is polished near where it is, and the full reference
+        set of a lattice costs tens of milliseconds to build, the polish of a small cell a fraction of that."""
+        q_limit = np.sqrt(float(two_theta_to_q2(min(self.obs.two_theta[-1] + 1.5, 179.0), self.obs.wavelength)))
+        needed = int(np.ceil(1.25 * q_limit * float(np.max(cell.parameters[:3])))) + 1
+        return int(min(MAX_INDEX, 4 * int(np.ceil(needed / 4))))
 
     def svd_index(self, bravais: BravaisLattice) -> SvdIndexSearch:
         """SVD-Index trials of one Bravais lattice on its stream."""
@@ -153,8 +165,10 @@ class IndexingSearch:
         # Many sub-lattice forms of a symmetric cell give the same conventional cell: polished once.
         key = (bravais, tuple(np.round(conventional.cell.parameters, 5)), round(zero_shift, 6))
         if key not in self._polished_cells:
-            self._polished_cells[key] = self.polished(
-                bravais, bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
+            evaluator = self.evaluator(bravais, self._max_index_for(conventional.cell))
+            cand = evaluator.evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
+            ok = cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed
+            self._polished_cells[key] = cand if ok else None
         return self._polished_cells[key]
 
     def count_trials(self, label: str, trials: int, best: float = -np.inf) -> None:
