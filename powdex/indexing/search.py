@@ -85,7 +85,8 @@ def index(
 
 
 class IndexingSearch:
-    """The state of one search (see the module docstring); ``run`` once."""
+    """The state of one search (see the module docstring); ``run`` once. The time limit counts from when the
+    search is made."""
 
     def __init__(self, peaks: PeakList, config: IndexingConfig | None = None, *, executor=None, store=None,
                  progress: ProgressCallback | None = None):
