@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table  # noqa: E402
 
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice  # noqa: E402
-from powdex.indexing import IndexingConfig, PeakListFaults, index_peaks, synthetic_peaks  # noqa: E402
+from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks  # noqa: E402
 
 
 def random_cell(bravais: BravaisLattice, rng: np.random.Generator) -> Cell:
@@ -74,7 +74,7 @@ def run_case(bravais_symbol: str, case: int, seed: int, time_limit: float, metho
         impurity=bool(rng.random() < 1 / 3),
     )
     peaks = synthetic_peaks(cell, bravais, faults=faults, rng=rng)
-    result = index_peaks(peaks, IndexingConfig(seed=case, zero_shift=True, time_limit=time_limit, method=method))
+    result = index(peaks, config=IndexingConfig(seed=case, zero_shift=True, time_limit=time_limit, method=method))
     rank = next(
         (
             i

@@ -80,7 +80,7 @@ def chains_reaching(system: LatticeSystem, entry, peaks, uncertainty: float, sta
         for _ in range(starts):
             direction = truth * rng.standard_normal(len(truth))
             step = direction * target / error(truth + direction * 1e-3) * 1e-3  # the error is linear near the truth
-            chain = config.chain.minimize(objective, truth + step, seed=int(rng.integers(2**31)))
+            chain = config.metropolis_chain.minimize(objective, truth + step, seed=int(rng.integers(2**31)))
             count += error(chain.x) <= CONVERGED
         reached.append(count)
     return reached

@@ -31,7 +31,7 @@ from rich.table import Table  # noqa: E402
 
 from index_bravais import load_rows, run_resumable  # noqa: E402  (this folder is on sys.path when run as a script)
 from powdex.crystal import BravaisLattice, Cell, same_lattice  # noqa: E402
-from powdex.indexing import IndexingConfig, index_peaks  # noqa: E402
+from powdex.indexing import IndexingConfig, index  # noqa: E402
 from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta  # noqa: E402
 from powdex.training.build import entries_of_system  # noqa: E402
 
@@ -51,7 +51,7 @@ def run_case(system: str, case: int, method: str, time_limit: float) -> dict:
     entry, peaks = pattern(system, case)
     bravais = BravaisLattice(entry.bravais_lattice)
     cell = Cell(*entry.conventional_cell)
-    result = index_peaks(peaks, IndexingConfig(systems=system, method=method, time_limit=time_limit, seed=case))
+    result = index(peaks, config=IndexingConfig(systems=system, method=method, time_limit=time_limit, seed=case))
     rank = next((i for i, c in enumerate(result.candidates, 1)
                  if same_lattice(c.cell, cell, c.bravais.centring, bravais.centring, rtol=3e-3)), None)
     return {"system": system, "case": case, "method": method, "bravais": bravais.value,

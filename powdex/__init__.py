@@ -7,9 +7,62 @@ Layers, lowest first (a layer never imports one above it):
 - ``powdex.peaks``    peak lists: reading, unit conversion, picking.
 - ``powdex.optim``    the generic ensemble-optimization engine (knows nothing
   about crystals).
-- ``powdex.indexing`` the indexing pipeline (SVD-Index, figures of merit,
-  ranking).
+- ``powdex.indexing`` the indexing pipeline (SVD-Index, learned starts and
+  chains, figures of merit, ranking).
+- ``powdex.series``   many peak lists indexed into one folder, resumable.
 - ``powdex.cli``      the ``powdex`` command.
+
+The public API, imported on first use so that ``import powdex`` stays fast::
+
+    import powdex
+    peaks = powdex.read_peaks("silicon.txt")
+    result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=10))
+    result.best.cell, result.best.figures.m
+    result.save("silicon.json")
+    series = powdex.index_series(["a.txt", "b.txt"], "out/")   # resumes what is in out/
 """
 
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "index": "powdex.indexing.search",
+    "IndexingConfig": "powdex.indexing.config",
+    "IndexingResult": "powdex.indexing.result",
+    "index_series": "powdex.series",
+    "SeriesResult": "powdex.series",
+    "read_peaks": "powdex.peaks",
+    "PeakList": "powdex.peaks",
+}
+
+__all__ = ["IndexingConfig", "IndexingResult", "PeakList", "SeriesResult", "__version__", "index", "index_series",
+           "read_peaks"]
+
+if TYPE_CHECKING:
+    from powdex.indexing.config import IndexingConfig
+    from powdex.indexing.result import IndexingResult
+    from powdex.indexing.search import index
+    from powdex.peaks import PeakList, read_peaks
+    from powdex.series import SeriesResult, index_series
+
+
+def lazy_attributes(package: str, where: dict[str, str]):
+    """A module ``__getattr__`` (PEP 562) that imports each name of ``where`` from its module when first asked
+    for and keeps it in ``package``'s namespace."""
+
+    def __getattr__(name: str):
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(where[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

@@ -36,11 +36,11 @@ cannot do any of this: it rises for a sub-cell that drops a line or two.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.special import gammainc, gammaln
 
 from powdex.crystal import (
     BravaisLattice,
@@ -51,6 +51,7 @@ from powdex.crystal import (
     reference_miller_indices,
     standard_setting,
 )
+from powdex.crystal.miller import MAX_INDEX
 from powdex.indexing.extinction import ExtinctionClass
 from powdex.indexing.figures_of_merit import FiguresOfMerit, figures_of_merit
 from powdex.indexing.observations import Observations
@@ -101,6 +102,23 @@ class Candidate:
     def n_indexed(self) -> int:
         return int(self.indexed.sum())
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Candidate:
+        """The inverse of ``to_dict`` (only the reported extinction classes come back)."""
+        lines = data["miller_indices"]
+        return cls(
+            bravais=BravaisLattice(data["bravais"]),
+            cell=Cell(*(float(data[k]) for k in ("a", "b", "c", "alpha", "beta", "gamma"))),
+            zero_shift=float(data["zero_shift"]),
+            hkl=np.array([line["hkl"] for line in lines], dtype=int).reshape(-1, 3),
+            indexed=np.array([line["indexed"] for line in lines], dtype=bool),
+            two_theta_calc=np.array([line["two_theta_calc"] for line in lines], dtype=float),
+            figures=FiguresOfMerit.from_dict(data["figures_of_merit"]),
+            score=float(data["score"]),
+            n_lines_predicted=int(data["n_lines_predicted"]),
+            space_groups=tuple(ExtinctionClass.from_dict(g) for g in data.get("space_groups", [])),
+        )
+
     def to_dict(self) -> dict:
         c = self.cell
         return {
@@ -143,12 +161,15 @@ class _Lines:
 class CandidateEvaluator:
     """Polishes trial solutions of one Bravais lattice and scores them against the observations."""
 
-    def __init__(self, bravais: BravaisLattice, obs: Observations, model: ScoringModel, zero_shift: bool):
+    def __init__(self, bravais: BravaisLattice, obs: Observations, model: ScoringModel, zero_shift: bool,
+                 max_index: int = MAX_INDEX):
+        """``max_index``: the largest |h|, |k|, |l| of the reflections considered; cells whose edges reach
+        further within the observed range (edge × q of the last line) lose lines."""
         self.bravais = bravais
         self.obs = obs
         self.model = model
         self.refine_zero = zero_shift
-        self.hkl = reference_miller_indices(bravais)
+        self.hkl = reference_miller_indices(bravais, max_index)
         self.design = bravais.axes.design_matrix(self.hkl)
         span = obs.two_theta[-1] + model.resolution
         self.tt_limit = span
@@ -234,9 +255,9 @@ class CandidateEvaluator:
         prior_precision = np.diag(12.0 * (jacobian / self.prior_widths) ** 2) * (rss / nu)
         _, log_det = np.linalg.slogdet(a.T @ a + prior_precision)
         shape = nu / 2
-        mass = gammainc(shape, rss / (2 * lo**2)) - gammainc(shape, rss / (2 * hi**2))
+        mass = regularized_lower_gamma(shape, rss / (2 * lo**2)) - regularized_lower_gamma(shape, rss / (2 * hi**2))
         return float(
-            gammaln(shape) + np.log(max(mass, 1e-300)) - np.log(2 * np.log(hi / lo))
+            math.lgamma(shape) + np.log(max(mass, 1e-300)) - np.log(2 * np.log(hi / lo))
             - shape * np.log(np.pi * rss) - 0.5 * log_det - log_volume
         )
 
@@ -325,3 +346,39 @@ def _prior_coordinates(coefficient_map: np.ndarray, model: ScoringModel):
             widths.append(model.cosine_range)
             kinds.append(("cos", *pairs[j], j))
     return np.array(widths), kinds
+
+
+def regularized_lower_gamma(a: float, x: float) -> float:
+    """P(a, x) = γ(a, x) / Γ(a) for a > 0, x ≥ 0 (scipy's ``gammainc``, whose import costs half a second of a
+    one-pattern run): the power series below x = a + 1, Legendre's continued fraction for 1 − P above
+    (evaluated by Lentz's method), both to double precision."""
+    if x <= 0:
+        return 0.0
+    log_prefactor = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(10_000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-16:
+                break
+        return min(1.0, total * math.exp(log_prefactor))
+    tiny = 1e-300
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    fraction = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        fraction *= d * c
+        if abs(d * c - 1) < 1e-16:
+            break
+    return max(0.0, 1.0 - math.exp(log_prefactor) * fraction)

@@ -58,6 +58,11 @@ class ExtinctionClass:
     def symbol(self) -> str:
         return ", ".join(self.space_groups)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ExtinctionClass:
+        return cls(tuple(data["space_groups"]), float(data["log_likelihood"]), float(data["probability"]),
+                   int(data["n_lines_seen"]), int(data["n_lines_missed"]), int(data["n_forbidden_peaks"]))
+
     def to_dict(self) -> dict:
         return {
             "space_groups": list(self.space_groups),

@@ -33,6 +33,12 @@ class FiguresOfMerit:
     n_possible: int
     n_unindexed: int
 
+    @classmethod
+    def from_dict(cls, data: dict) -> FiguresOfMerit:
+        """The inverse of ``as_dict`` (results written before ``mean_abs_dq2`` was kept read it as NaN)."""
+        return cls(int(data["N"]), float(data["M"]), float(data["F"]), float(data.get("mean_abs_dq2", np.nan)),
+                   float(data["mean_abs_d2theta"]), int(data["n_possible"]), int(data["n_unindexed"]))
+
     def as_dict(self) -> dict:
         """Fixed keys whatever N is: M and F are M_N and F_N for the N given."""
         return {
@@ -40,6 +46,7 @@ class FiguresOfMerit:
             "M": self.m,
             "F": self.f,
             "mean_abs_d2theta": self.mean_abs_dtt,
+            "mean_abs_dq2": self.mean_abs_dq2,
             "n_possible": self.n_possible,
             "n_unindexed": self.n_unindexed,
         }

@@ -1,8 +1,13 @@
-"""The seed's data-driven indexing (section 2.4) for one lattice system, on the ensemble engine.
+"""The learned indexing pipeline for one lattice system, on the ensemble engine.
+
+Cells are proposed by regression models trained on simulated peak lists,
+Miller indices assigned by a classifier network, and both refined together by
+Metropolis chains (a data-driven alternative to trial-and-error indexing; the
+models and their training are in ``powdex.models`` and ``powdex.training``):
 
 1. **Candidates.** Every group of the system's shipped models (``powdex.models``)
    draws cells for the first peaks: half from its variance network's normal,
-   half from its random forest's trees (the seed's 30 + 30).
+   half from its random forest's trees (30 + 30 by default).
 2. **Miller indices.** The assignment network labels every peak of every
    candidate with a reference index (or (000), outside the list); candidates
    with the same labels are one candidate, their free reciprocal parameters
@@ -21,7 +26,7 @@
    centrings of the groups that proposed it and is polished and scored against
    all peaks like any other candidate (``CandidateEvaluator``).
 
-Choices beyond the seed, and why:
+Choices in the details, and why:
 
 * σ² uses |Δq²| + ε rather than |Δq² + ε|, which vanishes at Δq² = −ε; ε is a
   2θ width turned into q² at each peak (``IndexingConfig.chain_epsilon``,
@@ -30,9 +35,9 @@ Choices beyond the seed, and why:
   chains of four reached the true cell at 0.2°, one of four at 0.02°.
 * The assignment network reads how uncertain the cell is (``powdex.models``); a
   chain halves that uncertainty at every step, from its candidates' median down
-  to ``FINAL_UNCERTAINTY``, as the seed's networks trained at falling noise
-  levels intend. While it is above that, each peak's index is drawn from the
-  network's distribution (the seed's planned resampling; on 16 monoclinic and
+  to ``FINAL_UNCERTAINTY``, as the networks, trained at falling noise
+  levels, intend. While it is above that, each peak's index is drawn from the
+  network's distribution (resampling; on 16 monoclinic and
   16 triclinic training-generator patterns it found 7 and 7 true cells, the
   most probable index 3 and 5) and a subsample of the peaks is fitted; from
   there on the most probable indices of all the peaks are, so a chain ends as a
@@ -42,25 +47,26 @@ Choices beyond the seed, and why:
 from __future__ import annotations
 
 import hashlib
-import time
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import gemmi
 import numpy as np
 
-from powdex.crystal import Cell, LatticeSystem, conventional_cell, reciprocal_coefficients
-from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
-from powdex.indexing.observations import Observations
+from powdex.crystal import LatticeSystem, conventional_cell, reciprocal_coefficients
 from powdex.models import SystemModels, load_system, shipped_systems
 from powdex.models.assignment import AssignmentModel
 from powdex.models.cells import swap_cell_axes, unique_axis_swap
 from powdex.models.regression import enough_peaks
-from powdex.optim import MetropolisChain, Objective, Points, WeightedLeastSquares, run_ensemble
+from powdex.optim import Objective, Points, WeightedLeastSquares, run_ensemble
+
+if TYPE_CHECKING:
+    from powdex.indexing.candidate import Candidate
+    from powdex.indexing.search import IndexingSearch
 
 # The lowest uncertainty (scaled units) the assignment networks were trained at: a chain's cell is fitted by then.
 FINAL_UNCERTAINTY = 0.01
-# The seed's prior: lattice vectors of 2–500 Å; cells outside are not considered.
+# The prior of the chains: lattice vectors of 2–500 Å; cells outside are not considered.
 LENGTH_RANGE = (2.0, 500.0)
 
 
@@ -81,7 +87,7 @@ def group_centring(group: str, default: str) -> str:
 
 def negative_log_likelihood(q2: np.ndarray, q2_calc: np.ndarray, log_p: np.ndarray, outside: np.ndarray,
                             epsilon: np.ndarray) -> np.ndarray:
-    """The seed's −ln ρ(q²obs | H, c) ρ(H | c) summed over peaks (last axis): a normal of variance
+    """The chains' −ln ρ(q²obs | H, c) ρ(H | c) summed over peaks (last axis): a normal of variance
     q²(|Δq²| + ε) for an assigned peak, a uniform density over (0, q²max] for one assigned (000)."""
     r = q2 - q2_calc
     variance = q2 * (np.abs(r) + epsilon)
@@ -148,7 +154,7 @@ class AssignmentLikelihood:
         p = self._at(x, self.uncertainty(step))[0]
         label = p.argmax(axis=1)
         if self.indices == "sampled" and self.uncertainty(step) > FINAL_UNCERTAINTY:
-            # The seed's resampling: each peak's index drawn from its distribution, not only its mode.
+            # Resampling: each peak's index drawn from its distribution, not only its mode.
             cumulative = np.cumsum(p.astype(float), axis=1)
             drawn = (cumulative < rng.random((len(p), 1)) * cumulative[:, -1:]).sum(axis=1)
             label = np.minimum(drawn, p.shape[1] - 1)
@@ -168,38 +174,33 @@ class AssignmentLikelihood:
         return WeightedLeastSquares(design, q2, 0.5 / variance).objective(f"learned-{self.system.value}-step")
 
 
-@dataclass(frozen=True)
-class LearnedSearchSettings:
-    """What the learned search of one lattice system takes from ``IndexingConfig``."""
+class LearnedChains:
+    """The search method ``learned-chains``: the learned pipeline of the module docstring for one lattice
+    system; a later pass draws new cells from a new child of the system's seed."""
 
-    draws_per_group: int
-    chains: int
-    chain: MetropolisChain
-    indices: str
-    subsample: str
-    subsample_fraction: float
-    epsilon: float  # ° 2θ
-    max_unindexed: int
+    def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
+        candidates, chains = learned_search(system, search, search.system_seed(system, search_pass))
+        search.count_trials(system.value, chains, max((c.score for c in candidates), default=-np.inf))
+        return candidates
 
 
-def learned_search(
-    system: LatticeSystem, obs: Observations, model: ScoringModel, settings: LearnedSearchSettings,
-    seed: np.random.SeedSequence, evaluators: dict, zero_shift: bool, deadline: float, executor=None, store=None,
-) -> tuple[list[Candidate], int]:
+def learned_search(system: LatticeSystem, search: IndexingSearch,
+                   seed: np.random.SeedSequence) -> tuple[list[Candidate], int]:
     """Candidates of ``system`` from the shipped models' cells refined by Metropolis chains, and the number of
     chains run; none where no models ship or the peaks are fewer than the models need (the assignment network
-    reads 20, cubic 10; the regression at least ``min_peaks`` of them within its q² window). No chain starts
-    after ``deadline`` (a ``time.perf_counter()`` value; those running finish)."""
+    reads 20, cubic 10; the regression at least ``min_peaks`` of them within its q² window). The ensemble gets
+    the time left of ``search.deadline``: no chain starts after it."""
+    config, obs = search.config, search.obs
     models = system_models(system)
     if (models is None or obs.n < models.assignment.n_peaks or not enough_peaks(system, obs.q2)
-            or settings.chains == 0):
+            or config.chains == 0):
         return [], 0
     n_peaks = models.assignment.n_peaks
     q2 = obs.q2[:n_peaks]
     rng = np.random.default_rng(seed)
     cells, uncertainty, group = [], [], []
     for index, regression in enumerate(models.regression.values()):
-        drawn, tau = regression.candidates(q2, settings.draws_per_group, rng)
+        drawn, tau = regression.candidates(q2, config.learned_draws, rng)
         cells.append(drawn)
         uncertainty.append(tau)
         group.append(np.full(len(drawn), index))
@@ -207,8 +208,8 @@ def learned_search(
     canonical = swap_cell_axes(cells, unique_axis_swap(system, cells))
     x = reciprocal_coefficients(canonical) @ np.linalg.pinv(system.coefficient_map)
     likelihood = AssignmentLikelihood(
-        system, models.assignment, q2, obs.dq2_dtt[:n_peaks] * settings.epsilon,
-        float(np.median(uncertainty)), settings.indices, settings.subsample, settings.subsample_fraction,
+        system, models.assignment, q2, obs.dq2_dtt[:n_peaks] * config.chain_epsilon,
+        float(np.median(uncertainty)), config.indices, config.subsample, config.subsample_fraction,
     )
     probabilities = likelihood.probabilities(x, uncertainty)
     score = likelihood.values(x, probabilities)
@@ -218,8 +219,8 @@ def learned_search(
     merged = np.zeros((len(distinct), x.shape[1]))
     np.add.at(merged, which, x)
     merged /= np.bincount(which)[:, None]
-    order = _chain_starts(score, group, which, settings.chains)
-    if not order:
+    order = _chain_starts(score, group, which, config.chains)
+    if not order or search.deadline.expired():
         return [], 0
     group_names = list(models.regression)
     objective = Objective(
@@ -227,9 +228,9 @@ def learned_search(
         key=hashlib.sha256(np.ascontiguousarray(q2).tobytes()).hexdigest()[:16],
     )
     strategy = Points(points=[tuple(merged[i]) for i in order], seed=int(rng.integers(2**31)),
-                      minimizer=settings.chain)
-    chains = run_ensemble(objective, strategy, executor=executor, store=store,
-                          time_limit=max(0.0, deadline - time.perf_counter()))
+                      minimizer=config.metropolis_chain)
+    chains = run_ensemble(objective, strategy, executor=search.executor, store=search.store,
+                          time_limit=search.deadline.remaining())
     candidates = []
     for result in chains.results:
         start = order[result.run_index]
@@ -237,8 +238,11 @@ def learned_search(
             continue
         centrings = {group_centring(group_names[g], "P") for g in np.unique(group[which == start])}
         for centring in sorted(centrings):
-            cand = _polished(system.cell(result.x), centring, obs, model, evaluators, zero_shift,
-                             settings.max_unindexed)
+            try:
+                conventional = conventional_cell(system.cell(result.x), centring)
+            except ValueError:
+                continue
+            cand = search.polished_cell(conventional)
             if cand is not None:
                 candidates.append(cand)
     return candidates, len(chains.results)
@@ -265,16 +269,3 @@ def _chain_starts(score: np.ndarray, group: np.ndarray, which: np.ndarray, count
     np.minimum.at(best_score, which, np.where(finite, score, np.inf))
     order = np.lexsort((best_score, best_rank))
     return [int(i) for i in order if np.isfinite(best_score[i])][:count]
-
-
-def _polished(cell: Cell, centring: str, obs: Observations, model: ScoringModel, evaluators: dict,
-              zero_shift: bool, max_unindexed: int) -> Candidate | None:
-    try:
-        conventional = conventional_cell(cell, centring)
-    except ValueError:
-        return None
-    bravais = conventional.bravais
-    if bravais not in evaluators:
-        evaluators[bravais] = CandidateEvaluator(bravais, obs, model, zero_shift)
-    cand = evaluators[bravais].evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell))
-    return cand if cand is not None and cand.figures.n_unindexed <= max_unindexed else None

@@ -1,8 +1,10 @@
-"""Starting cells for SVD-Index drawn from the shipped learned models (``powdex.models``).
+"""The search method ``learned-starts``: SVD-Index from cells the shipped learned models predict.
 
 Random starts reach the basin of a monoclinic or triclinic cell rarely (one
 trial in thousands for some of the benchmark's cells); the regression models
-of section 2.2 of the seed predict where the cell is from the first peaks. Each
+(``powdex.models``: a variance network and a random forest per space-group
+group, trained on simulated peak lists) predict where the cell is from the
+first peaks. Each
 group of a Bravais lattice contributes draws from its variance network and
 its random forest; a draw is a cell in the group's reindexed setting (an
 A-centred orthorhombic group, a monoclinic group with unique axis c, a
@@ -11,7 +13,7 @@ conventional axes. The draws join the random trials; nothing else changes, so
 the indexer works as before where the models have nothing to say.
 
 Only the monoclinic and triclinic lattices take them (``method="both"``; the
-learned method alone is the seed's pipeline, ``powdex.indexing.learned``):
+learned method alone is the learned pipeline with its chains, ``powdex.indexing.learned``):
 random starts find every higher-symmetry cell
 of the Bravais benchmark within a second or two, while turning a draw into
 conventional axes costs a spglib call (about 0.5 ms), which for 512 draws in
@@ -26,12 +28,17 @@ draws and 0.03 s of trials per lattice.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, conventional_cell
 from powdex.indexing.observations import Observations
-from powdex.indexing.learned import group_centring, system_models
-from powdex.models.regression import enough_peaks
+from powdex.indexing.svd_index import polished_trials, volume_stages
+
+if TYPE_CHECKING:
+    from powdex.indexing.candidate import Candidate
+    from powdex.indexing.search import IndexingSearch
 
 # The lattice systems whose lattices take learned starts alongside random ones.
 WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINIC})
@@ -40,6 +47,10 @@ WITH_RANDOM_STARTS = frozenset({LatticeSystem.MONOCLINIC, LatticeSystem.TRICLINI
 def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``count`` starting points (free reciprocal parameters of ``bravais``'s conventional axes);
     none where no models ship or the peaks are fewer than they need (``regression.min_peaks``)."""
+    # The models load here, not on import: a search that ends before monoclinic never pays for them.
+    from powdex.indexing.learned import group_centring, system_models
+    from powdex.models.regression import enough_peaks
+
     system = bravais.lattice_system
     empty = np.empty((0, bravais.axes.n_free))
     if count <= 0:
@@ -65,3 +76,25 @@ def learned_starts(bravais: BravaisLattice, obs: Observations, count: int, rng: 
             if conventional.bravais is bravais:
                 starts.append(bravais.axes.free_reciprocal_parameters(conventional.cell))
     return np.array(starts) if starts else empty
+
+
+class LearnedStarts:
+    """SVD-Index from ``IndexingConfig.learned_starts`` model draws per monoclinic or triclinic Bravais lattice,
+    in the first pass only (a later pass would draw the same kind of cells again)."""
+
+    def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
+        if search_pass > 0 or system not in WITH_RANDOM_STARTS:
+            return []
+        out: list[Candidate] = []
+        for bravais in BravaisLattice.of_system(system):
+            if search.deadline.expired():
+                break
+            starts = learned_starts(bravais, search.obs, search.config.learned_starts, search.stream(bravais))
+            if not len(starts):
+                continue
+            stages = volume_stages(bravais, search.obs)
+            batch = search.svd_index(bravais).run(starts, deadline=search.deadline, max_volume=2 * stages[-1])
+            found = polished_trials(search, bravais, batch, stages[0], stages[-1])
+            search.count_trials(bravais.value, batch.n_trials, max((c.score for c in found), default=-np.inf))
+            out += found
+        return out

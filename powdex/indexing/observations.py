@@ -6,16 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powdex.peaks import CU_KA1, PeakList, dq2_dtwo_theta, q2_to_two_theta
+from powdex.peaks import CU_KA1, PeakInputError, PeakList, dq2_dtwo_theta, q2_to_two_theta
+
+# 2θ of the last peak when the error scale of d or q² input has to be a shorter wavelength than Cu Kα1.
+LAST_PEAK_TWO_THETA = 150.0
 
 
 @dataclass(frozen=True)
 class Observations:
     """Peak positions (ascending q²) with the derived arrays every trial cell needs.
 
-    2θ is always defined: at the data's wavelength, or at Cu Kα1 when the peaks
-    came as d or q² without one (then 2θ is only a scale on which errors and
-    weights are measured, the same for every candidate).
+    2θ is always defined: at the data's wavelength, or, when the peaks came as d
+    or q² without one, at a stated working wavelength: Cu Kα1 where every peak
+    can be seen at it, else the wavelength that puts the last peak at
+    ``LAST_PEAK_TWO_THETA`` (q² to 2.8 Å⁻² of a synchrotron calibrant list).
+    Then 2θ is only the scale on which errors and weights are measured, the same
+    for every candidate, and ``notes`` say which one was taken.
     """
 
     q2: np.ndarray
@@ -24,19 +30,35 @@ class Observations:
     dq2_dtt: np.ndarray
     wavelength: float
     source: str
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def from_peaks(cls, peaks: PeakList) -> Observations:
-        wavelength = peaks.wavelength or CU_KA1
         q2 = np.asarray(peaks.q2, dtype=float)
+        notes: tuple[str, ...] = ()
+        measured_in_two_theta = peaks.two_theta is not None
+        if peaks.wavelength is not None and (measured_in_two_theta or not peaks.wavelength_assumed):
+            wavelength = float(peaks.wavelength)
+        else:
+            wavelength = error_scale_wavelength(q2)
+            if wavelength != CU_KA1:  # Cu Kα1, the usual scale of 2θ errors, goes without saying
+                notes = (f"positions given as d or q² without a wavelength, past what Cu Kα1 reaches: "
+                         f"peak-position errors are measured as 2θ at λ = {wavelength:.4f} Å",)
         tt = q2_to_two_theta(q2, wavelength)
         if not np.all(np.isfinite(tt)):
-            raise ValueError(f"{peaks.source}: peaks at d below λ/2 = {wavelength / 2:.4f} Å (q² above "
+            raise PeakInputError(f"{peaks.source}: peaks at d below λ/2 = {wavelength / 2:.4f} Å (q² above "
                              f"{4 / wavelength**2:.3f} Å⁻²) cannot be observed at λ = {wavelength:g} Å")
         intensity = np.asarray(peaks.intensity, dtype=float)
         intensity = intensity / intensity.max() if intensity.max() > 0 else np.ones_like(q2)
-        return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), float(wavelength), peaks.source)
+        return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), wavelength, peaks.source, notes)
 
     @property
     def n(self) -> int:
         return len(self.q2)
+
+
+def error_scale_wavelength(q2: np.ndarray) -> float:
+    """The working wavelength of d or q² input (see ``Observations``)."""
+    # λ = 2 d sin θ with d = 1/√q² of the last peak.
+    reaching = 2 * np.sin(np.radians(LAST_PEAK_TWO_THETA / 2)) / np.sqrt(float(np.max(q2)))
+    return CU_KA1 if reaching >= CU_KA1 else float(reaching)

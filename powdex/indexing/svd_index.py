@@ -21,14 +21,19 @@ is a few dense array operations on (trials × peaks × reflections).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, reference_miller_indices
 from powdex.crystal.cell import reciprocal_coefficients, volume
+from powdex.indexing.deadline import Deadline
 from powdex.indexing.observations import Observations
+
+if TYPE_CHECKING:
+    from powdex.indexing.candidate import Candidate
+    from powdex.indexing.search import IndexingSearch
 
 # Laue multiplicity / 2 (Friedel pairs already merged): how many symmetry-equivalent
 # reflections share a line in a general position. Used for the volume estimate.
@@ -41,6 +46,13 @@ _LINE_MULTIPLICITY = {
     LatticeSystem.HEXAGONAL: 12,
     LatticeSystem.CUBIC: 24,
 }
+
+# Random trials drawn and iterated at once by ``run_random``; the trials of a stage beyond it wait their turn.
+RANDOM_BLOCK = 8192
+# Elements of a (trials × peaks × lines) distance array worked on at once (8 bytes each: 64 MB).
+NEAREST_BLOCK_ELEMENTS = 8_000_000
+# Trials of one volume stage at most: later passes double them up to this, then repeat with new draws.
+MAX_TRIALS_PER_STAGE = 262_144
 
 # Ranges of the random starting shapes (axis ratios log-uniform, angles uniform).
 _MAX_AXIS_RATIO = 5.0
@@ -71,6 +83,13 @@ class TrialBatch:
     n_matched: np.ndarray
     n_trials: int
 
+    @staticmethod
+    def joined(parts: list[TrialBatch], n_free: int) -> TrialBatch:
+        if not parts:
+            return TrialBatch(np.empty((0, n_free)), np.empty(0, dtype=int), 0)
+        return TrialBatch(np.concatenate([p.x for p in parts]), np.concatenate([p.n_matched for p in parts]),
+                          sum(p.n_trials for p in parts))
+
 
 class SvdIndexSearch:
     """Random-start SVD-Index trials for one Bravais lattice."""
@@ -92,7 +111,6 @@ class SvdIndexSearch:
         self.iterations = iterations
         self.trim = min(trim, obs.n - bravais.axes.n_free - 1)
         ref = reference_miller_indices(bravais)
-        self._ref = ref
         self._ref_abs = np.abs(ref)
         self._design = self.system.design_matrix(ref)
         self._d = 1.0 / np.sqrt(obs.q2)
@@ -151,14 +169,26 @@ class SvdIndexSearch:
         keep = np.all(self._ref_abs <= limit, axis=1)
         return self._design[keep]
 
+    def run_random(self, n: int, volume_range: tuple[float, float], deadline: Deadline | None = None,
+                   max_volume: float = np.inf) -> TrialBatch:
+        """``run`` from ``n`` random cells (``random_parameters``), drawn and run ``RANDOM_BLOCK`` at a time so
+        that the memory of a stage does not grow with its trials, the survivors of all blocks together."""
+        parts = []
+        for size in np.diff(np.r_[np.arange(0, n, RANDOM_BLOCK), n]):
+            if deadline is not None and deadline.expired():
+                break
+            parts.append(self.run(self.random_parameters(int(size), volume_range), deadline=deadline,
+                                  max_volume=max_volume))
+        return TrialBatch.joined(parts, self.system.n_free)
+
     def run(
-        self, x: np.ndarray, chunk_size: int = 128, deadline: float | None = None, max_volume: float = np.inf
+        self, x: np.ndarray, chunk_size: int = 128, deadline: Deadline | None = None, max_volume: float = np.inf
     ) -> TrialBatch:
         """Iterate SVD-Index from starting parameters ``x`` (trials × free); return the surviving trials.
 
         Trials are processed in chunks of similar shape, so that each chunk's
         reference cut (|h| ≤ q_max·a, …) stays tight; chunks not started by
-        ``deadline`` (a ``time.perf_counter()`` value) are skipped. Trials whose
+        ``deadline`` are skipped. Trials whose
         cell grows past ``max_volume`` are dropped: a large enough cell indexes
         anything, and runaway cells would swell every chunk's reflection list.
         """
@@ -167,13 +197,11 @@ class SvdIndexSearch:
         exponent = self.rng.uniform(0.0, 4.0, len(x))
         parts, n_trials = [], 0
         for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size)))):
-            if deadline is not None and time.perf_counter() >= deadline:
+            if deadline is not None and deadline.expired():
                 break
-            parts.append(self._iterate(x[chunk].copy(), exponent[chunk], max_volume))
-            n_trials += len(chunk)
-        if not parts:
-            return TrialBatch(np.empty((0, x.shape[1])), np.empty(0, dtype=int), 0)
-        return TrialBatch(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), n_trials)
+            survivors, matched = self._iterate(x[chunk].copy(), exponent[chunk], max_volume)
+            parts.append(TrialBatch(survivors, matched, len(chunk)))
+        return TrialBatch.joined(parts, x.shape[1])
 
     def _iterate(self, x: np.ndarray, exponent: np.ndarray, max_volume: float) -> tuple[np.ndarray, np.ndarray]:
         obs = self.obs
@@ -197,7 +225,7 @@ class SvdIndexSearch:
             q2_true = obs.q2[None, :]
             q2_low, low_rows = self._lowest_reflections(x[idx], design)
             # Nearest reference line per observed peak.
-            nearest = np.argmin(np.abs(q2_true[:, :, None] - q2_low[:, None, :]), axis=2)
+            nearest = _nearest(obs.q2, q2_low)
             assign = np.take_along_axis(low_rows, nearest, axis=1)  # (t, n) rows of design
             q2_calc = np.take_along_axis(q2_low, nearest, axis=1)
             dtt = np.abs(q2_true - q2_calc) * scale[None, :]
@@ -240,8 +268,21 @@ class SvdIndexSearch:
         if len(x) == 0:
             return np.zeros(0, dtype=int)
         q2_ref, _ = self._lowest_reflections(x, design)
-        dist = np.min(np.abs(obs.q2[None, :, None] - q2_ref[:, None, :]), axis=2)
+        dist = np.abs(obs.q2[None, :] - np.take_along_axis(q2_ref, _nearest(obs.q2, q2_ref), axis=1))
         return np.sum(dist / obs.dq2_dtt[None, :] <= self.match_tolerance, axis=1)
+
+
+def _nearest(q2_obs: np.ndarray, q2_lines: np.ndarray) -> np.ndarray:
+    """Column of ``q2_lines`` (trials, lines) nearest to each observed q² (trials, peaks), the first of equals.
+
+    The (trials × peaks × lines) distances are taken a few trials at a time: a chunk of trials whose largest
+    cell reaches thousands of lines would otherwise hold gigabytes at once."""
+    rows = max(1, NEAREST_BLOCK_ELEMENTS // max(1, len(q2_obs) * q2_lines.shape[1]))
+    out = np.empty((len(q2_lines), len(q2_obs)), dtype=np.intp)
+    for start in range(0, len(q2_lines), rows):
+        block = q2_lines[start:start + rows]
+        out[start:start + rows] = np.argmin(np.abs(q2_obs[None, :, None] - block[:, None, :]), axis=2)
+    return out
 
 
 def _batched_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -251,3 +292,89 @@ def _batched_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inv_s = np.where(s > cutoff, 1.0 / np.where(s > 0, s, 1.0), 0.0)
     utb = np.einsum("tnk,tn->tk", u, b)
     return np.einsum("tkj,tk->tj", vt, utb * inv_s)
+
+
+def volume_stages(bravais: BravaisLattice, obs: Observations) -> np.ndarray:
+    """Trial volumes of the search of one lattice: from below the estimated volume up past four times it."""
+    return 0.3 * estimated_volume(bravais, obs) * 1.3 ** np.arange(11)
+
+
+def polished_trials(search: IndexingSearch, bravais: BravaisLattice, batch: TrialBatch, v_lo: float,
+                    v_hi: float) -> list[Candidate]:
+    """The distinct surviving trials of a stage that explain enough peaks, polished and scored (at most
+    ``polish_per_stage``, those explaining most peaks first, the smaller cell first among equals)."""
+    config = search.config
+    need = search.obs.n - config.max_unindexed
+    # Trials that drifted far from the stage's volumes belong to another stage;
+    # large cells index anything, so letting them in would end the search early.
+    v = volume(bravais.axes.lattice_parameters(batch.x))
+    good = (batch.n_matched >= need) & (v >= 0.5 * v_lo) & (v <= 2 * v_hi)
+    order = np.lexsort((v[good], -batch.n_matched[good]))
+    out = []
+    for x in _distinct(batch.x[good][order])[: config.polish_per_stage]:
+        if search.deadline.expired():
+            break
+        cand = search.polished(bravais, x)
+        if cand is not None:
+            out.append(cand)
+    return out
+
+
+def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
+    """Trials that converged to the same parameters, once each, in their original order."""
+    if len(x) == 0:
+        return []
+    key = np.round(np.log(np.abs(x) + 1e-12) / rtol).astype(np.int64) * np.sign(x).astype(np.int64)
+    _, first = np.unique(key, axis=0, return_index=True)
+    return [x[i] for i in sorted(first)]
+
+
+class RandomStarts:
+    """The search method ``svd-index``: SVD-Index from random cells, one Bravais lattice of the system at a time.
+
+    Batches of random trials run at growing trial volumes (``volume_stages``);
+    converged trials that explain enough peaks are polished and scored, near
+    misses are restarted locally, and the search of a lattice ends one stage past
+    the first full solution. A later pass runs twice the trials per stage (up to
+    ``MAX_TRIALS_PER_STAGE``) on the lattice's continued stream.
+    """
+
+    def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
+        out: list[Candidate] = []
+        for bravais in BravaisLattice.of_system(system):
+            out += self._lattice(search, bravais, search_pass)
+        return out
+
+    def _lattice(self, search: IndexingSearch, bravais: BravaisLattice, search_pass: int) -> list[Candidate]:
+        config, deadline = search.config, search.deadline
+        svd = search.svd_index(bravais)
+        stages = volume_stages(bravais, search.obs)
+        batch_size = min(int(config.batch_size * 2**search_pass * 2.2 ** (bravais.axes.n_free - 1)),
+                         MAX_TRIALS_PER_STAGE)
+        candidates: list[Candidate] = []
+        first_solution_stage = None
+        for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
+            if deadline.expired():
+                break
+            batch = svd.run_random(batch_size, (v_lo, v_hi), deadline=deadline, max_volume=2 * v_hi)
+            trials = batch.n_trials
+            found = polished_trials(search, bravais, batch, v_lo, v_hi)
+            # Near misses (a line or two unexplained) often sit a percent from the true
+            # cell in a basin the global trials rarely hit: restart around them.
+            near = sorted((c for c in found if c.figures.n_unindexed > 0), key=lambda c: -c.score)
+            for cand in near[: config.local_restarts]:
+                if deadline.expired():
+                    break
+                local = svd.run(svd.around(cand.cell, config.local_trials), deadline=deadline, max_volume=2 * v_hi)
+                trials += local.n_trials
+                found += polished_trials(search, bravais, local, v_lo, v_hi)
+            candidates += found
+            search.count_trials(bravais.value, trials, max((c.score for c in candidates), default=-np.inf))
+            if first_solution_stage is None and any(
+                c.figures.m >= config.solution_m and c.figures.n_unindexed == 0 for c in found
+            ):
+                first_solution_stage = stage
+            # One stage past the first full solution catches a larger cell that explains more.
+            if first_solution_stage is not None and stage >= first_solution_stage + 1:
+                break
+        return candidates

@@ -130,3 +130,15 @@ def test_series_writes_each_pattern_and_a_rerun_resumes(tmp_path):
 def test_several_patterns_need_an_output_directory():
     result = runner.invoke(app, ["index", "examples/silicon.txt", "examples/rutile.txt"])
     assert result.exit_code == 2 and "give --out DIR" in result.output
+
+
+def test_a_q2_list_past_cu_ka1_reach_is_indexed_without_a_wavelength(tmp_path):
+    """Silicon's first 20 lines as q² (to 2.7 Å⁻²): no wavelength given, none is needed, none refuses them."""
+    sums = [3, 8, 11, 16, 19, 24, 27, 32, 35, 40, 43, 48, 51, 56, 59, 64, 67, 72, 75, 80]
+    listing = tmp_path / "silicon.q2"
+    listing.write_text("\n".join(f"{s / 5.431194**2:.6f}" for s in sums) + "\n")
+    out = tmp_path / "si.json"
+    result = runner.invoke(app, ["index", str(listing), "--units", "q2", "--systems", "cubic", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "none is needed for d or q²" in result.output
+    assert json.loads(out.read_text())["candidates"][0]["bravais"] == "cF"

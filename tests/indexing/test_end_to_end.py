@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from powdex.crystal import BravaisLattice, Cell, same_lattice
-from powdex.indexing import IndexingConfig, PeakListFaults, index_peaks, synthetic_peaks
+from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks
 
 CASES = [
     # (Bravais lattice, cell, required rank)
@@ -30,7 +30,7 @@ def _rank_of_truth(result, bravais: BravaisLattice, cell: Cell) -> int | None:
 def test_true_cell_is_found_and_ranked(symbol, cell, required_rank):
     bravais = BravaisLattice(symbol)
     peaks = synthetic_peaks(cell, bravais, faults=PeakListFaults(two_theta_noise=0.01), rng=np.random.default_rng(7))
-    result = index_peaks(peaks, IndexingConfig(seed=1, time_limit=120))
+    result = index(peaks, config=IndexingConfig(seed=1, time_limit=120))
     rank = _rank_of_truth(result, bravais, cell)
     assert rank is not None and rank <= required_rank, [str(c.cell) + c.bravais.value for c in result.candidates[:5]]
     best = result.candidates[rank - 1]
@@ -45,7 +45,7 @@ def test_zero_shift_is_refined_and_impurity_left_unindexed():
     bravais, cell = BravaisLattice.tI, Cell(3.9, 3.9, 11.3)
     faults = PeakListFaults(two_theta_noise=0.01, zero_shift=0.05, impurity=True)
     peaks = synthetic_peaks(cell, bravais, faults=faults, rng=np.random.default_rng(3))
-    result = index_peaks(peaks, IndexingConfig(seed=2, zero_shift=True, time_limit=60))
+    result = index(peaks, config=IndexingConfig(seed=2, zero_shift=True, time_limit=60))
     best = result.candidates[0]
     assert best.bravais is bravais and same_lattice(best.cell, cell, "I", "I", rtol=3e-3)
     assert best.zero_shift == pytest.approx(0.05, abs=0.015)
@@ -56,15 +56,15 @@ def test_same_seed_same_ranking():
     bravais, cell = BravaisLattice.oI, Cell(5.1, 7.3, 9.2)
     peaks = synthetic_peaks(cell, bravais, rng=np.random.default_rng(5))
     config = IndexingConfig(seed=11, systems="orthorhombic", time_limit=60)
-    first = index_peaks(peaks, config)
-    second = index_peaks(peaks, config)
+    first = index(peaks, config=config)
+    second = index(peaks, config=config)
     assert [c.to_dict() for c in first.candidates] == [c.to_dict() for c in second.candidates]
 
 
 def test_too_few_peaks_for_the_lattice_system_is_an_error():
     peaks = synthetic_peaks(Cell(5, 6, 7, 90, 100, 90), BravaisLattice.mP, n_peaks=4)
     with pytest.raises(ValueError, match="needs at least 5"):
-        index_peaks(peaks, IndexingConfig(systems="monoclinic", time_limit=5))
+        index(peaks, config=IndexingConfig(systems="monoclinic", time_limit=5))
 
 
 def test_a_pass_that_finds_nothing_convincing_is_followed_by_passes_with_more_trials(generator_pattern):
@@ -72,7 +72,7 @@ def test_a_pass_that_finds_nothing_convincing_is_followed_by_passes_with_more_tr
     # of 64 trials per volume stage (14 260 trials) ended with an mC super-cell of M20 = 8 first and
     # the true cell nowhere.
     cell, peaks = generator_pattern("monoclinic", 18)
-    result = index_peaks(peaks, IndexingConfig(systems="monoclinic", method="classical", seed=18))
+    result = index(peaks, config=IndexingConfig(systems="monoclinic", method="classical", seed=18))
     best = result.candidates[0]
     assert same_lattice(best.cell, cell, rtol=3e-3) and best.figures.m > 20
     assert result.trials > 2 * 14_260

@@ -1,11 +1,11 @@
-"""The seed's learned pipeline (section 2.4): the chains' likelihood, chains that reassign Miller indices and
+"""The learned pipeline (model draws, assignment network, Metropolis chains): the chains' likelihood, chains that reassign Miller indices and
 converge, chain starts over groups, and ``method="learned"`` end to end on the engine's executors and store."""
 
 import numpy as np
 import pytest
 
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice
-from powdex.indexing import IndexingConfig, index_peaks
+from powdex.indexing import IndexingConfig, index
 from powdex.indexing.candidate import CandidateEvaluator, ScoringModel
 from powdex.indexing.learned import FINAL_UNCERTAINTY, AssignmentLikelihood, _chain_starts, system_models
 from powdex.indexing.observations import Observations
@@ -39,7 +39,7 @@ def test_the_likelihood_is_lowest_at_the_true_cell_and_its_local_models_have_exa
     np.testing.assert_allclose(model.grad(x), numeric, rtol=1e-5)
     numeric_hessian = np.array([(model.grad(x + h) - model.grad(x - h)) / (2 * h[i]) for i, h in enumerate(np.diag(step))])
     np.testing.assert_allclose(model.hess(x), numeric_hessian, rtol=1e-5)
-    # Outside the seed's 2–500 Å prior a cell is not considered.
+    # Outside the chains' 2–500 Å prior a cell is not considered.
     assert likelihood(truth * 1e-6) == np.inf
 
 
@@ -78,24 +78,24 @@ def silicon() -> PeakList:
 
 def test_the_learned_method_indexes_silicon_alike_on_any_executor_and_resumes_from_the_store(silicon, tmp_path):
     config = IndexingConfig(method="learned", systems="cubic", chains=16)
-    here = index_peaks(silicon, config)
+    here = index(silicon, config=config)
     best = here.candidates[0]
     assert best.bravais is BravaisLattice.cF and best.cell.a == pytest.approx(5.4312, abs=2e-3)
     assert here.trials == 16  # chains run
-    processes = index_peaks(silicon, config, executor=LocalProcesses(2))
+    processes = index(silicon, config=config, executor=LocalProcesses(2))
     assert [c.to_dict() for c in processes.candidates] == [c.to_dict() for c in here.candidates]
     with ResultsStore(tmp_path / "chains.db") as store:
-        first = index_peaks(silicon, config, store=store)
+        first = index(silicon, config=config, store=store)
         (study,) = store.studies()
         assert store.count(study) == 16
-        again = index_peaks(silicon, config, store=store)
+        again = index(silicon, config=config, store=store)
     assert [c.to_dict() for c in again.candidates] == [c.to_dict() for c in first.candidates] == [
         c.to_dict() for c in here.candidates]
 
 
 def test_the_learned_method_says_nothing_where_the_peaks_are_fewer_than_the_models_read():
     eight = synthetic_peaks(Cell(5.43, 5.43, 5.43), BravaisLattice("cF"), n_peaks=8)
-    result = index_peaks(eight, IndexingConfig(method="learned", systems="cubic", time_limit=20))
+    result = index(eight, config=IndexingConfig(method="learned", systems="cubic", time_limit=20))
     assert result.candidates == [] and result.trials == 0
     assert result.elapsed < 20  # nothing to repeat: it does not wait out the time limit
 
@@ -104,7 +104,7 @@ def test_the_learned_method_draws_anew_when_a_pass_finds_nothing_convincing(gene
     # The learned-pipeline benchmark's triclinic case 14: the first pass (at most 64 chains) does not reach it,
     # the second does (110 chains in all, 11 s here).
     cell, peaks = generator_pattern("triclinic", 14)
-    result = index_peaks(peaks, IndexingConfig(systems="triclinic", method="learned", seed=14, time_limit=60))
+    result = index(peaks, config=IndexingConfig(systems="triclinic", method="learned", seed=14, time_limit=60))
     assert result.trials > IndexingConfig().chains
     assert same_lattice(result.candidates[0].cell, cell, rtol=3e-3)
 
@@ -113,5 +113,5 @@ def test_the_learned_method_starts_no_chain_after_the_time_limit(generator_patte
     # The case above: its first pass has 53 distinct starts, about 3 s of chains here; the chains
     # of a system used to run to their end whatever the limit (53 chains in 3.3 s at a 1 s limit).
     _, peaks = generator_pattern("triclinic", 14)
-    result = index_peaks(peaks, IndexingConfig(systems="triclinic", method="learned", seed=14, time_limit=1.0))
+    result = index(peaks, config=IndexingConfig(systems="triclinic", method="learned", seed=14, time_limit=1.0))
     assert result.trials < 53

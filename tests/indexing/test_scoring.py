@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate
 
 from powdex.crystal import BravaisLattice, Cell
-from powdex.indexing import IndexingConfig, PeakListFaults, index_peaks, synthetic_peaks
+from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks
 from powdex.indexing.candidate import CandidateEvaluator, ScoringModel
 from powdex.indexing.observations import Observations
 from powdex.peaks import read_peaks
@@ -88,6 +88,16 @@ def test_a_cell_with_a_lattice_vector_under_two_angstrom_is_no_candidate():
     oc = _evaluator(BravaisLattice.oC, peaks)
     for c in (0.96025, 1.9205):
         assert oc.evaluate(BravaisLattice.oC.axes.free_reciprocal_parameters(Cell(3.8405, 5.4312, c))) is None
-    found = index_peaks(peaks, IndexingConfig(systems="cubic,tetragonal,orthorhombic"))
+    found = index(peaks, config=IndexingConfig(systems="cubic,tetragonal,orthorhombic"))
     assert found.candidates[0].bravais is BravaisLattice.cF
     assert min(c.lattice_signature.short_vectors[0] for c in found.candidates) >= 2.0
+
+
+def test_the_regularized_lower_incomplete_gamma_matches_scipy():
+    from scipy.special import gammainc
+
+    from powdex.indexing.candidate import regularized_lower_gamma
+
+    for a in (0.5, 1.0, 2.5, 9.0, 30.5):
+        for x in (1e-6, 0.3, a, a + 1, 3 * a + 5, 1e4):
+            assert regularized_lower_gamma(a, x) == pytest.approx(gammainc(a, x), rel=1e-12, abs=1e-15)

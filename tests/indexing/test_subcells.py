@@ -3,11 +3,8 @@
 import numpy as np
 import pytest
 
-from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice
-from powdex.indexing import IndexingConfig, PeakListFaults, synthetic_peaks
-from powdex.indexing.candidate import CandidateEvaluator, ScoringModel
-from powdex.indexing.indexer import _subcells
-from powdex.indexing.observations import Observations
+from powdex.crystal import BravaisLattice, Cell, same_lattice
+from powdex.indexing import IndexingSearch, PeakListFaults, synthetic_peaks
 
 
 @pytest.mark.parametrize(
@@ -23,11 +20,11 @@ from powdex.indexing.observations import Observations
 )
 def test_the_true_cell_is_derived_from_its_super_cell(truth_symbol, truth, found_symbol, found):
     peaks = synthetic_peaks(truth, BravaisLattice(truth_symbol), faults=PeakListFaults(two_theta_noise=0.005), rng=np.random.default_rng(1))
-    obs, model, config = Observations.from_peaks(peaks), ScoringModel(), IndexingConfig()
+    search = IndexingSearch(peaks)
     found_bravais = BravaisLattice(found_symbol)
-    super_cell = CandidateEvaluator(found_bravais, obs, model, False).evaluate(found_bravais.axes.free_reciprocal_parameters(found))
+    super_cell = search.polished(found_bravais, found_bravais.axes.free_reciprocal_parameters(found))
     assert super_cell is not None and super_cell.figures.n_unindexed == 0
-    derived = _subcells(super_cell, obs, model, config, tuple(LatticeSystem), {})
+    derived = search.subcells(super_cell)
     matches = [c for c in derived if c.bravais.value == truth_symbol and same_lattice(c.cell, truth, c.bravais.centring, truth_symbol[1], 3e-3)]
     assert matches, [(c.bravais.value, str(c.cell)) for c in derived]
     assert max(c.score for c in matches) > super_cell.score + 5  # and it outranks the super-cell

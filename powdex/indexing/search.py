@@ -1,0 +1,369 @@
+"""One indexing search: candidates per lattice system, sub-cell checks, then ranking.
+
+``IndexingSearch`` holds what every part of a search shares: the observations,
+the scoring model, the settings, one random stream per Bravais lattice (and one
+seed per lattice system for the learned chains), the deadline, the polish and
+score of each Bravais lattice (``CandidateEvaluator``, made once), the executor
+and results store of the learned chains, and the candidates found so far. The
+ways of proposing cells are search methods (``powdex.indexing.methods``):
+SVD-Index (Coelho 2003) from random starts at growing trial volumes, SVD-Index
+from the cells the shipped regression models predict, and the learned
+pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
+
+Lattice systems are searched from the highest symmetry down. After each, the
+best candidates are checked for sub-cells, and the search stops as soon as the
+best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
+score that leaves at most one line unexplained): lower symmetries cannot beat
+it. A pass over the lattice systems that ends with nothing of M_N ≥
+``solution_m`` is followed by another (SVD-Index with twice the trials per
+volume stage, the chains with new cells), until the deadline: one pass of 64
+trials per stage and free parameter misses about half the monoclinic patterns of
+large organic-like cells, which 256 or 1024 find (``benchmarks/learned_pipeline.py``).
+
+Determinism: every random choice flows from ``seed`` (one stream per Bravais
+lattice, so the result for a lattice does not depend on which others were
+searched), so the same seed gives the same ranking whenever the search finishes
+within its time limit; a search cut short by the limit depends on the machine.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from powdex.crystal import (
+    BravaisLattice,
+    LatticeSystem,
+    conventional_cell,
+    niggli_reduce,
+    sublattice_bases,
+)
+from powdex.crystal.miller import MAX_INDEX
+from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
+from powdex.indexing.config import (
+    SEARCH_ORDER,
+    IndexingConfig,
+    peaks_needed,
+    settings_fingerprint,
+)
+from powdex.indexing.deadline import Deadline
+from powdex.indexing.extinction import suggest_space_groups
+from powdex.indexing.methods import methods_of
+from powdex.indexing.observations import Observations
+from powdex.indexing.result import IndexingResult
+from powdex.indexing.svd_index import SvdIndexSearch
+from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, float], None]
+"""Called as trials are run with (lattice or system name, its trials so far, best score so far)."""
+
+# Lines beyond the free parameters (and zero shift) that a cell must explain before it is worth reporting
+# as decided: with n_free + 1 lines any two positions fit a cubic cell, M_N is meaningless.
+CHECK_LINES = 2
+# Largest Miller-index grid (points) a sub-cell check enumerates: a candidate with a huge reduced cell
+# (tens of thousands of Å³ from lines at low angle) is not worth gigabytes.
+MAX_SUBCELL_GRID = 2_000_000
+
+
+def index(
+    peaks: PeakList, *, config: IndexingConfig | None = None, executor=None, store=None,
+    progress: ProgressCallback | None = None,
+) -> IndexingResult:
+    """Find and rank the unit cells that index ``peaks``.
+
+    ``executor`` and ``store`` (``powdex.optim``) run and keep the learned method's chains: in process and
+    unstored by default. ``progress`` is called as trials are run (see ``ProgressCallback``)."""
+    return IndexingSearch(peaks, config, executor=executor, store=store, progress=progress).run()
+
+
+class IndexingSearch:
+    """The state of one search (see the module docstring); ``run`` once. The time limit counts from when the
+    search is made."""
+
+    def __init__(self, peaks: PeakList, config: IndexingConfig | None = None, *, executor=None, store=None,
+                 progress: ProgressCallback | None = None):
+        self.config = config = config or IndexingConfig()
+        self.peaks = peaks
+        self.obs = Observations.from_peaks(peaks)
+        self.model = ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
+                                  detection_probability=config.detection_probability)
+        self.executor = executor
+        self.store = store
+        self._progress = progress
+        asked = [s for s in SEARCH_ORDER if s in config.systems]
+        self.systems = [s for s in asked if peaks.n >= peaks_needed(s, config.zero_shift)]
+        if not self.systems:
+            fewest = min(asked, key=lambda s: peaks_needed(s, config.zero_shift))
+            shift = " with a zero shift" if config.zero_shift else ""
+            peaks.require(peaks_needed(fewest, config.zero_shift), f"the {fewest.value} lattice system{shift}")
+        self.skipped = tuple(s for s in asked if s not in self.systems)
+        seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice) + len(LatticeSystem))
+        self._lattice_seeds = dict(zip(BravaisLattice, seeds))
+        self._system_seeds = dict(zip(LatticeSystem, seeds[len(BravaisLattice):]))
+        self._streams: dict[BravaisLattice, np.random.Generator] = {}
+        self._evaluators: dict[tuple[BravaisLattice, int], CandidateEvaluator] = {}
+        self._svd: dict[BravaisLattice, SvdIndexSearch] = {}
+        self._polished_cells: dict[tuple, Candidate | None] = {}
+        self._trials_of: dict[str, int] = {}
+        # Made once, here: the observations above cost nothing next to the search.
+        self.deadline = Deadline.after(config.time_limit)
+        self.found: list[Candidate] = []
+        self.trials = 0
+
+    # -- what the search methods share ----------------------------------------
+    def stream(self, bravais: BravaisLattice) -> np.random.Generator:
+        """The random stream of one Bravais lattice, continued across passes and methods."""
+        if bravais not in self._streams:
+            self._streams[bravais] = np.random.default_rng(self._lattice_seeds[bravais])
+        return self._streams[bravais]
+
+    def system_seed(self, system: LatticeSystem, search_pass: int) -> np.random.SeedSequence:
+        """A lattice system's seed for pass ``search_pass``: a later pass gets a new child of it."""
+        seed = self._system_seeds[system]
+        return seed if search_pass == 0 else seed.spawn(1)[0]
+
+    def evaluator(self, bravais: BravaisLattice, max_index: int = MAX_INDEX) -> CandidateEvaluator:
+        """The polish and score of ``bravais`` over Miller indices up to ``max_index``, made once."""
+        key = (bravais, max_index)
+        if key not in self._evaluators:
+            self._evaluators[key] = CandidateEvaluator(bravais, self.obs, self.model, self.config.zero_shift,
+                                                      max_index)
+        return self._evaluators[key]
+
+    def _max_index_for(self, cell) -> int:
+        """Miller indices that reach a little past the observed range for a cell like ``cell``, in steps of 4
+        (few evaluators): a sub-cell or a chain's cell is polished near where it is, and the full reference
+        set of a lattice costs tens of milliseconds to build, the polish of a small cell a fraction of that."""
+        q_limit = np.sqrt(float(two_theta_to_q2(min(self.obs.two_theta[-1] + 1.5, 179.0), self.obs.wavelength)))
+        needed = int(np.ceil(1.25 * q_limit * float(np.max(cell.parameters[:3])))) + 1
+        return int(min(MAX_INDEX, 4 * int(np.ceil(needed / 4))))
+
+    def svd_index(self, bravais: BravaisLattice) -> SvdIndexSearch:
+        """SVD-Index trials of one Bravais lattice on its stream."""
+        if bravais not in self._svd:
+            # An unrefined zero shift adds to the position errors until the polish.
+            tolerance = 3 * self.config.two_theta_error + (0.06 if self.config.zero_shift else 0.0)
+            self._svd[bravais] = SvdIndexSearch(bravais, self.obs, self.stream(bravais), match_tolerance=tolerance)
+        return self._svd[bravais]
+
+    def polished(self, bravais: BravaisLattice, x: np.ndarray, zero_shift: float = 0.0) -> Candidate | None:
+        """The polished and scored candidate from free parameters ``x`` of ``bravais``'s conventional axes;
+        None if the polish fails or leaves more than ``max_unindexed`` lines."""
+        cand = self.evaluator(bravais).evaluate(x, zero_shift)
+        return cand if cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed else None
+
+    def polished_cell(self, conventional, zero_shift: float = 0.0) -> Candidate | None:
+        """``polished`` for a conventional cell (``powdex.crystal.conventional_cell``) in its Bravais lattice."""
+        bravais = conventional.bravais
+        # Many sub-lattice forms of a symmetric cell give the same conventional cell: polished once.
+        key = (bravais, tuple(np.round(conventional.cell.parameters, 5)), round(zero_shift, 6))
+        if key not in self._polished_cells:
+            evaluator = self.evaluator(bravais, self._max_index_for(conventional.cell))
+            cand = evaluator.evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
+            ok = cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed
+            self._polished_cells[key] = cand if ok else None
+        return self._polished_cells[key]
+
+    def count_trials(self, label: str, trials: int, best: float = -np.inf) -> None:
+        """Count trials run for ``label`` (a lattice or system) and report progress."""
+        self.trials += trials
+        self._trials_of[label] = self._trials_of.get(label, 0) + trials
+        if self._progress is not None:
+            best = max(best, max((c.score for c in self.found), default=-np.inf))
+            self._progress(label, self._trials_of[label], best)
+
+    # -- the search -------------------------------------------------------------
+    def run(self) -> IndexingResult:
+        config = self.config
+        start = time.perf_counter()
+        methods = methods_of(config.method)
+        derived_from: set[int] = set()
+        for search_pass in itertools.count():
+            settled = False
+            trials_before = self.trials
+            for system in self.systems:
+                for _, method in methods:
+                    if self.deadline.expired():
+                        break
+                    self.found.extend(method.search(self, system, search_pass))
+                if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
+                    continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
+                for cand in rank_candidates(self.found)[: config.subcell_checks]:
+                    if id(cand) not in derived_from:
+                        derived_from.add(id(cand))
+                        self.found.extend(self.subcells(cand))
+                best = rank_candidates(self.found)
+                searched = self.systems[: self.systems.index(system) + 1]
+                # A sub-cell can belong to a system not searched yet (an oC from an hP super-cell
+                # whose lattice is tetragonal): stopping then would skip a higher symmetry.
+                settled = bool(best) and best[0].bravais.lattice_system in searched and self.decisive(best[0])
+                if settled or self.deadline.expired():
+                    break
+            best = rank_candidates(self.found)
+            # A pass without a trial (no learned models for these peaks) would only repeat itself.
+            if (settled or self.trials == trials_before or self.deadline.expired()
+                    or (best and best[0].figures.m >= config.solution_m)):
+                break
+        ranked = [self._with_space_groups(c) for c in rank_candidates(self.found)[: config.top]]
+        return IndexingResult(
+            ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, self._notes(ranked),
+            self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config),
+        )
+
+    def _notes(self, ranked: list[Candidate]) -> tuple[str, ...]:
+        notes = list(self.obs.notes)
+        fewest = min(peaks_needed(s, self.config.zero_shift) for s in self.systems) + CHECK_LINES
+        if self.obs.n < fewest:
+            notes.append(f"{self.obs.n} peaks cannot decide a cell: a cell fitted to the free parameters' own "
+                         f"lines checks nothing; give at least {fewest} peaks (figures of merit here mean little)")
+        if self.deadline.expired():
+            notes.append(f"the search stopped at its time limit ({self.config.time_limit:g} s); more time may "
+                         "find a better cell")
+        for note in notes:
+            logger.info("%s: %s", self.obs.source, note)
+        return tuple(notes)
+
+    def decisive(self, best: Candidate) -> bool:
+        """Whether the best candidate so far is good enough to skip the lower symmetries.
+
+        M_N alone is not enough: a large cell can reach M20 > 20 by coincidence
+        (seen: a hexagonal 5000 Å³ cell for a 290 Å³ orthorhombic pattern), but it
+        predicts many lines that are not there, which the score charges for. A
+        candidate that leaves a line unexplained must score higher, since a
+        super-cell of a lower-symmetry lattice can explain all but an impurity line
+        too. Calibration (``benchmarks/index_bravais.py``, 280 patterns with noise,
+        missing lines, zero shifts and impurities): the rule stopped 174 searches
+        early, each on the true cell; the highest-scoring wrong best candidate
+        reached 0.46 per peak with every line indexed, 0.79 with one line not.
+        """
+        config = self.config
+        n = len(best.indexed)
+        unindexed = best.figures.n_unindexed
+        return (
+            unindexed <= 1
+            and best.figures.m >= config.stop_m
+            and best.score >= (config.stop_score_per_peak + unindexed * config.stop_score_per_unindexed) * n
+        )
+
+    def _with_space_groups(self, cand: Candidate) -> Candidate:
+        obs, model = self.obs, self.model
+        classes = suggest_space_groups(
+            cand.bravais, cand.cell, obs.two_theta[cand.indexed] - cand.zero_shift, obs.wavelength,
+            resolution=model.resolution, two_theta_error=model.two_theta_error,
+            impurity_fraction=model.impurity_fraction, detection_probability=model.detection_probability,
+        )
+        return replace(cand, space_groups=classes)
+
+    # -- sub-cells ----------------------------------------------------------------
+    def subcells(self, cand: Candidate) -> list[Candidate]:
+        """Candidates for the lattices that contain ``cand``'s with index 2 to ``max_subcell_index`` (its sub-cells).
+
+        A random search often lands on a super-cell: a cell two or three times too
+        large (a doubled axis, a missed C or R centring) that explains every line
+        and more. A sub-cell keeps only the reflections h with h·H⁻¹ integral
+        (``sublattice_bases``), so only the H that keep the indexed peaks are
+        tried: each gives a lattice, spglib its Bravais lattice and conventional
+        cell, and the polish and score of that lattice decide. This is the
+        smaller-cell check of classical indexing programs.
+        """
+        config, obs = self.config, self.obs
+        reduced = niggli_reduce(cand.cell, cand.bravais.centring)
+        # Every reflection within the resolution of each indexed peak: a super-cell's
+        # extra reflections can share a line with the one the sub-cell keeps.
+        found = _reflections_at_peaks(reduced.cell, obs.two_theta[cand.indexed] - cand.zero_shift, obs.wavelength,
+                                      self.model.resolution)
+        if found is None:
+            return []
+        hkl, peak = found
+        n_indexed = cand.n_indexed
+        out = []
+        for index in range(2, config.max_subcell_index + 1):
+            for form in sublattice_bases(index):
+                if self.deadline.expired():
+                    return out
+                inverse = np.linalg.inv(form)
+                k = hkl @ inverse
+                integral = np.all(np.abs(k - np.rint(k)) < 1e-6, axis=1)
+                if n_indexed - len(np.unique(peak[integral])) > config.max_unindexed:
+                    continue
+                try:
+                    conventional = conventional_cell(reduced.cell.transformed(inverse.T), "P", 2e-3)
+                except ValueError:
+                    continue
+                if conventional.bravais.lattice_system not in self.systems:
+                    continue
+                new = self.polished_cell(conventional, cand.zero_shift)
+                if new is not None:
+                    out.append(self._in_metric_symmetry(new))
+        return out
+
+    def _in_metric_symmetry(self, cand: Candidate) -> Candidate:
+        """``cand`` polished in the Bravais lattice its refined metric has, when that is a higher one.
+
+        A sub-cell is named from a super-cell that was fitted, not exact, so spglib can
+        see a lower symmetry than the polished cell has (an oC that refines to a = b
+        is a tP lattice); the polish in the higher lattice is then the candidate.
+        """
+        try:
+            conventional = conventional_cell(cand.cell, cand.bravais.centring, 2e-4)
+        except ValueError:
+            return cand
+        if conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
+            return cand
+        return self.polished_cell(conventional, cand.zero_shift) or cand
+
+
+def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
+                          window: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Miller indices (in ``cell``'s basis) within ``window`` ° 2θ of each peak, and which peak each is at;
+    None where the grid to enumerate would pass ``MAX_SUBCELL_GRID``."""
+    q2_max = float(two_theta_to_q2(min(two_theta.max() + window, 179.0), wavelength))
+    if np.prod(2 * np.ceil(np.sqrt(q2_max) * cell.parameters[:3]) + 1) > MAX_SUBCELL_GRID:
+        return None
+    grid, q2 = cell.miller_indices_within(q2_max)
+    close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
+    peak, reflection = np.nonzero(close)
+    return grid[reflection].astype(float), peak
+
+
+def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Best score first, each lattice once, in its highest-symmetry description.
+
+    Descriptions of one lattice (cP and its hR setting, oP and an mP with
+    β = 90°) are merged: the lattice takes the best score of its descriptions
+    and is shown in the most symmetric one. Between different lattices the
+    score alone decides; it already charges a lower-symmetry description the
+    Occam factor of the parameters it adds (``powdex.indexing.candidate``).
+    """
+    order = sorted(candidates, key=lambda c: -c.score)
+    # Lattices found so far, kept sorted by primitive volume so that each new
+    # candidate is compared only with those of nearly its volume.
+    volumes: list[float] = []
+    lattices: list[list] = []  # [signature, best score, shown description]
+    for cand in order:
+        signature = cand.lattice_signature
+        lo = bisect.bisect_left(volumes, signature.volume * (1 - 0.01))
+        hi = bisect.bisect_right(volumes, signature.volume * (1 + 0.01))
+        for entry in lattices[lo:hi]:
+            # Tighter than the default: a 0.2% split of two axes is plain at high angle.
+            if signature.matches(entry[0], rtol=5e-4):
+                if _symmetry(cand) > _symmetry(entry[2]):
+                    entry[2] = cand
+                break
+        else:
+            at = bisect.bisect_left(volumes, signature.volume)
+            volumes.insert(at, signature.volume)
+            lattices.insert(at, [signature, cand.score, cand])
+    return [e[2] for e in sorted(lattices, key=lambda e: -e[1])]
+
+
+def _symmetry(c: Candidate) -> tuple[int, int]:
+    return (c.bravais.lattice_system.symmetry_rank, -c.bravais.axes.n_free)

@@ -1,0 +1,102 @@
+"""powdex.index_series: one JSON per pattern, summary and plot, resumed by settings fingerprint, and one
+pattern indexed by one run only (lock files)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import powdex
+from powdex.indexing import IndexingConfig
+from powdex.series import PatternLock
+
+CONFIG = IndexingConfig(systems="cubic", time_limit=20)
+Q2 = {"units": "q2"}
+
+
+def cubic_lists(folder: Path, names=("si", "cu", "w")) -> list[Path]:
+    """q² lists of silicon (cF), copper (cF) and tungsten (cI)."""
+    lines = {"si": (5.4312, [3, 8, 11, 16, 19, 24, 27, 32, 35, 40]),
+             "cu": (3.6149, [3, 4, 8, 11, 12, 16, 19, 20, 24, 27]),
+             "w": (3.1652, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20])}
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name in names:
+        a, sums = lines[name]
+        path = folder / f"{name}.txt"
+        path.write_text("\n".join(f"{s / a**2:.6f}" for s in sums) + "\n")
+        paths.append(path)
+    return paths
+
+
+def test_a_series_writes_every_result_and_a_rerun_keeps_them(tmp_path):
+    files, out = cubic_lists(tmp_path / "in"), tmp_path / "out"
+    series = powdex.index_series(files, out, config=CONFIG, reading=Q2)
+    assert [series.result(p).best.bravais.value for p in files] == ["cF", "cF", "cI"]
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows[1:]] == [["si.txt", "cF"], ["cu.txt", "cF"], ["w.txt", "cI"]]
+    assert (out / "series.png").read_bytes()[:4] == b"\x89PNG"
+    written = {p: (out / f"{p.stem}.json").stat().st_mtime_ns for p in files}
+    again = powdex.index_series(files, out, config=CONFIG, reading=Q2)
+    assert again.skipped == 3
+    assert {p: (out / f"{p.stem}.json").stat().st_mtime_ns for p in files} == written
+    other = powdex.index_series(files, out, config=CONFIG.model_copy(update={"seed": 3}), reading=Q2)
+    assert other.skipped == 0
+
+
+def test_results_written_before_fingerprints_with_the_same_settings_are_kept(tmp_path):
+    files, out = cubic_lists(tmp_path / "in", ("si",)), tmp_path / "out"
+    powdex.index_series(files, out, config=CONFIG, reading=Q2)
+    document = json.loads((out / "si.json").read_text())
+    del document["settings_fingerprint"], document["schema_version"]
+    (out / "si.json").write_text(json.dumps(document))
+    assert powdex.index_series(files, out, config=CONFIG, reading=Q2).skipped == 1
+
+
+def test_a_pattern_locked_by_a_live_run_is_left_to_it_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    files, out = cubic_lists(tmp_path / "in", ("si", "cu")), tmp_path / "out"
+    out.mkdir()
+    import socket
+
+    (out / ".si.lock").write_text(f"{socket.gethostname()} {os.getppid()}\n")  # pytest's parent: alive
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".cu.lock").write_text(f"{socket.gethostname()} {dead.pid}\n")
+    series = powdex.index_series(files, out, config=CONFIG, reading=Q2)
+    assert series.held_elsewhere == [files[0]]
+    assert not (out / "si.json").exists() and (out / ".si.lock").exists()
+    assert series.result(files[1]).best.bravais.value == "cF"
+    assert not (out / ".cu.lock").exists()
+
+
+def test_a_lock_is_exclusive_until_released(tmp_path):
+    first, second = PatternLock(tmp_path / ".p.lock"), PatternLock(tmp_path / ".p.lock")
+    assert first.acquire()
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()
+    assert not (tmp_path / ".p.lock").exists()
+
+
+@pytest.mark.slow
+def test_two_series_on_one_folder_at_once_index_each_pattern_once(tmp_path):
+    files = cubic_lists(tmp_path / "in")
+    out = tmp_path / "out"
+    program = ("import sys, powdex; from powdex.indexing import IndexingConfig; "
+               "powdex.index_series(sys.argv[1:-1], sys.argv[-1], config=IndexingConfig(systems='cubic'), "
+               "reading={'units': 'q2'}, progress=lambda path, document, done, total: print(path.name, flush=True))")
+    run = [sys.executable, "-c", program, *map(str, files), str(out)]
+    drivers = [subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    indexed = []
+    for driver in drivers:
+        stdout, stderr = driver.communicate(timeout=300)
+        assert driver.returncode == 0, stderr
+        indexed += stdout.split()
+    assert sorted(indexed) == sorted(p.name for p in files)  # each by one run only
+    documents = [json.loads((out / f"{p.stem}.json").read_text()) for p in files]
+    assert [d["candidates"][0]["bravais"] for d in documents] == ["cF", "cF", "cI"]
+    assert not list(out.glob(".*.lock"))
