@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from powdex.cli.errors import check_output_directory, fail
+from powdex.cli.errors import fail
 from powdex.errors import PowdexError
+from powdex.files import check_output_directory
 
 dataset_app = typer.Typer(help="Training data for the data-driven indexer.", no_args_is_help=True)
 

@@ -21,14 +21,10 @@ from typing import Annotated
 
 import typer
 
-from powdex.cli.errors import (
-    EXIT_INTERRUPTED,
-    check_output_directory,
-    check_output_file,
-    fail,
-)
+from powdex.cli.errors import EXIT_INTERRUPTED, OptionError, fail
 from powdex.cli.interrupts import InterruptLatch
 from powdex.cli.optimize import ExecutorName
+from powdex.files import check_output_directory, check_output_file
 
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
@@ -36,10 +32,15 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM
 def index(
     peaks: Annotated[
         list[Path],
-        typer.Argument(help="Peak lists (text/CSV: position [intensity]; .npy; GSAS-II .pkslst) or directories of them"),
+        typer.Argument(help="Peak lists (text/CSV: position [intensity]; .npy; GSAS-II .pkslst), measured patterns "
+                       "(.xy/.xye/.csv columns, XRDML, BRML, Bruker RAW, RAS/RASX, GSAS, pdCIF: their peaks are "
+                       "picked with Kα2 stripped), or directories of them"),
     ],
     units: Annotated[str | None, typer.Option(help="q2 | d | 2theta (default: from the file's header, else 2theta)")] = None,
     wavelength: Annotated[float | None, typer.Option(help="Å; default: the file's '# wavelength:' comment, else Cu Kα1 for 2θ input (d and q² input need none)")] = None,
+    anode: Annotated[str | None, typer.Option(help=(
+        "X-ray tube (Cu, Co, Mo, Fe, Cr, Ag): its Kα1/Kα2 lines for a measured pattern; a peak list of unresolved "
+        "doublets is read at the weighted mean wavelength"))] = None,
     systems: Annotated[str, typer.Option(help="Comma-separated lattice systems to search")] = (
         "cubic,hexagonal,rhombohedral,tetragonal,orthorhombic,monoclinic,triclinic"
     ),
@@ -74,26 +75,27 @@ def index(
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top,
                                 method=method)
         if units is not None and units not in ("q2", "d", "2theta"):
-            raise ValueError(f"--units must be q2, d or 2theta, got {units!r}")
+            raise OptionError(f"--units must be q2, d or 2theta, got {units!r}")
         files = peak_files(peaks)
         if len(files) > 1 or out is not None:
             if json_out is not None:
-                raise ValueError("--json is for one pattern; a series writes one JSON per pattern into --out")
+                raise OptionError("--json is for one pattern; a series writes one JSON per pattern into --out")
             if out is None:
-                raise ValueError(f"{len(files)} peak lists: give --out DIR for their results")
+                raise OptionError(f"{len(files)} peak lists: give --out DIR for their results")
             _check_series_output(out, files)
         elif json_out is not None:
             check_output_file(json_out, "--json")
         chains = {"store": chains_store, "executor": chains_executor, "scheduler": scheduler}
         if chains_store is not None or chains_executor is not ExecutorName.inprocess:
             if method != "learned":
-                raise ValueError("--chains-store and --chains-executor are for --method learned, which runs chains")
+                raise OptionError("--chains-store and --chains-executor are for --method learned, which runs chains")
             if out is not None:
-                raise ValueError("--chains-store and --chains-executor are for one pattern; a series runs "
+                raise OptionError("--chains-store and --chains-executor are for one pattern; a series runs "
                                  "its patterns in --workers processes")
-    except (PowdexError, ValidationError, ValueError) as exc:
+    except (PowdexError, ValidationError) as exc:
         fail(exc)
-    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks}
+    # The anode joins the settings only when given, so that series indexed before the option keep their results.
+    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {})
     if out is None:
         _index_one(files[0], reading, config, json_out, chains)
     else:
@@ -104,7 +106,7 @@ def _check_series_output(out: Path, files: list[Path]) -> None:
     check_output_directory(out, "--out")
     inputs = {f.resolve().parent for f in files}
     if out.resolve() in inputs:
-        raise ValueError(
+        raise OptionError(
             f"--out {out}: is a directory of the input peak lists; its summary.csv would be read as a peak "
             "list by the next run: choose another directory"
         )
@@ -121,13 +123,14 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
 
     from powdex.cli.optimize import executor_named
     from powdex.errors import PowdexError
-    from powdex.peaks import CU_KA1, read_peaks
+    from powdex.patterns import read_peak_input
+    from powdex.peaks import CU_KA1
 
     console = _console()
     try:
-        peak_list = read_peaks(path, units=reading["units"], wavelength=reading["wavelength"],
-                               n_peaks=reading["n_peaks"], default_wavelength=CU_KA1)
-    except (PowdexError, ValueError) as exc:
+        peak_list = read_peak_input(path, units=reading["units"], wavelength=reading["wavelength"],
+                                    anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1)
+    except PowdexError as exc:
         fail(exc)
     if peak_list.two_theta is None and peak_list.wavelength_assumed:
         console.print(f"{path}: {peak_list.n} peaks (no wavelength given; none is needed for d or q²)")
@@ -149,7 +152,7 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
             executor = (None if chains["executor"] is ExecutorName.inprocess
                         else executor_named(stack, chains["executor"], chains["scheduler"], None))
             result = _run_with_progress(console, peak_list, config, executor, store)
-    except (PowdexError, ValueError) as exc:
+    except PowdexError as exc:
         fail(exc)
     except KeyboardInterrupt:
         kept = f"; the chains that ended are in {chains['store']} and the same command resumes" if chains["store"] else ""

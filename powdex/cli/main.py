@@ -46,6 +46,10 @@ from powdex.cli.models import evaluate_models, train  # noqa: E402
 app.command("train")(train)
 app.command("evaluate-models")(evaluate_models)
 
+from powdex.cli.peaks import peaks  # noqa: E402
+
+app.command("peaks")(peaks)
+
 
 def main() -> None:
     """The ``powdex`` command.  Typer's own refusals (an option value out of

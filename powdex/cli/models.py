@@ -9,11 +9,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from powdex.cli.errors import check_output_directory, fail, write_atomically
+from powdex.cli.errors import fail
 from powdex.errors import PowdexError
+from powdex.files import check_output_directory, write_atomically
 
 console = Console(stderr=True)
 
@@ -239,7 +246,11 @@ def evaluate_models(
 ) -> None:
     """Regression errors and calibration, forest/network disagreement, assignment accuracy against the baseline."""
     from powdex.models.data import load_system_data
-    from powdex.models.evaluate import evaluate_assignment, evaluate_regression, plot_reliability
+    from powdex.models.evaluate import (
+        evaluate_assignment,
+        evaluate_regression,
+        plot_reliability,
+    )
     from powdex.models.store import SHIPPED, load_system, shipped_systems
 
     prepared = _prepared(dataset)

@@ -10,8 +10,9 @@ from typing import NoReturn
 
 import typer
 
-from powdex.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, check_output_file, fail
+from powdex.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OptionError, fail
 from powdex.errors import PowdexError
+from powdex.files import check_output_file
 from powdex.optim.registry import executor_from_name, executor_names
 from powdex.optim.testfunctions import TEST_FUNCTIONS
 
@@ -59,7 +60,7 @@ Configuration (--config fit.toml), atomicrex's <fitting> block in TOML:
 def default_config(objective):
     """Spa wrapping L-BFGS where starts can be drawn within finite bounds; one
     L-BFGS run from the objective's start point where they cannot."""
-    from powdex.optim import FittingConfig, LBFGS, Spa
+    from powdex.optim import LBFGS, FittingConfig, Spa
 
     if objective.bounds.finite:
         return FittingConfig(minimizer=Spa(minimizer=LBFGS()))
@@ -151,11 +152,11 @@ def optimize(
     try:
         # Refused before the run, not after it.
         if export and not store:
-            raise ValueError("--export needs --store: runs are exported from the store")
+            raise OptionError("--export needs --store: runs are exported from the store")
         if export:
             check_output_file(export, "--export")
             if export.suffix not in EXPORT_FORMATS:
-                raise ValueError(f"--export: unknown format '{export.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
+                raise OptionError(f"--export: unknown format '{export.suffix}'; use {' or '.join(EXPORT_FORMATS)}")
         objective = load_objective(function)
         fitting, strategy = _setup(objective, config, seed, runs)
         if not fitting.enabled:
@@ -167,7 +168,7 @@ def optimize(
                 results_store.export(ensemble.study, export)
     except PowdexError as error:
         fail_in_user_code(error)
-    except (ValueError, OSError) as error:
+    except OSError as error:
         fail(error)
     best = ensemble.best
     failed = sum(not result.success for result in ensemble.results)
@@ -196,7 +197,13 @@ def map_surface(
 ) -> None:
     """Map a two-parameter response surface from minimum and maximum searches."""
     from powdex.optim import load_objective
-    from powdex.optim.surface import check_image_path, evaluate_on_grid, grid_cost, map_surface as interpolate, plot_maps
+    from powdex.optim.surface import (
+        check_image_path,
+        evaluate_on_grid,
+        grid_cost,
+        plot_maps,
+    )
+    from powdex.optim.surface import map_surface as interpolate
 
     try:
         check_output_file(out, "--out")
@@ -218,7 +225,7 @@ def map_surface(
         maps = [interpolate(ensemble.results[:count], objective.bounds, resolution) for count in sorted(runs)]
     except PowdexError as error:
         fail_in_user_code(error)
-    except (ValueError, OSError) as error:
+    except OSError as error:
         fail(error)
     errors = [surface.rms_error(truth) for surface in maps]
     plot_maps(maps, out, truth=truth, errors=errors)

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from powdex.cli.errors import check_output_file, fail, write_atomically
-from powdex.peaks import PeakInputError
+from powdex.cli.errors import fail
+from powdex.errors import PowdexError
+from powdex.files import check_output_file, write_atomically
 
 
 def peaks(
@@ -30,7 +31,7 @@ def peaks(
         pattern = read_pattern(scan, wavelength=wavelength, anode=anode)
         search = search_peaks(pattern, min_significance=min_significance)
         picked = peaks_from_pattern(pattern, n_peaks=n_peaks, search=search)
-    except (PeakInputError, ValueError) as error:
+    except PowdexError as error:
         fail(error)
     for note in picked.notes:
         typer.echo(f"note: {note}", err=True)

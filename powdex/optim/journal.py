@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 from powdex.errors import PowdexError
+from powdex.files import write_atomically
 
 SCHEMA_VERSION = 1
 
@@ -50,19 +49,6 @@ def _dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             flat[f"{prefix}{name}"] = value
     return flat
 
-
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` into ``path`` through a new file, flushed to disk and renamed over it."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
 
 
 class Journal:

@@ -11,6 +11,7 @@ from powdex.patterns.formats import format_of
 from powdex.patterns.formats.common import MONOCHROMATIC
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import tube_lines, tube_of_k_alpha1
+from powdex.peaks.errors import PeakInputError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def with_radiation(pattern: Pattern, *, wavelength: float | None = None, anode: 
         wavelengths, ratio = (tube.k_alpha1, tube.k_alpha2), tube.ratio
     if wavelength is not None:
         if not wavelength > 0:
-            raise ValueError(f"wavelength must be a positive number of Å, got {wavelength}")
+            raise PeakInputError(f"wavelength must be a positive number of Å, got {wavelength}")
         if wavelengths and abs(wavelength - wavelengths[0]) > 1e-6 * wavelength:
             notes.append(f"wavelength {wavelength} Å as given, not {wavelengths[0]} Å as the file says")
         # A tube's Kα2 stays where it is relative to Kα1 whatever λ the user names.

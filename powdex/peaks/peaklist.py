@@ -5,8 +5,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from powdex.errors import PowdexError
-
+from .errors import PeakInputError
 from .units import MAX_WAVELENGTH, MIN_WAVELENGTH, d_to_q2, q2_to_d, q2_to_two_theta, two_theta_to_q2
 
 UNITS = ("q2", "d", "2theta")
@@ -17,11 +16,6 @@ UNITS = ("q2", "d", "2theta")
 DUPLICATE_RELATIVE_TOLERANCE = 5e-5
 
 _UNIT_NAMES = {"q2": "q²", "d": "d-spacing", "2theta": "2θ"}
-
-
-class PeakInputError(PowdexError, ValueError):
-    """Peak or pattern input that cannot be used; the message is one line
-    naming the source (and line, where there is one) and the problem."""
 
 
 @dataclass(frozen=True)

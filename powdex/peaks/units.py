@@ -7,6 +7,8 @@ scalars or arrays and returns float64 of the same shape.
 
 import numpy as np
 
+from .errors import PeakInputError
+
 CU_KA1 = 1.5406
 """Cu Kα1 wavelength in Å, the usual laboratory source."""
 
@@ -19,7 +21,7 @@ MAX_WAVELENGTH = 20.0
 def _checked_wavelength(wavelength: float) -> float:
     wavelength = float(wavelength)
     if not (np.isfinite(wavelength) and wavelength > 0):
-        raise ValueError(f"wavelength must be a positive number of Å, got {wavelength}")
+        raise PeakInputError(f"wavelength must be a positive number of Å, got {wavelength}")
     return wavelength
 
 

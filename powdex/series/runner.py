@@ -68,26 +68,37 @@ class SeriesResult:
         return IndexingResult.from_dict(document) if document and "error" not in document else None
 
 
-# What a directory given as a source is searched for.
+class SeriesError(PowdexError):
+    """Sources or an output folder that a series cannot use."""
+
+
+# What a directory given as a source is searched for, besides the suffixes of the pattern formats.
 PEAK_FILE_SUFFIXES = (".txt", ".csv", ".dat", ".xy", ".npy", ".pkslst")
 
 
+def input_suffixes() -> tuple[str, ...]:
+    from powdex.patterns.formats import pattern_suffixes
+
+    return tuple(sorted(set(PEAK_FILE_SUFFIXES) | pattern_suffixes()))
+
+
 def peak_files(sources: Sequence[str | os.PathLike]) -> list[Path]:
-    """The peak lists of ``sources`` (files, and directories of files with ``PEAK_FILE_SUFFIXES``), once each;
-    ValueError where a directory has none or two lists would write the same result."""
+    """The peak lists and patterns of ``sources`` (files, and directories of files with ``input_suffixes()``),
+    once each; SeriesError where a directory has none or two files would write the same result."""
     files = []
+    suffixes = input_suffixes()
     for path in map(Path, sources):
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PEAK_FILE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
             if not found:
-                raise ValueError(f"{path}: no peak lists ({', '.join(PEAK_FILE_SUFFIXES)}) in this directory")
+                raise SeriesError(f"{path}: no peak lists or patterns ({', '.join(suffixes)}) in this directory")
             files += found
         else:
             files.append(path)  # a missing file is reported when it is read
     names: dict[str, Path] = {}
     for f in files:
         if f.stem in names and names[f.stem] != f:
-            raise ValueError(f"{names[f.stem]} and {f}: two peak lists named {f.stem!r} would write the same result")
+            raise SeriesError(f"{names[f.stem]} and {f}: two peak lists named {f.stem!r} would write the same result")
         names[f.stem] = f
     return list(dict.fromkeys(files))
 
@@ -240,14 +251,15 @@ class _Runner:
 def index_file(path: Path, reading: dict, config: IndexingConfig, fingerprint: str) -> dict:
     """Worker side: the JSON document of one pattern, or {"error": message, ...} for bad input."""
     from powdex.indexing.search import index
-    from powdex.peaks import CU_KA1, read_peaks
+    from powdex.patterns import read_peak_input
+    from powdex.peaks import CU_KA1
 
     settings = {"indexing": config.model_dump(mode="json"), "reading": reading}
     try:
-        peaks = read_peaks(path, units=reading["units"], wavelength=reading["wavelength"],
-                           n_peaks=reading["n_peaks"], default_wavelength=CU_KA1)
+        peaks = read_peak_input(path, units=reading["units"], wavelength=reading["wavelength"],
+                                anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1)
         result = index(peaks, config=config)
-    except (PowdexError, ValueError) as error:
+    except PowdexError as error:
         from powdex import __version__
 
         message = " ".join(str(error).split())

@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 
 from powdex.crystal import LatticeSystem
 from powdex.optim.executors import InProcess, LocalProcesses
-from powdex.optim.journal import SCHEMA_VERSION, Journal, fingerprint, significant, write_atomically
+from powdex.files import write_atomically
+from powdex.optim.journal import SCHEMA_VERSION, Journal, fingerprint, significant
 from powdex.optim.parallel import parallel_map
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
 from powdex.training.spacegroups import system_shares

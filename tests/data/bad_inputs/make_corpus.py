@@ -66,12 +66,12 @@ text("thousands_separator.txt", lines("28.44 1,520", "47.30 980"), "thousands_se
 # -- files of other formats --------------------------------------------------------
 OTHER = "not a peak list"
 text("structure.cif", lines("data_si", "_cell_length_a 5.431", "_symmetry_space_group_name_H-M 'F d -3 m'"),
-     f"structure.cif: a crystal structure (CIF), {OTHER} (structure.cif:2: non-numeric value '_cell_length_a'")
+     "structure.cif: no powder pattern (no _pd_meas_counts_total/_pd_proc_intensity_* loop); a structure CIF?")
 text("scan.xrdml", lines('<?xml version="1.0"?>', "<xrdMeasurements>", "</xrdMeasurements>"),
-     f"scan.xrdml: a PANalytical scan (XML), {OTHER}")
-text("scan.raw", bytes(range(128, 256)) * 8, f"scan.raw: a binary diffractometer scan, {OTHER} (scan.raw: not a text file")
+     "scan.xrdml: no <xrdMeasurement><scan><dataPoints> in this XRDML file")
+text("scan.raw", bytes(range(128, 256)) * 8, "scan.raw: not a Bruker RAW file (starts")
 text("book.xlsx", b"PK\x03\x04\x14\x00\x06\x00", f"book.xlsx: a spreadsheet, {OTHER}")
-text("scan.gsa", lines("BANK 1 4000 4000 CONST 1000 2 0 0 ESD", " 123 4 125 4 130 5"), f"scan.gsa: a GSAS raw-data file, {OTHER}")
+text("scan.gsa", lines("BANK 1 4000 4000 CONST 1000 2 0 0 ESD", " 123 4 125 4 130 5"), "scan.gsa: ESD data after line 1 is not numbers as GSAS writes them")
 
 # -- GSAS-II peak lists -------------------------------------------------------
 GSAS_HEAD = "#GSAS-II PWDR peaks list file; do not add/delete items!\n"
