@@ -26,13 +26,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice  # noqa: E402
-from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks  # noqa: E402
+from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice
+from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks
 
 
 def random_cell(bravais: BravaisLattice, rng: np.random.Generator) -> Cell:
@@ -129,7 +129,7 @@ def summary_table(rows: list[dict]) -> Table:
             continue
         ranks = [r["rank"] for r in sel]
         secs = np.array([r["seconds"] for r in sel])
-        pct = lambda k: f"{100 * sum(1 for x in ranks if x is not None and x <= k) / len(sel):.0f}%"  # noqa: E731
+        pct = lambda k: f"{100 * sum(1 for x in ranks if x is not None and x <= k) / len(sel):.0f}%"  # noqa: E731, B023  (used at once, in this iteration)
         table.add_row(b.value, str(len(sel)), pct(1), pct(5), pct(10**9), f"{np.median(secs):.1f}", f"{secs.max():.1f}")
     return table
 

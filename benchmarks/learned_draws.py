@@ -26,10 +26,10 @@ import argparse
 import itertools
 
 import numpy as np
+from learned_pipeline import pattern
 from rich.console import Console
 from rich.table import Table
 
-from learned_pipeline import pattern  # noqa: E402  (this folder is on sys.path when run as a script)
 from powdex.crystal import Cell, LatticeSystem, reciprocal_coefficients
 from powdex.indexing import IndexingConfig
 from powdex.indexing.learned import AssignmentLikelihood, system_models

@@ -25,15 +25,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import numpy as np
+from index_bravais import load_rows, run_resumable
+from rich.console import Console
+from rich.table import Table
 
-from index_bravais import load_rows, run_resumable  # noqa: E402  (this folder is on sys.path when run as a script)
-from powdex.crystal import BravaisLattice, Cell, same_lattice  # noqa: E402
-from powdex.indexing import IndexingConfig, index  # noqa: E402
-from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta  # noqa: E402
-from powdex.training.build import entries_of_system  # noqa: E402
+from powdex.crystal import BravaisLattice, Cell, same_lattice
+from powdex.indexing import IndexingConfig, index
+from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
+from powdex.training.build import entries_of_system
 
 GENERATOR_SEED = 7  # not the shipped models' dataset seed (0)
 METHODS = ("classical", "learned", "both")

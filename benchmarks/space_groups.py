@@ -21,10 +21,10 @@ import time
 import zlib
 
 import numpy as np
+from index_bravais import random_cell
 from rich.console import Console
 from rich.table import Table
 
-from index_bravais import random_cell  # noqa: E402  (this folder is on sys.path when run as a script)
 from powdex.crystal import BravaisLattice, space_group, systematically_absent
 from powdex.indexing import PeakListFaults, synthetic_peaks
 from powdex.indexing.extinction import extinction_classes, reflections_in_range, short_symbol, suggest_space_groups

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from powdex.crystal import Cell, systematically_absent, space_group
+from powdex.crystal import Cell, space_group, systematically_absent
 from powdex.peaks import CU_KA1, q2_to_two_theta
 
 EXAMPLES = {

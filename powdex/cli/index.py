@@ -257,7 +257,7 @@ class _SeriesLatch(InterruptLatch):
 
     signal: int | None = None
 
-    def __enter__(self) -> _SeriesLatch:  # noqa: PYI034
+    def __enter__(self) -> _SeriesLatch:
         super().__enter__()
         self._previous_term = signal.signal(signal.SIGTERM, self._handle)
         return self

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import gemmi
 import numpy as np
 
 
-@lru_cache(maxsize=None)
+@cache
 def space_group(symbol: str | int) -> gemmi.SpaceGroup:
     """A gemmi space group from a Hermann–Mauguin symbol, Hall symbol or number (1–230)."""
     if isinstance(symbol, int) or str(symbol).strip().isdigit():
@@ -27,7 +27,7 @@ def space_group(symbol: str | int) -> gemmi.SpaceGroup:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _operations(hall: str) -> gemmi.GroupOps:
     # Keyed by the Hall symbol: gemmi makes a new SpaceGroup object for every lookup.
     return gemmi.symops_from_hall(hall)

@@ -10,6 +10,7 @@ International Tables; their primitive rhombohedral cell is available too.
 from __future__ import annotations
 
 from enum import Enum
+
 import gemmi
 import numpy as np
 

@@ -12,7 +12,7 @@ is not although both share the invariants, and the line exists.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def _nominal_spacing(system: LatticeSystem, hkl: np.ndarray) -> np.ndarray:
     return (h * h + k * k + l * l).astype(float)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reference(axes: LatticeSystem, bravais: BravaisLattice | None, max_index: int) -> np.ndarray:
     r = np.arange(-max_index, max_index + 1)
     hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import product
 
 import gemmi
@@ -142,7 +142,7 @@ def same_lattice(
     return lattice_signature(cell, centring).matches(lattice_signature(other, other_centring), rtol)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sublattice_bases(index: int) -> tuple[np.ndarray, ...]:
     """Integer matrices H in Hermite normal form with determinant ``index``, one per sublattice of that index.
 

@@ -27,7 +27,7 @@ _WHERE = {
 }
 
 # A name that is also a submodule's must be bound here: importing the submodule would rebind it to the module.
-from powdex.indexing.figures_of_merit import (  # numpy only
+from powdex.indexing.figures_of_merit import (  # noqa: E402  (numpy only)
     FiguresOfMerit,
     figures_of_merit,
 )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import gemmi
 import numpy as np
@@ -87,7 +87,7 @@ def _in_cell_setting(group: gemmi.SpaceGroup, bravais: BravaisLattice) -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def extinction_classes(bravais: BravaisLattice) -> tuple[tuple[tuple[str, ...], gemmi.SpaceGroup], ...]:
     """The extinction classes of a Bravais lattice in powdex's conventional
     setting, as (short symbols of the member space groups, one member: all

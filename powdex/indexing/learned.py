@@ -47,7 +47,7 @@ Choices in the details, and why:
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import gemmi
@@ -70,12 +70,12 @@ FINAL_UNCERTAINTY = 0.01
 LENGTH_RANGE = (2.0, 500.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def system_models(system: LatticeSystem) -> SystemModels | None:
     return load_system(system) if system in shipped_systems() else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def group_centring(group: str, default: str) -> str:
     """Centring letter of a group's reindexed setting ("mC A 1 1 2/a" → A); ``default`` for merged rare groups."""
     symbol = group.split(maxsplit=1)[1] if " " in group else ""

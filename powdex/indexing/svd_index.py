@@ -195,7 +195,7 @@ class SvdIndexSearch:
         params = self.system.lattice_parameters(x)
         order = np.lexsort(np.round(np.log(params[:, :3]), 1).T[::-1])
         exponent = self.rng.uniform(0.0, 4.0, len(x))
-        parts, n_trials = [], 0
+        parts = []
         for chunk in np.array_split(order, max(1, int(np.ceil(len(x) / chunk_size)))):
             if deadline is not None and deadline.expired():
                 break
@@ -205,7 +205,7 @@ class SvdIndexSearch:
 
     def _iterate(self, x: np.ndarray, exponent: np.ndarray, max_volume: float) -> tuple[np.ndarray, np.ndarray]:
         obs = self.obs
-        n_trials, n_free = x.shape
+        n_trials = x.shape[0]
         full_design = self._reference_for(x)
         base_weight = self._d[None, :] ** exponent[:, None] * obs.intensity[None, :]
         alive = np.ones(n_trials, dtype=bool)

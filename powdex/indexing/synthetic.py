@@ -14,9 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, Cell, lorentz_polarisation, merge_lines, reference_miller_indices, systematically_absent
+from powdex.crystal import (
+    BravaisLattice,
+    Cell,
+    lorentz_polarisation,
+    merge_lines,
+    reference_miller_indices,
+    systematically_absent,
+)
 from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
-
 
 # ° 2θ: peaks that noise brings closer than this are one peak.
 COINCIDENT_PEAKS = 0.01

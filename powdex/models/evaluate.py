@@ -30,7 +30,14 @@ import numpy as np
 from scipy.stats import norm
 
 from powdex.crystal import PARAMETER_NAMES
-from powdex.models.assignment import PREDICTED, candidate_cells, labels, nearest_reference, predicted_cells, reference_q2
+from powdex.models.assignment import (
+    PREDICTED,
+    candidate_cells,
+    labels,
+    nearest_reference,
+    predicted_cells,
+    reference_q2,
+)
 from powdex.models.data import SystemData
 from powdex.models.store import SystemModels
 from powdex.models.window import OVERLAP_DISTANCE, WAVELENGTH

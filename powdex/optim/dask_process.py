@@ -12,10 +12,9 @@ of a pipe only the driver writes to (see ``exit_with_driver``).
 
 import os
 import sys
-
-import powdex.optim.ensemble  # noqa: F401  (imported before the driver's directory joins sys.path)
 from multiprocessing.connection import Connection
 
+import powdex.optim.ensemble  # noqa: F401  (imported before the driver's directory joins sys.path)
 from powdex.optim.executors import exit_with_driver
 
 

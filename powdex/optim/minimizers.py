@@ -526,7 +526,7 @@ class MetropolisChain(Minimizer):
         accepted = since_best = steps = 0
         for step in range(self.steps):
             steps = step + 1
-            model = tracker._call(lambda point: tracker.objective.resample(point, step, rng), x)
+            model = tracker._call(lambda point: tracker.objective.resample(point, step, rng), x)  # noqa: B023  (called at once)
             if step == 0:
                 self.local.check(model)
             end = self.local.run(model, x, seed.spawn(1)[0], sense, None)

@@ -7,8 +7,8 @@ dask workers: hold module-level functions or picklable callables, never lambdas.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -23,8 +23,9 @@ define the built-ins import it, never the reverse (they are loaded by name).
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 BUILT_IN_MODULES = {
     "minimizer": ("powdex.optim.minimizers",),

@@ -12,16 +12,29 @@ study's best is only ever replaced by a better run.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv
 import pyarrow.parquet
 from sqlalchemy import (
-    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, and_, create_engine, event, func, insert, or_, select,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -30,7 +43,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from powdex.optim.errors import ConfigError, StoreError
 from powdex.optim.result import STATUS_OUT_OF_BOUNDS, LocalResult
-
 
 EXPORT_FORMATS = (".csv", ".parquet")
 
@@ -160,7 +172,7 @@ class ResultsStore:
             try:
                 self._conn.execute(insert(StudyRow).values(
                     name=name, objective=objective, dim=dim, fingerprint=fingerprint,
-                    strategy=strategy_json, created=datetime.now(timezone.utc),
+                    strategy=strategy_json, created=datetime.now(UTC),
                 ))
                 self._conn.commit()
             except IntegrityError:  # another driver created it a moment ago
@@ -196,7 +208,7 @@ class ResultsStore:
             "value": _nullable(r.value), "grad_norm": _nullable(r.grad_norm),
             "nit": r.nit, "nfev": r.nfev, "status": r.status, "success": r.success,
             "message": r.message, "wall_time": r.wall_time,
-            "path": r.path.astype("<f8").tobytes(), "finished": datetime.now(timezone.utc),
+            "path": r.path.astype("<f8").tobytes(), "finished": datetime.now(UTC),
         } for r in results]
         # A plain table insert with bound parameters compiles once and is cached;
         # building a fresh ORM ``insert().values()`` per run would double the cost.

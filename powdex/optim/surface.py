@@ -8,9 +8,9 @@ are added, as in Spotlight's volcano illustration.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy.interpolate import RBFInterpolator

@@ -17,7 +17,8 @@ same minimum) so that Metropolis chains run on them too.
 from __future__ import annotations
 
 import pickle
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

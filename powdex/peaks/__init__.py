@@ -4,8 +4,8 @@ their peak search are :mod:`powdex.patterns`.
 A low layer: depends on numpy and scipy only.
 """
 
-from .io import read_peaks
 from .errors import PeakInputError
+from .io import read_peaks
 from .peaklist import PeakList
 from .units import CU_KA1, d_to_q2, dq2_dtwo_theta, q2_to_d, q2_to_two_theta, two_theta_to_q2
 

@@ -1,8 +1,8 @@
 """Reading peak lists from files: text/CSV, NumPy ``.npy`` and GSAS-II ``.pkslst``."""
 
 import re
-from os import PathLike
 from dataclasses import replace
+from os import PathLike
 from pathlib import Path
 
 import numpy as np

@@ -244,7 +244,7 @@ class _Runner:
                     self.interrupts.check()
                 self.interrupts.check()
         finally:
-            for path, lock in in_flight.values():
+            for _path, lock in in_flight.values():
                 lock.release()
 
 

@@ -29,13 +29,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powdex.crystal import LatticeSystem
-from powdex.optim.executors import InProcess, LocalProcesses
 from powdex.files import write_atomically
+from powdex.optim.executors import InProcess, LocalProcesses
 from powdex.optim.journal import SCHEMA_VERSION, Journal, fingerprint, significant
 from powdex.optim.parallel import parallel_map
 from powdex.training.entry import Entry, entries_to_table, entry_from_structure, write_entry_table
 from powdex.training.spacegroups import system_shares
-from powdex.training.synthetic import GENERATOR_VERSION, entry_rng, formula, lattice_system_of_entry, random_space_group, random_structure
+from powdex.training.synthetic import (
+    GENERATOR_VERSION,
+    entry_rng,
+    formula,
+    lattice_system_of_entry,
+    random_space_group,
+    random_structure,
+)
 
 DEFAULT_CHUNK_SIZE = 1000
 _MANIFEST = "build.json"

@@ -14,7 +14,7 @@ pattern cannot tell them apart, so the line lists hold distinct positions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import gemmi
 import numpy as np
@@ -117,7 +117,7 @@ def multiplicity(space_group: gemmi.SpaceGroup, hkl: np.ndarray) -> np.ndarray:
     return 2.0 * len(ops.sym_ops) / (epsilon * (1.0 + centric))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _form_factor_coefficients(element: str) -> tuple[np.ndarray, np.ndarray, float]:
     coef = gemmi.Element(element).it92
     return np.array(coef.a), np.array(coef.b), float(coef.c)

@@ -11,7 +11,6 @@ third better than zstd alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-
 from pathlib import Path
 
 import numpy as np

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from itertools import permutations
 from pathlib import Path
@@ -111,7 +111,7 @@ def group_specs() -> dict[str, list[dict]]:
             by_setting[setting].add(s)
         merged = {key: key for key in group_share}
 
-        def root(key):
+        def root(key, merged=merged):
             while merged[key] != key:
                 key = merged[key]
             return key
@@ -159,7 +159,7 @@ def write_group_specs(folder: Path) -> None:
             writer.writerows(rows)
 
 
-@lru_cache(maxsize=None)
+@cache
 def group_table(system: str) -> tuple[dict[str, str], dict[tuple[str, bytes], str]]:
     """(symbol → group, (Bravais lattice, pattern) → group) from the packaged group file of a lattice system."""
     text = resources.files("powdex.training").joinpath(f"groups/{system}.csv").read_text()

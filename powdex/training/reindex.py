@@ -16,7 +16,7 @@ fractional coordinates as x' = M⁻ᵀ x.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from itertools import product
 
 import gemmi
@@ -76,7 +76,7 @@ def _transformed_group(space_group: gemmi.SpaceGroup, matrix: np.ndarray) -> gem
     return _tabulated_setting(space_group.xhm(), tuple(np.rint(matrix.ravel() * 3).astype(int)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tabulated_setting(name: str, matrix_thirds: tuple[int, ...]) -> gemmi.SpaceGroup | None:
     """The tabulated setting of group ``name`` in the basis M (entries in thirds, for the cache), or None.
 

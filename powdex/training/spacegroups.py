@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import gemmi
@@ -60,7 +60,7 @@ class SymmetryOperations:
         return bool(inversion.any())
 
 
-@lru_cache(maxsize=None)
+@cache
 def symmetry_operations(name: str) -> SymmetryOperations:
     ops = list(gemmi.SpaceGroup(name).operations())
     rot = np.array([op.rot for op in ops], dtype=float) / gemmi.Op.DEN

@@ -98,9 +98,10 @@ def test_an_unbounded_objective_runs_with_the_default_configuration():
 
 
 def test_the_configuration_example_in_the_help_is_a_working_configuration(tmp_path):
+    import tomllib
+
     from powdex.cli.optimize import CONFIG_EXAMPLE
     from powdex.optim import parse_config
-    import tomllib
 
     toml = "\n".join(line for line in CONFIG_EXAMPLE.replace("\\[", "[").splitlines()[2:])
     config = parse_config(tomllib.loads(toml))

@@ -134,7 +134,7 @@ def stored_runs(store: Path) -> int:
 
 
 def test_a_killed_ensemble_leaves_no_workers_and_resumes_to_the_same_runs(tmp_path):
-    from powdex.optim import ResultsStore, Spa, LBFGS, run_ensemble
+    from powdex.optim import LBFGS, ResultsStore, Spa, run_ensemble
     from powdex.optim.testfunctions import hartmann6
 
     store = tmp_path / "runs.sqlite"
@@ -171,7 +171,7 @@ def test_two_drivers_on_one_study_at_once_both_end_cleanly_with_every_run_once(t
     args = ["optimize", "hartmann6", "--runs", "300", "--seed", "5", "--store", str(store)]
     drivers = [start(args, tmp_path) for _ in range(2)]
     outputs = [driver.communicate(timeout=300) for driver in drivers]
-    for driver, (stdout, stderr) in zip(drivers, outputs):
+    for driver, (_stdout, stderr) in zip(drivers, outputs):
         assert driver.returncode == 0, stderr
         assert "Traceback" not in stderr
     assert stored_runs(store) == 300

@@ -4,7 +4,14 @@ of a lattice system and the cells they make."""
 import numpy as np
 import pytest
 
-from powdex.crystal import LatticeSystem, cells_from_free, free_parameter_columns, line_groups, lorentz_polarisation, merge_lines
+from powdex.crystal import (
+    LatticeSystem,
+    cells_from_free,
+    free_parameter_columns,
+    line_groups,
+    lorentz_polarisation,
+    merge_lines,
+)
 
 
 def test_lorentz_polarisation_against_hand_values():

@@ -18,7 +18,7 @@ from powdex.training.prepare import prepare_dataset
 
 pytest.importorskip("torch")
 
-from powdex.models.train import TrainingConfig  # noqa: E402
+from powdex.models.train import TrainingConfig
 
 
 @pytest.fixture(scope="module")

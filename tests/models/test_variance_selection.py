@@ -130,7 +130,7 @@ def test_the_returned_network_is_the_best_calibrated_cycle_on_the_held_out_entri
     config = VarianceConfig(mean_hidden=(32, 16), variance_hidden=(16,), dropout=0.0, learning_rate=1e-2, batch_size=8,
                             epochs_per_phase=5)
     monitor = (x[~data.training], y[~data.training])
-    weights, history, chosen = train_variance_network(
+    weights, _history, chosen = train_variance_network(
         x[fit], y[fit], monitor, config, seed=0, cycles=4, selection=(x[held_out], y[held_out]),
     )
     assert len(chosen["selection_nll"]) == 5  # the initial network and four cycles

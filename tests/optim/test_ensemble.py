@@ -8,13 +8,30 @@ from threadpoolctl import threadpool_info
 
 import powdex.optim.ensemble as ensemble_module
 from powdex.optim import (
-    LBFGS, STATUS_OUT_OF_BOUNDS, STATUS_RAISED, Dask, Design, InProcess, LocalProcesses, NLopt, Objective, SingleRun,
-    Spa, TrustRegion, run_ensemble,
+    LBFGS,
+    STATUS_OUT_OF_BOUNDS,
+    STATUS_RAISED,
+    Dask,
+    Design,
+    InProcess,
+    LocalProcesses,
+    NLopt,
+    Objective,
+    SingleRun,
+    Spa,
+    TrustRegion,
+    run_ensemble,
 )
 from powdex.optim.ensemble import Chunk, run_chunk
 from powdex.optim.errors import ConfigError
 from powdex.optim.testfunctions import (
-    HARTMANN6_MINIMUM, hartmann6, hartmann6_gradient, hartmann6_hessian, hartmann6_value, rastrigin, rosenbrock,
+    HARTMANN6_MINIMUM,
+    hartmann6,
+    hartmann6_gradient,
+    hartmann6_hessian,
+    hartmann6_value,
+    rastrigin,
+    rosenbrock,
     volcano,
 )
 

@@ -8,8 +8,15 @@ from powdex.optim.errors import ConfigError
 from powdex.optim.minimizers import MACHINE_PRECISION, NLOPT_ALGORITHMS
 from powdex.optim.objective import central_difference_gradient
 from powdex.optim.testfunctions import (
-    HARTMANN6_MINIMUM, hartmann6, hartmann6_gradient, hartmann6_hessian, hartmann6_value, rastrigin_gradient,
-    rastrigin_value, rosenbrock, volcano,
+    HARTMANN6_MINIMUM,
+    hartmann6,
+    hartmann6_gradient,
+    hartmann6_hessian,
+    hartmann6_value,
+    rastrigin_gradient,
+    rastrigin_value,
+    rosenbrock,
+    volcano,
 )
 
 SEED = np.random.SeedSequence(7, spawn_key=(0, 1))

@@ -2,12 +2,11 @@
 
 import gemmi
 import numpy as np
+from cif_samples import A_HEX, A_RHOMB, ALPHA, C_HEX, corundum_hexagonal, corundum_rhombohedral, p21c_cif, structure_cif
 
 from powdex.crystal import Cell
 from powdex.training import cif_import
 from powdex.training.cif_import import entry_from_cif_block, import_cif_directory
-
-from cif_samples import A_HEX, A_RHOMB, ALPHA, C_HEX, corundum_hexagonal, corundum_rhombohedral, p21c_cif, structure_cif
 
 
 def test_bad_files_are_rejected_with_their_reason_and_do_not_stop_the_run(tmp_path):

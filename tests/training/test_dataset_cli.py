@@ -2,11 +2,10 @@
 
 import json
 
+from cif_samples import corundum_rhombohedral, p21c_cif
 from typer.testing import CliRunner
 
 from powdex.cli.main import app
-
-from cif_samples import corundum_rhombohedral, p21c_cif
 
 
 def _run(*args):

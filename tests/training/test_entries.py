@@ -10,7 +10,13 @@ import pyarrow.parquet as pq
 from powdex.crystal import Cell, systematically_absent
 from powdex.models.window import WAVELENGTH
 from powdex.peaks import q2_to_two_theta, two_theta_to_q2
-from powdex.training import build_synthetic, entries_from_table, entries_to_table, entry_from_structure, read_lattice_system
+from powdex.training import (
+    build_synthetic,
+    entries_from_table,
+    entries_to_table,
+    entry_from_structure,
+    read_lattice_system,
+)
 from powdex.training.build import write_by_lattice_system
 from powdex.training.diffraction import DiffractionLines, diffraction_from_peaks
 from powdex.training.entry import write_entry_table

@@ -8,12 +8,19 @@ import numpy as np
 import pytest
 
 from powdex.crystal import LatticeSystem
-from powdex.training import build_synthetic
 from powdex.optim.journal import JournalError
+from powdex.training import build_synthetic
 from powdex.training.errors import DatasetError
 from powdex.training.spacegroups import COMPONENTS as COMPONENT_NAMES
 from powdex.training.spacegroups import _read_frequency_table, space_group_weights, system_shares
-from powdex.training.synthetic import COMPONENTS, GENERATOR_VERSION, entry_rng, lattice_system_of_entry, random_cell, random_structure
+from powdex.training.synthetic import (
+    COMPONENTS,
+    GENERATOR_VERSION,
+    entry_rng,
+    lattice_system_of_entry,
+    random_cell,
+    random_structure,
+)
 
 _IMAGES = np.array(list(product((-1, 0, 1), repeat=3)), dtype=float)
 
