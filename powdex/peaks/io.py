@@ -59,9 +59,9 @@ def read_peaks(
     source: a CLI passes ``wavelength=None`` for "not given" and opts into Cu
     Kα1 only deliberately, via ``default_wavelength=CU_KA1``.
 
-    A text or ``.npy`` file of at least 100 (2θ, intensity) points on an even
-    grid is a measured pattern: its peaks are picked (:func:`powdex.peaks.pick_peaks`)
-    and a note says so.
+    A text or ``.npy`` file that is a measured pattern (:func:`is_scan`) is
+    refused with a pointer to :func:`powdex.patterns.read_peak_input`, which
+    picks its peaks.
 
     Positions that look like another unit than the one chosen (d-spacings
     decreasing down a file read as 2θ, say: see :func:`unit_mismatch`) raise
@@ -110,9 +110,8 @@ def read_peaks(
             notes.append(f"read as {chosen}, {mismatch}")
         used_wavelength = wavelength if wavelength is not None else default_wavelength
         if chosen == "2theta" and is_scan(columns):
-            peaks = _picked(columns, used_wavelength, source, notes)
-        else:
-            peaks = _peaks_from_columns(columns, chosen, used_wavelength, source, line_numbers)
+            _refuse_scan(columns, source)
+        peaks = _peaks_from_columns(columns, chosen, used_wavelength, source, line_numbers)
     if given_wavelength is None and wavelength is None and peaks.wavelength is not None:
         peaks = replace(peaks, wavelength_assumed=True)
     if n_peaks is not None and peaks.n > n_peaks:
@@ -123,28 +122,33 @@ def read_peaks(
 
 # A measured pattern rather than a peak list: at least this many points...
 MIN_SCAN_POINTS = 100
-# ...on a grid whose steps agree this closely (peak positions are never evenly spaced).
-SCAN_STEP_RTOL = 1e-3
+# ...whose 2θ steps change little from one to the next (a typical change under
+# this fraction of the typical step).  Even, rounded (0.013/0.014°) and
+# merged-bank grids all pass; the gaps between listed peaks change by about
+# their own size.
+SCAN_STEP_CHANGE = 0.25
 
 
 def is_scan(columns: np.ndarray) -> bool:
-    """Whether (position, intensity) columns are a measured pattern on an even 2θ grid."""
+    """Whether (position, intensity) columns are a measured pattern rather than a peak list.
+
+    Decided by content, not by an exactly even grid: many points on a grid
+    whose steps change slowly, as a continuous scan is sampled.
+    """
     if columns.shape[1] < 2 or columns.shape[0] < MIN_SCAN_POINTS:
         return False
     steps = np.diff(columns[:, 0])
-    return bool(np.all(steps > 0) and np.ptp(steps) <= SCAN_STEP_RTOL * np.median(steps))
+    if not np.all(steps > 0):
+        return False
+    return bool(np.median(np.abs(np.diff(steps))) <= SCAN_STEP_CHANGE * np.median(steps))
 
 
-def _picked(columns: np.ndarray, wavelength: float | None, source: str, notes: list[str]) -> PeakList:
-    """The peaks of a measured pattern, picked with :func:`powdex.peaks.pick_peaks`."""
-    from .picking import pick_peaks
-
-    if wavelength is None:
-        raise PeakInputError(f"{source}: a pattern in 2θ but no wavelength was given (use --wavelength or a '# wavelength:' comment)")
-    peaks = pick_peaks(columns[:, 0], columns[:, 1], wavelength=wavelength, source=source)
-    step = float(np.median(np.diff(columns[:, 0])))
-    notes.append(f"a measured pattern ({len(columns)} points, 2θ step {step:.4g}°): {peaks.n} peaks picked")
-    return peaks
+def _refuse_scan(columns: np.ndarray, source: str) -> None:
+    """A measured pattern is not a peak list: say where its peaks are picked."""
+    raise PeakInputError(
+        f"{source}: a measured pattern ({len(columns)} points), not a peak list; "
+        "pick its peaks with powdex.patterns.read_peak_input (as powdex index and powdex peaks do)"
+    )
 
 
 # Below this, 2θ (degrees) is no diffraction peak list: 2° is d = 44 Å with Cu Kα1.
@@ -204,16 +208,22 @@ def _header_units(header: tuple[str, ...] | None) -> str | None:
     return None if header is None else HEADER_UNITS.get(header[0].lower())
 
 
-# Formats users reach for that powdex does not read, and what to give it instead.
+# Formats users reach for that are not peak lists, and what to do with them instead.
+_PATTERN = "pick its peaks with powdex.patterns.read_peak_input (as powdex index and powdex peaks do)"
+_SPREADSHEET = "export the peaks, or the (2θ, intensity) pattern, as text columns (.xy, .csv)"
 OTHER_FORMATS = {
-    ".cif": "a crystal structure (CIF)",
-    ".xrdml": "a PANalytical scan (XML)",
-    ".brml": "a Bruker scan (zip)",
-    ".raw": "a binary diffractometer scan",
-    ".xlsx": "a spreadsheet",
-    ".xls": "a spreadsheet",
-    ".gsa": "a GSAS raw-data file",
-    ".fxye": "a GSAS raw-data file",
+    ".cif": ("a crystal structure (CIF)", "a pdCIF pattern: " + _PATTERN),
+    ".xrdml": ("a PANalytical scan (XML)", _PATTERN),
+    ".brml": ("a Bruker scan (zip)", _PATTERN),
+    ".raw": ("a binary diffractometer scan", _PATTERN),
+    ".ras": ("a Rigaku scan", _PATTERN),
+    ".rasx": ("a Rigaku scan (zip)", _PATTERN),
+    ".gsa": ("a GSAS raw-data file", _PATTERN),
+    ".gsas": ("a GSAS raw-data file", _PATTERN),
+    ".fxye": ("a GSAS raw-data file", _PATTERN),
+    ".xra": ("a GSAS raw-data file", _PATTERN),
+    ".xlsx": ("a spreadsheet", _SPREADSHEET),
+    ".xls": ("a spreadsheet", _SPREADSHEET),
 }
 
 
@@ -224,10 +234,8 @@ def _text_table(path, source: str, suffix: str):
     except PeakInputError as error:
         if suffix not in OTHER_FORMATS or not Path(path).is_file():  # a missing file is just that
             raise
-        raise PeakInputError(
-            f"{source}: {OTHER_FORMATS[suffix]}, not a peak list ({error}); export the peaks, or the (2θ, intensity) "
-            "pattern, as text columns (.xy, .csv)"
-        ) from None
+        what, instead = OTHER_FORMATS[suffix]
+        raise PeakInputError(f"{source}: {what}, not a peak list ({error}); {instead}") from None
 
 
 def _text_columns(table) -> np.ndarray:

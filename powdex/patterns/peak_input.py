@@ -1,0 +1,146 @@
+"""Peak lists from measured patterns, and one reader for whatever a user hands the indexer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from powdex.patterns.formats import format_of
+from powdex.patterns.formats.text_columns import FORMAT as TEXT_COLUMNS
+from powdex.patterns.pattern import Pattern
+from powdex.patterns.radiation import tube_lines
+from powdex.patterns.reading import read_pattern, with_radiation
+from powdex.patterns.search import PeakSearch, search_peaks
+from powdex.peaks import PeakInputError, PeakList, read_peaks
+from powdex.peaks.io import is_scan
+from powdex.peaks.peaklist import DUPLICATE_RELATIVE_TOLERANCE
+from powdex.peaks.text_table import parse_text_table, read_text
+from powdex.peaks.units import two_theta_to_q2
+
+logger = logging.getLogger(__name__)
+
+# Suffixes that are peak lists whatever their content.
+PEAK_LIST_SUFFIXES = (".npy", ".pkslst")
+
+
+def peaks_from_pattern(
+    pattern: Pattern,
+    *,
+    n_peaks: int | None = 20,
+    min_significance: float = 5.0,
+    strip: bool = True,
+    search: PeakSearch | None = None,
+) -> PeakList:
+    """The peak list of a measured pattern: its ``n_peaks`` lowest-angle Kα1 lines (all if None).
+
+    Peaks come from :func:`powdex.patterns.search.search_peaks` (or the
+    ``search`` already made of this pattern).  Positions are Kα1 lines when
+    the Kα2 was stripped; with ``strip=False`` on a doublet they are
+    unresolved Kα1/Kα2 centroids and the list takes the intensity-weighted
+    mean wavelength.  Picks closer than the duplicate tolerance of
+    :class:`PeakList` are one peak (the stronger is kept), so a picked list is
+    never rejected for its own duplicates.  ``notes`` say what was decided.
+    """
+    if pattern.wavelength is None:
+        raise PeakInputError(f"{pattern.source}: the file gives no wavelength; give one (--wavelength) or the tube (--anode)")
+    if search is None:
+        search = search_peaks(pattern, min_significance=min_significance, strip=strip)
+    step = float(np.median(np.diff(pattern.two_theta)))
+    notes = [*pattern.notes, f"a measured pattern ({len(pattern)} points, 2θ step {step:.4g}°): {len(search)} peaks picked",
+             *search.notes]
+    wavelength = pattern.wavelength
+    doublet = len(pattern.wavelengths) == 2 and pattern.ratio > 0
+    if doublet and not search.kalpha2_stripped:
+        alpha1, alpha2 = pattern.wavelengths[:2]
+        wavelength = (alpha1 + pattern.ratio * alpha2) / (1 + pattern.ratio)
+        notes.append(f"Kα2 not stripped: positions are Kα1/Kα2 centroids, indexed at their weighted mean λ {wavelength:.5f} Å")
+    else:
+        notes.append(f"wavelength {wavelength:.5f} Å ({'Kα1' if doublet else 'the only line'})")
+    keep = _distinct(search.two_theta, search.height, wavelength)
+    if (~keep).any():
+        notes.append(f"{int((~keep).sum())} picks closer than the duplicate tolerance merged into their stronger neighbour")
+    positions, intensities = search.two_theta[keep], search.intensity[keep]
+    peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
+    if n_peaks is not None and peaks.n > n_peaks:
+        notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
+        peaks = peaks.first(n_peaks)
+    logger.info("%s: %d peaks picked", pattern.source, peaks.n)
+    return _with_notes(peaks, notes)
+
+
+def _with_notes(peaks: PeakList, notes) -> PeakList:
+    return replace(peaks, notes=tuple(notes))
+
+
+def _distinct(two_theta: np.ndarray, height: np.ndarray, wavelength: float) -> np.ndarray:
+    """Which picks to keep so that no two are duplicates in :class:`PeakList`'s sense."""
+    q2 = two_theta_to_q2(two_theta, wavelength)
+    keep = np.ones(q2.size, dtype=bool)
+    for i in np.argsort(height)[::-1]:
+        if keep[i]:
+            close = np.abs(q2 - q2[i]) <= DUPLICATE_RELATIVE_TOLERANCE * np.maximum(q2, q2[i])
+            close[i] = False
+            keep &= ~close
+    return keep
+
+
+def read_peak_input(
+    path: str | PathLike,
+    *,
+    units: str | None = None,
+    wavelength: float | None = None,
+    anode: str | None = None,
+    n_peaks: int | None = 20,
+    default_wavelength: float | None = None,
+) -> PeakList:
+    """The peak list in ``path``, read as a list or picked from a measured pattern.
+
+    Instrument formats (XRDML, BRML, RAW, RAS/RASX, GSAS, pdCIF) are patterns;
+    text columns are a pattern when their content says so (many points on a
+    slowly varying grid, :func:`powdex.peaks.io.is_scan`), otherwise a peak
+    list read by :func:`powdex.peaks.read_peaks`.  ``wavelength`` and
+    ``anode`` are as in :func:`powdex.patterns.read_pattern`; a peak list
+    given only ``anode`` is taken as unresolved Kα1/Kα2 centroids at the
+    weighted mean wavelength, with a note.  ``default_wavelength`` is used,
+    as :func:`powdex.peaks.read_peaks` uses it, when neither the caller nor
+    the file gives one; the list then says ``wavelength_assumed``.
+    """
+    path = Path(path)
+    source = str(path)
+    if _is_pattern(path, source, units):
+        pattern = read_pattern(path, wavelength=wavelength, anode=anode)
+        assumed = pattern.wavelength is None and default_wavelength is not None
+        if assumed:
+            pattern = with_radiation(pattern, wavelength=default_wavelength)
+        peaks = peaks_from_pattern(pattern, n_peaks=n_peaks)
+        return replace(peaks, wavelength_assumed=True) if assumed else peaks
+    notes = []
+    if wavelength is None and anode is not None:
+        tube = tube_lines(anode)
+        wavelength = tube.k_alpha_mean
+        notes.append(f"{tube.anode} peak positions taken as unresolved Kα1/Kα2 centroids: λ {wavelength:.5f} Å (weighted mean)")
+    peaks = read_peaks(path, units=units, wavelength=wavelength, n_peaks=n_peaks, default_wavelength=default_wavelength)
+    return _with_notes(peaks, (*notes, *peaks.notes)) if notes else peaks
+
+
+def _is_pattern(path: Path, source: str, units: str | None) -> bool:
+    if path.suffix.lower() in PEAK_LIST_SUFFIXES or path.is_dir() or not path.exists():
+        return False  # read_peaks says what is wrong
+    try:
+        pattern_format = format_of(path, source)
+    except PeakInputError:
+        return False
+    if pattern_format is not TEXT_COLUMNS:
+        return True
+    if units not in (None, "2theta"):
+        return False
+    try:
+        table = parse_text_table(read_text(path), source)
+        columns = table.leading_columns(min(len(table.rows[0]), 2), ("2θ", "intensity"))
+    except PeakInputError:
+        return False  # not clean columns: read_peaks names the line
+    return is_scan(columns)

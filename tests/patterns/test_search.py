@@ -1,0 +1,163 @@
+"""Peak search on synthetic Kα1+Kα2 patterns and on real files; picked peak lists."""
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from powdex.cli.peaks import peaks as peaks_command
+from powdex.crystal import Cell
+from powdex.patterns import Pattern, peaks_from_pattern, read_pattern, read_peak_input, search_peaks
+from powdex.patterns.radiation import ANODES
+from powdex.patterns.search import strip_kalpha2
+from powdex.patterns.simulate import simulate_pattern
+from powdex.peaks import PeakInputError, read_peaks
+from powdex.peaks.io import is_scan
+from powdex.peaks.units import q2_to_two_theta
+
+CU = ANODES["Cu"]
+
+
+def kalpha2_of(two_theta):
+    return np.degrees(2 * np.arcsin(np.sin(np.radians(two_theta) / 2) * CU.k_alpha2 / CU.k_alpha1))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_doublet_pattern_gives_its_kalpha1_lines_and_no_kalpha2_ghosts(seed):
+    simulated = simulate_pattern(Cell(4.5937, 4.5937, 2.9587), noise=0.02, seed=seed)  # rutile-like cell
+    found = search_peaks(simulated.pattern)
+    strong = simulated.line_height >= 0.01 * simulated.line_height.max()
+    for line in simulated.line_two_theta[strong]:
+        assert np.min(np.abs(found.two_theta - line)) <= 0.01, line
+    # Every pick is a Kα1 line; none sits at a Kα2 position that is not also a Kα1 line.
+    distance_to_kalpha1 = np.min(np.abs(found.two_theta[:, None] - simulated.line_two_theta[None, :]), axis=1)
+    assert np.all(distance_to_kalpha1 <= 0.5 * simulated.line_fwhm.min())
+    assert found.kalpha2_stripped
+
+
+def test_rachinger_strip_removes_an_exact_kalpha2_copy():
+    two_theta = np.arange(20.0, 60.0, 0.01)
+    kalpha1 = 1000 * np.exp(-0.5 * ((two_theta - 40.0) / 0.03) ** 2)
+    kalpha2 = 500 * np.exp(-0.5 * ((two_theta - kalpha2_of(40.0)) / 0.03) ** 2)
+    stripped, noise = strip_kalpha2(two_theta, kalpha1 + kalpha2, np.ones_like(two_theta), (CU.k_alpha1, CU.k_alpha2), 0.5)
+    assert np.max(np.abs(stripped - kalpha1)) < 2.0  # 0.2 % of the peak, interpolation error
+    assert noise[0] == 1.0 and noise[-1] == pytest.approx(np.sqrt(1 / (1 - 0.25)), rel=1e-3)  # σ² + R²σ² + R⁴σ² ...
+
+
+def test_noise_bumps_on_a_flat_background_are_not_peaks():
+    rng = np.random.default_rng(3)
+    two_theta = np.arange(10.0, 60.0, 0.02)
+    counts = rng.poisson(200, two_theta.size).astype(float)
+    counts += 3000 * np.exp(-0.5 * ((two_theta - 30.0) / 0.04) ** 2)
+    pattern = Pattern(two_theta, counts, np.sqrt(counts), "<flat>", wavelengths=(0.7093,))
+    found = search_peaks(pattern)
+    assert found.two_theta == pytest.approx([30.0], abs=0.01)
+
+
+def test_a_pattern_with_nothing_above_the_noise_is_refused():
+    counts = np.random.default_rng(0).poisson(100, 500).astype(float)
+    pattern = Pattern(np.arange(500) * 0.02 + 10, counts, np.sqrt(counts), "flat.xy", wavelengths=(1.0,))
+    with pytest.raises(PeakInputError, match=r"^flat.xy: no peak stands 5 σ of noise above the background$"):
+        search_peaks(pattern)
+
+
+def test_peaks_from_pattern_notes_and_first_lines():
+    simulated = simulate_pattern(Cell(5.4309, 5.4309, 5.4309), noise=0.01, seed=0)
+    peaks = peaks_from_pattern(simulated.pattern, n_peaks=5)
+    assert peaks.n == 5 and peaks.wavelength == CU.k_alpha1
+    assert np.all(np.min(np.abs(peaks.two_theta[:, None] - simulated.line_two_theta[None, :]), axis=1) <= 0.01)
+    assert peaks.notes[0].startswith("a measured pattern (8501 points, 2θ step 0.01°):")
+    assert "Kα2 stripped (Rachinger 1948; λ 1.54059/1.54443 Å, ratio 0.5)" in peaks.notes
+    assert peaks.notes[-2:] == ("wavelength 1.54059 Å (Kα1)", peaks.notes[-1])
+    assert peaks.notes[-1].startswith("the first 5 of")
+
+
+def test_unstripped_doublets_are_indexed_at_the_weighted_mean_wavelength():
+    simulated = simulate_pattern(Cell(5.4309, 5.4309, 5.4309), noise=0.01, seed=0)
+    peaks = peaks_from_pattern(simulated.pattern, strip=False)
+    assert peaks.wavelength == pytest.approx(CU.k_alpha_mean)
+    assert any("indexed at their weighted mean λ 1.54187 Å" in note for note in peaks.notes)
+
+
+def test_quartz_lines_are_picked_from_the_real_xrdml_file(data):
+    peaks = read_peak_input(data / "XRD-918-16_10.xrdml", n_peaks=None)
+    hkl, q2 = Cell(4.914, 4.914, 5.405, 90, 90, 120).miller_indices_within(0.6)
+    quartz = np.unique(np.round(q2_to_two_theta(q2, peaks.wavelength), 3))
+    strong_quartz = [20.86, 26.64, 36.54, 39.47, 40.29, 42.45, 45.79, 50.14, 54.87, 59.96]
+    for line in strong_quartz:
+        assert np.min(np.abs(peaks.two_theta - line)) < 0.06, line
+        assert np.min(np.abs(quartz - line)) < 0.02  # the list above is quartz's
+    assert peaks.wavelength == 1.540598
+
+
+def test_round_robin_pbso4_picks_are_anglesite_lines(data):
+    peaks = read_peak_input(data / "PBSO4.XRA", anode="Cu", n_peaks=20)
+    hkl, q2 = Cell(8.48, 5.398, 6.958).miller_indices_within(0.5)
+    lines = q2_to_two_theta(np.unique(np.round(q2, 8)), peaks.wavelength)
+    assert np.all(np.min(np.abs(peaks.two_theta[:, None] - lines[None, :]), axis=1) < 0.07)
+
+
+# --- telling a pattern from a peak list -----------------------------------------------
+
+
+def test_rounded_and_uneven_grids_are_scans_and_peak_lists_are_not():
+    rng = np.random.default_rng(0)
+    rounded = np.round(5 + 0.0131 * np.arange(2000), 3)
+    merged = np.concatenate([5 + 0.01 * np.arange(1000), 15.004 + 0.0123 * np.arange(1000)])
+    peak_list = np.sort(rng.uniform(5, 120, 150))
+    intensity = rng.uniform(1, 100, 2000)
+    assert is_scan(np.column_stack([rounded, intensity]))
+    assert is_scan(np.column_stack([merged, intensity]))
+    assert not is_scan(np.column_stack([peak_list, intensity[:150]]))
+
+
+def write_scan(path, simulated, decimals=3):
+    pattern = simulated.pattern
+    rows = "\n".join(f"{t:.{decimals}f} {i:.1f}" for t, i in zip(pattern.two_theta, pattern.intensity))
+    path.write_text("# wavelength: 1.5406\n" + rows + "\n")
+
+
+def test_read_peak_input_picks_a_text_scan_and_reads_a_peak_list(tmp_path):
+    simulated = simulate_pattern(Cell(5.4309, 5.4309, 5.4309), noise=0.01, seed=2)
+    scan = tmp_path / "silicon.xy"
+    write_scan(scan, simulated)
+    picked = read_peak_input(scan, n_peaks=6)
+    assert np.all(np.min(np.abs(picked.two_theta[:, None] - simulated.line_two_theta[None, :]), axis=1) <= 0.01)
+    with pytest.raises(PeakInputError, match=r"silicon.xy: a measured pattern \(8501 points\), not a peak list; pick its peaks"):
+        read_peaks(scan)
+    listed = tmp_path / "list.txt"
+    listed.write_text("28.44 100\n47.30 55\n56.12 30\n")
+    assert read_peak_input(listed, anode="Cu").wavelength == pytest.approx(CU.k_alpha_mean)
+    assert read_peak_input(listed, wavelength=1.5406).notes == ()
+
+
+def test_read_peak_input_without_a_wavelength_uses_the_default_and_says_so(data):
+    peaks = read_peak_input(data / "PBSO4.XRA", default_wavelength=1.5406)
+    assert peaks.wavelength_assumed and peaks.wavelength == 1.5406
+    with pytest.raises(PeakInputError, match=r"PBSO4.XRA: the file gives no wavelength; give one \(--wavelength\)"):
+        read_peak_input(data / "PBSO4.XRA")
+
+
+# --- powdex peaks ---------------------------------------------------------------------------
+
+app = typer.Typer()
+app.command("peaks")(peaks_command)
+app.command("other")(lambda: None)  # two commands, so "peaks" is named as on the real command line
+
+
+def test_powdex_peaks_writes_a_list_that_reads_back_and_a_png(data, tmp_path):
+    out, plot = tmp_path / "quartz.txt", tmp_path / "quartz.png"
+    result = CliRunner().invoke(app, ["peaks", str(data / "XRD-918-16_10.xrdml"), "--out", str(out), "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    reread = read_peaks(out, n_peaks=None)
+    assert reread.wavelength == 1.540598 and reread.n == read_peak_input(data / "XRD-918-16_10.xrdml", n_peaks=None).n
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_powdex_peaks_refuses_a_malformed_file_in_one_line(tmp_path):
+    path = tmp_path / "cut.xrdml"
+    path.write_text("<?xml version='1.0'?><xrdMeasurements>")
+    result = CliRunner().invoke(app, ["peaks", str(path)])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        f"error: {path}: not well-formed XML (no element found: line 1, column 38)"]
