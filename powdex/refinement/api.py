@@ -95,9 +95,9 @@ def refine(
     zero: float = 0.0,
     refine_groups: tuple[str, ...] = GROUPS,
     asymmetry: bool = True,
-    coarse_widths: tuple[float, ...] = (4.0, 2.0),
+    coarse_stages: tuple[tuple[float, int], ...] = ((4.0, 20), (2.0, 60)),
     window_fwhm: float = 6.0,
-    lebail_cycles: int = 6,
+    lebail_cycles: int = 4,
     pawley_penalty: float = 100.0,
     minimizer: LeastSquares | None = None,
 ) -> RefinementResult:
@@ -108,7 +108,8 @@ def refine(
     (a ``powdex.optim`` executor; in this process when None); the best fit
     (lowest χ²) is returned.  ``profile`` overrides the starting U, V, W
     (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``; ``asymmetry=False``
-    leaves the Finger–Cox–Jephcoat term out.  ``refine_groups`` limits what is
+    leaves the Finger–Cox–Jephcoat term out.  ``coarse_stages`` are the Le Bail
+    stages run first, as (FWHM factor, lines fitted from low angle) pairs.  ``refine_groups`` limits what is
     refined (of background, intensities, cell, zero, profile, asymmetry,
     displacement).  ``excluded`` regions and points outside
     ``two_theta_range`` are left out of the fit.
@@ -160,7 +161,7 @@ def refine(
     p0[model.cell_slice] = system.free_reciprocal_parameters(cell)
     lower, upper = _bounds(model, p0, cell_range=0.1)
     fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
-                    coarse_widths=coarse_widths if "cell" in groups else (), lebail_cycles=lebail_cycles,
+                    coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
                     pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares())
 
     tasks = []
@@ -221,7 +222,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
     esd = np.full(model.size, np.nan)
     covariance = None
     if varied.size:
-        jacobian = (model.jacobian(p)[:, varied].multiply(fit.sqrt_weight[:, None])).tocsc()
+        jacobian = (model.jacobian(p, columns=varied).multiply(fit.sqrt_weight[:, None])).tocsc()
         normal = (jacobian.T @ jacobian).toarray()
         try:
             covariance = np.linalg.inv(normal) * reduced
@@ -280,3 +281,23 @@ def _cell_esd(system: LatticeSystem, x: np.ndarray, varied: np.ndarray, covarian
         jacobian[:, k] = (system.lattice_parameters(up) - system.lattice_parameters(down)) / (2 * step)
     variance = np.einsum("ij,jk,ik->i", jacobian, sub, jacobian)
     return {name: (float(np.sqrt(v)) if v > 1e-30 else None) for name, v in zip(PARAMETER_NAMES, variance)}
+
+
+def start_from_index(document: dict, candidate: int = 0, source: str = "index result") -> tuple[Cell, str, float]:
+    """The cell, best space group and zero shift of candidate ``candidate`` (0: the
+    best) of a ``powdex index`` JSON document, to start a refinement from."""
+    candidates = document.get("candidates") if isinstance(document, dict) else None
+    if not candidates:
+        raise RefinementError(f"{source}: no candidates (not a powdex index result?)")
+    if not 0 <= candidate < len(candidates):
+        raise RefinementError(f"{source}: candidate {candidate + 1} asked for, {len(candidates)} listed")
+    chosen = candidates[candidate]
+    try:
+        cell = Cell(*(float(chosen[name]) for name in PARAMETER_NAMES))
+    except (KeyError, TypeError, ValueError) as error:
+        raise RefinementError(f"{source}: candidate {candidate + 1} has no valid cell ({error})") from None
+    classes = chosen.get("space_groups") or []
+    groups = classes[0].get("space_groups") if classes and isinstance(classes[0], dict) else None
+    if not groups:
+        raise RefinementError(f"{source}: candidate {candidate + 1} names no space group; give one")
+    return cell, str(groups[0]), float(chosen.get("zero_shift") or 0.0)

@@ -11,9 +11,11 @@ parameters.
 Parameters are released in stages, as done by hand in GSAS-II or TOPAS:
 background (and intensities), then cell and zero shift, then the profile
 (U, V, W, X, Y), then asymmetry and sample displacement.  Before them, Le Bail
-cycles with peaks widened ``coarse_widths`` times bring a cell that is a
+cycles with widened peaks (``coarse_stages``) bring a cell that is a
 percent off onto its lines: a narrow peak a few FWHM from its line gives no
-gradient toward it, a wide one does.
+gradient toward it, a wide one does.  Each coarse stage fits only the
+pattern up to its n-th line, where a cell error shifts the lines least (the
+shift grows as tan θ) and fewest lines overlap.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ from powdex.refinement.profile import DISPLACEMENT, HL, SL, ZERO, U, V, W, X, Y,
 logger = logging.getLogger(__name__)
 
 Method = Literal["pawley", "lebail"]
+# Least-squares iterations per Le Bail cycle: the intensities change after each, so
+# converging one cycle fully is wasted work.
+LEBAIL_ITERATIONS = 4
+# Widened peaks hide the asymmetry's detail: fewer quadrature nodes for the coarse stages.
+COARSE_ASYMMETRY_ORDER = 2
+# Windows of the coarse stages, in (widened) FWHM: wide peaks need no far tails to pull a cell.
+COARSE_WINDOW_FWHM = 3.0
+# Least-squares iterations of a stage before the last: the next stage goes on from where it stops.
+STAGE_ITERATIONS = 5
 GROUPS = ("background", "intensities", "cell", "zero", "profile", "asymmetry", "displacement")
 STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "intensities"),
@@ -76,7 +87,7 @@ class StageResiduals:
 
     def jacobian(self, x: np.ndarray) -> sp.csr_matrix:
         p = self.expand(x)
-        data = -(sp.diags(self.sqrt_weight) @ self.model.jacobian(p)[:, self.free])
+        data = -(sp.diags(self.sqrt_weight) @ self.model.jacobian(p, columns=self.free))
         if self.penalty is None:
             return data.tocsr()
         intensities = p[self.model.intensity_slice]
@@ -105,16 +116,22 @@ class StagedFit:
     """One staged refinement of ``model`` against ``observed`` ± ``sigma``."""
 
     def __init__(self, model: ProfileModel, observed: np.ndarray, sigma: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray, *, method: Method, groups: tuple[str, ...], coarse_widths: tuple[float, ...],
+                 upper: np.ndarray, *, method: Method, groups: tuple[str, ...], coarse_stages: tuple[tuple[float, int], ...],
                  lebail_cycles: int, pawley_penalty: float, minimizer: LeastSquares):
         self.model, self.observed = model, observed
         self.sqrt_weight = 1.0 / sigma
         self.lower, self.upper = lower, upper
-        self.method, self.groups, self.coarse_widths = method, groups, coarse_widths
+        self.method, self.groups, self.coarse_stages = method, groups, coarse_stages
         self.lebail_cycles, self.pawley_penalty, self.minimizer = lebail_cycles, pawley_penalty, minimizer
 
+    def _data(self, model: ProfileModel) -> tuple[np.ndarray, np.ndarray]:
+        """The observed counts and weights of the points ``model`` covers (a prefix of the pattern's)."""
+        n = model.two_theta.size
+        return self.observed[:n], self.sqrt_weight[:n]
+
     def chi2(self, model: ProfileModel, p: np.ndarray) -> float:
-        r = self.sqrt_weight * (self.observed - model.evaluate(p))
+        observed, sqrt_weight = self._data(model)
+        r = sqrt_weight * (observed - model.evaluate(p))
         return float(r @ r)
 
     def _free(self, stage: tuple[str, ...], lebail: bool) -> np.ndarray:
@@ -123,7 +140,7 @@ class StagedFit:
 
     def _least_squares(self, model: ProfileModel, p: np.ndarray, free: np.ndarray, penalty: float | None,
                        max_iter: int | None = None) -> tuple[np.ndarray, str, bool]:
-        residuals = StageResiduals(model, self.observed, self.sqrt_weight, p, free, penalty)
+        residuals = StageResiduals(model, *self._data(model), p, free, penalty)
         objective = Objective.least_squares(residuals, free.size, jacobian=residuals.jacobian,
                                             bounds=list(zip(self.lower[free], self.upper[free])),
                                             name="whole-pattern fit")
@@ -139,9 +156,9 @@ class StagedFit:
         previous = self.chi2(model, p)
         for _ in range(self.lebail_cycles):
             p = p.copy()
-            p[model.intensity_slice] = model.partition(p, self.observed)
+            p[model.intensity_slice] = model.partition(p, self._data(model)[0])
             if free.size:
-                p, message, success = self._least_squares(model, p, free, None, max_iter=10)
+                p, message, success = self._least_squares(model, p, free, None, max_iter=LEBAIL_ITERATIONS)
             current = self.chi2(model, p)
             if abs(previous - current) <= 1e-4 * current:
                 break
@@ -153,20 +170,25 @@ class StagedFit:
         # Starting intensities (and background) for both methods: Le Bail partitions.
         p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
         coarse_free = self._free(("background", "cell", "zero"), lebail=True)
-        for factor in self.coarse_widths:
-            p, message, success = self._lebail(self.model.with_width_factor(factor), p, coarse_free)
+        for factor, lines in self.coarse_stages:
+            coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
+            p, message, success = self._lebail(coarse, p, coarse_free)
+            logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
+                         self.chi2(self.model, p))
         free = np.empty(0, int)
-        for stage in STAGES:
-            stage_free = self._free(stage, lebail=self.method == "lebail")
-            if np.array_equal(stage_free, free):
-                continue  # a stage whose groups are all held adds nothing
-            free = stage_free
+        stages = [self._free(stage, lebail=self.method == "lebail") for stage in STAGES]
+        # A stage whose groups are all held adds nothing.
+        stages = [f for k, f in enumerate(stages) if k == 0 or not np.array_equal(f, stages[k - 1])]
+        for number, free in enumerate(stages):
+            last = number == len(stages) - 1
             if self.method == "lebail":
                 p, message, success = self._lebail(self.model, p, free)
             else:
                 scale = np.mean(np.abs(p[self.model.intensity_slice])) or 1.0
-                p, message, success = self._least_squares(self.model, p, free, self.pawley_penalty / scale)
-            logger.debug("stage %s: chi2 %.6g (%s)", "+".join(stage), self.chi2(self.model, p), message)
+                p, message, success = self._least_squares(self.model, p, free, self.pawley_penalty / scale,
+                                                          max_iter=None if last else STAGE_ITERATIONS)
+            logger.debug("stage %d: %d parameters, chi2 %.6g (%s)", number + 1, free.size, self.chi2(self.model, p),
+                         message)
         if self.method == "lebail":
             p = p.copy()
             p[self.model.intensity_slice] = self.model.partition(p, self.observed)

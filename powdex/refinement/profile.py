@@ -22,7 +22,8 @@ constant-wavelength neutron patterns differ only in their wavelengths: no
 Lorentz–polarisation or form factors enter.
 
 Each peak is evaluated only over its window of ``window_fwhm`` FWHM either
-side (widened by its asymmetric tail), as (point, peak) pairs: cost and the
+side (widened by its asymmetric tail), tapered smoothly to zero over the
+window's outer quarter, as (point, peak) pairs: cost and the
 Jacobian's non-zeros grow with the peaks, not with points × peaks.
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,24 +84,35 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
     return gamma, eta, d_gamma, d_eta
 
 
-def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, derivatives: bool):
-    """Unit-area pseudo-Voigt at offsets ``dx`` (deg); with ``derivatives``
-    also ∂/∂dx, ∂/∂Γ and ∂/∂η."""
+# The window's outer quarter tapers each peak smoothly to zero (a cubic smoothstep): a peak cut
+# off abruptly would jump by its tail height wherever a window edge crosses a point.
+_TAPER_START = 0.75
+
+
+def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, reach: float, derivatives: bool):
+    """Unit-area pseudo-Voigt at offsets ``dx`` (deg), tapered to zero between
+    0.75 and 1 times ``reach`` FWHM; with ``derivatives`` also ∂/∂dx, ∂/∂Γ and ∂/∂η."""
     inv = 1.0 / gamma
     z2 = dx * dx * inv * inv
     gauss = _GAUSS_NORM * inv * np.exp(-_FOUR_LN2 * z2)
     denominator = 1.0 / (1.0 + 4.0 * z2)
     lorentz = (2.0 / math.pi) * inv * denominator
-    value = eta * lorentz + (1.0 - eta) * gauss
+    shape = eta * lorentz + (1.0 - eta) * gauss
+    z = np.abs(dx) * inv / reach
+    s = np.clip((z - _TAPER_START) / (1.0 - _TAPER_START), 0.0, 1.0)
+    taper = 1.0 - s * s * (3.0 - 2.0 * s)
+    value = shape * taper
     if not derivatives:
         return value, None, None, None
+    dtaper_dz = -6.0 * s * (1.0 - s) / (1.0 - _TAPER_START)
+    dz_ddx = np.sign(dx) * inv / reach
     dgauss_dx = gauss * (-2.0 * _FOUR_LN2 * dx * inv * inv)
     dlorentz_dx = lorentz * (-8.0 * dx * inv * inv) * denominator
-    d_dx = eta * dlorentz_dx + (1.0 - eta) * dgauss_dx
+    d_dx = (eta * dlorentz_dx + (1.0 - eta) * dgauss_dx) * taper + shape * dtaper_dz * dz_ddx
     dgauss_dg = gauss * inv * (2.0 * _FOUR_LN2 * z2 - 1.0)
     dlorentz_dg = lorentz * inv * (8.0 * z2 * denominator - 1.0)
-    d_dgamma = eta * dlorentz_dg + (1.0 - eta) * dgauss_dg
-    return value, d_dx, d_dgamma, lorentz - gauss
+    d_dgamma = (eta * dlorentz_dg + (1.0 - eta) * dgauss_dg) * taper - shape * dtaper_dz * z * inv
+    return value, d_dx, d_dgamma, (lorentz - gauss) * taper
 
 
 def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
@@ -110,7 +123,7 @@ def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
     weight W(u) = 2 min(S, H)/L for u ≤ |H − S|/L and (H + S)/L − u above, as
     a density in u = h/L: W / ((1 + u²) sin 2φ)."""
     a, b = abs(h_l - s_l), h_l + s_l
-    nodes, gl_weights = np.polynomial.legendre.leggauss(order)
+    nodes, gl_weights = _gauss_legendre(order)
     u = np.concatenate([a / 2 * (nodes + 1), a + (b - a) / 2 * (nodes + 1)])
     du = np.concatenate([a / 2 * gl_weights, (b - a) / 2 * gl_weights])
     height = np.concatenate([np.full(order, b - a), b - u[order:]])
@@ -120,6 +133,11 @@ def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
     density = du * height / ((1.0 + u * u) * np.maximum(np.sin(two_phi), 1e-9))
     total = density.sum(axis=1, keepdims=True)
     return two_theta[:, None] - np.degrees(two_phi), density / np.where(total > 0, total, 1.0)
+
+
+@lru_cache(maxsize=None)
+def _gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(order)
 
 
 def chebyshev_basis(two_theta: np.ndarray, order: int) -> np.ndarray:
@@ -167,10 +185,26 @@ class ProfileModel:
         self.intensity_slice = slice(self.background_slice.stop, self.background_slice.stop + self.n_lines)
         self.size = self.intensity_slice.stop
 
-    def with_width_factor(self, factor: float) -> ProfileModel:
+    def coarsened(self, width_factor: float, asymmetry_order: int, window_fwhm: float) -> ProfileModel:
+        """The same model with every FWHM ``width_factor`` times wider, ``asymmetry_order``
+        quadrature nodes and windows of ``window_fwhm``."""
         twin = object.__new__(ProfileModel)
         twin.__dict__.update(self.__dict__)
-        twin.width_factor = factor
+        twin.width_factor, twin.asymmetry_order, twin.window_fwhm = width_factor, asymmetry_order, window_fwhm
+        return twin
+
+    def up_to_line(self, p: np.ndarray, lines: int) -> ProfileModel:
+        """The model over the points up to the window's end of line ``lines`` (counted
+        from low angle; all points if there are fewer), for stages that fit the
+        low-angle part only."""
+        if lines >= self.n_lines:
+            return self
+        windows = self.windows(p)
+        reach = windows.point[self.line_of[windows.component] < lines]
+        end = int(reach.max()) + 1 if reach.size else self.two_theta.size
+        twin = object.__new__(ProfileModel)
+        twin.__dict__.update(self.__dict__)
+        twin.two_theta, twin.background = self.two_theta[:end], self.background[:end]
         return twin
 
     # -- peak geometry -------------------------------------------------------------------------
@@ -258,7 +292,7 @@ class ProfileModel:
         asymmetric = "ddelta_dpos" in g
         for j in range(g["delta"].shape[1]):
             omega = g["omega"][c, j]
-            value, d_dx, d_dgamma, d_deta = pseudo_voigt(dx0 + g["delta"][c, j], gamma, eta, derivatives)
+            value, d_dx, d_dgamma, d_deta = pseudo_voigt(dx0 + g["delta"][c, j], gamma, eta, self.window_fwhm, derivatives)
             unit += omega * value
             if derivatives:
                 if asymmetric:
@@ -287,31 +321,45 @@ class ProfileModel:
         intensity = p[self.intensity_slice][self.line_of[windows.component]]
         return self.background_of(p) + np.bincount(windows.point, unit * intensity, minlength=self.two_theta.size)
 
-    def jacobian(self, p: np.ndarray, windows: Windows | None = None) -> sp.csc_matrix:
+    def jacobian(self, p: np.ndarray, windows: Windows | None = None, columns: np.ndarray | None = None) -> sp.csc_matrix:
         """∂(calculated pattern)/∂p, (points × parameters), as a sparse matrix:
         the intensity block has one window of non-zeros per line; the global,
-        cell and background columns are dense."""
-        windows = windows if windows is not None else self.windows(p)
-        g, unit, parts = self._pairs(p, windows, derivatives=True)
-        c, i = windows.component, windows.point
+        cell and background columns are dense.  ``columns`` (ascending) limits it
+        to those parameters, and the work to what they need."""
+        wanted = np.arange(self.size) if columns is None else np.asarray(columns, dtype=int)
+        peak_columns = wanted[wanted < self.cell_slice.stop]
+        background_columns = wanted[(wanted >= self.background_slice.start) & (wanted < self.background_slice.stop)]
+        line_columns = wanted[wanted >= self.intensity_slice.start] - self.intensity_slice.start
         n = self.two_theta.size
-        amplitude = self.factor[c] * p[self.intensity_slice][self.line_of[c]]
-        for key in parts:
-            parts[key] *= amplitude
-        columns = np.zeros((c.size, len(GLOBAL_NAMES) + self.n_cell))
-        columns[:, ZERO] = parts["pos"]
-        columns[:, DISPLACEMENT] = parts["pos"] * g["dpos_ddisp"][c]
-        for k, index in enumerate((U, V, W, X, Y)):
-            columns[:, index] = parts["gamma"] * g["d_gamma"][k][c] + parts["eta"] * g["d_eta"][k][c]
-        if "ddelta_dpos" in g:
-            columns[:, SL], columns[:, HL] = parts["sl"], parts["hl"]
-        columns[:, self.cell_slice] = (parts["pos"][:, None] * g["dpos_dcell"][c]
-                                       + parts["gamma"][:, None] * g["dgamma_dcell"][c]
-                                       + parts["eta"][:, None] * g["deta_dcell"][c])
-        summing = sp.csr_matrix((np.ones(c.size), (i, np.arange(c.size))), shape=(n, c.size))
-        dense = np.hstack([summing @ columns, self.background])
-        lines = sp.csc_matrix((unit * self.factor[c], (i, self.line_of[c])), shape=(n, self.n_lines))
-        return sp.hstack([sp.csc_matrix(dense), lines], format="csc")
+        blocks = []
+        if peak_columns.size or line_columns.size:
+            windows = windows if windows is not None else self.windows(p)
+            g, unit, parts = self._pairs(p, windows, derivatives=bool(peak_columns.size))
+            c, i = windows.component, windows.point
+        if peak_columns.size:
+            amplitude = self.factor[c] * p[self.intensity_slice][self.line_of[c]]
+            for key in parts:
+                parts[key] *= amplitude
+            pair_columns = np.zeros((c.size, self.cell_slice.stop))
+            pair_columns[:, ZERO] = parts["pos"]
+            pair_columns[:, DISPLACEMENT] = parts["pos"] * g["dpos_ddisp"][c]
+            for k, index in enumerate((U, V, W, X, Y)):
+                pair_columns[:, index] = parts["gamma"] * g["d_gamma"][k][c] + parts["eta"] * g["d_eta"][k][c]
+            if "ddelta_dpos" in g:
+                pair_columns[:, SL], pair_columns[:, HL] = parts["sl"], parts["hl"]
+            pair_columns[:, self.cell_slice] = (parts["pos"][:, None] * g["dpos_dcell"][c]
+                                                + parts["gamma"][:, None] * g["dgamma_dcell"][c]
+                                                + parts["eta"][:, None] * g["deta_dcell"][c])
+            summing = sp.csr_matrix((np.ones(c.size), (i, np.arange(c.size))), shape=(n, c.size))
+            blocks.append(sp.csc_matrix(summing @ pair_columns[:, peak_columns]))
+        if background_columns.size:
+            blocks.append(sp.csc_matrix(self.background[:, background_columns - self.background_slice.start]))
+        if line_columns.size:
+            lines = sp.csc_matrix((unit * self.factor[c], (i, self.line_of[c])), shape=(n, self.n_lines))
+            blocks.append(lines if line_columns.size == self.n_lines else lines[:, line_columns])
+        if not blocks:
+            return sp.csc_matrix((n, 0))
+        return sp.hstack(blocks, format="csc")
 
     def partition(self, p: np.ndarray, observed: np.ndarray, windows: Windows | None = None) -> np.ndarray:
         """Le Bail (1988) intensities: each line's share of the observed counts
@@ -330,5 +378,6 @@ class ProfileModel:
         numerator = np.bincount(line, unit * ratio[windows.point], minlength=self.n_lines)
         denominator = np.bincount(line, unit, minlength=self.n_lines)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(denominator > 0, numerator / denominator, 0.0)
+            # A line with no point in reach keeps its intensity.
+            share = np.where(denominator > 0, numerator / denominator, 1.0)
         return intensity * share

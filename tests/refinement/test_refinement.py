@@ -69,7 +69,7 @@ def test_le_bail_and_pawley_agree_on_the_cell(tetragonal):
 def test_result_round_trips_through_json(tetragonal, tmp_path):
     pattern, _ = tetragonal
     result = refine(pattern, TRUE_CELL, "P4/mmm", profile=START_PROFILE, zero=0.01,
-                    refine_groups=("background", "intensities"), coarse_widths=())
+                    refine_groups=("background", "intensities"), coarse_stages=())
     paths = result.save(tmp_path, plot=False)
     import json
 
