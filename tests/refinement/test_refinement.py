@@ -127,3 +127,26 @@ def test_least_squares_minimizer_refuses_an_objective_without_residuals():
 
     with pytest.raises(ConfigError, match="residuals"):
         LeastSquares().minimize(Objective(lambda x: float(x @ x), 2), [1.0, 1.0])
+
+
+def test_start_from_an_index_result():
+    import powdex
+    from powdex.refinement import start_from_index
+
+    document = {"candidates": [{"a": 5.2, "b": 5.2, "c": 7.4, "alpha": 90, "beta": 90, "gamma": 90, "zero_shift": 0.02,
+                                "space_groups": [{"space_groups": ["P 4/m m m", "P 4 2 2"]}]}]}
+    cell, group, zero = start_from_index(document)
+    assert cell == Cell(5.2, 5.2, 7.4) and group == "P 4/m m m" and zero == 0.02
+    with pytest.raises(RefinementError, match="no candidates"):
+        start_from_index({"peaks": []})
+    assert powdex.refine is refine
+
+
+def test_an_ensemble_from_cells_one_percent_off_reaches_the_true_cell(tetragonal):
+    from powdex.optim import LocalProcesses
+
+    pattern, _ = tetragonal
+    result = refine(pattern, START_CELL, "P4/mmm", starts=4, cell_error=0.01, seed=5, executor=LocalProcesses(2))
+    assert len(result.starts) == 4
+    assert result.starts_at_best == 4
+    assert abs(result.cell.a - TRUE_CELL.a) <= 2 * result.cell_esd["a"]
