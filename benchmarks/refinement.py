@@ -31,7 +31,7 @@ from powdex.crystal import Cell
 from powdex.optim import Bounds, evaluate_on_grid
 from powdex.refinement import refine
 from powdex.refinement.profile import GLOBAL_NAMES, HL, SL, ProfileModel
-from powdex.refinement.reflections import lattice_system_of, reflection_lines, resolve_space_group
+from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.synthetic import synthetic_pattern
 
 TRUE_CELL = Cell(9.6, 8.3, 11.2, 90.0, 103.0, 90.0)
@@ -47,14 +47,6 @@ def median_ms(call, repeats: int) -> float:
         call()
         times.append(time.perf_counter() - started)
     return 1e3 * statistics.median(times)
-
-
-def model_of(pattern, truth_cell: Cell) -> ProfileModel:
-    group = resolve_space_group(GROUP)
-    system = lattice_system_of(group)
-    q2 = (2 * np.sin(np.radians([pattern.two_theta[0], pattern.two_theta[-1]]) / 2) / pattern.wavelengths[0]) ** 2
-    lines = reflection_lines(truth_cell, group, system, *q2)
-    return ProfileModel(pattern.two_theta, pattern.wavelengths, pattern.ratio, lines.design, background_terms=3)
 
 
 class MapChi2:
@@ -91,9 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with threadpool_limits(1):
-        pattern, truth = synthetic_pattern(TRUE_CELL, GROUP, two_theta=np.linspace(8.0, 88.0, 5000), seed=args.seed,
-                                           profile=PROFILE)
-        model = model_of(pattern, TRUE_CELL)
+        pattern, model, truth = synthetic_pattern(TRUE_CELL, GROUP, two_theta=np.linspace(8.0, 88.0, 5000),
+                                                  seed=args.seed, profile=PROFILE)
         windows = model.windows(truth)
         symmetric = truth.copy()
         symmetric[SL] = symmetric[HL] = 0.0

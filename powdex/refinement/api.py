@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # Typical of a laboratory Bragg–Brentano diffractometer (FWHM about 0.07–0.1° 2θ).
 DEFAULT_PROFILE = {"U": 0.004, "V": -0.002, "W": 0.003, "X": 0.02, "Y": 0.01, "S/L": 0.02, "H/L": 0.01}
 MIN_POINTS = 20
+LINE_MARGIN = 1.0  # degrees 2θ
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def refine(
     sigma = np.maximum(pattern.sigma[keep], positive.min() if positive.size else 1.0)
 
     wavelength = pattern.wavelengths[0]
-    q2_min, q2_max = ((2.0 * np.sin(np.radians(t) / 2.0) / wavelength) ** 2 for t in (two_theta[0], two_theta[-1]))
+    # Lines up to a degree outside the range: their tails reach in, and a cell being refined moves them.
+    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
+                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
     lines = reflection_lines(cell, group, system, q2_min, q2_max)
     if not len(lines):
         raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "

@@ -38,7 +38,7 @@ Method = Literal["pawley", "lebail"]
 # converging one cycle fully is wasted work.
 LEBAIL_ITERATIONS = 4
 # Widened peaks hide the asymmetry's detail: fewer quadrature nodes for the coarse stages.
-COARSE_ASYMMETRY_ORDER = 2
+COARSE_ASYMMETRY_ORDER = 1
 # Windows of the coarse stages, in (widened) FWHM: wide peaks need no far tails to pull a cell.
 COARSE_WINDOW_FWHM = 3.0
 # Least-squares iterations of a stage before the last: the next stage goes on from where it stops.
@@ -140,6 +140,7 @@ class StagedFit:
 
     def _least_squares(self, model: ProfileModel, p: np.ndarray, free: np.ndarray, penalty: float | None,
                        max_iter: int | None = None) -> tuple[np.ndarray, str, bool]:
+        free = self.covered(model, p, free)
         residuals = StageResiduals(model, *self._data(model), p, free, penalty)
         objective = Objective.least_squares(residuals, free.size, jacobian=residuals.jacobian,
                                             bounds=list(zip(self.lower[free], self.upper[free])),
@@ -150,6 +151,15 @@ class StagedFit:
             # A failed run keeps the last good state: the start of this stage.
             return p, result.message, False
         return residuals.expand(result.x), result.message, result.success
+
+    @staticmethod
+    def covered(model: ProfileModel, p: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """``free`` without the intensities of lines whose windows hold no point
+        (lines just outside the range): no data determine them."""
+        windows = model.windows(p)
+        points = np.bincount(model.line_of[windows.component], minlength=model.n_lines)
+        empty = model.intensity_slice.start + np.flatnonzero(points == 0)
+        return np.setdiff1d(free, empty)
 
     def _lebail(self, model: ProfileModel, p: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, str, bool]:
         message, success = "no least-squares cycle", True
@@ -192,4 +202,4 @@ class StagedFit:
         if self.method == "lebail":
             p = p.copy()
             p[self.model.intensity_slice] = self.model.partition(p, self.observed)
-        return FitState(p, free, self.chi2(self.model, p), success, message)
+        return FitState(p, self.covered(self.model, p, free), self.chi2(self.model, p), success, message)

@@ -87,6 +87,8 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
 # The window's outer quarter tapers each peak smoothly to zero (a cubic smoothstep): a peak cut
 # off abruptly would jump by its tail height wherever a window edge crosses a point.
 _TAPER_START = 0.75
+# Pieces of the Finger–Cox–Jephcoat weight's sloping part, each with its own Gauss–Legendre nodes.
+_FCJ_PIECES = 3
 
 
 def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, reach: float, derivatives: bool):
@@ -118,14 +120,20 @@ def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, reach: floa
 def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
     """Finger–Cox–Jephcoat (1994) axial-divergence quadrature for peaks at ``two_theta`` (deg).
 
-    Returns (delta, weight), each (n, 2·order): the profile is
+    Returns (delta, weight), each (n, 4·order): the profile is
     Σ_j weight_j · pV(2θ' − (2θ − delta_j)), weights summing to one.  The
     weight W(u) = 2 min(S, H)/L for u ≤ |H − S|/L and (H + S)/L − u above, as
-    a density in u = h/L: W / ((1 + u²) sin 2φ)."""
+    a density in u = h/L: W / ((1 + u²) sin 2φ).  Gauss–Legendre of ``order``
+    nodes on [0, |H − S|/L] and on each of ``_FCJ_PIECES`` pieces of the rest
+    in equal steps of u², nearly equal steps of the shift (δ ∝ u²), where the
+    far tail of a low-angle peak would otherwise fall between nodes."""
     a, b = abs(h_l - s_l), h_l + s_l
     nodes, gl_weights = _gauss_legendre(order)
-    u = np.concatenate([a / 2 * (nodes + 1), a + (b - a) / 2 * (nodes + 1)])
-    du = np.concatenate([a / 2 * gl_weights, (b - a) / 2 * gl_weights])
+    edges = np.sqrt(a * a + (b * b - a * a) * np.linspace(0.0, 1.0, _FCJ_PIECES + 1))
+    edges = np.concatenate([[0.0], edges])
+    low, high = edges[:-1, None], edges[1:, None]
+    u = (low + (high - low) / 2 * (nodes + 1)).ravel()
+    du = ((high - low) / 2 * gl_weights).ravel()
     height = np.concatenate([np.full(order, b - a), b - u[order:]])
     c = np.cos(np.radians(two_theta))[:, None]
     cos_phi = np.clip(c * np.sqrt(1.0 + u * u), -1.0, 1.0)
@@ -166,7 +174,7 @@ class ProfileModel:
 
     def __init__(self, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
                  design: np.ndarray, *, background_terms: int = 6, window_fwhm: float = 6.0,
-                 asymmetry_order: int = 4, width_factor: float = 1.0):
+                 asymmetry_order: int = 3, width_factor: float = 1.0):
         self.two_theta = np.asarray(two_theta, dtype=float)
         self.wavelengths = tuple(wavelengths[:2] if ratio > 0 else wavelengths[:1])
         self.component_factor = np.array([1.0, ratio][: len(self.wavelengths)])

@@ -15,14 +15,14 @@ CU_KALPHA = (1.540593, 1.544414)
 def synthetic_pattern(cell: Cell, spacegroup: str | int, *, two_theta: np.ndarray, seed: int,
                       wavelengths: tuple[float, ...] = CU_KALPHA, ratio: float = 0.5,
                       profile: dict[str, float] | None = None, background: float = 200.0,
-                      peak_area: float = 2000.0) -> tuple[Pattern, np.ndarray]:
-    """A pattern of ``cell`` with Poisson-like Gaussian noise σ = √y, and the true
-    model parameters (``ProfileModel`` layout, lines of the full pattern range).
+                      peak_area: float = 2000.0) -> tuple[Pattern, ProfileModel, np.ndarray]:
+    """A pattern of ``cell`` with Poisson-like Gaussian noise σ = √y, the model
+    that made it (lines up to 1° outside the pattern's range) and its true parameters.
     Line intensities are random (drawn from ``seed``) times ``peak_area``."""
     rng = np.random.default_rng(seed)
     group = resolve_space_group(spacegroup)
     system = lattice_system_of(group)
-    q2 = (2.0 * np.sin(np.radians(np.array([two_theta[0], two_theta[-1]])) / 2.0) / wavelengths[0]) ** 2
+    q2 = (2.0 * np.sin(np.radians(np.array([two_theta[0] - 1.0, two_theta[-1] + 1.0])) / 2.0) / wavelengths[0]) ** 2
     lines = reflection_lines(cell, group, system, q2[0], q2[1])
     model = ProfileModel(two_theta, wavelengths, ratio, lines.design, background_terms=3)
     p = np.zeros(model.size)
@@ -36,4 +36,4 @@ def synthetic_pattern(cell: Cell, spacegroup: str | int, *, two_theta: np.ndarra
     observed = clean + sigma * rng.standard_normal(clean.size)
     pattern = Pattern(two_theta, observed, sigma, source=f"synthetic {group.xhm()}", wavelengths=wavelengths,
                       ratio=ratio, sigma_from_file=True)
-    return pattern, p
+    return pattern, model, p

@@ -18,7 +18,7 @@ app.command("other")(lambda: None)  # two commands, so that typer keeps the "ref
 
 @pytest.fixture(scope="module")
 def pattern_file(tmp_path_factory, tetragonal):
-    pattern, _ = tetragonal
+    pattern, _, _ = tetragonal
     path = tmp_path_factory.mktemp("refine") / "tetragonal.xye"
     np.savetxt(path, np.column_stack([pattern.two_theta, pattern.intensity, pattern.sigma]),
                header="synthetic P4/mmm, Cu Kα1+Kα2", fmt="%.6f")

@@ -9,8 +9,7 @@ from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement import RefinementError, RefinementResult, refine
-from powdex.refinement.profile import HL, SL, ProfileModel
-from powdex.refinement.reflections import lattice_system_of, reflection_lines, resolve_space_group
+from powdex.refinement.profile import HL, SL
 
 from .conftest import PROFILE, TRUE_CELL
 
@@ -18,18 +17,9 @@ START_PROFILE = {k: v for k, v in PROFILE.items() if k != "zero"}
 START_CELL = Cell(5.206, 5.206, 7.392)
 
 
-def _model_and_truth(tetragonal):
-    pattern, truth = tetragonal
-    group = resolve_space_group("P4/mmm")
-    system = lattice_system_of(group)
-    q2 = (2 * np.sin(np.radians([pattern.two_theta[0], pattern.two_theta[-1]]) / 2) / pattern.wavelengths[0]) ** 2
-    lines = reflection_lines(TRUE_CELL, group, system, *q2)
-    return ProfileModel(pattern.two_theta, pattern.wavelengths, pattern.ratio, lines.design, background_terms=3), truth
-
-
 @pytest.mark.parametrize("asymmetric", [True, False])
 def test_jacobian_matches_central_differences(tetragonal, asymmetric):
-    model, p = _model_and_truth(tetragonal)
+    _, model, p = tetragonal
     p = p.copy()
     p[1] = 0.02  # a sample displacement, so that its column is tested off zero
     if not asymmetric:
@@ -49,7 +39,7 @@ def test_jacobian_matches_central_differences(tetragonal, asymmetric):
 
 
 def test_pawley_refines_a_synthetic_pattern_back(tetragonal):
-    pattern, _ = tetragonal
+    pattern, _, _ = tetragonal
     result = refine(pattern, START_CELL, "P 4/m m m", method="pawley", profile=START_PROFILE)
     for name in ("a", "c"):
         assert abs(getattr(result.cell, name) - getattr(TRUE_CELL, name)) <= 2 * result.cell_esd[name]
@@ -59,7 +49,7 @@ def test_pawley_refines_a_synthetic_pattern_back(tetragonal):
 
 
 def test_le_bail_and_pawley_agree_on_the_cell(tetragonal):
-    pattern, _ = tetragonal
+    pattern, _, _ = tetragonal
     pawley = refine(pattern, START_CELL, "P 4/m m m", method="pawley", profile=START_PROFILE)
     lebail = refine(pattern, START_CELL, "P 4/m m m", method="lebail", profile=START_PROFILE)
     for name in ("a", "c"):
@@ -67,7 +57,7 @@ def test_le_bail_and_pawley_agree_on_the_cell(tetragonal):
 
 
 def test_result_round_trips_through_json(tetragonal, tmp_path):
-    pattern, _ = tetragonal
+    pattern, _, _ = tetragonal
     result = refine(pattern, TRUE_CELL, "P4/mmm", profile=START_PROFILE, zero=0.01,
                     refine_groups=("background", "intensities"), coarse_stages=())
     paths = result.save(tmp_path, plot=False)
@@ -82,7 +72,7 @@ def test_result_round_trips_through_json(tetragonal, tmp_path):
 
 
 def test_bad_input_raises_one_line_errors(tetragonal):
-    pattern, _ = tetragonal
+    pattern, _, _ = tetragonal
     with pytest.raises(RefinementError, match="does not fit the cell"):
         refine(pattern, Cell(5.2, 5.3, 7.4), "P4/mmm")
     with pytest.raises(RefinementError, match="no reflection"):
@@ -145,7 +135,7 @@ def test_start_from_an_index_result():
 def test_an_ensemble_from_cells_one_percent_off_reaches_the_true_cell(tetragonal):
     from powdex.optim import LocalProcesses
 
-    pattern, _ = tetragonal
+    pattern, _, _ = tetragonal
     result = refine(pattern, START_CELL, "P4/mmm", starts=4, cell_error=0.01, seed=5, executor=LocalProcesses(2))
     assert len(result.starts) == 4
     assert result.starts_at_best == 4
