@@ -39,9 +39,11 @@ class LeastSquares(_Minimizer):
     """Levenberg–Marquardt or trust-region reflective least squares on an
     objective's residuals (``Objective.least_squares``).
 
-    Stops when an accepted step lowers Σr² by less than ``ftol`` relative, or
+    Marquardt stops when the Gauss–Newton step of the linearized residuals
+    would lower Σr² by less than ``ftol`` relative, when an accepted step
     changes no parameter by more than ``xtol`` relative (absolute below 1), or
-    after ``max_iter`` iterations (Jacobians)."""
+    after ``max_iter`` iterations (Jacobians); trf passes ``ftol`` and ``xtol``
+    to scipy."""
 
     kind: Literal["least-squares"] = "least-squares"
     method: Literal["marquardt", "trf"] = "marquardt"
@@ -109,6 +111,12 @@ class LeastSquares(_Minimizer):
             sub = normal[np.ix_(free, free)]
             diagonal = np.diag(sub).copy()
             diagonal[diagonal <= 0] = 1.0
+            # The most the linear model can still gain, gᵀ(JᵀJ)⁻¹g at its Gauss–Newton step: when that
+            # is below ftol the fit is done, however short the damped steps have become.
+            newton = _solve(sub + 1e-12 * np.diag(diagonal), -gradient[free])
+            if -float(gradient[free] @ newton) <= self.ftol * max(cost, 1e-300):
+                message, status, success = "the linear model promises a relative decrease below ftol", 3, True
+                break
             accepted = False
             while damping <= _DAMPING_MAX:
                 step = np.zeros_like(x)
@@ -124,14 +132,9 @@ class LeastSquares(_Minimizer):
                 message, status, success = "no step lowers the sum of squares (damping exhausted)", 2, True
                 break
             change = np.abs(trial - x)
-            decrease = cost - cost_trial
             x, r, cost = trial, r_trial, cost_trial
             tracker.iterate(SimpleNamespace(x=x, fun=cost))
             damping = max(damping * _DAMPING_DOWN, 1e-12)
-            # A small decrease under heavy damping is a short step, not convergence.
-            if decrease <= self.ftol * max(cost, 1e-300) and damping <= self.initial_damping:
-                message, status, success = "relative decrease of the sum of squares below ftol", 3, True
-                break
             if np.all(change <= self.xtol * np.maximum(np.abs(x), 1.0)):
                 message, status, success = "parameter change below xtol", 4, True
                 break

@@ -147,6 +147,8 @@ class StagedFit:
                                             name="whole-pattern fit")
         minimizer = self.minimizer if max_iter is None else self.minimizer.model_copy(update={"max_iter": max_iter})
         result = minimizer.minimize(objective, p[free])
+        logger.debug("least squares on %d parameters: %d iterations, %d evaluations, %.2f s", free.size, result.nit,
+                     result.nfev, result.wall_time)
         if not result.admissible:
             # A failed run keeps the last good state: the start of this stage.
             return p, result.message, False
