@@ -31,8 +31,11 @@ from powdex.optim.errors import ConfigError
 from powdex.optim.minimizers import _End, _Minimizer, _Tracker
 from powdex.optim.objective import Objective
 
-# Marquardt's damping: shrink after an accepted step, grow after a rejected one.
-_DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1.0 / 3.0, 4.0, 1e12
+# Beyond this damping no step is worth trying.
+_DAMPING_MAX = 1e12
+# A fit whose sum of squares falls by less than ftol (relative) over this many iterations has
+# stalled in a flat valley: the Gauss–Newton promise there comes from directions the data hardly fix.
+_STALL_ITERATIONS = 3
 
 
 class LeastSquares(_Minimizer):
@@ -40,7 +43,8 @@ class LeastSquares(_Minimizer):
     objective's residuals (``Objective.least_squares``).
 
     Marquardt stops when the Gauss–Newton step of the linearized residuals
-    would lower Σr² by less than ``ftol`` relative, when an accepted step
+    would lower Σr² by less than ``ftol`` relative, when Σr² fell by less than
+    that over the last three iterations, when an accepted step
     changes no parameter by more than ``xtol`` relative (absolute below 1), or
     after ``max_iter`` iterations (Jacobians); trf passes ``ftol`` and ``xtol``
     to scipy."""
@@ -94,7 +98,8 @@ class LeastSquares(_Minimizer):
         tracker._record(x, cost)
         if not np.isfinite(cost):
             return _End(x, np.nan, None, -1, False, "the residuals at the start are not finite")
-        damping = self.initial_damping
+        damping, growth = self.initial_damping, 2.0
+        history = [cost]
         gradient = None
         message, status, success = f"no convergence in {self.max_iter} iterations", 0, False
         for _ in range(self.max_iter):
@@ -127,14 +132,25 @@ class LeastSquares(_Minimizer):
                 if np.isfinite(cost_trial) and cost_trial <= cost:
                     accepted = True
                     break
-                damping *= _DAMPING_UP
+                damping *= growth
+                growth *= 2.0
             if not accepted:
                 message, status, success = "no step lowers the sum of squares (damping exhausted)", 2, True
                 break
+            # Nielsen's (1999) update: shrink the damping by how well the linear model predicted the gain.
+            taken = (trial - x)[free]
+            predicted = -(2.0 * gradient[free] @ taken + taken @ sub @ taken)
+            ratio = (cost - cost_trial) / predicted if predicted > 0 else 0.0
+            damping = max(damping * max(1.0 / 3.0, 1.0 - (2.0 * ratio - 1.0) ** 3), 1e-12)
+            growth = 2.0
             change = np.abs(trial - x)
             x, r, cost = trial, r_trial, cost_trial
             tracker.iterate(SimpleNamespace(x=x, fun=cost))
-            damping = max(damping * _DAMPING_DOWN, 1e-12)
+            history.append(cost)
+            if len(history) > _STALL_ITERATIONS and history[-1 - _STALL_ITERATIONS] - cost <= self.ftol * cost:
+                message, status, success = (f"the sum of squares fell by less than ftol in {_STALL_ITERATIONS} "
+                                            "iterations"), 5, True
+                break
             if np.all(change <= self.xtol * np.maximum(np.abs(x), 1.0)):
                 message, status, success = "parameter change below xtol", 4, True
                 break

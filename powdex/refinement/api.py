@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_PROFILE = {"U": 0.004, "V": -0.002, "W": 0.003, "X": 0.02, "Y": 0.01, "S/L": 0.02, "H/L": 0.01}
 MIN_POINTS = 20
 LINE_MARGIN = 1.0  # degrees 2θ
+# Relative χ² change at which a fit is done: a change of 1 in χ² is one standard
+# uncertainty, and χ² is about the number of points, so this is far below it.
+REFINEMENT_FTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def refine(
     lower, upper = _bounds(model, p0, cell_range=0.1)
     fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
                     coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
-                    pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares())
+                    pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))
 
     tasks = []
     for start_cell in _perturbed_cells(cell, system, max(1, starts), cell_error, seed):

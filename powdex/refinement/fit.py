@@ -1,9 +1,9 @@
 """Staged Pawley and Le Bail fits of a ``ProfileModel`` on the least-squares minimizer.
 
 Pawley (1981): every line's integrated intensity is a linear least-squares
-parameter, refined together with the rest; a penalty residual
-``pawley_penalty · min(I, 0) / Ī`` per line keeps them non-negative
-(Ī a mean line intensity).  Le Bail (1988): the intensities are not refined
+parameter, refined together with the rest; a smooth penalty residual of
+about ``pawley_penalty · I / Ī`` per negative intensity keeps them
+non-negative (Ī the mean line intensity).  Le Bail (1988): the intensities are not refined
 but apportioned from the observed counts by the current profiles
 (``ProfileModel.partition``) between least-squares cycles on the other
 parameters.
@@ -43,6 +43,8 @@ COARSE_ASYMMETRY_ORDER = 1
 COARSE_WINDOW_FWHM = 3.0
 # Least-squares iterations of a stage before the last: the next stage goes on from where it stops.
 STAGE_ITERATIONS = 5
+# Width of the Pawley penalty's bend, relative to the mean line intensity.
+PENALTY_WIDTH = 0.01
 GROUPS = ("background", "intensities", "cell", "zero", "profile", "asymmetry", "displacement")
 STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "intensities"),
@@ -65,11 +67,13 @@ def group_indices(model: ProfileModel, group: str) -> np.ndarray:
 
 class StageResiduals:
     """Weighted residuals (y − y_calc)/σ of the free parameters, the others held
-    at ``full``; for Pawley, one penalty row per line after them.  A class, not a
-    closure, so that it pickles to worker processes."""
+    at ``full``; for Pawley, one penalty row per line after them,
+    weight · (√(I² + width²) − I)/2: about −weight · I below zero, vanishing
+    above, and smooth (a kink at zero stalls Levenberg–Marquardt).  A class,
+    not a closure, so that it pickles to worker processes."""
 
     def __init__(self, model: ProfileModel, observed: np.ndarray, sqrt_weight: np.ndarray, full: np.ndarray,
-                 free: np.ndarray, penalty: float | None):
+                 free: np.ndarray, penalty: tuple[float, float] | None):
         self.model, self.observed, self.sqrt_weight = model, observed, sqrt_weight
         self.full, self.free, self.penalty = full, free, penalty
 
@@ -83,20 +87,22 @@ class StageResiduals:
         r = self.sqrt_weight * (self.observed - self.model.evaluate(p))
         if self.penalty is None:
             return r
-        return np.concatenate([r, self.penalty * np.minimum(p[self.model.intensity_slice], 0.0)])
+        weight, width = self.penalty
+        intensity = p[self.model.intensity_slice]
+        return np.concatenate([r, weight * (np.hypot(intensity, width) - intensity) / 2.0])
 
     def jacobian(self, x: np.ndarray) -> sp.csr_matrix:
         p = self.expand(x)
         data = -(sp.diags(self.sqrt_weight) @ self.model.jacobian(p, columns=self.free))
         if self.penalty is None:
             return data.tocsr()
-        intensities = p[self.model.intensity_slice]
-        rows = np.flatnonzero(intensities < 0)
-        column_of = {index: k for k, index in enumerate(self.free)}
-        columns = [column_of.get(self.model.intensity_slice.start + r, -1) for r in rows]
-        keep = [k for k, c in enumerate(columns) if c >= 0]
-        penalty = sp.csr_matrix((np.full(len(keep), self.penalty), (rows[keep], np.array(columns, int)[keep])),
-                                shape=(self.model.n_lines, self.free.size))
+        weight, width = self.penalty
+        start = self.model.intensity_slice.start
+        positions = np.flatnonzero(self.free >= start)
+        lines = self.free[positions] - start
+        intensity = p[start + lines]
+        slope = weight * (intensity / np.hypot(intensity, width) - 1.0) / 2.0
+        penalty = sp.csr_matrix((slope, (lines, positions)), shape=(self.model.n_lines, self.free.size))
         return sp.vstack([data, penalty], format="csr")
 
 
@@ -138,7 +144,7 @@ class StagedFit:
         chosen = [g for g in stage if g in self.groups and not (lebail and g == "intensities")]
         return np.sort(np.concatenate([group_indices(self.model, g) for g in chosen]))
 
-    def _least_squares(self, model: ProfileModel, p: np.ndarray, free: np.ndarray, penalty: float | None,
+    def _least_squares(self, model: ProfileModel, p: np.ndarray, free: np.ndarray, penalty: tuple[float, float] | None,
                        max_iter: int | None = None) -> tuple[np.ndarray, str, bool]:
         free = self.covered(model, p, free)
         residuals = StageResiduals(model, *self._data(model), p, free, penalty)
@@ -197,7 +203,8 @@ class StagedFit:
                 p, message, success = self._lebail(self.model, p, free)
             else:
                 scale = np.mean(np.abs(p[self.model.intensity_slice])) or 1.0
-                p, message, success = self._least_squares(self.model, p, free, self.pawley_penalty / scale,
+                p, message, success = self._least_squares(self.model, p, free,
+                                                          (self.pawley_penalty / scale, PENALTY_WIDTH * scale),
                                                           max_iter=None if last else STAGE_ITERATIONS)
             logger.debug("stage %d: %d parameters, chi2 %.6g (%s)", number + 1, free.size, self.chi2(self.model, p),
                          message)

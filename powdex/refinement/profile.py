@@ -89,6 +89,7 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
 _TAPER_START = 0.75
 # Pieces of the Finger–Cox–Jephcoat weight's sloping part, each with its own Gauss–Legendre nodes.
 _FCJ_PIECES = 3
+_FCJ_SMOOTHING = 2e-3
 
 
 def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, reach: float, derivatives: bool):
@@ -127,7 +128,9 @@ def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
     nodes on [0, |H − S|/L] and on each of ``_FCJ_PIECES`` pieces of the rest
     in equal steps of u², nearly equal steps of the shift (δ ∝ u²), where the
     far tail of a low-angle peak would otherwise fall between nodes."""
-    a, b = abs(h_l - s_l), h_l + s_l
+    # |H − S| smoothed over _FCJ_SMOOTHING: S and H are exchangeable, and a fit that passes from
+    # S > H to S < H would otherwise cross a kink that stalls Levenberg–Marquardt.
+    a, b = math.hypot(h_l - s_l, _FCJ_SMOOTHING) - _FCJ_SMOOTHING, h_l + s_l
     nodes, gl_weights = _gauss_legendre(order)
     edges = np.sqrt(a * a + (b * b - a * a) * np.linspace(0.0, 1.0, _FCJ_PIECES + 1))
     edges = np.concatenate([[0.0], edges])
