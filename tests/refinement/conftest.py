@@ -14,3 +14,7 @@ def tetragonal():
     pattern, model, truth = synthetic_pattern(TRUE_CELL, "P 4/m m m", two_theta=np.linspace(15.0, 75.0, 2400), seed=3,
                                        profile=PROFILE)
     return pattern, model, truth
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about 20 s")
