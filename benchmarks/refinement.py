@@ -9,8 +9,8 @@ BLAS is pinned to one thread.  Rows:
 - profile evaluation and Jacobian (every parameter): median of repeats, with
   the asymmetry on and off;
 - Pawley fit cold (from a cell 0.15 % off and the default profile) and seeded
-  (from the cold fit's cell and profile, as a neighbour in a series would
-  start), with the reduced χ² each reaches (1 is the noise);
+  (``neighbour=`` the cold fit, as the next pattern of a series would start),
+  with the reduced χ² each reaches (1 is the noise);
 - an ensemble of ``--starts`` starts from cells up to ±1 % off: how many reach
   the global minimum (χ² within 0.1 % of the best);
 - a 21×21 χ² map over a and c around the refined cell (other parameters held).
@@ -104,10 +104,8 @@ def main() -> None:
         rows.append(("  reduced χ² (cold)", cold.statistics.reduced_chi2))
         errors = [abs(getattr(cold.cell, n) - getattr(TRUE_CELL, n)) / cold.cell_esd[n] for n in ("a", "b", "c", "beta")]
         rows.append(("  largest |cell − true| / esd (cold)", max(errors)))
-        seeded_profile = {name: cold.parameter(name).value for name in ("U", "V", "W", "X", "Y", "S/L", "H/L")}
         started = time.perf_counter()
-        seeded = refine(pattern, cold.cell, GROUP, profile=seeded_profile, zero=cold.parameter("zero").value,
-                        coarse_stages=())
+        seeded = refine(pattern, cold.cell, GROUP, neighbour=cold)
         rows.append(("Pawley fit, seeded (s)", time.perf_counter() - started))
         rows.append(("  reduced χ² (seeded)", seeded.statistics.reduced_chi2))
 

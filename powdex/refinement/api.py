@@ -35,10 +35,11 @@ class StartTask:
 
     fit: StagedFit
     parameters: np.ndarray
+    staged: bool
 
 
 def run_start(task: StartTask) -> FitState:
-    return task.fit.run(task.parameters)
+    return task.fit.run(task.parameters, task.staged)
 
 
 def _select_points(pattern: Pattern, two_theta_range: tuple[float, float] | None,
@@ -104,6 +105,7 @@ def refine(
     lebail_cycles: int = 4,
     pawley_penalty: float = 100.0,
     minimizer: LeastSquares | None = None,
+    neighbour: RefinementResult | None = None,
 ) -> RefinementResult:
     """Refine ``cell`` in ``spacegroup`` against ``pattern`` by a Pawley or Le Bail fit.
 
@@ -117,6 +119,11 @@ def refine(
     refined (of background, intensities, cell, zero, profile, asymmetry,
     displacement).  ``excluded`` regions and points outside
     ``two_theta_range`` are left out of the fit.
+
+    ``neighbour``, the refinement of a similar pattern (the previous one of a
+    series), seeds the fit: its profile, zero shift, displacement, background
+    and the intensities of the lines it shares start this one, which then
+    refines everything at once instead of in stages.
     """
     if method not in ("pawley", "lebail"):
         raise RefinementError(f"method: {method!r} is neither 'pawley' nor 'lebail'")
@@ -165,6 +172,8 @@ def refine(
     p0[model.intensity_slice] = 1.0
     groups = tuple(g for g in refine_groups if asymmetry or g != "asymmetry")
     p0[model.cell_slice] = system.free_reciprocal_parameters(cell)
+    if neighbour is not None:
+        _seed_from(neighbour, model, lines, p0)
     lower, upper = _bounds(model, p0, cell_range=0.1)
     fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
                     coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
@@ -174,7 +183,7 @@ def refine(
     for start_cell in _perturbed_cells(cell, system, max(1, starts), cell_error, seed):
         p = p0.copy()
         p[model.cell_slice] = system.free_reciprocal_parameters(start_cell)
-        tasks.append(StartTask(fit, p))
+        tasks.append(StartTask(fit, p, staged=neighbour is None))
     states = _run_all(tasks, executor)
     chi2 = np.array([s.chi2 if np.isfinite(s.chi2) else np.inf for s in states])
     best = states[int(np.argmin(chi2))]
@@ -182,6 +191,21 @@ def refine(
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
     at_best = int(np.sum(chi2 <= best.chi2 * 1.001))
     return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method)
+
+
+def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p: np.ndarray) -> None:
+    """Set ``p``'s profile, background and shared lines' intensities from ``neighbour``'s."""
+    values = {parameter.name: parameter.value for parameter in neighbour.parameters}
+    for index, name in enumerate(GLOBAL_NAMES):
+        if name in values:
+            p[index] = values[name]
+    terms = model.background_slice.stop - model.background_slice.start
+    for k in range(terms):
+        p[model.background_slice.start + k] = values.get(f"background_{k}", 0.0)
+    known = {tuple(hkl): intensity for hkl, intensity in zip(neighbour.hkl.tolist(), neighbour.line_intensity)
+             if np.isfinite(intensity)}
+    typical = float(np.median(list(known.values()))) if known else 1.0
+    p[model.intensity_slice] = [known.get(tuple(hkl), typical) for hkl in lines.hkl.tolist()]
 
 
 def _run_all(tasks: list[StartTask], executor) -> list[FitState]:

@@ -183,12 +183,16 @@ class StagedFit:
             previous = current
         return p, message, success
 
-    def run(self, p: np.ndarray) -> FitState:
+    def run(self, p: np.ndarray, staged: bool = True) -> FitState:
+        """Fit from ``p``; without ``staged``, only the last stage (every group at
+        once), for a start that is already close: a neighbour's refinement."""
         p = np.clip(p, self.lower, self.upper)
-        # Starting intensities (and background) for both methods: Le Bail partitions.
-        p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
+        message, success = "", True
+        if staged:
+            # Starting intensities (and background) for both methods: Le Bail partitions.
+            p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
         coarse_free = self._free(("background", "cell", "zero"), lebail=True)
-        for factor, lines in self.coarse_stages:
+        for factor, lines in self.coarse_stages if staged else ():
             coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
             p, message, success = self._lebail(coarse, p, coarse_free)
             logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
@@ -197,6 +201,8 @@ class StagedFit:
         stages = [self._free(stage, lebail=self.method == "lebail") for stage in STAGES]
         # A stage whose groups are all held adds nothing.
         stages = [f for k, f in enumerate(stages) if k == 0 or not np.array_equal(f, stages[k - 1])]
+        if not staged:
+            stages = stages[-1:]
         for number, free in enumerate(stages):
             last = number == len(stages) - 1
             if self.method == "lebail":

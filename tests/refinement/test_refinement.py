@@ -140,3 +140,11 @@ def test_an_ensemble_from_cells_one_percent_off_reaches_the_true_cell(tetragonal
     assert len(result.starts) == 4
     assert result.starts_at_best == 4
     assert abs(result.cell.a - TRUE_CELL.a) <= 2 * result.cell_esd["a"]
+
+
+def test_a_fit_seeded_from_a_neighbour_reaches_the_same_minimum(tetragonal):
+    pattern, _, _ = tetragonal
+    cold = refine(pattern, START_CELL, "P4/mmm")
+    seeded = refine(pattern, Cell(5.201, 5.201, 7.401), "P4/mmm", neighbour=cold)
+    assert seeded.statistics.reduced_chi2 == pytest.approx(cold.statistics.reduced_chi2, rel=1e-3)
+    assert abs(seeded.cell.c - cold.cell.c) <= 0.1 * cold.cell_esd["c"]
