@@ -41,7 +41,7 @@ def refine(
     anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, Fe, Cr, Ag): its Kα1/Kα2 lines and ratio")] = None,
     two_theta_min: Annotated[float | None, typer.Option("--min", help="Lowest 2θ fitted (degrees)")] = None,
     two_theta_max: Annotated[float | None, typer.Option("--max", help="Highest 2θ fitted (degrees)")] = None,
-    exclude: Annotated[list[str], typer.Option(help="2θ region LOW,HIGH left out of the fit (repeatable)")] = [],
+    exclude: Annotated[list[str] | None, typer.Option(help="2θ region LOW,HIGH left out of the fit (repeatable)")] = None,
     background_terms: Annotated[int, typer.Option(min=1, max=30, help="Chebyshev background coefficients")] = 6,
     no_asymmetry: Annotated[bool, typer.Option("--no-asymmetry", help="Leave out the axial-divergence asymmetry")] = False,
     executor: Annotated[ExecutorName, typer.Option(help="Where the starts run")] = ExecutorName.inprocess,
@@ -69,7 +69,7 @@ def refine(
         else:
             start, group = _cell(cell), spacegroup
         regions = []
-        for region in exclude:
+        for region in exclude or ():
             try:
                 low, high = (float(v) for v in region.split(","))
             except ValueError:

@@ -11,10 +11,14 @@ from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.fit import GROUPS, FitState, Method, StagedFit, group_indices
-from powdex.refinement.profile import DISPLACEMENT, GLOBAL_NAMES, HL, SL, ZERO, U, V, W, X, Y, ProfileModel
+from powdex.refinement.fit import GROUPS, FitState, Method, StagedFit
+from powdex.refinement.profile import DISPLACEMENT, GLOBAL_NAMES, HL, SL, ZERO, ProfileModel, U, V, W, X, Y
 from powdex.refinement.reflections import (
-    Lines, check_cell_fits, lattice_system_of, reflection_lines, resolve_space_group,
+    Lines,
+    check_cell_fits,
+    lattice_system_of,
+    reflection_lines,
+    resolve_space_group,
 )
 from powdex.refinement.result import Parameter, RefinementResult, Statistics
 

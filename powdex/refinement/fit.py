@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
-from powdex.refinement.profile import DISPLACEMENT, HL, SL, ZERO, U, V, W, X, Y, ProfileModel
+from powdex.refinement.profile import DISPLACEMENT, HL, SL, ZERO, ProfileModel, U, V, W, X, Y
 
 logger = logging.getLogger(__name__)
 

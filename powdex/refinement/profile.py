@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -146,7 +146,7 @@ def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
     return two_theta[:, None] - np.degrees(two_phi), density / np.where(total > 0, total, 1.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(order)
 

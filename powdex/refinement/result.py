@@ -190,7 +190,7 @@ def _with_esd(value: float, esd: float | None) -> str:
     """CIF's value(esd) notation, the esd to two significant digits at most."""
     if esd is None or not math.isfinite(esd) or esd <= 0:
         return f"{value:.5f}"
-    decimals = max(0, 1 - int(math.floor(math.log10(esd))))
+    decimals = max(0, 1 - math.floor(math.log10(esd)))
     digits = round(esd * 10 ** decimals)
     if digits >= 20 and decimals > 0:
         decimals -= 1
