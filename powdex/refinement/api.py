@@ -40,10 +40,11 @@ class StartTask:
     fit: StagedFit
     parameters: np.ndarray
     staged: bool
+    coarse: bool
 
 
 def run_start(task: StartTask) -> FitState:
-    return task.fit.run(task.parameters, task.staged)
+    return task.fit.run(task.parameters, task.staged, task.coarse)
 
 
 def _select_points(pattern: Pattern, two_theta_range: tuple[float, float] | None,
@@ -106,7 +107,7 @@ def refine(
     asymmetry: bool = True,
     coarse_stages: tuple[tuple[float, int], ...] = ((4.0, 20), (2.0, 60)),
     window_fwhm: float = 6.0,
-    lebail_cycles: int = 4,
+    lebail_cycles: int = 8,
     pawley_penalty: float = 100.0,
     minimizer: LeastSquares | None = None,
     neighbour: RefinementResult | None = None,
@@ -119,7 +120,8 @@ def refine(
     (lowest χ²) is returned.  ``profile`` overrides the starting U, V, W
     (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``; ``asymmetry=False``
     leaves the Finger–Cox–Jephcoat term out.  ``coarse_stages`` are the Le Bail
-    stages run first, as (FWHM factor, lines fitted from low angle) pairs.  ``refine_groups`` limits what is
+    stages that the extra starts run first, as (FWHM factor, lines fitted from
+    low angle) pairs; the given cell starts with the staged fit itself.  ``refine_groups`` limits what is
     refined (of background, intensities, cell, zero, profile, asymmetry,
     displacement).  ``excluded`` regions and points outside
     ``two_theta_range`` are left out of the fit.
@@ -184,10 +186,12 @@ def refine(
                     pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))
 
     tasks = []
-    for start_cell in _perturbed_cells(cell, system, max(1, starts), cell_error, seed):
+    for number, start_cell in enumerate(_perturbed_cells(cell, system, max(1, starts), cell_error, seed)):
         p = p0.copy()
         p[model.cell_slice] = system.free_reciprocal_parameters(start_cell)
-        tasks.append(StartTask(fit, p, staged=neighbour is None))
+        # The given cell is fitted directly: the coarse stages are for the starts drawn a percent
+        # away, and on real data they can pull a cell that was already right off its lines.
+        tasks.append(StartTask(fit, p, staged=neighbour is None, coarse=number > 0))
     states = _run_all(tasks, executor)
     chi2 = np.array([s.chi2 if np.isfinite(s.chi2) else np.inf for s in states])
     best = states[int(np.argmin(chi2))]

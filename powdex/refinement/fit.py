@@ -37,6 +37,8 @@ Method = Literal["pawley", "lebail"]
 # Least-squares iterations per Le Bail cycle: the intensities change after each, so
 # converging one cycle fully is wasted work.
 LEBAIL_ITERATIONS = 4
+# Relative χ² change between Le Bail cycles at which they stop.
+LEBAIL_TOLERANCE = 1e-4
 # Widened peaks hide the asymmetry's detail: fewer quadrature nodes for the coarse stages.
 COARSE_ASYMMETRY_ORDER = 1
 # Windows of the coarse stages, in (widened) FWHM: wide peaks need no far tails to pull a cell.
@@ -170,29 +172,29 @@ class StagedFit:
         return np.setdiff1d(free, empty)
 
     def _lebail(self, model: ProfileModel, p: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, str, bool]:
-        message, success = "no least-squares cycle", True
         previous = self.chi2(model, p)
-        for _ in range(self.lebail_cycles):
+        for cycle in range(self.lebail_cycles):
             p = p.copy()
             p[model.intensity_slice] = model.partition(p, self._data(model)[0])
             if free.size:
-                p, message, success = self._least_squares(model, p, free, None, max_iter=LEBAIL_ITERATIONS)
+                p, _, _ = self._least_squares(model, p, free, None, max_iter=LEBAIL_ITERATIONS)
             current = self.chi2(model, p)
-            if abs(previous - current) <= 1e-4 * current:
-                break
+            if abs(previous - current) <= LEBAIL_TOLERANCE * current:
+                return p, f"Le Bail cycles converged after {cycle + 1} (χ² changed by less than {LEBAIL_TOLERANCE:g})", True
             previous = current
-        return p, message, success
+        return p, f"Le Bail: χ² still changing after {self.lebail_cycles} cycles", False
 
-    def run(self, p: np.ndarray, staged: bool = True) -> FitState:
-        """Fit from ``p``; without ``staged``, only the last stage (every group at
-        once), for a start that is already close: a neighbour's refinement."""
+    def run(self, p: np.ndarray, staged: bool = True, coarse: bool = True) -> FitState:
+        """Fit from ``p``; without ``coarse``, no coarse stages; without ``staged``,
+        only the last stage (every group at once), for a start that is already
+        close: a neighbour's refinement."""
         p = np.clip(p, self.lower, self.upper)
         message, success = "", True
         if staged:
             # Starting intensities (and background) for both methods: Le Bail partitions.
             p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
         coarse_free = self._free(("background", "cell", "zero"), lebail=True)
-        for factor, lines in self.coarse_stages if staged else ():
+        for factor, lines in self.coarse_stages if staged and coarse else ():
             coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
             p, message, success = self._lebail(coarse, p, coarse_free)
             logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
