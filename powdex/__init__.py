@@ -4,12 +4,17 @@ Layers, lowest first (a layer never imports one above it):
 
 - ``powdex.crystal``  cells, lattice systems, forward models, Bravais lattices,
   systematic absences, reduction.
-- ``powdex.peaks``    peak lists: reading, unit conversion, picking.
+- ``powdex.peaks``    peak lists: reading, unit conversion.
+- ``powdex.patterns`` measured patterns: instrument file readers, background,
+  Kα2-aware peak search.
 - ``powdex.optim``    the generic ensemble-optimization engine (knows nothing
   about crystals).
+- ``powdex.models`` / ``powdex.training``  the learned indexing models and
+  their training data.
 - ``powdex.indexing`` the indexing pipeline (SVD-Index, learned starts and
   chains, figures of merit, ranking).
-- ``powdex.series``   many peak lists indexed into one folder, resumable.
+- ``powdex.refinement`` Pawley and Le Bail whole-pattern fits of a cell.
+- ``powdex.series``   many patterns indexed into one folder, resumable.
 - ``powdex.cli``      the ``powdex`` command.
 
 The public API, imported on first use so that ``import powdex`` stays fast::
@@ -20,6 +25,7 @@ The public API, imported on first use so that ``import powdex`` stays fast::
     result.best.cell, result.best.figures.m
     result.save("silicon.json")
     series = powdex.index_series(["a.txt", "b.txt"], "out/")   # resumes what is in out/
+    fit = powdex.refine(powdex.read_pattern("scan.xye"), result.best.cell, "Fd-3m")
 """
 
 from __future__ import annotations
@@ -38,16 +44,22 @@ _PUBLIC = {
     "SeriesResult": "powdex.series",
     "read_peaks": "powdex.peaks",
     "PeakList": "powdex.peaks",
+    "read_pattern": "powdex.patterns",
+    "Pattern": "powdex.patterns",
+    "refine": "powdex.refinement",
+    "RefinementResult": "powdex.refinement",
 }
 
-__all__ = ["IndexingConfig", "IndexingResult", "PeakList", "SeriesResult", "__version__", "index", "index_series",
-           "read_peaks"]
+__all__ = ["IndexingConfig", "IndexingResult", "Pattern", "PeakList", "RefinementResult", "SeriesResult", "__version__",
+           "index", "index_series", "read_pattern", "read_peaks", "refine"]
 
 if TYPE_CHECKING:
     from powdex.indexing.config import IndexingConfig
     from powdex.indexing.result import IndexingResult
     from powdex.indexing.search import index
+    from powdex.patterns import Pattern, read_pattern
     from powdex.peaks import PeakList, read_peaks
+    from powdex.refinement import RefinementResult, refine
     from powdex.series import SeriesResult, index_series
 
 

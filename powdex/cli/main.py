@@ -50,6 +50,10 @@ from powdex.cli.peaks import peaks  # noqa: E402
 
 app.command("peaks")(peaks)
 
+from powdex.cli.refine import refine  # noqa: E402
+
+app.command("refine")(refine)
+
 
 def main() -> None:
     """The ``powdex`` command.  Typer's own refusals (an option value out of

@@ -19,7 +19,7 @@ _EXPORTS = {
     "ConfigError": "config", "FittingConfig": "config", "load_config": "config", "parse_config": "config",
     "EnsembleResult": "ensemble", "run_ensemble": "ensemble",
     "Dask": "executors", "Executor": "executors", "InProcess": "executors", "LocalProcesses": "executors",
-    "Iterate": "minimizers", "LBFGS": "minimizers", "Minimizer": "minimizers", "SearchEnd": "minimizers", "Tracker": "minimizers", "MetropolisChain": "minimizers", "NLOPT_ALGORITHMS": "minimizers", "NLopt": "minimizers", "TrustRegion": "minimizers",
+    "Iterate": "minimizers", "LBFGS": "minimizers", "LeastSquares": "least_squares", "Minimizer": "minimizers", "SearchEnd": "minimizers", "Tracker": "minimizers", "MetropolisChain": "minimizers", "NLOPT_ALGORITHMS": "minimizers", "NLopt": "minimizers", "TrustRegion": "minimizers",
     "Bounds": "objective", "Objective": "objective", "WeightedLeastSquares": "objective", "load_objective": "loading", "UserCodeError": "errors",
     "Journal": "journal", "JournalError": "journal", "parallel_map": "parallel",
     "RichProgress": "progress",

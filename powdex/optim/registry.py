@@ -28,7 +28,7 @@ from importlib import import_module
 from typing import Any, Union
 
 BUILT_IN_MODULES = {
-    "minimizer": ("powdex.optim.minimizers",),
+    "minimizer": ("powdex.optim.minimizers", "powdex.optim.least_squares"),
     "strategy": ("powdex.optim.restarts",),
     "executor": ("powdex.optim.executors",),
 }

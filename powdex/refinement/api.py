@@ -1,0 +1,341 @@
+"""``powdex.refine``: a Pawley or Le Bail fit of a cell and space group to a measured pattern."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
+from powdex.optim.least_squares import LeastSquares
+from powdex.patterns import Pattern
+from powdex.refinement.errors import RefinementError
+from powdex.refinement.fit import GROUPS, FitState, Method, StagedFit
+from powdex.refinement.profile import DISPLACEMENT, GLOBAL_NAMES, HL, SL, ZERO, ProfileModel, U, V, W, X, Y
+from powdex.refinement.reflections import (
+    Lines,
+    check_cell_fits,
+    lattice_system_of,
+    reflection_lines,
+    resolve_space_group,
+)
+from powdex.refinement.result import Parameter, RefinementResult, Statistics
+
+logger = logging.getLogger(__name__)
+
+# Typical of a laboratory Bragg–Brentano diffractometer (FWHM about 0.07–0.1° 2θ).
+DEFAULT_PROFILE = {"U": 0.004, "V": -0.002, "W": 0.003, "X": 0.02, "Y": 0.01, "S/L": 0.02, "H/L": 0.01}
+MIN_POINTS = 20
+LINE_MARGIN = 1.0  # degrees 2θ
+# Relative χ² change at which a fit is done: a change of 1 in χ² is one standard
+# uncertainty, and χ² is about the number of points, so this is far below it.
+REFINEMENT_FTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class StartTask:
+    """One start of the ensemble, for a worker: everything it needs pickles."""
+
+    fit: StagedFit
+    parameters: np.ndarray
+    staged: bool
+    coarse: bool
+
+
+def run_start(task: StartTask) -> FitState:
+    return task.fit.run(task.parameters, task.staged, task.coarse)
+
+
+def _select_points(pattern: Pattern, two_theta_range: tuple[float, float] | None,
+                   excluded: tuple[tuple[float, float], ...]) -> np.ndarray:
+    x = pattern.two_theta
+    keep = np.isfinite(pattern.intensity) & np.isfinite(pattern.sigma)
+    if two_theta_range is not None:
+        keep &= (x >= two_theta_range[0]) & (x <= two_theta_range[1])
+    for low, high in excluded:
+        keep &= ~((x >= low) & (x <= high))
+    if keep.sum() < MIN_POINTS:
+        where = "" if two_theta_range is None else f" in {two_theta_range[0]}–{two_theta_range[1]}° 2θ"
+        raise RefinementError(f"{pattern.source}: {int(keep.sum())} points{where} outside the excluded regions; "
+                              f"a fit needs at least {MIN_POINTS}")
+    return keep
+
+
+def _bounds(model: ProfileModel, p0: np.ndarray, cell_range: float) -> tuple[np.ndarray, np.ndarray]:
+    lower, upper = np.full(model.size, -np.inf), np.full(model.size, np.inf)
+    for index, (low, high) in {ZERO: (-1.0, 1.0), DISPLACEMENT: (-1.0, 1.0), U: (0.0, 1.0), V: (-1.0, 1.0),
+                               W: (1e-6, 1.0), X: (0.0, 1.0), Y: (0.0, 1.0), SL: (1e-4, 0.2),
+                               HL: (1e-4, 0.2)}.items():
+        lower[index], upper[index] = low, high
+    cell = p0[model.cell_slice]
+    scale = cell_range * np.maximum(np.abs(cell), np.abs(cell[: min(3, cell.size)]).mean())
+    lower[model.cell_slice], upper[model.cell_slice] = cell - scale, cell + scale
+    return lower, upper
+
+
+def _perturbed_cells(cell: Cell, system: LatticeSystem, starts: int, error: float, seed: int) -> list[Cell]:
+    """The given cell, then ``starts − 1`` cells with each free length and angle
+    scaled by a uniform factor in [1 − error, 1 + error]."""
+    rng = np.random.default_rng(seed)
+    free = system.free_parameters(cell)
+    cells = [cell]
+    while len(cells) < starts:
+        try:
+            cells.append(system.cell_from_free_parameters(free * (1 + rng.uniform(-error, error, free.size))))
+        except ValueError:  # an angle set that forms no cell: draw again
+            continue
+    return cells
+
+
+def refine(
+    pattern: Pattern,
+    cell: Cell | tuple[float, ...],
+    spacegroup: str | int,
+    *,
+    method: Method = "pawley",
+    starts: int = 1,
+    seed: int = 0,
+    cell_error: float = 0.01,
+    executor=None,
+    two_theta_range: tuple[float, float] | None = None,
+    excluded: tuple[tuple[float, float], ...] = (),
+    background_terms: int = 6,
+    profile: dict[str, float] | None = None,
+    zero: float = 0.0,
+    refine_groups: tuple[str, ...] = GROUPS,
+    asymmetry: bool = True,
+    coarse_stages: tuple[tuple[float, int], ...] = ((4.0, 20), (2.0, 60)),
+    window_fwhm: float = 6.0,
+    lebail_cycles: int = 8,
+    pawley_penalty: float = 100.0,
+    minimizer: LeastSquares | None = None,
+    neighbour: RefinementResult | None = None,
+) -> RefinementResult:
+    """Refine ``cell`` in ``spacegroup`` against ``pattern`` by a Pawley or Le Bail fit.
+
+    ``starts`` > 1 adds starts from cells whose free parameters are off by up
+    to ± ``cell_error`` (relative), drawn from ``seed``, run on ``executor``
+    (a ``powdex.optim`` executor; in this process when None); the best fit
+    (lowest χ²) is returned.  ``profile`` overrides the starting U, V, W
+    (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``; ``asymmetry=False``
+    leaves the Finger–Cox–Jephcoat term out.  ``coarse_stages`` are the Le Bail
+    stages that the extra starts run first, as (FWHM factor, lines fitted from
+    low angle) pairs; the given cell starts with the staged fit itself.  ``refine_groups`` limits what is
+    refined (of background, intensities, cell, zero, profile, asymmetry,
+    displacement).  ``excluded`` regions and points outside
+    ``two_theta_range`` are left out of the fit.
+
+    ``neighbour``, the refinement of a similar pattern (the previous one of a
+    series), seeds the fit: its profile, zero shift, displacement, background
+    and the intensities of the lines it shares start this one, which then
+    refines everything at once instead of in stages.
+    """
+    if method not in ("pawley", "lebail"):
+        raise RefinementError(f"method: {method!r} is neither 'pawley' nor 'lebail'")
+    unknown = sorted(set(refine_groups) - set(GROUPS))
+    if unknown:
+        raise RefinementError(f"refine_groups: unknown {', '.join(unknown)}; known: {', '.join(GROUPS)}")
+    if not pattern.wavelengths:
+        raise RefinementError(f"{pattern.source}: no wavelength; give one (or the anode) to fit the pattern")
+    try:
+        cell = cell if isinstance(cell, Cell) else Cell(*cell)
+    except (TypeError, ValueError) as error:
+        raise RefinementError(f"cell: {error}") from None
+    group = resolve_space_group(spacegroup)
+    system = lattice_system_of(group)
+    check_cell_fits(cell, group, system)
+    keep = _select_points(pattern, two_theta_range, excluded)
+    two_theta, observed = pattern.two_theta[keep], pattern.intensity[keep]
+    positive = pattern.sigma[keep][pattern.sigma[keep] > 0]
+    sigma = np.maximum(pattern.sigma[keep], positive.min() if positive.size else 1.0)
+
+    wavelength = pattern.wavelengths[0]
+    # Lines up to a degree outside the range: their tails reach in, and a cell being refined moves them.
+    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
+                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
+    lines = reflection_lines(cell, group, system, q2_min, q2_max)
+    if not len(lines):
+        raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "
+                              f"{two_theta[-1]:.2f}° 2θ at λ = {wavelength} Å")
+    if len(lines) > two_theta.size // 2:
+        raise RefinementError(f"cell {cell} in {group.xhm()} has {len(lines)} reflections for {two_theta.size} "
+                              "points: too many to fit")
+
+    model = ProfileModel(two_theta, pattern.wavelengths, pattern.ratio, lines.design,
+                         background_terms=background_terms, window_fwhm=window_fwhm)
+    p0 = np.zeros(model.size)
+    shape = dict(DEFAULT_PROFILE, **(profile or {}))
+    unknown = sorted(set(shape) - set(GLOBAL_NAMES))
+    if unknown:
+        raise RefinementError(f"profile: unknown parameters {', '.join(unknown)}; known: U, V, W, X, Y, S/L, H/L")
+    for name, value in shape.items():
+        p0[GLOBAL_NAMES.index(name)] = value
+    if not asymmetry:
+        p0[SL] = p0[HL] = 0.0
+    p0[ZERO] = zero
+    p0[model.background_slice.start] = float(np.percentile(observed, 10))
+    p0[model.intensity_slice] = 1.0
+    groups = tuple(g for g in refine_groups if asymmetry or g != "asymmetry")
+    p0[model.cell_slice] = system.free_reciprocal_parameters(cell)
+    if neighbour is not None:
+        _seed_from(neighbour, model, lines, p0)
+    lower, upper = _bounds(model, p0, cell_range=0.1)
+    fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
+                    coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
+                    pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))
+
+    tasks = []
+    for number, start_cell in enumerate(_perturbed_cells(cell, system, max(1, starts), cell_error, seed)):
+        p = p0.copy()
+        p[model.cell_slice] = system.free_reciprocal_parameters(start_cell)
+        # The given cell is fitted directly: the coarse stages are for the starts drawn a percent
+        # away, and on real data they can pull a cell that was already right off its lines.
+        tasks.append(StartTask(fit, p, staged=neighbour is None, coarse=number > 0))
+    states = _run_all(tasks, executor)
+    chi2 = np.array([s.chi2 if np.isfinite(s.chi2) else np.inf for s in states])
+    best = states[int(np.argmin(chi2))]
+    if not np.isfinite(best.chi2):
+        raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
+    at_best = int(np.sum(chi2 <= best.chi2 * 1.001))
+    return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method)
+
+
+def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p: np.ndarray) -> None:
+    """Set ``p``'s profile, background and shared lines' intensities from ``neighbour``'s."""
+    values = {parameter.name: parameter.value for parameter in neighbour.parameters}
+    for index, name in enumerate(GLOBAL_NAMES):
+        if name in values:
+            p[index] = values[name]
+    terms = model.background_slice.stop - model.background_slice.start
+    for k in range(terms):
+        p[model.background_slice.start + k] = values.get(f"background_{k}", 0.0)
+    known = {tuple(hkl): intensity for hkl, intensity in zip(neighbour.hkl.tolist(), neighbour.line_intensity)
+             if np.isfinite(intensity)}
+    typical = float(np.median(list(known.values()))) if known else 1.0
+    p[model.intensity_slice] = [known.get(tuple(hkl), typical) for hkl in lines.hkl.tolist()]
+
+
+def _run_all(tasks: list[StartTask], executor) -> list[FitState]:
+    if executor is None or len(tasks) == 1:
+        return [run_start(task) for task in tasks]
+    states: list[FitState | None] = [None] * len(tasks)
+    with executor:
+        try:
+            for index, task in enumerate(tasks):
+                executor.submit(_indexed_start, (index, task))
+            for _ in tasks:
+                index, state = executor.next_result()
+                states[index] = state
+        finally:
+            executor.discard()
+    return states
+
+
+def _indexed_start(item: tuple[int, StartTask]) -> tuple[int, FitState]:
+    index, task = item
+    return index, run_start(task)
+
+
+def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines, group, system: LatticeSystem,
+            state: FitState, chi2: np.ndarray, at_best: int, method: str) -> RefinementResult:
+    p = state.parameters
+    calculated = model.evaluate(p)
+    weight = fit.sqrt_weight ** 2
+    observed = fit.observed
+    free = state.free
+    at_bound = (p[free] <= fit.lower[free]) | (p[free] >= fit.upper[free])
+    varied = free[~at_bound]
+    n_points = observed.size
+    n_parameters = free.size + (model.n_lines if method == "lebail" else 0)
+    dof = max(n_points - n_parameters, 1)
+    residual = float(np.sum(weight * (observed - calculated) ** 2))
+    reduced = residual / dof
+    weighted_total = float(np.sum(weight * observed ** 2))
+    stats = Statistics(
+        rwp=float(np.sqrt(residual / weighted_total)), rp=float(np.sum(np.abs(observed - calculated)) / np.sum(np.abs(observed))),
+        rexp=float(np.sqrt(dof / weighted_total)), gof=float(np.sqrt(reduced)), reduced_chi2=reduced,
+        points=n_points, parameters=n_parameters,
+    )
+    esd = np.full(model.size, np.nan)
+    covariance = None
+    if varied.size:
+        jacobian = (model.jacobian(p, columns=varied).multiply(fit.sqrt_weight[:, None])).tocsc()
+        normal = (jacobian.T @ jacobian).toarray()
+        try:
+            covariance = np.linalg.inv(normal) * reduced
+        except np.linalg.LinAlgError:
+            covariance = np.linalg.pinv(normal) * reduced
+        esd[varied] = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    x = p[model.cell_slice]
+    refined_cell = system.cell(x)
+    cell_esd = _cell_esd(system, x, varied, covariance, model)
+    flagged = set(free[at_bound].tolist())
+    refined = set(free.tolist())
+    names = list(GLOBAL_NAMES) + [f"cell_{name}" for name in _reciprocal_names(system)] + \
+        [f"background_{k}" for k in range(model.background_slice.stop - model.background_slice.start)]
+    parameters = [Parameter(name, float(p[i]), None if not np.isfinite(esd[i]) else float(esd[i]),
+                            i in refined, i in flagged) for i, name in enumerate(names)
+                  if not (name in ("S/L", "H/L") and p[SL] + p[HL] == 0)]
+    q2 = lines.design @ x
+    sine = np.clip(model.wavelengths[0] * np.sqrt(q2) / 2.0, -1.0, 1.0)
+    two_theta_lines = np.degrees(2.0 * np.arcsin(sine))
+    line_position = two_theta_lines + p[ZERO] + p[DISPLACEMENT] * np.cos(np.radians(two_theta_lines) / 2)
+    intensity_esd = esd[model.intensity_slice] if method == "pawley" else np.full(model.n_lines, np.nan)
+    message = state.message
+    if flagged:
+        message += f"; held at a bound (no esd): {', '.join(names[i] if i < len(names) else f'I{i - model.intensity_slice.start}' for i in sorted(flagged))}"
+    return RefinementResult(
+        method=method, space_group=group.xhm(), lattice_system=system.value, source=pattern.source,
+        wavelengths=model.wavelengths, ratio=float(pattern.ratio), radiation=pattern.radiation,
+        cell=refined_cell, cell_esd=cell_esd, parameters=parameters, statistics=stats,
+        hkl=lines.hkl, multiplicity=lines.multiplicity, line_two_theta=line_position,
+        line_intensity=p[model.intensity_slice].copy(), line_intensity_esd=intensity_esd,
+        two_theta=model.two_theta, observed=observed, calculated=calculated,
+        background=model.background_of(p), sigma=1.0 / fit.sqrt_weight,
+        starts=chi2.tolist(), starts_at_best=at_best, converged=state.converged, message=message,
+    )
+
+
+def _reciprocal_names(system: LatticeSystem) -> list[str]:
+    from powdex.crystal import COEFFICIENT_NAMES
+
+    return ["+".join(COEFFICIENT_NAMES[j] for j in np.flatnonzero(row)) for row in system.coefficient_map]
+
+
+def _cell_esd(system: LatticeSystem, x: np.ndarray, varied: np.ndarray, covariance, model: ProfileModel):
+    """Esds of a, b, c, α, β, γ from the reciprocal parameters' covariance, by
+    the Jacobian of the lattice parameters (central differences)."""
+    positions = [k for k, index in enumerate(varied) if model.cell_slice.start <= index < model.cell_slice.stop]
+    if covariance is None or len(positions) != x.size:
+        return {name: None for name in PARAMETER_NAMES}
+    sub = covariance[np.ix_(positions, positions)]
+    jacobian = np.empty((6, x.size))
+    for k in range(x.size):
+        step = 1e-7 * abs(x[k]) + 1e-12
+        up, down = x.copy(), x.copy()
+        up[k] += step
+        down[k] -= step
+        jacobian[:, k] = (system.lattice_parameters(up) - system.lattice_parameters(down)) / (2 * step)
+    variance = np.einsum("ij,jk,ik->i", jacobian, sub, jacobian)
+    return {name: (float(np.sqrt(v)) if v > 1e-30 else None) for name, v in zip(PARAMETER_NAMES, variance)}
+
+
+def start_from_index(document: dict, candidate: int = 0, source: str = "index result") -> tuple[Cell, str, float]:
+    """The cell, best space group and zero shift of candidate ``candidate`` (0: the
+    best) of a ``powdex index`` JSON document, to start a refinement from."""
+    candidates = document.get("candidates") if isinstance(document, dict) else None
+    if not candidates:
+        raise RefinementError(f"{source}: no candidates (not a powdex index result?)")
+    if not 0 <= candidate < len(candidates):
+        raise RefinementError(f"{source}: candidate {candidate + 1} asked for, {len(candidates)} listed")
+    chosen = candidates[candidate]
+    try:
+        cell = Cell(*(float(chosen[name]) for name in PARAMETER_NAMES))
+    except (KeyError, TypeError, ValueError) as error:
+        raise RefinementError(f"{source}: candidate {candidate + 1} has no valid cell ({error})") from None
+    classes = chosen.get("space_groups") or []
+    groups = classes[0].get("space_groups") if classes and isinstance(classes[0], dict) else None
+    if not groups:
+        raise RefinementError(f"{source}: candidate {candidate + 1} names no space group; give one")
+    return cell, str(groups[0]), float(chosen.get("zero_shift") or 0.0)

@@ -1,0 +1,51 @@
+"""``powdex refine``: output files from a measured-pattern file, one error line for bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from powdex.cli.refine import refine
+
+from .conftest import TRUE_CELL
+
+app = typer.Typer()
+app.command("refine")(refine)
+app.command("other")(lambda: None)  # two commands, so that typer keeps the "refine" subcommand name
+
+
+@pytest.fixture(scope="module")
+def pattern_file(tmp_path_factory, tetragonal):
+    pattern, _, _ = tetragonal
+    path = tmp_path_factory.mktemp("refine") / "tetragonal.xye"
+    np.savetxt(path, np.column_stack([pattern.two_theta, pattern.intensity, pattern.sigma]),
+               header="synthetic P4/mmm, Cu Kα1+Kα2", fmt="%.6f")
+    return path
+
+
+def test_refine_writes_json_cif_and_png(pattern_file, tmp_path):
+    cell = ",".join(str(v) for v in (5.206, 5.206, 7.392, 90, 90, 90))
+    result = CliRunner().invoke(app, ["refine", str(pattern_file), "--cell", cell, "--spacegroup", "P4/mmm",
+                                      "--anode", "Cu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "refinement.json").read_text())
+    assert abs(document["cell"]["a"] - TRUE_CELL.a) < 3 * document["cell_esd"]["a"]
+    assert (tmp_path / "refinement.png").stat().st_size > 0
+    assert "_cell_length_c" in (tmp_path / "refinement.cif").read_text()
+    assert "Rwp" in result.output
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--cell", "5.2,5.3,7.4,90,90,90", "--spacegroup", "P4/mmm"], "does not fit the cell"),
+    (["--cell", "1,1,1,90,90,90", "--spacegroup", "Pm-3m"], "no reflection"),
+    (["--cell", "5.2,5.2,7.4,90,90,90", "--spacegroup", "P4/mmm", "--min", "100"], "points"),
+    (["--cell", "5.2,5.2", "--spacegroup", "P4/mmm"], "six values"),
+    (["--spacegroup", "P4/mmm"], "give --cell and --spacegroup"),
+])
+def test_bad_input_is_one_error_line(pattern_file, tmp_path, arguments, message):
+    result = CliRunner().invoke(app, ["refine", str(pattern_file), "--anode", "Cu", "--out", str(tmp_path), *arguments])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
