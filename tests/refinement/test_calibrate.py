@@ -52,3 +52,19 @@ def test_unknown_standard_and_geometry_raise():
 def test_standards_carry_the_certified_cells():
     assert STANDARDS["Si"].cell.a == 5.431179 and STANDARDS["CeO2"].cell.a == 5.411651
     assert (STANDARDS["Al2O3"].cell.a, STANDARDS["Al2O3"].cell.c) == (4.759138, 12.99244)
+
+
+def test_real_lab6_scan_of_the_gsas_ii_tutorial():
+    """The Bruker LaB6 scan of the GSAS-II instrument-calibration tutorial, fitted over 20–70° as there."""
+    from pathlib import Path
+
+    from powdex.patterns import read_pattern
+
+    path = Path(__file__).parents[1] / "data" / "instrument" / "LaB6_Jan2018.raw"
+    calibration = calibrate(read_pattern(path, anode="Cu"), "LaB6", two_theta_range=(20.0, 70.1))
+    assert calibration.refinement.statistics.rwp < 0.06
+    residuals = np.array([abs(p.residual) for p in calibration.peak_widths])
+    assert residuals.size == 8  # every LaB6 line from (100) to (300) is isolated
+    assert np.median(residuals) < 0.02 and np.sum(residuals < 0.05) >= 7
+    # A lab instrument's FWHM at 21–68°: 0.07–0.08°.
+    assert all(0.06 < p.fwhm < 0.09 for p in calibration.peak_widths)
