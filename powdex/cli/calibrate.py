@@ -38,6 +38,7 @@ def calibrate(
     polarisation: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Perpendicular-polarised fraction of the beam (about 0.95 at a synchrotron)")] = None,
     monochromator_angle: Annotated[float | None, typer.Option(help="Monochromator 2θ (degrees): sets the polarisation")] = None,
     variable_slit: Annotated[bool, typer.Option("--variable-slit/--fixed-slit", help="Divergence slit of the scan")] = False,
+    refine_ratio: Annotated[bool, typer.Option("--refine-ratio", help="Refine the Kα2/Kα1 intensity ratio too")] = False,
     two_theta_min: Annotated[float | None, typer.Option("--min", help="Lowest 2θ fitted (degrees)")] = None,
     two_theta_max: Annotated[float | None, typer.Option("--max", help="Highest 2θ fitted (degrees)")] = None,
     background_terms: Annotated[int, typer.Option(min=1, max=30, help="Chebyshev background coefficients")] = 6,
@@ -68,7 +69,7 @@ def calibrate(
         calibration = calibrate_instrument(
             measured, standard.value, geometry=geometry.value, method="lebail" if lebail else "pawley",
             polarisation=fraction, divergence_slit="variable" if variable_slit else "fixed",
-            two_theta_range=window, background_terms=background_terms)
+            two_theta_range=window, background_terms=background_terms, refine_ratio=refine_ratio)
         calibration.instrument.save(out)
         for path in export or ():
             write_instrument(calibration.instrument, path)
@@ -93,6 +94,8 @@ def _show(calibration, written: list[Path], paths: dict) -> None:
     for name in ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L"):
         value = getattr(instrument, name.replace("/", "_"))
         table.add_row(name, f"{value:.6g}", "" if esd.get(name) is None else f"{esd[name]:.2g}")
+    if calibration.ratio_esd is not None:
+        table.add_row("Kα2/Kα1", f"{instrument.ratio:.4f}", f"{calibration.ratio_esd:.2g}")
     console.print(table)
     widths = Table(title="residual width per isolated line (fitted / calibrated FWHM − 1)")
     for column in ("hkl", "2θ", "FWHM (°)", "residual", "esd"):

@@ -3,7 +3,9 @@
 A Pawley (or Le Bail) fit with the standard's certified cell held refines the
 zero shift, the sample displacement, the Thompson–Cox–Hastings profile
 (U, V, W, X, Y) and the Finger–Cox–Jephcoat asymmetry (S/L, H/L); the result
-is an ``Instrument``.  Each isolated line is then fitted alone with its whole
+is an ``Instrument``.  The Kα2/Kα1 ratio, on request, by a parabola through
+χ² of fits at five ratios about the pattern's (the profile model holds the
+ratio fixed within one fit), its s.u. from the parabola's curvature.  Each isolated line is then fitted alone with its whole
 calculated profile scaled in width: the residual width per peak, the
 fraction by which the line is wider (+) or narrower (−) than the calibrated
 profile says, shows where the profile function does not describe the
@@ -19,7 +21,7 @@ SRM 676a Al2O3 a = 4.759138 Å, c = 12.99244 Å, R-3c (hexagonal axes; 2015 cert
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +54,7 @@ STANDARDS = {
 CALIBRATED_GROUPS = ("background", "intensities", "zero", "profile", "asymmetry", "displacement")
 # A line is measured alone when no other line lies within this many FWHM of it.
 ISOLATION_FWHM = 3.0
+RATIO_STEPS = np.array([0.8, 0.9, 1.0, 1.1, 1.2])
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Calibration:
     refinement: RefinementResult
     peak_widths: tuple[PeakWidth, ...]
     standard: Standard
+    ratio_esd: float | None = None
 
     @property
     def worst_width_residual(self) -> float:
@@ -80,7 +84,8 @@ class Calibration:
 def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "bragg-brentano",
               method: str = "pawley", polarisation: float = 0.5, divergence_slit: str = "fixed",
               two_theta_range: tuple[float, float] | None = None, excluded: tuple[tuple[float, float], ...] = (),
-              background_terms: int = 6, profile: dict[str, float] | None = None) -> Calibration:
+              background_terms: int = 6, profile: dict[str, float] | None = None,
+              refine_ratio: bool = False) -> Calibration:
     """Calibrate the instrument that measured ``pattern`` of ``standard`` (a name
     of ``STANDARDS`` or a ``Standard``).  ``polarisation`` (the perpendicular
     fraction, see ``powdex.instrument.monochromator_polarisation``) and
@@ -94,12 +99,19 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
         raise RefinementError(f"geometry: {geometry!r} is not one of {', '.join(GEOMETRIES)}")
     groups = CALIBRATED_GROUPS if geometry == "bragg-brentano" else tuple(
         g for g in CALIBRATED_GROUPS if g != "displacement")
-    result = refine(pattern, standard.cell, standard.space_group, method=method, refine_groups=groups,
-                    two_theta_range=two_theta_range, excluded=excluded, background_terms=background_terms,
-                    profile=profile)
+    options = dict(method=method, refine_groups=groups, two_theta_range=two_theta_range, excluded=excluded,
+                   background_terms=background_terms, profile=profile)
+    notes, ratio_esd = [], None
+    if refine_ratio:
+        if pattern.ratio <= 0:
+            raise RefinementError(f"{pattern.source}: one wavelength; a Kα2/Kα1 ratio needs two")
+        ratio, ratio_esd = _best_ratio(pattern, standard, options)
+        pattern = replace(pattern, ratio=ratio)
+        notes.append(f"Kα2/Kα1 ratio refined: {ratio:.4f}({ratio_esd:.4f})")
+    result = refine(pattern, standard.cell, standard.space_group, **options)
     values = {p.name: p.value for p in result.parameters}
     notes = [f"calibrated on {standard.certificate} {standard.name} ({pattern.source}): Rwp {result.statistics.rwp:.4f}, "
-             f"reduced chi2 {result.statistics.reduced_chi2:.3f}"]
+             f"reduced chi2 {result.statistics.reduced_chi2:.3f}", *notes]
     if geometry == "debye-scherrer":
         notes.append("capillary x/y displacement not refined (zero shift only)")
     instrument = Instrument(
@@ -112,7 +124,21 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
     )
     widths = residual_widths(result, standard)
     logger.info("calibration on %s: Rwp %.4f, %d isolated lines", standard.name, result.statistics.rwp, len(widths))
-    return Calibration(instrument, result, widths, standard)
+    return Calibration(instrument, result, widths, standard, ratio_esd)
+
+
+def _best_ratio(pattern: Pattern, standard: Standard, options: dict) -> tuple[float, float]:
+    """The Kα2/Kα1 ratio at the minimum of a parabola through χ² at ``RATIO_STEPS`` × the pattern's, and its s.u."""
+    ratios = np.clip(pattern.ratio * RATIO_STEPS, 0.01, 1.0)
+    fits = [refine(replace(pattern, ratio=float(r)), standard.cell, standard.space_group, **options) for r in ratios]
+    chi2 = np.array([f.statistics.reduced_chi2 * (f.statistics.points - f.statistics.parameters) for f in fits])
+    curvature, slope, _ = np.polyfit(ratios, chi2, 2)
+    if curvature <= 0:
+        raise RefinementError(f"{pattern.source}: χ² has no minimum in the Kα2/Kα1 ratio near {pattern.ratio}")
+    best = float(np.clip(-slope / (2 * curvature), ratios[0], ratios[-1]))
+    reduced = float(np.min([f.statistics.reduced_chi2 for f in fits]))
+    # Δχ² = 1 (scaled by χ²_red, as for the other s.u.) at σ from the minimum: σ² = χ²_red / curvature.
+    return best, float(np.sqrt(reduced / curvature))
 
 
 def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakWidth, ...]:

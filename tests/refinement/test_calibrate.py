@@ -68,3 +68,14 @@ def test_real_lab6_scan_of_the_gsas_ii_tutorial():
     assert np.median(residuals) < 0.02 and np.sum(residuals < 0.05) >= 7
     # A lab instrument's FWHM at 21–68°: 0.07–0.08°.
     assert all(0.06 < p.fwhm < 0.09 for p in calibration.peak_widths)
+
+
+def test_kalpha2_ratio_refined_from_a_wrong_start():
+    from dataclasses import replace
+
+    standard = STANDARDS["Si"]
+    pattern, _, _ = synthetic_pattern(standard.cell, standard.space_group, two_theta=np.arange(25.0, 100.0, 0.02),
+                                      seed=5, profile=TRUE, peak_area=20000.0, ratio=0.5)
+    calibration = calibrate(replace(pattern, ratio=0.45), "Si", refine_ratio=True)
+    assert calibration.instrument.ratio == pytest.approx(0.5, abs=max(3 * calibration.ratio_esd, 0.005))
+    assert 0 < calibration.ratio_esd < 0.02

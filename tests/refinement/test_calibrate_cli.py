@@ -30,9 +30,9 @@ def test_calibrate_writes_the_instrument_and_its_exports(tmp_path):
     out = tmp_path / "instrument.toml"
     result = CliRunner().invoke(app(), ["calibrate", str(scan), "--standard", "Si", "--anode", "Cu", "--out", str(out),
                                         "--export", str(tmp_path / "lab.instprm"), "--export", str(tmp_path / "lab.irf"),
-                                        "--monochromator-angle", "26.6"])
+                                        "--monochromator-angle", "26.6", "--refine-ratio"])
     assert result.exit_code == 0, result.output
-    assert "residual width per isolated line" in result.output
+    assert "residual width per isolated line" in result.output and "Kα2/Kα1" in result.output
     instrument = Instrument.load(out)
     assert abs(instrument.W - 0.003) < 3e-4
     assert abs(instrument.zero - 0.02) < 3e-3
