@@ -13,6 +13,7 @@ PACKAGE = Path(powdex.__file__).parent
 LAYERS = [
     ("powdex", "powdex.errors", "powdex.files"),
     ("powdex.crystal",),
+    ("powdex.instrument",),
     ("powdex.peaks",),
     ("powdex.patterns",),
     ("powdex.optim",),

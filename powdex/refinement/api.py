@@ -111,6 +111,7 @@ def refine(
     pawley_penalty: float = 100.0,
     minimizer: LeastSquares | None = None,
     neighbour: RefinementResult | None = None,
+    instrument=None,
 ) -> RefinementResult:
     """Refine ``cell`` in ``spacegroup`` against ``pattern`` by a Pawley or Le Bail fit.
 
@@ -130,7 +131,17 @@ def refine(
     series), seeds the fit: its profile, zero shift, displacement, background
     and the intensities of the lines it shares start this one, which then
     refines everything at once instead of in stages.
+
+    ``instrument`` (a ``powdex.instrument.Instrument``) holds the instrumental
+    profile, asymmetry, zero shift and displacement at its values: of the
+    profile only X and Y are refined, the instrument's plus the sample's
+    Lorentzian broadening (``powdex.refinement.broadening`` separates them).
     """
+    if instrument is not None:
+        profile = dict(instrument.profile, **(profile or {}))
+        zero = instrument.zero
+        held = ("profile", "asymmetry", "zero", "displacement")
+        refine_groups = tuple(g for g in refine_groups if g not in held) + ("sample_broadening",)
     if method not in ("pawley", "lebail"):
         raise RefinementError(f"method: {method!r} is neither 'pawley' nor 'lebail'")
     unknown = sorted(set(refine_groups) - set(GROUPS))
@@ -174,6 +185,8 @@ def refine(
     if not asymmetry:
         p0[SL] = p0[HL] = 0.0
     p0[ZERO] = zero
+    if instrument is not None:
+        p0[DISPLACEMENT] = instrument.displacement
     p0[model.background_slice.start] = float(np.percentile(observed, 10))
     p0[model.intensity_slice] = 1.0
     groups = tuple(g for g in refine_groups if asymmetry or g != "asymmetry")

@@ -47,12 +47,13 @@ COARSE_WINDOW_FWHM = 3.0
 STAGE_ITERATIONS = 5
 # Width of the Pawley penalty's bend, relative to the mean line intensity.
 PENALTY_WIDTH = 0.01
-GROUPS = ("background", "intensities", "cell", "zero", "profile", "asymmetry", "displacement")
+# "sample_broadening" is X and Y alone: the Lorentzian terms a sample adds to a held instrument's profile.
+GROUPS = ("background", "intensities", "cell", "zero", "profile", "asymmetry", "displacement", "sample_broadening")
 STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "intensities"),
     ("background", "intensities", "cell", "zero"),
-    ("background", "intensities", "cell", "zero", "profile"),
-    ("background", "intensities", "cell", "zero", "profile", "asymmetry", "displacement"),
+    ("background", "intensities", "cell", "zero", "profile", "sample_broadening"),
+    ("background", "intensities", "cell", "zero", "profile", "sample_broadening", "asymmetry", "displacement"),
 )
 
 
@@ -63,6 +64,7 @@ def group_indices(model: ProfileModel, group: str) -> np.ndarray:
         "cell": np.arange(model.cell_slice.start, model.cell_slice.stop),
         "zero": np.array([ZERO]), "displacement": np.array([DISPLACEMENT]),
         "profile": np.array([U, V, W, X, Y]), "asymmetry": np.array([SL, HL]),
+        "sample_broadening": np.array([X, Y]),
     }
     return ranges[group]
 
@@ -144,7 +146,8 @@ class StagedFit:
 
     def _free(self, stage: tuple[str, ...], lebail: bool) -> np.ndarray:
         chosen = [g for g in stage if g in self.groups and not (lebail and g == "intensities")]
-        return np.sort(np.concatenate([group_indices(self.model, g) for g in chosen]))
+        # unique: "profile" and "sample_broadening" share X and Y.
+        return np.unique(np.concatenate([group_indices(self.model, g) for g in chosen]))
 
     def _least_squares(self, model: ProfileModel, p: np.ndarray, free: np.ndarray, penalty: tuple[float, float] | None,
                        max_iter: int | None = None) -> tuple[np.ndarray, str, bool]:

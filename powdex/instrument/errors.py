@@ -1,0 +1,5 @@
+from powdex.errors import PowdexError
+
+
+class InstrumentFileError(PowdexError):
+    """An instrument file (or instrument description) that cannot be used."""

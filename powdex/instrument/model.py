@@ -1,0 +1,162 @@
+"""The instrument: what a diffractometer adds to every pattern it measures.
+
+Units follow the Thompson–Cox–Hastings (1987) pseudo-Voigt of
+``powdex.refinement.profile``: Γ_G² = U tan²θ + V tanθ + W (deg², the
+Gaussian FWHM squared), Γ_L = X tanθ + Y / cosθ (deg, the Lorentzian FWHM);
+S/L and H/L are the Finger–Cox–Jephcoat (1994) axial-divergence ratios.
+Peak shifts are in degrees 2θ (see ``powdex.instrument.corrections``):
+Bragg–Brentano ``zero + displacement·cosθ + transparency·sin2θ``,
+Debye–Scherrer ``zero + x_displacement·cos2θ + y_displacement·sin2θ``.
+``polarisation`` is the fraction of the beam polarised perpendicular to the
+scattering plane (0.5 unpolarised, about 0.95 at a synchrotron; a
+monochromator's Bragg angle gives it through ``monochromator_polarisation``).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Literal
+
+from powdex.files import write_atomically
+from powdex.instrument.errors import InstrumentFileError
+
+Geometry = Literal["bragg-brentano", "debye-scherrer"]
+GEOMETRIES = ("bragg-brentano", "debye-scherrer")
+Slit = Literal["fixed", "variable"]
+FORMAT_VERSION = 1
+PROFILE_NAMES = ("U", "V", "W", "X", "Y", "S/L", "H/L")
+
+
+def monochromator_polarisation(two_theta_monochromator: float) -> float:
+    """The perpendicular-polarised fraction after a monochromator crystal
+    reflecting at ``two_theta_monochromator`` degrees (0: none, fraction ½):
+    1 / (1 + cos²2θ_M), so that P(2θ) = (1 + cos²2θ_M cos²2θ) / (1 + cos²2θ_M)."""
+    c2 = math.cos(math.radians(two_theta_monochromator)) ** 2
+    return 1.0 / (1.0 + c2)
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A constant-wavelength powder diffractometer (see the module's units)."""
+
+    wavelengths: tuple[float, ...]
+    ratio: float = 0.0
+    radiation: Literal["xray", "neutron"] = "xray"
+    geometry: Geometry = "bragg-brentano"
+    zero: float = 0.0
+    displacement: float = 0.0
+    transparency: float = 0.0
+    x_displacement: float = 0.0
+    y_displacement: float = 0.0
+    mu_r: float = 0.0
+    polarisation: float = 0.5
+    divergence_slit: Slit = "fixed"
+    U: float = 0.0
+    V: float = 0.0
+    W: float = 0.0
+    X: float = 0.0
+    Y: float = 0.0
+    S_L: float = 0.0
+    H_L: float = 0.0
+    source: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        where = self.source or "instrument"
+        if not self.wavelengths or any(not (0.0 < w < 100.0) for w in self.wavelengths):
+            raise InstrumentFileError(f"{where}: implausible wavelengths {self.wavelengths} Å")
+        if not 0.0 <= self.ratio <= 1.0 or (self.ratio > 0 and len(self.wavelengths) < 2):
+            raise InstrumentFileError(f"{where}: Kα2/Kα1 ratio {self.ratio} needs two wavelengths and must lie in [0, 1]")
+        if self.geometry not in GEOMETRIES:
+            raise InstrumentFileError(f"{where}: geometry {self.geometry!r} is not one of {', '.join(GEOMETRIES)}")
+        if self.divergence_slit not in ("fixed", "variable"):
+            raise InstrumentFileError(f"{where}: divergence slit {self.divergence_slit!r} is neither fixed nor variable")
+        if not 0.0 <= self.polarisation <= 1.0:
+            raise InstrumentFileError(f"{where}: polarisation fraction {self.polarisation} outside [0, 1]")
+        if self.radiation not in ("xray", "neutron"):
+            raise InstrumentFileError(f"{where}: radiation {self.radiation!r} is neither xray nor neutron")
+        object.__setattr__(self, "wavelengths", tuple(float(w) for w in self.wavelengths))
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+    @property
+    def profile(self) -> dict[str, float]:
+        """U, V, W, X, Y, S/L, H/L as ``powdex.refine``'s ``profile`` takes them."""
+        return {"U": self.U, "V": self.V, "W": self.W, "X": self.X, "Y": self.Y, "S/L": self.S_L, "H/L": self.H_L}
+
+    def gaussian_fwhm(self, two_theta):
+        """Γ_G (deg) at ``two_theta`` (deg): √(U tan²θ + V tanθ + W), 0 where that is negative."""
+        import numpy as np
+
+        t = np.tan(np.radians(np.asarray(two_theta, dtype=float)) / 2)
+        return np.sqrt(np.clip(self.U * t * t + self.V * t + self.W, 0.0, None))
+
+    def lorentzian_fwhm(self, two_theta):
+        """Γ_L (deg) at ``two_theta`` (deg): X tanθ + Y / cosθ."""
+        import numpy as np
+
+        theta = np.radians(np.asarray(two_theta, dtype=float)) / 2
+        return self.X * np.tan(theta) + self.Y / np.cos(theta)
+
+    def with_values(self, **changes) -> Instrument:
+        return replace(self, **changes)
+
+    # instrument.toml -------------------------------------------------------------------------
+
+    def to_toml(self) -> str:
+        values = asdict(self)
+        lines = ["# powdex instrument file", f"version = {FORMAT_VERSION}"]
+        for name, value in values.items():
+            lines.append(f"{name} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write ``instrument.toml`` (whole or not at all)."""
+        write_atomically(Path(path), self.to_toml())
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "instrument.toml") -> Instrument:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise InstrumentFileError(f"{source}: not TOML ({error})") from None
+        version = data.pop("version", None)
+        if version != FORMAT_VERSION:
+            raise InstrumentFileError(f"{source}: instrument file version {version!r}; this powdex reads version "
+                                      f"{FORMAT_VERSION}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InstrumentFileError(f"{source}: unknown keys {', '.join(unknown)}")
+        data["wavelengths"] = tuple(data.get("wavelengths", ()))
+        data["notes"] = tuple(data.get("notes", ()))
+        data.setdefault("source", source)
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise InstrumentFileError(f"{source}: {error}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Instrument:
+        """Read an instrument file: ``instrument.toml`` or any format of
+        ``powdex.instrument.formats`` (chosen by the file's suffix)."""
+        from powdex.instrument.formats import read_instrument
+
+        return read_instrument(path)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")

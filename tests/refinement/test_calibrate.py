@@ -1,0 +1,81 @@
+"""Calibration on a synthetic standard of known instrument: the instrument comes back."""
+
+import numpy as np
+import pytest
+
+from powdex.instrument import Instrument
+from powdex.refinement.calibrate import STANDARDS, calibrate
+from powdex.refinement.errors import RefinementError
+from powdex.refinement.synthetic import synthetic_pattern
+
+TRUE = {"U": 0.004, "V": -0.002, "W": 0.003, "X": 0.02, "Y": 0.01, "S/L": 0.02, "H/L": 0.01, "zero": 0.02,
+        "displacement": -0.03}
+
+
+@pytest.fixture(scope="module")
+def lab6_calibration():
+    standard = STANDARDS["LaB6"]
+    pattern, _, _ = synthetic_pattern(standard.cell, standard.space_group, two_theta=np.arange(15.0, 120.0, 0.02),
+                                      seed=1, profile=TRUE, peak_area=20000.0)
+    return calibrate(pattern, "LaB6", polarisation=0.95)
+
+
+def test_calibration_recovers_the_instrument(lab6_calibration):
+    instrument = lab6_calibration.instrument
+    assert isinstance(instrument, Instrument)
+    for name in ("U", "V", "W", "X", "Y"):
+        assert getattr(instrument, name) == pytest.approx(TRUE[name], rel=0.03, abs=2e-4), name
+    assert instrument.zero == pytest.approx(0.02, abs=2e-3)
+    assert instrument.displacement == pytest.approx(-0.03, abs=3e-3)
+    assert instrument.S_L + instrument.H_L == pytest.approx(0.03, rel=0.05)
+    assert instrument.polarisation == 0.95 and instrument.ratio == 0.5
+    assert lab6_calibration.refinement.statistics.reduced_chi2 < 1.05
+    # The certified cell is held.
+    assert lab6_calibration.refinement.cell.a == pytest.approx(4.156826, abs=1e-9)
+
+
+def test_residual_width_per_peak_is_zero_for_the_right_profile(lab6_calibration):
+    widths = lab6_calibration.peak_widths
+    assert len(widths) >= 10
+    assert lab6_calibration.worst_width_residual < 0.01
+    assert all(abs(w.residual) < 4 * w.residual_esd + 2e-3 for w in widths)
+
+
+def test_unknown_standard_and_geometry_raise():
+    pattern, _, _ = synthetic_pattern(STANDARDS["Si"].cell, "Fd-3m", two_theta=np.arange(20.0, 60.0, 0.02), seed=0)
+    with pytest.raises(RefinementError, match="unknown 'NaCl'"):
+        calibrate(pattern, "NaCl")
+    with pytest.raises(RefinementError, match="geometry"):
+        calibrate(pattern, "Si", geometry="transmission")
+
+
+def test_standards_carry_the_certified_cells():
+    assert STANDARDS["Si"].cell.a == 5.431179 and STANDARDS["CeO2"].cell.a == 5.411651
+    assert (STANDARDS["Al2O3"].cell.a, STANDARDS["Al2O3"].cell.c) == (4.759138, 12.99244)
+
+
+def test_real_lab6_scan_of_the_gsas_ii_tutorial():
+    """The Bruker LaB6 scan of the GSAS-II instrument-calibration tutorial, fitted over 20–70° as there."""
+    from pathlib import Path
+
+    from powdex.patterns import read_pattern
+
+    path = Path(__file__).parents[1] / "data" / "instrument" / "LaB6_Jan2018.raw"
+    calibration = calibrate(read_pattern(path, anode="Cu"), "LaB6", two_theta_range=(20.0, 70.1))
+    assert calibration.refinement.statistics.rwp < 0.06
+    residuals = np.array([abs(p.residual) for p in calibration.peak_widths])
+    assert residuals.size == 8  # every LaB6 line from (100) to (300) is isolated
+    assert np.median(residuals) < 0.02 and np.sum(residuals < 0.05) >= 7
+    # A lab instrument's FWHM at 21–68°: 0.07–0.08°.
+    assert all(0.06 < p.fwhm < 0.09 for p in calibration.peak_widths)
+
+
+def test_kalpha2_ratio_refined_from_a_wrong_start():
+    from dataclasses import replace
+
+    standard = STANDARDS["Si"]
+    pattern, _, _ = synthetic_pattern(standard.cell, standard.space_group, two_theta=np.arange(25.0, 100.0, 0.02),
+                                      seed=5, profile=TRUE, peak_area=20000.0, ratio=0.5)
+    calibration = calibrate(replace(pattern, ratio=0.45), "Si", refine_ratio=True)
+    assert calibration.instrument.ratio == pytest.approx(0.5, abs=max(3 * calibration.ratio_esd, 0.005))
+    assert 0 < calibration.ratio_esd < 0.02
