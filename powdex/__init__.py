@@ -48,18 +48,22 @@ _PUBLIC = {
     "Pattern": "powdex.patterns",
     "refine": "powdex.refinement",
     "RefinementResult": "powdex.refinement",
+    "calibrate": "powdex.refinement.calibrate",
+    "Instrument": "powdex.instrument",
 }
 
-__all__ = ["IndexingConfig", "IndexingResult", "Pattern", "PeakList", "RefinementResult", "SeriesResult", "__version__",
-           "index", "index_series", "read_pattern", "read_peaks", "refine"]
+__all__ = ["IndexingConfig", "IndexingResult", "Instrument", "Pattern", "PeakList", "RefinementResult", "SeriesResult", "__version__",
+           "calibrate", "index", "index_series", "read_pattern", "read_peaks", "refine"]
 
 if TYPE_CHECKING:
     from powdex.indexing.config import IndexingConfig
     from powdex.indexing.result import IndexingResult
     from powdex.indexing.search import index
+    from powdex.instrument import Instrument
     from powdex.patterns import Pattern, read_pattern
     from powdex.peaks import PeakList, read_peaks
     from powdex.refinement import RefinementResult, refine
+    from powdex.refinement.calibrate import calibrate
     from powdex.series import SeriesResult, index_series
 
 

@@ -54,6 +54,10 @@ from powdex.cli.refine import refine  # noqa: E402
 
 app.command("refine")(refine)
 
+from powdex.cli.calibrate import calibrate  # noqa: E402
+
+app.command("calibrate")(calibrate)
+
 
 def main() -> None:
     """The ``powdex`` command.  Typer's own refusals (an option value out of
