@@ -14,7 +14,7 @@ from powdex.patterns import (
     read_peak_input,
     search_peaks,
 )
-from powdex.patterns.radiation import ANODES
+from powdex.patterns.radiation import ANODES, W_L_ALPHA1
 from powdex.patterns.search import strip_kalpha2
 from powdex.patterns.simulate import simulate_pattern
 from powdex.peaks import PeakInputError, read_peaks
@@ -62,6 +62,38 @@ def test_a_kalpha1_only_pattern_is_not_stripped_of_a_kalpha2_it_does_not_have(tm
     np.testing.assert_allclose(found.two_theta[:3], lines[:3], atol=0.005)
     np.testing.assert_allclose(found.two_theta, lines, atol=0.02)  # weak lines, Poisson counts
     assert peaks_from_pattern(pattern).wavelength == 1.5406
+
+
+def replica_of(two_theta, wavelength):
+    return np.degrees(2 * np.arcsin(np.sin(np.radians(two_theta) / 2) * wavelength / CU.k_alpha1))
+
+
+@pytest.mark.parametrize("cell", [Cell(4.5937, 4.5937, 2.9587), Cell(5.4309, 5.4309, 5.4309)])
+def test_kbeta_and_tungsten_replicas_are_set_aside_not_passed_on(cell):
+    replicas = ((CU.k_beta, 0.15), (W_L_ALPHA1, 0.05))  # an unfiltered tube with tungsten on its anode
+    simulated = simulate_pattern(cell, noise=0.02, tube_replicas=replicas, seed=0)
+    found = search_peaks(simulated.pattern)
+    lines, heights = simulated.line_two_theta, simulated.line_height
+    strong = heights >= 0.1 * heights.max()
+    replica_positions = np.concatenate([replica_of(lines[strong], wavelength) for wavelength, _ in replicas])
+    at_replica = np.min(np.abs(found.two_theta[:, None] - replica_positions[None, :]), axis=1) <= 0.02
+    on_a_line = np.min(np.abs(found.two_theta[:, None] - lines[None, :]), axis=1) <= 0.05
+    assert not np.any(at_replica & ~on_a_line), found.two_theta[at_replica & ~on_a_line]
+    # What was set aside are replicas of stronger sample lines, named as such ...
+    assert len(found.set_aside) >= strong.sum()
+    for pick in found.set_aside:
+        wavelength = CU.k_beta if pick.line == "Cu Kβ" else W_L_ALPHA1
+        assert pick.line in ("Cu Kβ", "W Lα1")
+        assert abs(pick.two_theta - replica_of(pick.parent_two_theta, wavelength)) <= 0.03
+    assert any("set aside as tube lines" in note for note in found.notes)
+    # ... and the sample's lines above 1 % are all still there.
+    for line in lines[heights >= 0.01 * heights.max()]:
+        assert np.min(np.abs(found.two_theta - line)) <= 0.01, line
+
+
+def test_a_pattern_without_tube_lines_has_nothing_set_aside():
+    for cell in (Cell(8.4797, 5.3975, 6.9596), Cell(7.256, 9.451, 10.862, 90, 98.4, 90)):
+        assert search_peaks(simulate_pattern(cell, noise=0.02, seed=0).pattern).set_aside == ()
 
 
 def test_rachinger_strip_removes_an_exact_kalpha2_copy():
