@@ -115,6 +115,34 @@ def test_noise_bumps_on_a_flat_background_are_not_peaks():
     assert found.two_theta == pytest.approx([30.0], abs=0.01)
 
 
+def test_a_bump_narrower_than_the_resolution_at_its_angle_is_not_a_peak():
+    # Constant-wavelength neutron widths: twice as wide at 15° as at 60° (Caglioti U, V, W).
+    rng = np.random.default_rng(5)
+    two_theta = np.arange(10.0, 120.0, 0.05)
+    lines = np.arange(25.0, 116.0, 6.5)
+    tan = np.tan(np.radians(lines / 2))
+    widths = np.sqrt(0.3 * tan**2 - 0.6 * tan + 0.6)
+    clean = 300.0 + sum(5000 * np.exp(-4 * np.log(2) * ((two_theta - c) / w) ** 2) for c, w in zip(lines, widths))
+    # A bump a quarter as wide as the lines there (the detection smooth widens it to about half).
+    clean += 200 * np.exp(-4 * np.log(2) * ((two_theta - 14.0) / 0.2) ** 2)
+    counts = rng.poisson(clean).astype(float)
+    found = search_peaks(Pattern(two_theta, counts, np.sqrt(counts), "<neutron>", wavelengths=(1.909,)))
+    assert np.min(np.abs(found.two_theta - 14.0)) > 1.0
+    assert found.two_theta == pytest.approx(lines, abs=0.02)
+
+
+def test_the_files_own_sigma_keep_low_angle_scatter_from_being_peaks(data):
+    # APS 11-BM sucrose: below 3° the points carry several times the σ of those
+    # at the same level further up, and the scatter there is no line.
+    pattern = read_pattern(data / "sucrose_11bmb_0842_to16deg.fxye", wavelength=0.589183)
+    sucrose = Cell(10.863168, 8.703946, 7.757701, 90, 102.9426, 90)
+    _, q2 = sucrose.miller_indices_within(0.3)
+    first_line = float(q2_to_two_theta(q2.min(), 0.589183))
+    found = search_peaks(pattern)
+    assert np.sum(found.two_theta < first_line - 0.02) <= 1
+    assert abs(found.two_theta[found.two_theta > first_line - 0.02][0] - first_line) <= 0.02
+
+
 def test_a_pattern_with_nothing_above_the_noise_is_refused():
     counts = np.random.default_rng(0).poisson(100, 500).astype(float)
     pattern = Pattern(np.arange(500) * 0.02 + 10, counts, np.sqrt(counts), "flat.xy", wavelengths=(1.0,))
