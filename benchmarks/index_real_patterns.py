@@ -12,7 +12,7 @@ extinctions): the zero offset that best aligns them, and the picks no
 reflection explains at that offset (below the first reflection: background
 or beam artefacts; elsewhere: impurity lines, Kα2 or noise).
 
-    python3 benchmarks/index_real_patterns.py --time-limit 60
+    python3 benchmarks/index_real_patterns.py --time-limit 60 [--zero-shift] [--only FILE ...]
 """
 
 from __future__ import annotations
@@ -87,10 +87,10 @@ def explain_picks(two_theta: np.ndarray, wavelength: float, cell: Cell, toleranc
     return "; ".join(reasons) or "every pick explained: the search missed it"
 
 
-def run(case: RealPattern, time_limit: float) -> dict:
+def run(case: RealPattern, time_limit: float, zero_shift: bool) -> dict:
     start = time.perf_counter()
     peaks = read_peak_input(DATA / case.file, wavelength=case.wavelength, anode=case.anode)
-    result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=time_limit))
+    result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=time_limit, zero_shift=zero_shift))
     seconds = time.perf_counter() - start
     rank = next((i for i, c in enumerate(result.candidates, 1)
                  if same_lattice(c.cell, case.cell, c.bravais.centring, case.centring, rtol=5e-3)), None)
@@ -107,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per pattern")
     parser.add_argument("--only", nargs="*", help="file names to run (default: all)")
+    parser.add_argument("--zero-shift", action="store_true", help="fit a zero shift (default settings: no)")
     args = parser.parse_args()
     console = Console(width=200)
     table = Table(title="powdex index on real measured patterns (published cell's rank)")
@@ -116,7 +117,7 @@ def main() -> None:
     for case in PATTERNS:
         if args.only and case.file not in args.only:
             continue
-        row = run(case, args.time_limit)
+        row = run(case, args.time_limit, args.zero_shift)
         rows.append(row)
         console.print(f"{case.file}: rank {row['rank']} in {row['seconds']:.1f} s {row['why']}")
         table.add_row(case.file, case.kind, case.system, str(case.cell), str(row["n"]),

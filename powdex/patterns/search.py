@@ -505,14 +505,11 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
 def _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction) -> np.ndarray:
     """For each pick, the strongest free pick at its replica position ``where`` no higher than
     ``max_fraction`` of it (-1 when none), within the replica's position error."""
-    replica = np.full(positions.size, -1)
-    for parent in range(positions.size):
-        if not where[parent] > 0:
-            continue
-        tolerance = np.maximum(TUBE_LINE_MATCH_SIGMA * np.hypot(sigma, gain[parent] * sigma[parent]),
-                               TUBE_LINE_MATCH_FWHM * widths[parent])
-        match = ~taken & (np.abs(positions - where[parent]) <= tolerance) & (heights <= max_fraction * heights[parent])
-        if match.any():
-            candidates = np.flatnonzero(match)
-            replica[parent] = candidates[np.argmax(heights[candidates])]
-    return replica
+    # Rows: parents; columns: the picks that may be their replicas.
+    tolerance = np.maximum(TUBE_LINE_MATCH_SIGMA * np.hypot(sigma[None, :], (gain * sigma)[:, None]),
+                           TUBE_LINE_MATCH_FWHM * widths[:, None])
+    with np.errstate(invalid="ignore"):  # where is NaN for parents whose replica lies beyond 180°
+        match = np.abs(positions[None, :] - where[:, None]) <= tolerance
+    match &= ~taken[None, :] & (heights[None, :] <= max_fraction * heights[:, None])
+    strongest = np.argmax(np.where(match, heights[None, :], -np.inf), axis=1)
+    return np.where(match.any(axis=1), strongest, -1)
