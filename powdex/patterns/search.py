@@ -5,21 +5,31 @@
 2. Background: SNIP (:mod:`powdex.patterns.background`), with a window of
    twenty times the widest strong peak's FWHM (at least 1.5°).
 3. Noise: σ as a function of the local intensity level, from the
-   residuals of a smooth narrower than the peaks (see :func:`local_noise`).
+   residuals of a smooth narrower than the peaks (see :func:`local_noise`),
+   or the file's own σ where they are larger.
 4. Kα2 stripping (Rachinger 1948, J. Sci. Instrum. 25, 254): from low angle
    up, the Kα2 part at 2θ is R times the stripped Kα1 profile where the same
    d-spacing diffracts Kα1, sin θ₁ = sin θ · λ₁/λ₂, and is subtracted.
 5. Detection on the stripped profile, lightly smoothed (Savitzky–Golay,
    narrower than half a FWHM): a peak must rise ``min_significance`` local
    noise σ above the background and be at least half as wide as the
-   pattern's resolution (the median FWHM of its strongest peaks), so noise
-   bumps and spikes are not peaks.
+   pattern's resolution at its angle, so noise bumps and spikes are not
+   peaks.  The resolution is the Caglioti, Paoletti & Ricci (1958) curve
+   FWHM² = U tan²θ + V tan θ + W fitted to the strongest peaks' widths
+   (kept within a factor two of their median, where the fit extrapolates):
+   on constant-wavelength neutron data the peaks are twice as wide at low
+   angle as in the middle, and a narrow bump there is not a line.
 6. Each peak's position and height from a Gaussian fit to its upper half
    (the log of a Gaussian is a parabola, so the vertex does not depend on
    where the samples fall), its FWHM from the half-height crossings, its
    integrated intensity from height × FWHM, and the position's standard
    uncertainty from the noise.  A pick where a stronger peak's Kα2 line falls
    (a residue the strip left) is merged into that peak's Kα1 line.
+7. Lines of the tube, not the sample (a Kα1 wavelength that is a known
+   anode's): a weak pick where a strong peak's d-spacing diffracts the
+   tube's Kβ, tungsten Lα1 or the β filter's absorption edge, within its
+   position error, is set aside with a note (``PeakSearch.set_aside``)
+   rather than handed to indexing as an impurity line.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import numpy as np
 
 from powdex.patterns.background import estimate_background
 from powdex.patterns.pattern import Pattern
+from powdex.patterns.radiation import W_L_ALPHA1, tube_of_k_alpha1
 from powdex.peaks.peaklist import PeakInputError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +62,37 @@ KALPHA2_MATCH_FWHM = 0.5
 KALPHA2_ABSENT_FRACTION = 0.3
 KALPHA2_TEST_PEAKS = 12
 KALPHA2_MAX_HEIGHT_FRACTION = 0.8
+# The resolution curve is fitted to the peaks above this fraction of the strongest,
+# refitted this many times without those wider or narrower than BLEND_WIDTH times the fit.
+RESOLUTION_MIN_HEIGHT = 0.05
+RESOLUTION_REFITS = 3
+BLEND_WIDTH = 1.3
+# A pick at a strong peak's tube-line replica is that replica when it lies within
+# the larger of this many combined position σ and this fraction of the parent's
+# FWHM, and is at most this fraction of the parent's height: unfiltered Kβ is
+# about a quarter of Kα1, W Lα1 and the filter-edge step a few per cent.
+TUBE_LINE_MATCH_SIGMA = 3.0
+TUBE_LINE_MATCH_FWHM = 0.3
+KBETA_MAX_HEIGHT_FRACTION = 0.35
+W_L_ALPHA1_MAX_HEIGHT_FRACTION = 0.15
+FILTER_EDGE_MAX_HEIGHT_FRACTION = 0.15
+# A tube line is present when at least this share (and this many) of the strongest
+# peaks (at most this many tested) show it; its replicas are then the picks whose
+# height ratio to their parent is within this factor of the median ratio.
+TUBE_LINE_TEST_PEAKS = 8
+TUBE_LINE_SEEN_FRACTION = 0.5
+TUBE_LINE_MIN_SEEN = 3
+TUBE_LINE_RATIO_SPREAD = 3.0
+
+
+@dataclass(frozen=True)
+class TubeLinePick:
+    """A pick set aside as a tube line: where, how high, which line, and the sample peak it replicates."""
+
+    two_theta: float
+    height: float
+    line: str
+    parent_two_theta: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +121,7 @@ class PeakSearch:
     noise: np.ndarray
     kalpha2: str
     notes: tuple[str, ...] = ()
+    set_aside: tuple[TubeLinePick, ...] = ()
 
     def __len__(self) -> int:
         return int(self.two_theta.size)
@@ -210,6 +253,33 @@ def _apex_fit(x: np.ndarray, net: np.ndarray, smooth: np.ndarray, apex: int) -> 
     return float(x[apex]), float(smooth[apex]), fwhm
 
 
+def resolution_curve(two_theta, fwhm, at) -> np.ndarray:
+    """The FWHM expected at 2θ ``at`` from the peaks (``two_theta``, ``fwhm``): a Caglioti fit.
+
+    FWHM² = U tan²θ + V tan θ + W by least squares, refitted without the
+    peaks wider than ``BLEND_WIDTH`` times the fit (unresolved blends) or
+    narrower by that factor (spikes and noise), and
+    clipped to within a factor two of the median width (the fit is a trend
+    and extrapolates beyond the peaks); the median itself when fewer than
+    five peaks span at least 10° 2θ.
+    """
+    median = float(np.median(fwhm))
+    if fwhm.size < 5 or np.ptp(two_theta) < 10.0:
+        return np.full(np.shape(at), median)
+    tan = np.tan(np.radians(two_theta / 2))
+    design = np.stack([tan**2, tan, np.ones_like(tan)], axis=1)
+    single = np.ones(fwhm.size, dtype=bool)
+    for _ in range(RESOLUTION_REFITS):
+        coefficients, *_ = np.linalg.lstsq(design[single], fwhm[single] ** 2, rcond=None)
+        expected = np.sqrt(np.maximum(design @ coefficients, 0.0))
+        single = (fwhm <= BLEND_WIDTH * expected) & (fwhm >= expected / BLEND_WIDTH)
+        if single.sum() < 5:
+            return np.full(np.shape(at), median)
+    tan_at = np.tan(np.radians(np.asarray(at) / 2))
+    squared = coefficients @ np.stack([tan_at**2, tan_at, np.ones_like(tan_at)])
+    return np.clip(np.sqrt(np.maximum(squared, 0.0)), 0.5 * median, 2.0 * median)
+
+
 def _rough_fwhm(x: np.ndarray, y: np.ndarray) -> float:
     """FWHM of the strongest peak above a crude background, for choosing windows."""
     apex = int(np.argmax(y))
@@ -242,8 +312,8 @@ def search_peaks(
     ``strip=False`` keeps Kα2 in (for a beam known to be Kα1 only when the
     pattern's lines say otherwise); with one wavelength or ratio 0 there is
     nothing to strip.  ``background_window_deg`` (default: 20 × the strongest
-    peak's FWHM, at least 1.5°) and ``min_fwhm_deg`` (default: half the median
-    FWHM of the strongest peaks) override the automatic choices.  Peaks lower
+    peak's FWHM, at least 1.5°) and ``min_fwhm_deg`` (default: half the
+    resolution at each peak's angle, :func:`resolution_curve`) override the automatic choices.  Peaks lower
     than ``min_relative_height`` of the strongest are left out: at that level
     the residues of Kα2 stripping and of profile tails match real lines, and
     indexing gains nothing from them.  Raises
@@ -259,6 +329,11 @@ def search_peaks(
     background = estimate_background(x, y, method=background_method, window_deg=window)
     smoothing = _odd(0.5 * rough_fwhm / step, 3)
     noise = local_noise(y, smoothing)
+    if pattern.sigma_from_file:
+        # The file's σ know what the scatter does not show: merged detector banks and
+        # counting times that change with angle (low-angle synchrotron points carry
+        # several times the σ of high-angle ones at the same level).
+        noise = np.maximum(noise, np.interp(x, pattern.two_theta, pattern.sigma))
     net = y - background
     from scipy.signal import find_peaks, savgol_filter  # scipy.signal is slow to import
 
@@ -293,12 +368,16 @@ def search_peaks(
         raise PeakInputError(f"{source}: no peak stands {min_significance:g} σ of noise above the background")
     fits = np.array([_apex_fit(x, stripped, smooth, apex) for apex in apexes])
     positions, heights, widths = fits.T
-    strongest = np.argsort(heights)[::-1][:10]
-    resolution = float(np.median(widths[strongest]))
-    min_fwhm = min_fwhm_deg if min_fwhm_deg is not None else 0.5 * resolution
+    strong = heights >= RESOLUTION_MIN_HEIGHT * heights.max()
+    resolution = float(np.median(widths[strong]))
+    if min_fwhm_deg is not None:
+        min_fwhm = np.full(positions.size, min_fwhm_deg)
+    else:
+        min_fwhm = 0.5 * resolution_curve(positions[strong], widths[strong], positions)
     keep = (widths >= min_fwhm) & (heights > 0)
     if (~keep).any():
-        notes.append(f"{int((~keep).sum())} maxima narrower than {min_fwhm:.3g}° (half the resolution) are not peaks")
+        notes.append(f"{int((~keep).sum())} maxima narrower than half the resolution at their angle "
+                     f"({min_fwhm.min():.3g}–{min_fwhm.max():.3g}°) are not peaks")
     weak = keep & (heights < min_relative_height * heights[keep].max(initial=0.0))
     if weak.any():
         notes.append(f"{int(weak.sum())} peaks under {min_relative_height:.1%} of the strongest left out")
@@ -311,6 +390,12 @@ def search_peaks(
         positions, heights, widths, apexes = positions[~ghost], heights[~ghost], widths[~ghost], apexes[~ghost]
     points_per_peak = np.maximum(widths / step, 1.0)
     sigma = widths / FWHM_PER_SIGMA * noise[apexes] / (heights * np.sqrt(points_per_peak))
+    set_aside = tube_line_picks(positions, heights, widths, sigma, pattern.wavelengths[0], float(x[0])) if pattern.wavelengths else []
+    if set_aside:
+        replica = np.isin(positions, [pick.two_theta for pick in set_aside])
+        positions, heights, widths, sigma = positions[~replica], heights[~replica], widths[~replica], sigma[~replica]
+        notes.append(f"{len(set_aside)} picks set aside as tube lines, not the sample's: " + ", ".join(
+            f"{pick.two_theta:.3f}° ({pick.line} of {pick.parent_two_theta:.3f}°)" for pick in set_aside))
     order = np.argsort(positions)
     logger.debug("%s: %d peaks, resolution %.4g°", source, positions.size, resolution)
     return PeakSearch(
@@ -325,6 +410,7 @@ def search_peaks(
         noise=noise,
         kalpha2=kalpha2,
         notes=tuple(notes),
+        set_aside=tuple(set_aside),
     )
 
 
@@ -369,3 +455,61 @@ def _kalpha2_ghosts(positions, heights, widths, wavelengths) -> np.ndarray:
         near = np.abs(positions - kalpha2_positions[parent]) <= KALPHA2_MATCH_FWHM * widths[parent]
         ghost |= near & (heights < KALPHA2_MAX_HEIGHT_FRACTION * heights[parent])
     return ghost
+
+
+def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: float) -> list[TubeLinePick]:
+    """The picks that are stronger picks' Kβ, W Lα1 or filter-edge replicas (none off a tube's Kα1).
+
+    A peak at 2θ from Kα1 (λ₁) has its replica at λ where the same d
+    diffracts: sin θ' = sin θ · λ/λ₁, and a tube line replicates every peak
+    with one height ratio.  So a line is taken as present only when most of
+    the strongest peaks whose replica falls inside the scan (from ``low``)
+    show a weak pick there; its ratio is their median, and then every pick at
+    a replica position with a height ratio within a factor
+    ``TUBE_LINE_RATIO_SPREAD`` of it is set aside.  A weak sample line that
+    happens to sit at one replica position does not make a tube line.
+    """
+    tube = tube_of_k_alpha1(wavelength)
+    if tube is None or positions.size < 2:
+        return []
+    replicas = ((f"{tube.anode} Kβ", tube.k_beta, KBETA_MAX_HEIGHT_FRACTION),
+                ("W Lα1", W_L_ALPHA1, W_L_ALPHA1_MAX_HEIGHT_FRACTION),
+                (f"{tube.anode} β-filter edge", tube.filter_edge, FILTER_EDGE_MAX_HEIGHT_FRACTION))
+    sin_theta = np.sin(np.radians(positions / 2))
+    by_strength = np.argsort(heights)[::-1]
+    taken = np.zeros(positions.size, dtype=bool)
+    picks = []
+    for line, replica_wavelength, max_fraction in replicas:
+        sine = sin_theta * replica_wavelength / wavelength
+        inside = sine < 1
+        where = np.full(positions.size, np.nan)
+        where[inside] = np.degrees(2 * np.arcsin(sine[inside]))
+        # d(2θ')/d(2θ) = tan θ' / tan θ carries a parent's position error to its replica.
+        gain = np.tan(np.radians(where / 2)) / np.tan(np.radians(positions / 2))
+        replica = _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction)
+        tested = [parent for parent in by_strength if where[parent] > low][:TUBE_LINE_TEST_PEAKS]
+        ratios = [heights[replica[parent]] / heights[parent] for parent in tested if replica[parent] >= 0]
+        if len(ratios) < max(TUBE_LINE_MIN_SEEN, TUBE_LINE_SEEN_FRACTION * len(tested)):
+            continue
+        ratio = float(np.median(ratios))
+        for parent in by_strength:
+            index = replica[parent]
+            if taken[parent] or not where[parent] > low or index < 0 or taken[index]:
+                continue
+            if abs(np.log(heights[index] / heights[parent] / ratio)) <= np.log(TUBE_LINE_RATIO_SPREAD):
+                taken[index] = True
+                picks.append(TubeLinePick(float(positions[index]), float(heights[index]), line, float(positions[parent])))
+    return sorted(picks, key=lambda pick: pick.two_theta)
+
+
+def _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction) -> np.ndarray:
+    """For each pick, the strongest free pick at its replica position ``where`` no higher than
+    ``max_fraction`` of it (-1 when none), within the replica's position error."""
+    # Rows: parents; columns: the picks that may be their replicas.
+    tolerance = np.maximum(TUBE_LINE_MATCH_SIGMA * np.hypot(sigma[None, :], (gain * sigma)[:, None]),
+                           TUBE_LINE_MATCH_FWHM * widths[:, None])
+    with np.errstate(invalid="ignore"):  # where is NaN for parents whose replica lies beyond 180°
+        match = np.abs(positions[None, :] - where[:, None]) <= tolerance
+    match &= ~taken[None, :] & (heights[None, :] <= max_fraction * heights[:, None])
+    strongest = np.argmax(np.where(match, heights[None, :], -np.inf), axis=1)
+    return np.where(match.any(axis=1), strongest, -1)

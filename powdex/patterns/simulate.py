@@ -50,13 +50,17 @@ def simulate_pattern(
     noise: float = 0.02,
     background: tuple[float, float] = (300.0, -2.0),
     strongest: float = 20000.0,
+    tube_replicas: tuple[tuple[float, float], ...] = (),
     seed: int = 0,
 ) -> SimulatedPattern:
     """A Kα1 + Kα2 pattern of ``cell`` with the tube lines of ``anode`` (ratio 1/2).
 
     ``background`` is (level at the first point, slope per degree);
     ``strongest`` the height of the strongest Kα1 line; ``noise`` the σ of
-    the multiplicative Gaussian noise; ``seed`` fixes every random choice.
+    the multiplicative Gaussian noise; ``tube_replicas`` adds, for each
+    (wavelength Å, fraction), every line again at that wavelength with that
+    fraction of its Kα1 height (Kβ, W Lα1: tube lines that are not the
+    sample's; they are not among the true lines); ``seed`` fixes every random choice.
     """
     rng = np.random.default_rng(seed)
     tube = tube_lines(anode)
@@ -81,6 +85,12 @@ def simulate_pattern(
         alpha2 = np.degrees(2 * np.arcsin(min(np.sin(np.radians(centre / 2)) * split, 1.0)))
         near = np.abs(x - alpha2) < 40 * width
         profile[near] += tube.ratio * height * pseudo_voigt(x[near], alpha2, width, eta)
+        for wavelength, fraction in tube_replicas:
+            sine = np.sin(np.radians(centre / 2)) * wavelength / tube.k_alpha1
+            if sine < 1:
+                replica = np.degrees(2 * np.arcsin(sine))
+                near = np.abs(x - replica) < 40 * width
+                profile[near] += fraction * height * pseudo_voigt(x[near], replica, width, eta)
     level, slope = background
     clean = profile + np.maximum(level + slope * (x - low), 1.0)
     counts = clean + rng.normal(0.0, 1.0, x.size) * noise * clean

@@ -14,7 +14,7 @@ from powdex.patterns import (
     read_peak_input,
     search_peaks,
 )
-from powdex.patterns.radiation import ANODES
+from powdex.patterns.radiation import ANODES, W_L_ALPHA1
 from powdex.patterns.search import strip_kalpha2
 from powdex.patterns.simulate import simulate_pattern
 from powdex.peaks import PeakInputError, read_peaks
@@ -64,6 +64,38 @@ def test_a_kalpha1_only_pattern_is_not_stripped_of_a_kalpha2_it_does_not_have(tm
     assert peaks_from_pattern(pattern).wavelength == 1.5406
 
 
+def replica_of(two_theta, wavelength):
+    return np.degrees(2 * np.arcsin(np.sin(np.radians(two_theta) / 2) * wavelength / CU.k_alpha1))
+
+
+@pytest.mark.parametrize("cell", [Cell(4.5937, 4.5937, 2.9587), Cell(5.4309, 5.4309, 5.4309)])
+def test_kbeta_and_tungsten_replicas_are_set_aside_not_passed_on(cell):
+    replicas = ((CU.k_beta, 0.15), (W_L_ALPHA1, 0.05))  # an unfiltered tube with tungsten on its anode
+    simulated = simulate_pattern(cell, noise=0.02, tube_replicas=replicas, seed=0)
+    found = search_peaks(simulated.pattern)
+    lines, heights = simulated.line_two_theta, simulated.line_height
+    strong = heights >= 0.1 * heights.max()
+    replica_positions = np.concatenate([replica_of(lines[strong], wavelength) for wavelength, _ in replicas])
+    at_replica = np.min(np.abs(found.two_theta[:, None] - replica_positions[None, :]), axis=1) <= 0.02
+    on_a_line = np.min(np.abs(found.two_theta[:, None] - lines[None, :]), axis=1) <= 0.05
+    assert not np.any(at_replica & ~on_a_line), found.two_theta[at_replica & ~on_a_line]
+    # What was set aside are replicas of stronger sample lines, named as such ...
+    assert len(found.set_aside) >= strong.sum()
+    for pick in found.set_aside:
+        wavelength = CU.k_beta if pick.line == "Cu Kβ" else W_L_ALPHA1
+        assert pick.line in ("Cu Kβ", "W Lα1")
+        assert abs(pick.two_theta - replica_of(pick.parent_two_theta, wavelength)) <= 0.03
+    assert any("set aside as tube lines" in note for note in found.notes)
+    # ... and the sample's lines above 1 % are all still there.
+    for line in lines[heights >= 0.01 * heights.max()]:
+        assert np.min(np.abs(found.two_theta - line)) <= 0.01, line
+
+
+def test_a_pattern_without_tube_lines_has_nothing_set_aside():
+    for cell in (Cell(8.4797, 5.3975, 6.9596), Cell(7.256, 9.451, 10.862, 90, 98.4, 90)):
+        assert search_peaks(simulate_pattern(cell, noise=0.02, seed=0).pattern).set_aside == ()
+
+
 def test_rachinger_strip_removes_an_exact_kalpha2_copy():
     two_theta = np.arange(20.0, 60.0, 0.01)
     kalpha1 = 1000 * np.exp(-0.5 * ((two_theta - 40.0) / 0.03) ** 2)
@@ -81,6 +113,34 @@ def test_noise_bumps_on_a_flat_background_are_not_peaks():
     pattern = Pattern(two_theta, counts, np.sqrt(counts), "<flat>", wavelengths=(0.7093,))
     found = search_peaks(pattern)
     assert found.two_theta == pytest.approx([30.0], abs=0.01)
+
+
+def test_a_bump_narrower_than_the_resolution_at_its_angle_is_not_a_peak():
+    # Constant-wavelength neutron widths: twice as wide at 15° as at 60° (Caglioti U, V, W).
+    rng = np.random.default_rng(5)
+    two_theta = np.arange(10.0, 120.0, 0.05)
+    lines = np.arange(25.0, 116.0, 6.5)
+    tan = np.tan(np.radians(lines / 2))
+    widths = np.sqrt(0.3 * tan**2 - 0.6 * tan + 0.6)
+    clean = 300.0 + sum(5000 * np.exp(-4 * np.log(2) * ((two_theta - c) / w) ** 2) for c, w in zip(lines, widths))
+    # A bump a quarter as wide as the lines there (the detection smooth widens it to about half).
+    clean += 200 * np.exp(-4 * np.log(2) * ((two_theta - 14.0) / 0.2) ** 2)
+    counts = rng.poisson(clean).astype(float)
+    found = search_peaks(Pattern(two_theta, counts, np.sqrt(counts), "<neutron>", wavelengths=(1.909,)))
+    assert np.min(np.abs(found.two_theta - 14.0)) > 1.0
+    assert found.two_theta == pytest.approx(lines, abs=0.02)
+
+
+def test_the_files_own_sigma_keep_low_angle_scatter_from_being_peaks(data):
+    # APS 11-BM sucrose: below 3° the points carry several times the σ of those
+    # at the same level further up, and the scatter there is no line.
+    pattern = read_pattern(data / "sucrose_11bmb_0842_to16deg.fxye", wavelength=0.589183)
+    sucrose = Cell(10.863168, 8.703946, 7.757701, 90, 102.9426, 90)
+    _, q2 = sucrose.miller_indices_within(0.3)
+    first_line = float(q2_to_two_theta(q2.min(), 0.589183))
+    found = search_peaks(pattern)
+    assert np.sum(found.two_theta < first_line - 0.02) <= 1
+    assert abs(found.two_theta[found.two_theta > first_line - 0.02][0] - first_line) <= 0.02
 
 
 def test_a_pattern_with_nothing_above_the_noise_is_refused():
