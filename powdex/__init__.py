@@ -48,10 +48,14 @@ _PUBLIC = {
     "Pattern": "powdex.patterns",
     "refine": "powdex.refinement",
     "RefinementResult": "powdex.refinement",
+    "refine_series": "powdex.series.refinement",
+    "SeriesRefinementResult": "powdex.series.refinement",
+    "RefinementPlan": "powdex.refinement.plan",
 }
 
 __all__ = ["IndexingConfig", "IndexingResult", "Pattern", "PeakList", "RefinementResult", "SeriesResult", "__version__",
            "index", "index_series", "read_pattern", "read_peaks", "refine"]
+__all__ += ["RefinementPlan", "SeriesRefinementResult", "refine_series"]
 
 if TYPE_CHECKING:
     from powdex.indexing.config import IndexingConfig
@@ -60,7 +64,9 @@ if TYPE_CHECKING:
     from powdex.patterns import Pattern, read_pattern
     from powdex.peaks import PeakList, read_peaks
     from powdex.refinement import RefinementResult, refine
+    from powdex.refinement.plan import RefinementPlan
     from powdex.series import SeriesResult, index_series
+    from powdex.series.refinement import SeriesRefinementResult, refine_series
 
 
 def lazy_attributes(package: str, where: dict[str, str]):

@@ -21,6 +21,7 @@ LAYERS = [
     ("powdex.indexing",),
     ("powdex.refinement",),
     ("powdex.series",),
+    ("powdex.reports",),
     ("powdex.cli", "powdex.__main__"),
 ]
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from powdex.crystal import PARAMETER_NAMES, spacing_invariants, systematically_absent
+from powdex.crystal import PARAMETER_NAMES, Cell, spacing_invariants, systematically_absent
 from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
@@ -299,7 +299,6 @@ class RietveldResult:
         return [p.name for p in self.parameters if p.at_bound]
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
         return {"source": self.source, "parameters": [asdict(p) for p in self.parameters],
                 "phases": [asdict(p) for p in self.phases], "statistics": asdict(self.statistics),
                 "absolute": self.absolute, "amorphous": self.amorphous,
@@ -564,8 +563,6 @@ def simulate_pattern(phases: list[RietveldPhase], two_theta: np.ndarray, *, seed
 
 
 def _with_cell(structure: CrystalStructure, parameters: np.ndarray) -> CrystalStructure:
-    from dataclasses import replace
-    from powdex.crystal import Cell
     cell = Cell.from_parameters(parameters)
     if not lattice_system_of(structure.space_group).is_compatible(cell):
         raise RefinementError(f"cell {cell} does not fit {structure.space_group.xhm()}: give every length and "
