@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from powdex.refinement.plan import RefinementPlan  # noqa: E402
-from powdex.series.refinement import refine_series  # noqa: E402
-from tests.series.conftest import DATA, PLAN, transition_series  # noqa: E402
+from powdex.refinement.plan import RefinementPlan
+from powdex.series.refinement import refine_series
+from tests.series.conftest import DATA, PLAN, transition_series
 
 
 def main() -> None:
