@@ -79,3 +79,16 @@ def test_order_by_csv_and_missing_metadata(series, tmp_path):
         order_patterns(patterns[:3], listing)
     with pytest.raises(RefinementError, match="scan_000.xye: no 'temperature'"):
         order_patterns(patterns[:2], "temperature")
+
+
+@pytest.mark.slow
+def test_ensemble_on_worker_processes_matches_in_process(series, plan):
+    from powdex.optim.executors import LocalProcesses
+
+    patterns, _ = series
+    window = patterns[TRANSITION - 1: TRANSITION + 1]
+    here = refine_series(window, plan, ensemble_starts=4)
+    there = refine_series(window, plan, ensemble_starts=4, executor=LocalProcesses(workers=2))
+    assert [e.flags for e in there.entries] == [e.flags for e in here.entries]
+    assert [e.result.statistics.rwp for e in there.entries] == pytest.approx(
+        [e.result.statistics.rwp for e in here.entries], rel=1e-9)
