@@ -1,5 +1,5 @@
-"""Benchmark: Rietveld series of synthetic patterns with a tetragonal → metrically cubic
-transition, plain sequential seeding against the ensemble fallback.
+"""Benchmark: Rietveld series of synthetic patterns (cell drifting 1 %, peak widths doubling,
+a tetragonal → metrically cubic transition), plain sequential seeding against the ensemble fallback.
 
     python3 benchmarks/series_refinement.py --count 100 --transition 60
 
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from powdex.refinement.plan import RefinementPlan
 from powdex.series.refinement import refine_series
-from tests.series.conftest import DATA, PLAN, transition_series
+from tests.series.conftest import DATA, PLAN_WITH_PROFILE, transition_series
 
 
 def main() -> None:
@@ -29,14 +29,17 @@ def main() -> None:
     parser.add_argument("--transition", type=int, default=60)
     parser.add_argument("--step", type=float, default=0.03, help="2θ step (degrees)")
     parser.add_argument("--ensemble-starts", type=int, default=8)
+    parser.add_argument("--widening", type=float, default=2.0, help="last pattern's peak width / the first's")
+    parser.add_argument("--drift", type=float, default=0.01, help="relative growth of the cell over the series")
     arguments = parser.parse_args()
-    patterns, truth = transition_series(arguments.count, arguments.transition, step=arguments.step)
+    patterns, truth = transition_series(arguments.count, arguments.transition, step=arguments.step,
+                                       drift=arguments.drift, widening=arguments.widening)
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "plan.toml").write_text(PLAN)
+        (Path(folder) / "plan.toml").write_text(PLAN_WITH_PROFILE)
         (Path(folder) / "tetragonal.cif").write_text((DATA / "tetragonal.cif").read_text())
         plan = RefinementPlan.from_toml(Path(folder) / "plan.toml")
-        print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, transition at "
-              f"{arguments.transition}")
+        print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, cell +{arguments.drift:.1%}, "
+              f"widths ×{arguments.widening:g}, c jumps 2 % to a at {arguments.transition}")
         print(f"{'mode':<12}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}  ensemble at")
         for fallback in (False, True):
             started = time.perf_counter()

@@ -373,6 +373,9 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
         raise RefinementError(f"{pattern.source}: no wavelength; give one for a Rietveld refinement")
     two_theta, observed, sigma = pattern.two_theta, pattern.intensity, pattern.sigma
     radiation = radiation or pattern.radiation
+    # Reflections are listed for the starting cell (a neighbour's, in a series): a cell that has
+    # drifted far from the CIF's moves lines into and out of the pattern's range.
+    phases = [_started_at(phase, start or {}) for phase in phases]
     models = [PhaseModel(phase, two_theta, tuple(pattern.wavelengths), pattern.ratio, radiation,
                          monochromator_two_theta, background_terms) for phase in phases]
     model = RietveldModel(models, two_theta, background_terms)
@@ -405,6 +408,15 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
         message, success = outcome.message, bool(outcome.success)
         logger.debug("stage %s: %d free, chi2 %.6g (%s)", stage, free.size, outcome.value, message)
     return _result(pattern, model, p, free, lower, upper, resolved_constraints, internal_standard, success, message)
+
+
+def _started_at(phase: RietveldPhase, start: dict[str, float]) -> RietveldPhase:
+    system = lattice_system_of(phase.structure.space_group)
+    names = [f"{phase.label}:x{k}" for k in range(system.n_free)]
+    if not all(name in start for name in names):
+        return phase
+    cell = system.cell(np.array([start[name] for name in names]))
+    return replace(phase, structure=replace(phase.structure, cell=cell))
 
 
 def _initial_scales(model: RietveldModel, p: np.ndarray, observed: np.ndarray) -> None:
@@ -483,7 +495,9 @@ def _weight_fractions(model: RietveldModel, p: np.ndarray, internal_standard):
         zmv = np.array([q[w["start"]] * ph.structure.cell_mass(q[w["sites"]].reshape(-1, 5)[:, 3])
                         * ph.system.cell(q[w["cell"]]).volume for ph, w in zip(model.phases, model.slices)])
         if internal_standard is None:
-            return zmv / zmv.sum()
+            # Every scale at zero (no phase found): the fractions are undefined, NaN.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return zmv / zmv.sum()
         name, known = internal_standard
         labels = [ph.phase.label for ph in model.phases]
         if name not in labels:

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from powdex.refinement.api import DEFAULT_PROFILE
 from powdex.refinement.plan import RefinementPlan
 from powdex.refinement.rietveld import RietveldPhase, simulate_pattern
 from powdex.refinement.structure import CrystalStructure
@@ -17,17 +18,26 @@ cif = "tetragonal.cif"
 [[stages]]
 free = ["background", "scale", "cell", "zero"]
 """
+# The same with the peak widths refined: for series whose peaks broaden.
+PLAN_WITH_PROFILE = PLAN + """[[stages]]
+free = ["profile"]
+"""
 
 
-def transition_series(count: int, transition: int, *, step: float = 0.03):
-    """``count`` patterns of a tetragonal cell drifting by 0.1 % per pattern that becomes
-    metrically cubic (c = a) at pattern ``transition``; returns the patterns and the true (a, c)."""
+def transition_series(count: int, transition: int, *, step: float = 0.03, drift: float = 0.01,
+                      widening: float = 1.0):
+    """``count`` patterns of a tetragonal cell growing by ``drift`` (relative) over the series
+    that becomes metrically cubic (c = a, a 2 % jump of c) at pattern ``transition``; returns the
+    patterns and the true (a, c).  Peak widths grow linearly to ``widening`` times the first's."""
     phase = RietveldPhase(CrystalStructure.from_cif(DATA / "tetragonal.cif"), "T")
     patterns, truth = [], []
     for k in range(count):
-        a = 4.00 * (1 + 0.001 * k)
-        c = 4.08 * (1 + 0.001 * k) if k < transition else a
+        growth = 1 + drift * k / max(count - 1, 1)
+        a = 4.00 * growth
+        c = 4.08 * growth if k < transition else a
+        width = 1 + (widening - 1) * k / max(count - 1, 1)
         values = {"T:scale": 0.05, "bkg0": 150.0, "T:a": a, "T:b": a, "T:c": c}
+        values |= {name: DEFAULT_PROFILE[name] * width ** (2 if name in "UVW" else 1) for name in "UVWXY"}
         patterns.append(simulate_pattern([phase], np.arange(20.0, 80.0, step), seed=100 + k, values=values,
                                          source=f"scan_{k:03d}.xye"))
         truth.append((a, c))
