@@ -63,12 +63,14 @@ class SeriesRefinementResult:
     entries: list[SeriesEntry] = field(default_factory=list)
 
     def table(self) -> list[dict]:
-        """One row per pattern: cells ± esd, volume, weight fractions, Rwp, GoF, flags."""
+        """One row per pattern: Rwp, GoF, flags, the parameters held at a bound (no esd), then per
+        phase cell ± esd, volume, weight fraction ± esd and R_Bragg."""
         rows = []
         for entry in self.entries:
             result = entry.result
             row = {"position": entry.position, "pattern": entry.name, "rwp": result.statistics.rwp,
-                   "gof": result.statistics.gof, "flags": " ".join(entry.flags)}
+                   "gof": result.statistics.gof, "flags": " ".join(entry.flags),
+                   "at_bounds": " ".join(result.at_bounds)}
             for phase in result.phases:
                 for name, value, esd in zip(("a", "b", "c", "alpha", "beta", "gamma"), phase.cell, phase.cell_esd):
                     row[f"{phase.name}:{name}"] = value

@@ -25,16 +25,16 @@ free = ["profile"]
 
 
 def transition_series(count: int, transition: int, *, step: float = 0.03, drift: float = 0.01,
-                      widening: float = 1.0):
+                      widening: float = 1.0, c_over_a: float = 1.02):
     """``count`` patterns of a tetragonal cell growing by ``drift`` (relative) over the series
-    that becomes metrically cubic (c = a, a 2 % jump of c) at pattern ``transition``; returns the
+    with c = ``c_over_a`` · a that becomes metrically cubic (c = a) at pattern ``transition``; returns the
     patterns and the true (a, c).  Peak widths grow linearly to ``widening`` times the first's."""
     phase = RietveldPhase(CrystalStructure.from_cif(DATA / "tetragonal.cif"), "T")
     patterns, truth = [], []
     for k in range(count):
         growth = 1 + drift * k / max(count - 1, 1)
         a = 4.00 * growth
-        c = 4.08 * growth if k < transition else a
+        c = a * c_over_a if k < transition else a
         width = 1 + (widening - 1) * k / max(count - 1, 1)
         values = {"T:scale": 0.05, "bkg0": 150.0, "T:a": a, "T:b": a, "T:c": c}
         values |= {name: DEFAULT_PROFILE[name] * width ** (2 if name in "UVW" else 1) for name in "UVWXY"}
