@@ -437,12 +437,15 @@ def _result(pattern, model: RietveldModel, p, free, lower, upper, constraints, i
     held = ((p - lower) <= _AT_BOUND * np.where(np.isfinite(span), span, np.abs(p) + 1)) | \
            ((upper - p) <= _AT_BOUND * np.where(np.isfinite(span), span, np.abs(p) + 1))
     varied = np.array([k for k in free if not held[k]], int)
+    if varied.size:
+        # A parameter the pattern does not depend on (the cell of a phase whose scale is zero) has no esd.
+        jacobian = _Residuals(model, observed, sigma, p, varied, constraints).jacobian(p[varied]).toarray()
+        informed = np.abs(jacobian).max(axis=0) > 0
+        varied, jacobian = varied[informed], jacobian[:, informed]
     n_points = observed.size
     dof = max(n_points - varied.size, 1)
     covariance = np.zeros((model.size, model.size))
     if varied.size:
-        residuals = _Residuals(model, observed, sigma, p, varied, constraints)
-        jacobian = residuals.jacobian(p[varied]).toarray()
         try:
             inverse = np.linalg.inv(jacobian.T @ jacobian)
         except np.linalg.LinAlgError:

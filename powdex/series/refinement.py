@@ -34,14 +34,14 @@ from powdex.refinement.rietveld import RietveldPhase, RietveldResult, rietveld_r
 
 logger = logging.getLogger(__name__)
 
-FLAGS = ("seeded", "ensemble", "at_bound", "cell_jump")
+FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump")
 
 
 @dataclass
 class SeriesEntry:
     """One pattern of the series: its refinement and flags (``seeded`` from a neighbour,
     ``ensemble`` when the fallback chose the result, ``at_bound`` when a freed parameter
-    is held at a bound, ``cell_jump`` when a cell length moved more than ``jump_fraction``)."""
+    is held at a bound, ``phase_absent`` when a phase's scale is held at zero, ``cell_jump`` when a cell length moved more than ``jump_fraction``)."""
 
     name: str
     position: int
@@ -205,7 +205,9 @@ def _refine_one(pattern, position, previous, phases, options, fallback, ensemble
     result = RietveldResult.from_dict(run_fit(_task(pattern, phases, options, seed_values)))
     flags = ["seeded"] if previous is not None else []
     sequential_rwp = result.statistics.rwp
-    degraded = bool(result.at_bounds) or not result.converged or (
+    # A scale held at zero is a phase absent from this pattern: a result, not a failed fit.
+    absent = [name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0]
+    degraded = bool(set(result.at_bounds) - set(absent)) or not result.converged or (
         previous is not None and result.statistics.rwp > rwp_jump * previous.statistics.rwp)
     if fallback and degraded and previous is not None:
         starts = _ensemble_starts(seed_values, ensemble_starts, cell_spread, rng)
@@ -218,8 +220,10 @@ def _refine_one(pattern, position, previous, phases, options, fallback, ensemble
         result = best
         logger.info("%s: sequential Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", pattern.source,
                     sequential_rwp, len(candidates), result.statistics.rwp)
-    if result.at_bounds:
+    if set(result.at_bounds) - set(absent):
         flags.append("at_bound")
+    if absent:
+        flags.append("phase_absent")
     if previous is not None:
         before, after = _cell_lengths(previous), _cell_lengths(result)
         if np.any(np.abs(after - before) > jump_fraction * before):

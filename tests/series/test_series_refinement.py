@@ -30,8 +30,9 @@ def test_sequential_fails_at_transition_and_ensemble_recovers(series, plan, tmp_
         phase = entry.result.phases[0]
         assert entry.result.statistics.gof < 1.1
         if entry.position < TRANSITION:
-            assert abs(phase.cell[0] - a) < 2 * phase.cell_esd[0]
-            assert abs(phase.cell[2] - c) < 2 * phase.cell_esd[2]
+            # 3 esd: of twelve normal deviates, one beyond 2 esd is likely (0.43), beyond 3 is not (0.03).
+            assert abs(phase.cell[0] - a) < 3 * phase.cell_esd[0]
+            assert abs(phase.cell[2] - c) < 3 * phase.cell_esd[2]
         else:
             # Metrically cubic: (h00) and (00l) coincide, the a–c split is a width, not a shift, so
             # least-squares esds understate how far a and c may part; the cell is within 0.03 %.
@@ -92,3 +93,20 @@ def test_ensemble_on_worker_processes_matches_in_process(series, plan):
     assert [e.flags for e in there.entries] == [e.flags for e in here.entries]
     assert [e.result.statistics.rwp for e in there.entries] == pytest.approx(
         [e.result.statistics.rwp for e in here.entries], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_two_phase_coexistence_weight_fractions(tmp_path):
+    from powdex.refinement.plan import RefinementPlan
+    from tests.series.conftest import DATA, TWO_PHASE_PLAN, coexistence_series
+
+    (tmp_path / "plan.toml").write_text(TWO_PHASE_PLAN)
+    for name in ("tetragonal.cif", "cubic.cif"):
+        (tmp_path / name).write_text((DATA / name).read_text())
+    patterns, truth = coexistence_series(12, 4, 8)
+    result = refine_series(patterns, RefinementPlan.from_toml(tmp_path / "plan.toml"), ensemble_starts=4)
+    for entry, (_, _, _, cubic_fraction) in zip(result.entries, truth):
+        cubic = next(p for p in entry.result.phases if p.name == "C")
+        assert entry.result.statistics.gof < 1.1
+        assert abs(cubic.weight_fraction - cubic_fraction) < 0.02
+    assert "at_bound" not in {flag for entry in result.entries for flag in entry.flags}
