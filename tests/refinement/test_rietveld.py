@@ -103,3 +103,25 @@ def test_cif_without_sites_is_refused(tmp_path):
                     "_cell_angle_beta 90\n_cell_angle_gamma 90\n_symmetry_space_group_name_H-M 'P m -3 m'\n")
     with pytest.raises(RefinementError, match="empty.cif: no atom sites"):
         CrystalStructure.from_cif(path)
+
+
+def test_jacobian_matches_central_differences(rutile):
+    from powdex.refinement.api import DEFAULT_PROFILE
+    from powdex.refinement.rietveld import PhaseModel, RietveldModel
+
+    two_theta = np.arange(25.0, 70.0, 0.02)
+    model = RietveldModel([PhaseModel(rutile, two_theta, (1.540593, 1.544414), 0.5, "xray", 0.0, 3)], two_theta, 3)
+    p = model.initial(DEFAULT_PROFILE, 100.0, [0.05])
+    p[model.index["rutile:po_ratio"]] = 0.9
+    names = ["zero", "U", "Y", "S/L", "bkg1", "rutile:scale", "rutile:x0", "rutile:x1", "rutile:B_overall",
+             "rutile:po_ratio", "rutile:O1.x", "rutile:Ti1.B", "rutile:O1.occ"]
+    free = np.array([model.index[n] for n in names])
+    analytic = model.jacobian(p, free).toarray()
+    for column, index in enumerate(free):
+        step = 1e-6 * max(abs(p[index]), 1e-2)
+        up, down = p.copy(), p.copy()
+        up[index] += step
+        down[index] -= step
+        numeric = (model.evaluate(up) - model.evaluate(down)) / (2 * step)
+        scale = np.abs(numeric).max()
+        assert np.abs(analytic[:, column] - numeric).max() < 2e-3 * scale, model.names[index]
