@@ -50,10 +50,14 @@ _PUBLIC = {
     "RefinementResult": "powdex.refinement",
     "calibrate": "powdex.refinement.calibrate",
     "Instrument": "powdex.instrument",
+    "refine_series": "powdex.series.refinement",
+    "SeriesRefinementResult": "powdex.series.refinement",
+    "RefinementPlan": "powdex.refinement.plan",
 }
 
-__all__ = ["IndexingConfig", "IndexingResult", "Instrument", "Pattern", "PeakList", "RefinementResult", "SeriesResult", "__version__",
-           "calibrate", "index", "index_series", "read_pattern", "read_peaks", "refine"]
+__all__ = ["IndexingConfig", "IndexingResult", "Instrument", "Pattern", "PeakList", "RefinementPlan", "RefinementResult",
+           "SeriesRefinementResult", "SeriesResult", "__version__", "calibrate", "index", "index_series",
+           "read_pattern", "read_peaks", "refine", "refine_series"]
 
 if TYPE_CHECKING:
     from powdex.indexing.config import IndexingConfig
@@ -64,7 +68,9 @@ if TYPE_CHECKING:
     from powdex.peaks import PeakList, read_peaks
     from powdex.refinement import RefinementResult, refine
     from powdex.refinement.calibrate import calibrate
+    from powdex.refinement.plan import RefinementPlan
     from powdex.series import SeriesResult, index_series
+    from powdex.series.refinement import SeriesRefinementResult, refine_series
 
 
 def lazy_attributes(package: str, where: dict[str, str]):

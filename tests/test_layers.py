@@ -22,6 +22,7 @@ LAYERS = [
     ("powdex.indexing",),
     ("powdex.refinement",),
     ("powdex.series",),
+    ("powdex.reports",),
     ("powdex.cli", "powdex.__main__"),
 ]
 

@@ -58,6 +58,10 @@ from powdex.cli.calibrate import calibrate  # noqa: E402
 
 app.command("calibrate")(calibrate)
 
+from powdex.cli.series import series  # noqa: E402
+
+app.command("series")(series)
+
 
 def main() -> None:
     """The ``powdex`` command.  Typer's own refusals (an option value out of

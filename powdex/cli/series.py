@@ -1,0 +1,59 @@
+"""``powdex series``: Rietveld refinement of a series of patterns from a plan, with a report."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from powdex.cli.errors import OptionError, fail
+from powdex.cli.optimize import ExecutorName, executor_named
+from powdex.errors import PowdexError
+from powdex.files import check_output_directory
+
+
+def series(
+    inputs: Annotated[list[Path], typer.Argument(help="A folder of patterns, or pattern files")],
+    plan: Annotated[Path, typer.Option(help="Refinement plan (TOML): phases, stages, bounds, constraints")],
+    out: Annotated[Path, typer.Option(help="Folder for the journal, series.csv, plots and report.html")],
+    order: Annotated[str, typer.Option(help="name (number in the file name), a metadata key (temperature, time) "
+                                            "or a CSV listing the file names in order")] = "name",
+    reverse: Annotated[bool, typer.Option("--reverse", help="Refine from the last pattern back to the first")] = False,
+    no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Plain sequential seeding, no ensembles")] = False,
+    ensemble_starts: Annotated[int, typer.Option(min=2, help="Starts of the fallback ensemble")] = 8,
+    cell_spread: Annotated[float, typer.Option(min=0.0, max=0.2, help="Relative spread of the ensemble's cell lengths")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Seed of the ensemble starts")] = 0,
+    wavelength: Annotated[float | None, typer.Option(help="Å; overrides the files'")] = None,
+    anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, ...): its Kα1/Kα2 lines and ratio")] = None,
+    executor: Annotated[ExecutorName, typer.Option(help="Where the ensemble starts run")] = ExecutorName.inprocess,
+    workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
+) -> None:
+    """Refine every pattern seeded from its refined neighbour; a degraded fit falls back to an ensemble.
+    A rerun with the same plan resumes."""
+    from powdex.patterns import read_pattern
+    from powdex.refinement.plan import RefinementPlan
+    from powdex.reports import write_series_report
+    from powdex.series.refinement import refine_series
+
+    try:
+        files = [f for path in inputs for f in (sorted(p for p in path.iterdir() if p.is_file() and not
+                                                       p.name.startswith(".")) if path.is_dir() else [path])]
+        if not files:
+            raise OptionError("no pattern files in " + " ".join(map(str, inputs)))
+        check_output_directory(out, "--out")
+        refinement_plan = RefinementPlan.from_toml(plan)
+        patterns = [read_pattern(f, wavelength=wavelength, anode=anode) for f in files]
+        with ExitStack() as stack:
+            pool = executor_named(stack, executor, scheduler, workers) if executor != ExecutorName.inprocess else None
+            result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,
+                                   fallback=not no_fallback, ensemble_starts=ensemble_starts,
+                                   cell_spread=cell_spread, seed=seed, executor=pool)
+        report = write_series_report(result, out)
+    except PowdexError as error:
+        fail(error)
+    for row in result.table():
+        typer.echo(f"{row['pattern']}: Rwp {100 * row['rwp']:.2f} %  GoF {row['gof']:.3f}  {row['flags']}")
+    typer.echo(f"report: {report}")

@@ -1,0 +1,112 @@
+"""The Rietveld series: sequential seeding fails at a cell jump (tetragonal → metrically
+cubic), the ensemble fallback recovers it; results are journaled and a rerun resumes."""
+
+import json
+
+import pytest
+
+from powdex.refinement.errors import RefinementError
+from powdex.series.refinement import order_patterns, refine_series
+from tests.series.conftest import transition_series
+
+COUNT, TRANSITION = 10, 6
+
+
+@pytest.fixture(scope="module")
+def series():
+    return transition_series(COUNT, TRANSITION, step=0.04)
+
+
+@pytest.mark.slow
+def test_sequential_fails_at_transition_and_ensemble_recovers(series, plan, tmp_path):
+    patterns, truth = series
+    plain = refine_series(patterns, plan, fallback=False)
+    at_transition = plain.entries[TRANSITION]
+    assert at_transition.result.statistics.gof > 3.0
+    assert abs(at_transition.result.phases[0].cell[2] - truth[TRANSITION][1]) > 0.01
+
+    rescued = refine_series(patterns, plan, fallback=True, ensemble_starts=6, out=tmp_path / "out")
+    for entry, (a, c) in zip(rescued.entries, truth):
+        phase = entry.result.phases[0]
+        assert entry.result.statistics.gof < 1.1
+        if entry.position < TRANSITION:
+            # 3 esd: of twelve normal deviates, one beyond 2 esd is likely (0.43), beyond 3 is not (0.03).
+            assert abs(phase.cell[0] - a) < 3 * phase.cell_esd[0]
+            assert abs(phase.cell[2] - c) < 3 * phase.cell_esd[2]
+        else:
+            # Metrically cubic: (h00) and (00l) coincide, the a–c split is a width, not a shift, so
+            # least-squares esds understate how far a and c may part; the cell is within 0.03 %.
+            assert abs(phase.cell[0] - a) < 1.2e-3 and abs(phase.cell[2] - c) < 1.2e-3
+    flagged = [e.position for e in rescued.entries if "ensemble" in e.flags]
+    assert flagged == [TRANSITION]
+    assert "cell_jump" in rescued.entries[TRANSITION].flags
+
+    # A rerun reads every pattern from the journal: identical results, nothing refitted.
+    records = sorted((tmp_path / "out" / "journal" / "records").glob("*.json"))
+    assert len(records) == COUNT
+    stamps = [r.stat().st_mtime_ns for r in records]
+    again = refine_series(patterns, plan, fallback=True, ensemble_starts=6, out=tmp_path / "out")
+    assert [r.stat().st_mtime_ns for r in records] == stamps
+    assert [e.result.statistics.rwp for e in again.entries] == [e.result.statistics.rwp for e in rescued.entries]
+
+
+def test_resume_after_interruption_refits_only_the_rest(series, plan, tmp_path):
+    patterns, _ = series
+    first = refine_series(patterns[:3], plan, out=tmp_path / "out")
+    records = tmp_path / "out" / "journal" / "records"
+    (records / "scan_002.xye.json").unlink()
+    kept = (records / "scan_001.xye.json").stat().st_mtime_ns
+    again = refine_series(patterns[:3], plan, out=tmp_path / "out")
+    assert (records / "scan_001.xye.json").stat().st_mtime_ns == kept
+    assert json.loads((records / "scan_002.xye.json").read_text())["name"] == "scan_002.xye"
+    assert again.entries[2].result.statistics.rwp == pytest.approx(first.entries[2].result.statistics.rwp)
+
+
+def test_order_by_file_number_and_reverse(series, plan):
+    patterns, _ = series
+    shuffled = [patterns[2], patterns[0], patterns[1]]
+    assert [p.source for p in order_patterns(shuffled)] == ["scan_000.xye", "scan_001.xye", "scan_002.xye"]
+    backward = refine_series(shuffled, plan, reverse=True)
+    assert [e.name for e in backward.entries] == ["scan_002.xye", "scan_001.xye", "scan_000.xye"]
+    assert backward.entries[0].flags == [] and backward.entries[1].flags[0] == "seeded"
+
+
+def test_order_by_csv_and_missing_metadata(series, tmp_path):
+    patterns, _ = series
+    listing = tmp_path / "order.csv"
+    listing.write_text("scan_001.xye\nscan_000.xye\n")
+    assert [p.source for p in order_patterns(patterns[:2], listing)] == ["scan_001.xye", "scan_000.xye"]
+    with pytest.raises(RefinementError, match="order.csv: does not list scan_002.xye"):
+        order_patterns(patterns[:3], listing)
+    with pytest.raises(RefinementError, match="scan_000.xye: no 'temperature'"):
+        order_patterns(patterns[:2], "temperature")
+
+
+@pytest.mark.slow
+def test_ensemble_on_worker_processes_matches_in_process(series, plan):
+    from powdex.optim.executors import LocalProcesses
+
+    patterns, _ = series
+    window = patterns[TRANSITION - 1: TRANSITION + 1]
+    here = refine_series(window, plan, ensemble_starts=4)
+    there = refine_series(window, plan, ensemble_starts=4, executor=LocalProcesses(workers=2))
+    assert [e.flags for e in there.entries] == [e.flags for e in here.entries]
+    assert [e.result.statistics.rwp for e in there.entries] == pytest.approx(
+        [e.result.statistics.rwp for e in here.entries], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_two_phase_coexistence_weight_fractions(tmp_path):
+    from powdex.refinement.plan import RefinementPlan
+    from tests.series.conftest import DATA, TWO_PHASE_PLAN, coexistence_series
+
+    (tmp_path / "plan.toml").write_text(TWO_PHASE_PLAN)
+    for name in ("tetragonal.cif", "cubic.cif"):
+        (tmp_path / name).write_text((DATA / name).read_text())
+    patterns, truth = coexistence_series(12, 4, 8)
+    result = refine_series(patterns, RefinementPlan.from_toml(tmp_path / "plan.toml"), ensemble_starts=4)
+    for entry, (_, _, _, cubic_fraction) in zip(result.entries, truth):
+        cubic = next(p for p in entry.result.phases if p.name == "C")
+        assert entry.result.statistics.gof < 1.1
+        assert abs(cubic.weight_fraction - cubic_fraction) < 0.02
+    assert "at_bound" not in {flag for entry in result.entries for flag in entry.flags}
