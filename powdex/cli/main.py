@@ -48,7 +48,7 @@ def load_command(name: str):
         group = typer.main.get_group(target)
         group.name = name
         return group
-    single = typer.Typer(pretty_exceptions_enable=False)
+    single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
     single.command(name, epilog=getattr(module, command.epilog) if command.epilog else None)(target)
     return typer.main.get_command(single)
 

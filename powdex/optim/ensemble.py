@@ -47,7 +47,7 @@ def run_chunk(chunk: Chunk) -> tuple[list[LocalResult], list[int]]:
     handed back unstarted because its time was up (at least one run is
     started, unless the ensemble's deadline has passed)."""
     handed_back = time.perf_counter() + chunk.seconds
-    results = []
+    results: list[LocalResult] = []
     for position, run in enumerate(chunk.runs):
         if (position and time.perf_counter() >= handed_back) or (
                 chunk.deadline is not None and time.time() >= chunk.deadline):
@@ -116,6 +116,7 @@ def run_ensemble(
     by_index: dict[int, LocalResult] = {}
     if store is not None:
         study = study or default_study_name(objective, strategy)
+        assert study is not None
         store.open_study(study, objective.name, objective.dim, strategy.model_dump_json(), strategy.fingerprint(objective))
         wanted = {run.index for run in runs}
         by_index = {r.run_index: r for r in store.results(study) if r.run_index in wanted}
@@ -162,7 +163,7 @@ def run_ensemble(
                         reports.append((result, best, new_best))
                     finished = [result for result in results if result.status != STATUS_TIME_LIMIT]
                     truncated += len(results) - len(finished)
-                    if store is not None and finished:
+                    if store is not None and study is not None and finished:
                         # A truncated run is redone in full when the same call resumes.
                         write_started = time.perf_counter()
                         stored_best = chunk_best if any(r is chunk_best for r in finished) else None

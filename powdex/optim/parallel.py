@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from powdex.optim.executors import Executor, InProcess
@@ -35,7 +35,7 @@ def parallel_map(
     time_limit: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     claim: Callable[[Any], bool] | None = None,
-) -> Iterator[tuple[Any, Any]]:
+) -> Generator[tuple[Any, Any], None, None]:
     """``(item, fn(item))`` for each item not in ``journal``, in order of completion.
 
     ``fn`` and the items must pickle for a process executor (module-level

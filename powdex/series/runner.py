@@ -66,7 +66,7 @@ class SeriesResult:
 
     @property
     def indexed(self) -> list[Path]:
-        return [p for p in self.files if self.documents.get(p) and "error" not in self.documents[p]]
+        return [p for p in self.files if "error" not in (self.documents.get(p) or {"error": "not done"})]
 
     def result(self, path: Path) -> IndexingResult | None:
         document = self.documents.get(Path(path))
@@ -330,8 +330,8 @@ class PatternLock:
 
     def _stale(self) -> bool:
         try:
-            host, pid = self.path.read_text().split()
-            pid = int(pid)
+            host, number = self.path.read_text().split()
+            pid = int(number)
         except (OSError, ValueError):
             # Being written this instant, or garbage: garbage older than a minute is stale.
             try:
