@@ -133,6 +133,7 @@ def stored_runs(store: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_a_killed_ensemble_leaves_no_workers_and_resumes_to_the_same_runs(tmp_path):
     from powdex.optim import LBFGS, ResultsStore, Spa, run_ensemble
     from powdex.optim.testfunctions import hartmann6
@@ -193,6 +194,7 @@ def test_ctrl_c_ends_an_ensemble_at_once_with_what_is_stored(tmp_path):
     assert "the same command resumes" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_two_drivers_on_one_study_at_once_both_end_cleanly_with_every_run_once(tmp_path):
     store = tmp_path / "runs.sqlite"
     args = ["optimize", "hartmann6", "--runs", "300", "--seed", "5", "--store", str(store)]
@@ -206,6 +208,7 @@ def test_two_drivers_on_one_study_at_once_both_end_cleanly_with_every_run_once(t
     assert len(bests) == 1
 
 
+@pytest.mark.slow
 def test_a_powdex_folder_in_the_working_directory_does_not_shadow_the_package(tmp_path):
     (tmp_path / "powdex").mkdir()  # e.g. the parent directory of a clone
     (tmp_path / "powdex" / "notes.txt").write_text("not a package\n")
@@ -229,6 +232,7 @@ BUILD = ("import sys\n"
          " on_progress=lambda n, kept: kept and print('kept', n, flush=True)).values()))\n")
 
 
+@pytest.mark.slow
 def test_a_killed_dataset_build_leaves_no_workers_and_the_rerun_finishes_it(tmp_path):
     import pyarrow.parquet as pq
 

@@ -67,7 +67,7 @@ def test_results_written_before_the_journal_and_fingerprints_are_matched_by_thei
 def test_a_series_runs_on_a_given_executor_and_parallel_workers_give_the_same_cells(tmp_path):
     from powdex.optim import LocalProcesses
 
-    files = cubic_lists(tmp_path / "in")
+    files = cubic_lists(tmp_path / "in", ("si", "w"))
     here = powdex.index_series(files, tmp_path / "here", config=CONFIG, reading=Q2)
     pool = powdex.index_series(files, tmp_path / "pool", config=CONFIG, reading=Q2, executor=LocalProcesses(2))
     assert [pool.result(p).best.cell.a for p in files] == pytest.approx([here.result(p).best.cell.a for p in files])
