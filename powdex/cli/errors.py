@@ -8,10 +8,10 @@ of the file it ends with.
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import typer
-from pydantic import ValidationError
 
 from powdex.errors import PowdexError
 
@@ -24,7 +24,9 @@ class OptionError(PowdexError):
 
 
 def one_line(error: Exception | str) -> str:
-    if isinstance(error, ValidationError):
+    # pydantic is not imported for this: where it was never imported, no error can be its ValidationError.
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(error, pydantic.ValidationError):
         first = error.errors()[0]
         return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg'].removeprefix('Value error, ')}"
     text = str(error).strip()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class InterruptLatch:
@@ -25,7 +26,7 @@ class InterruptLatch:
     def __init__(self) -> None:
         self.requested = False
         self._raising = False
-        self._previous = None
+        self._previous: Any = None
 
     def __enter__(self) -> InterruptLatch:
         self._previous = signal.signal(signal.SIGINT, self._handle)

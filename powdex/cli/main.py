@@ -1,12 +1,110 @@
 """Entry point of the ``powdex`` command: one typer app, one module per command group."""
 
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from importlib import import_module
+
 import typer
+from typer.core import TyperGroup
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command, imported only when it runs or its own help is asked for: ``attribute`` of ``module`` is the
+    command function (or a ``typer.Typer`` group); ``epilog`` names the module's attribute shown after its help.
+    ``summary`` is what ``powdex --help`` lists; a test holds it equal to the first line of the command's help."""
+
+    module: str
+    attribute: str
+    summary: str
+    epilog: str | None = None
+
+
+# In the order ``powdex --help`` lists them.
+COMMANDS = {
+    "index": Command("powdex.cli.index", "index", "Find and rank the unit cells that index powder peak lists."),
+    "optimize": Command("powdex.cli.optimize", "optimize",
+                        "Minimize an objective with an ensemble of local optimizations.", epilog="CONFIG_EXAMPLE"),
+    "map": Command("powdex.cli.optimize", "map_surface",
+                   "Map a two-parameter response surface from minimum and maximum searches.", epilog="CONFIG_EXAMPLE"),
+    "train": Command("powdex.cli.models", "train", "Train the regression (variance network + random forest per "
+                     "group) and assignment models of each lattice system."),
+    "evaluate-models": Command("powdex.cli.models", "evaluate_models", "Regression errors and calibration, "
+                               "forest/network disagreement, assignment accuracy against the baseline."),
+    "peaks": Command("powdex.cli.peaks", "peaks",
+                     "Pick the Kα1 peaks of a measured pattern (Kα2 stripped) and write them as a peak list."),
+    "refine": Command("powdex.cli.refine", "refine",
+                      "Refine a cell against a measured pattern by a Pawley or Le Bail whole-pattern fit."),
+    "calibrate": Command("powdex.cli.calibrate", "calibrate",
+                         "Calibrate the instrument on a scan of a standard: zero, displacement, profile and asymmetry."),
+    "series": Command("powdex.cli.series", "series", "Refine every pattern seeded from its refined neighbour; "
+                      "a degraded fit falls back to an ensemble."),
+    "dataset": Command("powdex.cli.dataset", "dataset_app", "Training data for the data-driven indexer."),
+}
+
+
+def load_command(name: str):
+    """The click command ``name``, built by typer from its module (imported now)."""
+    command = COMMANDS[name]
+    module = import_module(command.module)
+    target = getattr(module, command.attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    single.command(name, epilog=getattr(module, command.epilog) if command.epilog else None)(target)
+    return typer.main.get_command(single)
+
+
+class _LoadedOnDemand(MutableMapping):
+    """The group's command table: every name of ``COMMANDS``, each command loaded when first looked up."""
+
+    def __init__(self) -> None:
+        self.loaded: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self.loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self.loaded[name] = load_command(name)
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyCommands(TyperGroup):
+    """The top-level group: a command's module (numpy, rich's progress bars, the models...) is imported only
+    when that command is used, and ``powdex --help`` lists the commands from their summaries, in plain text,
+    without importing any of them (or rich's help renderer)."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.commands = _LoadedOnDemand()
+
+    def format_commands(self, ctx, formatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, command.summary) for name, command in COMMANDS.items()])
+
 
 app = typer.Typer(
     name="powdex",
+    cls=LazyCommands,
     help="Index powder diffraction patterns and run ensemble optimizations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help for the top level: rich's renderer costs a fifth of a second; each command keeps its own.
+    rich_markup_mode=None,
 )
 
 EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an internal error, not the user's input
@@ -27,40 +125,6 @@ def _top_level(
     ),
 ) -> None:
     """Index powder diffraction patterns and run ensemble optimizations."""
-
-from powdex.cli.index import index  # noqa: E402
-
-app.command("index")(index)
-
-from powdex.cli.dataset import dataset_app  # noqa: E402
-
-app.add_typer(dataset_app, name="dataset")
-
-from powdex.cli.optimize import CONFIG_EXAMPLE, map_surface, optimize  # noqa: E402
-
-app.command("optimize", epilog=CONFIG_EXAMPLE)(optimize)
-app.command("map", epilog=CONFIG_EXAMPLE)(map_surface)
-
-from powdex.cli.models import evaluate_models, train  # noqa: E402
-
-app.command("train")(train)
-app.command("evaluate-models")(evaluate_models)
-
-from powdex.cli.peaks import peaks  # noqa: E402
-
-app.command("peaks")(peaks)
-
-from powdex.cli.refine import refine  # noqa: E402
-
-app.command("refine")(refine)
-
-from powdex.cli.calibrate import calibrate  # noqa: E402
-
-app.command("calibrate")(calibrate)
-
-from powdex.cli.series import series  # noqa: E402
-
-app.command("series")(series)
 
 
 def main() -> None:

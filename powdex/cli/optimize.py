@@ -109,19 +109,41 @@ def fail_without_result(ensemble) -> NoReturn:
     raise typer.Exit(EXIT_NO_RESULT)
 
 
+class _CheckedProgress:
+    """The progress display, also looking at the Ctrl-C latch as each run arrives (a safe point, after the run
+    is stored): a KeyboardInterrupt that a finalizer swallowed (SQLAlchemy and the pool free objects in
+    weakref callbacks) still ends the ensemble there instead of letting it run to the end."""
+
+    def __init__(self, display, latch):
+        self.display, self.latch = display, latch
+
+    def start(self, total: int, done: int) -> None:
+        self.display.start(total, done)
+
+    def update(self, result, best, new_best: bool) -> None:
+        self.display.update(result, best, new_best)
+        self.latch.check()
+
+    def finish(self) -> None:
+        self.display.finish()
+
+
 def _run(objective, fitting, strategy, executor, scheduler, workers, store, time_limit=None):
     """The ensemble; a Ctrl-C ends the command with what was kept and how to resume."""
+    from powdex.cli.interrupts import InterruptLatch
     from powdex.optim import ResultsStore, RichProgress, run_ensemble
     from powdex.optim.ensemble import default_study_name
 
     with ExitStack() as stack:
         results_store = stack.enter_context(ResultsStore(store)) if store else None
         try:
-            return run_ensemble(
-                objective, strategy, executor=executor_from_name(executor.value, workers=workers, scheduler=scheduler),
-                store=results_store, progress=RichProgress(), output_interval=fitting.output_interval,
-                time_limit=time_limit,
-            )
+            with InterruptLatch() as latch, latch.raising():
+                return run_ensemble(
+                    objective, strategy,
+                    executor=executor_from_name(executor.value, workers=workers, scheduler=scheduler),
+                    store=results_store, progress=_CheckedProgress(RichProgress(), latch),
+                    output_interval=fitting.output_interval, time_limit=time_limit,
+                )
         except KeyboardInterrupt:
             if results_store is None:
                 typer.echo("interrupted: no --store, so no run was kept", err=True)

@@ -42,8 +42,8 @@ def _stop(process: subprocess.Popen) -> None:
 @contextmanager
 def local_dask_cluster(workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
     """Start the cluster, yield its scheduler address, and tear it down."""
-    with tempfile.TemporaryDirectory(prefix="powdex-dask-") as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="powdex-dask-") as name:
+        folder = Path(name)
         scheduler_file = folder / "scheduler.json"
         # Only this process holds the write end: the cluster's processes see the
         # pipe close, and exit, when the driver dies (powdex.optim.dask_process).

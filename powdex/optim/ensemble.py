@@ -21,7 +21,7 @@ from powdex.optim.minimizers import Minimizer
 from powdex.optim.objective import Objective
 from powdex.optim.progress import ProgressReporter
 from powdex.optim.restarts import Run, Strategy, as_strategy
-from powdex.optim.result import LocalResult
+from powdex.optim.result import STATUS_TIME_LIMIT, LocalResult
 from powdex.optim.store import ResultsStore
 
 # Long enough that a task's overhead (0.2 ms for a process, a few ms for
@@ -39,18 +39,22 @@ class Chunk:
     runs: tuple[Run, ...]
     output_interval: int | None
     seconds: float
+    deadline: float | None = None  # the ensemble's time limit, as ``time.time()``: ends a run in progress
 
 
 def run_chunk(chunk: Chunk) -> tuple[list[LocalResult], list[int]]:
     """Worker side: the chunk's results, and the indices of the runs it
-    handed back unstarted because its time was up (at least one run is done)."""
-    deadline = time.perf_counter() + chunk.seconds
-    results = []
+    handed back unstarted because its time was up (at least one run is
+    started, unless the ensemble's deadline has passed)."""
+    handed_back = time.perf_counter() + chunk.seconds
+    results: list[LocalResult] = []
     for position, run in enumerate(chunk.runs):
-        if position and time.perf_counter() >= deadline:
+        if (position and time.perf_counter() >= handed_back) or (
+                chunk.deadline is not None and time.time() >= chunk.deadline):
             return results, [later.index for later in chunk.runs[position:]]
         result = chunk.minimizer.run(
             chunk.objective, run.start, run.seed, run.sense, chunk.output_interval, label=f"run {run.index} ",
+            deadline=chunk.deadline,
         )
         result.run_index, result.sense = run.index, run.sense
         results.append(result)
@@ -69,6 +73,7 @@ class EnsembleResult:
     wall_time: float
     store_time: float
     unfinished: int = 0  # runs not started because the time limit had passed (``run_ensemble``)
+    truncated: int = 0  # runs stopped at the time limit (status STATUS_TIME_LIMIT): in results, not stored
 
 
 def default_study_name(objective: Objective, strategy: Strategy) -> str:
@@ -93,12 +98,17 @@ def run_ensemble(
     that raises is stored as a failed result and the ensemble goes on.  With
     ``output_interval``, every local run prints a status line every that many
     iterations (to the stderr of the process running it).  With ``time_limit``
-    (seconds), no run is handed out once that long has passed since the call:
-    the chunks in flight are collected (each stops taking runs after
-    ``CHUNK_SECONDS``), the rest count as ``unfinished``, and a store keeps
-    every finished run, so the same call resumes with the others.
+    (seconds), no run is handed out once that long has passed since the call,
+    and the runs in progress (a Metropolis chain, a long local run) stop at
+    their next evaluation, ending with status ``STATUS_TIME_LIMIT`` at the
+    best point they reached: they are in ``results`` and counted as
+    ``truncated``, but not stored; runs never started count as
+    ``unfinished``.  A store keeps every finished run, so the same call
+    resumes with the others.  Runs that end before the limit are the same as
+    without one.
     """
     started = time.perf_counter()
+    deadline = None if time_limit is None else time.time() + time_limit
     strategy = as_strategy(strategy)
     runs = strategy.plan(objective)  # validates bounds and minimizer first
     executor = executor or InProcess()
@@ -106,6 +116,7 @@ def run_ensemble(
     by_index: dict[int, LocalResult] = {}
     if store is not None:
         study = study or default_study_name(objective, strategy)
+        assert study is not None
         store.open_study(study, objective.name, objective.dim, strategy.model_dump_json(), strategy.fingerprint(objective))
         wanted = {run.index for run in runs}
         by_index = {r.run_index: r for r in store.results(study) if r.run_index in wanted}
@@ -116,7 +127,7 @@ def run_ensemble(
             best = result
     runs_by_index = {run.index: run for run in runs}
     queue = deque(run for run in runs if run.index not in by_index)
-    executed = unfinished = 0
+    executed = unfinished = truncated = 0
     store_time = 0.0
     if progress is not None:
         progress.start(total=len(runs), done=len(by_index))
@@ -134,7 +145,7 @@ def run_ensemble(
                         size = max(1, min(executor.chunk_size, len(queue) // (4 * executor.workers)))
                         chunk = tuple(queue.popleft() for _ in range(size))
                         executor.submit(run_chunk, Chunk(objective, strategy.minimizer, chunk, output_interval,
-                                                         CHUNK_SECONDS))
+                                                         CHUNK_SECONDS, deadline))
                         in_flight += 1
                     if not in_flight:
                         break
@@ -150,9 +161,13 @@ def run_ensemble(
                         if new_best:
                             best = chunk_best = result
                         reports.append((result, best, new_best))
-                    if store is not None:
+                    finished = [result for result in results if result.status != STATUS_TIME_LIMIT]
+                    truncated += len(results) - len(finished)
+                    if store is not None and study is not None and finished:
+                        # A truncated run is redone in full when the same call resumes.
                         write_started = time.perf_counter()
-                        store.add(study, results, best=chunk_best)
+                        stored_best = chunk_best if any(r is chunk_best for r in finished) else None
+                        store.add(study, finished, best=stored_best)
                         store_time += time.perf_counter() - write_started
                     if progress is not None:
                         for report in reports:
@@ -170,4 +185,5 @@ def run_ensemble(
         wall_time=time.perf_counter() - started,
         store_time=store_time,
         unfinished=unfinished,
+        truncated=truncated,
     )

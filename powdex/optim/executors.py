@@ -119,7 +119,7 @@ class WorkerPool(ProcessPoolExecutor):
         # holds a write end too, so no end of file comes (a Ctrl-C'd driver hung in CI so). With every worker
         # dead, closing that end gives the reader its end of file and the thread stops.
         if results is not None:
-            results._writer.close()
+            results._writer.close()  # type: ignore[attr-defined]  # the queue's private pipe end
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -250,6 +250,7 @@ class LocalProcesses(Executor):
         wait([self._pool.submit(os.getpid) for _ in range(self.workers)])
 
     def stop(self, interrupted: bool) -> None:
+        assert self._pool is not None, "stop() without start()"
         if interrupted:
             self._pool.terminate()
         else:
@@ -268,6 +269,7 @@ class LocalProcesses(Executor):
             ) from None
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
+        assert self._pool is not None, "submit() outside the executor's with block"
         self._pending.add(self._pool.submit(fn, task))
 
     def next_result(self) -> Any:
@@ -297,9 +299,10 @@ class Dask(Executor):
         self.address = address
         self.chunk_size = chunk_size
         self.local_workers = local_workers
-        self._client = None
-        self._completed = None
-        self._cluster = None
+        # dask's objects, typed loosely: distributed is imported only when the executor starts.
+        self._client: Any = None
+        self._completed: Any = None
+        self._cluster: Any = None
         self.workers = 1
 
     @classmethod

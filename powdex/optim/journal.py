@@ -59,10 +59,17 @@ class Journal:
     the work starts over with the new settings).  ``notes`` are kept from the
     first run and not compared (say, a chunk size the rerun must reuse).  Keys
     are any strings (escaped into file names); records are any JSON value.
-    ``records="."`` keeps the records beside the manifest: a series whose
-    result documents (``<pattern>.json``, key = the pattern's name) are the
-    records.
+    ``records="."`` keeps the records beside the manifest.
+
+    Records that carry their own settings (a series' result documents, each
+    with its settings fingerprint) make a subclass that sets
+    ``records_carry_settings`` and overrides ``accepts``: a manifest of other
+    settings is then replaced, not refused, and only the records ``accepts``
+    count as finished (those of other settings are redone and overwritten).
+    ``record_path`` and ``key_of`` name a record's file.
     """
+
+    records_carry_settings = False
 
     def __init__(self, folder: str | Path, settings: dict[str, Any], *, defaults: dict[str, Any] | None = None,
                  notes: dict[str, Any] | None = None, manifest: str = "journal.json", records: str = "records",
@@ -77,13 +84,16 @@ class Journal:
             raise JournalError(f"{path}: written by a newer powdex (journal schema {saved['schema']}, this one "
                                f"reads {SCHEMA_VERSION}); use that version or another folder")
         if saved is not None and (saved.get("fingerprint") != self.fingerprint or saved.get("settings") != self.settings):
-            if not restart:
+            if self.records_carry_settings:
+                saved = None
+            elif not restart:
                 raise JournalError(f"{self.folder} holds work done with other settings "
                                    f"({_differences(saved.get('settings', {}), self.settings)}); use another folder")
-            for record in self.records_folder.glob("*.json"):
-                if record != self.manifest_path:
-                    record.unlink()
-            saved = None
+            else:
+                for record in self.records_folder.glob("*.json"):
+                    if record != self.manifest_path:
+                        record.unlink()
+                saved = None
         if saved is not None:
             self.notes = saved.get("notes", {})
         else:
@@ -103,8 +113,15 @@ class Journal:
             raise JournalError(f"{path}: not a journal manifest")
         return saved
 
-    def _path(self, key: str) -> Path:
+    def record_path(self, key: str) -> Path:
         return self.records_folder / f"{quote(key, safe='')}.json"
+
+    def key_of(self, path: Path) -> str:
+        return unquote(path.name.removesuffix(".json"))
+
+    def accepts(self, key: str, record: Any) -> bool:
+        """Whether a record read back counts as finished work (see the class docstring)."""
+        return True
 
     def finished(self) -> dict[str, Any]:
         """The records of finished items, by key (a record that cannot be read counts as unfinished)."""
@@ -113,13 +130,16 @@ class Journal:
             if path == self.manifest_path:
                 continue
             try:
-                found[unquote(path.name.removesuffix(".json"))] = json.loads(path.read_text())
+                record = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
+            key = self.key_of(path)
+            if self.accepts(key, record):
+                found[key] = record
         return found
 
     def record(self, key: str, value: Any) -> None:
-        write_atomically(self._path(key), json.dumps(value))
+        write_atomically(self.record_path(key), json.dumps(value, indent=1))
 
 
 def _differences(saved: dict, wanted: dict) -> str:

@@ -27,7 +27,14 @@ from scipy.optimize import minimize as scipy_minimize
 from powdex.optim.errors import ConfigError
 from powdex.optim.objective import Objective, central_difference_gradient
 from powdex.optim.registry import chain_minimizer_classes, kinds_of, register_minimizer, registered_union
-from powdex.optim.result import STATUS_OUT_OF_BOUNDS, STATUS_RAISED, LocalResult, Sense, format_point
+from powdex.optim.result import (
+    STATUS_OUT_OF_BOUNDS,
+    STATUS_RAISED,
+    STATUS_TIME_LIMIT,
+    LocalResult,
+    Sense,
+    format_point,
+)
 
 MACHINE_PRECISION = float(np.finfo(float).eps)
 BOUND_SLACK = 64 * MACHINE_PRECISION
@@ -36,6 +43,11 @@ BOUND_SLACK = 64 * MACHINE_PRECISION
 class ObjectiveRaised(Exception):
     """The user's function (value, gradient or Hessian) raised: told apart from
     the algorithm's own errors, which NLopt turns into its failure codes."""
+
+
+class DeadlineReached(Exception):
+    """Raised by the ``Tracker`` at the first call to the objective after the run's deadline: it unwinds the
+    algorithm (scipy, NLopt, a chain) from inside, wherever it is, and ``Minimizer.run`` ends the run there."""
 
 
 @dataclass
@@ -73,16 +85,22 @@ class Tracker:
     ``nfev`` (they cost as much as any other evaluation) but never recorded:
     they sit ``epsilon`` apart and would make surface interpolation
     ill-conditioned.
+
+    ``deadline`` (``time.time()`` seconds, so that it means the same on every
+    machine of a cluster) ends the run at the first call to the objective
+    after it (``DeadlineReached``); a run that ends before its deadline is
+    computed exactly as without one.
     """
 
     def __init__(self, objective: Objective, sense: Sense, epsilon: float, record_evaluations: bool,
-                 output_interval: int | None, label: str):
+                 output_interval: int | None, label: str, deadline: float | None = None):
         self.objective = objective
         self.sign = 1.0 if sense == "min" else -1.0
         self.epsilon = epsilon
         self.record_evaluations = record_evaluations
         self.output_interval = output_interval
         self.label = label
+        self.deadline = deadline
         self.nfev = 0
         self.iterations = 0
         self.raised: ObjectiveRaised | None = None
@@ -95,6 +113,8 @@ class Tracker:
         return len(self.visited) if self.record_evaluations else self.iterations
 
     def _call(self, fn, x: np.ndarray):
+        if self.deadline is not None and time.time() >= self.deadline:
+            raise DeadlineReached
         try:
             return fn(x)
         except Exception as error:
@@ -147,6 +167,12 @@ class Tracker:
         slack = BOUND_SLACK * np.maximum(1.0, np.abs(x))
         held = ((x <= bounds.lower + slack) & (gradient > 0)) | ((x >= bounds.upper - slack) & (gradient < 0))
         return float(np.linalg.norm(np.where(held, 0.0, gradient)))
+
+    def truncated(self, start: np.ndarray) -> SearchEnd:
+        """Where a run stopped at its deadline ended: the best point evaluated (the start if none was)."""
+        value, x, gradient = (np.nan, start, None) if self.best is None else self.best
+        return SearchEnd(x, value, gradient, STATUS_TIME_LIMIT, False,
+                         f"stopped at its time limit after {self.nfev} evaluations; the best point so far")
 
     def result(self, start: np.ndarray, end: SearchEnd, started: float) -> LocalResult:
         x = np.array(end.x, dtype=float)
@@ -223,7 +249,7 @@ class Minimizer(BaseModel):
 
     def minimize(
         self, objective: Objective, x0, seed: int | np.random.SeedSequence | None = None, *,
-        sense: Sense = "min", output_interval: int | None = None,
+        sense: Sense = "min", output_interval: int | None = None, time_limit: float | None = None,
     ) -> LocalResult:
         """One local run from ``x0`` (clipped into the bounds); ``sense="max"``
         searches a maximum.  Settings that cannot work raise ConfigError before
@@ -231,22 +257,29 @@ class Minimizer(BaseModel):
         result (status ``STATUS_RAISED``) whose message names the error.
         ``seed`` matters only to stochastic algorithms.  With
         ``output_interval``, a status line (iteration, f, x) goes to stderr
-        every that many iterations (evaluations for NLopt)."""
+        every that many iterations (evaluations for NLopt).  With
+        ``time_limit`` (seconds), the run stops at the first evaluation after
+        that long and ends with status ``STATUS_TIME_LIMIT`` at the best point
+        it had evaluated."""
         if np.size(x0) != objective.dim:
             raise ConfigError(f"minimize: start point has {np.size(x0)} values for {objective.dim} parameters")
         self.check(objective)
-        return self.run(objective, x0, _seed_sequence(seed), sense, output_interval)
+        deadline = None if time_limit is None else time.time() + time_limit
+        return self.run(objective, x0, _seed_sequence(seed), sense, output_interval, deadline=deadline)
 
     def run(self, objective: Objective, x0, seed: np.random.SeedSequence | None, sense: Sense,
-            output_interval: int | None, label: str = "") -> LocalResult:
-        """``minimize`` without ``check``: what the ensemble calls, having checked once for all runs."""
+            output_interval: int | None, label: str = "", *, deadline: float | None = None) -> LocalResult:
+        """``minimize`` without ``check``: what the ensemble calls, having checked once for all runs.
+        ``deadline``: see ``Tracker``."""
         started = time.perf_counter()
         # Trust regions have no gradient_epsilon: they refuse objectives without analytic derivatives.
         epsilon = getattr(self, "gradient_epsilon", 0.0)
-        tracker = Tracker(objective, sense, epsilon, self.records_evaluations, output_interval, label)
+        tracker = Tracker(objective, sense, epsilon, self.records_evaluations, output_interval, label, deadline)
         start = np.clip(np.asarray(x0, dtype=float), objective.bounds.lower, objective.bounds.upper)
         try:
             end = self.search(tracker, start, seed)
+        except DeadlineReached:
+            end = tracker.truncated(start)
         except Exception as error:
             # One failing run must not end an ensemble of thousands.
             message = str(tracker.raised or error) if isinstance(error, ObjectiveRaised) or tracker.raised else \
@@ -529,7 +562,8 @@ class MetropolisChain(Minimizer):
             model = tracker._call(lambda point: tracker.objective.resample(point, step, rng), x)  # noqa: B023  (called at once)
             if step == 0:
                 self.local.check(model)
-            end = self.local.run(model, x, seed.spawn(1)[0], sense, None)
+            # The chain's deadline stops the local run too; the chain itself stops at its next evaluation.
+            end = self.local.run(model, x, seed.spawn(1)[0], sense, None, deadline=tracker.deadline)
             trial = tracker.value(end.x) if end.admissible else np.nan
             # Drawn at every step, so the stream does not depend on which steps were uphill.
             threshold = rng.random()

@@ -92,7 +92,7 @@ class Objective:
         grad: ArrayFn | None = None,
         hess: ArrayFn | None = None,
         bounds: Bounds | Sequence[tuple[float, float]] | None = None,
-        x0: Sequence[float] | None = None,
+        x0: Sequence[float] | np.ndarray | None = None,
         name: str | None = None,
         key: str | None = None,
         resample: Callable[[np.ndarray, int, np.random.Generator], Objective] | None = None,
@@ -118,7 +118,7 @@ class Objective:
         self.x0 = None if x0 is None else np.asarray(x0, dtype=float).ravel()
         if self.x0 is not None and self.x0.size != dim:
             raise ConfigError(f"objective: start point has {self.x0.size} values for {dim} parameters")
-        self.name = name or getattr(fun, "__name__", type(fun).__name__)
+        self.name: str = name or getattr(fun, "__name__", type(fun).__name__)
         self.key = key
         self.resample = resample
         if jacobian is not None and residuals is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from powdex.optim.executors import Executor, InProcess
@@ -34,7 +34,8 @@ def parallel_map(
     key: Callable[[Any], str] = str,
     time_limit: float | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> Iterator[tuple[Any, Any]]:
+    claim: Callable[[Any], bool] | None = None,
+) -> Generator[tuple[Any, Any], None, None]:
     """``(item, fn(item))`` for each item not in ``journal``, in order of completion.
 
     ``fn`` and the items must pickle for a process executor (module-level
@@ -44,6 +45,9 @@ def parallel_map(
     with the items the journal already holds and after each result.  An
     exception of ``fn`` reaches the caller, with the results before it
     recorded; so does Ctrl-C, which stops process workers at once.
+    ``claim(item)`` is asked in the driver just before an item is handed out,
+    and False leaves it out (another process holds it, say): taken as late as
+    that, a claim is held only while its item is running or about to.
     """
     started = time.perf_counter()
     items = list(items)
@@ -62,7 +66,10 @@ def parallel_map(
                 if time_limit is not None and time.perf_counter() - started >= time_limit:
                     todo.clear()
                 while todo and in_flight < 2 * executor.workers:
-                    executor.submit(call_indexed, (fn, *todo.popleft()))
+                    index, item = todo.popleft()
+                    if claim is not None and not claim(item):
+                        continue
+                    executor.submit(call_indexed, (fn, index, item))
                     in_flight += 1
                 if not in_flight:
                     break

@@ -44,9 +44,11 @@ class RichProgress:
         self._executed += 1
         rate = self._executed / max(time.perf_counter() - self._started, 1e-9)
         best_text = "-" if best is None else f"{best.value:.6g}"
+        assert self._bar is not None, "update() before start()"
         self._bar.update(self._task, advance=1, best=best_text, rate=f"{rate:.1f}")
-        if new_best:
+        if new_best and best is not None:
             self.console.log(f"new best {best.value:.10g} at run {best.run_index}: x = {format_point(best.x)}")
 
     def finish(self) -> None:
-        self._bar.stop()
+        if self._bar is not None:
+            self._bar.stop()

@@ -20,6 +20,8 @@ STATUS_RAISED = -100
 """The objective or the algorithm raised; ``message`` names the error."""
 STATUS_OUT_OF_BOUNDS = -101
 """The run ended outside the bounds (trust regions are unconstrained)."""
+STATUS_TIME_LIMIT = -102
+"""The run was stopped at its wall-clock deadline; ``x`` and ``value`` are the best point it had evaluated."""
 
 
 @dataclass

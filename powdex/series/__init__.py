@@ -3,8 +3,10 @@
 Each pattern's result goes to ``OUT/<name>.json`` (``IndexingResult.save``) as
 soon as it is done; ``OUT/summary.csv`` (the best cell of every pattern, in
 input order) and ``OUT/series.png`` (cell parameters along the series) are
-rewritten as results arrive. A rerun with the same settings skips the patterns
-already written: a result is kept when its settings fingerprint
+rewritten as results arrive. The patterns go through ``powdex.optim.parallel_map``
+with the folder as its journal (``SeriesJournal``: the results are the records,
+``OUT/.series.json`` the manifest of settings). A rerun with the same settings skips
+the patterns already written: a result is kept when its settings fingerprint
 (``powdex.indexing.settings_fingerprint``: the settings that differ from their
 defaults, how the files are read, and a schema version) matches, so a setting
 added to powdex later with its default keeps finished work. Every pattern is
@@ -17,6 +19,6 @@ the owner's PID; a dead owner's lock is taken over), and the other run leaves
 it and reads its result at the end.
 """
 
-from powdex.series.runner import PatternLock, SeriesResult, index_series, load_finished
+from powdex.series.runner import PatternLock, SeriesJournal, SeriesResult, index_series, load_finished
 
-__all__ = ["PatternLock", "SeriesResult", "index_series", "load_finished"]
+__all__ = ["PatternLock", "SeriesJournal", "SeriesResult", "index_series", "load_finished"]

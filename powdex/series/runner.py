@@ -10,20 +10,25 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import BrokenExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from powdex.errors import PowdexError
 from powdex.files import write_atomically
 from powdex.indexing.config import IndexingConfig, settings_fingerprint
 from powdex.indexing.result import IndexingResult
+from powdex.optim.journal import Journal
+
+if TYPE_CHECKING:
+    from powdex.optim.executors import Executor
 
 logger = logging.getLogger(__name__)
 
 PLOT_INTERVAL_S = 5.0
-POLL_S = 0.2  # how often a waiting driver looks at its interrupt flag
 SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed",
                    "score", "space_groups", "error")
 
@@ -61,7 +66,7 @@ class SeriesResult:
 
     @property
     def indexed(self) -> list[Path]:
-        return [p for p in self.files if self.documents.get(p) and "error" not in self.documents[p]]
+        return [p for p in self.files if "error" not in (self.documents.get(p) or {"error": "not done"})]
 
     def result(self, path: Path) -> IndexingResult | None:
         document = self.documents.get(Path(path))
@@ -109,55 +114,64 @@ def series_fingerprint(config: IndexingConfig, reading: dict) -> str:
 
 def index_series(
     sources: Sequence[str | os.PathLike], out: str | os.PathLike, *, config: IndexingConfig | None = None,
-    executor=None, workers: int = 1, reading: dict | None = None, progress: SeriesProgress | None = None,
-    interrupts: Interrupts | None = None,
+    executor: Executor | None = None, workers: int = 1, reading: dict | None = None,
+    progress: SeriesProgress | None = None, interrupts: Interrupts | None = None,
 ) -> SeriesResult:
     """Index every peak list of ``sources`` into ``out`` (see the package docstring); resumes what is there.
 
     ``reading``: ``units``, ``wavelength`` and ``n_peaks`` for ``powdex.peaks.read_peaks`` (2θ files without a
-    wavelength are read at Cu Kα1, as the CLI does). ``executor``: a ``concurrent.futures`` executor to index
-    the patterns on (the caller shuts it down); else ``workers`` processes of ``powdex.optim``'s
-    ``WorkerPool`` (1: in this process). A KeyboardInterrupt (or ``interrupts.check()``) stops the series
-    between patterns: the summary and plot are written, then the KeyboardInterrupt goes on to the caller.
+    wavelength are read at Cu Kα1, as the CLI does). ``executor``: a ``powdex.optim.Executor`` to index the
+    patterns on; else ``workers`` worker processes (``LocalProcesses``; 0: one per core; 1: in this process).
+    The patterns go through ``powdex.optim.parallel_map`` with the folder as its journal (``SeriesJournal``).
+    A KeyboardInterrupt (or ``interrupts.check()``) stops the series at once, the patterns in flight lost:
+    the summary and plot are written, then the KeyboardInterrupt goes on to the caller.
     """
+    from powdex.optim.executors import InProcess, LocalProcesses
+    from powdex.optim.parallel import parallel_map
+    from powdex.optim.resources import available_cores
+
     config = config or IndexingConfig()
     reading = {"units": None, "wavelength": None, "n_peaks": 20} | (reading or {})
     interrupts = interrupts or Interrupts()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = peak_files(sources)
-    fingerprint = series_fingerprint(config, reading)
+    journal = SeriesJournal(out, config, reading)
     series = SeriesResult(out, files)
+    finished = journal.finished()
     for path in files:
-        done = load_finished(out / f"{path.stem}.json", fingerprint)
-        if done is not None:
-            series.documents[path] = done
+        if path.stem in finished:
+            series.documents[path] = finished[path.stem]
     series.skipped = len(series.documents)
     todo = [p for p in files if p not in series.documents]
-    runner = _Runner(series, reading, config, fingerprint, progress, interrupts)
+    if executor is None:
+        slots = min(workers or available_cores(), len(todo))
+        executor = LocalProcesses(slots) if slots > 1 else InProcess()
+    runner = _Runner(series, journal, progress)
+    work = partial(index_file, reading=reading, config=config, fingerprint=journal.series_fingerprint)
+    results = parallel_map(work, todo, executor=executor, journal=journal, key=_stem, claim=runner.claim)
     try:
-        if executor is not None:
-            runner.run_on(executor, todo, slots=max(1, workers))
-        elif workers == 1 or len(todo) <= 1:
-            runner.run_here(todo)
-        else:
-            from powdex.optim.executors import WorkerPool, available_cores
-
-            slots = min(workers or available_cores(), len(todo))
-            pool = WorkerPool(slots)
+        while True:
+            interrupts.check()
             try:
-                runner.run_on(pool, todo, slots=slots)
-            except BaseException:
-                pool.terminate()  # Ctrl-C: the patterns in flight are lost anyway; do not wait for them
+                # Waiting for a pattern is the one place a stop ends at once: what is in flight is lost anyway.
+                with interrupts.raising():
+                    arrived = next(results, None)
+            except BrokenExecutor:
+                interrupts.check()  # a SIGTERM to the whole job killed the workers too: it is the stop
                 raise
-            pool.shutdown()
+            if arrived is None:
+                break
+            runner.arrived(*arrived)
     finally:
+        results.close()  # stops the executor's workers at once if the series is cut short
+        runner.release_all()
         # Rebuilt from every result on every way out: an interrupted or killed series leaves a summary and
-        # plot of what it finished.
+        # plot of what it finished, this run's and any other's on the same folder.
         for path in files:
             if series.documents.get(path) is None:
                 series.documents.pop(path, None)
-                done = load_finished(out / f"{path.stem}.json", fingerprint)
+                done = load_finished(journal.record_path(path.stem), journal.series_fingerprint)
                 if done is not None:
                     series.documents[path] = done
         series.held_elsewhere = [p for p in series.held_elsewhere if p not in series.documents]
@@ -166,36 +180,64 @@ def index_series(
     return series
 
 
+def _stem(path: Path) -> str:
+    return path.stem
+
+
+class SeriesJournal(Journal):
+    """A series folder as a ``powdex.optim.Journal``: the records are the result documents
+    ``OUT/<name>.json`` (key: the pattern file's stem), the manifest ``OUT/.series.json``.
+
+    A document is finished work when its settings fingerprint is this series' (documents written before
+    fingerprints were kept, by the settings they recorded): a series with other settings redoes the patterns,
+    overwriting their results, rather than refusing the folder."""
+
+    records_carry_settings = True
+
+    def __init__(self, out: Path, config: IndexingConfig, reading: dict):
+        self.series_fingerprint = series_fingerprint(config, reading)
+        super().__init__(out, {"indexing": config.model_dump(mode="json"), "reading": reading},
+                         defaults={"indexing": IndexingConfig().model_dump(mode="json")}, manifest=".series.json",
+                         records=".")
+
+    def record_path(self, key: str) -> Path:
+        return self.records_folder / f"{key}.json"
+
+    def key_of(self, path: Path) -> str:
+        return path.stem
+
+    def accepts(self, key: str, record: Any) -> bool:
+        return finished_document(record, self.series_fingerprint) is not None
+
+
 class _Runner:
-    def __init__(self, series: SeriesResult, reading: dict, config: IndexingConfig, fingerprint: str,
-                 progress: SeriesProgress | None, interrupts: Interrupts):
+    """The driver's side of a series: a pattern's lock is taken as it is handed out and released when its
+    result is written (``parallel_map`` records it before it arrives here)."""
+
+    def __init__(self, series: SeriesResult, journal: SeriesJournal, progress: SeriesProgress | None):
         self.series = series
-        self.reading = reading
-        self.config = config
-        self.fingerprint = fingerprint
+        self.journal = journal
         self.progress = progress
-        self.interrupts = interrupts
+        self.locks: dict[Path, PatternLock] = {}
         self.plotted = time.monotonic()
 
-    def _claim(self, path: Path) -> PatternLock | None:
-        """The pattern's lock, or None where another run holds it or has finished it meanwhile."""
+    def claim(self, path: Path) -> bool:
+        """Take the pattern's lock; False where another run holds it or has finished it meanwhile."""
         lock = PatternLock(self.series.out / f".{path.stem}.lock")
         if not lock.acquire():
             self.series.held_elsewhere.append(path)
             logger.info("%s: another run (%s) is indexing it; left to it", path, lock.owner())
-            return None
-        done = load_finished(self.series.out / f"{path.stem}.json", self.fingerprint)
+            return False
+        done = load_finished(self.journal.record_path(path.stem), self.journal.series_fingerprint)
         if done is not None:  # finished by another run since this one looked
             lock.release()
             self.series.documents[path] = done
-            return None
-        return lock
+            return False
+        self.locks[path] = lock
+        return True
 
-    def _arrived(self, path: Path, document: dict, lock: PatternLock) -> None:
-        try:
-            write_atomically(self.series.out / f"{path.stem}.json", json.dumps(document, indent=1))
-        finally:
-            lock.release()
+    def arrived(self, path: Path, document: dict) -> None:
+        self.locks.pop(path).release()
         self.series.documents[path] = document
         rows = write_summary(self.series)
         # A plot of 200 patterns takes 0.4 s: redrawn every few seconds, and once at the end.
@@ -205,50 +247,13 @@ class _Runner:
         if self.progress is not None:
             self.progress(path, document, len(self.series.documents), len(self.series.files))
 
-    def run_here(self, todo: list[Path]) -> None:
-        for path in todo:
-            self.interrupts.check()
-            lock = self._claim(path)
-            if lock is None:
-                continue
-            try:
-                with self.interrupts.raising():  # the pattern in hand is lost anyway: stop it at once
-                    document = index_file(path, self.reading, self.config, self.fingerprint)
-            except BaseException:
-                lock.release()
-                raise
-            self._arrived(path, document, lock)
-        self.interrupts.check()
-
-    def run_on(self, executor, todo: list[Path], slots: int) -> None:
-        """``slots`` patterns in flight at once, each submitted when its lock is taken."""
-        waiting = list(todo)
-        in_flight: dict[Future, tuple[Path, PatternLock]] = {}
-        try:
-            while waiting or in_flight:
-                while waiting and len(in_flight) < slots:
-                    path = waiting.pop(0)
-                    lock = self._claim(path)
-                    if lock is not None:
-                        future = executor.submit(index_file, path, self.reading, self.config, self.fingerprint)
-                        in_flight[future] = (path, lock)
-                if not in_flight:
-                    continue
-                # A short wait: the interrupt flag is looked at even while no pattern ends.
-                done, _ = wait(list(in_flight), timeout=POLL_S, return_when=FIRST_COMPLETED)
-                # First: a SIGTERM to the whole job kills the workers too, and their futures come back broken.
-                self.interrupts.check()
-                for future in sorted(done, key=lambda f: todo.index(in_flight[f][0])):  # a tie in input order
-                    path, lock = in_flight.pop(future)
-                    self._arrived(path, future.result(), lock)
-                    self.interrupts.check()
-                self.interrupts.check()
-        finally:
-            for _path, lock in in_flight.values():
-                lock.release()
+    def release_all(self) -> None:
+        for lock in self.locks.values():
+            lock.release()
+        self.locks.clear()
 
 
-def index_file(path: Path, reading: dict, config: IndexingConfig, fingerprint: str) -> dict:
+def index_file(path: Path, *, reading: dict, config: IndexingConfig, fingerprint: str) -> dict:
     """Worker side: the JSON document of one pattern, or {"error": message, ...} for bad input."""
     from powdex.indexing.search import index
     from powdex.patterns import read_peak_input
@@ -270,13 +275,18 @@ def index_file(path: Path, reading: dict, config: IndexingConfig, fingerprint: s
 
 
 def load_finished(path: Path, fingerprint: str) -> dict | None:
-    """A finished result with these settings (a rerun skips it), or None.
-
-    Documents written before fingerprints were kept carry their settings: the fingerprint is taken from them."""
+    """The finished result in ``path`` with these settings (a rerun skips it), or None."""
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return finished_document(document, fingerprint)
+
+
+def finished_document(document: Any, fingerprint: str) -> dict | None:
+    """``document`` if it is a finished result with these settings, else None.
+
+    Documents written before fingerprints were kept carry their settings: the fingerprint is taken from them."""
     if not isinstance(document, dict) or "error" in document or "candidates" not in document:
         return None
     recorded = document.get("settings_fingerprint")
@@ -320,8 +330,8 @@ class PatternLock:
 
     def _stale(self) -> bool:
         try:
-            host, pid = self.path.read_text().split()
-            pid = int(pid)
+            host, number = self.path.read_text().split()
+            pid = int(number)
         except (OSError, ValueError):
             # Being written this instant, or garbage: garbage older than a minute is stale.
             try:

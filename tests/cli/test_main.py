@@ -45,3 +45,17 @@ def test_version_prints_the_package_version():
     result = subprocess.run([sys.executable, "-m", "powdex", "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert result.stdout.strip() == f"powdex {powdex.__version__}"
+
+
+def test_help_lists_every_command_by_the_first_line_of_its_own_help_without_importing_any():
+    """``powdex --help`` reads the summaries in ``COMMANDS`` and imports no command module (nor numpy, rich's
+    renderer); each summary is the command's own first help line, so the two cannot drift apart."""
+    code = ("import sys; from powdex.cli.main import app; from typer.testing import CliRunner; "
+            "out = CliRunner().invoke(app, ['--help']).output; "
+            "print(out); print(sorted(m for m in sys.modules if m.startswith(('powdex.cli.', 'numpy', 'rich'))))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.splitlines()[-1] == "['powdex.cli.main']"
+    for name, command in cli_main.COMMANDS.items():
+        assert name in shown
+        loaded = cli_main.load_command(name)
+        assert command.summary == (loaded.help or "").strip().splitlines()[0], name

@@ -49,7 +49,8 @@ def test_files_or_links_planted_in_the_output_directory_are_never_written_throug
     assert victim.read_text() == "keep me\n"
     assert json.loads((out / "silicon.json").read_text())["candidates"][0]["bravais"] == "cF"
     assert not (out / "silicon.json").is_symlink()
-    assert {p.name for p in out.iterdir()} == {"silicon.json", "rutile.json", "summary.csv", "series.png", *planted}
+    assert {p.name for p in out.iterdir()} == {"silicon.json", "rutile.json", "summary.csv", "series.png",
+                                               ".series.json", *planted}
 
 
 def test_peaks_left_out_and_overridden_file_settings_are_said_and_kept_in_the_json(tmp_path):
@@ -102,17 +103,17 @@ def test_an_objective_that_cannot_reach_worker_processes_is_one_line(tmp_path, m
 
 
 def test_an_output_directory_that_goes_away_mid_series_is_one_line(tmp_path, monkeypatch):
-    import powdex.series.runner as series_runner
+    import powdex.optim.journal as journal  # the series' results are its journal's records
 
     patterns, out = two_patterns(tmp_path), tmp_path / "out"
-    real_write = series_runner.write_atomically
+    real_write = journal.write_atomically
 
     def disk_gone_after_the_first(path, content):
         if path.name == "silicon.json":  # the second pattern in input order, whichever finishes first
             raise OSError(28, "No space left on device", str(path))
         real_write(path, content)
 
-    monkeypatch.setattr(series_runner, "write_atomically", disk_gone_after_the_first)
+    monkeypatch.setattr(journal, "write_atomically", disk_gone_after_the_first)
     result = runner.invoke(app, ["index", str(patterns), "--out", str(out)])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]

@@ -47,13 +47,31 @@ def test_a_series_writes_every_result_and_a_rerun_keeps_them(tmp_path):
     assert other.skipped == 0
 
 
-def test_results_written_before_fingerprints_with_the_same_settings_are_kept(tmp_path):
-    files, out = cubic_lists(tmp_path / "in", ("si",)), tmp_path / "out"
+def test_results_written_before_the_journal_and_fingerprints_are_matched_by_their_recorded_settings(tmp_path):
+    files, out = cubic_lists(tmp_path / "in", ("si", "cu")), tmp_path / "out"
     powdex.index_series(files, out, config=CONFIG, reading=Q2)
-    document = json.loads((out / "si.json").read_text())
-    del document["settings_fingerprint"], document["schema_version"]
-    (out / "si.json").write_text(json.dumps(document))
-    assert powdex.index_series(files, out, config=CONFIG, reading=Q2).skipped == 1
+    for name in ("si", "cu"):
+        document = json.loads((out / f"{name}.json").read_text())
+        del document["settings_fingerprint"], document["schema_version"]
+        if name == "cu":  # made with another seed: redone
+            document["settings"]["indexing"]["seed"] = 11
+        (out / f"{name}.json").write_text(json.dumps(document))
+    (out / ".series.json").unlink()  # a series folder from before the journal has no manifest
+    again = powdex.index_series(files, out, config=CONFIG, reading=Q2)
+    assert again.skipped == 1 and again.result(files[1]).best.bravais.value == "cF"
+    assert "settings_fingerprint" not in json.loads((out / "si.json").read_text())
+    assert "settings_fingerprint" in json.loads((out / "cu.json").read_text())
+    assert json.loads((out / ".series.json").read_text())["settings"]["indexing.systems"] == ["cubic"]
+
+
+def test_a_series_runs_on_a_given_executor_and_parallel_workers_give_the_same_cells(tmp_path):
+    from powdex.optim import LocalProcesses
+
+    files = cubic_lists(tmp_path / "in", ("si", "w"))
+    here = powdex.index_series(files, tmp_path / "here", config=CONFIG, reading=Q2)
+    pool = powdex.index_series(files, tmp_path / "pool", config=CONFIG, reading=Q2, executor=LocalProcesses(2))
+    assert [pool.result(p).best.cell.a for p in files] == pytest.approx([here.result(p).best.cell.a for p in files])
+    assert not list((tmp_path / "pool").glob(".*.lock"))
 
 
 def test_a_pattern_locked_by_a_live_run_is_left_to_it_and_a_dead_runs_lock_is_taken_over(tmp_path):

@@ -175,6 +175,7 @@ def test_status_lines_of_every_run_name_the_run(capsys):
     assert lines and {line.split(" iteration ")[0] for line in lines} == {"run 0", "run 1", "run 2"}
 
 
+@pytest.mark.slow
 def test_ensemble_on_a_real_dask_cluster(dask_scheduler):
     from distributed import get_task_stream
 

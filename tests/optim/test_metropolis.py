@@ -6,6 +6,7 @@ import pytest
 
 from powdex.optim import LBFGS, InProcess, LocalProcesses, MetropolisChain, Points, ResultsStore, run_ensemble
 from powdex.optim.errors import ConfigError
+from powdex.optim.result import STATUS_TIME_LIMIT
 from powdex.optim.testfunctions import LINE_TRUTH, cauchy_line, rosenbrock
 
 
@@ -69,3 +70,33 @@ def test_chains_from_given_points_are_configured_in_toml():
     ensemble = run_ensemble(cauchy_line(), config.strategy())
     assert [r.start.tolist() for r in ensemble.results] == [[-5.0, 8.0], [0.0, 0.0]]
     np.testing.assert_allclose(ensemble.best.x, LINE_TRUTH, atol=0.01)
+
+
+def test_a_chain_in_progress_stops_at_its_time_limit_and_says_so():
+    """A chain that would run for hours (a million steps, never out of patience) ends at its time limit at the
+    best state it had reached, its status saying why."""
+    endless = MetropolisChain(steps=10**6, patience=10**6, temperature=1e6)
+    chain = endless.minimize(cauchy_line(), [-5.0, 8.0], seed=1, time_limit=0.2)
+    assert chain.status == STATUS_TIME_LIMIT and not chain.success
+    assert chain.message.startswith("stopped at its time limit after")
+    assert chain.value == chain.path[:, 2].min() < chain.path[0, 2]  # the best point reached, not the start
+
+
+def test_an_ensemble_of_chains_at_its_time_limit_keeps_truncated_runs_out_of_the_store(tmp_path):
+    objective = cauchy_line()
+    endless = Points(points=[(-5.0, 8.0), (5.0, 5.0)], seed=7,
+                     minimizer=MetropolisChain(steps=10**6, patience=10**6, temperature=1e6))
+    store = ResultsStore(tmp_path / "chains.db")
+    cut = run_ensemble(objective, endless, store=store, time_limit=0.2)
+    assert cut.truncated + cut.unfinished == 2
+    assert all(r.status == STATUS_TIME_LIMIT for r in cut.results)
+    assert store.results(cut.study) == []  # a rerun redoes them in full
+
+
+def test_chains_that_end_before_the_time_limit_are_the_same_as_without_one():
+    strategy = Points(points=[(-5.0, 8.0), (5.0, 5.0)], seed=7, minimizer=MetropolisChain(steps=15))
+    free = run_ensemble(cauchy_line(), strategy)
+    limited = run_ensemble(cauchy_line(), strategy, time_limit=600)
+    assert limited.truncated == 0
+    for a, b in zip(free.results, limited.results):
+        np.testing.assert_array_equal(a.path, b.path)

@@ -9,6 +9,7 @@ import pytest
 
 from powdex.optim import LBFGS, Design, LocalProcesses, Objective, ResultsStore, SingleRun, Spa, run_ensemble
 from powdex.optim.errors import ConfigError
+from powdex.optim.result import STATUS_TIME_LIMIT
 from powdex.optim.testfunctions import hartmann6, hartmann6_gradient, hartmann6_value, rosenbrock
 
 STRATEGY = Spa(max_iter=20, seed=4, sense="both", minimizer=LBFGS(conv_threshold=1e7))
@@ -56,11 +57,14 @@ def test_a_time_limit_stops_handing_out_runs_and_the_store_resumes_the_rest(tmp_
     reference = run_ensemble(hartmann6(), STRATEGY)
     with ResultsStore(tmp_path / "runs.sqlite") as store:
         cut = run_ensemble(_slow_hartmann(), STRATEGY, store=store, time_limit=0.5)
-        # Runs of about 0.1 s each: some are done by then, the rest wait.
+        # Runs of about 0.1 s each: some are done by then, those in progress stop, the rest wait.
         assert cut.executed > 0 and cut.unfinished > 0 and cut.executed + cut.unfinished == 20
-        assert len(cut.results) == len(store.results(cut.study)) == cut.executed
+        assert len(cut.results) == cut.executed
+        # Runs stopped at the limit are reported but not stored: the resume redoes them in full.
+        assert len(store.results(cut.study)) == cut.executed - cut.truncated
+        assert sum(r.status == STATUS_TIME_LIMIT for r in cut.results) == cut.truncated
         resumed = run_ensemble(hartmann6(), STRATEGY, store=store)
-    assert resumed.executed == cut.unfinished and resumed.unfinished == 0
+    assert resumed.executed == cut.unfinished + cut.truncated and resumed.unfinished == 0
     assert [(r.run_index, r.x.tobytes()) for r in resumed.results] == [
         (r.run_index, r.x.tobytes()) for r in reference.results]
 
