@@ -27,7 +27,7 @@ def series(
     seed: Annotated[int, typer.Option(help="Seed of the ensemble starts")] = 0,
     wavelength: Annotated[float | None, typer.Option(help="Å; overrides the files'")] = None,
     anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, ...): its Kα1/Kα2 lines and ratio")] = None,
-    executor: Annotated[ExecutorName, typer.Option(help="Where the ensemble starts run")] = ExecutorName.inprocess,
+    executor: Annotated[ExecutorName, typer.Option(help="Where the ensemble starts run")] = ExecutorName("inprocess"),
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
 ) -> None:
@@ -47,7 +47,7 @@ def series(
         refinement_plan = RefinementPlan.from_toml(plan)
         patterns = [read_pattern(f, wavelength=wavelength, anode=anode) for f in files]
         with ExitStack() as stack:
-            pool = executor_named(stack, executor, scheduler, workers) if executor != ExecutorName.inprocess else None
+            pool = executor_named(stack, executor, scheduler, workers) if executor != ExecutorName("inprocess") else None
             result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,
                                    fallback=not no_fallback, ensemble_starts=ensemble_starts,
                                    cell_spread=cell_spread, seed=seed, executor=pool)
