@@ -261,11 +261,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
     covariance = None
     if varied.size:
         jacobian = (model.jacobian(p, columns=varied).multiply(fit.sqrt_weight[:, None])).tocsc()
-        normal = (jacobian.T @ jacobian).toarray()
-        try:
-            covariance = np.linalg.inv(normal) * reduced
-        except np.linalg.LinAlgError:
-            covariance = np.linalg.pinv(normal) * reduced
+        covariance = _inverse(np.asarray((jacobian.T @ jacobian).toarray())) * reduced
         esd[varied] = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     x = p[model.cell_slice]
     refined_cell = system.cell(x)
@@ -295,6 +291,20 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         background=model.background_of(p), sigma=1.0 / fit.sqrt_weight,
         starts=chi2.tolist(), starts_at_best=at_best, converged=state.converged, message=message,
     )
+
+
+def _inverse(normal: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric normal matrix by its Cholesky factor (LAPACK
+    potrf/potri, a third of a general inverse's work), or the pseudo-inverse of
+    a singular one."""
+    from scipy.linalg.lapack import dpotrf, dpotri
+
+    factor, info = dpotrf(normal, lower=False, clean=False)
+    if info == 0:
+        inverse, info = dpotri(factor, lower=False)
+        if info == 0:
+            return np.triu(inverse) + np.triu(inverse, 1).T
+    return np.linalg.pinv(normal)
 
 
 def _reciprocal_names(system: LatticeSystem) -> list[str]:

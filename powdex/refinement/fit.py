@@ -177,7 +177,7 @@ class ProjectedResiduals:
         self.background_free = linear[(linear >= start) & (linear < stop)]
         self.lines_free = linear[linear >= model.intensity_slice.start]
         self.weighted_background = sqrt_weight[:, None] * model.background[:, self.background_free - start]
-        self._cache: tuple[bytes, np.ndarray, object, LinearSolve] | None = None
+        self._cache: tuple | None = None
 
     def _state(self, x: np.ndarray):
         key = x.tobytes()
@@ -211,19 +211,19 @@ class ProjectedResiduals:
             system = LinearSolve(lines, self.weighted_background, extra)
             intensities, background = system.fit(target)
         p[self.lines_free], p[self.background_free] = intensities, background
-        self._cache = (key, p, windows, system)
-        return p, windows, system
+        residual = target - lines @ intensities - self.weighted_background @ background
+        self._cache = (key, p, windows, system, residual)
+        return p, windows, system, residual
 
     def expand(self, x: np.ndarray) -> np.ndarray:
         """The full parameter vector at non-linear parameters ``x``, linear ones solved."""
         return self._state(x)[0]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        p, windows, _ = self._state(x)
-        return self.sqrt_weight * (self.observed - self.model.evaluate(p, windows))
+        return self._state(x)[3]
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
-        p, windows, system = self._state(x)
+        p, windows, system, _ = self._state(x)
         derivative = self.sqrt_weight[:, None] * self.model.peak_derivatives(p, windows, self.free)
         lines, background = system.fit(derivative)
         projected = derivative - system.lines @ lines - system.background @ background

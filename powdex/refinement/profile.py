@@ -354,34 +354,33 @@ class ProfileModel:
             dpos_ddisp=np.cos(theta), d_gamma=d_gamma[:5], d_eta=d_eta[:5],
         )
         if asymmetric:
-            geometry.update(self._fcj_derivatives(position, p, counts))
+            geometry.update(self._fcj_derivatives(position, p, counts, delta, omega))
         return geometry
 
-    def _fcj_derivatives(self, position: np.ndarray, p: np.ndarray, counts: np.ndarray) -> dict:
-        """∂(delta, omega)/∂(position, S/L, H/L) by central differences of the node
-        function: per component, a few hundred numbers, against the full pattern's
-        pairs everywhere else.  The six displaced rules are reduced in one batch."""
+    def _fcj_derivatives(self, position: np.ndarray, p: np.ndarray, counts: np.ndarray, delta: np.ndarray,
+                         omega: np.ndarray) -> dict:
+        """∂(delta, omega)/∂(position, S/L, H/L) by forward differences of the node
+        function from its value (``delta``, ``omega``): per component, a few
+        hundred numbers, against the full pattern's pairs everywhere else.  The
+        three displaced rules are reduced in one batch."""
         displaced, steps = [], {}
         for name, index, step in (("pos", None, 1e-5), ("sl", SL, 1e-6), ("hl", HL, 1e-6)):
             if index is None:
-                displaced += [fcj_nodes(position + step, p[SL], p[HL], self.asymmetry_order),
-                              fcj_nodes(position - step, p[SL], p[HL], self.asymmetry_order)]
+                displaced.append(fcj_nodes(position + step, p[SL], p[HL], self.asymmetry_order))
             else:
-                up, down = p.copy(), p.copy()
+                up = p.copy()
                 up[index] += step
-                down[index] = max(down[index] - step, 0.0)
-                step = (up[index] - down[index]) / 2.0
-                displaced += [fcj_nodes(position, up[SL], up[HL], self.asymmetry_order),
-                              fcj_nodes(position, down[SL], down[HL], self.asymmetry_order)]
+                displaced.append(fcj_nodes(position, up[SL], up[HL], self.asymmetry_order))
             steps[name] = step
-        delta, omega = reduced_nodes(np.concatenate([d for d, _ in displaced]),
-                                     np.concatenate([w for _, w in displaced]), np.tile(counts, len(displaced)))
+        moved_delta, moved_omega = reduced_nodes(np.concatenate([d for d, _ in displaced]),
+                                                 np.concatenate([w for _, w in displaced]),
+                                                 np.tile(counts, len(displaced)))
         n = position.size
         out = {}
         for k, (name, step) in enumerate(steps.items()):
-            plus, minus = slice(2 * k * n, (2 * k + 1) * n), slice((2 * k + 1) * n, (2 * k + 2) * n)
-            out[f"ddelta_d{name}"] = (delta[plus] - delta[minus]) / (2 * step)
-            out[f"domega_d{name}"] = (omega[plus] - omega[minus]) / (2 * step)
+            rows = slice(k * n, (k + 1) * n)
+            out[f"ddelta_d{name}"] = (moved_delta[rows] - delta) / step
+            out[f"domega_d{name}"] = (moved_omega[rows] - omega) / step
         return out
 
     def windows(self, p: np.ndarray) -> Windows:
@@ -422,6 +421,12 @@ class ProfileModel:
         # Windows ordered by nodes, most first (``_windows_of``): node j's pairs are a prefix.
         ordered = nodes == 1 or bool(np.all(pair_counts[1:] <= pair_counts[:-1]))
         delta, weight = g["delta"].T.copy(), g["omega"].T.copy()
+        if derivatives and asymmetric:
+            # Per node and component: f(2θ' − pos + δ_j), so ∂/∂pos = −ω_j f'(1 − ∂δ_j/∂pos) + f ∂ω_j/∂pos,
+            # ∂/∂(S/L) = ω_j f' ∂δ_j/∂(S/L) + f ∂ω_j/∂(S/L); the coefficients of f' and f, node-major.
+            slope = {"pos": (-g["omega"] * (1.0 - g["ddelta_dpos"])).T.copy(),
+                     "sl": (g["omega"] * g["ddelta_dsl"]).T.copy(), "hl": (g["omega"] * g["ddelta_dhl"]).T.copy()}
+            level = {key: g[f"domega_d{key}"].T.copy() for key in ("pos", "sl", "hl")}
         if not derivatives:
             inv = 1.0 / g["gamma"]
             inv2 = (inv * inv)[c]
@@ -443,16 +448,13 @@ class ProfileModel:
                 continue
             value, d_dx, d_dgamma, d_deta = pseudo_voigt(dx0[rows] + delta[j][cj], gamma[rows], eta[rows], derivatives)
             shape[rows] += omega * value
-            if derivatives:
-                if asymmetric:
-                    # f(2θ' − pos + δ_j): ∂/∂pos = −f'(1 − ∂δ_j/∂pos), plus the weights' own change.
-                    parts["pos"][rows] += -omega * d_dx * (1.0 - g["ddelta_dpos"][cj, j]) + g["domega_dpos"][cj, j] * value
-                    parts["sl"][rows] += omega * d_dx * g["ddelta_dsl"][cj, j] + g["domega_dsl"][cj, j] * value
-                    parts["hl"][rows] += omega * d_dx * g["ddelta_dhl"][cj, j] + g["domega_dhl"][cj, j] * value
-                else:
-                    parts["pos"] -= omega * d_dx
-                parts["gamma"][rows] += omega * d_dgamma
-                parts["eta"][rows] += omega * d_deta
+            if asymmetric:
+                for key in ("pos", "sl", "hl"):
+                    parts[key][rows] += slope[key][j][cj] * d_dx + level[key][j][cj] * value
+            else:
+                parts["pos"] -= omega * d_dx
+            parts["gamma"][rows] += omega * d_dgamma
+            parts["eta"][rows] += omega * d_deta
         unit = shape * edge
         if derivatives:
             for key in parts:
