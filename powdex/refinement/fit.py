@@ -327,6 +327,50 @@ class StagedFit:
             previous = current
         return p, f"Le Bail: χ² still changing after {self.lebail_cycles} cycles", False
 
+    def ensemble(self, starts: list[np.ndarray], *, executor=None, store=None, study: str | None = None
+                 ) -> tuple[FitState, np.ndarray]:
+        """Pawley fits from several ``starts`` as one ensemble on the optimization
+        engine: each start is brought onto its lines by the coarse Le Bail stages
+        (all but the first, the given cell), then ``run_ensemble`` runs the
+        minimizer on the variable-projection residuals from every one (a
+        ``Points`` strategy), on ``executor``, kept in ``store`` under ``study``
+        (resumed by the same call).  Returns the best fit and every start's χ²."""
+        from powdex.optim import run_ensemble
+        from powdex.optim.restarts import Points
+
+        prepared = [self.run_coarse(np.clip(p, self.lower, self.upper)) if k else np.clip(p, self.lower, self.upper)
+                    for k, p in enumerate(starts)]
+        free = self.covered(self.model, prepared[0], self._free(STAGES[-1], lebail=False))
+        linear = free[free >= self.model.background_slice.start]
+        nonlinear = free[free < self.model.background_slice.start]
+        residuals = ProjectedResiduals(self.model, self.observed, self.sqrt_weight, prepared[0], nonlinear, linear,
+                                       self.pawley_penalty)
+        objective = Objective.least_squares(residuals, nonlinear.size, jacobian=residuals.jacobian,
+                                            bounds=list(zip(self.lower[nonlinear], self.upper[nonlinear])),
+                                            name="Pawley fit")
+        strategy = Points(points=tuple(tuple(float(v) for v in p[nonlinear]) for p in prepared),
+                          minimizer=self.minimizer)
+        outcome = run_ensemble(objective, strategy, executor=executor, store=store, study=study)
+        chi2 = np.full(len(starts), np.inf)
+        for run in outcome.results:
+            if np.isfinite(run.value):
+                chi2[run.run_index] = run.value
+        best = outcome.best
+        if best is None or not np.isfinite(best.value):
+            return FitState(prepared[0], free, np.inf, False, "no start gave a finite fit"), chi2
+        p = residuals.expand(best.x)
+        return FitState(p, free, self.chi2(self.model, p), best.success, best.message), chi2
+
+    def run_coarse(self, p: np.ndarray) -> np.ndarray:
+        """The coarse Le Bail stages from ``p``: widened peaks pull a cell a percent off onto its lines."""
+        coarse_free = self._free(("background", "cell", "zero"), lebail=True)
+        for factor, lines in self.coarse_stages:
+            coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
+            p, _, _ = self._lebail(coarse, p, coarse_free)
+            logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
+                         self.chi2(self.model, p))
+        return p
+
     def run(self, p: np.ndarray, staged: bool = True, coarse: bool = True) -> FitState:
         """Fit from ``p``; without ``coarse``, no coarse stages; without ``staged``,
         only the last stage (every group at once), for a start that is already
@@ -336,12 +380,8 @@ class StagedFit:
         if staged and self.method == "lebail":
             # Starting intensities and background: Le Bail partitions (Pawley solves them linearly).
             p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
-        coarse_free = self._free(("background", "cell", "zero"), lebail=True)
-        for factor, lines in self.coarse_stages if staged and coarse else ():
-            coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
-            p, message, success = self._lebail(coarse, p, coarse_free)
-            logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
-                         self.chi2(self.model, p))
+        if staged and coarse:
+            p = self.run_coarse(p)
         free = np.empty(0, int)
         stages = [self._free(stage, lebail=self.method == "lebail") for stage in STAGES]
         # A stage whose groups are all held adds nothing.
