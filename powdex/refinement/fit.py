@@ -1,17 +1,21 @@
 """Staged Pawley and Le Bail fits of a ``ProfileModel`` on the least-squares minimizer.
 
 Pawley (1981): every line's integrated intensity is a linear least-squares
-parameter, refined together with the rest; a smooth penalty residual of
-about ``pawley_penalty · I / Ī`` per negative intensity keeps them
-non-negative (Ī the mean line intensity).  Le Bail (1988): the intensities are not refined
-but apportioned from the observed counts by the current profiles
-(``ProfileModel.partition``) between least-squares cycles on the other
-parameters.
+parameter.  With the intensities refined, they and the background
+coefficients are solved exactly at each step by variable projection
+(``ProjectedResiduals``), so that the minimizer works on the dozen profile,
+cell and shift parameters only; negative intensities are pulled towards zero
+by a penalty of ``pawley_penalty · I / Ī`` (Ī the mean line intensity).
+Le Bail (1988): the intensities are not refined but apportioned from the
+observed counts by the current profiles (``ProfileModel.partition``)
+between least-squares cycles on the other parameters.
 
 Parameters are released in stages, as done by hand in GSAS-II or TOPAS:
 background (and intensities), then cell and zero shift, then the profile
-(U, V, W, X, Y), then asymmetry and sample displacement.  Before them, Le Bail
-cycles with widened peaks (``coarse_stages``) bring a cell that is a
+(U, V, W, X, Y), then asymmetry and sample displacement.  A Pawley fit by
+variable projection needs only the first and the last: the intermediate
+stages prepared the intensities that it solves for at every step.  Before
+them, Le Bail cycles with widened peaks (``coarse_stages``) bring a cell that is a
 percent off onto its lines: a narrow peak a few FWHM from its line gives no
 gradient toward it, a wide one does.  Each coarse stage fits only the
 pattern up to its n-th line, where a cell error shifts the lines least (the
