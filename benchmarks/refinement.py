@@ -14,7 +14,8 @@ figure is the one to compare on a shared machine).  Rows:
   with the reduced χ² each reaches (1 is the noise);
 - an ensemble of ``--starts`` starts from cells up to ±1 % off: how many reach
   the global minimum (χ² within 0.1 % of the best);
-- a 21×21 χ² map over a and c around the refined cell (other parameters held).
+- a 21×21 χ² map over a and c around the refined cell (other parameters held;
+  powdex.refinement.surface.chi2_map on powdex.optim.evaluate_on_grid).
 
     python3 benchmarks/refinement.py --starts 16
 """
@@ -29,10 +30,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from powdex.crystal import Cell
-from powdex.optim import Bounds, evaluate_on_grid
 from powdex.refinement import refine
-from powdex.refinement.profile import GLOBAL_NAMES, HL, SL, ProfileModel
-from powdex.refinement.reflections import lattice_system_of, resolve_space_group
+from powdex.refinement.profile import HL, SL
+from powdex.refinement.surface import chi2_map
 from powdex.refinement.synthetic import synthetic_pattern
 
 TRUE_CELL = Cell(9.6, 8.3, 11.2, 90.0, 103.0, 90.0)
@@ -61,32 +61,6 @@ class Timer:
 
     def __exit__(self, *exc):
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-
-class MapChi2:
-    """χ² of the refined model with a and c set, everything else held."""
-
-    def __init__(self, result, pattern):
-        self.system = lattice_system_of(resolve_space_group(GROUP))
-        self.model = ProfileModel(result.two_theta, result.wavelengths, result.ratio,
-                                  self.system.design_matrix(result.hkl))
-        values = {q.name: q.value for q in result.parameters}
-        p = np.zeros(self.model.size)
-        for k, name in enumerate(GLOBAL_NAMES):
-            p[k] = values.get(name, 0.0)
-        p[self.model.cell_slice] = self.system.free_reciprocal_parameters(result.cell)
-        background = [values[f"background_{k}"] for k in range(self.model.background.shape[1])]
-        p[self.model.background_slice] = background
-        p[self.model.intensity_slice] = result.line_intensity
-        self.p, self.cell = p, result.cell
-        self.observed, self.sigma = result.observed, result.sigma
-
-    def __call__(self, ac: np.ndarray) -> float:
-        cell = Cell(ac[0], self.cell.b, ac[1], 90.0, self.cell.beta, 90.0)
-        p = self.p.copy()
-        p[self.model.cell_slice] = self.system.free_reciprocal_parameters(cell)
-        r = (self.observed - self.model.evaluate(p)) / self.sigma
-        return float(r @ r)
 
 
 def main() -> None:
@@ -128,11 +102,8 @@ def main() -> None:
         rows.append((f"starts of {args.starts} (±1 % cells) at the global minimum", ensemble.starts_at_best / args.starts, None))
         rows.append(("  ensemble, one process (s)", timer.wall, timer.cpu))
 
-        chi2 = MapChi2(cold, pattern)
-        a, c = cold.cell.a, cold.cell.c
-        bounds = Bounds(np.array([a * 0.998, c * 0.998]), np.array([a * 1.002, c * 1.002]))
         with Timer() as timer:
-            surface = evaluate_on_grid(chi2, bounds, resolution=21)
+            surface = chi2_map(cold, ("a", "c"), span=0.002, resolution=21)
         rows.append(("21×21 χ² map over a, c (s)", timer.wall, timer.cpu))
         rows.append(("  map minimum at the refined cell", float(surface.values[10, 10] == surface.values.min()), None))
     width = max(len(name) for name, _, _ in rows)

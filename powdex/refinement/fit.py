@@ -133,9 +133,15 @@ class LinearSolve:
         self.banded = np.zeros((bandwidth + 1, n))
         self.banded[bandwidth + normal.row[upper] - normal.col[upper], normal.col[upper]] = normal.data[upper]
         self.banded[bandwidth] = diagonal + ridge
-        from scipy.linalg import cho_factor, cholesky_banded
+        from scipy.linalg import LinAlgError, cho_factor, cholesky_banded
 
-        self.factor = cholesky_banded(self.banded, lower=False, check_finite=False)
+        try:
+            self.factor = cholesky_banded(self.banded, lower=False, check_finite=False)
+        except LinAlgError:
+            # Rounding left a nearly dependent pair of lines indefinite: a ridge that still stays
+            # far below one count of the strongest line settles it.
+            self.banded[bandwidth] += 1e-6 * max(float(diagonal.max(initial=0.0)), 1e-300)
+            self.factor = cholesky_banded(self.banded, lower=False, check_finite=False)
         self.cross = np.asarray(lines.T @ background)
         self.inner = self._solve_lines(self.cross)
         schur = background.T @ background - self.cross.T @ self.inner
