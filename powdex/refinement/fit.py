@@ -345,8 +345,7 @@ class StagedFit:
         minimizer on the variable-projection residuals from every one (a
         ``Points`` strategy), on ``executor``, kept in ``store`` under ``study``
         (resumed by the same call).  Returns the best fit and every start's χ²."""
-        from powdex.optim import run_ensemble
-        from powdex.optim.restarts import Points
+        from powdex.optim import Points, run_ensemble
 
         prepared = [self.run_coarse(np.clip(p, self.lower, self.upper)) if k else np.clip(p, self.lower, self.upper)
                     for k, p in enumerate(starts)]

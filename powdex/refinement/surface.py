@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from powdex.crystal import LatticeSystem
-from powdex.optim import Bounds, evaluate_on_grid
-from powdex.optim.surface import SurfaceMap
+from powdex.optim import Bounds, SurfaceMap, evaluate_on_grid
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel
 from powdex.refinement.result import RefinementResult
