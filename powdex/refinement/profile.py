@@ -487,29 +487,45 @@ class ProfileModel:
     def peak_derivatives(self, p: np.ndarray, windows: Windows | None, columns: np.ndarray,
                          pairs: tuple | None = None) -> np.ndarray:
         """∂(calculated pattern)/∂p for global and cell ``columns`` (each below
-        ``background_slice.start``), as a dense (points × columns) array: each
-        column is its pairs' derivatives summed onto their points."""
+        ``background_slice.start``), as a dense (points × columns) array.
+
+        Each pair's derivative with respect to a parameter is its derivative
+        with respect to position, Γ, η (or S/L, H/L) times a per-peak factor, so
+        the block is one sparse product: (points × peaks) matrices of the pairs'
+        position, Γ, η, S/L and H/L derivatives, side by side, times the stacked
+        (peaks × columns) factors."""
         g, windows, _, parts = pairs if pairs is not None else self._pairs(p, windows, derivatives=True)
         c, i = windows.component, windows.point
         n = self.two_theta.size
         amplitude = self.factor[c] * p[self.intensity_slice][self.line_of[c]]
-        parts = {key: value * amplitude for key, value in parts.items()}
-        out = np.empty((n, len(columns)))
+        # Each peak's pairs are contiguous (``_windows_of``): one sparse column per run of pairs.
+        run_start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if c.size else np.empty(0, int)
+        run = c[run_start]
+        factors = {key: np.zeros((run.size, len(columns))) for key in ("pos", "gamma", "eta", "sl", "hl")}
         for k, column in enumerate(columns):
             if column == ZERO:
-                values = parts["pos"]
+                factors["pos"][:, k] = 1.0
             elif column == DISPLACEMENT:
-                values = parts["pos"] * g["dpos_ddisp"][c]
+                factors["pos"][:, k] = g["dpos_ddisp"][run]
             elif U <= column <= Y:
-                values = parts["gamma"] * g["d_gamma"][column - U][c] + parts["eta"] * g["d_eta"][column - U][c]
+                factors["gamma"][:, k] = g["d_gamma"][column - U][run]
+                factors["eta"][:, k] = g["d_eta"][column - U][run]
             elif column in (SL, HL):
-                values = parts["sl" if column == SL else "hl"]
+                factors["sl" if column == SL else "hl"][:, k] = 1.0
             else:
                 m = column - self.cell_slice.start
-                values = (parts["pos"] * g["dpos_dcell"][:, m][c] + parts["gamma"] * g["dgamma_dcell"][:, m][c]
-                          + parts["eta"] * g["deta_dcell"][:, m][c])
-            out[:, k] = np.bincount(i, values, minlength=n)
-        return out
+                factors["pos"][:, k] = g["dpos_dcell"][run, m]
+                factors["gamma"][:, k] = g["dgamma_dcell"][run, m]
+                factors["eta"][:, k] = g["deta_dcell"][run, m]
+        keys = [key for key, factor in factors.items() if factor.any()]
+        if not keys or not c.size:
+            return np.zeros((n, len(columns)))
+        indptr = np.r_[run_start, c.size]
+        blocks = len(keys)
+        data = np.concatenate([parts[key] * amplitude for key in keys])
+        pointer = np.concatenate([indptr[:-1] + b * c.size for b in range(blocks)] + [[blocks * c.size]])
+        derivatives = sp.csc_matrix((data, np.tile(i, blocks), pointer), shape=(n, blocks * run.size))
+        return np.asarray(derivatives @ np.vstack([factors[key] for key in keys]))
 
     def jacobian(self, p: np.ndarray, windows: Windows | None = None, columns: np.ndarray | None = None) -> sp.csc_matrix:
         """∂(calculated pattern)/∂p, (points × parameters), as a sparse matrix:
