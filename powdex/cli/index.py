@@ -63,6 +63,10 @@ def index(
         "--chains-executor", help="One pattern, --method learned: where the chains run")] = ExecutorName.inprocess,
     scheduler: Annotated[str | None, typer.Option(
         help="--chains-executor dask: scheduler address; without it a loopback cluster is started")] = None,
+    refine: Annotated[bool, typer.Option("--refine", help=(
+        "One measured pattern: Le Bail fits of the top candidates (each in its best two extinction classes) "
+        "against the whole pattern, re-ranked by an information criterion that charges every line and parameter "
+        "(powdex.refinement.rerank)"))] = False,
 ) -> None:
     """Find and rank the unit cells that index powder peak lists."""
     from pydantic import ValidationError
@@ -92,12 +96,14 @@ def index(
             if out is not None:
                 raise OptionError("--chains-store and --chains-executor are for one pattern; a series runs "
                                  "its patterns in --workers processes")
+        if refine and (len(files) > 1 or out is not None):
+            raise OptionError("--refine is for one measured pattern, not a series")
     except (PowdexError, ValidationError) as exc:
         fail(exc)
     # The anode joins the settings only when given, so that series indexed before the option keep their results.
     reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {})
     if out is None:
-        _index_one(files[0], reading, config, json_out, chains)
+        _index_one(files[0], reading, config, json_out, chains, refine)
     else:
         _index_series(files, reading, config, out, workers)
 
@@ -118,7 +124,7 @@ def _console():
     return Console(stderr=True)
 
 
-def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains: dict) -> None:
+def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains: dict, refine: bool = False) -> None:
     from contextlib import ExitStack
 
     from powdex.cli.optimize import executor_named
@@ -172,6 +178,35 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
         except OSError as error:
             fail(f"--json {json_out}: {error.strerror or error}")
         console.print(f"wrote {json_out}")
+    if refine and result.candidates:
+        _refine_candidates(path, reading, result.candidates)
+
+
+def _refine_candidates(path: Path, reading: dict, candidates) -> None:
+    """Le Bail fits of the candidates against the measured pattern, re-ranked (``powdex.refinement.rerank``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from powdex.errors import PowdexError
+    from powdex.patterns import read_pattern
+    from powdex.refinement.rerank import rerank
+
+    try:
+        pattern = read_pattern(path, wavelength=reading["wavelength"], anode=reading.get("anode"))
+        reranking = rerank(pattern, candidates)
+    except PowdexError as exc:
+        fail(exc)
+    table = Table(title=f"{path}: candidates re-ranked by Le Bail fits (lowest BIC first)")
+    for col in ("rank", "#", "space group", "a", "b", "c", "α", "β", "γ", "lines", "parameters", "Rwp", "Rexp", "BIC"):
+        table.add_column(col, justify="right")
+    for rank, fit in enumerate(reranking.fits, 1):
+        cell = fit.cell
+        table.add_row(str(rank), str(fit.candidate + 1), fit.space_group, f"{cell.a:.5f}", f"{cell.b:.5f}",
+                      f"{cell.c:.5f}", f"{cell.alpha:.3f}", f"{cell.beta:.3f}", f"{cell.gamma:.3f}", str(fit.lines),
+                      str(fit.parameters), f"{100 * fit.rwp:.2f}%", f"{100 * fit.rexp:.2f}%", f"{fit.criterion:.1f}")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    for candidate, group, message in reranking.failed:
+        typer.echo(f"note: candidate {candidate + 1} in {group} not fitted: {message}", err=True)
 
 
 def _run_with_progress(console, peak_list, config, executor=None, store=None):

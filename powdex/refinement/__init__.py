@@ -8,7 +8,8 @@ which in turn knows nothing of crystals.
 from powdex.refinement.api import DEFAULT_PROFILE, refine, start_from_index
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.profile import ProfileModel
+from powdex.refinement.rerank import RankedFit, Reranking, rerank
 from powdex.refinement.result import SCHEMA_VERSION, Parameter, RefinementResult, Statistics
 
-__all__ = ["DEFAULT_PROFILE", "SCHEMA_VERSION", "Parameter", "ProfileModel", "RefinementError",
-           "RefinementResult", "Statistics", "refine", "start_from_index"]
+__all__ = ["DEFAULT_PROFILE", "SCHEMA_VERSION", "Parameter", "ProfileModel", "RankedFit", "RefinementError",
+           "RefinementResult", "Reranking", "Statistics", "refine", "rerank", "start_from_index"]

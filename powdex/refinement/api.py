@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,20 +30,6 @@ LINE_MARGIN = 1.0  # degrees 2θ
 # Relative χ² change at which a fit is done: a change of 1 in χ² is one standard
 # uncertainty, and χ² is about the number of points, so this is far below it.
 REFINEMENT_FTOL = 1e-6
-
-
-@dataclass(frozen=True)
-class StartTask:
-    """One start of the ensemble, for a worker: everything it needs pickles."""
-
-    fit: StagedFit
-    parameters: np.ndarray
-    staged: bool
-    coarse: bool
-
-
-def run_start(task: StartTask) -> FitState:
-    return task.fit.run(task.parameters, task.staged, task.coarse)
 
 
 def _select_points(pattern: Pattern, two_theta_range: tuple[float, float] | None,
@@ -98,6 +83,8 @@ def refine(
     seed: int = 0,
     cell_error: float = 0.01,
     executor=None,
+    store=None,
+    study: str | None = None,
     two_theta_range: tuple[float, float] | None = None,
     excluded: tuple[tuple[float, float], ...] = (),
     background_terms: int = 6,
@@ -116,9 +103,12 @@ def refine(
     """Refine ``cell`` in ``spacegroup`` against ``pattern`` by a Pawley or Le Bail fit.
 
     ``starts`` > 1 adds starts from cells whose free parameters are off by up
-    to ± ``cell_error`` (relative), drawn from ``seed``, run on ``executor``
-    (a ``powdex.optim`` executor; in this process when None); the best fit
-    (lowest χ²) is returned.  ``profile`` overrides the starting U, V, W
+    to ± ``cell_error`` (relative), drawn from ``seed``: an ensemble of Pawley
+    fits (``StagedFit.ensemble``: ``powdex.optim.run_ensemble`` with a
+    ``Points`` strategy) on ``executor`` (a ``powdex.optim`` executor; in
+    this process when None), kept in ``store`` (a ``powdex.optim`` results
+    store) under ``study``, so that the same call resumes; the best fit
+    (lowest χ²) is returned, for Le Bail refined from it by Le Bail cycles.  ``profile`` overrides the starting U, V, W
     (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``; ``asymmetry=False``
     leaves the Finger–Cox–Jephcoat term out.  ``coarse_stages`` are the Le Bail
     stages that the extra starts run first, as (FWHM factor, lines fitted from
@@ -198,19 +188,26 @@ def refine(
                     coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
                     pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))
 
-    tasks = []
-    for number, start_cell in enumerate(_perturbed_cells(cell, system, max(1, starts), cell_error, seed)):
-        p = p0.copy()
-        p[model.cell_slice] = system.free_reciprocal_parameters(start_cell)
+    cells = _perturbed_cells(cell, system, max(1, starts), cell_error, seed)
+    if len(cells) == 1:
         # The given cell is fitted directly: the coarse stages are for the starts drawn a percent
         # away, and on real data they can pull a cell that was already right off its lines.
-        tasks.append(StartTask(fit, p, staged=neighbour is None, coarse=number > 0))
-    states = _run_all(tasks, executor)
-    chi2 = np.array([s.chi2 if np.isfinite(s.chi2) else np.inf for s in states])
-    best = states[int(np.argmin(chi2))]
+        best = fit.run(p0, staged=neighbour is None, coarse=False)
+        chi2 = np.array([best.chi2 if np.isfinite(best.chi2) else np.inf])
+    else:
+        starting = []
+        for start_cell in cells:
+            p = p0.copy()
+            p[model.cell_slice] = system.free_reciprocal_parameters(start_cell)
+            starting.append(p)
+        pawley = fit if method == "pawley" else fit.with_method("pawley")
+        best, chi2 = pawley.ensemble(starting, executor=executor, store=store, study=study)
+        if method == "lebail" and np.isfinite(best.chi2):
+            # The ensemble finds the basin by Pawley fits; Le Bail refines from the best of them.
+            best = fit.run(best.parameters, staged=True, coarse=False)
     if not np.isfinite(best.chi2):
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
-    at_best = int(np.sum(chi2 <= best.chi2 * 1.001))
+    at_best = int(np.sum(chi2 <= chi2.min() * 1.001))
     return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method)
 
 
@@ -227,27 +224,6 @@ def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p
              if np.isfinite(intensity)}
     typical = float(np.median(list(known.values()))) if known else 1.0
     p[model.intensity_slice] = [known.get(tuple(hkl), typical) for hkl in lines.hkl.tolist()]
-
-
-def _run_all(tasks: list[StartTask], executor) -> list[FitState]:
-    if executor is None or len(tasks) == 1:
-        return [run_start(task) for task in tasks]
-    states: list[FitState | None] = [None] * len(tasks)
-    with executor:
-        try:
-            for index, task in enumerate(tasks):
-                executor.submit(_indexed_start, (index, task))
-            for _ in tasks:
-                index, state = executor.next_result()
-                states[index] = state
-        finally:
-            executor.discard()
-    return states
-
-
-def _indexed_start(item: tuple[int, StartTask]) -> tuple[int, FitState]:
-    index, task = item
-    return index, run_start(task)
 
 
 def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines, group, system: LatticeSystem,
@@ -274,11 +250,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
     covariance = None
     if varied.size:
         jacobian = (model.jacobian(p, columns=varied).multiply(fit.sqrt_weight[:, None])).tocsc()
-        normal = (jacobian.T @ jacobian).toarray()
-        try:
-            covariance = np.linalg.inv(normal) * reduced
-        except np.linalg.LinAlgError:
-            covariance = np.linalg.pinv(normal) * reduced
+        covariance = _inverse(np.asarray((jacobian.T @ jacobian).toarray())) * reduced
         esd[varied] = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     x = p[model.cell_slice]
     refined_cell = system.cell(x)
@@ -308,6 +280,20 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         background=model.background_of(p), sigma=1.0 / fit.sqrt_weight,
         starts=chi2.tolist(), starts_at_best=at_best, converged=state.converged, message=message,
     )
+
+
+def _inverse(normal: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric normal matrix by its Cholesky factor (LAPACK
+    potrf/potri, a third of a general inverse's work), or the pseudo-inverse of
+    a singular one."""
+    from scipy.linalg.lapack import dpotrf, dpotri
+
+    factor, info = dpotrf(normal, lower=False, clean=False)
+    if info == 0:
+        inverse, info = dpotri(factor, lower=False)
+        if info == 0:
+            return np.triu(inverse) + np.triu(inverse, 1).T
+    return np.linalg.pinv(normal)
 
 
 def _reciprocal_names(system: LatticeSystem) -> list[str]:

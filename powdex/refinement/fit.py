@@ -1,17 +1,21 @@
 """Staged Pawley and Le Bail fits of a ``ProfileModel`` on the least-squares minimizer.
 
 Pawley (1981): every line's integrated intensity is a linear least-squares
-parameter, refined together with the rest; a smooth penalty residual of
-about ``pawley_penalty · I / Ī`` per negative intensity keeps them
-non-negative (Ī the mean line intensity).  Le Bail (1988): the intensities are not refined
-but apportioned from the observed counts by the current profiles
-(``ProfileModel.partition``) between least-squares cycles on the other
-parameters.
+parameter.  With the intensities refined, they and the background
+coefficients are solved exactly at each step by variable projection
+(``ProjectedResiduals``), so that the minimizer works on the dozen profile,
+cell and shift parameters only; negative intensities are pulled towards zero
+by a penalty of ``pawley_penalty · I / Ī`` (Ī the mean line intensity).
+Le Bail (1988): the intensities are not refined but apportioned from the
+observed counts by the current profiles (``ProfileModel.partition``)
+between least-squares cycles on the other parameters.
 
 Parameters are released in stages, as done by hand in GSAS-II or TOPAS:
 background (and intensities), then cell and zero shift, then the profile
-(U, V, W, X, Y), then asymmetry and sample displacement.  Before them, Le Bail
-cycles with widened peaks (``coarse_stages``) bring a cell that is a
+(U, V, W, X, Y), then asymmetry and sample displacement.  A Pawley fit by
+variable projection needs only the first and the last: the intermediate
+stages prepared the intensities that it solves for at every step.  Before
+them, Le Bail cycles with widened peaks (``coarse_stages``) bring a cell that is a
 percent off onto its lines: a narrow peak a few FWHM from its line gives no
 gradient toward it, a wide one does.  Each coarse stage fits only the
 pattern up to its n-th line, where a cell error shifts the lines least (the
@@ -110,6 +114,134 @@ class StageResiduals:
         return sp.vstack([data, penalty], format="csr")
 
 
+class LinearSolve:
+    """The weighted linear least-squares problem of the background coefficients and
+    line intensities at fixed profile parameters, factorized once for many
+    right-hand sides: the intensity block of the normal matrix is banded (lines
+    sorted by angle overlap only their neighbours) and is solved by a banded
+    Cholesky factorization; the few background columns, which touch every line,
+    by its Schur complement."""
+
+    def __init__(self, lines: sp.csc_matrix, background: np.ndarray, extra_diagonal: np.ndarray):
+        self.lines, self.background = lines, background
+        normal = (lines.T @ lines).tocoo()
+        diagonal = np.asarray(lines.multiply(lines).sum(axis=0)).ravel() + extra_diagonal
+        # A line no point determines (or one tied to another by an exact overlap) would make
+        # the matrix singular: a ridge far below the counting statistics lifts it.
+        ridge = 1e-10 * max(float(diagonal.max(initial=0.0)), 1e-300)
+        upper = normal.row < normal.col
+        bandwidth = int((normal.col - normal.row)[upper].max(initial=0))
+        n = lines.shape[1]
+        self.banded = np.zeros((bandwidth + 1, n))
+        self.banded[bandwidth + normal.row[upper] - normal.col[upper], normal.col[upper]] = normal.data[upper]
+        self.banded[bandwidth] = diagonal + ridge
+        from scipy.linalg import LinAlgError, cho_factor, cholesky_banded
+
+        try:
+            self.factor = cholesky_banded(self.banded, lower=False, check_finite=False)
+        except LinAlgError:
+            # Rounding left a nearly dependent pair of lines indefinite: a ridge that still stays
+            # far below one count of the strongest line settles it.
+            self.banded[bandwidth] += 1e-6 * max(float(diagonal.max(initial=0.0)), 1e-300)
+            self.factor = cholesky_banded(self.banded, lower=False, check_finite=False)
+        self.cross = np.asarray(lines.T @ background)
+        self.inner = self._solve_lines(self.cross)
+        schur = background.T @ background - self.cross.T @ self.inner
+        schur[np.diag_indices_from(schur)] += 1e-12 * max(float(np.abs(np.diag(schur)).max(initial=0.0)), 1e-300)
+        self.schur = cho_factor(schur, check_finite=False) if schur.size else None
+
+    def _solve_lines(self, rhs: np.ndarray) -> np.ndarray:
+        from scipy.linalg import cho_solve_banded
+
+        return cho_solve_banded((self.factor, False), rhs, check_finite=False)
+
+    def solve(self, rhs_lines: np.ndarray, rhs_background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The line and background coefficients for right-hand sides (Aᵀt, Bᵀt)."""
+        from scipy.linalg import cho_solve
+
+        first = self._solve_lines(rhs_lines)
+        if self.schur is None:
+            return first, np.zeros((0,) + first.shape[1:])
+        coefficients = cho_solve(self.schur, rhs_background - self.cross.T @ first, check_finite=False)
+        return first - self.inner @ coefficients, coefficients
+
+    def fit(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The coefficients that best fit ``target`` (or its columns)."""
+        return self.solve(np.asarray(self.lines.T @ target), self.background.T @ target)
+
+
+class ProjectedResiduals:
+    """Pawley residuals by variable projection (Golub–Pereyra 1973): at each set of
+    profile, cell and shift parameters the background coefficients and line
+    intensities, which enter linearly, are solved for exactly, so that the
+    least-squares minimizer sees only the few non-linear parameters.  Its
+    Jacobian is Kaufman's (1975): the derivatives of the pattern at fixed linear
+    parameters, projected off the span of the linear ones.  Negative intensities
+    are pulled towards zero by a quadratic penalty (``penalty`` times I/Ī, in
+    σ units) in a second solve.  A class, not a closure, so that it pickles to
+    worker processes."""
+
+    def __init__(self, model: ProfileModel, observed: np.ndarray, sqrt_weight: np.ndarray, full: np.ndarray,
+                 free: np.ndarray, linear: np.ndarray, penalty: float):
+        self.model, self.observed, self.sqrt_weight = model, observed, sqrt_weight
+        self.full, self.free, self.penalty = full, free, penalty
+        start, stop = model.background_slice.start, model.background_slice.stop
+        self.background_free = linear[(linear >= start) & (linear < stop)]
+        self.lines_free = linear[linear >= model.intensity_slice.start]
+        self.weighted_background = sqrt_weight[:, None] * model.background[:, self.background_free - start]
+        self._cache: tuple | None = None
+
+    def _state(self, x: np.ndarray):
+        key = x.tobytes()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1:]
+        model = self.model
+        p = self.full.copy()
+        p[self.free] = x
+        p[self.background_free] = 0.0
+        p[self.lines_free] = 0.0
+        windows, unit = model.peak_profiles(p)
+        # Everything held: the target of the linear fit is what is left of the counts.
+        held = model.background_of(p) + np.bincount(
+            windows.point, unit * p[model.intensity_slice][model.line_of[windows.component]],
+            minlength=model.two_theta.size)
+        target = self.sqrt_weight * (self.observed - held)
+        column = np.full(model.n_lines, -1)
+        column[self.lines_free - model.intensity_slice.start] = np.arange(self.lines_free.size)
+        pair_column = column[model.line_of[windows.component]]
+        used = pair_column >= 0
+        lines = sp.csc_matrix((unit[used] * self.sqrt_weight[windows.point[used]],
+                               (windows.point[used], pair_column[used])),
+                              shape=(model.two_theta.size, self.lines_free.size))
+        extra = np.zeros(self.lines_free.size)
+        system = LinearSolve(lines, self.weighted_background, extra)
+        intensities, background = system.fit(target)
+        negative = intensities < 0
+        if negative.any() and self.penalty > 0:
+            scale = float(np.mean(np.abs(intensities))) or 1.0
+            extra[negative] = (self.penalty / scale) ** 2
+            system = LinearSolve(lines, self.weighted_background, extra)
+            intensities, background = system.fit(target)
+        p[self.lines_free], p[self.background_free] = intensities, background
+        residual = target - lines @ intensities - self.weighted_background @ background
+        self._cache = (key, p, windows, system, residual)
+        return p, windows, system, residual
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        """The full parameter vector at non-linear parameters ``x``, linear ones solved."""
+        return self._state(x)[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._state(x)[3]
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        p, windows, system, _ = self._state(x)
+        derivative = self.sqrt_weight[:, None] * self.model.peak_derivatives(p, windows, self.free)
+        lines, background = system.fit(derivative)
+        projected = derivative - system.lines @ lines - system.background @ background
+        return -projected
+
+
 @dataclass
 class FitState:
     """Where a fit stands: the full parameter vector, which parameters the last
@@ -174,6 +306,27 @@ class StagedFit:
         empty = model.intensity_slice.start + np.flatnonzero(points == 0)
         return np.setdiff1d(free, empty)
 
+    def _projected(self, p: np.ndarray, free: np.ndarray, max_iter: int | None) -> tuple[np.ndarray, str, bool]:
+        """A Pawley least-squares run on ``free`` by variable projection: the free
+        background and intensities solved at each step, the rest by the minimizer."""
+        free = self.covered(self.model, p, free)
+        linear = free[free >= self.model.background_slice.start]
+        nonlinear = free[free < self.model.background_slice.start]
+        residuals = ProjectedResiduals(self.model, self.observed, self.sqrt_weight, p, nonlinear, linear,
+                                       self.pawley_penalty)
+        if not nonlinear.size:
+            return residuals.expand(p[nonlinear]), "background and intensities solved (linear)", True
+        objective = Objective.least_squares(residuals, nonlinear.size, jacobian=residuals.jacobian,
+                                            bounds=list(zip(self.lower[nonlinear], self.upper[nonlinear])),
+                                            name="whole-pattern fit")
+        minimizer = self.minimizer if max_iter is None else self.minimizer.model_copy(update={"max_iter": max_iter})
+        result = minimizer.minimize(objective, p[nonlinear])
+        logger.debug("variable projection on %d + %d parameters: %d iterations, %d evaluations, %.2f s",
+                     nonlinear.size, linear.size, result.nit, result.nfev, result.wall_time)
+        if not result.admissible:
+            return p, result.message, False
+        return residuals.expand(result.x), result.message, result.success
+
     def _lebail(self, model: ProfileModel, p: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, str, bool]:
         previous = self.chi2(model, p)
         for cycle in range(self.lebail_cycles):
@@ -187,31 +340,76 @@ class StagedFit:
             previous = current
         return p, f"Le Bail: χ² still changing after {self.lebail_cycles} cycles", False
 
+    def ensemble(self, starts: list[np.ndarray], *, executor=None, store=None, study: str | None = None
+                 ) -> tuple[FitState, np.ndarray]:
+        """Pawley fits from several ``starts`` as one ensemble on the optimization
+        engine: each start is brought onto its lines by the coarse Le Bail stages
+        (all but the first, the given cell), then ``run_ensemble`` runs the
+        minimizer on the variable-projection residuals from every one (a
+        ``Points`` strategy), on ``executor``, kept in ``store`` under ``study``
+        (resumed by the same call).  Returns the best fit and every start's χ²."""
+        from powdex.optim import Points, run_ensemble
+
+        prepared = [self.run_coarse(np.clip(p, self.lower, self.upper)) if k else np.clip(p, self.lower, self.upper)
+                    for k, p in enumerate(starts)]
+        free = self.covered(self.model, prepared[0], self._free(STAGES[-1], lebail=False))
+        linear = free[free >= self.model.background_slice.start]
+        nonlinear = free[free < self.model.background_slice.start]
+        residuals = ProjectedResiduals(self.model, self.observed, self.sqrt_weight, prepared[0], nonlinear, linear,
+                                       self.pawley_penalty)
+        objective = Objective.least_squares(residuals, nonlinear.size, jacobian=residuals.jacobian,
+                                            bounds=list(zip(self.lower[nonlinear], self.upper[nonlinear])),
+                                            name="Pawley fit")
+        strategy = Points(points=tuple(tuple(float(v) for v in p[nonlinear]) for p in prepared),
+                          minimizer=self.minimizer)
+        outcome = run_ensemble(objective, strategy, executor=executor, store=store, study=study)
+        chi2 = np.full(len(starts), np.inf)
+        for run in outcome.results:
+            if np.isfinite(run.value):
+                chi2[run.run_index] = run.value
+        best = outcome.best
+        if best is None or not np.isfinite(best.value):
+            return FitState(prepared[0], free, np.inf, False, "no start gave a finite fit"), chi2
+        p = residuals.expand(best.x)
+        return FitState(p, free, self.chi2(self.model, p), best.success, best.message), chi2
+
+    def run_coarse(self, p: np.ndarray) -> np.ndarray:
+        """The coarse Le Bail stages from ``p``: widened peaks pull a cell a percent off onto its lines."""
+        coarse_free = self._free(("background", "cell", "zero"), lebail=True)
+        for factor, lines in self.coarse_stages:
+            coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
+            p, _, _ = self._lebail(coarse, p, coarse_free)
+            logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
+                         self.chi2(self.model, p))
+        return p
+
     def run(self, p: np.ndarray, staged: bool = True, coarse: bool = True) -> FitState:
         """Fit from ``p``; without ``coarse``, no coarse stages; without ``staged``,
         only the last stage (every group at once), for a start that is already
         close: a neighbour's refinement."""
         p = np.clip(p, self.lower, self.upper)
         message, success = "", True
-        if staged:
-            # Starting intensities (and background) for both methods: Le Bail partitions.
+        if staged and self.method == "lebail":
+            # Starting intensities and background: Le Bail partitions (Pawley solves them linearly).
             p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
-        coarse_free = self._free(("background", "cell", "zero"), lebail=True)
-        for factor, lines in self.coarse_stages if staged and coarse else ():
-            coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
-            p, message, success = self._lebail(coarse, p, coarse_free)
-            logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
-                         self.chi2(self.model, p))
+        if staged and coarse:
+            p = self.run_coarse(p)
         free = np.empty(0, int)
         stages = [self._free(stage, lebail=self.method == "lebail") for stage in STAGES]
         # A stage whose groups are all held adds nothing.
         stages = [f for k, f in enumerate(stages) if k == 0 or not np.array_equal(f, stages[k - 1])]
         if not staged:
             stages = stages[-1:]
+        elif self.method == "pawley":
+            # Variable projection solves the background and intensities exactly at every step, which
+            # is what the intermediate stages prepare: after the linear start, release everything.
+            stages = [stages[0], stages[-1]] if len(stages) > 1 else stages
         for number, free in enumerate(stages):
             last = number == len(stages) - 1
             if self.method == "lebail":
                 p, message, success = self._lebail(self.model, p, free)
+            elif self.model.intensity_slice.start <= free.max(initial=-1):
+                p, message, success = self._projected(p, free, max_iter=None if last else STAGE_ITERATIONS)
             else:
                 scale = np.mean(np.abs(p[self.model.intensity_slice])) or 1.0
                 p, message, success = self._least_squares(self.model, p, free,

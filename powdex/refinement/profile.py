@@ -85,37 +85,67 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
 
 
 # The window's outer quarter tapers each peak smoothly to zero (a cubic smoothstep): a peak cut
-# off abruptly would jump by its tail height wherever a window edge crosses a point.
+# off abruptly would jump by its tail height wherever a window edge crosses a point.  The window
+# is centred on the peak's centroid (its position less the mean asymmetry shift), so that one
+# taper per (point, peak) pair serves all its quadrature nodes.
 _TAPER_START = 0.75
 # Pieces of the Finger–Cox–Jephcoat weight's sloping part, each with its own Gauss–Legendre nodes.
 _FCJ_PIECES = 3
 _FCJ_SMOOTHING = 2e-3
 
 
-def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, reach: float, derivatives: bool):
-    """Unit-area pseudo-Voigt at offsets ``dx`` (deg), tapered to zero between
-    0.75 and 1 times ``reach`` FWHM; with ``derivatives`` also ∂/∂dx, ∂/∂Γ and ∂/∂η."""
+def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, derivatives: bool):
+    """Unit-area pseudo-Voigt at offsets ``dx`` (deg); with ``derivatives`` also
+    ∂/∂dx, ∂/∂Γ and ∂/∂η (else None)."""
     inv = 1.0 / gamma
-    z2 = dx * dx * inv * inv
-    gauss = _GAUSS_NORM * inv * np.exp(-_FOUR_LN2 * z2)
-    denominator = 1.0 / (1.0 + 4.0 * z2)
+    z2 = dx * dx
+    z2 *= inv * inv
+    gauss = np.exp(-_FOUR_LN2 * z2)
+    gauss *= _GAUSS_NORM * inv
+    denominator = 1.0 + 4.0 * z2
+    np.reciprocal(denominator, out=denominator)
     lorentz = (2.0 / math.pi) * inv * denominator
-    shape = eta * lorentz + (1.0 - eta) * gauss
-    z = np.abs(dx) * inv / reach
-    s = np.clip((z - _TAPER_START) / (1.0 - _TAPER_START), 0.0, 1.0)
-    taper = 1.0 - s * s * (3.0 - 2.0 * s)
-    value = shape * taper
+    value = eta * (lorentz - gauss)
+    value += gauss
     if not derivatives:
         return value, None, None, None
-    dtaper_dz = -6.0 * s * (1.0 - s) / (1.0 - _TAPER_START)
-    dz_ddx = np.sign(dx) * inv / reach
-    dgauss_dx = gauss * (-2.0 * _FOUR_LN2 * dx * inv * inv)
-    dlorentz_dx = lorentz * (-8.0 * dx * inv * inv) * denominator
-    d_dx = (eta * dlorentz_dx + (1.0 - eta) * dgauss_dx) * taper + shape * dtaper_dz * dz_ddx
+    dgauss_dx = gauss * (-2.0 * _FOUR_LN2 * inv * inv)
+    dlorentz_dx = lorentz * (-8.0 * inv * inv) * denominator
+    d_dx = dx * (eta * (dlorentz_dx - dgauss_dx) + dgauss_dx)
     dgauss_dg = gauss * inv * (2.0 * _FOUR_LN2 * z2 - 1.0)
     dlorentz_dg = lorentz * inv * (8.0 * z2 * denominator - 1.0)
-    d_dgamma = (eta * dlorentz_dg + (1.0 - eta) * dgauss_dg) * taper - shape * dtaper_dz * z * inv
-    return value, d_dx, d_dgamma, (lorentz - gauss) * taper
+    d_dgamma = eta * (dlorentz_dg - dgauss_dg) + dgauss_dg
+    return value, d_dx, d_dgamma, lorentz - gauss
+
+
+def pseudo_voigt_values(dx: np.ndarray, inv2: np.ndarray, gauss_height: np.ndarray,
+                        lorentz_height: np.ndarray) -> np.ndarray:
+    """``pseudo_voigt``'s value alone, from per-pair 1/Γ² and the heights
+    (1 − η)·2√(ln2/π)/Γ and η·2/(πΓ) computed once for all quadrature nodes."""
+    z2 = dx * dx
+    z2 *= inv2
+    value = np.exp(-_FOUR_LN2 * z2)
+    value *= gauss_height
+    z2 *= 4.0
+    z2 += 1.0
+    value += lorentz_height / z2
+    return value
+
+
+def taper(offset: np.ndarray, gamma: np.ndarray, reach: float, derivatives: bool):
+    """The window's smooth edge at ``offset`` (deg) from a peak's centroid: 1 within
+    0.75 ``reach`` FWHM, a cubic smoothstep down to 0 at ``reach`` FWHM; with
+    ``derivatives`` also its derivatives with respect to the offset and to Γ."""
+    z = np.abs(offset) / (reach * gamma)
+    edge = np.flatnonzero(z > _TAPER_START)
+    s = np.minimum((z[edge] - _TAPER_START) / (1.0 - _TAPER_START), 1.0)
+    value = np.ones_like(z)
+    value[edge] = 1.0 - s * s * (3.0 - 2.0 * s)
+    if not derivatives:
+        return value, None, None
+    dvalue_dz = np.zeros_like(z)
+    dvalue_dz[edge] = -6.0 * s * (1.0 - s) / (1.0 - _TAPER_START)
+    return value, dvalue_dz * np.sign(offset) / (reach * gamma), -dvalue_dz * z / gamma
 
 
 def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
@@ -144,6 +174,73 @@ def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
     density = du * height / ((1.0 + u * u) * np.maximum(np.sin(two_phi), 1e-9))
     total = density.sum(axis=1, keepdims=True)
     return two_theta[:, None] - np.degrees(two_phi), density / np.where(total > 0, total, 1.0)
+
+
+# Per peak, the Finger–Cox–Jephcoat rule is reduced to the fewest nodes whose error stays far
+# below counting noise: a k-node Gauss rule of the peak's own weight (the full rule's nodes as a
+# discrete measure) integrates the shift's moments up to 2k − 1 exactly, so its error falls as
+# (spread of the shift / FWHM)^(2k).  Thresholds on that ratio for 1, 2, 3, 4 nodes; above the
+# last, the full rule.  At high angle (the shift vanishes towards 90° 2θ) one node suffices.
+_NODE_THRESHOLDS = (0.01, 0.05, 0.12, 0.25)
+
+
+def asymmetry_node_counts(delta: np.ndarray, omega: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """Quadrature nodes each peak needs: from the spread of its shifts ``delta``
+    (weights ``omega``, rows per peak) relative to its FWHM ``gamma``."""
+    mean = np.sum(omega * delta, axis=1)
+    spread = np.sqrt(np.maximum(np.sum(omega * delta * delta, axis=1) - mean * mean, 0.0))
+    ratio = spread / np.where(gamma > 0, gamma, np.inf)
+    counts = 1 + np.searchsorted(np.asarray(_NODE_THRESHOLDS), ratio)
+    return np.where(counts > len(_NODE_THRESHOLDS), delta.shape[1], np.minimum(counts, delta.shape[1]))
+
+
+def reduced_nodes(delta: np.ndarray, omega: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``counts``-node Gauss rule for the discrete measure (``delta``, ``omega``),
+    by the Stieltjes procedure and the Golub–Welsch (1969) eigenproblem; rows that
+    keep every node are returned as they are.  Returns (delta, omega) of
+    ``counts.max()`` columns, padded with zero weights."""
+    width = int(counts.max(initial=1))
+    out_delta = np.zeros((delta.shape[0], width))
+    out_omega = np.zeros((delta.shape[0], width))
+    for k in np.unique(counts):
+        rows = np.flatnonzero(counts == k)
+        x, w = delta[rows], omega[rows]
+        if k >= delta.shape[1]:
+            out_delta[rows, : x.shape[1]], out_omega[rows, : x.shape[1]] = x, w
+            continue
+        mean = np.sum(w * x, axis=1, keepdims=True)
+        if k == 1:
+            out_delta[rows, 0], out_omega[rows, 0] = mean[:, 0], 1.0
+            continue
+        scale = np.sqrt(np.maximum(np.sum(w * (x - mean) ** 2, axis=1, keepdims=True), 1e-300))
+        t = (x - mean) / scale
+        if k == 2:
+            # In standard units the two-node rule has the closed form of its third moment γ:
+            # nodes (γ ∓ √(γ² + 4))/2, weights keeping the mean at zero.
+            skew = np.sum(w * t * t * t, axis=1, keepdims=True)
+            root = np.sqrt(skew * skew + 4.0)
+            nodes = np.hstack([(skew - root) / 2.0, (skew + root) / 2.0])
+            out_delta[rows, :2] = mean + scale * nodes
+            out_omega[rows, :2] = np.hstack([nodes[:, 1:], -nodes[:, :1]]) / root
+            continue
+        alpha, beta = np.zeros((rows.size, k)), np.zeros((rows.size, k))
+        previous, current, norm_previous = np.zeros_like(t), np.ones_like(t), np.ones((rows.size, 1))
+        for j in range(k):
+            norm = np.sum(w * current * current, axis=1, keepdims=True)
+            a = np.sum(w * t * current * current, axis=1, keepdims=True) / norm
+            b = norm / norm_previous if j else np.zeros_like(norm)
+            alpha[:, j], beta[:, j] = a[:, 0], b[:, 0]
+            previous, current, norm_previous = current, (t - a) * current - b * previous, norm
+        jacobi = np.zeros((rows.size, k, k))
+        index = np.arange(k)
+        jacobi[:, index, index] = alpha
+        off = np.sqrt(np.maximum(beta[:, 1:], 0.0))
+        jacobi[:, index[:-1], index[1:]] = off
+        jacobi[:, index[1:], index[:-1]] = off
+        nodes, vectors = np.linalg.eigh(jacobi)
+        out_delta[rows, :k] = mean + scale * nodes
+        out_omega[rows, :k] = vectors[:, 0, :] ** 2
+    return out_delta, out_omega
 
 
 @cache
@@ -235,10 +332,13 @@ class ProfileModel:
         asymmetric = p[SL] + p[HL] > 0
         if asymmetric:
             delta, omega = fcj_nodes(position, p[SL], p[HL], self.asymmetry_order)
+            counts = asymmetry_node_counts(delta, omega, gamma)
+            delta, omega = reduced_nodes(delta, omega, counts)
         else:
             delta, omega = np.zeros((self.n_components, 1)), np.ones((self.n_components, 1))
+            counts = np.ones(self.n_components, dtype=int)
         geometry = {"position": position, "gamma": gamma, "eta": eta, "delta": delta, "omega": omega,
-                    "valid": inside & np.isfinite(gamma) & (gamma > 0), "theta": theta}
+                    "counts": counts, "valid": inside & np.isfinite(gamma) & (gamma > 0), "theta": theta}
         if not derivatives:
             return geometry
         lam = np.repeat(np.array(self.wavelengths), self.n_lines)
@@ -254,76 +354,128 @@ class ProfileModel:
             dpos_ddisp=np.cos(theta), d_gamma=d_gamma[:5], d_eta=d_eta[:5],
         )
         if asymmetric:
-            geometry.update(self._fcj_derivatives(position, p))
+            geometry.update(self._fcj_derivatives(position, p, counts, delta, omega))
         return geometry
 
-    def _fcj_derivatives(self, position: np.ndarray, p: np.ndarray) -> dict:
-        """∂(delta, omega)/∂(position, S/L, H/L) by central differences of the node
-        function: per component, a few hundred numbers, against the full pattern's
-        pairs everywhere else."""
-        out = {}
+    def _fcj_derivatives(self, position: np.ndarray, p: np.ndarray, counts: np.ndarray, delta: np.ndarray,
+                         omega: np.ndarray) -> dict:
+        """∂(delta, omega)/∂(position, S/L, H/L) by forward differences of the node
+        function from its value (``delta``, ``omega``): per component, a few
+        hundred numbers, against the full pattern's pairs everywhere else.  The
+        three displaced rules are reduced in one batch."""
+        displaced, steps = [], {}
         for name, index, step in (("pos", None, 1e-5), ("sl", SL, 1e-6), ("hl", HL, 1e-6)):
             if index is None:
-                plus = fcj_nodes(position + step, p[SL], p[HL], self.asymmetry_order)
-                minus = fcj_nodes(position - step, p[SL], p[HL], self.asymmetry_order)
+                displaced.append(fcj_nodes(position + step, p[SL], p[HL], self.asymmetry_order))
             else:
-                up, down = p.copy(), p.copy()
+                up = p.copy()
                 up[index] += step
-                down[index] = max(down[index] - step, 0.0)
-                step = (up[index] - down[index]) / 2.0
-                plus = fcj_nodes(position, up[SL], up[HL], self.asymmetry_order)
-                minus = fcj_nodes(position, down[SL], down[HL], self.asymmetry_order)
-            out[f"ddelta_d{name}"] = (plus[0] - minus[0]) / (2 * step)
-            out[f"domega_d{name}"] = (plus[1] - minus[1]) / (2 * step)
+                displaced.append(fcj_nodes(position, up[SL], up[HL], self.asymmetry_order))
+            steps[name] = step
+        moved_delta, moved_omega = reduced_nodes(np.concatenate([d for d, _ in displaced]),
+                                                 np.concatenate([w for _, w in displaced]),
+                                                 np.tile(counts, len(displaced)))
+        n = position.size
+        out = {}
+        for k, (name, step) in enumerate(steps.items()):
+            rows = slice(k * n, (k + 1) * n)
+            out[f"ddelta_d{name}"] = (moved_delta[rows] - delta) / step
+            out[f"domega_d{name}"] = (moved_omega[rows] - omega) / step
         return out
 
     def windows(self, p: np.ndarray) -> Windows:
         """The (point, component) pairs of every peak's window at parameters ``p``."""
-        g = self._components(p, derivatives=False)
+        return self._windows_of(self._components(p, derivatives=False))
+
+    def _windows_of(self, g: dict) -> Windows:
+        """The windows of components ``g``, ordered by their quadrature nodes, most
+        first: the pairs that node j serves are then a prefix of the pairs."""
         reach = self.window_fwhm * g["gamma"]
-        low = g["position"] - reach - np.maximum(g["delta"].max(axis=1), 0.0)
-        high = g["position"] + reach - np.minimum(g["delta"].min(axis=1), 0.0)
+        centroid = g["position"] - np.sum(g["omega"] * g["delta"], axis=1)
         valid = g["valid"]
-        start = np.searchsorted(self.two_theta, np.where(valid, low, np.inf))
-        stop = np.searchsorted(self.two_theta, np.where(valid, high, -np.inf))
+        order = np.argsort(-g["counts"], kind="stable")
+        start = np.searchsorted(self.two_theta, np.where(valid, centroid - reach, np.inf)[order])
+        stop = np.searchsorted(self.two_theta, np.where(valid, centroid + reach, -np.inf)[order])
         counts = np.maximum(stop - start, 0)
-        component = np.repeat(np.arange(self.n_components), counts)
+        component = np.repeat(order, counts)
         offsets = np.repeat(np.cumsum(counts) - counts, counts)
         point = np.arange(counts.sum()) - offsets + np.repeat(start, counts)
         return Windows(point, component)
 
     # -- pattern and Jacobian ------------------------------------------------------------------
-    def _pairs(self, p: np.ndarray, windows: Windows, derivatives: bool):
+    def _pairs(self, p: np.ndarray, windows: Windows | None, derivatives: bool):
+        """Geometry, windows, each pair's unit profile and (with ``derivatives``) its
+        derivatives with respect to position, Γ, η, S/L and H/L."""
         g = self._components(p, derivatives)
+        windows = windows if windows is not None else self._windows_of(g)
         c, i = windows.component, windows.point
         dx0 = self.two_theta[i] - g["position"][c]
         gamma, eta = g["gamma"][c], g["eta"][c]
-        unit = np.zeros(c.size)
-        parts = {k: np.zeros(c.size) for k in ("pos", "gamma", "eta", "sl", "hl")} if derivatives else None
         asymmetric = "ddelta_dpos" in g
-        for j in range(g["delta"].shape[1]):
-            omega = g["omega"][c, j]
-            value, d_dx, d_dgamma, d_deta = pseudo_voigt(dx0 + g["delta"][c, j], gamma, eta, self.window_fwhm, derivatives)
-            unit += omega * value
-            if derivatives:
-                if asymmetric:
-                    # f(2θ' − pos + δ_j): ∂/∂pos = −f'(1 − ∂δ_j/∂pos), plus the weights' own change.
-                    parts["pos"] += -omega * d_dx * (1.0 - g["ddelta_dpos"][c, j]) + g["domega_dpos"][c, j] * value
-                    parts["sl"] += omega * d_dx * g["ddelta_dsl"][c, j] + g["domega_dsl"][c, j] * value
-                    parts["hl"] += omega * d_dx * g["ddelta_dhl"][c, j] + g["domega_dhl"][c, j] * value
-                else:
-                    parts["pos"] -= omega * d_dx
-                parts["gamma"] += omega * d_dgamma
-                parts["eta"] += omega * d_deta
-        return g, unit, parts
+        mean_shift = np.sum(g["omega"] * g["delta"], axis=1)
+        edge, dedge_doffset, dedge_dgamma = taper(dx0 + mean_shift[c], gamma, self.window_fwhm, derivatives)
+        shape = np.zeros(c.size)
+        parts = {k: np.zeros(c.size) for k in ("pos", "gamma", "eta", "sl", "hl")} if derivatives else None
+        nodes = g["delta"].shape[1]
+        pair_counts = g["counts"][c] if nodes > 1 else None
+        # Windows ordered by nodes, most first (``_windows_of``): node j's pairs are a prefix.
+        ordered = nodes == 1 or bool(np.all(pair_counts[1:] <= pair_counts[:-1]))
+        delta, weight = g["delta"].T.copy(), g["omega"].T.copy()
+        if derivatives and asymmetric:
+            # Per node and component: f(2θ' − pos + δ_j), so ∂/∂pos = −ω_j f'(1 − ∂δ_j/∂pos) + f ∂ω_j/∂pos,
+            # ∂/∂(S/L) = ω_j f' ∂δ_j/∂(S/L) + f ∂ω_j/∂(S/L); the coefficients of f' and f, node-major.
+            slope = {"pos": (-g["omega"] * (1.0 - g["ddelta_dpos"])).T.copy(),
+                     "sl": (g["omega"] * g["ddelta_dsl"]).T.copy(), "hl": (g["omega"] * g["ddelta_dhl"]).T.copy()}
+            level = {key: g[f"domega_d{key}"].T.copy() for key in ("pos", "sl", "hl")}
+        if not derivatives:
+            inv = 1.0 / g["gamma"]
+            inv2 = (inv * inv)[c]
+            gauss_height = ((1.0 - g["eta"]) * _GAUSS_NORM * inv)[c]
+            lorentz_height = (g["eta"] * (2.0 / math.pi) * inv)[c]
+        for j in range(nodes):
+            # Node j only for the peaks whose rule has more than j nodes.
+            if j == 0:
+                rows = slice(None)
+            elif ordered:
+                rows = slice(0, int(np.searchsorted(-pair_counts, -j, side="left")))
+            else:
+                rows = np.flatnonzero(pair_counts > j)
+            cj = c[rows]
+            omega = weight[j][cj]
+            if not derivatives:
+                shape[rows] += omega * pseudo_voigt_values(dx0[rows] + delta[j][cj], inv2[rows], gauss_height[rows],
+                                                           lorentz_height[rows])
+                continue
+            value, d_dx, d_dgamma, d_deta = pseudo_voigt(dx0[rows] + delta[j][cj], gamma[rows], eta[rows], derivatives)
+            shape[rows] += omega * value
+            if asymmetric:
+                for key in ("pos", "sl", "hl"):
+                    parts[key][rows] += slope[key][j][cj] * d_dx + level[key][j][cj] * value
+            else:
+                parts["pos"] -= omega * d_dx
+            parts["gamma"][rows] += omega * d_dgamma
+            parts["eta"][rows] += omega * d_deta
+        unit = shape * edge
+        if derivatives:
+            for key in parts:
+                parts[key] *= edge
+            # The taper moves with the centroid, pos − Σω_j δ_j, and scales with Γ.
+            shift_derivatives = {key: np.sum(g[f"domega_d{key}"] * g["delta"] + g["omega"] * g[f"ddelta_d{key}"], axis=1)
+                                 for key in ("pos", "sl", "hl")} if asymmetric else {}
+            along = shape * dedge_doffset
+            parts["pos"] -= along * (1.0 - shift_derivatives["pos"][c]) if asymmetric else along
+            if asymmetric:
+                parts["sl"] += along * shift_derivatives["sl"][c]
+                parts["hl"] += along * shift_derivatives["hl"][c]
+            parts["gamma"] += shape * dedge_dgamma
+        return g, windows, unit, parts
 
     def background_of(self, p: np.ndarray) -> np.ndarray:
         return self.background @ p[self.background_slice]
 
     def peak_profiles(self, p: np.ndarray, windows: Windows | None = None) -> tuple[Windows, np.ndarray]:
         """The windows and, per pair, the line's unit-intensity profile (Kα2 ratio included)."""
-        windows = windows if windows is not None else self.windows(p)
-        _, unit, _ = self._pairs(p, windows, derivatives=False)
+        _, windows, unit, _ = self._pairs(p, windows, derivatives=False)
         return windows, unit * self.factor[windows.component]
 
     def evaluate(self, p: np.ndarray, windows: Windows | None = None) -> np.ndarray:
@@ -331,6 +483,49 @@ class ProfileModel:
         windows, unit = self.peak_profiles(p, windows)
         intensity = p[self.intensity_slice][self.line_of[windows.component]]
         return self.background_of(p) + np.bincount(windows.point, unit * intensity, minlength=self.two_theta.size)
+
+    def peak_derivatives(self, p: np.ndarray, windows: Windows | None, columns: np.ndarray,
+                         pairs: tuple | None = None) -> np.ndarray:
+        """∂(calculated pattern)/∂p for global and cell ``columns`` (each below
+        ``background_slice.start``), as a dense (points × columns) array.
+
+        Each pair's derivative with respect to a parameter is its derivative
+        with respect to position, Γ, η (or S/L, H/L) times a per-peak factor, so
+        the block is one sparse product: (points × peaks) matrices of the pairs'
+        position, Γ, η, S/L and H/L derivatives, side by side, times the stacked
+        (peaks × columns) factors."""
+        g, windows, _, parts = pairs if pairs is not None else self._pairs(p, windows, derivatives=True)
+        c, i = windows.component, windows.point
+        n = self.two_theta.size
+        amplitude = self.factor[c] * p[self.intensity_slice][self.line_of[c]]
+        # Each peak's pairs are contiguous (``_windows_of``): one sparse column per run of pairs.
+        run_start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if c.size else np.empty(0, int)
+        run = c[run_start]
+        factors = {key: np.zeros((run.size, len(columns))) for key in ("pos", "gamma", "eta", "sl", "hl")}
+        for k, column in enumerate(columns):
+            if column == ZERO:
+                factors["pos"][:, k] = 1.0
+            elif column == DISPLACEMENT:
+                factors["pos"][:, k] = g["dpos_ddisp"][run]
+            elif U <= column <= Y:
+                factors["gamma"][:, k] = g["d_gamma"][column - U][run]
+                factors["eta"][:, k] = g["d_eta"][column - U][run]
+            elif column in (SL, HL):
+                factors["sl" if column == SL else "hl"][:, k] = 1.0
+            else:
+                m = column - self.cell_slice.start
+                factors["pos"][:, k] = g["dpos_dcell"][run, m]
+                factors["gamma"][:, k] = g["dgamma_dcell"][run, m]
+                factors["eta"][:, k] = g["deta_dcell"][run, m]
+        keys = [key for key, factor in factors.items() if factor.any()]
+        if not keys or not c.size:
+            return np.zeros((n, len(columns)))
+        indptr = np.r_[run_start, c.size]
+        blocks = len(keys)
+        data = np.concatenate([parts[key] * amplitude for key in keys])
+        pointer = np.concatenate([indptr[:-1] + b * c.size for b in range(blocks)] + [[blocks * c.size]])
+        derivatives = sp.csc_matrix((data, np.tile(i, blocks), pointer), shape=(n, blocks * run.size))
+        return np.asarray(derivatives @ np.vstack([factors[key] for key in keys]))
 
     def jacobian(self, p: np.ndarray, windows: Windows | None = None, columns: np.ndarray | None = None) -> sp.csc_matrix:
         """∂(calculated pattern)/∂p, (points × parameters), as a sparse matrix:
@@ -344,25 +539,11 @@ class ProfileModel:
         n = self.two_theta.size
         blocks = []
         if peak_columns.size or line_columns.size:
-            windows = windows if windows is not None else self.windows(p)
-            g, unit, parts = self._pairs(p, windows, derivatives=bool(peak_columns.size))
+            pairs = self._pairs(p, windows, derivatives=bool(peak_columns.size))
+            _, windows, unit, _ = pairs
             c, i = windows.component, windows.point
         if peak_columns.size:
-            amplitude = self.factor[c] * p[self.intensity_slice][self.line_of[c]]
-            for key in parts:
-                parts[key] *= amplitude
-            pair_columns = np.zeros((c.size, self.cell_slice.stop))
-            pair_columns[:, ZERO] = parts["pos"]
-            pair_columns[:, DISPLACEMENT] = parts["pos"] * g["dpos_ddisp"][c]
-            for k, index in enumerate((U, V, W, X, Y)):
-                pair_columns[:, index] = parts["gamma"] * g["d_gamma"][k][c] + parts["eta"] * g["d_eta"][k][c]
-            if "ddelta_dpos" in g:
-                pair_columns[:, SL], pair_columns[:, HL] = parts["sl"], parts["hl"]
-            pair_columns[:, self.cell_slice] = (parts["pos"][:, None] * g["dpos_dcell"][c]
-                                                + parts["gamma"][:, None] * g["dgamma_dcell"][c]
-                                                + parts["eta"][:, None] * g["deta_dcell"][c])
-            summing = sp.csr_matrix((np.ones(c.size), (i, np.arange(c.size))), shape=(n, c.size))
-            blocks.append(sp.csc_matrix(summing @ pair_columns[:, peak_columns]))
+            blocks.append(sp.csc_matrix(self.peak_derivatives(p, windows, peak_columns, pairs)))
         if background_columns.size:
             blocks.append(sp.csc_matrix(self.background[:, background_columns - self.background_slice.start]))
         if line_columns.size:

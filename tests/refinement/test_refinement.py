@@ -142,6 +142,21 @@ def test_an_ensemble_from_cells_one_percent_off_reaches_the_true_cell(tetragonal
     assert abs(result.cell.a - TRUE_CELL.a) <= 2 * result.cell_esd["a"]
 
 
+def test_an_ensemble_kept_in_a_results_store_resumes_without_rerunning(tetragonal, tmp_path):
+    from powdex.optim.store import ResultsStore
+
+    pattern, _, _ = tetragonal
+    location = tmp_path / "refine.sqlite"
+    with ResultsStore(location) as store:
+        first = refine(pattern, START_CELL, "P4/mmm", starts=3, cell_error=0.01, seed=2, store=store, study="tetragonal")
+        assert store.count("tetragonal") == 3
+    with ResultsStore(location) as store:
+        again = refine(pattern, START_CELL, "P4/mmm", starts=3, cell_error=0.01, seed=2, store=store, study="tetragonal")
+        assert store.count("tetragonal") == 3
+    assert again.starts == pytest.approx(first.starts)
+    assert again.cell.a == pytest.approx(first.cell.a, rel=1e-9)
+
+
 def test_a_fit_seeded_from_a_neighbour_reaches_the_same_minimum(tetragonal):
     pattern, _, _ = tetragonal
     cold = refine(pattern, START_CELL, "P4/mmm")

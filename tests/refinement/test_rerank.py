@@ -1,0 +1,73 @@
+"""Candidates re-ranked by whole-pattern fits: the true cell first where a sub-cell or a
+pseudo-symmetric cell of lower symmetry competes, through the library and ``powdex index --refine``."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from powdex.cli.index import index
+from powdex.crystal import Cell
+from powdex.refinement.rerank import rerank
+from powdex.refinement.synthetic import synthetic_pattern
+
+CUBIC = Cell(4.2, 4.2, 4.2)
+PROFILE = {"U": 0.004, "V": -0.002, "W": 0.003, "X": 0.02, "Y": 0.01, "S/L": 0.02, "H/L": 0.01}
+
+app = typer.Typer()
+app.command("index")(index)
+app.command("other")(lambda: None)  # two commands, so that typer keeps the "index" subcommand name
+
+
+@pytest.fixture(scope="module")
+def cubic():
+    pattern, _, _ = synthetic_pattern(CUBIC, "P m -3 m", two_theta=np.linspace(15.0, 100.0, 3000), seed=3,
+                                      profile=PROFILE)
+    return pattern
+
+
+def _candidate(cell: Cell, group: str):
+    return SimpleNamespace(cell=cell, zero_shift=0.0, space_groups=(SimpleNamespace(space_groups=(group,)),))
+
+
+def test_the_true_cubic_cell_outranks_a_sub_cell_and_pseudo_symmetric_cells(cubic):
+    candidates = [
+        _candidate(Cell(4.2, 4.2, 2.1), "P 4/m m m"),          # a sub-cell: misses the lines with l odd
+        _candidate(Cell(4.2, 4.2, 4.2), "P 4/m m m"),          # tetragonal with a = c: the same peaks, split lines
+        _candidate(Cell(4.2, 4.2, 4.2), "P m m m"),            # orthorhombic with a = b = c
+        _candidate(CUBIC, "P m -3 m"),
+    ]
+    reranking = rerank(cubic, candidates)
+    best = reranking.fits[0]
+    assert (best.candidate, best.space_group) == (3, "P m -3 m")
+    by_candidate = {fit.candidate: fit for fit in reranking.fits}
+    # The pseudo-symmetric cells fit as well as the true one (raw Rwp cannot tell them apart), with more lines.
+    for lower in (1, 2):
+        assert by_candidate[lower].rwp <= 1.01 * best.rwp
+        assert by_candidate[lower].lines > best.lines
+    assert by_candidate[0].rwp > 5 * best.rwp
+    assert best.rwp == pytest.approx(best.rexp, rel=0.05)
+
+
+def test_index_refine_puts_the_true_cell_first(cubic, tmp_path):
+    path = tmp_path / "cubic.xye"
+    np.savetxt(path, np.column_stack([cubic.two_theta, cubic.intensity, cubic.sigma]), fmt="%.6f")
+    result = CliRunner().invoke(app, ["index", str(path), "--anode", "Cu", "--systems", "cubic,tetragonal",
+                                      "--time-limit", "3", "--top", "5", "--refine"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    title = next(k for k, line in enumerate(lines) if "re-ranked by Le Bail" in line)
+    first = next(line for line in lines[title:] if line.strip().startswith("│") and "│    1 │" in line)
+    cells = [float(v) for v in first.split("│")[4:7]]
+    assert cells == pytest.approx([CUBIC.a] * 3, abs=2e-3)
+    assert "Rexp" in result.output
+
+
+def test_refine_is_for_one_pattern(cubic, tmp_path):
+    path = tmp_path / "cubic.xye"
+    np.savetxt(path, np.column_stack([cubic.two_theta, cubic.intensity, cubic.sigma]), fmt="%.6f")
+    result = CliRunner().invoke(app, ["index", str(path), "--out", str(tmp_path / "series"), "--refine"])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error:") and "--refine" in result.output
