@@ -31,6 +31,16 @@ class IndexingConfig(BaseModel):
 
     systems: tuple[LatticeSystem, ...] = SEARCH_ORDER
     zero_shift: bool = False
+    zero_shift_window: float = Field(
+        0.25, gt=0, description="° 2θ: the zero shift first searched within ±this; a wider window lets false cells fit"
+    )
+    wide_zero_shift_window: float = Field(
+        0.6, gt=0, description="° 2θ: ...widened to ±this for the passes after one that found nothing decisive"
+    )
+    min_length: float = Field(1.5, gt=0, description="Å: no lattice vector of a candidate may be shorter")
+    short_length: float = Field(
+        2.3, gt=0, description="Å: lattice vectors shorter than this lower a candidate's ranking score (a soft prior)"
+    )
     seed: int = 0
     time_limit: float = Field(60.0, gt=0, description="seconds for the whole search")
     stop_m: float = Field(20.0, ge=0, description="stop when a system gives a full indexing with M_N at least this")
