@@ -147,6 +147,9 @@ class Candidate:
             "n_peaks": len(self.indexed),
             "space_groups": [group.to_dict() for group in self.space_groups[:SPACE_GROUP_CLASSES_REPORTED]],
             "penalties": list(self.penalties),
+            # What a referee checks: the Niggli-reduced cell next to the conventional one, and the lines left out.
+            "reduced_cell": niggli_reduce(c, self.bravais.centring).cell.parameters.tolist(),
+            "unindexed_peaks": [int(i) for i in np.flatnonzero(~self.indexed)],
             "miller_indices": [
                 {"hkl": [int(v) for v in h], "indexed": bool(ok), "two_theta_calc": float(t)}
                 for h, ok, t in zip(self.hkl, self.indexed, self.two_theta_calc)

@@ -88,6 +88,19 @@ class IndexingConfig(BaseModel):
     polish_per_stage: int = Field(12, ge=1, description="distinct trial solutions polished per volume stage")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
     top: int = Field(10, ge=1)
+    formula: str | None = Field(
+        None, description="chemical formula (e.g. C6H12O6): the notes give each reported cell's formula units at "
+        "18 Å³ per non-hydrogen atom"
+    )
+
+    @field_validator("formula")
+    @classmethod
+    def _known_formula(cls, value: str | None) -> str | None:
+        from powdex.indexing.formula import non_hydrogen_atoms
+
+        if value is not None and non_hydrogen_atoms(value) <= 0:
+            raise ValueError(f"formula {value!r} has no atom other than hydrogen")
+        return value
 
     @field_validator("chain", mode="before")
     @classmethod

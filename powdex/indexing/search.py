@@ -54,6 +54,7 @@ from powdex.indexing.config import (
 )
 from powdex.indexing.deadline import Deadline
 from powdex.indexing.extinction import suggest_space_groups
+from powdex.indexing.formula import VOLUME_PER_ATOM, formula_units
 from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
@@ -276,10 +277,14 @@ class IndexingSearch:
         if rejected:
             notes.append(f"{rejected} polished cells rejected: a lattice vector shorter than --min-length "
                          f"{self.config.min_length:g} Å")
-        for rank, cand in enumerate(ranked, 1):
-            notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {reason}"
-                         for reason in cand.penalties)
+        notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
+                     for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
+        if self.config.formula is not None:
+            notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
+                         f"{formula_units(cand.cell.volume, self.config.formula):.2f} formula units of "
+                         f"{self.config.formula} at {VOLUME_PER_ATOM:g} Å³ per non-hydrogen atom"
+                         for rank, cand in enumerate(ranked[:SPACE_GROUP_CANDIDATES], 1))
         if self.deadline.expired():
             notes.append(f"the search stopped at its time limit ({self.config.time_limit:g} s); more time may "
                          "find a better cell")
