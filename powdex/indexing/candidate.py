@@ -75,7 +75,8 @@ class ScoringModel:
     short_length: float = 2.3
     short_width: float = 0.12
     cosine_range: float = 1.0  # width of the uniform prior on the cosine of a free reciprocal angle
-    zero_shift_range: float = 0.5  # ° 2θ, width of the uniform prior on the zero shift, centred on 0: its window
+    zero_shift_range: float = 0.2  # ° 2θ, width of the uniform prior on the zero shift
+    zero_shift_window: float = 0.25  # ° 2θ: zero shifts beyond ± this are not searched
     error_range: tuple[float, float] = (0.001, 0.2)  # ° 2θ, Jeffreys prior on σ
 
 
@@ -242,7 +243,7 @@ class CandidateEvaluator:
             x, zero = new_x, new_zero
             if converged:
                 break
-        if abs(zero) > self.model.zero_shift_range / 2:
+        if abs(zero) > self.model.zero_shift_window:
             return None  # outside the zero-shift window searched
         return self._score(x, zero)
 

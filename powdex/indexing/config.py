@@ -35,7 +35,7 @@ class IndexingConfig(BaseModel):
         0.25, gt=0, description="° 2θ: the zero shift first searched within ±this; a wider window lets false cells fit"
     )
     wide_zero_shift_window: float = Field(
-        0.6, gt=0, description="° 2θ: ...widened to ±this for the passes after one that found nothing decisive"
+        0.6, gt=0, description="° 2θ: ...widened to ±this after a pass that found no cell of M_N ≥ solution_m"
     )
     min_length: float = Field(1.5, gt=0, description="Å: no lattice vector of a candidate may be shorter")
     short_length: float = Field(

@@ -125,12 +125,15 @@ class IndexingSearch:
         config = self.config
         return ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
                             detection_probability=config.detection_probability, min_length=config.min_length,
-                            short_length=config.short_length, zero_shift_range=2 * zero_shift_window)
+                            short_length=config.short_length, zero_shift_window=zero_shift_window,
+                            # The prior's width, calibrated for the narrow window, grows with the window.
+                            zero_shift_range=ScoringModel.zero_shift_range * zero_shift_window
+                            / config.zero_shift_window)
 
     @property
     def zero_shift_window(self) -> float:
         """± ° 2θ within which zero shifts are searched now."""
-        return self.model.zero_shift_range / 2
+        return self.model.zero_shift_window
 
     def widen_zero_shift_window(self) -> bool:
         """Search zero shifts over ``wide_zero_shift_window`` from now on; False if it is not wider.
@@ -248,11 +251,13 @@ class IndexingSearch:
             best = rank_candidates(self.found)
             if settled or self.deadline.expired():
                 break
-            # Nothing decisive within the narrow zero-shift window: a larger offset is the next suspect.
+            if best and best[0].figures.m >= config.solution_m:
+                break
+            # Nothing found within the narrow zero-shift window: a larger offset is the next suspect.
             if self.widen_zero_shift_window():
                 continue
             # A pass without a trial (no learned models for these peaks) would only repeat itself.
-            if self.trials == trials_before or (best and best[0].figures.m >= config.solution_m):
+            if self.trials == trials_before:
                 break
         # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
         # the space groups of the cell they take.
@@ -271,7 +276,7 @@ class IndexingSearch:
                          f"lines checks nothing; give at least {fewest} peaks (figures of merit here mean little)")
         if self.config.zero_shift:
             notes.append(f"zero shift searched within ±{self.zero_shift_window:g}° 2θ"
-                         + (" (widened: nothing decisive within the narrow window)"
+                         + (" (widened: nothing found within the narrow window)"
                             if self.zero_shift_window > self.config.zero_shift_window else ""))
         rejected = self._rejected_short + self._count_rejected_short()
         if rejected:

@@ -1,5 +1,5 @@
 """Short lattice vectors pay a soft prior (no hard floor above ``min_length``), and zero shifts are searched in a
-narrow window first, widened only when nothing decisive is found; both are said in the result's notes."""
+narrow window first, widened only when nothing is found; both are said in the result's notes."""
 
 import numpy as np
 import pytest
