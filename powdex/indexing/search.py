@@ -119,7 +119,8 @@ class IndexingSearch:
         self.deadline = Deadline.after(config.time_limit)
         self.found: list[Candidate] = []
         self.trials = 0
-        self._rejected_short = 0  # of evaluators made for an earlier zero-shift window
+        # Cells refused for a vector under min_length outside the evaluators, and by those of an earlier window.
+        self._rejected_short = 0
 
     def _scoring_model(self, zero_shift_window: float) -> ScoringModel:
         config = self.config
@@ -280,7 +281,7 @@ class IndexingSearch:
                             if self.zero_shift_window > self.config.zero_shift_window else ""))
         rejected = self._rejected_short + self._count_rejected_short()
         if rejected:
-            notes.append(f"{rejected} polished cells rejected: a lattice vector shorter than --min-length "
+            notes.append(f"{rejected} cells rejected: a lattice vector shorter than --min-length "
                          f"{self.config.min_length:g} Å")
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
@@ -364,6 +365,7 @@ class IndexingSearch:
                     basis = reduced.cell.transformed(inverse.T)
                     # A basis vector under min_length: the lattice has one (told by the polish's count otherwise).
                     if basis.parameters[:3].min() < self.model.min_length:
+                        self._rejected_short += 1
                         continue
                     conventional = conventional_cell(basis, "P", 2e-3)
                 except ValueError:

@@ -50,7 +50,7 @@ def test_min_length_rejects_shorter_cells_and_the_notes_count_them():
     search, cand = _true_candidate(Cell(5.74, 5.74, 2.03), "tP", IndexingConfig(min_length=2.1))
     assert cand is None
     notes = search._notes([])
-    assert any("rejected: a lattice vector shorter than --min-length 2.1 Å" in n for n in notes)
+    assert any("cells rejected: a lattice vector shorter than --min-length 2.1 Å" in n for n in notes)
 
 
 @pytest.mark.parametrize("offset, window, widened", [(0.1, 0.25, False), (0.45, 0.6, True)])
