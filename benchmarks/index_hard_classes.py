@@ -51,9 +51,10 @@ def main() -> None:
         rank = next((i + 1 for i, c in enumerate(result.candidates)
                      if same_lattice(c.cell, cell, c.bravais.centring, bravais.centring, 3e-3)), None)
         best = result.best
-        shown = f"{best.bravais.value} {best.cell}" if best is not None else "-"
+        shown = (f"{best.bravais.value} " + " ".join(f"{v:.2f}" for v in best.cell.parameters)
+                 if best is not None else "-")
         table.add_row(name, kind, symbol, str(rank or "-"), shown, f"{seconds:.1f}")
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":
