@@ -45,6 +45,12 @@ def index(
         "cubic,hexagonal,rhombohedral,tetragonal,orthorhombic,monoclinic,triclinic"
     ),
     zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
+    min_length: Annotated[float, typer.Option(help=(
+        "Å: the shortest lattice vector a candidate may have; vectors under 2.3 Å lower its score (a soft prior). "
+        "Below 1.5 Å only for high-pressure phases"))] = 1.5,
+    formula: Annotated[str | None, typer.Option(help=(
+        "Chemical formula (e.g. C6H12O6): the notes give the formula units in each of the best cells at 18 Å³ "
+        "per non-hydrogen atom"))] = None,
     method: Annotated[str, typer.Option(help=(
         "classical: SVD-Index (Coelho 2003) from random starts; learned: the learned pipeline alone (cells drawn "
         "from the shipped regression models, Miller indices from the assignment network, Metropolis chains); "
@@ -77,7 +83,9 @@ def index(
 
     try:
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top,
-                                method=method)
+                                method=method,
+                                min_length=min_length,
+                                formula=formula)
         if units is not None and units not in ("q2", "d", "2theta"):
             raise OptionError(f"--units must be q2, d or 2theta, got {units!r}")
         files = peak_files(peaks)

@@ -67,10 +67,16 @@ class ScoringModel:
     detection_probability: float = 0.7
     resolution: float = 0.06  # ° 2θ: reflections closer than this form one line
     n_figure_of_merit: int = 20
-    # Å, log-uniform prior on the reciprocal lengths; no lattice vector may be shorter than the lower end
-    cell_length_range: tuple[float, float] = (2.0, 50.0)
+    cell_length_range: tuple[float, float] = (2.0, 50.0)  # Å, the range of the log-uniform prior on cell edges
+    # Å: no lattice vector may be shorter (hcp hydrogen at 245 GPa has a = 1.70 Å, so nothing above that).
+    min_length: float = 1.5
+    # Å: lattice vectors shorter than this are rare at ambient pressure (hcp Be, a = 2.29 Å, is about the
+    # shortest): each costs ((short_length − length) / short_width)² nats of prior.
+    short_length: float = 2.3
+    short_width: float = 0.12
     cosine_range: float = 1.0  # width of the uniform prior on the cosine of a free reciprocal angle
     zero_shift_range: float = 0.2  # ° 2θ, width of the uniform prior on the zero shift
+    zero_shift_window: float = 0.25  # ° 2θ: zero shifts beyond ± this are not searched
     error_range: tuple[float, float] = (0.001, 0.2)  # ° 2θ, Jeffreys prior on σ
 
 
@@ -93,6 +99,8 @@ class Candidate:
     n_lines_predicted: int
     # Extinction classes ranked by the indexed lines (see powdex.indexing.extinction); set for reported candidates.
     space_groups: tuple[ExtinctionClass, ...] = ()
+    # Why the score was lowered beyond the fit (a lattice vector under ``ScoringModel.short_length``).
+    penalties: tuple[str, ...] = ()
 
     @cached_property
     def lattice_signature(self) -> LatticeSignature:
@@ -117,6 +125,7 @@ class Candidate:
             score=float(data["score"]),
             n_lines_predicted=int(data["n_lines_predicted"]),
             space_groups=tuple(ExtinctionClass.from_dict(g) for g in data.get("space_groups", [])),
+            penalties=tuple(data.get("penalties", [])),
         )
 
     def to_dict(self) -> dict:
@@ -138,6 +147,10 @@ class Candidate:
             "n_lines_predicted": self.n_lines_predicted,
             "n_peaks": len(self.indexed),
             "space_groups": [group.to_dict() for group in self.space_groups[:SPACE_GROUP_CLASSES_REPORTED]],
+            "penalties": list(self.penalties),
+            # What a referee checks: the Niggli-reduced cell next to the conventional one, and the lines left out.
+            "reduced_cell": niggli_reduce(c, self.bravais.centring).cell.parameters.tolist(),
+            "unindexed_peaks": [int(i) for i in np.flatnonzero(~self.indexed)],
             "miller_indices": [
                 {"hkl": [int(v) for v in h], "indexed": bool(ok), "two_theta_calc": float(t)}
                 for h, ok, t in zip(self.hkl, self.indexed, self.two_theta_calc)
@@ -178,6 +191,8 @@ class CandidateEvaluator:
         log_peak = np.log((1 - model.impurity_fraction) / (model.two_theta_error * np.sqrt(2 * np.pi)))
         self.match_window = model.two_theta_error * np.sqrt(max(2 * (log_peak - self.log_impurity), 0.0))
         self.prior_widths, self.prior_kinds = _prior_coordinates(bravais.axes.coefficient_map, model)
+        # Polished cells refused for a lattice vector under ``model.min_length`` (the search reports them).
+        self.rejected_short = 0
         if zero_shift:
             self.prior_widths = np.append(self.prior_widths, model.zero_shift_range)
 
@@ -228,6 +243,8 @@ class CandidateEvaluator:
             x, zero = new_x, new_zero
             if converged:
                 break
+        if abs(zero) > self.model.zero_shift_window:
+            return None  # outside the zero-shift window searched
         return self._score(x, zero)
 
     def _log_prior_volume(self, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -267,13 +284,16 @@ class CandidateEvaluator:
             cell = self.bravais.axes.cell(x)
         except ValueError:
             return None
-        # The prior's shortest length is a hard floor on the lattice: no crystal repeats at under 2 Å (diamond's
-        # shortest translation is 2.5 Å), while a cell with a shorter vector puts its reflections with that
-        # index non-zero past the pattern and indexes every line in one zone (silicon as oC with c = 0.96 Å).
-        # The Niggli cell's a is the shortest lattice vector; checked first, so that the shortest-vector
-        # search of the lattice signature never meets a degenerate trial cell.
-        if niggli_reduce(cell, self.bravais.centring).cell.a < model.cell_length_range[0]:
+        # A cell with a very short vector puts its reflections with that index non-zero past the pattern and
+        # indexes every line in one zone (silicon as oC with c = 0.96 Å): below ``min_length`` no crystal
+        # repeats, and short vectors above it pay the prior of ``short_vector_penalty``. The Niggli cell's
+        # a, b, c are the shortest lattice vectors; checked first, so that the shortest-vector search of the
+        # lattice signature never meets a degenerate trial cell.
+        shortest = niggli_reduce(cell, self.bravais.centring).cell.parameters[:3]
+        if shortest.min() < model.min_length:
+            self.rejected_short += 1
             return None
+        penalty, penalties = short_vector_penalty(shortest, model)
         lines = self._lines(x)
         if len(lines) < 2:
             return None
@@ -295,7 +315,7 @@ class CandidateEvaluator:
         n_seen = len(np.unique(nearest[matched & (nearest < n_lines)]))
         p = model.detection_probability
         predicted_term = n_seen * np.log(p) + (n_lines - n_seen) * np.log(1 - p)
-        score = float(observed_term + predicted_term)
+        score = float(observed_term + predicted_term) - penalty
 
         q2_all = self.design @ x
         figures = figures_of_merit(
@@ -321,7 +341,27 @@ class CandidateEvaluator:
             figures=figures,
             score=score,
             n_lines_predicted=n_lines,
+            penalties=penalties,
         )
+
+
+def short_vector_penalty(lengths: np.ndarray, model: ScoringModel) -> tuple[float, tuple[str, ...]]:
+    """Nats of prior that the shortest lattice vectors ``lengths`` (Å) cost, and a reason for each that pays.
+
+    Lattice vectors under about 2.3 Å are very rare in crystals at ambient pressure, yet a sub-cell with one
+    indexes the same lines as the true cell whenever the reflections it adds lie past the pattern: a soft
+    Gaussian prior below ``short_length`` lets the true cell win such ties without forbidding the short axes
+    of high-pressure phases."""
+    short = np.sort(lengths[lengths < model.short_length])
+    costs = ((model.short_length - short) / model.short_width) ** 2
+    # Equal short vectors (a = b of a hexagonal cell) are said once, with their count.
+    shown, counts = np.unique(np.round(short, 3), return_counts=True)
+    reasons = tuple(
+        f"{count} lattice vector{'s' if count > 1 else ''} of {length:.3f} Å (under {model.short_length:g} Å, rare "
+        f"at ambient pressure) lower the ranking score by {count * cost:.1f}"
+        for length, count, cost in zip(shown, counts, ((model.short_length - shown) / model.short_width) ** 2)
+    )
+    return float(costs.sum()), reasons
 
 
 def _prior_coordinates(coefficient_map: np.ndarray, model: ScoringModel):

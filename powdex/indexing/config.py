@@ -31,6 +31,16 @@ class IndexingConfig(BaseModel):
 
     systems: tuple[LatticeSystem, ...] = SEARCH_ORDER
     zero_shift: bool = False
+    zero_shift_window: float = Field(
+        0.25, gt=0, description="° 2θ: the zero shift first searched within ±this; a wider window lets false cells fit"
+    )
+    wide_zero_shift_window: float = Field(
+        0.6, gt=0, description="° 2θ: ...widened to ±this after a pass that found no cell of M_N ≥ solution_m"
+    )
+    min_length: float = Field(1.5, gt=0, description="Å: no lattice vector of a candidate may be shorter")
+    short_length: float = Field(
+        2.3, gt=0, description="Å: lattice vectors shorter than this lower a candidate's ranking score (a soft prior)"
+    )
     seed: int = 0
     time_limit: float = Field(60.0, gt=0, description="seconds for the whole search")
     stop_m: float = Field(20.0, ge=0, description="stop when a system gives a full indexing with M_N at least this")
@@ -78,6 +88,19 @@ class IndexingConfig(BaseModel):
     polish_per_stage: int = Field(12, ge=1, description="distinct trial solutions polished per volume stage")
     batch_size: int = Field(64, ge=8, description="trials per volume stage for one free parameter")
     top: int = Field(10, ge=1)
+    formula: str | None = Field(
+        None, description="chemical formula (e.g. C6H12O6): the notes give each reported cell's formula units at "
+        "18 Å³ per non-hydrogen atom"
+    )
+
+    @field_validator("formula")
+    @classmethod
+    def _known_formula(cls, value: str | None) -> str | None:
+        from powdex.indexing.formula import non_hydrogen_atoms
+
+        if value is not None and non_hydrogen_atoms(value) <= 0:
+            raise ValueError(f"formula {value!r} has no atom other than hydrogen")
+        return value
 
     @field_validator("chain", mode="before")
     @classmethod

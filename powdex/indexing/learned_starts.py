@@ -34,7 +34,7 @@ import numpy as np
 
 from powdex.crystal import BravaisLattice, Cell, LatticeSystem, conventional_cell
 from powdex.indexing.observations import Observations
-from powdex.indexing.svd_index import polished_trials, volume_stages
+from powdex.indexing.svd_index import from_starts
 
 if TYPE_CHECKING:
     from powdex.indexing.candidate import Candidate
@@ -92,9 +92,6 @@ class LearnedStarts:
             starts = learned_starts(bravais, search.obs, search.config.learned_starts, search.stream(bravais))
             if not len(starts):
                 continue
-            stages = volume_stages(bravais, search.obs)
-            batch = search.svd_index(bravais).run(starts, deadline=search.deadline, max_volume=2 * stages[-1])
-            found = polished_trials(search, bravais, batch, stages[0], stages[-1])
-            search.count_trials(bravais.value, batch.n_trials, max((c.score for c in found), default=-np.inf))
+            found = from_starts(search, bravais, starts)
             out += found
         return out

@@ -54,6 +54,7 @@ from powdex.indexing.config import (
 )
 from powdex.indexing.deadline import Deadline
 from powdex.indexing.extinction import suggest_space_groups
+from powdex.indexing.formula import VOLUME_PER_ATOM, formula_units
 from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
@@ -71,6 +72,8 @@ CHECK_LINES = 2
 # Largest Miller-index grid (points) a sub-cell check enumerates: a candidate with a huge reduced cell
 # (tens of thousands of Å³ from lines at low angle) is not worth gigabytes.
 MAX_SUBCELL_GRID = 2_000_000
+# Candidates, best first, whose extinction classes are reported.
+SPACE_GROUP_CANDIDATES = 3
 
 
 def index(
@@ -93,8 +96,7 @@ class IndexingSearch:
         self.config = config = config or IndexingConfig()
         self.peaks = peaks
         self.obs = Observations.from_peaks(peaks)
-        self.model = ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
-                                  detection_probability=config.detection_probability)
+        self.model = self._scoring_model(config.zero_shift_window)
         self.executor = executor
         self.store = store
         self._progress = progress
@@ -117,6 +119,39 @@ class IndexingSearch:
         self.deadline = Deadline.after(config.time_limit)
         self.found: list[Candidate] = []
         self.trials = 0
+        # Cells refused for a vector under min_length outside the evaluators, and by those of an earlier window.
+        self._rejected_short = 0
+
+    def _scoring_model(self, zero_shift_window: float) -> ScoringModel:
+        config = self.config
+        return ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
+                            detection_probability=config.detection_probability, min_length=config.min_length,
+                            short_length=config.short_length, zero_shift_window=zero_shift_window,
+                            # The prior's width, calibrated for the narrow window, grows with the window.
+                            zero_shift_range=ScoringModel.zero_shift_range * zero_shift_window
+                            / config.zero_shift_window)
+
+    @property
+    def zero_shift_window(self) -> float:
+        """± ° 2θ within which zero shifts are searched now."""
+        return self.model.zero_shift_window
+
+    def widen_zero_shift_window(self) -> bool:
+        """Search zero shifts over ``wide_zero_shift_window`` from now on; False if it is not wider.
+
+        Evaluators and SVD-Index searches are made anew for the new window (the random streams go on)."""
+        config = self.config
+        if not config.zero_shift or config.wide_zero_shift_window <= self.zero_shift_window:
+            return False
+        self._rejected_short += self._count_rejected_short()
+        self.model = self._scoring_model(config.wide_zero_shift_window)
+        self._evaluators.clear()
+        self._svd.clear()
+        self._polished_cells.clear()
+        return True
+
+    def _count_rejected_short(self) -> int:
+        return sum(e.rejected_short for e in self._evaluators.values())
 
     # -- what the search methods share ----------------------------------------
     def stream(self, bravais: BravaisLattice) -> np.random.Generator:
@@ -149,8 +184,9 @@ class IndexingSearch:
     def svd_index(self, bravais: BravaisLattice) -> SvdIndexSearch:
         """SVD-Index trials of one Bravais lattice on its stream."""
         if bravais not in self._svd:
-            # An unrefined zero shift adds to the position errors until the polish.
-            tolerance = 3 * self.config.two_theta_error + (0.06 if self.config.zero_shift else 0.0)
+            # An unrefined zero shift adds to the position errors until the polish (the cell takes up part of it).
+            tolerance = 3 * self.config.two_theta_error + (0.3 * self.zero_shift_window if self.config.zero_shift
+                                                           else 0.0)
             self._svd[bravais] = SvdIndexSearch(bravais, self.obs, self.stream(bravais), match_tolerance=tolerance)
         return self._svd[bravais]
 
@@ -196,8 +232,14 @@ class IndexingSearch:
                     self.found.extend(method.search(self, system, search_pass))
                 if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
                     continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
-                for cand in rank_candidates(self.found)[: config.subcell_checks]:
-                    if id(cand) not in derived_from:
+                # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
+                # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
+                while not self.deadline.expired():
+                    fresh = [c for c in rank_candidates(self.found)[: config.subcell_checks]
+                             if id(c) not in derived_from]
+                    if not fresh:
+                        break
+                    for cand in fresh:
                         derived_from.add(id(cand))
                         self.found.extend(self.subcells(cand))
                 best = rank_candidates(self.found)
@@ -208,11 +250,20 @@ class IndexingSearch:
                 if settled or self.deadline.expired():
                     break
             best = rank_candidates(self.found)
-            # A pass without a trial (no learned models for these peaks) would only repeat itself.
-            if (settled or self.trials == trials_before or self.deadline.expired()
-                    or (best and best[0].figures.m >= config.solution_m)):
+            if settled or self.deadline.expired():
                 break
-        ranked = [self._with_space_groups(c) for c in rank_candidates(self.found)[: config.top]]
+            if best and best[0].figures.m >= config.solution_m:
+                break
+            # Nothing found within the narrow zero-shift window: a larger offset is the next suspect.
+            if self.widen_zero_shift_window():
+                continue
+            # A pass without a trial (no learned models for these peaks) would only repeat itself.
+            if self.trials == trials_before:
+                break
+        # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
+        # the space groups of the cell they take.
+        ranked = rank_candidates(self.found)[: config.top]
+        ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(ranked)]
         return IndexingResult(
             ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, self._notes(ranked),
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config),
@@ -224,6 +275,22 @@ class IndexingSearch:
         if self.obs.n < fewest:
             notes.append(f"{self.obs.n} peaks cannot decide a cell: a cell fitted to the free parameters' own "
                          f"lines checks nothing; give at least {fewest} peaks (figures of merit here mean little)")
+        if self.config.zero_shift:
+            notes.append(f"zero shift searched within ±{self.zero_shift_window:g}° 2θ"
+                         + (" (widened: nothing found within the narrow window)"
+                            if self.zero_shift_window > self.config.zero_shift_window else ""))
+        rejected = self._rejected_short + self._count_rejected_short()
+        if rejected:
+            notes.append(f"{rejected} cells rejected: a lattice vector shorter than --min-length "
+                         f"{self.config.min_length:g} Å")
+        notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
+                     for rank, cand in enumerate(ranked, 1) if cand.penalties)
+        notes.extend(_equivalent_sets(ranked))
+        if self.config.formula is not None:
+            notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
+                         f"{formula_units(cand.cell.volume, self.config.formula):.2f} formula units of "
+                         f"{self.config.formula} at {VOLUME_PER_ATOM:g} Å³ per non-hydrogen atom"
+                         for rank, cand in enumerate(ranked[:SPACE_GROUP_CANDIDATES], 1))
         if self.deadline.expired():
             notes.append(f"the search stopped at its time limit ({self.config.time_limit:g} s); more time may "
                          "find a better cell")
@@ -295,7 +362,12 @@ class IndexingSearch:
                 if n_indexed - len(np.unique(peak[integral])) > config.max_unindexed:
                     continue
                 try:
-                    conventional = conventional_cell(reduced.cell.transformed(inverse.T), "P", 2e-3)
+                    basis = reduced.cell.transformed(inverse.T)
+                    # A basis vector under min_length: the lattice has one (told by the polish's count otherwise).
+                    if basis.parameters[:3].min() < self.model.min_length:
+                        self._rejected_short += 1
+                        continue
+                    conventional = conventional_cell(basis, "P", 2e-3)
                 except ValueError:
                     continue
                 if conventional.bravais.lattice_system not in self.systems:
@@ -332,6 +404,37 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak
+
+
+def _cell_text(cand: Candidate) -> str:
+    c = cand.cell
+    return f"{c.a:.4f} {c.b:.4f} {c.c:.4f} {c.alpha:.2f} {c.beta:.2f} {c.gamma:.2f}"
+
+
+# Largest score difference (nats) and 2θ difference (°) between candidates that positions cannot tell apart.
+EQUIVALENT_SCORE = 1.0
+EQUIVALENT_TWO_THETA = 0.005
+
+
+def _equivalent_sets(ranked: list[Candidate]) -> list[str]:
+    """A note naming the candidates that predict the same lines as the best (derivative lattices whose extra
+    reflections all coincide with its lines, or lie past the pattern): positions alone cannot decide between
+    them; intensities (a whole-pattern fit) can."""
+    if not ranked:
+        return []
+    first = ranked[0]
+    same = [j for j in range(1, len(ranked)) if _same_lines(first, ranked[j])]
+    if not same:
+        return []
+    names = ", ".join(f"{j + 1} ({ranked[j].bravais.value} {_cell_text(ranked[j])})" for j in same)
+    return [f"candidates 1 ({first.bravais.value} {_cell_text(first)}) and {names} index the same lines at the "
+            "same positions: positions alone cannot decide between them, intensities can (a whole-pattern fit)"]
+
+
+def _same_lines(a: Candidate, b: Candidate) -> bool:
+    return (a.n_lines_predicted == b.n_lines_predicted and np.array_equal(a.indexed, b.indexed)
+            and abs(a.score - b.score) <= EQUIVALENT_SCORE
+            and bool(np.all(np.abs(a.two_theta_calc - b.two_theta_calc)[a.indexed] <= EQUIVALENT_TWO_THETA)))
 
 
 def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:

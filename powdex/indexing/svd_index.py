@@ -320,6 +320,16 @@ def polished_trials(search: IndexingSearch, bravais: BravaisLattice, batch: Tria
     return out
 
 
+def from_starts(search: IndexingSearch, bravais: BravaisLattice, starts: np.ndarray) -> list[Candidate]:
+    """SVD-Index from given starting points of ``bravais`` (a start method's cells) over the whole range of
+    trial volumes; the survivors polished and scored, the trials counted."""
+    stages = volume_stages(bravais, search.obs)
+    batch = search.svd_index(bravais).run(starts, deadline=search.deadline, max_volume=2 * stages[-1])
+    found = polished_trials(search, bravais, batch, stages[0], stages[-1])
+    search.count_trials(bravais.value, batch.n_trials, max((c.score for c in found), default=-np.inf))
+    return found
+
+
 def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
     """Trials that converged to the same parameters, once each, in their original order."""
     if len(x) == 0:
@@ -343,6 +353,10 @@ class RandomStarts:
         out: list[Candidate] = []
         for bravais in BravaisLattice.of_system(system):
             out += self._lattice(search, bravais, search_pass)
+            # A decisive cell ends the system: a centred lattice it misses is one of its sub-lattices, which the
+            # sub-cell check that follows finds (Bravais lattices come primitive first).
+            if any(search.decisive(c) for c in out):
+                break
         return out
 
     def _lattice(self, search: IndexingSearch, bravais: BravaisLattice, search_pass: int) -> list[Candidate]:

@@ -55,6 +55,7 @@ def test_bundled_examples_give_their_published_cells_and_space_groups_first_with
         (["index", "no/such/file.txt"], "no/such/file.txt"),
         (["index", "examples/silicon.txt", "--systems", "cubic,hexagon"], "hexagon"),
         (["index", "examples/silicon.txt", "--time-limit", "0"], "time_limit"),
+        (["index", "examples/silicon.txt", "--min-length", "0"], "min_length"),
     ],
 )
 def test_bad_input_gives_one_line_error(args, message):
@@ -142,3 +143,15 @@ def test_a_q2_list_past_cu_ka1_reach_is_indexed_without_a_wavelength(tmp_path):
     assert result.exit_code == 0, result.output
     assert "none is needed for d or q²" in result.output
     assert json.loads(out.read_text())["candidates"][0]["bravais"] == "cF"
+
+
+def test_min_length_rejects_cells_with_a_shorter_vector_and_says_so(tmp_path):
+    # Silicon's primitive cell has 3.840 Å vectors: with --min-length 4 its cF cell is refused and the note says why.
+    out = tmp_path / "si.json"
+    result = runner.invoke(app, ["index", "examples/silicon.txt", "--systems", "cubic", "--min-length", "4",
+                                 "--time-limit", "10", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["indexing"]["min_length"] == 4
+    assert all(not (c["bravais"] == "cF" and abs(c["a"] - 5.4312) < 0.01) for c in data["candidates"])
+    assert any("shorter than --min-length 4 Å" in note for note in data["notes"])

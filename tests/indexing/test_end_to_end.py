@@ -70,9 +70,9 @@ def test_too_few_peaks_for_the_lattice_system_is_an_error():
 def test_a_pass_that_finds_nothing_convincing_is_followed_by_passes_with_more_trials(generator_pattern):
     # A P 1 21/a 1 crystal of 333 Å³ (the learned-pipeline benchmark's monoclinic case 18). One pass
     # of 64 trials per volume stage (14 260 trials) ended with an mC super-cell of M20 = 8 first and
-    # the true cell nowhere.
+    # the true cell nowhere. The second pass (twice the trials per stage) ends at mP's decisive true cell.
     cell, peaks = generator_pattern("monoclinic", 18)
     result = index(peaks, config=IndexingConfig(systems="monoclinic", method="classical", seed=18))
     best = result.candidates[0]
     assert same_lattice(best.cell, cell, rtol=3e-3) and best.figures.m > 20
-    assert result.trials > 2 * 14_260
+    assert result.trials > 14_260

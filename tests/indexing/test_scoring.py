@@ -80,17 +80,18 @@ def test_twice_the_residuals_cost_about_nu_ln_2():
     assert one - two == pytest.approx((12 - 1) * np.log(2), rel=1e-6)
 
 
-def test_a_cell_with_a_lattice_vector_under_two_angstrom_is_no_candidate():
+def test_a_cell_with_a_very_short_lattice_vector_is_refused_and_a_short_one_pays():
     """Silicon's lines are all hk0 of an oC cell with c = 0.96 Å, whose l ≠ 0 reflections lie past the pattern;
-    it indexed all 15 and ranked second. No crystal repeats at under 2 Å; the cell with c doubled to 1.92 Å
-    is refused too, and the true cell is not."""
+    it indexed all 15 and ranked second. No crystal repeats at under min_length (1.5 Å): it is refused; the cell
+    with c doubled to 1.92 Å is a candidate that pays the short-vector prior, and the true cell wins."""
     peaks = read_peaks(Path(__file__).parents[2] / "examples" / "silicon.txt")
     oc = _evaluator(BravaisLattice.oC, peaks)
-    for c in (0.96025, 1.9205):
-        assert oc.evaluate(BravaisLattice.oC.axes.free_reciprocal_parameters(Cell(3.8405, 5.4312, c))) is None
+    assert oc.evaluate(BravaisLattice.oC.axes.free_reciprocal_parameters(Cell(3.8405, 5.4312, 0.96025))) is None
+    short = oc.evaluate(BravaisLattice.oC.axes.free_reciprocal_parameters(Cell(3.8405, 5.4312, 1.9205)))
+    assert short is not None and short.penalties and "1.920 Å" in short.penalties[0]
     found = index(peaks, config=IndexingConfig(systems="cubic,tetragonal,orthorhombic"))
     assert found.candidates[0].bravais is BravaisLattice.cF
-    assert min(c.lattice_signature.short_vectors[0] for c in found.candidates) >= 2.0
+    assert all(c.penalties for c in found.candidates if c.lattice_signature.short_vectors[0] < 2.3)
 
 
 def test_the_regularized_lower_incomplete_gamma_matches_scipy():

@@ -1,0 +1,75 @@
+"""Short lattice vectors pay a soft prior (no hard floor above ``min_length``), and zero shifts are searched in a
+narrow window first, widened only when nothing is found; both are said in the result's notes."""
+
+import numpy as np
+import pytest
+
+from powdex.crystal import BravaisLattice, Cell, same_lattice
+from powdex.indexing import IndexingConfig, IndexingSearch, PeakListFaults, index, synthetic_peaks
+from powdex.indexing.candidate import ScoringModel, short_vector_penalty
+
+SILICON = Cell(5.4312, 5.4312, 5.4312)
+
+
+def _true_candidate(cell, symbol, config=None, n_peaks=12):
+    bravais = BravaisLattice(symbol)
+    peaks = synthetic_peaks(cell, bravais, n_peaks, PeakListFaults(two_theta_noise=0.005), np.random.default_rng(2))
+    search = IndexingSearch(peaks, config)
+    return search, search.polished(bravais, bravais.axes.free_reciprocal_parameters(cell))
+
+
+def test_a_short_lattice_vector_lowers_the_score_by_the_prior_and_says_so():
+    # A tetragonal cell with c = 2.03 Å: the length of the sub-cells that beat cubic P cells of 5.74 Å.
+    _, cand = _true_candidate(Cell(5.74, 5.74, 2.03), "tP")
+    _, unpenalised = _true_candidate(Cell(5.74, 5.74, 2.03), "tP", IndexingConfig(short_length=1.6))
+    expected = ((2.3 - cand.cell.c) / ScoringModel().short_width) ** 2
+    assert unpenalised.score - cand.score == pytest.approx(expected, rel=1e-6)
+    assert len(cand.penalties) == 1 and "2.030 Å" in cand.penalties[0]
+    assert unpenalised.penalties == ()
+
+
+def test_vectors_at_and_above_the_soft_length_cost_nothing():
+    penalty, reasons = short_vector_penalty(np.array([2.3, 5.0, 7.0]), ScoringModel())
+    assert penalty == 0 and reasons == ()
+    # hcp Be (a = 2.29 Å, the shortest at ambient pressure) pays almost nothing; two equal vectors are said once.
+    penalty, reasons = short_vector_penalty(np.array([2.29, 2.29, 3.58]), ScoringModel())
+    assert 0 < penalty < 0.05 and len(reasons) == 1 and reasons[0].startswith("2 lattice vectors of 2.290 Å")
+
+
+def test_a_high_pressure_cell_below_the_soft_length_is_still_found_first():
+    # hcp hydrogen near 245 GPa: a = 1.70 Å. No hard floor above min_length (1.5 Å) rules it out.
+    cell = Cell(1.70, 1.70, 2.76, 90, 90, 120)
+    peaks = synthetic_peaks(cell, BravaisLattice.hP, 12, PeakListFaults(two_theta_noise=0.005), np.random.default_rng(2))
+    result = index(peaks, config=IndexingConfig(systems="hexagonal", time_limit=20))
+    best = result.best
+    assert best.bravais is BravaisLattice.hP and same_lattice(best.cell, cell, rtol=2e-3)
+    assert best.penalties and any(n.startswith("candidate 1 (hP") and "1.700 Å" in n for n in result.notes)
+
+
+def test_min_length_rejects_shorter_cells_and_the_notes_count_them():
+    search, cand = _true_candidate(Cell(5.74, 5.74, 2.03), "tP", IndexingConfig(min_length=2.1))
+    assert cand is None
+    notes = search._notes([])
+    assert any("cells rejected: a lattice vector shorter than --min-length 2.1 Å" in n for n in notes)
+
+
+@pytest.mark.parametrize("offset, window, widened", [(0.1, 0.25, False), (0.45, 0.6, True)])
+def test_the_zero_shift_window_is_widened_only_when_the_narrow_one_finds_nothing(offset, window, widened):
+    peaks = synthetic_peaks(SILICON, BravaisLattice.cF, 12, PeakListFaults(two_theta_noise=0.005, zero_shift=offset),
+                            np.random.default_rng(2))
+    result = index(peaks, config=IndexingConfig(systems="cubic", zero_shift=True, time_limit=20))
+    best = result.best
+    assert best.bravais is BravaisLattice.cF and same_lattice(best.cell, SILICON, rtol=1e-3)
+    assert best.zero_shift == pytest.approx(offset, abs=0.01)
+    note = next(n for n in result.notes if n.startswith("zero shift searched"))
+    assert f"±{window:g}°" in note and ("widened" in note) == widened
+
+
+def test_a_zero_shift_outside_the_window_leaves_no_candidate():
+    peaks = synthetic_peaks(SILICON, BravaisLattice.cF, 12, PeakListFaults(two_theta_noise=0.005, zero_shift=0.45),
+                            np.random.default_rng(2))
+    config = IndexingConfig(systems="cubic", zero_shift=True, wide_zero_shift_window=0.25, time_limit=5)
+    search = IndexingSearch(peaks, config)
+    x = BravaisLattice.cF.axes.free_reciprocal_parameters(SILICON)
+    assert search.polished(BravaisLattice.cF, x, 0.45) is None
+    assert not search.widen_zero_shift_window()  # the wide window is no wider
