@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from powdex.crystal import LatticeSystem
 
-# Bumped when a setting changes meaning (not when one is added with a default that keeps the old behaviour).
-SETTINGS_SCHEMA_VERSION = 1
+# Bumped when a setting changes meaning or the same settings give another ranking (not when one is added
+# with a default that keeps the old behaviour). 2: the short-vector prior replaces the 2 Å floor, zone
+# starts join the default search, and zero shifts are searched within ±0.25° before ±0.6°.
+SETTINGS_SCHEMA_VERSION = 2
 
 SEARCH_ORDER = (
     LatticeSystem.CUBIC,
