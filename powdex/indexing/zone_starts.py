@@ -91,14 +91,14 @@ def ito_zones(obs: Observations, two_theta_window: float) -> np.ndarray:
                 zones += [(a, b, c), (a / 4, b, c / 2), (a, b / 4, c / 2)]
     if not zones:
         return np.empty((0, 3))
-    zones = np.unique(np.round(np.array(zones), 10), axis=0)
+    found = np.unique(np.round(np.array(zones), 10), axis=0)
     hk = np.array([(h, k) for h in range(0, ZONE_REACH + 1) for k in range(-ZONE_REACH, ZONE_REACH + 1)
                    if (h, k) > (0, 0) or (h == 0 and k > 0)], dtype=float)
     terms = np.column_stack([hk[:, 0] ** 2, hk[:, 1] ** 2, hk[:, 0] * hk[:, 1]])
-    count = _indexed_count(zones, terms, q, tol)
+    count = _indexed_count(found, terms, q, tol)
     # Most lines indexed, then the larger zone coefficients (a smaller 2D cell) among equals.
-    order = np.lexsort((-zones[:, :2].sum(axis=1), -count))
-    return zones[order[:ZONES_KEPT]]
+    order = np.lexsort((-found[:, :2].sum(axis=1), -count))
+    return found[order[:ZONES_KEPT]]
 
 
 def zone_pair_cells(obs: Observations, two_theta_window: float) -> np.ndarray:
@@ -109,7 +109,7 @@ def zone_pair_cells(obs: Observations, two_theta_window: float) -> np.ndarray:
     first = q[: min(obs.n, CROSS_LINES)]
     cross = np.array([(h, k, l) for h in (-1, 0, 1) for k in range(1, CROSS_REACH + 1)
                       for l in range(-CROSS_REACH, CROSS_REACH + 1) if l != 0], dtype=float)
-    cells = []
+    pieces = []
     for z1, z2 in itertools.combinations(zones, 2):
         # The shared vector u is the first of each zone in turn: zone (u, v) and zone (u, w).
         for (a1, b1, c1), (a2, b2, c2) in ((z1, z2), (z1[[1, 0, 2]], z2), (z1, z2[[1, 0, 2]]),
@@ -123,11 +123,11 @@ def zone_pair_cells(obs: Observations, two_theta_window: float) -> np.ndarray:
             f = (first[:, None] - rest[None, :]) / (k * l)[None, :]
             f = np.unique(np.round(f[np.abs(f) <= np.sqrt(b1 * b2)], 8))
             if len(f):
-                cells.append(np.column_stack([np.full(len(f), a), np.full(len(f), b1), np.full(len(f), b2),
+                pieces.append(np.column_stack([np.full(len(f), a), np.full(len(f), b1), np.full(len(f), b2),
                                               np.full(len(f), c1), np.full(len(f), c2), f]))
-    if not cells:
+    if not pieces:
         return np.empty((0, 6))
-    cells = np.concatenate(cells)
+    cells = np.concatenate(pieces)
     g = np.stack([cells[:, [0, 3, 4]] * [1, 0.5, 0.5], cells[:, [3, 1, 5]] * [0.5, 1, 0.5],
                   cells[:, [4, 5, 2]] * [0.5, 0.5, 1]], axis=1)
     positive = np.all(np.linalg.eigvalsh(g) > 0, axis=1)
