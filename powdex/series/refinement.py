@@ -148,7 +148,7 @@ def _cell_lengths(result: RietveldResult) -> np.ndarray:
 
 def _ensemble_starts(seed_values: dict[str, float], starts: int, spread: float, rng: np.random.Generator) -> list[dict]:
     """Starts with every reciprocal cell parameter (``<phase>:x<k>``) scaled by 1/f², f uniform in
-    [1 − spread, 1 + spread] (a length scaled by f); the first start is the seeding cell itself."""
+    [1 − spread, 1 + spread] (a length scaled by f); the first start keeps the neighbour's values unchanged."""
     cell_names = [n for n in seed_values if re.fullmatch(r".+:x\d+", n)]
     out = [dict(seed_values)]
     for _ in range(starts - 1):
