@@ -23,7 +23,7 @@ import typer
 
 from powdex.cli.errors import EXIT_INTERRUPTED, OptionError, fail
 from powdex.cli.interrupts import InterruptLatch
-from powdex.cli.optimize import ExecutorName
+from powdex.cli.options import ExecutorName
 from powdex.files import check_output_directory, check_output_file
 
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -135,8 +135,8 @@ def _console():
 def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains: dict, refine: bool = False) -> None:
     from contextlib import ExitStack
 
-    from powdex.cli.optimize import executor_named
     from powdex.errors import PowdexError
+    from powdex.optim.registry import executor_from_name
     from powdex.patterns import read_peak_input
     from powdex.peaks import CU_KA1
 
@@ -164,7 +164,7 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
                 store = stack.enter_context(ResultsStore(chains["store"]))
             # In process is the search's own default: naming it would load dask for nothing.
             executor = (None if chains["executor"] is ExecutorName.inprocess
-                        else executor_named(stack, chains["executor"], chains["scheduler"], None))
+                        else executor_from_name(chains["executor"].value, scheduler=chains["scheduler"]))
             result = _run_with_progress(console, peak_list, config, executor, store)
     except PowdexError as exc:
         fail(exc)

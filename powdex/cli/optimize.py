@@ -4,20 +4,17 @@ on a named test function or on the user's own objective (``module:name``)."""
 from __future__ import annotations
 
 from contextlib import ExitStack
-from enum import Enum
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 
 from powdex.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OptionError, fail
+from powdex.cli.options import ExecutorName
 from powdex.errors import PowdexError
 from powdex.files import check_output_file
-from powdex.optim.registry import executor_from_name, executor_names
+from powdex.optim.registry import executor_from_name
 from powdex.optim.testfunctions import TEST_FUNCTIONS
-
-# Every registered executor (powdex.optim.registry) is a choice.
-ExecutorName = Enum("ExecutorName", [(name, name) for name in executor_names()], type=str)
 
 # The command ran, but no run reached an answer: not bad input (2), yet no success either.
 EXIT_NO_RESULT = 1
@@ -81,12 +78,6 @@ def _setup(objective, config: Path | None, seed: int | None, runs: int | None, s
     if sense is not None:
         strategy = strategy.model_copy(update={"sense": sense})
     return fitting, strategy
-
-
-def executor_named(stack: ExitStack, name: ExecutorName, scheduler: str | None, workers: int | None):
-    """``executor_from_name`` for ``powdex index --chains-executor`` (a dask executor without a scheduler
-    starts and stops its own loopback cluster, so ``stack`` holds nothing)."""
-    return executor_from_name(name.value, workers=workers, scheduler=scheduler)
 
 
 def fail_in_user_code(error: PowdexError) -> NoReturn:

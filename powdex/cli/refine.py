@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ import numpy as np
 import typer
 
 from powdex.cli.errors import OptionError, fail
-from powdex.cli.optimize import ExecutorName, executor_named
+from powdex.cli.options import ExecutorName
 from powdex.errors import PowdexError
 from powdex.files import check_output_directory
 
@@ -51,6 +50,7 @@ def refine(
     out: Annotated[Path, typer.Option(help="Directory for refinement.json, refinement.cif and refinement.png")] = Path("."),
 ) -> None:
     """Refine a cell against a measured pattern by a Pawley or Le Bail whole-pattern fit."""
+    from powdex.optim.registry import executor_from_name
     from powdex.patterns import read_pattern
     from powdex.refinement import refine as refine_pattern
     from powdex.refinement import start_from_index
@@ -82,13 +82,12 @@ def refine(
         if two_theta_min is not None or two_theta_max is not None:
             window = (two_theta_min if two_theta_min is not None else -np.inf,
                       two_theta_max if two_theta_max is not None else np.inf)
-        with ExitStack() as stack:
-            pool = None if starts == 1 else executor_named(stack, executor, scheduler, workers)
-            result = refine_pattern(
-                measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
-                cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
-                background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero,
-            )
+        pool = None if starts == 1 else executor_from_name(executor.value, workers=workers, scheduler=scheduler)
+        result = refine_pattern(
+            measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
+            cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
+            background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero,
+        )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)
     except PowdexError as error:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from powdex.cli.errors import OptionError, fail
-from powdex.cli.optimize import ExecutorName, executor_named
+from powdex.cli.options import ExecutorName
 from powdex.errors import PowdexError
 from powdex.files import check_output_directory
 
@@ -33,6 +32,7 @@ def series(
 ) -> None:
     """Refine every pattern seeded from its refined neighbour; a degraded fit falls back to an ensemble.
     A rerun with the same plan resumes."""
+    from powdex.optim.registry import executor_from_name
     from powdex.patterns import read_pattern
     from powdex.refinement.plan import RefinementPlan
     from powdex.reports import write_series_report
@@ -46,11 +46,11 @@ def series(
         check_output_directory(out, "--out")
         refinement_plan = RefinementPlan.from_toml(plan)
         patterns = [read_pattern(f, wavelength=wavelength, anode=anode) for f in files]
-        with ExitStack() as stack:
-            pool = executor_named(stack, executor, scheduler, workers) if executor != ExecutorName("inprocess") else None
-            result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,
-                                   fallback=not no_fallback, ensemble_starts=ensemble_starts,
-                                   cell_spread=cell_spread, seed=seed, executor=pool)
+        pool = (executor_from_name(executor.value, workers=workers, scheduler=scheduler)
+                if executor != ExecutorName("inprocess") else None)
+        result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,
+                               fallback=not no_fallback, ensemble_starts=ensemble_starts,
+                               cell_spread=cell_spread, seed=seed, executor=pool)
         report = write_series_report(result, out)
     except PowdexError as error:
         fail(error)
