@@ -47,6 +47,8 @@ def refine(
     instrument: Annotated[Path | None, typer.Option(help=(
         "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its profile, asymmetry, zero and "
         "displacement are held; only the sample's Lorentzian broadening is refined"))] = None,
+    anisotropic_strain: Annotated[bool, typer.Option("--anisotropic-strain", help=(
+        "Refine Stephens (1999) anisotropic microstrain: the S_HKL terms of the lattice system's Laue class"))] = False,
     executor: Annotated[ExecutorName, typer.Option(help="Where the starts run")] = ExecutorName.inprocess,
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
@@ -97,6 +99,7 @@ def refine(
             measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
             cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
             background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero, instrument=calibrated,
+            anisotropic_strain=anisotropic_strain,
         )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)
