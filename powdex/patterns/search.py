@@ -29,7 +29,9 @@
    anode's): a weak pick where a strong peak's d-spacing diffracts the
    tube's Kβ, tungsten Lα1 or the β filter's absorption edge, within its
    position error, is set aside with a note (``PeakSearch.set_aside``)
-   rather than handed to indexing as an impurity line.
+   rather than handed to indexing as an impurity line; so are the echoes
+   that Kα2 stripping makes of a tube line (it is no doublet), two and four
+   Kα2 splittings above it.
 
 With a calibrated ``Instrument`` the search knows what the pattern's own
 peaks only suggest: the minimum width is at least half the instrument's FWHM
@@ -409,6 +411,8 @@ def search_peaks(
     # Replicas lie where the same d-spacing diffracts: at Bragg angles, before the instrument's shifts.
     bragg = positions if instrument is None else corrected_two_theta(instrument, positions)
     set_aside = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0])) if pattern.wavelengths else []
+    if set_aside and kalpha2 == "stripped":
+        set_aside += strip_echo_picks(set_aside, bragg, heights, widths, sigma, pattern.wavelengths[:2], pattern.ratio)
     if set_aside:
         replica = np.isin(bragg, [pick.two_theta for pick in set_aside])
         shift = dict(zip(bragg.tolist(), (positions - bragg).tolist()))
@@ -524,6 +528,38 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
                 taken[index] = True
                 picks.append(TubeLinePick(float(positions[index]), float(heights[index]), line, float(positions[parent])))
     return sorted(picks, key=lambda pick: pick.two_theta)
+
+
+def strip_echo_picks(tube_picks: list[TubeLinePick], positions, heights, widths, sigma,
+                     wavelengths: tuple[float, float], ratio: float) -> list[TubeLinePick]:
+    """The picks that Kα2 stripping made of tube lines: echoes to set aside with them.
+
+    A tube line is one line, not a Kα1/Kα2 doublet, yet the strip subtracts R
+    times it one Kα2 splitting above, which leaves a dip, and then R times that
+    dip one splitting further, which leaves a peak of R² of the line, and so on:
+    positive echoes at two and four splittings (sin θ′ = sin θ · (λ₂/λ₁)ⁿ), of
+    R² and R⁴ of the line.  A pick there, within its position error and no
+    higher than twice that, is the echo.
+    """
+    alpha1, alpha2 = wavelengths
+    taken = np.isin(positions, [pick.two_theta for pick in tube_picks])
+    echoes = []
+    for pick in tube_picks:
+        parent = int(np.argmin(np.abs(positions - pick.two_theta)))
+        for splittings in (2, 4):
+            sine = np.sin(np.radians(pick.two_theta / 2)) * (alpha2 / alpha1) ** splittings
+            if sine >= 1:
+                break
+            where = np.degrees(2 * np.arcsin(sine))
+            tolerance = np.maximum(TUBE_LINE_MATCH_SIGMA * np.hypot(sigma, sigma[parent]),
+                                   TUBE_LINE_MATCH_FWHM * widths[parent])
+            match = (np.abs(positions - where) <= tolerance) & ~taken & (heights <= 2 * ratio**splittings * pick.height)
+            if match.any():
+                echo = int(np.flatnonzero(match)[np.argmax(heights[match])])
+                taken[echo] = True
+                echoes.append(TubeLinePick(float(positions[echo]), float(heights[echo]),
+                                           f"{pick.line} strip echo", pick.two_theta))
+    return echoes
 
 
 def _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction) -> np.ndarray:
