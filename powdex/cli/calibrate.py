@@ -46,8 +46,10 @@ def calibrate(
     export: Annotated[list[Path] | None, typer.Option(help="Also write the instrument as .instprm, .prm or .irf (repeatable)")] = None,
     plot: Annotated[Path | None, typer.Option(help="Directory for the fit's calibration.json/.cif/.png (default: beside --out)")] = None,
 ) -> None:
-    """Calibrate the instrument on a scan of a standard: zero, the geometry's shifts (Bragg–Brentano displacement
-    and transparency; Debye–Scherrer capillary x and y), profile and asymmetry."""
+    """Calibrate the instrument on a scan of a standard: zero, displacement, profile and asymmetry.
+
+    The geometry decides the shifts: Bragg–Brentano specimen displacement and transparency, Debye–Scherrer
+    capillary x and y displacement."""
     from powdex.instrument import monochromator_polarisation, write_instrument
     from powdex.patterns import read_pattern
     from powdex.refinement.calibrate import calibrate as calibrate_instrument
