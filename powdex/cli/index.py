@@ -114,8 +114,10 @@ def index(
         calibrated = _instrument(instrument)
     except (PowdexError, ValidationError) as exc:
         fail(exc)
-    # The anode joins the settings only when given, so that series indexed before the option keep their results.
-    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {})
+    # The anode and instrument join the settings only when given, so that series indexed before the options keep
+    # their results.
+    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {}) | (
+        {"instrument": str(instrument)} if instrument else {})
     if out is None:
         _index_one(files[0], reading, config, json_out, chains, refine, calibrated)
     else:

@@ -105,9 +105,12 @@ def test_cli_peaks_and_index_take_the_instrument(tmp_path):
     peaks = run_cli("peaks", str(scan), "--instrument", str(instrument))
     assert peaks.returncode == 0, peaks.stderr
     assert "from the instrument" in peaks.stderr and "lab.instprm: minimum widths" in peaks.stderr
-    indexed = run_cli("index", str(scan), "--instrument", str(instrument), "--systems", "cubic", "--time-limit", "5")
+    document = tmp_path / "index.json"
+    indexed = run_cli("index", str(scan), "--instrument", str(instrument), "--systems", "cubic", "--time-limit", "5",
+                      "--json", str(document))
     assert indexed.returncode == 0, indexed.stderr
     assert "positions corrected for the instrument" in indexed.stderr
+    assert str(instrument) in document.read_text()  # the settings name the instrument file
     series = run_cli("index", str(scan), str(scan), "--out", str(tmp_path / "o"), "--instrument", str(instrument))
     assert series.returncode == 2 and "--instrument is for one pattern" in series.stderr
     missing = run_cli("index", str(scan), "--instrument", str(tmp_path / "none.prm"))
