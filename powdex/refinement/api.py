@@ -145,6 +145,7 @@ def refine(
     ``anisotropic_strain`` adds Stephens's (1999) S_HKL of the lattice system's
     Laue class (``powdex.refinement.stephens``), refined, reported as
     ``strain_S400``…: a Lorentzian width per line on top of the profile's.
+    They take the place of the isotropic strain term X, which is then held.
     """
     if instrument is not None:
         profile = dict(instrument.profile, **(profile or {}))

@@ -83,13 +83,16 @@ STAGES: tuple[tuple[str, ...], ...] = (
 
 
 def group_indices(model: ProfileModel, group: str) -> np.ndarray:
+    # With Stephens's anisotropic strain the isotropic strain term X is held: the S_HKL span it (the
+    # isotropic spread σ(M) ∝ M is one of their combinations), so refining both leaves the fit singular.
+    lorentzian = [Y] if model.extra_width is not None else [X, Y]
     ranges = {
         "background": np.arange(model.background_slice.start, model.background_slice.stop),
         "intensities": np.arange(model.intensity_slice.start, model.intensity_slice.stop),
         "cell": np.arange(model.cell_slice.start, model.cell_slice.stop),
         "zero": np.array([ZERO]), "displacement": np.array([DISPLACEMENT]),
-        "profile": np.array([U, V, W, X, Y]), "asymmetry": np.array([SL, HL]),
-        "sample_broadening": np.array([X, Y]), "transparency": np.array([TRANSPARENCY]),
+        "profile": np.array([U, V, W, *lorentzian]), "asymmetry": np.array([SL, HL]),
+        "sample_broadening": np.array(lorentzian), "transparency": np.array([TRANSPARENCY]),
         "capillary": np.array([X_DISPLACEMENT, Y_DISPLACEMENT]),
         STRAIN_GROUP: np.arange(model.width_slice.start, model.width_slice.stop),
     }
