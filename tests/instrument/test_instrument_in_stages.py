@@ -16,7 +16,7 @@ from powdex.indexing.observations import Observations
 from powdex.instrument import Instrument, corrected_two_theta, peak_shift, write_instrument
 from powdex.patterns import search_peaks
 from powdex.patterns.simulate import simulate_pattern
-from powdex.peaks import PeakList, q2_to_two_theta
+from powdex.peaks import PeakInputError, PeakList, q2_to_two_theta
 
 LAB = Instrument(wavelengths=(1.5405929, 1.5444274), ratio=0.5, zero=0.06, displacement=-0.18, U=0.004, V=-0.002,
                  W=0.003, X=0.01, Y=0.005, source="lab")
@@ -115,3 +115,22 @@ def test_cli_peaks_and_index_take_the_instrument(tmp_path):
     assert series.returncode == 2 and "--instrument is for one pattern" in series.stderr
     missing = run_cli("index", str(scan), "--instrument", str(tmp_path / "none.prm"))
     assert missing.returncode == 2 and "none.prm: cannot read" in missing.stderr
+
+
+def test_read_peak_input_takes_the_instruments_wavelengths(tmp_path):
+    """A peak list that names no wavelength, and a scan whose file names none, are read at the instrument's."""
+    from powdex.patterns import read_peak_input
+
+    cobalt = Instrument(wavelengths=(1.78897, 1.79285), ratio=0.5, U=0.004, V=-0.002, W=0.003, source="co.toml")
+    listed = tmp_path / "peaks.txt"
+    listed.write_text("\n".join(f"{t:.4f} 100" for t in cubic_two_theta(8, 1.78897)) + "\n")
+    assert read_peak_input(listed, instrument=cobalt).wavelength == 1.78897
+    with pytest.raises(PeakInputError, match="no wavelength"):
+        read_peak_input(listed)
+    simulated = simulate_pattern(Cell(A, A, A), anode="Co", two_theta_range=(20, 100), seed=3, noise=0.01)
+    scan = tmp_path / "scan.xy"
+    np.savetxt(scan, np.column_stack([simulated.pattern.two_theta, simulated.pattern.intensity]))
+    picked = read_peak_input(scan, instrument=cobalt)
+    assert picked.wavelength == 1.78897
+    assert any("from the instrument co.toml" in note for note in picked.notes)
+    assert np.asarray(picked.two_theta)[:3] == pytest.approx(simulated.line_two_theta[:3], abs=0.01)
