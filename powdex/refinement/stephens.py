@@ -1,21 +1,24 @@
 """Anisotropic microstrain broadening: Stephens (1999), J. Appl. Cryst. 32, 281.
 
-Strain spreads each reflection's M = 1/d² = q²; its variance is a quartic form
-in h, k, l whose coefficients S_HKL (H + K + L = 4) the Laue class restricts:
+Strain spreads each reflection's M = 1/d² = q²; the spread is a quartic form
+in h, k, l whose coefficients S_HKL (H + K + L = 4) the Laue class restricts.
+Here the form is the squared FWHM of M's distribution:
 
-    σ²(M_hkl) = Σ S_HKL h^H k^K l^L
+    Γ_M² = Σ S_HKL h^H k^K l^L
 
 with Stephens's own forms (the triclinic one, restricted by symmetry: the
 squared-product terms carry 3, the cubed-times-one terms 2, the h²kl-type 4).
 A spread ΔM/M is a spread Δ2θ = tanθ ΔM/M in radians, so each line gains a
 Lorentzian FWHM
 
-    Γ_S = (180/π) √(σ²(M_hkl)) tanθ / M_hkl = (180/π) √(σ²(M_hkl)) λ² / (2 sin 2θ)   (deg)
+    Γ_S = (180/π) Γ_M tanθ / M = (180/π) Γ_M λ² / (2 sin 2θ)   (deg)
 
 added to the Thompson–Cox–Hastings Γ_L (``ProfileModel``'s ``extra_width``
-hook).  S_HKL are in Å⁻⁴.  One representative hkl per line: reflections that
-are not symmetry-equivalent but share a d-spacing for every cell of the lattice
-system (cubic 333 and 511) take the representative's width.
+hook).  S_HKL are in Å⁻⁴.  An isotropic strain of Stokes–Wilson ε (FWHM
+4ε tanθ) is Γ_M = 4ε M: for a cubic cell S400 = (4ε)²/a⁴ and S220 = ⅔ S400.
+One representative hkl per line: reflections that are not symmetry-equivalent
+but share a d-spacing for every cell of the lattice system (cubic 333 and
+511) take the representative's width.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from powdex.crystal import LatticeSystem
 from powdex.refinement.errors import RefinementError
 
 DEG = 180.0 / math.pi
-# Smallest σ²(M) the width accepts: a fit that drives the quartic form negative at a line gets no
+# Smallest Γ_M² the width accepts: a fit that drives the quartic form negative at a line gets no
 # strain width there (instead of a NaN), and the square root's slope stays finite.
 _MIN_VARIANCE = 1e-14
 
@@ -84,7 +87,7 @@ FORMS = {
 
 def stephens_terms(system: LatticeSystem, hkl: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
     """The S_HKL names of ``system``'s Laue class and, per row of ``hkl``, the
-    coefficient of each in σ²(M_hkl): (names, (n, len(names)))."""
+    coefficient of each in Γ_M²: (names, (n, len(names)))."""
     if system not in FORMS:
         raise RefinementError(f"anisotropic strain: no Stephens form for the {system.value} lattice system in "
                               "rhombohedral axes; use the hexagonal setting")
@@ -130,7 +133,7 @@ START_SPREAD = 2e-4
 
 
 def strain_start(width: StephensWidth, q2: np.ndarray) -> np.ndarray:
-    """S_HKL giving a spread σ(M)/M of about ``START_SPREAD`` at the median line (``q2`` = M per line): the
+    """S_HKL giving a spread Γ_M/M of about ``START_SPREAD`` at the median line (``q2`` = M per line): the
     terms of even powers equal (their form is then positive at every line), those of odd powers zero.  Not
     all zero, where the square root's slope vanishes and a fit could not leave it."""
     even = np.array([all(int(power) % 2 == 0 for power in name[1:]) for name in width.names])
