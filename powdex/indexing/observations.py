@@ -62,6 +62,9 @@ class Observations:
             notes = (f"positions corrected for the instrument {instrument.source or '(given)'}: "
                      f"Δ2θ {shift.min():+.4f} to {shift.max():+.4f}°"
                      + (", peaks weighted by its FWHM" if weighted else ""),)
+        elif instrument is not None:
+            notes = ("the instrument's shifts apply to measured 2θ: these peaks, given as d or q² (or without a "
+                     "wavelength), are used as they are",)
         measured_in_two_theta = peaks.two_theta is not None
         if peaks.wavelength is not None and (measured_in_two_theta or not peaks.wavelength_assumed):
             wavelength = float(peaks.wavelength)

@@ -56,6 +56,8 @@ def test_observations_take_the_instrument_shift_off_and_weight_by_its_width():
     assert corrected.weight == pytest.approx(np.median(widths) / widths)
     assert corrected.weight[0] > corrected.weight[-1]  # the broad high-angle line counts less
     assert "corrected for the instrument lab" in corrected.notes[0]
+    as_d = Observations.from_peaks(PeakList.from_values(1 / np.sqrt(plain.q2), units="d"), LAB)
+    assert np.all(as_d.weight == 1.0) and "used as they are" in as_d.notes[0]
 
 
 def test_indexing_with_the_instrument_finds_the_cell_its_shifts_hide():
