@@ -60,6 +60,10 @@ PATTERNS = (
                 Cell(10.863168, 8.703946, 7.757701, 90, 102.9426, 90), "P", wavelength=0.589183),
     RealPattern("jadarite_11bmb_6231_to12deg.fxye", "synchrotron", "monoclinic",
                 Cell(6.763493, 13.803014, 7.689354, 90, 124.0869, 90), "P", wavelength=0.413529),
+    RealPattern("Quinoli.gda", "synchrotron", "orthorhombic", Cell(7.748, 7.651, 12.736), "P", wavelength=1.148407),
+    RealPattern("OH_53.fxye", "synchrotron", "tetragonal", Cell(6.03, 6.03, 7.78), "I", wavelength=0.413263),
+    RealPattern("OH_00.fxye", "synchrotron", "orthorhombic", Cell(7.712699, 8.543299, 8.536427), "F", wavelength=0.413263),
+    RealPattern("pyxrd_brk_raw2.raw", "lab Cu Kα1+2", "hexagonal", Cell(3.2498, 3.2498, 5.2066, 90, 90, 120), "P"),
 )
 
 
