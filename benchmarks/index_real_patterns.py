@@ -64,6 +64,8 @@ PATTERNS = (
     RealPattern("OH_53.fxye", "synchrotron", "tetragonal", Cell(6.03, 6.03, 7.78), "I", wavelength=0.413263),
     RealPattern("OH_00.fxye", "synchrotron", "orthorhombic", Cell(7.712699, 8.543299, 8.536427), "F", wavelength=0.413263),
     RealPattern("pyxrd_brk_raw2.raw", "lab Cu Kα1+2", "hexagonal", Cell(3.2498, 3.2498, 5.2066, 90, 90, 120), "P"),
+    RealPattern("Si_Al2O3_11bmb_8341_to24deg.fxye", "synchrotron", "trigonal",
+                Cell(4.759, 4.759, 12.99, 90, 90, 120), "R", wavelength=0.413011),
 )
 
 
