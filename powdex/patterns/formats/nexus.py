@@ -105,14 +105,14 @@ def _wavelength(entry) -> tuple[tuple[float, ...], float]:
     entry.visititems(visit)
 
     def length(key: str) -> float | None:
+        """The first positive value of ``key`` in Å, among those in known length units."""
         for dataset in datasets.get(key, []):
             factor = _LENGTH_TO_ANGSTROM.get(_units(dataset))
-            value = float(np.asarray(dataset[()]).ravel()[0]) * (factor or 1.0)
-            if factor is not None and value > 0:
+            if factor is not None and (value := float(np.asarray(dataset[()]).ravel()[0]) * factor) > 0:
                 return value
         return None
 
-    for key in ("NXmonochromator/wavelength", "NXbeam/incident_wavelength", "NXmonochromator/energy_wavelength"):
+    for key in ("NXmonochromator/wavelength", "NXbeam/incident_wavelength"):
         value = length(key)
         if value:
             return (value,), 0.0
