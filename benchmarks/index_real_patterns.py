@@ -3,7 +3,7 @@
 Each file in tests/data/patterns that has a published cell (listed below,
 provenance in tests/data/patterns/PROVENANCE.md) is read as a user's file
 is, through :func:`powdex.patterns.read_peak_input` (the 20 lowest-angle
-picks), given its wavelength or tube, and indexed by :func:`powdex.index`
+picks of at least 1 % of the strongest peak's height), given its wavelength or tube, and indexed by :func:`powdex.index`
 with the default settings and a time limit.  The rank is that of the first
 candidate whose lattice is the published one (reduced cells compared,
 :func:`powdex.crystal.same_lattice`).  For a miss the table says why, from
