@@ -3,7 +3,7 @@
 Each file in tests/data/patterns that has a published cell (listed below,
 provenance in tests/data/patterns/PROVENANCE.md) is read as a user's file
 is, through :func:`powdex.patterns.read_peak_input` (the 20 lowest-angle
-picks), given its wavelength or tube, and indexed by :func:`powdex.index`
+picks of at least 1 % of the strongest peak's height), given its wavelength or tube, and indexed by :func:`powdex.index`
 with the default settings and a time limit.  The rank is that of the first
 candidate whose lattice is the published one (reduced cells compared,
 :func:`powdex.crystal.same_lattice`).  For a miss the table says why, from
@@ -71,6 +71,12 @@ PATTERNS = (
                 Cell(10.863168, 8.703946, 7.757701, 90, 102.9426, 90), "P", wavelength=0.589183),
     RealPattern("jadarite_11bmb_6231_to12deg.fxye", "synchrotron", "monoclinic",
                 Cell(6.763493, 13.803014, 7.689354, 90, 124.0869, 90), "P", wavelength=0.413529),
+    RealPattern("Quinoli.gda", "synchrotron", "orthorhombic", Cell(7.748, 7.651, 12.736), "P", wavelength=1.148407),
+    RealPattern("OH_53.fxye", "synchrotron", "tetragonal", Cell(6.03, 6.03, 7.78), "I", wavelength=0.413263),
+    RealPattern("OH_00.fxye", "synchrotron", "orthorhombic", Cell(7.712699, 8.543299, 8.536427), "F", wavelength=0.413263),
+    RealPattern("pyxrd_brk_raw2.raw", "lab Cu Kα1+2", "hexagonal", Cell(3.2498, 3.2498, 5.2066, 90, 90, 120), "P"),
+    RealPattern("Si_Al2O3_11bmb_8341_to24deg.fxye", "synchrotron", "trigonal",
+                Cell(4.759, 4.759, 12.99, 90, 90, 120), "R", wavelength=0.413011),
 )
 
 

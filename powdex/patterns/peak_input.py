@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 # Suffixes that are peak lists whatever their content.
 PEAK_LIST_SUFFIXES = (".npy", ".pkslst")
+# Picks weaker than this fraction of the strongest peak's height are left out of
+# the list for indexing: on real patterns they are mostly impurity lines, tails
+# of beam artefacts and noise bumps, which cost indexing more than the weak
+# true lines they take with them (the next lines up take their places).
+MIN_RELATIVE_HEIGHT = 0.01
 
 
 def peaks_from_pattern(
@@ -33,12 +38,15 @@ def peaks_from_pattern(
     *,
     n_peaks: int | None = 20,
     min_significance: float = 5.0,
+    min_relative_height: float = MIN_RELATIVE_HEIGHT,
     strip: bool = True,
     search: PeakSearch | None = None,
     instrument: Instrument | None = None,
 ) -> PeakList:
     """The peak list of a measured pattern: its ``n_peaks`` lowest-angle Kα1 lines (all if None).
 
+    Picks lower than ``min_relative_height`` times the strongest peak are
+    left out (0 keeps every pick).
     Peaks come from :func:`powdex.patterns.search.search_peaks` (or the
     ``search`` already made of this pattern).  Positions are Kα1 lines when
     the Kα2 was stripped; with ``strip=False`` on a doublet they are
@@ -67,9 +75,13 @@ def peaks_from_pattern(
         notes.append(f"Kα2 not stripped: positions are Kα1/Kα2 centroids, indexed at their weighted mean λ {wavelength:.5f} Å")
     else:
         notes.append(f"wavelength {wavelength:.5f} Å ({'Kα1' if doublet else 'the only line'})")
+    strong = search.height >= min_relative_height * search.height.max(initial=0.0)
+    if (~strong).any():
+        notes.append(f"{int((~strong).sum())} picks weaker than {min_relative_height:.3g} of the strongest peak left out")
     keep = _distinct(search.two_theta, search.height, wavelength)
-    if (~keep).any():
-        notes.append(f"{int((~keep).sum())} picks closer than the duplicate tolerance merged into their stronger neighbour")
+    if (~keep & strong).any():
+        notes.append(f"{int((~keep & strong).sum())} picks closer than the duplicate tolerance merged into their stronger neighbour")
+    keep &= strong
     positions, intensities = search.two_theta[keep], search.intensity[keep]
     peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
     if n_peaks is not None and peaks.n > n_peaks:

@@ -2,6 +2,7 @@
 made-up files, and each malformed one refused with one line naming the file."""
 
 import struct
+import sys
 import zipfile
 
 import numpy as np
@@ -64,6 +65,90 @@ def test_brml_columns_from_the_data_views(data):
     assert len(pattern) == 2001 and pattern.two_theta[0] == 44.0 and pattern.two_theta[-1] == 48.0
     assert pattern.intensity[:5].tolist() == [3, 1, 1, 2, 2]
     assert pattern.wavelengths == (1.5406, 1.54439) and pattern.ratio == 0.5
+
+
+def test_bruker_raw2_header_offsets_of_a_real_file(data):
+    # Zincite, converted from UXD by Bruker's XCH (PyXRD's test file): the tube lines sit at 190–198.
+    pattern = read_pattern(data / "pyxrd_brk_raw2.raw")
+    assert len(pattern) == 7251 and pattern.two_theta[0] == 5.0 and pattern.two_theta[-1] == pytest.approx(150.0)
+    assert pattern.intensity[:3].tolist() == [222, 187, 198]
+    assert pattern.wavelengths == (1.5406, 1.5443) and pattern.ratio == 0.514
+    assert pattern.metadata["sample"] == "ZINCITE.DAT" and pattern.metadata["k_beta"] == 1.3924
+
+
+def test_bruker_raw1_real_file(data):
+    pattern = read_pattern(data / "pyxrd_brk_raw1.raw")
+    assert len(pattern) == 876 and pattern.two_theta[0] == 4.98 and pattern.two_theta[-1] == pytest.approx(39.98)
+    assert pattern.intensity[:3].tolist() == [665, 632, 637]
+    assert pattern.wavelengths == (1.5406, 1.54443) and pattern.ratio == 0.5 and pattern.metadata["sample"] == "VINAIGRE"
+
+
+def test_ras_real_smartlab_header_with_a_cut_scan(data):
+    # A real SmartLab header whose scan its source cut to 5 of 3501 points: read as it is, with a note.
+    pattern = read_pattern(data / "RDE_XRD_test.ras")
+    assert pattern.two_theta.tolist() == [25.0, 25.01, 25.02, 25.03, 25.04]
+    assert pattern.intensity.tolist() == [13, 7, 12, 6, 3]
+    assert pattern.wavelengths == (1.540593, 1.544414) and pattern.ratio == 0.5
+    assert pattern.metadata["anode"] == "Cu" and pattern.metadata["k_beta"] == 1.392246
+    assert pattern.notes == ("the header says 3501 points, the scan holds 5",)
+
+
+def test_nexus_nxxrd_file_holds_the_xrdml_scan(data):
+    pytest.importorskip("h5py")
+    # NOMAD's NeXus (NXxrd_pan) copy of the XRDML scan: same points, tube lines from NXsource.
+    nexus = read_pattern(data / "XRD-918-16_10_nxxrd.hdf5")
+    xrdml = read_pattern(data / "XRD-918-16_10.xrdml")
+    np.testing.assert_array_equal(nexus.two_theta, xrdml.two_theta)
+    np.testing.assert_array_equal(nexus.intensity, xrdml.intensity)
+    assert nexus.wavelengths == (1.540598, 1.544426) and nexus.ratio == 0.5
+    assert nexus.metadata["definition"] == "NXxrd_pan" and nexus.metadata["data"] == "/entry/experiment_result"
+
+
+def nexus_file(path, axis_name: str, axis, units: str, *, wavelength: float | None = 0.5, errors=None):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as handle:
+        entry = handle.create_group("scan")
+        entry.attrs["NX_class"] = "NXentry"
+        if wavelength is not None:
+            monochromator = entry.create_group("instrument/monochromator")
+            monochromator.attrs["NX_class"] = "NXmonochromator"
+            monochromator.create_dataset("wavelength", data=wavelength).attrs["units"] = "angstrom"
+        data = entry.create_group("data")
+        data.attrs.update(NX_class="NXdata", signal="counts", axes=[axis_name])
+        data.create_dataset(axis_name, data=axis).attrs["units"] = units
+        data.create_dataset("counts", data=np.array([1.0, 4.0, 9.0, 4.0, 1.0, 1.0]))
+        if errors is not None:
+            data.create_dataset("errors", data=errors)
+    return path
+
+
+def test_nexus_q_axis_in_inverse_nm_with_a_monochromator_wavelength(tmp_path):
+    two_theta = np.array([10.0, 10.5, 11.0, 11.5, 12.0, 12.5])
+    q_per_nm = 10 * 4 * np.pi * np.sin(np.radians(two_theta / 2)) / 0.5
+    pattern = read_pattern(nexus_file(tmp_path / "q.nxs", "q", q_per_nm, "1/nm", errors=np.full(6, 2.0)))
+    np.testing.assert_allclose(pattern.two_theta, two_theta)
+    assert pattern.wavelengths == (0.5,) and pattern.sigma.tolist() == [2.0] * 6 and pattern.sigma_from_file
+
+
+def test_nexus_q_axis_without_a_wavelength_is_refused(tmp_path):
+    path = nexus_file(tmp_path / "q.h5", "Q", np.linspace(1, 2, 6), "1/angstrom", wavelength=None)
+    with pytest.raises(PeakInputError, match=r"q.h5: the axis 'Q' is Q and the file gives no wavelength; give one"):
+        read_pattern(path)
+
+
+def test_nexus_needs_h5py_in_one_line(data, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(PeakInputError, match=r"nxxrd.hdf5: a NeXus/HDF5 file; reading it needs h5py \(pip install 'powdex\[nexus\]'\)$"):
+        read_pattern(data / "XRD-918-16_10_nxxrd.hdf5")
+
+
+def test_hdf5_without_nxdata_is_refused(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "image.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("frame", data=np.zeros((4, 4)))
+    with pytest.raises(PeakInputError, match=r"image.h5: no NXdata group with a 'signal' attribute"):
+        read_pattern(path)
 
 
 # --- made-up files to the published layouts ------------------------------------------
@@ -222,7 +307,7 @@ MALFORMED = {
     "no_counts.xrdml": (XRDML_NO_COUNTS, "no_counts.xrdml: the scan has neither <counts> nor <intensities>"),
     "cut.xrdml": ("<?xml version='1.0'?><xrdMeasurements><xrdMeasurement>", "cut.xrdml: not well-formed XML (no element found"),
     "cut.raw": (b"RAW1.01\0" + b"\1\0\0\0" * 4 + b"\0" * 600, "cut.raw: truncated Bruker RAW file (624 bytes, needs 656)"),
-    "old.raw": (b"RAW  \0\0\0" + b"\0" * 100, "old.raw: Bruker RAW version 1 is not read; convert it to RAW v3/v4 or .xy with DIFFRAC"),
+    "old.raw": (b"RAW  \0\0\0" + b"\0" * 100, "old.raw: a range of 32 steps from byte 156 does not fit the file (108 bytes)"),
     "tof.gsa": ("title\nBANK 1 100 10 RALF 1000 10 1000 0.001 ALT\n", "tof.gsa:2: RALF bank is time-of-flight; powdex reads constant-wavelength 2θ banks"),
     "short.gsa": ("title\nBANK 1 4000 4000 CONST 1000 2 0 0 ESD\n     123       4     125       4\n",
                   "short.gsa:2: BANK line promises 4000 points, the file holds 2"),

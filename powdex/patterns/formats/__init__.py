@@ -40,7 +40,7 @@ class PatternFormat:
 
 
 # Most specific first: text columns recognise almost any text, so they come last.
-BUILT_IN = ("xrdml", "bruker_brml", "rigaku_rasx", "bruker_raw", "rigaku_ras", "gsas", "pdcif", "text_columns")
+BUILT_IN = ("xrdml", "bruker_brml", "rigaku_rasx", "bruker_raw", "rigaku_ras", "gsas", "pdcif", "nexus", "text_columns")
 
 _registered: list[PatternFormat] = []
 

@@ -1,10 +1,15 @@
-"""Bruker/Siemens binary RAW (``.raw``): the first range of versions 2, 3 ("RAW1.01") and 4 ("RAW4.00").
+"""Bruker/Siemens binary RAW (``.raw``): the first range of versions 1 ("RAW "), 2, 3 ("RAW1.01") and 4 ("RAW4.00").
 
 Little-endian layouts as documented in Bruker's DIFFRAC file-exchange notes
 and read by GSAS-II's ``G2pwd_BrukerRAW``:
 
-- v2 (``RAW2``): 256-byte file header (anode at 184, Kα1, Kα2 and the
-  Kα2/Kα1 ratio as float32 at 186, 190, 194); ranges of ``uint16 header
+- v1 (``RAW ``): each range starts with its header: uint32 steps at 4,
+  float32 step at 12, float32 start 2θ at 24, the sample name (32 bytes)
+  at 40, Kα1 and Kα2 as float32 at 72 and 76 (no ratio: 1/2 is taken), a
+  uint32 "another range follows" at 152, then float32 counts from 156.
+- v2 (``RAW2``): 256-byte file header (date and time at 168, anode at 188,
+  Kα1, Kα2 and the Kα2/Kα1 ratio as float32 at 190, 194, 198, Kβ at 206:
+  as real files and GSAS-II have them); ranges of ``uint16 header
   length, uint16 steps, ..., float32 step at +12, float32 start 2θ at +16``,
   float32 counts after the range header.
 - v3 (``RAW1.01``): int32 number of ranges at 12; anode at 608; Kα mean,
@@ -19,8 +24,6 @@ and read by GSAS-II's ``G2pwd_BrukerRAW``:
   uint32 at +136 and +140, then the extra headers and one datum per step
   whose first 4 bytes are the float32 counts (DIFFRAC.SUITE writes 8-byte
   data, the counts then a status word).
-
-Version 1 (``RAW ``) is refused with a note to convert the file.
 """
 
 from __future__ import annotations
@@ -81,13 +84,32 @@ def _lines(alpha1: float, alpha2: float, ratio: float) -> tuple[tuple[float, ...
     return (alpha1, alpha2), ratio, {}
 
 
+# Version 1 files name no Kα2/Kα1 ratio; Bruker's software takes 1/2.
+_V1_RATIO = 0.5
+
+
+def _single(value: float) -> float:
+    """A float32 header value as written (1.5406, not 1.5405999422)."""
+    return float(f"{value:.7g}")
+
+
+def _version1(raw: _Bytes) -> tuple:
+    n_steps = raw.unpack("I", 4)
+    step, start = _single(raw.unpack("f", 12)), _single(raw.unpack("f", 24))
+    alpha1, alpha2 = (_single(value) for value in raw.unpack("2f", 72))
+    *lines, metadata = _lines(alpha1, alpha2, _V1_RATIO if alpha2 > 0 else 0.0)
+    metadata["sample"] = raw.text(40, 32)
+    return start, step, raw.counts(156, n_steps), lines, metadata
+
+
 def _version2(raw: _Bytes) -> tuple:
-    anode = raw.text(184, 2)
-    alpha1, alpha2, ratio = raw.unpack("3f", 186)
+    anode = raw.text(188, 2)
+    alpha1, alpha2, ratio = (_single(value) for value in raw.unpack("3f", 190))
     header_length, n_steps = raw.unpack("2H", 256)
-    step, start = raw.unpack("2f", 256 + 12)
+    step, start = (_single(value) for value in raw.unpack("2f", 256 + 12))
     *lines, metadata = _lines(alpha1, alpha2, ratio)
-    return start, step, raw.counts(256 + header_length, n_steps), lines, {**metadata, "anode": anode}
+    metadata.update(anode=anode, k_beta=_single(raw.unpack("f", 206)), sample=raw.text(8, 32))
+    return start, step, raw.counts(256 + header_length, n_steps), lines, metadata
 
 
 def _version3(raw: _Bytes) -> tuple:
@@ -142,9 +164,9 @@ def read(path: Path, source: str) -> Pattern:
     elif signature.startswith(b"RAW2"):
         start, step, counts, (wavelengths, ratio), metadata = _version2(raw)
     elif signature.startswith(b"RAW "):
-        raise PeakInputError(f"{source}: Bruker RAW version 1 is not read; convert it to RAW v3/v4 or .xy with DIFFRAC")
+        start, step, counts, (wavelengths, ratio), metadata = _version1(raw)
     else:
-        raise PeakInputError(f"{source}: not a Bruker RAW file (starts {signature!r}, expected RAW1.01, RAW4.00 or RAW2)")
+        raise PeakInputError(f"{source}: not a Bruker RAW file (starts {signature!r}, expected RAW1.01, RAW4.00, RAW2 or RAW)")
     if not (np.isfinite(start) and np.isfinite(step) and step > 0):
         raise PeakInputError(f"{source}: implausible scan start {start:g}° and step {step:g}°")
     two_theta = start + step * np.arange(counts.size)

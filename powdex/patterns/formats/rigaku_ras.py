@@ -12,6 +12,7 @@ only the ASCII keys and numbers are read.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,15 @@ def read(path: Path, source: str) -> Pattern:
         raise PeakInputError(f"{source}: the scan axis is {axis!r}, not 2θ")
     data = intensity_rows(lines[start:end], source, start + 1)
     wavelengths, ratio, metadata = header_lines(header)
-    return pattern_from_columns(data[:, 0], data[:, 1], None, source, wavelengths=wavelengths, ratio=ratio, metadata=metadata)
+    if header.get("FILE_SAMPLE"):
+        metadata["sample"] = header["FILE_SAMPLE"]
+    pattern = pattern_from_columns(data[:, 0], data[:, 1], None, source, wavelengths=wavelengths, ratio=ratio,
+                                   metadata=metadata)
+    # A header count that the rows do not match: a cut or unfinished scan, read as it is.
+    expected = header.get("MEAS_DATA_COUNT", "")
+    if expected.isdigit() and int(expected) != len(data):
+        return replace(pattern, notes=(*pattern.notes, f"the header says {expected} points, the scan holds {len(data)}"))
+    return pattern
 
 
 FORMAT = PatternFormat("Rigaku RAS", SUFFIXES, sniff, read)
