@@ -44,6 +44,9 @@ def refine(
     exclude: Annotated[list[str] | None, typer.Option(help="2θ region LOW,HIGH left out of the fit (repeatable)")] = None,
     background_terms: Annotated[int, typer.Option(min=1, max=30, help="Chebyshev background coefficients")] = 6,
     no_asymmetry: Annotated[bool, typer.Option("--no-asymmetry", help="Leave out the axial-divergence asymmetry")] = False,
+    serial_correlation: Annotated[bool, typer.Option(
+        "--serial-correlation", help="Scale the esds by the Bérar–Lelann factor for serially correlated residuals "
+                                     "(from the residuals' Durbin–Watson statistic)")] = False,
     executor: Annotated[ExecutorName, typer.Option(help="Where the starts run")] = ExecutorName.inprocess,
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
@@ -87,6 +90,7 @@ def refine(
             measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
             cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
             background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero,
+            serial_correlation=serial_correlation,
         )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)
@@ -111,7 +115,7 @@ def _show(result, paths: dict) -> None:
         table.add_row(name, f"{getattr(result.cell, name):.6f}", "" if esd is None else f"{esd:.6f}")
     table.add_row("volume", f"{result.cell.volume:.4f}", "")
     console.print(table)
-    parameters = Table(title="parameters (esd: least squares × √χ²_red; ! held at a bound, no esd)")
+    parameters = Table(title=f"parameters (esd: {result.esd_convention}; ! held at a bound, no esd)")
     for column in ("parameter", "value", "esd", ""):
         parameters.add_column(column)
     for p in result.parameters:
@@ -119,7 +123,7 @@ def _show(result, paths: dict) -> None:
                            "!" if p.at_bound else ("" if p.refined else "fixed"))
     console.print(parameters)
     console.print(f"Rwp {100 * stats.rwp:.3f} %  Rp {100 * stats.rp:.3f} %  Rexp {100 * stats.rexp:.3f} %  "
-                  f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}")
+                  f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}  Durbin–Watson d {result.durbin_watson:.3f}")
     if len(result.starts) > 1:
         console.print(f"{result.starts_at_best} of {len(result.starts)} starts reached the best fit")
     if not result.converged:
