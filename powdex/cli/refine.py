@@ -50,13 +50,19 @@ def refine(
     executor: Annotated[ExecutorName, typer.Option(help="Where the starts run")] = ExecutorName.inprocess,
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
+    map_parameters: Annotated[str | None, typer.Option(
+        "--map", help="After the fit, map χ² and Rwp over two free cell parameters (e.g. a,c), everything else "
+                      "held: chi2_map.png and chi2_map.json in --out")] = None,
+    map_span: Annotated[float, typer.Option(min=1e-6, max=0.1, help="With --map: ± this relative change "
+                                                                  "of each parameter")] = 0.002,
+    map_resolution: Annotated[int, typer.Option(min=3, max=201, help="With --map: grid points per axis")] = 21,
     out: Annotated[Path, typer.Option(help="Directory for refinement.json, refinement.cif and refinement.png")] = Path("."),
 ) -> None:
     """Refine a cell against a measured pattern by a Pawley or Le Bail whole-pattern fit."""
     from powdex.optim.registry import executor_from_name
     from powdex.patterns import read_pattern
+    from powdex.refinement import chi2_map, start_from_index, write_chi2_map
     from powdex.refinement import refine as refine_pattern
-    from powdex.refinement import start_from_index
 
     try:
         zero = 0.0
@@ -79,6 +85,11 @@ def refine(
             except ValueError:
                 raise OptionError(f"--exclude {region}: give LOW,HIGH in degrees 2θ") from None
             regions.append((low, high))
+        names = None
+        if map_parameters is not None:
+            names = tuple(name.strip() for name in map_parameters.split(","))
+            if len(names) != 2:
+                raise OptionError(f"--map {map_parameters}: give two cell parameters, e.g. a,c")
         check_output_directory(out, "--out")
         measured = read_pattern(pattern, wavelength=wavelength, anode=anode)
         window = None
@@ -94,6 +105,9 @@ def refine(
         )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)
+        if names is not None:
+            surface = chi2_map(result, names, span=map_span, resolution=map_resolution)
+            paths.update({f"map {kind}": path for kind, path in write_chi2_map(surface, result, names, out).items()})
     except PowdexError as error:
         fail(error)
     _show(result, paths)
