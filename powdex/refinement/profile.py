@@ -68,8 +68,9 @@ _FOUR_LN2 = 4.0 * math.log(2.0)
 _MIN_GAUSS2 = 1e-8
 
 
-def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float):
-    """Γ (FWHM, deg), η and their derivatives with respect to U, V, W, X, Y and θ (radians).
+def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float, *, derivatives: bool = True):
+    """Γ (FWHM, deg), η and (with ``derivatives``, else None) their derivatives with
+    respect to U, V, W, X, Y and θ (radians).
 
     Returns (gamma, eta, d_gamma, d_eta), the derivatives as (6, n) arrays in
     the order U, V, W, X, Y, θ."""
@@ -82,13 +83,15 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
     powers_g = [gg ** (5 - k) for k in range(6)]
     powers_l = [gl ** k for k in range(6)]
     p = sum(c * powers_g[k] * powers_l[k] for k, c in enumerate(_TCH))
-    dp_dg = sum(c * (5 - k) * gg ** (4 - k) * powers_l[k] for k, c in enumerate(_TCH) if k < 5)
-    dp_dl = sum(c * k * powers_g[k] * gl ** (k - 1) for k, c in enumerate(_TCH) if k > 0)
     gamma = p ** 0.2
-    dgamma_dp = 0.2 * gamma / p
-    dgamma_dg, dgamma_dl = dgamma_dp * dp_dg, dgamma_dp * dp_dl
     q = gl / gamma
     eta = _ETA[0] * q + _ETA[1] * q * q + _ETA[2] * q ** 3
+    if not derivatives:
+        return gamma, eta, None, None
+    dp_dg = sum(c * (5 - k) * gg ** (4 - k) * powers_l[k] for k, c in enumerate(_TCH) if k < 5)
+    dp_dl = sum(c * k * powers_g[k] * gl ** (k - 1) for k, c in enumerate(_TCH) if k > 0)
+    dgamma_dp = 0.2 * gamma / p
+    dgamma_dg, dgamma_dl = dgamma_dp * dp_dg, dgamma_dp * dp_dl
     deta_dq = _ETA[0] + 2 * _ETA[1] * q + 3 * _ETA[2] * q * q
     deta_dg = deta_dq * (-gl / gamma ** 2) * dgamma_dg
     deta_dl = deta_dq * (1.0 / gamma - gl / gamma ** 2 * dgamma_dl)
@@ -370,9 +373,8 @@ class ProfileModel:
         two_theta = 2.0 * DEG * np.arcsin(sine)
         theta = np.radians(two_theta) / 2.0
         position = two_theta + p[ZERO] + p[DISPLACEMENT] * np.cos(theta)
-        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1])
+        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1], derivatives=derivatives)
         gamma = gamma * self.width_factor
-        d_gamma = d_gamma * self.width_factor
         asymmetric = p[SL] + p[HL] > 0
         if asymmetric:
             delta, omega = fcj_nodes(position, p[SL], p[HL], self.asymmetry_order)
@@ -385,6 +387,7 @@ class ProfileModel:
                     "counts": counts, "valid": inside & np.isfinite(gamma) & (gamma > 0), "theta": theta}
         if not derivatives:
             return geometry
+        d_gamma = d_gamma * self.width_factor
         lam = np.repeat(np.array(self.wavelengths), self.n_lines)
         q2_all = np.tile(q2, len(self.wavelengths))
         dtth_dq2 = DEG * lam / (2.0 * np.sqrt(q2_all) * np.sqrt(1.0 - sine * sine))
