@@ -231,29 +231,28 @@ def reduced_nodes(delta: np.ndarray, omega: np.ndarray, counts: np.ndarray) -> t
             b = norm / norm_previous if j else np.zeros_like(norm)
             alpha[:, j], beta[:, j] = a[:, 0], b[:, 0]
             previous, current, norm_previous = current, (t - a) * current - b * previous, norm
+        beta = np.maximum(beta, 1e-300)
         if k == 3:
-            nodes, weights = _three_node_rule(alpha, np.maximum(beta, 1e-300))
+            nodes = _three_nodes(alpha, beta)
         else:
             jacobi = np.zeros((rows.size, k, k))
             index = np.arange(k)
             jacobi[:, index, index] = alpha
-            off = np.sqrt(np.maximum(beta[:, 1:], 0.0))
+            off = np.sqrt(beta[:, 1:])
             jacobi[:, index[:-1], index[1:]] = off
             jacobi[:, index[1:], index[:-1]] = off
-            nodes, vectors = np.linalg.eigh(jacobi)
-            weights = vectors[:, 0, :] ** 2
+            nodes = np.linalg.eigvalsh(jacobi)
         out_delta[rows, :k] = mean + scale * nodes
-        out_omega[rows, :k] = weights
+        out_omega[rows, :k] = _christoffel_weights(nodes, alpha, beta)
     return out_delta, out_omega
 
 
-def _three_node_rule(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes (ascending) and weights of three-node Gauss rules from their recurrence
-    coefficients (rows of ``alpha``, ``beta``; β₀ unused), in closed form: the
-    Jacobi matrix's eigenvalues are the roots of its characteristic cubic, by the
-    trigonometric solution (three real roots), and each weight is the Christoffel
-    number 1/Σ_m p_m(x)²/(β₁⋯β_m) of the monic orthogonal polynomials p_m.  A
-    batched eigensolver spends most of its time per matrix on matrices this small."""
+def _three_nodes(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Nodes (ascending) of three-node Gauss rules from their recurrence coefficients
+    (rows of ``alpha``, ``beta``; β₀ unused), in closed form: the Jacobi matrix's
+    eigenvalues are the roots of its characteristic cubic, by the trigonometric
+    solution (three real roots).  A batched eigensolver spends most of its time
+    per matrix on matrices this small."""
     a0, a1, a2 = alpha.T
     b1, b2 = beta[:, 1], beta[:, 2]
     # x³ + A x² + B x + C, the determinant of x − J expanded along the tridiagonal.
@@ -266,11 +265,21 @@ def _three_node_rule(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, n
     radius = 2.0 * np.sqrt(-p / 3.0)
     angle = np.arccos(np.clip(3.0 * q / (p * radius), -1.0, 1.0)) / 3.0
     turns = np.array([0.0, 2.0, 4.0]) * (np.pi / 3.0)
-    nodes = np.sort(radius[:, None] * np.cos(angle[:, None] - turns) - big_a[:, None] / 3.0, axis=1)
-    first = nodes - a0[:, None]
-    second = (nodes - a1[:, None]) * first - b1[:, None]
-    weights = 1.0 / (1.0 + first * first / b1[:, None] + second * second / (b1 * b2)[:, None])
-    return nodes, weights
+    return np.sort(radius[:, None] * np.cos(angle[:, None] - turns) - big_a[:, None] / 3.0, axis=1)
+
+
+def _christoffel_weights(nodes: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """The Gauss weights at ``nodes`` (rows), the Christoffel numbers
+    1/Σ_m p_m(x)²/(β₁⋯β_m) of the monic orthogonal polynomials p_m of the
+    recurrence (``alpha``, ``beta``) for a measure of unit mass: the squared first
+    components of the Jacobi matrix's normalized eigenvectors, without them."""
+    previous, current = np.zeros_like(nodes), np.ones_like(nodes)
+    total, norm = np.ones_like(nodes), np.ones((nodes.shape[0], 1))
+    for m in range(nodes.shape[1] - 1):
+        previous, current = current, (nodes - alpha[:, m:m + 1]) * current - (beta[:, m:m + 1] * previous if m else 0.0)
+        norm = norm * beta[:, m + 1:m + 2]
+        total += current * current / norm
+    return 1.0 / total
 
 
 @cache
