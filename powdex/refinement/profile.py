@@ -633,22 +633,48 @@ class ProfileModel:
         background_columns = wanted[(wanted >= self.background_slice.start) & (wanted < self.background_slice.stop)]
         line_columns = wanted[wanted >= self.intensity_slice.start] - self.intensity_slice.start
         n = self.two_theta.size
-        blocks = []
+        blocks, dense = [], []
         if peak_columns.size or line_columns.size:
             pairs = self._pairs(p, windows, derivatives=bool(peak_columns.size),
                                 asymmetry_derivatives=bool(np.isin([SL, HL], peak_columns).any()))
             _, windows, unit, _ = pairs
-            c, i = windows.component, windows.point
         if peak_columns.size:
-            blocks.append(sp.csc_matrix(self.peak_derivatives(p, windows, peak_columns, pairs)))
+            dense.append(self.peak_derivatives(p, windows, peak_columns, pairs))
         if background_columns.size:
-            blocks.append(sp.csc_matrix(self.background[:, background_columns - self.background_slice.start]))
+            dense.append(self.background[:, background_columns - self.background_slice.start])
+        if dense:
+            block = np.hstack(dense)
+            # Dense columns straight into compressed form: every row stored, no scan for zeros.
+            k = block.shape[1]
+            blocks.append(sp.csc_matrix((block.T.ravel(), np.tile(np.arange(n), k), np.arange(0, n * k + 1, n)),
+                                        shape=(n, k)))
         if line_columns.size:
-            lines = sp.csc_matrix((unit * self.factor[c], (i, self.line_of[c])), shape=(n, self.n_lines))
+            lines = self.line_matrix(windows, unit * self.factor[windows.component])
             blocks.append(lines if line_columns.size == self.n_lines else lines[:, line_columns])
         if not blocks:
             return sp.csc_matrix((n, 0))
         return sp.hstack(blocks, format="csc")
+
+    def line_matrix(self, windows: Windows, values: np.ndarray) -> sp.csc_matrix:
+        """The (points × lines) matrix of the pairs' ``values``, each line's
+        components (Kα1, Kα2) summed.  Built without sorting: each component's
+        pairs are one run of ascending points (``_windows_of``), so its column is
+        that run, and the lines are sums of per-component columns."""
+        c, i = windows.component, windows.point
+        n = self.two_theta.size
+        run_start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if c.size else np.empty(0, int)
+        run_length = np.diff(np.r_[run_start, c.size])
+        by_component = np.argsort(c[run_start], kind="stable")
+        starts, lengths = run_start[by_component], run_length[by_component]
+        # The pairs reordered run by run into component order.
+        order = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(c.size)
+        counts = np.bincount(c[run_start], weights=run_length, minlength=self.n_components).astype(np.int64)
+        indptr = np.r_[0, np.cumsum(counts)]
+        components = sp.csc_matrix((values[order], i[order], indptr), shape=(n, self.n_components))
+        lines = components[:, : self.n_lines]
+        for k in range(1, len(self.wavelengths)):
+            lines = lines + components[:, k * self.n_lines:(k + 1) * self.n_lines]
+        return lines.tocsc()
 
     def partition(self, p: np.ndarray, observed: np.ndarray, windows: Windows | None = None) -> np.ndarray:
         """Le Bail (1988) intensities: each line's share of the observed counts
