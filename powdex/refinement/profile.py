@@ -500,11 +500,12 @@ class ProfileModel:
                     coefficients[f"level_{key}"] = g[f"domega_d{key}"].T.copy()
             else:
                 coefficients["slope_pos"] = -weight
-        names = ["e", "r"]
-        if derivatives:
-            names += ["z2e", "z2r2"] + [f"{name.replace('_', suffix, 1)}" for name in coefficients
-                                        for suffix in (("_e_", "_r2_") if name.startswith("slope") else ("_e_", "_r_"))]
-        sums = {name: np.empty(c.size) for name in names}
+        # Per pair, node sums by name: e, r (weights ω); z2e, z2r2; slope_e_pos, level_r_sl...
+        sums: dict[str, np.ndarray] = {}
+
+        def put(name: str, block: slice, values: np.ndarray) -> None:
+            sums.setdefault(name, np.empty(c.size))[block] = values
+
         for block, k in _node_blocks(g["counts"][c]):
             cb = c[block]
             x = dx0[block] + delta[:k].take(cb, axis=1)
@@ -515,23 +516,20 @@ class ProfileModel:
             r += 1.0
             np.reciprocal(r, out=r)
             omega = weight[:k].take(cb, axis=1)
-            sums["e"][block] = _weighted_sum(omega, e)
-            sums["r"][block] = _weighted_sum(omega, r)
+            put("e", block, _weighted_sum(omega, e))
+            put("r", block, _weighted_sum(omega, r))
             if not derivatives:
                 continue
             r2 = r * r
-            sums["z2e"][block] = _weighted_sum(omega, z2 * e)
-            sums["z2r2"][block] = _weighted_sum(omega, z2 * r2)
-            xe, xr2 = x * e, x * r2
+            put("z2e", block, _weighted_sum(omega, z2 * e))
+            put("z2r2", block, _weighted_sum(omega, z2 * r2))
+            # f' needs x·e and x·r² (its slope coefficients), f needs e and r (its level coefficients).
+            bases = {"slope": {"e": x * e, "r2": x * r2}, "level": {"e": e, "r": r}}
             for name, table in coefficients.items():
                 kind, key = name.split("_")
                 taken = table[:k].take(cb, axis=1)
-                if kind == "slope":
-                    sums[f"slope_e_{key}"][block] = _weighted_sum(taken, xe)
-                    sums[f"slope_r2_{key}"][block] = _weighted_sum(taken, xr2)
-                else:
-                    sums[f"level_e_{key}"][block] = _weighted_sum(taken, e)
-                    sums[f"level_r_{key}"][block] = _weighted_sum(taken, r)
+                for basis, values in bases[kind].items():
+                    put(f"{kind}_{basis}_{key}", block, _weighted_sum(taken, values))
         gauss_norm, lorentz_norm = _GAUSS_NORM * inv, (2.0 / math.pi) * inv
         gauss_height, lorentz_height = (1.0 - eta) * gauss_norm, eta * lorentz_norm
         shape = gauss_height * sums["e"] + lorentz_height * sums["r"]
@@ -554,13 +552,9 @@ class ProfileModel:
             parts[key] *= edge
         # The taper moves with the centroid, pos − Σω_j δ_j, and scales with Γ.
         along = shape * dedge_doffset
-        if asymmetric:
-            for key in shifted:
-                moved = np.sum(g[f"domega_d{key}"] * g["delta"] + g["omega"] * g[f"ddelta_d{key}"], axis=1)[c] * along
-                parts[key] += moved
-            parts["pos"] -= along
-        else:
-            parts["pos"] -= along
+        for key in shifted:
+            parts[key] += np.sum(g[f"domega_d{key}"] * g["delta"] + g["omega"] * g[f"ddelta_d{key}"], axis=1)[c] * along
+        parts["pos"] -= along
         parts["gamma"] += shape * dedge_dgamma
         return g, windows, unit, parts
 
