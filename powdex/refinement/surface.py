@@ -19,6 +19,7 @@ from powdex.optim import Bounds, SurfaceMap, evaluate_on_grid
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel
 from powdex.refinement.result import RefinementResult
+from powdex.refinement.stephens import StephensWidth
 
 
 class CellChi2:
@@ -34,11 +35,15 @@ class CellChi2:
         self.positions = [free.index(name) for name in names]
         values = {q.name: q.value for q in result.parameters}
         terms = sum(1 for name in values if name.startswith("background_"))
+        # A refinement with Stephens's anisotropic strain keeps its per-line widths on the map.
+        strain = StephensWidth.of(self.system, result.hkl) if any(n.startswith("strain_") for n in values) else None
         self.model = ProfileModel(result.two_theta, result.wavelengths, result.ratio,
-                                  self.system.design_matrix(result.hkl), background_terms=terms)
+                                  self.system.design_matrix(result.hkl), background_terms=terms, extra_width=strain)
         p = np.zeros(self.model.size)
         for k, name in enumerate(GLOBAL_NAMES):
             p[k] = values.get(name, 0.0)
+        if strain is not None:
+            p[self.model.width_slice] = [values[f"strain_{name}"] for name in strain.names]
         p[self.model.background_slice] = [values[f"background_{k}"] for k in range(terms)]
         p[self.model.intensity_slice] = np.nan_to_num(result.line_intensity)
         self.p, self.free = p, self.system.free_parameters(result.cell)
