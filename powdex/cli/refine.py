@@ -49,16 +49,25 @@ def refine(
         "displacement are held; only the sample's Lorentzian broadening is refined"))] = None,
     anisotropic_strain: Annotated[bool, typer.Option("--anisotropic-strain", help=(
         "Refine Stephens (1999) anisotropic microstrain: the S_HKL terms of the lattice system's Laue class"))] = False,
+    serial_correlation: Annotated[bool, typer.Option(
+        "--serial-correlation", help="Scale the esds by the Bérar–Lelann factor for serially correlated residuals "
+                                     "(from the residuals' Durbin–Watson statistic)")] = False,
     executor: Annotated[ExecutorName, typer.Option(help="Where the starts run")] = ExecutorName.inprocess,
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
+    map_parameters: Annotated[str | None, typer.Option(
+        "--map", help="After the fit, map χ² and Rwp over two free cell parameters (e.g. a,c), everything else "
+                      "held: chi2_map.png and chi2_map.json in --out")] = None,
+    map_span: Annotated[float, typer.Option(min=1e-6, max=0.1, help="With --map: ± this relative change "
+                                                                  "of each parameter")] = 0.002,
+    map_resolution: Annotated[int, typer.Option(min=3, max=201, help="With --map: grid points per axis")] = 21,
     out: Annotated[Path, typer.Option(help="Directory for refinement.json, refinement.cif and refinement.png")] = Path("."),
 ) -> None:
     """Refine a cell against a measured pattern by a Pawley or Le Bail whole-pattern fit."""
     from powdex.optim.registry import executor_from_name
     from powdex.patterns import read_pattern
+    from powdex.refinement import chi2_map, start_from_index, write_chi2_map
     from powdex.refinement import refine as refine_pattern
-    from powdex.refinement import start_from_index
 
     try:
         zero = 0.0
@@ -81,6 +90,11 @@ def refine(
             except ValueError:
                 raise OptionError(f"--exclude {region}: give LOW,HIGH in degrees 2θ") from None
             regions.append((low, high))
+        names = None
+        if map_parameters is not None:
+            names = tuple(name.strip() for name in map_parameters.split(","))
+            if len(names) != 2:
+                raise OptionError(f"--map {map_parameters}: give two cell parameters, e.g. a,c")
         check_output_directory(out, "--out")
         from powdex.instrument import Instrument
 
@@ -99,10 +113,13 @@ def refine(
             measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
             cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
             background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero, instrument=calibrated,
-            anisotropic_strain=anisotropic_strain,
+            anisotropic_strain=anisotropic_strain, serial_correlation=serial_correlation,
         )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)
+        if names is not None:
+            surface = chi2_map(result, names, span=map_span, resolution=map_resolution)
+            paths.update({f"map {kind}": path for kind, path in write_chi2_map(surface, result, names, out).items()})
     except PowdexError as error:
         fail(error)
     _show(result, paths)
@@ -124,7 +141,7 @@ def _show(result, paths: dict) -> None:
         table.add_row(name, f"{getattr(result.cell, name):.6f}", "" if esd is None else f"{esd:.6f}")
     table.add_row("volume", f"{result.cell.volume:.4f}", "")
     console.print(table)
-    parameters = Table(title="parameters (esd: least squares × √χ²_red; ! held at a bound, no esd)")
+    parameters = Table(title=f"parameters (esd: {result.esd_convention}; ! held at a bound, no esd)")
     for column in ("parameter", "value", "esd", ""):
         parameters.add_column(column)
     for p in result.parameters:
@@ -132,7 +149,7 @@ def _show(result, paths: dict) -> None:
                            "!" if p.at_bound else ("" if p.refined else "fixed"))
     console.print(parameters)
     console.print(f"Rwp {100 * stats.rwp:.3f} %  Rp {100 * stats.rp:.3f} %  Rexp {100 * stats.rexp:.3f} %  "
-                  f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}")
+                  f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}  Durbin–Watson d {result.durbin_watson:.3f}")
     if len(result.starts) > 1:
         console.print(f"{result.starts_at_best} of {len(result.starts)} starts reached the best fit")
     if not result.converged:

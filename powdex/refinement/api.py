@@ -32,7 +32,14 @@ from powdex.refinement.reflections import (
     reflection_lines,
     resolve_space_group,
 )
-from powdex.refinement.result import Parameter, RefinementResult, Statistics
+from powdex.refinement.result import (
+    LEAST_SQUARES_CONVENTION,
+    Parameter,
+    RefinementResult,
+    Statistics,
+    berar_lelann_factor,
+    durbin_watson,
+)
 from powdex.refinement.stephens import StephensWidth, strain_start
 
 logger = logging.getLogger(__name__)
@@ -114,6 +121,7 @@ def refine(
     neighbour: RefinementResult | None = None,
     instrument=None,
     anisotropic_strain: bool = False,
+    serial_correlation: bool = False,
 ) -> RefinementResult:
     """Refine ``cell`` in ``spacegroup`` against ``pattern`` by a Pawley or Le Bail fit.
 
@@ -146,6 +154,12 @@ def refine(
     Laue class (``powdex.refinement.stephens``), refined, reported as
     ``strain_S400``…: a Lorentzian width per line on top of the profile's.
     They take the place of the isotropic strain term X, which is then held.
+
+    ``serial_correlation`` scales every standard uncertainty by the Bérar–Lelann
+    (1991) factor of the residuals' Durbin–Watson statistic
+    (``result.berar_lelann_factor``); without it they are the plain
+    least-squares ones.  Either way the result states its convention
+    (``esd_convention``) and the statistic (``durbin_watson``).
     """
     if instrument is not None:
         profile = dict(instrument.profile, **(profile or {}))
@@ -234,7 +248,7 @@ def refine(
     if not np.isfinite(best.chi2):
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
     at_best = int(np.sum(chi2 <= chi2.min() * 1.001))
-    return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method)
+    return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method, serial_correlation)
 
 
 def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p: np.ndarray) -> None:
@@ -253,7 +267,7 @@ def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p
 
 
 def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines, group, system: LatticeSystem,
-            state: FitState, chi2: np.ndarray, at_best: int, method: str) -> RefinementResult:
+            state: FitState, chi2: np.ndarray, at_best: int, method: str, serial_correlation: bool) -> RefinementResult:
     p = state.parameters
     calculated = model.evaluate(p)
     weight = fit.sqrt_weight ** 2
@@ -272,11 +286,17 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         rexp=float(np.sqrt(dof / weighted_total)), gof=float(np.sqrt(reduced)), reduced_chi2=reduced,
         points=n_points, parameters=n_parameters,
     )
+    d = durbin_watson(fit.sqrt_weight * (observed - calculated))
+    factor, convention = 1.0, LEAST_SQUARES_CONVENTION
+    if serial_correlation:
+        factor = berar_lelann_factor(d)
+        convention = (f"{LEAST_SQUARES_CONVENTION}, times the Berar-Lelann factor {factor:.3f} for serially "
+                      f"correlated residuals (Durbin-Watson d = {d:.3f})")
     esd = np.full(model.size, np.nan)
     covariance = None
     if varied.size:
         jacobian = (model.jacobian(p, columns=varied).multiply(fit.sqrt_weight[:, None])).tocsc()
-        covariance = _inverse(np.asarray((jacobian.T @ jacobian).toarray())) * reduced
+        covariance = _inverse(np.asarray((jacobian.T @ jacobian).toarray())) * reduced * factor ** 2
         esd[varied] = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     x = p[model.cell_slice]
     refined_cell = system.cell(x)
@@ -307,6 +327,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         two_theta=model.two_theta, observed=observed, calculated=calculated,
         background=model.background_of(p), sigma=1.0 / fit.sqrt_weight,
         starts=chi2.tolist(), starts_at_best=at_best, converged=state.converged, message=message,
+        durbin_watson=d, esd_factor=factor, esd_convention=convention,
     )
 
 

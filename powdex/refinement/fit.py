@@ -232,13 +232,9 @@ class ProjectedResiduals:
             windows.point, unit * p[model.intensity_slice][model.line_of[windows.component]],
             minlength=model.two_theta.size)
         target = self.sqrt_weight * (self.observed - held)
-        column = np.full(model.n_lines, -1)
-        column[self.lines_free - model.intensity_slice.start] = np.arange(self.lines_free.size)
-        pair_column = column[model.line_of[windows.component]]
-        used = pair_column >= 0
-        lines = sp.csc_matrix((unit[used] * self.sqrt_weight[windows.point[used]],
-                               (windows.point[used], pair_column[used])),
-                              shape=(model.two_theta.size, self.lines_free.size))
+        lines = model.line_matrix(windows, unit * self.sqrt_weight[windows.point])
+        if self.lines_free.size < model.n_lines:
+            lines = lines[:, self.lines_free - model.intensity_slice.start]
         extra = np.zeros(self.lines_free.size)
         system = LinearSolve(lines, self.weighted_background, extra)
         intensities, background = system.fit(target)

@@ -31,6 +31,7 @@ Jacobian's non-zeros grow with the peaks, not with points × peaks.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -40,6 +41,24 @@ import scipy.sparse as sp
 
 from powdex.instrument import shift_terms
 from powdex.instrument.model import TCH_FWHM_COEFFICIENTS
+
+# glibc's M_TOP_PAD: how much freed memory the heap keeps instead of returning it to the system.
+_MALLOPT_TOP_PAD = -2
+_KEPT_HEAP = 64 << 20
+
+
+def _keep_freed_heap() -> None:
+    """Let the C heap keep 64 MiB of freed memory.  A profile evaluation makes a few
+    dozen temporaries of a few hundred kB; by default glibc returns each to the
+    system when freed, and the next evaluation pays its page faults again (half
+    of an evaluation's time, measured on the benchmark pattern of
+    benchmarks/refinement.py).  Elsewhere than glibc this does nothing."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_MALLOPT_TOP_PAD, _KEPT_HEAP)
+
+
+_keep_freed_heap()
 
 GLOBAL_NAMES = ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L", "transparency", "x_displacement",
                 "y_displacement")
@@ -59,8 +78,10 @@ _MIN_GAUSS2 = 1e-8
 
 
 def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float,
-               lorentzian: np.ndarray | None = None, lorentzian_dtheta: np.ndarray | None = None):
-    """Γ (FWHM, deg), η and their derivatives with respect to U, V, W, X, Y and θ (radians).
+               lorentzian: np.ndarray | None = None, lorentzian_dtheta: np.ndarray | None = None, *,
+               derivatives: bool = True):
+    """Γ (FWHM, deg), η and (with ``derivatives``, else None) their derivatives with
+    respect to U, V, W, X, Y and θ (radians).
 
     ``lorentzian`` (deg, per peak) adds to Γ_L, with its derivative ``lorentzian_dtheta``
     with respect to θ.  Returns (gamma, eta, d_gamma, d_eta), the derivatives as (6, n) arrays in
@@ -76,13 +97,15 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
     powers_g = [gg ** (5 - k) for k in range(6)]
     powers_l = [gl ** k for k in range(6)]
     p = sum(c * powers_g[k] * powers_l[k] for k, c in enumerate(_TCH))
-    dp_dg = sum(c * (5 - k) * gg ** (4 - k) * powers_l[k] for k, c in enumerate(_TCH) if k < 5)
-    dp_dl = sum(c * k * powers_g[k] * gl ** (k - 1) for k, c in enumerate(_TCH) if k > 0)
     gamma = p ** 0.2
-    dgamma_dp = 0.2 * gamma / p
-    dgamma_dg, dgamma_dl = dgamma_dp * dp_dg, dgamma_dp * dp_dl
     q = gl / gamma
     eta = _ETA[0] * q + _ETA[1] * q * q + _ETA[2] * q ** 3
+    if not derivatives:
+        return gamma, eta, None, None
+    dp_dg = sum(c * (5 - k) * gg ** (4 - k) * powers_l[k] for k, c in enumerate(_TCH) if k < 5)
+    dp_dl = sum(c * k * powers_g[k] * gl ** (k - 1) for k, c in enumerate(_TCH) if k > 0)
+    dgamma_dp = 0.2 * gamma / p
+    dgamma_dg, dgamma_dl = dgamma_dp * dp_dg, dgamma_dp * dp_dl
     deta_dq = _ETA[0] + 2 * _ETA[1] * q + 3 * _ETA[2] * q * q
     deta_dg = deta_dq * (-gl / gamma ** 2) * dgamma_dg
     deta_dl = deta_dq * (1.0 / gamma - gl / gamma ** 2 * dgamma_dl)
@@ -107,58 +130,36 @@ _FCJ_PIECES = 3
 _FCJ_SMOOTHING = 2e-3
 
 
-def pseudo_voigt(dx: np.ndarray, gamma: np.ndarray, eta: np.ndarray, derivatives: bool):
-    """Unit-area pseudo-Voigt at offsets ``dx`` (deg); with ``derivatives`` also
-    ∂/∂dx, ∂/∂Γ and ∂/∂η (else None)."""
-    inv = 1.0 / gamma
-    z2 = dx * dx
-    z2 *= inv * inv
-    gauss = np.exp(-_FOUR_LN2 * z2)
-    gauss *= _GAUSS_NORM * inv
-    denominator = 1.0 + 4.0 * z2
-    np.reciprocal(denominator, out=denominator)
-    lorentz = (2.0 / math.pi) * inv * denominator
-    value = eta * (lorentz - gauss)
-    value += gauss
-    if not derivatives:
-        return value, None, None, None
-    dgauss_dx = gauss * (-2.0 * _FOUR_LN2 * inv * inv)
-    dlorentz_dx = lorentz * (-8.0 * inv * inv) * denominator
-    d_dx = dx * (eta * (dlorentz_dx - dgauss_dx) + dgauss_dx)
-    dgauss_dg = gauss * inv * (2.0 * _FOUR_LN2 * z2 - 1.0)
-    dlorentz_dg = lorentz * inv * (8.0 * z2 * denominator - 1.0)
-    d_dgamma = eta * (dlorentz_dg - dgauss_dg) + dgauss_dg
-    return value, d_dx, d_dgamma, lorentz - gauss
+# Beyond this many FWHM from its node a pseudo-Voigt's Gaussian part is below exp(−4 ln2 · 3.5²) ≈ 2e−15
+# of its height: it is left at zero, not evaluated (the exponential is most of a profile's cost).
+_GAUSS_REACH2 = 3.5 ** 2
 
 
-def pseudo_voigt_values(dx: np.ndarray, inv2: np.ndarray, gauss_height: np.ndarray,
-                        lorentz_height: np.ndarray) -> np.ndarray:
-    """``pseudo_voigt``'s value alone, from per-pair 1/Γ² and the heights
-    (1 − η)·2√(ln2/π)/Γ and η·2/(πΓ) computed once for all quadrature nodes."""
-    z2 = dx * dx
-    z2 *= inv2
-    value = np.exp(-_FOUR_LN2 * z2)
-    value *= gauss_height
-    z2 *= 4.0
-    z2 += 1.0
-    value += lorentz_height / z2
-    return value
+def _gaussian_shape(z2: np.ndarray) -> np.ndarray:
+    """exp(−4 ln2 z²) at squared offsets ``z2`` (in FWHM²), zero beyond ``_GAUSS_REACH2``."""
+    out = np.zeros_like(z2)
+    np.exp(z2 * -_FOUR_LN2, out=out, where=z2 < _GAUSS_REACH2)
+    return out
+
+
+def _weighted_sum(weight: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ_j weight_j values_j over the nodes (rows) of two (nodes × pairs) arrays."""
+    return np.einsum("jm,jm->m", weight, values)
 
 
 def taper(offset: np.ndarray, gamma: np.ndarray, reach: float, derivatives: bool):
     """The window's smooth edge at ``offset`` (deg) from a peak's centroid: 1 within
     0.75 ``reach`` FWHM, a cubic smoothstep down to 0 at ``reach`` FWHM; with
     ``derivatives`` also its derivatives with respect to the offset and to Γ."""
-    z = np.abs(offset) / (reach * gamma)
-    edge = np.flatnonzero(z > _TAPER_START)
-    s = np.minimum((z[edge] - _TAPER_START) / (1.0 - _TAPER_START), 1.0)
-    value = np.ones_like(z)
-    value[edge] = 1.0 - s * s * (3.0 - 2.0 * s)
+    scale = 1.0 / (reach * gamma)
+    z = np.abs(offset) * scale
+    s = np.clip((z - _TAPER_START) * (1.0 / (1.0 - _TAPER_START)), 0.0, 1.0)
+    value = 1.0 - s * s * (3.0 - 2.0 * s)
     if not derivatives:
         return value, None, None
-    dvalue_dz = np.zeros_like(z)
-    dvalue_dz[edge] = -6.0 * s * (1.0 - s) / (1.0 - _TAPER_START)
-    return value, dvalue_dz * np.sign(offset) / (reach * gamma), -dvalue_dz * z / gamma
+    dvalue_dz = s * (1.0 - s)
+    dvalue_dz *= -6.0 / (1.0 - _TAPER_START)
+    return value, dvalue_dz * np.sign(offset) * scale, -dvalue_dz * z / gamma
 
 
 def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
@@ -244,16 +245,55 @@ def reduced_nodes(delta: np.ndarray, omega: np.ndarray, counts: np.ndarray) -> t
             b = norm / norm_previous if j else np.zeros_like(norm)
             alpha[:, j], beta[:, j] = a[:, 0], b[:, 0]
             previous, current, norm_previous = current, (t - a) * current - b * previous, norm
-        jacobi = np.zeros((rows.size, k, k))
-        index = np.arange(k)
-        jacobi[:, index, index] = alpha
-        off = np.sqrt(np.maximum(beta[:, 1:], 0.0))
-        jacobi[:, index[:-1], index[1:]] = off
-        jacobi[:, index[1:], index[:-1]] = off
-        nodes, vectors = np.linalg.eigh(jacobi)
+        beta = np.maximum(beta, 1e-300)
+        if k == 3:
+            nodes = _three_nodes(alpha, beta)
+        else:
+            jacobi = np.zeros((rows.size, k, k))
+            index = np.arange(k)
+            jacobi[:, index, index] = alpha
+            off = np.sqrt(beta[:, 1:])
+            jacobi[:, index[:-1], index[1:]] = off
+            jacobi[:, index[1:], index[:-1]] = off
+            nodes = np.linalg.eigvalsh(jacobi)
         out_delta[rows, :k] = mean + scale * nodes
-        out_omega[rows, :k] = vectors[:, 0, :] ** 2
+        out_omega[rows, :k] = _christoffel_weights(nodes, alpha, beta)
     return out_delta, out_omega
+
+
+def _three_nodes(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Nodes (ascending) of three-node Gauss rules from their recurrence coefficients
+    (rows of ``alpha``, ``beta``; β₀ unused), in closed form: the Jacobi matrix's
+    eigenvalues are the roots of its characteristic cubic, by the trigonometric
+    solution (three real roots).  A batched eigensolver spends most of its time
+    per matrix on matrices this small."""
+    a0, a1, a2 = alpha.T
+    b1, b2 = beta[:, 1], beta[:, 2]
+    # x³ + A x² + B x + C, the determinant of x − J expanded along the tridiagonal.
+    big_a = -(a0 + a1 + a2)
+    big_b = a0 * a1 + a0 * a2 + a1 * a2 - b1 - b2
+    big_c = -a0 * a1 * a2 + a0 * b2 + a2 * b1
+    # x = t − A/3: t³ + p t + q, p < 0 for three distinct real roots.
+    p = np.minimum(big_b - big_a * big_a / 3.0, -1e-300)
+    q = 2.0 * big_a ** 3 / 27.0 - big_a * big_b / 3.0 + big_c
+    radius = 2.0 * np.sqrt(-p / 3.0)
+    angle = np.arccos(np.clip(3.0 * q / (p * radius), -1.0, 1.0)) / 3.0
+    turns = np.array([0.0, 2.0, 4.0]) * (np.pi / 3.0)
+    return np.sort(radius[:, None] * np.cos(angle[:, None] - turns) - big_a[:, None] / 3.0, axis=1)
+
+
+def _christoffel_weights(nodes: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """The Gauss weights at ``nodes`` (rows), the Christoffel numbers
+    1/Σ_m p_m(x)²/(β₁⋯β_m) of the monic orthogonal polynomials p_m of the
+    recurrence (``alpha``, ``beta``) for a measure of unit mass: the squared first
+    components of the Jacobi matrix's normalized eigenvectors, without them."""
+    previous, current = np.zeros_like(nodes), np.ones_like(nodes)
+    total, norm = np.ones_like(nodes), np.ones((nodes.shape[0], 1))
+    for m in range(nodes.shape[1] - 1):
+        previous, current = current, (nodes - alpha[:, m:m + 1]) * current - (beta[:, m:m + 1] * previous if m else 0.0)
+        norm = norm * beta[:, m + 1:m + 2]
+        total += current * current / norm
+    return 1.0 / total
 
 
 def geometric_shift_terms(two_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -277,6 +317,22 @@ def chebyshev_basis(two_theta: np.ndarray, order: int) -> np.ndarray:
     span = two_theta[-1] - two_theta[0]
     mapped = 2.0 * (two_theta - two_theta[0]) / (span if span > 0 else 1.0) - 1.0
     return np.polynomial.chebyshev.chebvander(mapped, order - 1)
+
+
+def _node_blocks(pair_counts: np.ndarray) -> list[tuple[slice, int]]:
+    """Runs of pairs for the profile's blocks, each with its number of quadrature nodes.
+
+    Windows ordered by nodes, most first (``ProfileModel._windows_of``) give one
+    run per node count.  Windows laid out at other parameters may no longer be
+    in that order: then one run with the most nodes any pair needs (the rules
+    are padded with zero weights, so the extra nodes add nothing)."""
+    if not pair_counts.size:
+        return []
+    if np.all(pair_counts[1:] <= pair_counts[:-1]):
+        edges = np.flatnonzero(pair_counts[1:] != pair_counts[:-1]) + 1
+        starts, stops = np.r_[0, edges], np.r_[edges, pair_counts.size]
+        return [(slice(int(a), int(b)), int(pair_counts[a])) for a, b in zip(starts, stops)]
+    return [(slice(0, pair_counts.size), int(pair_counts.max()))]
 
 
 @dataclass(frozen=True)
@@ -348,8 +404,9 @@ class ProfileModel:
         return twin
 
     # -- peak geometry -------------------------------------------------------------------------
-    def _components(self, p: np.ndarray, derivatives: bool):
-        """Per component: observed position, FWHM, η, FCJ nodes and (optionally) their derivatives."""
+    def _components(self, p: np.ndarray, derivatives: bool, asymmetry_derivatives: bool = True):
+        """Per component: observed position, FWHM, η, FCJ nodes and (optionally) their
+        derivatives; those with respect to S/L and H/L only with ``asymmetry_derivatives``."""
         q2 = self.design @ p[self.cell_slice]
         q2 = np.where(q2 > 0, q2, np.nan)
         sine = np.concatenate([lam * np.sqrt(q2) / 2.0 for lam in self.wavelengths])
@@ -363,9 +420,8 @@ class ProfileModel:
         if self.extra_width is not None:
             extra = self.extra_width.widths(p[self.width_slice], self.line_of, two_theta,
                                             np.repeat(np.array(self.wavelengths), self.n_lines))
-        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1], extra[0], extra[2])
+        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1], extra[0], extra[2], derivatives=derivatives)
         gamma = gamma * self.width_factor
-        d_gamma = d_gamma * self.width_factor
         asymmetric = p[SL] + p[HL] > 0
         if asymmetric:
             delta, omega = fcj_nodes(position, p[SL], p[HL], self.asymmetry_order)
@@ -378,6 +434,7 @@ class ProfileModel:
                     "counts": counts, "valid": inside & np.isfinite(gamma) & (gamma > 0), "theta": theta}
         if not derivatives:
             return geometry
+        d_gamma = d_gamma * self.width_factor
         lam = np.repeat(np.array(self.wavelengths), self.n_lines)
         q2_all = np.tile(q2, len(self.wavelengths))
         dtth_dq2 = DEG * lam / (2.0 * np.sqrt(q2_all) * np.sqrt(1.0 - sine * sine))
@@ -396,17 +453,17 @@ class ProfileModel:
             geometry.update(dgamma_dwidth=d_gamma[4][:, None] * cos * extra[1],
                             deta_dwidth=d_eta[4][:, None] * cos * extra[1])
         if asymmetric:
-            geometry.update(self._fcj_derivatives(position, p, counts, delta, omega))
+            geometry.update(self._fcj_derivatives(position, p, counts, delta, omega, asymmetry_derivatives))
         return geometry
 
     def _fcj_derivatives(self, position: np.ndarray, p: np.ndarray, counts: np.ndarray, delta: np.ndarray,
-                         omega: np.ndarray) -> dict:
-        """∂(delta, omega)/∂(position, S/L, H/L) by forward differences of the node
+                         omega: np.ndarray, asymmetry: bool) -> dict:
+        """∂(delta, omega)/∂(position and, with ``asymmetry``, S/L, H/L) by forward differences of the node
         function from its value (``delta``, ``omega``): per component, a few
         hundred numbers, against the full pattern's pairs everywhere else.  The
-        three displaced rules are reduced in one batch."""
+        displaced rules are reduced in one batch."""
         displaced, steps = [], {}
-        for name, index, step in (("pos", None, 1e-5), ("sl", SL, 1e-6), ("hl", HL, 1e-6)):
+        for name, index, step in (("pos", None, 1e-5), ("sl", SL, 1e-6), ("hl", HL, 1e-6))[: 3 if asymmetry else 1]:
             if index is None:
                 displaced.append(fcj_nodes(position + step, p[SL], p[HL], self.asymmetry_order))
             else:
@@ -445,71 +502,103 @@ class ProfileModel:
         return Windows(point, component)
 
     # -- pattern and Jacobian ------------------------------------------------------------------
-    def _pairs(self, p: np.ndarray, windows: Windows | None, derivatives: bool):
+    def _pairs(self, p: np.ndarray, windows: Windows | None, derivatives: bool, asymmetry_derivatives: bool = True):
         """Geometry, windows, each pair's unit profile and (with ``derivatives``) its
-        derivatives with respect to position, Γ, η, S/L and H/L."""
-        g = self._components(p, derivatives)
+        derivatives with respect to position, Γ, η and (with ``asymmetry_derivatives``,
+        else zero) S/L and H/L.
+
+        The pairs are taken in blocks of peaks with the same number of quadrature
+        nodes k (``_windows_of`` orders them so), each block as (k × pairs)
+        arrays, node-major, so that every node of every pair costs a handful of
+        array operations, and each window's points stay contiguous along a row
+        (the Gaussian's cut-off then skips runs).  A node at offset x from its
+        shifted position contributes, with z² = x²/Γ², e = exp(−4 ln2 z²) and
+        r = 1/(1 + 4z²), the pseudo-Voigt g·e + l·r with g = (1 − η)·2√(ln2/π)/Γ
+        and l = η·2/(πΓ); its derivatives are
+            ∂/∂x = −8x/Γ² (ln2 g e + l r²),  ∂/∂Γ = (8z² (ln2 g e + l r²) − g e − l r)/Γ,
+            ∂/∂η = 2/(πΓ) r − 2√(ln2/π)/Γ e,
+        so every pair needs only node sums of e, r and a few products with them."""
+        g = self._components(p, derivatives, asymmetry_derivatives)
         windows = windows if windows is not None else self._windows_of(g)
         c, i = windows.component, windows.point
         dx0 = self.two_theta[i] - g["position"][c]
         gamma, eta = g["gamma"][c], g["eta"][c]
         asymmetric = "ddelta_dpos" in g
+        # The parameters that move the quadrature nodes, each with its ∂δ/∂· and ∂ω/∂·.
+        shifted = [key for key in ("pos", "sl", "hl") if f"ddelta_d{key}" in g]
         mean_shift = np.sum(g["omega"] * g["delta"], axis=1)
         edge, dedge_doffset, dedge_dgamma = taper(dx0 + mean_shift[c], gamma, self.window_fwhm, derivatives)
-        shape = np.zeros(c.size)
-        parts = {k: np.zeros(c.size) for k in ("pos", "gamma", "eta", "sl", "hl")} if derivatives else None
-        nodes = g["delta"].shape[1]
-        pair_counts = g["counts"][c] if nodes > 1 else None
-        # Windows ordered by nodes, most first (``_windows_of``): node j's pairs are a prefix.
-        ordered = nodes == 1 or bool(np.all(pair_counts[1:] <= pair_counts[:-1]))
+        inv = 1.0 / gamma
+        inv2 = inv * inv
+        # Node-major tables (nodes × components) from which each block takes its columns.
         delta, weight = g["delta"].T.copy(), g["omega"].T.copy()
-        if derivatives and asymmetric:
-            # Per node and component: f(2θ' − pos + δ_j), so ∂/∂pos = −ω_j f'(1 − ∂δ_j/∂pos) + f ∂ω_j/∂pos,
-            # ∂/∂(S/L) = ω_j f' ∂δ_j/∂(S/L) + f ∂ω_j/∂(S/L); the coefficients of f' and f, node-major.
-            slope = {"pos": (-g["omega"] * (1.0 - g["ddelta_dpos"])).T.copy(),
-                     "sl": (g["omega"] * g["ddelta_dsl"]).T.copy(), "hl": (g["omega"] * g["ddelta_dhl"]).T.copy()}
-            level = {key: g[f"domega_d{key}"].T.copy() for key in ("pos", "sl", "hl")}
-        if not derivatives:
-            inv = 1.0 / g["gamma"]
-            inv2 = (inv * inv)[c]
-            gauss_height = ((1.0 - g["eta"]) * _GAUSS_NORM * inv)[c]
-            lorentz_height = (g["eta"] * (2.0 / math.pi) * inv)[c]
-        for j in range(nodes):
-            # Node j only for the peaks whose rule has more than j nodes.
-            if j == 0:
-                rows = slice(None)
-            elif ordered:
-                rows = slice(0, int(np.searchsorted(-pair_counts, -j, side="left")))
-            else:
-                rows = np.flatnonzero(pair_counts > j)
-            cj = c[rows]
-            omega = weight[j][cj]
-            if not derivatives:
-                shape[rows] += omega * pseudo_voigt_values(dx0[rows] + delta[j][cj], inv2[rows], gauss_height[rows],
-                                                           lorentz_height[rows])
-                continue
-            value, d_dx, d_dgamma, d_deta = pseudo_voigt(dx0[rows] + delta[j][cj], gamma[rows], eta[rows], derivatives)
-            shape[rows] += omega * value
-            if asymmetric:
-                for key in ("pos", "sl", "hl"):
-                    parts[key][rows] += slope[key][j][cj] * d_dx + level[key][j][cj] * value
-            else:
-                parts["pos"] -= omega * d_dx
-            parts["gamma"][rows] += omega * d_dgamma
-            parts["eta"][rows] += omega * d_deta
-        unit = shape * edge
+        coefficients = {}
         if derivatives:
-            for key in parts:
-                parts[key] *= edge
-            # The taper moves with the centroid, pos − Σω_j δ_j, and scales with Γ.
-            shift_derivatives = {key: np.sum(g[f"domega_d{key}"] * g["delta"] + g["omega"] * g[f"ddelta_d{key}"], axis=1)
-                                 for key in ("pos", "sl", "hl")} if asymmetric else {}
-            along = shape * dedge_doffset
-            parts["pos"] -= along * (1.0 - shift_derivatives["pos"][c]) if asymmetric else along
             if asymmetric:
-                parts["sl"] += along * shift_derivatives["sl"][c]
-                parts["hl"] += along * shift_derivatives["hl"][c]
-            parts["gamma"] += shape * dedge_dgamma
+                # Per node and component: f(2θ' − pos + δ_j), so ∂/∂pos = −ω_j f'(1 − ∂δ_j/∂pos) + f ∂ω_j/∂pos,
+                # ∂/∂(S/L) = ω_j f' ∂δ_j/∂(S/L) + f ∂ω_j/∂(S/L): the coefficients of f' (slope) and f (level).
+                for key in shifted:
+                    slope = g["omega"] * g[f"ddelta_d{key}"]
+                    coefficients[f"slope_{key}"] = (slope - g["omega"] if key == "pos" else slope).T.copy()
+                    coefficients[f"level_{key}"] = g[f"domega_d{key}"].T.copy()
+            else:
+                coefficients["slope_pos"] = -weight
+        # Per pair, node sums by name: e, r (weights ω); z2e, z2r2; slope_e_pos, level_r_sl...
+        sums: dict[str, np.ndarray] = {}
+
+        def put(name: str, block: slice, values: np.ndarray) -> None:
+            sums.setdefault(name, np.empty(c.size))[block] = values
+
+        for block, k in _node_blocks(g["counts"][c]):
+            cb = c[block]
+            x = dx0[block] + delta[:k].take(cb, axis=1)
+            z2 = x * x
+            z2 *= inv2[block]
+            e = _gaussian_shape(z2)
+            r = 4.0 * z2
+            r += 1.0
+            np.reciprocal(r, out=r)
+            omega = weight[:k].take(cb, axis=1)
+            put("e", block, _weighted_sum(omega, e))
+            put("r", block, _weighted_sum(omega, r))
+            if not derivatives:
+                continue
+            r2 = r * r
+            put("z2e", block, _weighted_sum(omega, z2 * e))
+            put("z2r2", block, _weighted_sum(omega, z2 * r2))
+            # f' needs x·e and x·r² (its slope coefficients), f needs e and r (its level coefficients).
+            bases = {"slope": {"e": x * e, "r2": x * r2}, "level": {"e": e, "r": r}}
+            for name, table in coefficients.items():
+                kind, key = name.split("_")
+                taken = table[:k].take(cb, axis=1)
+                for basis, values in bases[kind].items():
+                    put(f"{kind}_{basis}_{key}", block, _weighted_sum(taken, values))
+        gauss_norm, lorentz_norm = _GAUSS_NORM * inv, (2.0 / math.pi) * inv
+        gauss_height, lorentz_height = (1.0 - eta) * gauss_norm, eta * lorentz_norm
+        shape = gauss_height * sums["e"] + lorentz_height * sums["r"]
+        unit = shape * edge
+        if not derivatives:
+            return g, windows, unit, None
+        ln2_gauss = math.log(2.0) * gauss_height
+        parts = {
+            "gamma": (8.0 * (ln2_gauss * sums["z2e"] + lorentz_height * sums["z2r2"]) - shape) * inv,
+            "eta": lorentz_norm * sums["r"] - gauss_norm * sums["e"],
+        }
+        for key in ("pos", "sl", "hl"):
+            if f"slope_{key}" not in coefficients:
+                parts[key] = np.zeros(c.size)
+                continue
+            parts[key] = -8.0 * inv2 * (ln2_gauss * sums[f"slope_e_{key}"] + lorentz_height * sums[f"slope_r2_{key}"])
+            if f"level_{key}" in coefficients:
+                parts[key] += gauss_height * sums[f"level_e_{key}"] + lorentz_height * sums[f"level_r_{key}"]
+        for key in parts:
+            parts[key] *= edge
+        # The taper moves with the centroid, pos − Σω_j δ_j, and scales with Γ.
+        along = shape * dedge_doffset
+        for key in shifted:
+            parts[key] += np.sum(g[f"domega_d{key}"] * g["delta"] + g["omega"] * g[f"ddelta_d{key}"], axis=1)[c] * along
+        parts["pos"] -= along
+        parts["gamma"] += shape * dedge_dgamma
         return g, windows, unit, parts
 
     def background_of(self, p: np.ndarray) -> np.ndarray:
@@ -536,7 +625,9 @@ class ProfileModel:
         the block is one sparse product: (points × peaks) matrices of the pairs'
         position, Γ, η, S/L and H/L derivatives, side by side, times the stacked
         (peaks × columns) factors."""
-        g, windows, _, parts = pairs if pairs is not None else self._pairs(p, windows, derivatives=True)
+        if pairs is None:
+            pairs = self._pairs(p, windows, derivatives=True, asymmetry_derivatives=bool(np.isin([SL, HL], columns).any()))
+        g, windows, _, parts = pairs
         c, i = windows.component, windows.point
         n = self.two_theta.size
         amplitude = self.factor[c] * p[self.intensity_slice][self.line_of[c]]
@@ -583,21 +674,48 @@ class ProfileModel:
         background_columns = wanted[(wanted >= self.background_slice.start) & (wanted < self.background_slice.stop)]
         line_columns = wanted[wanted >= self.intensity_slice.start] - self.intensity_slice.start
         n = self.two_theta.size
-        blocks = []
+        blocks, dense = [], []
         if peak_columns.size or line_columns.size:
-            pairs = self._pairs(p, windows, derivatives=bool(peak_columns.size))
+            pairs = self._pairs(p, windows, derivatives=bool(peak_columns.size),
+                                asymmetry_derivatives=bool(np.isin([SL, HL], peak_columns).any()))
             _, windows, unit, _ = pairs
-            c, i = windows.component, windows.point
         if peak_columns.size:
-            blocks.append(sp.csc_matrix(self.peak_derivatives(p, windows, peak_columns, pairs)))
+            dense.append(self.peak_derivatives(p, windows, peak_columns, pairs))
         if background_columns.size:
-            blocks.append(sp.csc_matrix(self.background[:, background_columns - self.background_slice.start]))
+            dense.append(self.background[:, background_columns - self.background_slice.start])
+        if dense:
+            block = np.hstack(dense)
+            # Dense columns straight into compressed form: every row stored, no scan for zeros.
+            k = block.shape[1]
+            blocks.append(sp.csc_matrix((block.T.ravel(), np.tile(np.arange(n), k), np.arange(0, n * k + 1, n)),
+                                        shape=(n, k)))
         if line_columns.size:
-            lines = sp.csc_matrix((unit * self.factor[c], (i, self.line_of[c])), shape=(n, self.n_lines))
+            lines = self.line_matrix(windows, unit * self.factor[windows.component])
             blocks.append(lines if line_columns.size == self.n_lines else lines[:, line_columns])
         if not blocks:
             return sp.csc_matrix((n, 0))
         return sp.hstack(blocks, format="csc")
+
+    def line_matrix(self, windows: Windows, values: np.ndarray) -> sp.csc_matrix:
+        """The (points × lines) matrix of the pairs' ``values``, each line's
+        components (Kα1, Kα2) summed.  Built without sorting: each component's
+        pairs are one run of ascending points (``_windows_of``), so its column is
+        that run, and the lines are sums of per-component columns."""
+        c, i = windows.component, windows.point
+        n = self.two_theta.size
+        run_start = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if c.size else np.empty(0, int)
+        run_length = np.diff(np.r_[run_start, c.size])
+        by_component = np.argsort(c[run_start], kind="stable")
+        starts, lengths = run_start[by_component], run_length[by_component]
+        # The pairs reordered run by run into component order.
+        order = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(c.size)
+        counts = np.bincount(c[run_start], weights=run_length, minlength=self.n_components).astype(np.int64)
+        indptr = np.r_[0, np.cumsum(counts)]
+        components = sp.csc_matrix((values[order], i[order], indptr), shape=(n, self.n_components))
+        lines = components[:, : self.n_lines]
+        for k in range(1, len(self.wavelengths)):
+            lines = lines + components[:, k * self.n_lines:(k + 1) * self.n_lines]
+        return lines.tocsc()
 
     def partition(self, p: np.ndarray, observed: np.ndarray, windows: Windows | None = None) -> np.ndarray:
         """Le Bail (1988) intensities: each line's share of the observed counts

@@ -13,6 +13,7 @@ from powdex.crystal import PARAMETER_NAMES, Cell
 from powdex.refinement.errors import RefinementError
 
 SCHEMA_VERSION = 1
+LEAST_SQUARES_CONVENTION = "least-squares s.u. scaled by sqrt(reduced chi2)"
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,12 @@ class RefinementResult:
     Standard uncertainties are the least-squares ones, the square roots of the
     diagonal of (JᵀWJ)⁻¹ · χ²_red over the refined parameters not held at a
     bound (the usual convention of GSAS-II and TOPAS, which assumes independent
-    residuals; serially correlated residuals make them too small, by the
-    Bérar–Lelann factor).  Cell esds are propagated from those of the
+    residuals), times ``esd_factor``: 1, or with the Bérar–Lelann (1991)
+    correction for serially correlated residuals asked for, √((4 − d)/d) from
+    the Durbin–Watson statistic d of the weighted residuals (``durbin_watson``;
+    the lag-one correlation ρ = 1 − d/2 inflates variances by (1 + ρ)/(1 − ρ)),
+    never below 1.  ``esd_convention`` says which, in words, and goes into every
+    output.  Cell esds are propagated from those of the
     reciprocal cell parameters the fit refines.  ``starts`` holds the final χ²
     of every start of the ensemble and ``starts_at_best`` how many ended within
     0.1 % of the best.
@@ -84,6 +89,9 @@ class RefinementResult:
     message: str
     schema_version: int = SCHEMA_VERSION
     notes: tuple[str, ...] = field(default_factory=tuple)
+    durbin_watson: float | None = None
+    esd_factor: float = 1.0
+    esd_convention: str = LEAST_SQUARES_CONVENTION
 
     def parameter(self, name: str) -> Parameter:
         return next(p for p in self.parameters if p.name == name)
@@ -111,6 +119,7 @@ class RefinementResult:
                         for name in ("two_theta", "observed", "calculated", "background", "sigma")},
             "starts": _finite(np.array(self.starts)), "starts_at_best": self.starts_at_best,
             "converged": self.converged, "message": self.message, "notes": list(self.notes),
+            "durbin_watson": self.durbin_watson, "esd_factor": self.esd_factor, "esd_convention": self.esd_convention,
         }
 
     @classmethod
@@ -137,7 +146,9 @@ class RefinementResult:
             **{name: array(pattern[name]) for name in ("two_theta", "observed", "calculated", "background", "sigma")},
             starts=array(document["starts"]).tolist(), starts_at_best=document["starts_at_best"],
             converged=document["converged"], message=document["message"], notes=tuple(document["notes"]),
-            schema_version=version,
+            schema_version=version, durbin_watson=document.get("durbin_watson"),
+            esd_factor=document.get("esd_factor", 1.0),
+            esd_convention=document.get("esd_convention", LEAST_SQUARES_CONVENTION),
         )
 
     def to_cif(self) -> str:
@@ -162,6 +173,7 @@ class RefinementResult:
             f"_pd_proc_ls_prof_wR_expected {stats.rexp:.5f}",
             f"_refine_ls_goodness_of_fit_all {stats.gof:.4f}",
             f"_refine_ls_number_parameters {stats.parameters}",
+            f"_refine_special_details 'standard uncertainties: {self.esd_convention}'",
             f"_pd_proc_number_of_points {stats.points}",
             f"_computing_structure_refinement 'powdex ({self.method.capitalize()} fit)'",
         ]
@@ -179,6 +191,25 @@ class RefinementResult:
 
             paths["png"] = plot_refinement(self, directory / f"{stem}.png")
         return paths
+
+
+def durbin_watson(weighted_residuals: np.ndarray) -> float:
+    """The Durbin–Watson (1950) statistic d = Σ(r_i − r_(i−1))² / Σr_i² of residuals
+    in pattern order: 2 for independent ones, towards 0 as neighbours correlate."""
+    r = np.asarray(weighted_residuals, dtype=float)
+    total = float(r @ r)
+    return float(np.sum(np.diff(r) ** 2) / total) if total > 0 else 2.0
+
+
+def berar_lelann_factor(d: float) -> float:
+    """Bérar and Lelann's (1991) factor for the standard uncertainties of a fit whose
+    residuals are serially correlated: with the lag-one correlation ρ = 1 − d/2 of
+    Durbin–Watson ``d``, a residual series correlated as an AR(1) process inflates
+    the variances by (1 + ρ)/(1 − ρ), so the s.u. by √((4 − d)/d).  Residuals
+    anticorrelated (d > 2) are not taken to make the s.u. smaller: at least 1."""
+    if not d > 0:
+        return math.inf
+    return max(1.0, math.sqrt(max(4.0 - d, 0.0) / d))
 
 
 def _finite(values: np.ndarray) -> list:

@@ -9,6 +9,9 @@ picklable χ² function.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from powdex.crystal import LatticeSystem
@@ -16,6 +19,7 @@ from powdex.optim import Bounds, SurfaceMap, evaluate_on_grid
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel
 from powdex.refinement.result import RefinementResult
+from powdex.refinement.stephens import StephensWidth
 
 
 class CellChi2:
@@ -31,11 +35,15 @@ class CellChi2:
         self.positions = [free.index(name) for name in names]
         values = {q.name: q.value for q in result.parameters}
         terms = sum(1 for name in values if name.startswith("background_"))
+        # A refinement with Stephens's anisotropic strain keeps its per-line widths on the map.
+        strain = StephensWidth.of(self.system, result.hkl) if any(n.startswith("strain_") for n in values) else None
         self.model = ProfileModel(result.two_theta, result.wavelengths, result.ratio,
-                                  self.system.design_matrix(result.hkl), background_terms=terms)
+                                  self.system.design_matrix(result.hkl), background_terms=terms, extra_width=strain)
         p = np.zeros(self.model.size)
         for k, name in enumerate(GLOBAL_NAMES):
             p[k] = values.get(name, 0.0)
+        if strain is not None:
+            p[self.model.width_slice] = [values[f"strain_{name}"] for name in strain.names]
         p[self.model.background_slice] = [values[f"background_{k}"] for k in range(terms)]
         p[self.model.intensity_slice] = np.nan_to_num(result.line_intensity)
         self.p, self.free = p, self.system.free_parameters(result.cell)
@@ -54,7 +62,54 @@ def chi2_map(result: RefinementResult, names: tuple[str, str] = ("a", "c"), *, s
              resolution: int = 21) -> SurfaceMap:
     """χ² over ``names`` (two free cell parameters) within ± ``span`` (relative)
     of the refined values, on a ``resolution`` × ``resolution`` grid."""
+    if not span > 0 or resolution < 3:
+        raise RefinementError(f"map: span ({span}) must be positive and resolution ({resolution}) at least 3")
     chi2 = CellChi2(result, names)
     centre = chi2.free[chi2.positions]
     bounds = Bounds(centre * (1 - span), centre * (1 + span))
     return evaluate_on_grid(chi2, bounds, resolution=resolution)
+
+
+# Δχ² of the 68.3 % joint confidence region of two parameters (χ² with two degrees of freedom).
+JOINT_68_DELTA_CHI2 = 2.30
+
+
+def write_chi2_map(surface: SurfaceMap, result: RefinementResult, names: tuple[str, str], directory: str | Path,
+                   stem: str = "chi2_map") -> dict[str, Path]:
+    """Write ``surface`` (``chi2_map`` of ``result`` over ``names``) as ``stem``.json,
+    the grid with its χ² and Rwp values, and ``stem``.png, Δχ² = χ² − χ²_min in
+    contours of log₁₀(1 + Δχ²) with the 68 % joint region of the two parameters (Δχ² = 2.30 times
+    the fit's reduced χ², the scaling its standard uncertainties carry) and the
+    refined cell marked."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weighted_total = float(np.sum((result.observed / result.sigma) ** 2))
+    rwp = np.sqrt(surface.values / weighted_total)
+    refined = [getattr(result.cell, name) for name in names]
+    paths = {"json": directory / f"{stem}.json", "png": directory / f"{stem}.png"}
+    document = {"parameters": list(names), "refined": refined, "x": surface.x.tolist(), "y": surface.y.tolist(),
+                "chi2": surface.values.tolist(), "rwp": rwp.tolist(),
+                "held": "every other parameter at the refinement's values", "source": result.source}
+    paths["json"].write_text(json.dumps(document, indent=1) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    delta = surface.values - surface.values.min()
+    figure, axis = plt.subplots(figsize=(5.6, 4.6))
+    # On a log scale: Δχ² spans orders of magnitude between the minimum and the edges.
+    filled = axis.contourf(surface.x, surface.y, np.log10(1.0 + delta), levels=25, cmap="viridis")
+    region = JOINT_68_DELTA_CHI2 * max(result.statistics.reduced_chi2, 1.0)
+    if delta.max() > region:
+        axis.contour(surface.x, surface.y, delta, levels=[region], colors="white", linewidths=1.2)
+    axis.plot(*refined, marker="+", color="red", markersize=12, label="refined")
+    axis.set_xlabel(f"{names[0]} (Å)" if names[0] in ("a", "b", "c") else f"{names[0]} (°)")
+    axis.set_ylabel(f"{names[1]} (Å)" if names[1] in ("a", "b", "c") else f"{names[1]} (°)")
+    axis.set_title(f"Δχ² over {names[0]}, {names[1]} (white: 68 % joint region)\nminimum Rwp {100 * rwp.min():.3f} %")
+    axis.ticklabel_format(useOffset=False)
+    axis.legend(loc="upper right")
+    figure.colorbar(filled, ax=axis, label="log₁₀(1 + χ² − χ²_min)")
+    figure.savefig(paths["png"], dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return paths

@@ -51,6 +51,29 @@ def test_bad_input_is_one_error_line(pattern_file, tmp_path, arguments, message)
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
 
 
+def test_map_writes_the_grid_with_its_minimum_at_the_refined_cell(pattern_file, tmp_path):
+    cell = ",".join(str(v) for v in (5.206, 5.206, 7.392, 90, 90, 90))
+    result = CliRunner().invoke(app, ["refine", str(pattern_file), "--cell", cell, "--spacegroup", "P4/mmm",
+                                      "--anode", "Cu", "--out", str(tmp_path), "--map", "a,c", "--map-span", "0.001",
+                                      "--map-resolution", "5"])
+    assert result.exit_code == 0, result.output
+    grid = json.loads((tmp_path / "chi2_map.json").read_text())
+    refined = json.loads((tmp_path / "refinement.json").read_text())
+    chi2 = np.array(grid["chi2"])
+    assert chi2.shape == (5, 5) and np.unravel_index(np.argmin(chi2), chi2.shape) == (2, 2)
+    assert grid["x"][2] == pytest.approx(refined["cell"]["a"]) and grid["y"][2] == pytest.approx(refined["cell"]["c"])
+    assert np.array(grid["rwp"])[2, 2] == pytest.approx(refined["statistics"]["rwp"], rel=1e-3)
+    assert (tmp_path / "chi2_map.png").stat().st_size > 0
+
+
+def test_map_over_a_parameter_the_cell_ties_is_one_error_line(pattern_file, tmp_path):
+    cell = ",".join(str(v) for v in (5.206, 5.206, 7.392, 90, 90, 90))
+    result = CliRunner().invoke(app, ["refine", str(pattern_file), "--cell", cell, "--spacegroup", "P4/mmm",
+                                      "--anode", "Cu", "--out", str(tmp_path), "--map", "a,b"])
+    assert result.exit_code == 2
+    assert "free parameters of the tetragonal cell" in result.output
+
+
 def test_refine_holds_the_instrument_file_and_refines_anisotropic_strain(pattern_file, tmp_path):
     from powdex.instrument import Instrument, write_instrument
 

@@ -51,6 +51,32 @@ def test_the_true_cubic_cell_outranks_a_sub_cell_and_pseudo_symmetric_cells(cubi
     assert best.rwp == pytest.approx(best.rexp, rel=0.05)
 
 
+# Baddeleyite-like (monoclinic ZrO2): a ≈ b ≈ c, β 99.2°.  Its C-centred pseudo-orthorhombic description,
+# a + c, a − c, b, has axes 91.9° apart.
+MONOCLINIC = Cell(5.15, 5.21, 5.32, 90.0, 99.2, 90.0)
+
+
+def _pseudo_orthorhombic(cell: Cell) -> Cell:
+    a, c, beta = cell.a, cell.c, np.radians(cell.beta)
+    return Cell(np.sqrt(a * a + c * c + 2 * a * c * np.cos(beta)), np.sqrt(a * a + c * c - 2 * a * c * np.cos(beta)),
+                cell.b)
+
+
+def test_the_true_monoclinic_cell_outranks_orthorhombic_descriptions():
+    pattern, _, _ = synthetic_pattern(MONOCLINIC, "P 1 21/c 1", two_theta=np.linspace(15.0, 60.0, 2000), seed=4,
+                                      profile=PROFILE)
+    candidates = [
+        _candidate(_pseudo_orthorhombic(MONOCLINIC), "C m m m"),
+        _candidate(Cell(MONOCLINIC.a, MONOCLINIC.b, MONOCLINIC.c), "P m m m"),  # β taken for 90°
+        _candidate(MONOCLINIC, "P 1 21/c 1"),
+    ]
+    reranking = rerank(pattern, candidates)
+    assert reranking.fits[0].candidate == 2
+    best = reranking.fits[0]
+    assert best.cell.beta == pytest.approx(MONOCLINIC.beta, abs=0.01)
+    assert all(fit.rwp > 3 * best.rwp for fit in reranking.fits[1:])
+
+
 def test_index_refine_puts_the_true_cell_first(cubic, tmp_path):
     path = tmp_path / "cubic.xye"
     np.savetxt(path, np.column_stack([cubic.two_theta, cubic.intensity, cubic.sigma]), fmt="%.6f")

@@ -26,3 +26,11 @@ def test_the_map_has_its_minimum_at_the_refined_cell(refined):
 def test_a_parameter_the_cell_does_not_free_is_an_error(refined):
     with pytest.raises(RefinementError, match="free parameters of the tetragonal cell"):
         chi2_map(refined, ("a", "b"))
+
+
+def test_a_map_of_a_refinement_with_anisotropic_strain_keeps_its_widths(tetragonal):
+    pattern, _, _ = tetragonal
+    result = refine(pattern, Cell(5.206, 5.206, 7.392), "P4/mmm", anisotropic_strain=True)
+    surface = chi2_map(result, ("a", "c"), span=0.001, resolution=3)
+    stats = result.statistics
+    assert surface.values[1, 1] == pytest.approx(stats.reduced_chi2 * (stats.points - stats.parameters), rel=1e-3)
