@@ -47,8 +47,10 @@ _MALLOPT_TOP_PAD = -2
 _KEPT_HEAP = 64 << 20
 
 
+@cache
 def _keep_freed_heap() -> None:
-    """Let the C heap keep 64 MiB of freed memory.  A profile evaluation makes a few
+    """Once per process, when the first profile model is built (not at import, so
+    that importing powdex changes nothing of the process): let the C heap keep 64 MiB of freed memory.  A profile evaluation makes a few
     dozen temporaries of a few hundred kB; by default glibc returns each to the
     system when freed, and the next evaluation pays its page faults again (half
     of an evaluation's time, measured on the benchmark pattern of
@@ -56,9 +58,6 @@ def _keep_freed_heap() -> None:
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is not None:
         mallopt(_MALLOPT_TOP_PAD, _KEPT_HEAP)
-
-
-_keep_freed_heap()
 
 GLOBAL_NAMES = ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L", "transparency", "x_displacement",
                 "y_displacement")
@@ -360,6 +359,7 @@ class ProfileModel:
     def __init__(self, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
                  design: np.ndarray, *, background_terms: int = 6, window_fwhm: float = 6.0,
                  asymmetry_order: int = 3, width_factor: float = 1.0, extra_width=None):
+        _keep_freed_heap()
         self.two_theta = np.asarray(two_theta, dtype=float)
         self.wavelengths = tuple(wavelengths[:2] if ratio > 0 else wavelengths[:1])
         self.component_factor = np.array([1.0, ratio][: len(self.wavelengths)])
