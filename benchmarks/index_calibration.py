@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from powdex.crystal import BravaisLattice, Cell, merge_lines, same_lattice
+from powdex.errors import PowdexError
 from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks
 from powdex.indexing.candidate import Candidate
 from powdex.indexing.confidence import COEFFICIENTS, FEATURES, ConfidenceModel, candidate_features, equivalent_sets
@@ -53,11 +54,14 @@ FIRST_PEAKS = 20
 
 # -- collect -------------------------------------------------------------------
 def _record(kind: str, name: str, truth: Cell, centring: str, peaks: PeakList, seed: int, time_limit: float) -> dict:
-    result = index(peaks, config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
+    row = {"kind": kind, "name": name, "truth": truth.parameters.tolist(), "centring": centring,
+           "time_limit": time_limit}
+    try:
+        result = index(peaks, config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
+    except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
+        return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
     correct = [same_lattice(c.cell, truth, c.bravais.centring, centring, rtol=3e-3) for c in result.candidates]
-    return {"kind": kind, "name": name, "truth": truth.parameters.tolist(), "centring": centring,
-            "time_limit": time_limit, "seconds": result.elapsed, "correct": correct,
-            "candidates": [c.to_dict() for c in result.candidates]}
+    return row | {"seconds": result.elapsed, "correct": correct, "candidates": [c.to_dict() for c in result.candidates]}
 
 
 def synthetic_case(bravais_symbol: str, case: int, seed: int, time_limit: float) -> dict:
@@ -139,8 +143,9 @@ def collect(args: argparse.Namespace, console: Console) -> None:
                 if f"{b.value}#{c}" not in have]
         run = synthetic_case
     run_resumable(args.out, run, jobs, args.workers, console,
-                  lambda row: f"{row['name']}: {'right' if row['correct'][:1] == [True] else 'wrong'} first "
-                              f"in {row['seconds']:.1f} s")
+                  lambda row: f"{row['name']}: " + ("refused" if "error" in row else
+                                                    f"{'right' if row['correct'][:1] == [True] else 'wrong'} first "
+                                                    f"in {row['seconds']:.1f} s"))
 
 
 # -- fit and report --------------------------------------------------------------
@@ -333,7 +338,11 @@ def main() -> None:
         collect(args, console)
         return
     rows = [row for path in args.out for row in load_rows(path)]
-    train, test = split(rows, args.seed)
+    refused = [row for row in rows if "error" in row]
+    if refused:
+        console.print(f"left out: {len(refused)} peak lists the indexer refused (too few lines), e.g. "
+                      f"{refused[0]['error']}")
+    train, test = split([row for row in rows if "error" not in row], args.seed)
     patterns = set_rows(train)
     regularisation = args.regularisation or choose_regularisation(patterns, seed=args.seed)
     model = fit_patterns(patterns, regularisation)

@@ -27,6 +27,10 @@ def test_a_dicvol_file_round_trips_positions_wavelength_and_each_sigma(tmp_path,
     assert back.wavelength == pytest.approx(1.540593) and not back.wavelength_assumed
     # The first N: the σ column follows its peaks.
     assert read_peaks(path, n_peaks=3).two_theta_sigma == pytest.approx([0.004, 0.006, 0.005])
+    # What powdex index reads: a peak list, not a measured pattern.
+    from powdex.patterns import read_peak_input
+
+    assert read_peak_input(path).two_theta_sigma == pytest.approx(silicon.two_theta_sigma)
 
 
 def test_a_treor_file_round_trips_positions_and_wavelength(tmp_path, silicon):
