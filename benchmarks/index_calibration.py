@@ -22,6 +22,9 @@ Three steps, each resumable:
     python3 benchmarks/index_calibration.py collect --cases 8 --time-limit 4 --out calib.jsonl
     python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --time-limit 4 --out calib.jsonl
     python3 benchmarks/index_calibration.py fit --out calib.jsonl --plot calib.png --write-model
+
+The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
+(``index_calibration_*_limit.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
 """
 
 from __future__ import annotations
@@ -46,18 +49,19 @@ from powdex.errors import PowdexError
 from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks
 from powdex.indexing.candidate import Candidate
 from powdex.indexing.confidence import COEFFICIENTS, FEATURES, ConfidenceModel, candidate_features, equivalent_sets
-from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta
+from powdex.peaks import CU_KA1, PeakInputError, PeakList, q2_to_two_theta
 
 GONIOMETER_RADIUS = 240.0  # mm
 FIRST_PEAKS = 20
 
 
 # -- collect -------------------------------------------------------------------
-def _record(kind: str, name: str, truth: Cell, centring: str, peaks: PeakList, seed: int, time_limit: float) -> dict:
+def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: int, time_limit: float) -> dict:
+    """Index the peak list ``make_peaks()`` and record its candidates and which are the true lattice."""
     row = {"kind": kind, "name": name, "truth": truth.parameters.tolist(), "centring": centring,
            "time_limit": time_limit}
     try:
-        result = index(peaks, config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
+        result = index(make_peaks(), config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
     except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
         return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
     correct = [same_lattice(c.cell, truth, c.bravais.centring, centring, rtol=3e-3) for c in result.candidates]
@@ -74,8 +78,8 @@ def synthetic_case(bravais_symbol: str, case: int, seed: int, time_limit: float)
     faults = PeakListFaults(two_theta_noise=float(rng.uniform(0.01, 0.02)), missing_fraction=0.1,
                             zero_shift=float(rng.uniform(-0.05, 0.05)) if rng.random() < 0.5 else 0.0,
                             impurity=bool(rng.random() < 1 / 3))
-    peaks = synthetic_peaks(cell, bravais, faults=faults, rng=rng)
-    return _record("synthetic", f"{bravais.value}#{case}", cell, bravais.centring, peaks, case, time_limit)
+    return _record("synthetic", f"{bravais.value}#{case}", cell, bravais.centring,
+                   lambda: synthetic_peaks(cell, bravais, faults=faults, rng=rng), case, time_limit)
 
 
 def _reciprocal_metric(cell: Cell) -> np.ndarray:
@@ -96,6 +100,8 @@ def real_structure_peaks(entry, rng: np.random.Generator, name: str) -> PeakList
     tt = q2_to_two_theta(np.asarray(entry.allowed_q2), CU_KA1)
     keep = np.isfinite(tt) & (tt <= 150.0)
     tt, hkl, intensity = tt[keep], hkl[keep], np.asarray(entry.allowed_intensity, dtype=float)[keep]
+    if not len(tt):
+        raise PeakInputError(f"<{name}>: no reflection below 150° 2θ at Cu Kα1")
     # March–Dollase texture: P(α) = (r² cos²α + sin²α / r)^(-3/2), α between h and the preferred reciprocal axis.
     metric = _reciprocal_metric(cell)
     axis = np.eye(3)[rng.integers(3)]
@@ -121,9 +127,9 @@ def real_structure_peaks(entry, rng: np.random.Generator, name: str) -> PeakList
 
 def real_case(name: str, entry, case: int, seed: int, time_limit: float) -> dict:
     rng = np.random.default_rng([seed, case, 2027])
-    peaks = real_structure_peaks(entry, rng, name)
     centring = entry.space_group_symbol.strip()[0]
-    return _record("real", name, Cell(*entry.conventional_cell), centring, peaks, case, time_limit)
+    return _record("real", name, Cell(*entry.conventional_cell), centring,
+                   lambda: real_structure_peaks(entry, rng, name), case, time_limit)
 
 
 def collect(args: argparse.Namespace, console: Console) -> None:
@@ -149,6 +155,16 @@ def collect(args: argparse.Namespace, console: Console) -> None:
 
 
 # -- fit and report --------------------------------------------------------------
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a collected file, gzip-compressed (``.gz``, as the shipped runs are kept) or not."""
+    if path.suffix != ".gz":
+        return load_rows(path)
+    import gzip
+
+    with gzip.open(path, "rt") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def pattern_rows(row: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, labels (the candidate's equivalent set holds the true cell) and which rows head a set."""
     ranked = [Candidate.from_dict(c) for c in row["candidates"]]
@@ -258,7 +274,7 @@ def wilson_interval(frequency: float, count: int, z: float = 1.96) -> tuple[floa
     patterns can stray from its prediction by chance."""
     centre = (frequency + z**2 / (2 * count)) / (1 + z**2 / count)
     half = z * np.sqrt(frequency * (1 - frequency) / count + z**2 / (4 * count**2)) / (1 + z**2 / count)
-    return centre - half, centre + half
+    return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
 def report(model: ConfidenceModel, test: list[dict], console: Console, plot: Path | None) -> str:
@@ -337,7 +353,7 @@ def main() -> None:
     if args.step == "collect":
         collect(args, console)
         return
-    rows = [row for path in args.out for row in load_rows(path)]
+    rows = [row for path in args.out for row in read_rows(path)]
     refused = [row for row in rows if "error" in row]
     if refused:
         console.print(f"left out: {len(refused)} peak lists the indexer refused (too few lines), e.g. "
