@@ -113,7 +113,7 @@ class CrystalStructure:
         for axis in range(3):
             moved = xyz.copy()
             moved[:, axis] += _PROBE_SHIFT
-            free += [(k, axis) for k in np.flatnonzero(self.stabilizer_sizes(moved) == sizes)]
+            free += [(int(k), axis) for k in np.flatnonzero(self.stabilizer_sizes(moved) == sizes)]
         return sorted(free)
 
     def cell_mass(self, occupancies: np.ndarray | None = None) -> float:
