@@ -10,9 +10,14 @@ candidate whose lattice is the published one (reduced cells compared,
 the picks against the published cell's reflections (every hkl, no
 extinctions): the zero offset that best aligns them, and the picks no
 reflection explains at that offset (below the first reflection: background
-or beam artefacts; elsewhere: impurity lines, Kα2 or noise).
+or beam artefacts; elsewhere: impurity lines, Kα2 or noise).  The
+"spurious" column counts those picks for every pattern.
 
-    python3 benchmarks/index_real_patterns.py --time-limit 60 [--zero-shift] [--only FILE ...]
+``--instrument`` runs each pattern that has an instrument file (in
+tests/data/instrument) twice, without and with it (``instrument=`` of
+``read_peak_input`` and ``powdex.index``); the others once.
+
+    python3 benchmarks/index_real_patterns.py --time-limit 60 [--zero-shift] [--instrument] [--only FILE ...]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from powdex.patterns import read_peak_input
 from powdex.peaks.units import q2_to_two_theta, two_theta_to_q2
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "patterns"
+INSTRUMENTS = DATA.parent / "instrument"
 # Zero offsets tried when explaining the picks (degrees 2θ).
 ZERO_OFFSETS = np.arange(-0.8, 0.8001, 0.005)
 
@@ -45,14 +51,19 @@ class RealPattern:
     centring: str
     wavelength: float | None = None
     anode: str | None = None
+    instrument: str | None = None  # the instrument file of tests/data/instrument its source fits with
 
 
 PATTERNS = (
-    RealPattern("PBSO4.XRA", "lab Cu Kα1+2", "orthorhombic", Cell(8.482371, 5.400051, 6.961979), "P", anode="Cu"),
+    RealPattern("PBSO4.XRA", "lab Cu Kα1+2", "orthorhombic", Cell(8.482371, 5.400051, 6.961979), "P", anode="Cu",
+                instrument="INST_XRY.prm"),
     RealPattern("PBSO4.CWN", "neutron", "orthorhombic", Cell(8.472792, 5.393243, 6.953462), "P", wavelength=1.909),
-    RealPattern("FAP.XRA", "lab Cu Kα1+2", "hexagonal", Cell(9.372, 9.372, 6.886, 90, 90, 120), "P", anode="Cu"),
-    RealPattern("A_SI3N4.XRA", "lab Cu Kα1+2", "trigonal", Cell(7.753888, 7.753888, 5.620424, 90, 90, 120), "P", anode="Cu"),
-    RealPattern("B_SI3N4.XRA", "lab Cu Kα1+2", "hexagonal", Cell(7.601983, 7.601983, 2.907200, 90, 90, 120), "P", anode="Cu"),
+    RealPattern("FAP.XRA", "lab Cu Kα1+2", "hexagonal", Cell(9.372, 9.372, 6.886, 90, 90, 120), "P", anode="Cu",
+                instrument="INST_XRY.prm"),
+    RealPattern("A_SI3N4.XRA", "lab Cu Kα1+2", "trigonal", Cell(7.753888, 7.753888, 5.620424, 90, 90, 120), "P", anode="Cu",
+                instrument="INST_XRY.prm"),
+    RealPattern("B_SI3N4.XRA", "lab Cu Kα1+2", "hexagonal", Cell(7.601983, 7.601983, 2.907200, 90, 90, 120), "P", anode="Cu",
+                instrument="INST_XRY.prm"),
     RealPattern("XRD-918-16_10.xrdml", "lab Cu Kα1+2", "trigonal", Cell(4.9134, 4.9134, 5.4052, 90, 90, 120), "P"),
     RealPattern("garnet.raw", "neutron", "cubic", Cell(12.18772, 12.18772, 12.18772), "I", wavelength=1.909),
     RealPattern("LaB6_660c_PDF1m.chi", "synchrotron", "cubic", Cell(4.15682, 4.15682, 4.15682), "P", wavelength=0.1665),
@@ -63,8 +74,9 @@ PATTERNS = (
 )
 
 
-def explain_picks(two_theta: np.ndarray, wavelength: float, cell: Cell, tolerance: float) -> str:
-    """Why the picks do not index: the best zero offset and the picks no reflection explains."""
+def explain_picks(two_theta: np.ndarray, wavelength: float, cell: Cell, tolerance: float) -> tuple[str, int]:
+    """Why the picks do not index: the best zero offset and the picks no reflection explains; and how many
+    picks no reflection explains."""
     q2_max = float(two_theta_to_q2(min(two_theta.max() + 2.0, 179.0), wavelength))
     _, q2 = cell.miller_indices_within(q2_max)
     lines = np.sort(q2_to_two_theta(np.unique(np.round(q2, 9)), wavelength))
@@ -84,22 +96,25 @@ def explain_picks(two_theta: np.ndarray, wavelength: float, cell: Cell, toleranc
     others = unexplained[unexplained >= lines[0] + best_zero - tolerance]
     if others.size:
         reasons.append(f"{others.size} unexplained picks ({', '.join(f'{t:.2f}' for t in others)}°)")
-    return "; ".join(reasons) or "every pick explained: the search missed it"
+    return "; ".join(reasons) or "every pick explained: the search missed it", int(unexplained.size)
 
 
-def run(case: RealPattern, time_limit: float, zero_shift: bool) -> dict:
+def run(case: RealPattern, time_limit: float, zero_shift: bool, with_instrument: bool = False) -> dict:
+    instrument = powdex.Instrument.load(INSTRUMENTS / case.instrument) if with_instrument and case.instrument else None
     start = time.perf_counter()
-    peaks = read_peak_input(DATA / case.file, wavelength=case.wavelength, anode=case.anode)
-    result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=time_limit, zero_shift=zero_shift))
+    peaks = read_peak_input(DATA / case.file, wavelength=case.wavelength, anode=case.anode, instrument=instrument)
+    result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=time_limit, zero_shift=zero_shift),
+                          instrument=instrument)
     seconds = time.perf_counter() - start
     rank = next((i for i, c in enumerate(result.candidates, 1)
                  if same_lattice(c.cell, case.cell, c.bravais.centring, case.centring, rtol=5e-3)), None)
     two_theta = np.asarray(peaks.two_theta)
     # About the position error of a pick, growing with angle as peaks widen.
     tolerance = max(0.02, 0.002 * float(two_theta.max()))
-    why = "" if rank == 1 else explain_picks(two_theta, peaks.wavelength, case.cell, tolerance)
+    why, spurious = explain_picks(two_theta, peaks.wavelength, case.cell, tolerance)
     best = result.candidates[0] if result.candidates else None
-    return {"case": case, "rank": rank, "seconds": seconds, "why": why, "n": peaks.n,
+    return {"case": case, "rank": rank, "seconds": seconds, "why": "" if rank == 1 else why, "n": peaks.n,
+            "spurious": spurious, "instrument": case.instrument if instrument is not None else "–",
             "best": f"{best.bravais.value} {best.cell}" if best else "none"}
 
 
@@ -108,23 +123,33 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per pattern")
     parser.add_argument("--only", nargs="*", help="file names to run (default: all)")
     parser.add_argument("--zero-shift", action="store_true", help="fit a zero shift (default settings: no)")
+    parser.add_argument("--instrument", action="store_true",
+                        help="also run each pattern that has an instrument file with it")
     args = parser.parse_args()
     console = Console(width=200)
     table = Table(title="powdex index on real measured patterns (published cell's rank)")
-    for column in ("pattern", "kind", "system", "published cell", "peaks", "rank", "time (s)", "first candidate", "why missed"):
+    for column in ("pattern", "kind", "system", "published cell", "instrument", "peaks", "spurious", "rank",
+                   "time (s)", "first candidate", "why missed"):
         table.add_column(column)
     rows = []
     for case in PATTERNS:
         if args.only and case.file not in args.only:
             continue
-        row = run(case, args.time_limit, args.zero_shift)
-        rows.append(row)
-        console.print(f"{case.file}: rank {row['rank']} in {row['seconds']:.1f} s {row['why']}")
-        table.add_row(case.file, case.kind, case.system, str(case.cell), str(row["n"]),
-                      str(row["rank"] or "–"), f"{row['seconds']:.1f}", row["best"], row["why"])
+        for with_instrument in (False, True) if args.instrument and case.instrument else (False,):
+            row = run(case, args.time_limit, args.zero_shift, with_instrument)
+            rows.append(row)
+            console.print(f"{case.file} (instrument {row['instrument']}): rank {row['rank']}, {row['spurious']} "
+                          f"spurious picks, in {row['seconds']:.1f} s {row['why']}")
+            table.add_row(case.file, case.kind, case.system, str(case.cell), row["instrument"], str(row["n"]),
+                          str(row["spurious"]), str(row["rank"] or "–"), f"{row['seconds']:.1f}", row["best"],
+                          row["why"])
     console.print(table)
-    first = sum(row["rank"] == 1 for row in rows)
-    console.print(f"published cell first: {first} of {len(rows)}")
+    for label, chosen in (("without an instrument", [r for r in rows if r["instrument"] == "–"]),
+                          ("with one", [r for r in rows if r["instrument"] != "–"])):
+        if chosen:
+            first = sum(row["rank"] == 1 for row in chosen)
+            spurious = sum(row["spurious"] for row in chosen)
+            console.print(f"{label}: published cell first {first} of {len(chosen)}; {spurious} spurious picks in all")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,10 @@ def calibrate(
     export: Annotated[list[Path] | None, typer.Option(help="Also write the instrument as .instprm, .prm or .irf (repeatable)")] = None,
     plot: Annotated[Path | None, typer.Option(help="Directory for the fit's calibration.json/.cif/.png (default: beside --out)")] = None,
 ) -> None:
-    """Calibrate the instrument on a scan of a standard: zero, displacement, profile and asymmetry."""
+    """Calibrate the instrument on a scan of a standard: zero, displacement, profile and asymmetry.
+
+    The geometry decides the shifts: Bragg–Brentano specimen displacement and transparency, Debye–Scherrer
+    capillary x and y displacement."""
     from powdex.instrument import monochromator_polarisation, write_instrument
     from powdex.patterns import read_pattern
     from powdex.refinement.calibrate import calibrate as calibrate_instrument
@@ -91,7 +94,9 @@ def _show(calibration, written: list[Path], paths: dict) -> None:
     for column in ("parameter", "value", "esd"):
         table.add_column(column)
     esd = {p.name: p.esd for p in calibration.refinement.parameters}
-    for name in ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L"):
+    from powdex.instrument import SHIFT_TERMS
+
+    for name in ("zero", *SHIFT_TERMS[instrument.geometry], "U", "V", "W", "X", "Y", "S/L", "H/L"):
         value = getattr(instrument, name.replace("/", "_"))
         table.add_row(name, f"{value:.6g}", "" if esd.get(name) is None else f"{esd[name]:.2g}")
     if calibration.ratio_esd is not None:

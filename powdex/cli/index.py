@@ -45,6 +45,9 @@ def index(
         "cubic,hexagonal,rhombohedral,tetragonal,orthorhombic,monoclinic,triclinic"
     ),
     zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
+    instrument: Annotated[Path | None, typer.Option(help=(
+        "One pattern: calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths guide the peak "
+        "search, its zero and displacement correct the positions, its FWHM weights the peaks"))] = None,
     min_length: Annotated[float, typer.Option(help=(
         "Å: the shortest lattice vector a candidate may have; vectors under 2.3 Å lower its score (a soft prior). "
         "Below 1.5 Å only for high-pressure phases"))] = 1.5,
@@ -106,12 +109,17 @@ def index(
                                  "its patterns in --workers processes")
         if refine and (len(files) > 1 or out is not None):
             raise OptionError("--refine is for one measured pattern, not a series")
+        if instrument is not None and (len(files) > 1 or out is not None):
+            raise OptionError("--instrument is for one pattern, not a series")
+        calibrated = _instrument(instrument)
     except (PowdexError, ValidationError) as exc:
         fail(exc)
-    # The anode joins the settings only when given, so that series indexed before the option keep their results.
-    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {})
+    # The anode and instrument join the settings only when given, so that series indexed before the options keep
+    # their results.
+    reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {}) | (
+        {"instrument": str(instrument)} if instrument else {})
     if out is None:
-        _index_one(files[0], reading, config, json_out, chains, refine)
+        _index_one(files[0], reading, config, json_out, chains, refine, calibrated)
     else:
         _index_series(files, reading, config, out, workers)
 
@@ -132,7 +140,17 @@ def _console():
     return Console(stderr=True)
 
 
-def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains: dict, refine: bool = False) -> None:
+def _instrument(path: Path | None):
+    """The instrument in ``path`` (None without one)."""
+    if path is None:
+        return None
+    from powdex.instrument import Instrument
+
+    return Instrument.load(path)
+
+
+def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains: dict, refine: bool = False,
+               instrument=None) -> None:
     from contextlib import ExitStack
 
     from powdex.errors import PowdexError
@@ -143,7 +161,8 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
     console = _console()
     try:
         peak_list = read_peak_input(path, units=reading["units"], wavelength=reading["wavelength"],
-                                    anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1)
+                                    anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1,
+                                    instrument=instrument)
     except PowdexError as exc:
         fail(exc)
     if peak_list.two_theta is None and peak_list.wavelength_assumed:
@@ -165,7 +184,7 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
             # In process is the search's own default: naming it would load dask for nothing.
             executor = (None if chains["executor"] is ExecutorName.inprocess
                         else executor_from_name(chains["executor"].value, scheduler=chains["scheduler"]))
-            result = _run_with_progress(console, peak_list, config, executor, store)
+            result = _run_with_progress(console, peak_list, config, executor, store, instrument)
     except PowdexError as exc:
         fail(exc)
     except KeyboardInterrupt:
@@ -217,7 +236,7 @@ def _refine_candidates(path: Path, reading: dict, candidates) -> None:
         typer.echo(f"note: candidate {candidate + 1} in {group} not fitted: {message}", err=True)
 
 
-def _run_with_progress(console, peak_list, config, executor=None, store=None):
+def _run_with_progress(console, peak_list, config, executor=None, store=None, instrument=None):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -253,7 +272,7 @@ def _run_with_progress(console, peak_list, config, executor=None, store=None):
                 best=f"{best:.1f}" if best > -1e300 else "-",
             )
 
-        return index(peak_list, config=config, progress=report, executor=executor, store=store)
+        return index(peak_list, config=config, progress=report, executor=executor, store=store, instrument=instrument)
 
 
 def _space_groups_cell(candidate) -> str:

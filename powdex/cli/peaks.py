@@ -20,17 +20,25 @@ def peaks(
     anode: Annotated[str | None, typer.Option(help="X-ray tube: Cu, Co, Mo, Fe, Cr or Ag (its Kα1/Kα2 lines); overrides the file's")] = None,
     n_peaks: Annotated[int | None, typer.Option(min=1, help="Keep the first N peaks (lowest angles); default: all")] = None,
     min_significance: Annotated[float, typer.Option(min=0.0, help="A peak rises this many noise σ above the background")] = 5.0,
+    instrument: Annotated[Path | None, typer.Option(help=(
+        "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths, wavelengths (unless "
+        "--wavelength or --anode) and shifts guide the search"))] = None,
 ) -> None:
     """Pick the Kα1 peaks of a measured pattern (Kα2 stripped) and write them as a peak list."""
+    from powdex.instrument import Instrument
     from powdex.patterns import peaks_from_pattern, read_pattern, search_peaks
+    from powdex.patterns.peak_input import with_instrument_lines
 
     try:
         for path, option in ((out, "--out"), (plot, "--plot")):
             if path is not None:
                 check_output_file(path, option)
+        calibrated = Instrument.load(instrument) if instrument is not None else None
         pattern = read_pattern(scan, wavelength=wavelength, anode=anode)
-        search = search_peaks(pattern, min_significance=min_significance)
-        picked = peaks_from_pattern(pattern, n_peaks=n_peaks, search=search)
+        if calibrated is not None and wavelength is None and anode is None:
+            pattern = with_instrument_lines(pattern, calibrated)
+        search = search_peaks(pattern, min_significance=min_significance, instrument=calibrated)
+        picked = peaks_from_pattern(pattern, n_peaks=n_peaks, search=search, instrument=calibrated)
     except PowdexError as error:
         fail(error)
     for note in picked.notes:

@@ -44,6 +44,11 @@ def refine(
     exclude: Annotated[list[str] | None, typer.Option(help="2θ region LOW,HIGH left out of the fit (repeatable)")] = None,
     background_terms: Annotated[int, typer.Option(min=1, max=30, help="Chebyshev background coefficients")] = 6,
     no_asymmetry: Annotated[bool, typer.Option("--no-asymmetry", help="Leave out the axial-divergence asymmetry")] = False,
+    instrument: Annotated[Path | None, typer.Option(help=(
+        "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its profile, asymmetry, zero and "
+        "displacement are held; only the sample's Lorentzian broadening is refined"))] = None,
+    anisotropic_strain: Annotated[bool, typer.Option("--anisotropic-strain", help=(
+        "Refine Stephens (1999) anisotropic microstrain: the S_HKL terms of the lattice system's Laue class"))] = False,
     executor: Annotated[ExecutorName, typer.Option(help="Where the starts run")] = ExecutorName.inprocess,
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
@@ -77,7 +82,14 @@ def refine(
                 raise OptionError(f"--exclude {region}: give LOW,HIGH in degrees 2θ") from None
             regions.append((low, high))
         check_output_directory(out, "--out")
+        from powdex.instrument import Instrument
+
+        calibrated = Instrument.load(instrument) if instrument is not None else None
         measured = read_pattern(pattern, wavelength=wavelength, anode=anode)
+        if calibrated is not None and wavelength is None and anode is None:
+            from powdex.patterns.peak_input import with_instrument_lines
+
+            measured = with_instrument_lines(measured, calibrated)
         window = None
         if two_theta_min is not None or two_theta_max is not None:
             window = (two_theta_min if two_theta_min is not None else -np.inf,
@@ -86,7 +98,8 @@ def refine(
         result = refine_pattern(
             measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
             cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
-            background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero,
+            background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero, instrument=calibrated,
+            anisotropic_strain=anisotropic_strain,
         )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)

@@ -218,9 +218,11 @@ class CandidateEvaluator:
         return np.where(left_closer, pos - 1, pos)
 
     def _weighted_design(self, lines: _Lines, rows: np.ndarray, matched: np.ndarray) -> np.ndarray:
-        """d(2θ_calc + zero)/d(x, zero) of the matched peaks: the linearised model in ° 2θ."""
+        """d(2θ_calc + zero)/d(x, zero) of the matched peaks: the linearised model in ° 2θ, each row times
+        its peak's weight (``Observations.weight``)."""
         a = lines.design[rows] / self.obs.dq2_dtt[matched][:, None]
-        return np.column_stack([a, np.ones(len(a))]) if self.refine_zero else a
+        a = np.column_stack([a, np.ones(len(a))]) if self.refine_zero else a
+        return a * self.obs.weight[matched][:, None]
 
     def evaluate(self, x: np.ndarray, zero: float = 0.0, iterations: int = 6) -> Candidate | None:
         obs = self.obs
@@ -230,11 +232,12 @@ class CandidateEvaluator:
             if len(lines) < 2:
                 return None
             nearest = self._assign(lines.two_theta, obs.two_theta - zero)
-            matched = np.abs(obs.two_theta - zero - lines.two_theta[nearest]) <= self.match_window
+            matched = np.abs(obs.two_theta - zero - lines.two_theta[nearest]) * obs.weight <= self.match_window
             if matched.sum() < n_par + 1:
                 return None
             a = self._weighted_design(lines, nearest[matched], matched)
-            solution, *_ = np.linalg.lstsq(a, obs.q2[matched] / obs.dq2_dtt[matched], rcond=None)
+            target = obs.q2[matched] / obs.dq2_dtt[matched] * obs.weight[matched]
+            solution, *_ = np.linalg.lstsq(a, target, rcond=None)
             new_x = solution[: len(x)]
             new_zero = float(solution[-1]) if self.refine_zero else 0.0
             if not np.all(np.isfinite(self.bravais.axes.lattice_parameters(new_x))):
@@ -299,7 +302,7 @@ class CandidateEvaluator:
             return None
         tt_true = obs.two_theta - zero
         nearest = self._assign(lines.two_theta, tt_true)
-        resid = tt_true - lines.two_theta[nearest]
+        resid = (tt_true - lines.two_theta[nearest]) * obs.weight
         matched = np.abs(resid) <= self.match_window
         n_matched = int(matched.sum())
         a = self._weighted_design(lines, nearest[matched], matched)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from powdex.peaks import CU_KA1, PeakInputError, PeakList, dq2_dtwo_theta, q2_to_two_theta
+from powdex.instrument import Instrument, corrected_two_theta
+from powdex.peaks import CU_KA1, PeakInputError, PeakList, dq2_dtwo_theta, q2_to_two_theta, two_theta_to_q2
 
 # 2θ of the last peak when the error scale of d or q² input has to be a shorter wavelength than Cu Kα1.
 LAST_PEAK_TWO_THETA = 150.0
@@ -22,6 +23,13 @@ class Observations:
     ``LAST_PEAK_TWO_THETA`` (q² to 2.8 Å⁻² of a synchrotron calibrant list).
     Then 2θ is only the scale on which errors and weights are measured, the same
     for every candidate, and ``notes`` say which one was taken.
+
+    With a calibrated ``Instrument`` the positions measured in 2θ are its Bragg
+    angles (the instrument's zero, displacement and transparency or capillary
+    shifts taken off), so candidates are scored on corrected positions, and
+    each peak's ``weight`` is the instrument's median FWHM over the peaks
+    divided by its FWHM at the peak: a peak's position error grows with its
+    width, so a broad high-angle line counts less.  Without one every weight is 1.
     """
 
     q2: np.ndarray
@@ -31,18 +39,39 @@ class Observations:
     wavelength: float
     source: str
     notes: tuple[str, ...] = ()
+    weight: np.ndarray = field(default_factory=lambda: np.ones(0))
+
+    def __post_init__(self) -> None:
+        if self.weight.size != self.q2.size:  # not given: every peak counts the same
+            object.__setattr__(self, "weight", np.ones_like(self.q2))
 
     @classmethod
-    def from_peaks(cls, peaks: PeakList) -> Observations:
+    def from_peaks(cls, peaks: PeakList, instrument: Instrument | None = None) -> Observations:
         q2 = np.asarray(peaks.q2, dtype=float)
         notes: tuple[str, ...] = ()
+        weight = np.ones(0)
+        if instrument is not None and peaks.two_theta is not None and peaks.wavelength is not None:
+            measured = np.asarray(peaks.two_theta, dtype=float)
+            bragg = corrected_two_theta(instrument, measured)
+            q2 = two_theta_to_q2(bragg, float(peaks.wavelength))
+            fwhm = instrument.fwhm(bragg)
+            weighted = bool(np.all(fwhm > 0))
+            if weighted:
+                weight = float(np.median(fwhm)) / fwhm
+            shift = measured - bragg
+            notes = (f"positions corrected for the instrument {instrument.source or '(given)'}: "
+                     f"Δ2θ {shift.min():+.4f} to {shift.max():+.4f}°"
+                     + (", peaks weighted by its FWHM" if weighted else ""),)
+        elif instrument is not None:
+            notes = ("the instrument's shifts apply to measured 2θ: these peaks, given as d or q² (or without a "
+                     "wavelength), are used as they are",)
         measured_in_two_theta = peaks.two_theta is not None
         if peaks.wavelength is not None and (measured_in_two_theta or not peaks.wavelength_assumed):
             wavelength = float(peaks.wavelength)
         else:
             wavelength = error_scale_wavelength(q2)
             if wavelength != CU_KA1:  # Cu Kα1, the usual scale of 2θ errors, goes without saying
-                notes = (f"positions given as d or q² without a wavelength, past what Cu Kα1 reaches: "
+                notes += (f"positions given as d or q² without a wavelength, past what Cu Kα1 reaches: "
                          f"peak-position errors are measured as 2θ at λ = {wavelength:.4f} Å",)
         tt = q2_to_two_theta(q2, wavelength)
         if not np.all(np.isfinite(tt)):
@@ -50,7 +79,7 @@ class Observations:
                              f"{4 / wavelength**2:.3f} Å⁻²) cannot be observed at λ = {wavelength:g} Å")
         intensity = np.asarray(peaks.intensity, dtype=float)
         intensity = intensity / intensity.max() if intensity.max() > 0 else np.ones_like(q2)
-        return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), wavelength, peaks.source, notes)
+        return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), wavelength, peaks.source, notes, weight)
 
     @property
     def n(self) -> int:

@@ -59,6 +59,7 @@ from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
 from powdex.indexing.svd_index import SvdIndexSearch
+from powdex.instrument import Instrument
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
 
 logger = logging.getLogger(__name__)
@@ -78,13 +79,15 @@ SPACE_GROUP_CANDIDATES = 3
 
 def index(
     peaks: PeakList, *, config: IndexingConfig | None = None, executor=None, store=None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None, instrument: Instrument | None = None,
 ) -> IndexingResult:
     """Find and rank the unit cells that index ``peaks``.
 
     ``executor`` and ``store`` (``powdex.optim``) run and keep the learned method's chains: in process and
-    unstored by default. ``progress`` is called as trials are run (see ``ProgressCallback``)."""
-    return IndexingSearch(peaks, config, executor=executor, store=store, progress=progress).run()
+    unstored by default. ``progress`` is called as trials are run (see ``ProgressCallback``). ``instrument``
+    (calibrated) corrects the positions and weights the peaks (``Observations.from_peaks``)."""
+    return IndexingSearch(peaks, config, executor=executor, store=store, progress=progress,
+                          instrument=instrument).run()
 
 
 class IndexingSearch:
@@ -92,10 +95,10 @@ class IndexingSearch:
     search is made."""
 
     def __init__(self, peaks: PeakList, config: IndexingConfig | None = None, *, executor=None, store=None,
-                 progress: ProgressCallback | None = None):
+                 progress: ProgressCallback | None = None, instrument: Instrument | None = None):
         self.config = config = config or IndexingConfig()
         self.peaks = peaks
-        self.obs = Observations.from_peaks(peaks)
+        self.obs = Observations.from_peaks(peaks, instrument)
         self.model = self._scoring_model(config.zero_shift_window)
         self.executor = executor
         self.store = store

@@ -17,13 +17,41 @@ import numpy as np
 
 from powdex.instrument.model import Instrument
 
+# The shift terms of each geometry, in the order ``shift_terms`` gives their functions of 2θ.
+SHIFT_TERMS = {"bragg-brentano": ("displacement", "transparency"),
+               "debye-scherrer": ("x_displacement", "y_displacement")}
+
+
+def shift_terms(geometry: str, two_theta) -> tuple[np.ndarray, np.ndarray]:
+    """The functions of 2θ (deg) that multiply ``SHIFT_TERMS[geometry]`` in Δ2θ, and
+    their derivatives with respect to 2θ (per degree): each (2, n).
+    Bragg–Brentano cosθ and sin2θ; Debye–Scherrer cos2θ and sin2θ."""
+    tth = np.radians(np.asarray(two_theta, dtype=float))
+    per_degree = np.pi / 180.0
+    if geometry == "bragg-brentano":
+        values = np.stack([np.cos(tth / 2), np.sin(tth)])
+        slopes = np.stack([-0.5 * np.sin(tth / 2), np.cos(tth)]) * per_degree
+    else:
+        values = np.stack([np.cos(tth), np.sin(tth)])
+        slopes = np.stack([-np.sin(tth), np.cos(tth)]) * per_degree
+    return values, slopes
+
 
 def peak_shift(instrument: Instrument, two_theta) -> np.ndarray:
     """Δ2θ (deg) that ``instrument`` adds to a reflection at Bragg angle ``two_theta``."""
-    tth = np.radians(np.asarray(two_theta, dtype=float))
-    if instrument.geometry == "bragg-brentano":
-        return instrument.zero + instrument.displacement * np.cos(tth / 2) + instrument.transparency * np.sin(tth)
-    return instrument.zero + instrument.x_displacement * np.cos(tth) + instrument.y_displacement * np.sin(tth)
+    values, _ = shift_terms(instrument.geometry, two_theta)
+    coefficients = np.array([getattr(instrument, name) for name in SHIFT_TERMS[instrument.geometry]])
+    return instrument.zero + coefficients @ values
+
+
+def corrected_two_theta(instrument: Instrument, observed) -> np.ndarray:
+    """The Bragg angles 2θ (deg) whose shifted positions are ``observed``: 2θ + Δ2θ(2θ) = observed,
+    by fixed-point steps (Δ2θ changes by under 10⁻³ of itself per degree, so three steps reach 10⁻⁹°)."""
+    observed = np.asarray(observed, dtype=float)
+    bragg = observed - peak_shift(instrument, observed)
+    for _ in range(3):
+        bragg = observed - peak_shift(instrument, bragg)
+    return bragg
 
 
 def polarisation_factor(instrument: Instrument, two_theta) -> np.ndarray:

@@ -28,6 +28,17 @@ GEOMETRIES = ("bragg-brentano", "debye-scherrer")
 Slit = Literal["fixed", "variable"]
 FORMAT_VERSION = 1
 PROFILE_NAMES = ("U", "V", "W", "X", "Y", "S/L", "H/L")
+# Thompson–Cox–Hastings (1987): the pseudo-Voigt's FWHM Γ from its Gaussian and Lorentzian parts,
+# Γ⁵ = Σ c_k Γ_G^(5−k) Γ_L^k.
+TCH_FWHM_COEFFICIENTS = (1.0, 2.69269, 2.42843, 4.47163, 0.07842, 1.0)
+
+
+def tch_fwhm(gaussian, lorentzian):
+    """Γ of a pseudo-Voigt from the FWHM of its Gaussian and Lorentzian parts (Thompson–Cox–Hastings 1987)."""
+    import numpy as np
+
+    g, l_ = np.asarray(gaussian, dtype=float), np.asarray(lorentzian, dtype=float)
+    return sum(c * g ** (5 - k) * l_ ** k for k, c in enumerate(TCH_FWHM_COEFFICIENTS)) ** 0.2
 
 
 def monochromator_polarisation(two_theta_monochromator: float) -> float:
@@ -99,6 +110,11 @@ class Instrument:
 
         theta = np.radians(np.asarray(two_theta, dtype=float)) / 2
         return self.X * np.tan(theta) + self.Y / np.cos(theta)
+
+    def fwhm(self, two_theta):
+        """The instrument's whole FWHM (deg) at ``two_theta``: its Gaussian and Lorentzian parts mixed
+        by ``tch_fwhm`` (axial-divergence asymmetry left out)."""
+        return tch_fwhm(self.gaussian_fwhm(two_theta), self.lorentzian_fwhm(two_theta))
 
     def with_values(self, **changes) -> Instrument:
         return replace(self, **changes)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from powdex.instrument import Instrument
 from powdex.patterns.formats import format_of
 from powdex.patterns.formats.text_columns import FORMAT as TEXT_COLUMNS
 from powdex.patterns.pattern import Pattern
@@ -34,6 +35,7 @@ def peaks_from_pattern(
     min_significance: float = 5.0,
     strip: bool = True,
     search: PeakSearch | None = None,
+    instrument: Instrument | None = None,
 ) -> PeakList:
     """The peak list of a measured pattern: its ``n_peaks`` lowest-angle Kα1 lines (all if None).
 
@@ -44,11 +46,16 @@ def peaks_from_pattern(
     mean wavelength.  Picks closer than the duplicate tolerance of
     :class:`PeakList` are one peak (the stronger is kept), so a picked list is
     never rejected for its own duplicates.  ``notes`` say what was decided.
+    ``instrument`` (a calibrated ``powdex.instrument.Instrument``) guides the
+    search (see :func:`search_peaks`) and gives the wavelengths where the
+    pattern has none.
     """
+    if pattern.wavelength is None and instrument is not None:
+        pattern = with_instrument_lines(pattern, instrument)
     if pattern.wavelength is None:
         raise PeakInputError(f"{pattern.source}: the file gives no wavelength; give one (--wavelength) or the tube (--anode)")
     if search is None:
-        search = search_peaks(pattern, min_significance=min_significance, strip=strip)
+        search = search_peaks(pattern, min_significance=min_significance, strip=strip, instrument=instrument)
     step = float(np.median(np.diff(pattern.two_theta)))
     notes = [*pattern.notes, f"a measured pattern ({len(pattern)} points, 2θ step {step:.4g}°): {len(search)} peaks picked",
              *search.notes]
@@ -70,6 +77,15 @@ def peaks_from_pattern(
         peaks = peaks.first(n_peaks)
     logger.info("%s: %d peaks picked", pattern.source, peaks.n)
     return _with_notes(peaks, notes)
+
+
+def with_instrument_lines(pattern: Pattern, instrument: Instrument) -> Pattern:
+    """``pattern`` with the wavelengths and Kα2 ratio of ``instrument``, with a note."""
+    lines = "/".join(f"{w:.5f}" for w in instrument.wavelengths)
+    note = f"wavelengths {lines} Å" + (f", ratio {instrument.ratio:g}" if instrument.ratio else "") + \
+        f" from the instrument {instrument.source or '(given)'}"
+    return replace(pattern, wavelengths=instrument.wavelengths, ratio=instrument.ratio,
+                   notes=(*pattern.notes, note))
 
 
 def _with_notes(peaks: PeakList, notes) -> PeakList:
@@ -96,6 +112,7 @@ def read_peak_input(
     anode: str | None = None,
     n_peaks: int | None = 20,
     default_wavelength: float | None = None,
+    instrument: Instrument | None = None,
 ) -> PeakList:
     """The peak list in ``path``, read as a list or picked from a measured pattern.
 
@@ -108,21 +125,28 @@ def read_peak_input(
     weighted mean wavelength, with a note.  ``default_wavelength`` is used,
     as :func:`powdex.peaks.read_peaks` uses it, when neither the caller nor
     the file gives one; the list then says ``wavelength_assumed``.
+    ``instrument`` guides the peak search of a measured pattern
+    (:func:`peaks_from_pattern`), and its wavelengths replace the file's
+    unless ``wavelength`` or ``anode`` is given.
     """
     path = Path(path)
     source = str(path)
     if _is_pattern(path, source, units):
         pattern = read_pattern(path, wavelength=wavelength, anode=anode)
+        if instrument is not None and wavelength is None and anode is None:
+            pattern = with_instrument_lines(pattern, instrument)
         assumed = pattern.wavelength is None and default_wavelength is not None
         if assumed:
             pattern = with_radiation(pattern, wavelength=default_wavelength)
-        peaks = peaks_from_pattern(pattern, n_peaks=n_peaks)
+        peaks = peaks_from_pattern(pattern, n_peaks=n_peaks, instrument=instrument)
         return replace(peaks, wavelength_assumed=True) if assumed else peaks
     notes = []
     if wavelength is None and anode is not None:
         tube = tube_lines(anode)
         wavelength = tube.k_alpha_mean
         notes.append(f"{tube.anode} peak positions taken as unresolved Kα1/Kα2 centroids: λ {wavelength:.5f} Å (weighted mean)")
+    if instrument is not None and wavelength is None:
+        default_wavelength = instrument.wavelengths[0]  # a peak list's positions are Kα1 lines
     peaks = read_peaks(path, units=units, wavelength=wavelength, n_peaks=n_peaks, default_wavelength=default_wavelength)
     return _with_notes(peaks, (*notes, *peaks.notes)) if notes else peaks
 

@@ -29,16 +29,27 @@
    anode's): a weak pick where a strong peak's d-spacing diffracts the
    tube's Kβ, tungsten Lα1 or the β filter's absorption edge, within its
    position error, is set aside with a note (``PeakSearch.set_aside``)
-   rather than handed to indexing as an impurity line.
+   rather than handed to indexing as an impurity line; so are the echoes
+   that Kα2 stripping makes of a tube line (it is no doublet), two and four
+   Kα2 splittings above it.
+
+With a calibrated ``Instrument`` the search knows what the pattern's own
+peaks only suggest: the minimum width is at least half the instrument's FWHM
+at each angle (a sample can only broaden the instrument's lines), each position's
+σ is computed with at least the instrument's width, and a tube line's replica
+positions are predicted from the Bragg angles (the positions less the
+instrument's zero and displacement shifts), where the same d-spacing
+diffracts.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from powdex.instrument import Instrument, corrected_two_theta
 from powdex.patterns.background import estimate_background
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import W_L_ALPHA1, tube_of_k_alpha1
@@ -306,6 +317,7 @@ def search_peaks(
     background_window_deg: float | None = None,
     min_fwhm_deg: float | None = None,
     min_relative_height: float = 0.002,
+    instrument: Instrument | None = None,
 ) -> PeakSearch:
     """Find the Kα1 peaks of ``pattern`` (see the module notes for the method).
 
@@ -313,7 +325,8 @@ def search_peaks(
     pattern's lines say otherwise); with one wavelength or ratio 0 there is
     nothing to strip.  ``background_window_deg`` (default: 20 × the strongest
     peak's FWHM, at least 1.5°) and ``min_fwhm_deg`` (default: half the
-    resolution at each peak's angle, :func:`resolution_curve`) override the automatic choices.  Peaks lower
+    resolution at each peak's angle, :func:`resolution_curve`, and at least half
+    the ``instrument``'s FWHM there) override the automatic choices.  Peaks lower
     than ``min_relative_height`` of the strongest are left out: at that level
     the residues of Kα2 stripping and of profile tails match real lines, and
     indexing gains nothing from them.  Raises
@@ -374,9 +387,12 @@ def search_peaks(
         min_fwhm = np.full(positions.size, min_fwhm_deg)
     else:
         min_fwhm = 0.5 * resolution_curve(positions[strong], widths[strong], positions)
+        if instrument is not None:  # the floor the peaks' own widths cannot lower
+            min_fwhm = np.maximum(min_fwhm, 0.5 * instrument.fwhm(positions))
     keep = (widths >= min_fwhm) & (heights > 0)
     if (~keep).any():
-        notes.append(f"{int((~keep).sum())} maxima narrower than half the resolution at their angle "
+        resolution_of = "the resolution" + (" (at least the instrument's FWHM)" if instrument is not None else "")
+        notes.append(f"{int((~keep).sum())} maxima narrower than half {resolution_of} at their angle "
                      f"({min_fwhm.min():.3g}–{min_fwhm.max():.3g}°) are not peaks")
     weak = keep & (heights < min_relative_height * heights[keep].max(initial=0.0))
     if weak.any():
@@ -388,15 +404,27 @@ def search_peaks(
         if ghost.any():
             notes.append(f"{int(ghost.sum())} residual Kα2 maxima merged into their Kα1 lines")
         positions, heights, widths, apexes = positions[~ghost], heights[~ghost], widths[~ghost], apexes[~ghost]
-    points_per_peak = np.maximum(widths / step, 1.0)
-    sigma = widths / FWHM_PER_SIGMA * noise[apexes] / (heights * np.sqrt(points_per_peak))
-    set_aside = tube_line_picks(positions, heights, widths, sigma, pattern.wavelengths[0], float(x[0])) if pattern.wavelengths else []
+    # A peak narrower than the instrument allows is a noisy fit of its width: σ takes the instrument's.
+    sigma_widths = widths if instrument is None else np.maximum(widths, instrument.fwhm(positions))
+    points_per_peak = np.maximum(sigma_widths / step, 1.0)
+    sigma = sigma_widths / FWHM_PER_SIGMA * noise[apexes] / (heights * np.sqrt(points_per_peak))
+    # Replicas lie where the same d-spacing diffracts: at Bragg angles, before the instrument's shifts.
+    bragg = positions if instrument is None else corrected_two_theta(instrument, positions)
+    set_aside = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0])) if pattern.wavelengths else []
+    if set_aside and kalpha2 == "stripped":
+        set_aside += strip_echo_picks(set_aside, bragg, heights, widths, sigma, pattern.wavelengths[:2], pattern.ratio)
     if set_aside:
-        replica = np.isin(positions, [pick.two_theta for pick in set_aside])
+        replica = np.isin(bragg, [pick.two_theta for pick in set_aside])
+        shift = dict(zip(bragg.tolist(), (positions - bragg).tolist()))
+        set_aside = [replace(pick, two_theta=pick.two_theta + shift[pick.two_theta],
+                             parent_two_theta=pick.parent_two_theta + shift[pick.parent_two_theta]) for pick in set_aside]
         positions, heights, widths, sigma = positions[~replica], heights[~replica], widths[~replica], sigma[~replica]
         notes.append(f"{len(set_aside)} picks set aside as tube lines, not the sample's: " + ", ".join(
             f"{pick.two_theta:.3f}° ({pick.line} of {pick.parent_two_theta:.3f}°)" for pick in set_aside))
     order = np.argsort(positions)
+    if instrument is not None:
+        notes.append(f"instrument {instrument.source or '(given)'}: minimum widths, position σ and tube-line replicas "
+                     "from its profile and shifts")
     logger.debug("%s: %d peaks, resolution %.4g°", source, positions.size, resolution)
     return PeakSearch(
         two_theta=positions[order],
@@ -500,6 +528,38 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
                 taken[index] = True
                 picks.append(TubeLinePick(float(positions[index]), float(heights[index]), line, float(positions[parent])))
     return sorted(picks, key=lambda pick: pick.two_theta)
+
+
+def strip_echo_picks(tube_picks: list[TubeLinePick], positions, heights, widths, sigma,
+                     wavelengths: tuple[float, float], ratio: float) -> list[TubeLinePick]:
+    """The picks that Kα2 stripping made of tube lines: echoes to set aside with them.
+
+    A tube line is one line, not a Kα1/Kα2 doublet, yet the strip subtracts R
+    times it one Kα2 splitting above, which leaves a dip, and then R times that
+    dip one splitting further, which leaves a peak of R² of the line, and so on:
+    positive echoes at two and four splittings (sin θ′ = sin θ · (λ₂/λ₁)ⁿ), of
+    R² and R⁴ of the line.  A pick there, within its position error and no
+    higher than twice that, is the echo.
+    """
+    alpha1, alpha2 = wavelengths
+    taken = np.isin(positions, [pick.two_theta for pick in tube_picks])
+    echoes = []
+    for pick in tube_picks:
+        parent = int(np.argmin(np.abs(positions - pick.two_theta)))
+        for splittings in (2, 4):
+            sine = np.sin(np.radians(pick.two_theta / 2)) * (alpha2 / alpha1) ** splittings
+            if sine >= 1:
+                break
+            where = np.degrees(2 * np.arcsin(sine))
+            tolerance = np.maximum(TUBE_LINE_MATCH_SIGMA * np.hypot(sigma, sigma[parent]),
+                                   TUBE_LINE_MATCH_FWHM * widths[parent])
+            match = (np.abs(positions - where) <= tolerance) & ~taken & (heights <= 2 * ratio**splittings * pick.height)
+            if match.any():
+                echo = int(np.flatnonzero(match)[np.argmax(heights[match])])
+                taken[echo] = True
+                echoes.append(TubeLinePick(float(positions[echo]), float(heights[echo]),
+                                           f"{pick.line} strip echo", pick.two_theta))
+    return echoes
 
 
 def _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction) -> np.ndarray:

@@ -10,8 +10,21 @@ from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.fit import GROUPS, FitState, Method, StagedFit
-from powdex.refinement.profile import DISPLACEMENT, GLOBAL_NAMES, HL, SL, ZERO, ProfileModel, U, V, W, X, Y
+from powdex.refinement.fit import GEOMETRY_GROUPS, GROUPS, OPTIONAL_GROUPS, STRAIN_GROUP, FitState, Method, StagedFit
+from powdex.refinement.profile import (
+    GLOBAL_NAMES,
+    HL,
+    SHIFTS,
+    SL,
+    ZERO,
+    ProfileModel,
+    U,
+    V,
+    W,
+    X,
+    Y,
+    shifted_positions,
+)
 from powdex.refinement.reflections import (
     Lines,
     check_cell_fits,
@@ -20,6 +33,7 @@ from powdex.refinement.reflections import (
     resolve_space_group,
 )
 from powdex.refinement.result import Parameter, RefinementResult, Statistics
+from powdex.refinement.stephens import StephensWidth, strain_start
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +63,9 @@ def _select_points(pattern: Pattern, two_theta_range: tuple[float, float] | None
 
 def _bounds(model: ProfileModel, p0: np.ndarray, cell_range: float) -> tuple[np.ndarray, np.ndarray]:
     lower, upper = np.full(model.size, -np.inf), np.full(model.size, np.inf)
-    for index, (low, high) in {ZERO: (-1.0, 1.0), DISPLACEMENT: (-1.0, 1.0), U: (0.0, 1.0), V: (-1.0, 1.0),
-                               W: (1e-6, 1.0), X: (0.0, 1.0), Y: (0.0, 1.0), SL: (1e-4, 0.2),
-                               HL: (1e-4, 0.2)}.items():
+    for index, (low, high) in {ZERO: (-1.0, 1.0), U: (0.0, 1.0), V: (-1.0, 1.0), W: (1e-6, 1.0), X: (0.0, 1.0),
+                               Y: (0.0, 1.0), SL: (1e-4, 0.2), HL: (1e-4, 0.2),
+                               **dict.fromkeys(SHIFTS, (-1.0, 1.0))}.items():
         lower[index], upper[index] = low, high
     cell = p0[model.cell_slice]
     scale = cell_range * np.maximum(np.abs(cell), np.abs(cell[: min(3, cell.size)]).mean())
@@ -99,6 +113,7 @@ def refine(
     minimizer: LeastSquares | None = None,
     neighbour: RefinementResult | None = None,
     instrument=None,
+    anisotropic_strain: bool = False,
 ) -> RefinementResult:
     """Refine ``cell`` in ``spacegroup`` against ``pattern`` by a Pawley or Le Bail fit.
 
@@ -126,17 +141,24 @@ def refine(
     profile, asymmetry, zero shift and displacement at its values: of the
     profile only X and Y are refined, the instrument's plus the sample's
     Lorentzian broadening (``powdex.refinement.broadening`` separates them).
+
+    ``anisotropic_strain`` adds Stephens's (1999) S_HKL of the lattice system's
+    Laue class (``powdex.refinement.stephens``), refined, reported as
+    ``strain_S400``…: a Lorentzian width per line on top of the profile's.
+    They take the place of the isotropic strain term X, which is then held.
     """
     if instrument is not None:
         profile = dict(instrument.profile, **(profile or {}))
         zero = instrument.zero
-        held = ("profile", "asymmetry", "zero", "displacement")
+        held = ("profile", "asymmetry", "zero", "displacement", *GEOMETRY_GROUPS)
         refine_groups = tuple(g for g in refine_groups if g not in held) + ("sample_broadening",)
     if method not in ("pawley", "lebail"):
         raise RefinementError(f"method: {method!r} is neither 'pawley' nor 'lebail'")
-    unknown = sorted(set(refine_groups) - set(GROUPS))
+    unknown = sorted(set(refine_groups) - set(GROUPS + OPTIONAL_GROUPS))
     if unknown:
-        raise RefinementError(f"refine_groups: unknown {', '.join(unknown)}; known: {', '.join(GROUPS)}")
+        raise RefinementError(f"refine_groups: unknown {', '.join(unknown)}; known: {', '.join(GROUPS + OPTIONAL_GROUPS)}")
+    if anisotropic_strain:
+        refine_groups = (*refine_groups, STRAIN_GROUP)
     if not pattern.wavelengths:
         raise RefinementError(f"{pattern.source}: no wavelength; give one (or the anode) to fit the pattern")
     try:
@@ -163,8 +185,9 @@ def refine(
         raise RefinementError(f"cell {cell} in {group.xhm()} has {len(lines)} reflections for {two_theta.size} "
                               "points: too many to fit")
 
+    strain = StephensWidth.of(system, lines.hkl) if anisotropic_strain else None
     model = ProfileModel(two_theta, pattern.wavelengths, pattern.ratio, lines.design,
-                         background_terms=background_terms, window_fwhm=window_fwhm)
+                         background_terms=background_terms, window_fwhm=window_fwhm, extra_width=strain)
     p0 = np.zeros(model.size)
     shape = dict(DEFAULT_PROFILE, **(profile or {}))
     unknown = sorted(set(shape) - set(GLOBAL_NAMES))
@@ -176,11 +199,14 @@ def refine(
         p0[SL] = p0[HL] = 0.0
     p0[ZERO] = zero
     if instrument is not None:
-        p0[DISPLACEMENT] = instrument.displacement
+        for name in ("displacement", "transparency", "x_displacement", "y_displacement"):
+            p0[GLOBAL_NAMES.index(name)] = getattr(instrument, name)
     p0[model.background_slice.start] = float(np.percentile(observed, 10))
     p0[model.intensity_slice] = 1.0
     groups = tuple(g for g in refine_groups if asymmetry or g != "asymmetry")
     p0[model.cell_slice] = system.free_reciprocal_parameters(cell)
+    if strain is not None:
+        p0[model.width_slice] = strain_start(strain, lines.design @ p0[model.cell_slice])
     if neighbour is not None:
         _seed_from(neighbour, model, lines, p0)
     lower, upper = _bounds(model, p0, cell_range=0.1)
@@ -257,15 +283,17 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
     cell_esd = _cell_esd(system, x, varied, covariance, model)
     flagged = set(free[at_bound].tolist())
     refined = set(free.tolist())
-    names = list(GLOBAL_NAMES) + [f"cell_{name}" for name in _reciprocal_names(system)] + \
+    strain_names = [f"strain_{name}" for name in model.extra_width.names] if model.extra_width is not None else []
+    names = list(GLOBAL_NAMES) + [f"cell_{name}" for name in _reciprocal_names(system)] + strain_names + \
         [f"background_{k}" for k in range(model.background_slice.stop - model.background_slice.start)]
     parameters = [Parameter(name, float(p[i]), None if not np.isfinite(esd[i]) else float(esd[i]),
                             i in refined, i in flagged) for i, name in enumerate(names)
-                  if not (name in ("S/L", "H/L") and p[SL] + p[HL] == 0)]
+                  if not (name in ("S/L", "H/L") and p[SL] + p[HL] == 0)
+                  and not (i in SHIFTS and i not in refined and p[i] == 0)]
     q2 = lines.design @ x
     sine = np.clip(model.wavelengths[0] * np.sqrt(q2) / 2.0, -1.0, 1.0)
     two_theta_lines = np.degrees(2.0 * np.arcsin(sine))
-    line_position = two_theta_lines + p[ZERO] + p[DISPLACEMENT] * np.cos(np.radians(two_theta_lines) / 2)
+    line_position = shifted_positions(p, two_theta_lines)
     intensity_esd = esd[model.intensity_slice] if method == "pawley" else np.full(model.n_lines, np.nan)
     message = state.message
     if flagged:

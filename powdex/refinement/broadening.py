@@ -19,6 +19,10 @@ Lorentzian sample term can absorb a Gaussian part that is too wide, so the
 first check alone misses a wrong W.  Either means the instrument's widths are
 wrong for this pattern (a wrong instrument file, another slit), and the
 result says the widths are inconsistent instead of giving a size.
+
+With ``anisotropic_strain`` the strain is Stephens's (1999) S_HKL
+(``powdex.refinement.stephens``) instead of the isotropic X, which stays at
+the instrument's: ``strain`` is then 0 and ``stephens`` holds the terms.
 """
 
 from __future__ import annotations
@@ -55,18 +59,24 @@ class Broadening:
     consistent: bool
     message: str
     refinement: RefinementResult
+    stephens: tuple[tuple[str, float, float | None], ...] = ()  # (S_HKL name, value Å⁻⁴, s.u.)
 
 
 def sample_broadening(pattern: Pattern, cell: Cell | tuple[float, ...], spacegroup: str | int,
                       instrument: Instrument, *, method: str = "pawley", scherrer_k: float = SCHERRER_K,
-                      **refine_options) -> Broadening:
+                      anisotropic_strain: bool = False, **refine_options) -> Broadening:
     """Fit ``pattern`` with ``instrument`` held and return the size and strain it implies."""
+    refine_options["anisotropic_strain"] = anisotropic_strain
     result = refine(pattern, cell, spacegroup, method=method, instrument=instrument, **refine_options)
     by_name = {p.name: p for p in result.parameters}
     x, y = by_name["X"], by_name["Y"]
     x_sample, y_sample = x.value - instrument.X, y.value - instrument.Y
     problems = []
+    stephens = tuple((p.name.removeprefix("strain_"), p.value, p.esd) for p in result.parameters
+                     if p.name.startswith("strain_"))
     for name, parameter, sample in (("X (strain)", x, x_sample), ("Y (size)", y, y_sample)):
+        if not parameter.refined:
+            continue
         sharper = (parameter.at_bound and sample < 0) or (
             parameter.esd is not None and sample < -INCONSISTENT_SIGMAS * parameter.esd)
         if sharper:
@@ -91,8 +101,10 @@ def sample_broadening(pattern: Pattern, cell: Cell | tuple[float, ...], spacegro
         size = size_esd = None
     else:
         size_text = "not resolved" if size is None else f"{size:.1f}({size_esd or 0:.1f}) nm"
-        message = f"size {size_text}, strain {strain:.3e}({strain_esd or 0:.1e})"
-    return Broadening(size, size_esd, strain, strain_esd, x_sample, y_sample, not problems, message, result)
+        strain_text = f"strain {strain:.3e}({strain_esd or 0:.1e})" if not stephens else \
+            "anisotropic strain (Stephens) " + ", ".join(f"{name} {value:.3g}({esd or 0:.1g})" for name, value, esd in stephens)
+        message = f"size {size_text}, {strain_text}"
+    return Broadening(size, size_esd, strain, strain_esd, x_sample, y_sample, not problems, message, result, stephens)
 
 
 def _gaussian_shortfall(free: RefinementResult, instrument: Instrument) -> str | None:

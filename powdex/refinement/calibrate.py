@@ -1,7 +1,8 @@
 """``calibrate``: the instrument from a scan of a certified standard.
 
 A Pawley (or Le Bail) fit with the standard's certified cell held refines the
-zero shift, the sample displacement, the Thompson–Cox–Hastings profile
+zero shift, the geometry's shifts (Bragg–Brentano specimen displacement and
+transparency; Debye–Scherrer capillary x and y displacement), the Thompson–Cox–Hastings profile
 (U, V, W, X, Y) and the Finger–Cox–Jephcoat asymmetry (S/L, H/L); the result
 is an ``Instrument``.  The Kα2/Kα1 ratio, on request, by a parabola through
 χ² of fits at five ratios about the pattern's (the profile model holds the
@@ -26,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from powdex.crystal import Cell
-from powdex.instrument import GEOMETRIES, Instrument
+from powdex.instrument import GEOMETRIES, SHIFT_TERMS, Instrument
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
@@ -51,7 +52,10 @@ STANDARDS = {
     "CeO2": Standard("CeO2", "NIST SRM 674b", Cell(5.411651, 5.411651, 5.411651, 90, 90, 90), "Fm-3m"),
     "Al2O3": Standard("Al2O3", "NIST SRM 676a", Cell(4.759138, 4.759138, 12.99244, 90, 90, 120), "R-3c:H"),
 }
-CALIBRATED_GROUPS = ("background", "intensities", "zero", "profile", "asymmetry", "displacement")
+CALIBRATED_GROUPS = ("background", "intensities", "zero", "profile", "asymmetry")
+# The shifts each geometry refines besides the zero: Bragg–Brentano specimen displacement (cosθ) and
+# transparency (sin2θ); Debye–Scherrer capillary displacement along (cos2θ) and across (sin2θ) the beam.
+GEOMETRY_TERMS = {"bragg-brentano": ("displacement", "transparency"), "debye-scherrer": ("capillary",)}
 # A line is measured alone when no other line lies within this many FWHM of it.
 ISOLATION_FWHM = 3.0
 RATIO_STEPS = np.array([0.8, 0.9, 1.0, 1.1, 1.2])
@@ -97,8 +101,7 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
         standard = STANDARDS[standard]
     if geometry not in GEOMETRIES:
         raise RefinementError(f"geometry: {geometry!r} is not one of {', '.join(GEOMETRIES)}")
-    groups = CALIBRATED_GROUPS if geometry == "bragg-brentano" else tuple(
-        g for g in CALIBRATED_GROUPS if g != "displacement")
+    groups = CALIBRATED_GROUPS + GEOMETRY_TERMS[geometry]
     options = dict(method=method, refine_groups=groups, two_theta_range=two_theta_range, excluded=excluded,
                    background_terms=background_terms, profile=profile)
     notes, ratio_esd = [], None
@@ -112,12 +115,10 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
     values = {p.name: p.value for p in result.parameters}
     notes = [f"calibrated on {standard.certificate} {standard.name} ({pattern.source}): Rwp {result.statistics.rwp:.4f}, "
              f"reduced chi2 {result.statistics.reduced_chi2:.3f}", *notes]
-    if geometry == "debye-scherrer":
-        notes.append("capillary x/y displacement not refined (zero shift only)")
     instrument = Instrument(
         wavelengths=tuple(pattern.wavelengths[:2] if pattern.ratio > 0 else pattern.wavelengths[:1]),
         ratio=float(pattern.ratio), radiation=pattern.radiation, geometry=geometry,
-        zero=values["zero"], displacement=values["displacement"] if geometry == "bragg-brentano" else 0.0,
+        zero=values["zero"], **{name: values.get(name, 0.0) for name in SHIFT_TERMS[geometry]},
         polarisation=polarisation, divergence_slit=divergence_slit,
         U=values["U"], V=values["V"], W=values["W"], X=values["X"], Y=values["Y"],
         S_L=values.get("S/L", 0.0), H_L=values.get("H/L", 0.0), source=pattern.source, notes=tuple(notes),

@@ -33,7 +33,21 @@ import scipy.sparse as sp
 
 from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
-from powdex.refinement.profile import DISPLACEMENT, HL, SL, ZERO, ProfileModel, U, V, W, X, Y
+from powdex.refinement.profile import (
+    DISPLACEMENT,
+    HL,
+    SL,
+    TRANSPARENCY,
+    X_DISPLACEMENT,
+    Y_DISPLACEMENT,
+    ZERO,
+    ProfileModel,
+    U,
+    V,
+    W,
+    X,
+    Y,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +67,34 @@ STAGE_ITERATIONS = 5
 PENALTY_WIDTH = 0.01
 # "sample_broadening" is X and Y alone: the Lorentzian terms a sample adds to a held instrument's profile.
 GROUPS = ("background", "intensities", "cell", "zero", "profile", "asymmetry", "displacement", "sample_broadening")
+# Refined only when asked (calibration): Bragg–Brentano transparency, and Debye–Scherrer capillary x and y
+# displacement; each is nearly the same function of 2θ as another shift, which a sample fit cannot separate.
+GEOMETRY_GROUPS = ("transparency", "capillary")
+# Refined only when asked: the Stephens (1999) anisotropic microstrain of a model with that extra width.
+STRAIN_GROUP = "anisotropic_strain"
+OPTIONAL_GROUPS = (*GEOMETRY_GROUPS, STRAIN_GROUP)
 STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "intensities"),
     ("background", "intensities", "cell", "zero"),
     ("background", "intensities", "cell", "zero", "profile", "sample_broadening"),
-    ("background", "intensities", "cell", "zero", "profile", "sample_broadening", "asymmetry", "displacement"),
+    ("background", "intensities", "cell", "zero", "profile", "sample_broadening", "asymmetry", "displacement",
+     *OPTIONAL_GROUPS),
 )
 
 
 def group_indices(model: ProfileModel, group: str) -> np.ndarray:
+    # With Stephens's anisotropic strain the isotropic strain term X is held: the S_HKL span it (the
+    # isotropic spread σ(M) ∝ M is one of their combinations), so refining both leaves the fit singular.
+    lorentzian = [Y] if model.extra_width is not None else [X, Y]
     ranges = {
         "background": np.arange(model.background_slice.start, model.background_slice.stop),
         "intensities": np.arange(model.intensity_slice.start, model.intensity_slice.stop),
         "cell": np.arange(model.cell_slice.start, model.cell_slice.stop),
         "zero": np.array([ZERO]), "displacement": np.array([DISPLACEMENT]),
-        "profile": np.array([U, V, W, X, Y]), "asymmetry": np.array([SL, HL]),
-        "sample_broadening": np.array([X, Y]),
+        "profile": np.array([U, V, W, *lorentzian]), "asymmetry": np.array([SL, HL]),
+        "sample_broadening": np.array(lorentzian), "transparency": np.array([TRANSPARENCY]),
+        "capillary": np.array([X_DISPLACEMENT, Y_DISPLACEMENT]),
+        STRAIN_GROUP: np.arange(model.width_slice.start, model.width_slice.stop),
     }
     return ranges[group]
 

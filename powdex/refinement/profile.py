@@ -12,9 +12,11 @@ vanishes in that variable, cos 2φ = cos 2θ √(1 + u²)).  S/L and H/L enter t
 shape only through S/L + H/L and |S/L − H/L|, so the two are exchangeable.
 
 Positions: 2θ from Bragg's law for each wavelength (Kα1 and Kα2 with the
-pattern's intensity ratio), plus a zero shift and a sample displacement
-term ``displacement · cos θ`` (degrees; Δ2θ = −2 s cos θ / R for a sample
-s off the goniometer axis of radius R).  Background: a Chebyshev series in 2θ
+pattern's intensity ratio), plus a zero shift and the geometric shifts of
+``powdex.instrument.shift_terms`` (degrees): Bragg–Brentano sample
+displacement · cos θ (Δ2θ = −2 s cos θ / R for a sample s off the
+goniometer axis of radius R) and transparency · sin 2θ; Debye–Scherrer
+capillary x · cos 2θ and y · sin 2θ.  Background: a Chebyshev series in 2θ
 mapped onto [−1, 1] over the fitted range.
 
 The intensities are free per line (Pawley, Le Bail), so X-ray and
@@ -36,11 +38,18 @@ from functools import cache
 import numpy as np
 import scipy.sparse as sp
 
-GLOBAL_NAMES = ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L")
-ZERO, DISPLACEMENT, U, V, W, X, Y, SL, HL = range(len(GLOBAL_NAMES))
+from powdex.instrument import shift_terms
+from powdex.instrument.model import TCH_FWHM_COEFFICIENTS
+
+GLOBAL_NAMES = ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L", "transparency", "x_displacement",
+                "y_displacement")
+ZERO, DISPLACEMENT, U, V, W, X, Y, SL, HL, TRANSPARENCY, X_DISPLACEMENT, Y_DISPLACEMENT = range(len(GLOBAL_NAMES))
+# The geometric shift terms, as powdex.instrument.shift_terms gives their functions of 2θ: Bragg–Brentano
+# displacement (cosθ) and transparency (sin2θ), Debye–Scherrer capillary x (cos2θ) and y (sin2θ).
+SHIFTS = (DISPLACEMENT, TRANSPARENCY, X_DISPLACEMENT, Y_DISPLACEMENT)
 DEG = 180.0 / math.pi
 # Thompson–Cox–Hastings (1987): Γ⁵ = Σ c_k Γ_G^(5−k) Γ_L^k and η(q), q = Γ_L / Γ.
-_TCH = (1.0, 2.69269, 2.42843, 4.47163, 0.07842, 1.0)
+_TCH = TCH_FWHM_COEFFICIENTS
 _ETA = (1.36603, -0.47719, 0.11116)
 _GAUSS_NORM = 2.0 * math.sqrt(math.log(2.0) / math.pi)
 _FOUR_LN2 = 4.0 * math.log(2.0)
@@ -49,17 +58,21 @@ _FOUR_LN2 = 4.0 * math.log(2.0)
 _MIN_GAUSS2 = 1e-8
 
 
-def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float):
+def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float,
+               lorentzian: np.ndarray | None = None, lorentzian_dtheta: np.ndarray | None = None):
     """Γ (FWHM, deg), η and their derivatives with respect to U, V, W, X, Y and θ (radians).
 
-    Returns (gamma, eta, d_gamma, d_eta), the derivatives as (6, n) arrays in
-    the order U, V, W, X, Y, θ."""
+    ``lorentzian`` (deg, per peak) adds to Γ_L, with its derivative ``lorentzian_dtheta``
+    with respect to θ.  Returns (gamma, eta, d_gamma, d_eta), the derivatives as (6, n) arrays in
+    the order U, V, W, X, Y, θ (so ∂/∂Γ_L is the Y column over 1/cosθ)."""
     t = np.tan(theta)
     sec = 1.0 / np.cos(theta)
     g2 = u * t * t + v * t + w
     clamped = g2 < _MIN_GAUSS2
     gg = np.sqrt(np.where(clamped, _MIN_GAUSS2, g2))
     gl = x * t + y * sec
+    if lorentzian is not None:
+        gl = gl + lorentzian
     powers_g = [gg ** (5 - k) for k in range(6)]
     powers_l = [gl ** k for k in range(6)]
     p = sum(c * powers_g[k] * powers_l[k] for k, c in enumerate(_TCH))
@@ -78,7 +91,7 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
     dg = np.stack([half * t * t, half * t, half, np.zeros_like(t), np.zeros_like(t),
                    half * (2 * u * t + v) * sec * sec])
     dl = np.stack([np.zeros_like(t), np.zeros_like(t), np.zeros_like(t), t, sec,
-                   (x * sec + y * t) * sec])
+                   (x * sec + y * t) * sec + (0.0 if lorentzian_dtheta is None else lorentzian_dtheta)])
     d_gamma = dgamma_dg * dg + dgamma_dl * dl
     d_eta = deta_dg * dg + deta_dl * dl
     return gamma, eta, d_gamma, d_eta
@@ -243,6 +256,18 @@ def reduced_nodes(delta: np.ndarray, omega: np.ndarray, counts: np.ndarray) -> t
     return out_delta, out_omega
 
 
+def geometric_shift_terms(two_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The functions of 2θ that multiply ``SHIFTS`` in a position, (4, n), and their derivatives per degree."""
+    bragg_brentano, bb_slopes = shift_terms("bragg-brentano", two_theta)
+    debye_scherrer, ds_slopes = shift_terms("debye-scherrer", two_theta)
+    return np.concatenate([bragg_brentano, debye_scherrer]), np.concatenate([bb_slopes, ds_slopes])
+
+
+def shifted_positions(p: np.ndarray, two_theta: np.ndarray) -> np.ndarray:
+    """Bragg angles ``two_theta`` (deg) where parameters ``p`` put the peaks: plus the zero and geometric shifts."""
+    return two_theta + p[ZERO] + p[list(SHIFTS)] @ geometric_shift_terms(two_theta)[0]
+
+
 @cache
 def _gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(order)
@@ -266,15 +291,19 @@ class ProfileModel:
     """The pattern model over one set of lines.
 
     The parameter vector is ``GLOBAL_NAMES``, then the lattice system's free
-    reciprocal parameters (q² = ``design`` @ x), then ``background_terms``
-    Chebyshev coefficients, then one integrated intensity per line.
+    reciprocal parameters (q² = ``design`` @ x), then the parameters of
+    ``extra_width``, then ``background_terms`` Chebyshev coefficients, then one
+    integrated intensity per line.
     ``width_factor`` multiplies every FWHM: coarse stages of a fit widen the
     peaks so that a cell a percent off still overlaps its lines.
+    ``extra_width`` (e.g. ``powdex.refinement.stephens.StephensWidth``) adds a
+    per-line Lorentzian width: ``n_parameters`` and
+    ``widths(params, line_of, two_theta, wavelength)`` → (Γ, ∂Γ/∂params, ∂Γ/∂θ) per component.
     """
 
     def __init__(self, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
                  design: np.ndarray, *, background_terms: int = 6, window_fwhm: float = 6.0,
-                 asymmetry_order: int = 3, width_factor: float = 1.0):
+                 asymmetry_order: int = 3, width_factor: float = 1.0, extra_width=None):
         self.two_theta = np.asarray(two_theta, dtype=float)
         self.wavelengths = tuple(wavelengths[:2] if ratio > 0 else wavelengths[:1])
         self.component_factor = np.array([1.0, ratio][: len(self.wavelengths)])
@@ -289,7 +318,10 @@ class ProfileModel:
         self.factor = np.repeat(self.component_factor, self.n_lines)
         start = len(GLOBAL_NAMES)
         self.cell_slice = slice(start, start + self.n_cell)
-        self.background_slice = slice(self.cell_slice.stop, self.cell_slice.stop + background_terms)
+        self.extra_width = extra_width
+        self.width_slice = slice(self.cell_slice.stop,
+                                 self.cell_slice.stop + (extra_width.n_parameters if extra_width is not None else 0))
+        self.background_slice = slice(self.width_slice.stop, self.width_slice.stop + background_terms)
         self.intensity_slice = slice(self.background_slice.stop, self.background_slice.stop + self.n_lines)
         self.size = self.intensity_slice.stop
 
@@ -325,8 +357,13 @@ class ProfileModel:
         sine = np.where(inside, sine, np.nan)
         two_theta = 2.0 * DEG * np.arcsin(sine)
         theta = np.radians(two_theta) / 2.0
-        position = two_theta + p[ZERO] + p[DISPLACEMENT] * np.cos(theta)
-        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1])
+        shift_basis, shift_slopes = geometric_shift_terms(two_theta)
+        position = two_theta + p[ZERO] + p[list(SHIFTS)] @ shift_basis
+        extra = (None, None, None)
+        if self.extra_width is not None:
+            extra = self.extra_width.widths(p[self.width_slice], self.line_of, two_theta,
+                                            np.repeat(np.array(self.wavelengths), self.n_lines))
+        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1], extra[0], extra[2])
         gamma = gamma * self.width_factor
         d_gamma = d_gamma * self.width_factor
         asymmetric = p[SL] + p[HL] > 0
@@ -344,15 +381,20 @@ class ProfileModel:
         lam = np.repeat(np.array(self.wavelengths), self.n_lines)
         q2_all = np.tile(q2, len(self.wavelengths))
         dtth_dq2 = DEG * lam / (2.0 * np.sqrt(q2_all) * np.sqrt(1.0 - sine * sine))
-        dpos_dtth = 1.0 - p[DISPLACEMENT] * np.sin(theta) / (2.0 * DEG)
+        dpos_dtth = 1.0 + p[list(SHIFTS)] @ shift_slopes
         dtth_dcell = dtth_dq2[:, None] * self.design[self.line_of]            # (nc, n_cell)
         dtheta_dtth = 1.0 / (2.0 * DEG)
         geometry.update(
             dpos_dcell=dpos_dtth[:, None] * dtth_dcell,
             dgamma_dcell=(d_gamma[5] * dtheta_dtth)[:, None] * dtth_dcell,
             deta_dcell=(d_eta[5] * dtheta_dtth)[:, None] * dtth_dcell,
-            dpos_ddisp=np.cos(theta), d_gamma=d_gamma[:5], d_eta=d_eta[:5],
+            dpos_dshift=shift_basis, d_gamma=d_gamma[:5], d_eta=d_eta[:5],
         )
+        if self.extra_width is not None:
+            # ∂/∂Γ_L is the Y column over 1/cosθ.
+            cos = np.cos(theta)[:, None]
+            geometry.update(dgamma_dwidth=d_gamma[4][:, None] * cos * extra[1],
+                            deta_dwidth=d_eta[4][:, None] * cos * extra[1])
         if asymmetric:
             geometry.update(self._fcj_derivatives(position, p, counts, delta, omega))
         return geometry
@@ -486,7 +528,7 @@ class ProfileModel:
 
     def peak_derivatives(self, p: np.ndarray, windows: Windows | None, columns: np.ndarray,
                          pairs: tuple | None = None) -> np.ndarray:
-        """∂(calculated pattern)/∂p for global and cell ``columns`` (each below
+        """∂(calculated pattern)/∂p for global, cell and extra-width ``columns`` (each below
         ``background_slice.start``), as a dense (points × columns) array.
 
         Each pair's derivative with respect to a parameter is its derivative
@@ -505,13 +547,17 @@ class ProfileModel:
         for k, column in enumerate(columns):
             if column == ZERO:
                 factors["pos"][:, k] = 1.0
-            elif column == DISPLACEMENT:
-                factors["pos"][:, k] = g["dpos_ddisp"][run]
+            elif column in SHIFTS:
+                factors["pos"][:, k] = g["dpos_dshift"][SHIFTS.index(column)][run]
             elif U <= column <= Y:
                 factors["gamma"][:, k] = g["d_gamma"][column - U][run]
                 factors["eta"][:, k] = g["d_eta"][column - U][run]
             elif column in (SL, HL):
                 factors["sl" if column == SL else "hl"][:, k] = 1.0
+            elif column >= self.width_slice.start:
+                m = column - self.width_slice.start
+                factors["gamma"][:, k] = g["dgamma_dwidth"][run, m]
+                factors["eta"][:, k] = g["deta_dwidth"][run, m]
             else:
                 m = column - self.cell_slice.start
                 factors["pos"][:, k] = g["dpos_dcell"][run, m]
@@ -533,7 +579,7 @@ class ProfileModel:
         cell and background columns are dense.  ``columns`` (ascending) limits it
         to those parameters, and the work to what they need."""
         wanted = np.arange(self.size) if columns is None else np.asarray(columns, dtype=int)
-        peak_columns = wanted[wanted < self.cell_slice.stop]
+        peak_columns = wanted[wanted < self.width_slice.stop]
         background_columns = wanted[(wanted >= self.background_slice.start) & (wanted < self.background_slice.stop)]
         line_columns = wanted[wanted >= self.intensity_slice.start] - self.intensity_slice.start
         n = self.two_theta.size

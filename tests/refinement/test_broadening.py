@@ -50,3 +50,17 @@ def test_refine_with_an_instrument_refines_only_the_lorentzian_terms():
     assert not refined & {"U", "V", "W", "S/L", "H/L", "zero", "displacement"}
     values = {p.name: p.value for p in result.parameters}
     assert (values["U"], values["W"], values["S/L"]) == (INSTRUMENT.U, INSTRUMENT.W, INSTRUMENT.S_L)
+
+
+def test_stephens_terms_of_an_isotropic_strain_are_the_isotropic_form():
+    """A Stokes–Wilson strain ε (FWHM 4ε tanθ) spreads M = 1/d² by Γ_M = 4εM: for a cubic cell Stephens's
+    S400 = (4ε)²/a⁴ and S220 = ⅔ S400 (Γ_M² = (4ε)²(h² + k² + l²)²/a⁴), and the size is unchanged."""
+    size_nm, strain = 200.0, 0.002
+    result = sample_broadening(pattern_of(size_nm, strain), CEO2, "Fm-3m", INSTRUMENT, anisotropic_strain=True)
+    assert result.consistent, result.message
+    terms = {name: value for name, value, _ in result.stephens}
+    expected = (4 * strain) ** 2 / CEO2.a**4
+    assert terms["S400"] == pytest.approx(expected, rel=0.10)
+    assert terms["S220"] == pytest.approx(2 / 3 * expected, rel=0.10)
+    assert result.size_nm == pytest.approx(size_nm, rel=0.10)
+    assert "anisotropic strain (Stephens)" in result.message

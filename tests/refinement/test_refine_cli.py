@@ -49,3 +49,26 @@ def test_bad_input_is_one_error_line(pattern_file, tmp_path, arguments, message)
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+
+
+def test_refine_holds_the_instrument_file_and_refines_anisotropic_strain(pattern_file, tmp_path):
+    from powdex.instrument import Instrument, write_instrument
+
+    from .conftest import PROFILE
+
+    instrument = tmp_path / "lab.instprm"
+    write_instrument(Instrument(wavelengths=(1.540593, 1.544414), ratio=0.5, zero=PROFILE["zero"],
+                                U=PROFILE["U"], V=PROFILE["V"], W=PROFILE["W"], X=PROFILE["X"], Y=PROFILE["Y"],
+                                S_L=PROFILE["S/L"], H_L=PROFILE["H/L"]), instrument)
+    cell = ",".join(str(v) for v in (5.206, 5.206, 7.392, 90, 90, 90))
+    result = CliRunner().invoke(app, ["refine", str(pattern_file), "--cell", cell, "--spacegroup", "P4/mmm",
+                                      "--instrument", str(instrument), "--anisotropic-strain", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    parameters = {p["name"]: p for p in json.loads((tmp_path / "refinement.json").read_text())["parameters"]}
+    # The instrument's profile is held; the sample terms and Stephens's tetragonal S_HKL are refined.
+    assert parameters["U"]["value"] == pytest.approx(PROFILE["U"]) and not parameters["U"]["refined"]
+    assert parameters["zero"]["value"] == pytest.approx(PROFILE["zero"]) and not parameters["zero"]["refined"]
+    # Size (Y) is refined; Stephens's terms take the strain, so the isotropic X is held.
+    assert parameters["Y"]["refined"] and not parameters["X"]["refined"]
+    assert all(parameters[name]["esd"] is not None for name in parameters if name.startswith("strain_"))
+    assert {"strain_S400", "strain_S004", "strain_S220", "strain_S202"} <= set(parameters)
