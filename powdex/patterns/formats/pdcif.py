@@ -4,7 +4,8 @@
 even grid ``_pd_meas_2theta_range_{min,max,inc}``; intensity from
 ``_pd_meas_counts_total``, ``_pd_meas_intensity_total``,
 ``_pd_proc_intensity_total`` or ``_pd_proc_intensity_net``, its σ from the
-value's standard uncertainty ``123(11)`` or ``_pd_proc_ls_weight`` (1/σ²);
+value's standard uncertainty ``123(11)`` or ``_pd_proc_ls_weight`` (1/σ²; √I where
+the weight is 0 or missing, points a refinement left out);
 wavelengths from ``_diffrn_radiation_wavelength`` (with
 ``_diffrn_radiation_wavelength_wt`` for a Kα doublet) or
 ``_pd_proc_wavelength``.  DDLm names (``_pd_meas.2theta_scan``) are read
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from powdex.patterns.formats import PatternFormat
-from powdex.patterns.formats.common import pattern_from_columns
+from powdex.patterns.formats.common import counting_sigma, pattern_from_columns
 from powdex.patterns.pattern import Pattern
 from powdex.peaks.peaklist import PeakInputError
 
@@ -85,8 +86,12 @@ def read(path: Path, source: str) -> Pattern:
     intensity, sigma = pairs[:, 0], pairs[:, 1]
     weights = _column(block, ("_pd_proc_ls_weight",))
     if np.isnan(sigma).all() and weights is not None:
-        with np.errstate(divide="ignore"):
-            sigma = 1 / np.sqrt(_numbers(weights[1], weights[0], source))
+        weight = _numbers(weights[1], weights[0], source)
+        # A refinement writes weight 0 or "." for the points it left out (excluded regions, the last
+        # point); they were measured all the same, so they keep the counting σ instead of being dropped.
+        fitted = np.isfinite(weight) & (weight > 0)
+        sigma = counting_sigma(intensity)
+        sigma[fitted] = 1 / np.sqrt(weight[fitted])
     sigma = None if np.isnan(sigma).all() else sigma
     angles = _column(block, TWO_THETA_TAGS)
     if angles is not None:
