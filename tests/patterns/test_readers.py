@@ -83,6 +83,43 @@ def test_bruker_raw1_real_file(data):
     assert pattern.wavelengths == (1.5406, 1.54443) and pattern.ratio == 0.5 and pattern.metadata["sample"] == "VINAIGRE"
 
 
+def test_pdcif_real_gsas2cif_file_from_the_cod(data):
+    # COD 1501688 (ethylammonium chloride, Bruker D8): counts on the _pd_meas_2theta_range_* grid, σ from
+    # _pd_proc_ls_weight, Kα1/Kα2 with weights from the _diffrn_radiation loop.
+    pattern = read_pattern(data / "COD_1501688_EtNH3Cl.cif")
+    assert len(pattern) == 3728 and pattern.two_theta[0] == 8.0 and pattern.two_theta[-1] == pytest.approx(89.994)
+    assert pattern.intensity[:3].tolist() == [1733, 1620, 1629] and pattern.intensity[-1] == 202
+    assert pattern.sigma[0] == pytest.approx(1 / np.sqrt(0.000577))
+    assert pattern.wavelengths == (1.540598, 1.54439) and pattern.ratio == pytest.approx(0.38)
+    assert pattern.metadata["block"] == "1501688"
+
+
+def test_pdcif_real_file_with_one_weighted_kalpha1_line(data):
+    # COD 1518592 (a gold(I) isocyanide complex, Rigaku SmartLab): GSAS2CIF's wavelength loop holds
+    # "CuKα1 1.540593 1.000" alone, so no Kα2 is added.
+    pattern = read_pattern(data / "COD_1518592_AuY.cif")
+    assert len(pattern) == 5300 and pattern.two_theta[0] == 7.01 and pattern.two_theta[-1] == pytest.approx(60.0)
+    assert pattern.intensity[:3].tolist() == [10215, 10163, 10134] and pattern.intensity[-1] == 2271
+    assert pattern.wavelengths == (1.540593,) and pattern.ratio == 0.0 and pattern.notes == ()
+
+
+def test_pdcif_one_unweighted_line_still_gets_the_tube_kalpha2(tmp_path):
+    path = tmp_path / "pattern.cif"
+    path.write_text("data_p\n_diffrn_radiation_wavelength 1.540593\n"
+                    "loop_\n_pd_meas_2theta_scan\n_pd_meas_counts_total\n10.0 1\n10.1 2\n10.2 3\n10.3 2\n10.4 1\n")
+    pattern = read_pattern(path)
+    assert pattern.wavelengths == (1.540593, pytest.approx(CU.k_alpha2)) and pattern.ratio == 0.5
+
+
+def test_pdcif_points_a_refinement_left_out_keep_the_counting_sigma(tmp_path):
+    # Weight 0 (an excluded region) or "." (GSAS2CIF's last point) says nothing of the measurement.
+    path = tmp_path / "pattern.cif"
+    path.write_text("data_p\n_diffrn_radiation_wavelength 1.5406\nloop_\n_pd_meas_2theta_scan\n_pd_meas_counts_total\n"
+                    "_pd_proc_ls_weight\n10.0 400 0\n10.1 100 0.04\n10.2 900 0.0025\n10.3 100 0.01\n10.4 400 .\n")
+    pattern = read_pattern(path)
+    assert pattern.sigma.tolist() == [20, 5, 20, 10, 20]  # all five kept
+
+
 def test_ras_real_smartlab_header_with_a_cut_scan(data):
     # A real SmartLab header whose scan its source cut to 5 of 3501 points: read as it is, with a note.
     pattern = read_pattern(data / "RDE_XRD_test.ras")
