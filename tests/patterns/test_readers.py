@@ -130,6 +130,19 @@ def test_ras_real_smartlab_header_with_a_cut_scan(data):
     assert pattern.notes == ("the header says 3501 points, the scan holds 5",)
 
 
+def test_ras_real_miniflex_scan_with_a_shift_jis_axis_name(data):
+    # A complete MiniFlex scan: its displayed axis name "2θ/θ" is Shift-JIS (the ASCII internal name
+    # says TwoThetaTheta) and its point count is written "4001.0000000000".
+    pattern = read_pattern(data / "Xerus_La1.75Sr0.25CuO4.ras")
+    assert len(pattern) == 4001
+    assert (pattern.two_theta[0], pattern.two_theta[-1]) == (5.0, 85.0)
+    assert (pattern.intensity[0], pattern.intensity[-1]) == (31, 100)
+    assert pattern.two_theta[np.argmax(pattern.intensity)] == 31.26 and pattern.intensity.max() == 1743
+    assert pattern.wavelengths == (1.540593, 1.544414) and pattern.ratio == 0.5
+    assert pattern.metadata["anode"] == "Cu" and pattern.metadata["k_beta"] == 1.39225
+    assert pattern.notes == ()  # the count matches the rows
+
+
 def test_nexus_nxxrd_file_holds_the_xrdml_scan(data):
     pytest.importorskip("h5py")
     # NOMAD's NeXus (NXxrd_pan) copy of the XRDML scan: same points, tube lines from NXsource.
@@ -241,6 +254,15 @@ def test_ras_intensity_times_attenuation(tmp_path):
     pattern = read_pattern(path)
     assert pattern.intensity.tolist() == [100, 120, 800, 130, 100]
     assert pattern.wavelengths == (1.540593, 1.544414) and pattern.ratio == 0.5
+
+
+def test_ras_not_a_two_theta_scan_is_refused(tmp_path):
+    # The internal axis name decides, whatever the displayed (possibly Shift-JIS) name says.
+    path = tmp_path / "rocking.ras"
+    path.write_bytes(RAS.replace('*MEAS_SCAN_AXIS_X "2-Theta/Omega"',
+                                 '*MEAS_SCAN_AXIS_X "\u03c9"\n*MEAS_SCAN_AXIS_X_INTERNAL "Omega"').encode("shift_jis"))
+    with pytest.raises(PeakInputError, match=r"rocking.ras: the scan axis is 'Omega', not 2θ"):
+        read_pattern(path)
 
 
 PDCIF = """data_pattern
