@@ -53,7 +53,7 @@ def main() -> None:
             good_fit = sum(e.result.statistics.gof <= 1.1 for e in result.entries)
             cell_off = []
             for entry, (a, c) in zip(result.entries, truth):
-                phase = entry.result.phases[0]
+                phase = entry.phases[0]
                 if entry.position < arguments.transition:
                     ok = abs(phase.cell[0] - a) < 2 * phase.cell_esd[0] and abs(phase.cell[2] - c) < 2 * phase.cell_esd[2]
                 else:

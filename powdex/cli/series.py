@@ -26,7 +26,10 @@ def series(
     seed: Annotated[int, typer.Option(help="Seed of the ensemble starts")] = 0,
     wavelength: Annotated[float | None, typer.Option(help="Å; overrides the files'")] = None,
     anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, ...): its Kα1/Kα2 lines and ratio")] = None,
-    executor: Annotated[ExecutorName, typer.Option(help="Where the ensemble starts run")] = ExecutorName("inprocess"),
+    chains: Annotated[int, typer.Option(min=1, help="Interleaved chains: pattern k is seeded from pattern k − chains, "
+                                                    "so that the chains run on that many workers at once")] = 1,
+    executor: Annotated[ExecutorName, typer.Option(help="Where the chains (or, with one chain, the ensemble "
+                                                        "starts) run")] = ExecutorName("inprocess"),
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
 ) -> None:
@@ -50,10 +53,12 @@ def series(
                 if executor != ExecutorName("inprocess") else None)
         result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,
                                fallback=not no_fallback, ensemble_starts=ensemble_starts,
-                               cell_spread=cell_spread, seed=seed, executor=pool)
+                               cell_spread=cell_spread, seed=seed, chains=chains, executor=pool)
         report = write_series_report(result, out)
     except PowdexError as error:
         fail(error)
     for row in result.table():
         typer.echo(f"{row['pattern']}: Rwp {100 * row['rwp']:.2f} %  GoF {row['gof']:.3f}  {row['flags']}")
-    typer.echo(f"report: {report}")
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"report: {report.html}")

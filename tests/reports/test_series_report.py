@@ -14,7 +14,7 @@ from tests.series.conftest import transition_series
 def test_report_is_self_contained_with_every_plot(plan, tmp_path):
     patterns, _ = transition_series(3, 10, step=0.05)
     series = refine_series(patterns, plan)
-    path = write_series_report(series, tmp_path / "out")
+    path = write_series_report(series, tmp_path / "out").html
     page = path.read_text()
     sources = re.findall(r'src="([^"]*)"', page)
     links = re.findall(r'href="([^"]*)"', page)
@@ -32,7 +32,7 @@ def test_report_is_self_contained_with_every_plot(plan, tmp_path):
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (Debian package chromium)")
 def test_report_opens_in_headless_chromium_without_errors(plan, tmp_path):
     patterns, _ = transition_series(2, 10, step=0.05)
-    path = write_series_report(refine_series(patterns, plan), tmp_path / "out")
+    path = write_series_report(refine_series(patterns, plan), tmp_path / "out").html
     run = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0
@@ -41,3 +41,26 @@ def test_report_opens_in_headless_chromium_without_errors(plan, tmp_path):
                 or "report.html" in line]
     assert problems == []
     assert run.stdout.count('src="data:image/png;base64,') == 9
+
+
+def test_parquet_beside_csv_holds_the_same_table(plan, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    patterns, _ = transition_series(2, 10, step=0.05)
+    series = refine_series(patterns, plan)
+    report = write_series_report(series, tmp_path / "out")
+    assert report.parquet == tmp_path / "out" / "series.parquet" and not report.notes
+    table = pq.read_table(report.parquet).to_pylist()
+    assert [row["pattern"] for row in table] == ["scan_000.xye", "scan_001.xye"]
+    assert [row["T:a"] for row in table] == [row["T:a"] for row in series.table()]
+    assert table[0]["T:weight_fraction_esd"] is None or table[0]["T:weight_fraction_esd"] >= 0
+
+
+def test_without_pyarrow_the_csv_is_written_and_a_note_says_how_to_get_parquet(plan, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    patterns, _ = transition_series(1, 10, step=0.05)
+    report = write_series_report(refine_series(patterns, plan), tmp_path / "out")
+    assert report.parquet is None and report.csv.exists()
+    assert report.notes == [f"{tmp_path / 'out' / 'series.parquet'}: not written: Parquet export needs pyarrow: "
+                            "pip install 'powdex[parquet]'"]

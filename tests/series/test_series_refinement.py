@@ -23,11 +23,11 @@ def test_sequential_fails_at_transition_and_ensemble_recovers(series, plan, tmp_
     plain = refine_series(patterns, plan, fallback=False)
     at_transition = plain.entries[TRANSITION]
     assert at_transition.result.statistics.gof > 3.0
-    assert abs(at_transition.result.phases[0].cell[2] - truth[TRANSITION][1]) > 0.01
+    assert abs(at_transition.phases[0].cell[2] - truth[TRANSITION][1]) > 0.01
 
     rescued = refine_series(patterns, plan, fallback=True, ensemble_starts=6, out=tmp_path / "out")
     for entry, (a, c) in zip(rescued.entries, truth):
-        phase = entry.result.phases[0]
+        phase = entry.phases[0]
         assert entry.result.statistics.gof < 1.1
         if entry.position < TRANSITION:
             # 3 esd: of twelve normal deviates, one beyond 2 esd is likely (0.43), beyond 3 is not (0.03).
@@ -106,7 +106,7 @@ def test_two_phase_coexistence_weight_fractions(tmp_path):
     patterns, truth = coexistence_series(12, 4, 8)
     result = refine_series(patterns, RefinementPlan.from_toml(tmp_path / "plan.toml"), ensemble_starts=4)
     for entry, (_, _, _, cubic_fraction) in zip(result.entries, truth):
-        cubic = next(p for p in entry.result.phases if p.name == "C")
+        cubic = next(p for p in entry.phases if p.name == "C")
         assert entry.result.statistics.gof < 1.1
         assert abs(cubic.weight_fraction - cubic_fraction) < 0.02
     assert "at_bound" not in {flag for entry in result.entries for flag in entry.flags}
