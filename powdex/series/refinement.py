@@ -302,11 +302,16 @@ def refine_pattern(fits: Fits, settings: SeriesSettings, data: PatternData, posi
         result, phases, flags, sequential_rwp = _refine_whole_pattern(fits, settings, data, previous, rng, executor)
     if previous is not None:
         flags.insert(0, "seeded")
-        before, after = cell_lengths(previous.phases), cell_lengths(phases)
-        if np.any(np.abs(after - before) > settings.jump_fraction * before):
+        if _jumped(previous.phases, phases, settings):
             flags.append("cell_jump")
     return SeriesEntry(data.name, position, fits.kind, result, phases, flags, sequential_rwp,
                        previous.name if previous is not None else None)
+
+
+def _jumped(before: list[PhaseResult], after: list[PhaseResult], settings: SeriesSettings) -> bool:
+    """Whether a cell length moved more than ``jump_fraction`` (relative)."""
+    old, new = cell_lengths(before), cell_lengths(after)
+    return bool(np.any(np.abs(new - old) > settings.jump_fraction * old))
 
 
 def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesSettings, held: set[str]) -> bool:
@@ -360,11 +365,13 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
     candidates = [(result, [])]
-    jumped = neighbour is not None and bool(np.any(
-        np.abs(cell_lengths([fits.phase_result(result)]) - cell_lengths([fits.phase_result(neighbour)]))
-        > settings.jump_fraction * cell_lengths([fits.phase_result(neighbour)])))
+    jumped = neighbour is not None and _jumped([fits.phase_result(neighbour)], [fits.phase_result(result)], settings)
     degraded = _degraded(result, previous, settings, set())
-    if neighbour is not None and (jumped or degraded):
+    if jumped:
+        # The carried partition of a line that now splits is wrong however well the sum fits: start over.
+        candidates = [(fits.fit(data, cell, without_intensities(neighbour)), ["intensities_reset"])]
+        degraded = _degraded(candidates[0][0], previous, settings, set())
+    elif degraded and neighbour is not None:
         candidates.append((fits.fit(data, cell, without_intensities(neighbour)), ["intensities_reset"]))
         degraded = all(_degraded(r, previous, settings, set()) for r, _ in candidates)
     if settings.fallback and degraded:
@@ -378,9 +385,9 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
     flags += chosen
     if result.at_bounds:
         flags.append("at_bound")
-    if len(candidates) > 1:
+    if chosen:
         logger.info("%s: carried-intensity fit Rwp %.4f; kept Rwp %.4f (%s)", data.source, sequential_rwp,
-                    result.statistics.rwp, " ".join(chosen) or "carried")
+                    result.statistics.rwp, " ".join(chosen))
     return result, [fits.phase_result(result)], flags, sequential_rwp
 
 
