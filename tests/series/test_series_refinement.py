@@ -110,3 +110,16 @@ def test_two_phase_coexistence_weight_fractions(tmp_path):
         assert entry.result.statistics.gof < 1.1
         assert abs(cubic.weight_fraction - cubic_fraction) < 0.02
     assert "at_bound" not in {flag for entry in result.entries for flag in entry.flags}
+
+
+def test_interleaved_chains_seed_from_k_minus_chains_and_give_the_same_results_on_worker_processes(series, plan):
+    from powdex.optim.executors import LocalProcesses
+
+    patterns, truth = series
+    here = refine_series(patterns[:4], plan, chains=2)
+    assert [e.seeded_from for e in here.entries] == [None, None, "scan_000.xye", "scan_001.xye"]
+    for entry, (a, c) in zip(here.entries, truth):
+        assert entry.result.statistics.gof < 1.1
+        assert abs(entry.phases[0].cell[0] - a) < 3 * entry.phases[0].cell_esd[0]
+    there = refine_series(patterns[:4], plan, chains=2, executor=LocalProcesses(workers=2))
+    assert [e.to_dict() for e in there.entries] == [e.to_dict() for e in here.entries]
