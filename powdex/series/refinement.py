@@ -54,10 +54,12 @@ from powdex.refinement.plan import PhasePlan, RefinementPlan
 from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.result import RefinementResult
 from powdex.refinement.rietveld import PhaseResult, RietveldPhase, RietveldResult, rietveld_refine
+from powdex.series.continuity import make_continuous
 
 logger = logging.getLogger(__name__)
 
-FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump", "intensities_reset", "rejoined")
+FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump", "intensities_reset", "rejoined",
+         "axes_swapped", "phases_swapped")
 
 FitResult = RietveldResult | RefinementResult
 
@@ -83,7 +85,8 @@ class SeriesEntry:
     parameter is held at a bound, ``phase_absent`` when a phase's scale is held at zero,
     ``cell_jump`` when a cell length moved more than ``jump_fraction``, ``intensities_reset``
     when a Le Bail or Pawley fit from equal intensities was kept, ``rejoined`` when a pattern of
-    one chain was refitted from its neighbour of another).
+    one chain was refitted from its neighbour of another, ``axes_swapped`` and ``phases_swapped``
+    when its reported phases were mapped onto the neighbour's branch: ``powdex.series.continuity``).
     ``seeded_from`` names the pattern whose result started this one."""
 
     name: str
@@ -302,8 +305,6 @@ def refine_pattern(fits: Fits, settings: SeriesSettings, data: PatternData, posi
         result, phases, flags, sequential_rwp = _refine_whole_pattern(fits, settings, data, previous, rng, executor)
     if previous is not None:
         flags.insert(0, "seeded")
-        if _jumped(previous.phases, phases, settings):
-            flags.append("cell_jump")
     return SeriesEntry(data.name, position, fits.kind, result, phases, flags, sequential_rwp,
                        previous.name if previous is not None else None)
 
@@ -460,6 +461,7 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     entries = [SeriesEntry.from_dict(d) for d in documents]
     if chains > 1:
         _rejoin(entries, data, fits, settings, finished, journal)
+    make_continuous(entries, jump_fraction)
     return SeriesRefinementResult(entries)
 
 
