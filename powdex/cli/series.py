@@ -28,6 +28,10 @@ def series(
     anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, ...): its Kα1/Kα2 lines and ratio")] = None,
     chains: Annotated[int, typer.Option(min=1, help="Interleaved chains: pattern k is seeded from pattern k − chains, "
                                                     "so that the chains run on that many workers at once")] = 1,
+    parametric: Annotated[int | None, typer.Option(min=0, max=6, help="Then fit the whole series at once, cell "
+                                                   "parameters polynomials of this degree in the --order variable "
+                                                   "(Stinton & Evans 2007), a transition placed by BIC: "
+                                                   "OUT/parametric.json")] = None,
     executor: Annotated[ExecutorName, typer.Option(help="Where the chains (or, with one chain, the ensemble "
                                                         "starts) run")] = ExecutorName("inprocess"),
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
@@ -55,10 +59,21 @@ def series(
                                fallback=not no_fallback, ensemble_starts=ensemble_starts,
                                cell_spread=cell_spread, seed=seed, chains=chains, executor=pool)
         report = write_series_report(result, out)
+        if parametric is not None:
+            from powdex.series.parametric import parametric_refine, series_variable
+
+            whole = parametric_refine(result, patterns, refinement_plan, degree=parametric,
+                                      variable=series_variable(result, patterns, order))
+            whole.save(out / "parametric.json")
     except PowdexError as error:
         fail(error)
     for row in result.table():
         typer.echo(f"{row['pattern']}: Rwp {100 * row['rwp']:.2f} %  GoF {row['gof']:.3f}  {row['flags']}")
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)
+    if parametric is not None:
+        for model in whole.candidates:
+            typer.echo(f"parametric, breakpoints {model.breakpoints or 'none'}: chi2 {model.chi2:.6g}, "
+                       f"{model.parameters} parameters, BIC {model.bic:.6g}"
+                       + ("  <- chosen" if model is whole.chosen else ""))
     typer.echo(f"report: {report.html}")
