@@ -55,11 +55,12 @@ from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.result import RefinementResult
 from powdex.refinement.rietveld import PhaseResult, RietveldPhase, RietveldResult, rietveld_refine
 from powdex.series.continuity import make_continuous
+from powdex.series.newphase import propose_new_phase
 
 logger = logging.getLogger(__name__)
 
 FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump", "intensities_reset", "rejoined",
-         "axes_swapped", "phases_swapped")
+         "axes_swapped", "phases_swapped", "new_phase")
 
 FitResult = RietveldResult | RefinementResult
 
@@ -87,7 +88,8 @@ class SeriesEntry:
     when a Le Bail or Pawley fit from equal intensities was kept, ``rejoined`` when a pattern of
     one chain was refitted from its neighbour of another, ``axes_swapped`` and ``phases_swapped``
     when its reported phases were mapped onto the neighbour's branch: ``powdex.series.continuity``).
-    ``seeded_from`` names the pattern whose result started this one."""
+    ``seeded_from`` names the pattern whose result started this one; ``proposal`` is a new phase
+    proposed from its unexplained peaks (``NewPhaseProposal.to_dict``, flag ``new_phase``)."""
 
     name: str
     position: int
@@ -97,18 +99,19 @@ class SeriesEntry:
     flags: list[str]
     sequential_rwp: float | None = None
     seeded_from: str | None = None
+    proposal: dict | None = None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "position": self.position, "kind": self.kind, "result": self.result.to_dict(),
                 "phases": [vars(p) for p in self.phases], "flags": self.flags,
-                "sequential_rwp": self.sequential_rwp, "seeded_from": self.seeded_from}
+                "sequential_rwp": self.sequential_rwp, "seeded_from": self.seeded_from, "proposal": self.proposal}
 
     @classmethod
     def from_dict(cls, d: dict) -> SeriesEntry:
         result: FitResult = (RietveldResult.from_dict(d["result"]) if d["kind"] == "rietveld"
                              else RefinementResult.from_dict(d["result"]))
         return cls(d["name"], d["position"], d["kind"], result, [PhaseResult(**p) for p in d["phases"]],
-                   d["flags"], d["sequential_rwp"], d["seeded_from"])
+                   d["flags"], d["sequential_rwp"], d["seeded_from"], d.get("proposal"))
 
 
 @dataclass
@@ -123,7 +126,9 @@ class SeriesRefinementResult:
             result = entry.result
             row = {"position": entry.position, "pattern": entry.name, "rwp": result.statistics.rwp,
                    "gof": result.statistics.gof, "flags": " ".join(entry.flags),
-                   "at_bounds": " ".join(result.at_bounds)}
+                   "at_bounds": " ".join(result.at_bounds),
+                   "new_phase": "" if not entry.proposal or not entry.proposal["cell"] else
+                   f"{entry.proposal['bravais']} " + " ".join(f"{v:.4f}" for v in entry.proposal["cell"])}
             for phase in entry.phases:
                 for name, value, esd in zip(PARAMETER_NAMES, phase.cell, phase.cell_esd):
                     row[f"{phase.name}:{name}"] = value
@@ -427,13 +432,15 @@ def run_chain(task: ChainTask, executor: Executor | None = None) -> list[dict]:
 def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | Path | None = None,
                   order: str | Path = "name", reverse: bool = False, fallback: bool = True, ensemble_starts: int = 8,
                   cell_spread: float = 0.02, rwp_jump: float = 1.5, jump_fraction: float = 0.005,
-                  cold_gof: float = 1.5, seed: int = 0, chains: int = 1, executor: Executor | None = None,
-                  restart: bool = False) -> SeriesRefinementResult:
+                  cold_gof: float = 1.5, seed: int = 0, chains: int = 1, new_phase_peaks: int | None = 15,
+                  executor: Executor | None = None, restart: bool = False) -> SeriesRefinementResult:
     """Refine ``patterns`` in order, each seeded from its refined neighbour; with ``fallback``,
     a degraded fit is refitted as an ensemble of ``ensemble_starts``.  With ``chains`` = 1 the
     series is one chain, run here, its ensembles on ``executor``; with more, pattern k is seeded
     from pattern k − ``chains`` and the interleaved chains run on ``executor`` at once, then a
     pattern that fits worse than its neighbour in the series is refitted from it (``rejoined``).
+    A pattern still fitting poorly (GoF above ``cold_gof``) with at least ``new_phase_peaks`` peaks
+    that no phase explains gets a new phase proposed from them (``powdex.series.newphase``; None: never).
     With ``out``, each pattern's result is recorded there as it finishes and a rerun resumes."""
     if not patterns:
         raise RefinementError("a series needs at least one pattern")
@@ -445,7 +452,7 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     fits = fits_of(plan)
     settings = SeriesSettings(fallback, ensemble_starts, cell_spread, rwp_jump, jump_fraction, cold_gof, seed)
     fingerprinted = {"plan": plan.model_dump(exclude={"folder"}), "order": str(order), "reverse": reverse,
-                     **vars(settings), "chains": chains}
+                     **vars(settings), "chains": chains, "new_phase_peaks": new_phase_peaks}
     journal = Journal(Path(out) / "journal", fingerprinted, restart=restart) if out is not None else None
     finished = journal.finished() if journal is not None else {}
     data = [PatternData.of(p) for p in ordered]
@@ -462,7 +469,28 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     if chains > 1:
         _rejoin(entries, data, fits, settings, finished, journal)
     make_continuous(entries, jump_fraction)
+    if new_phase_peaks is not None:
+        _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal)
     return SeriesRefinementResult(entries)
+
+
+def _propose_new_phases(entries: list[SeriesEntry], data: list[PatternData], settings: SeriesSettings,
+                        min_peaks: int, finished: dict, journal: Journal | None) -> None:
+    for entry, pattern in zip(entries, data):
+        if entry.result.statistics.gof <= settings.cold_gof:
+            continue
+        key = f"proposal:{pattern.name}"
+        if key in finished:
+            document = finished[key]
+        else:
+            found = propose_new_phase(pattern.pattern(), entry.result.calculated, entry.result.background,
+                                      min_peaks=min_peaks, seed=settings.seed)
+            document = {"proposal": None if found is None else found.to_dict()}
+            if journal is not None:
+                journal.record(key, document)
+        if document["proposal"] is not None:
+            entry.proposal = document["proposal"]
+            entry.flags.append("new_phase")
 
 
 def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, settings: SeriesSettings,
