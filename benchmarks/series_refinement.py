@@ -17,6 +17,7 @@ with the fallback, on 1 worker in this process and on N worker processes."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -67,7 +68,8 @@ def main() -> None:
                 result = refine_series(patterns, plan, fallback=mode != "sequential",
                                        ensemble_starts=arguments.ensemble_starts, chains=chains, executor=executor)
                 seconds = time.perf_counter() - started
-                documents = [entry.to_dict() for entry in result.entries]
+                # As JSON text: NaN (an undefined R_Bragg, say) never equals itself as a float.
+                documents = json.dumps([entry.to_dict() for entry in result.entries])
                 same = next((documents == earlier for m, earlier in runs if m == mode), None)
                 runs.append((mode, documents))
                 good_fit = sum(e.result.statistics.gof <= 1.1 for e in result.entries)
