@@ -30,7 +30,7 @@ from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.rietveld import PhaseResult
 
 # Axis permutations that leave a lattice system's metric form, and so the powder pattern, unchanged.
-_PERMUTATIONS = {LatticeSystem.ORTHORHOMBIC: list(itertools.permutations(range(3))),
+_PERMUTATIONS: dict[LatticeSystem, list[tuple[int, ...]]] = {LatticeSystem.ORTHORHOMBIC: list(itertools.permutations(range(3))),
                  LatticeSystem.MONOCLINIC: [(0, 1, 2), (2, 1, 0)]}
 
 

@@ -192,9 +192,9 @@ def parametric_refine(series: SeriesRefinementResult, patterns: list, plan: Refi
         cells.append(cell)
     x_sequential = np.array([b[c] for b, c in zip(base, cells)])
     screen = _screen(series, scaled, degree, min_stretch)
-    tried = [[]] + [[b] for b in screen[:candidates]]
-    compared = []
-    fitted = {}
+    tried: list[list[int]] = [[]] + [[b] for b in screen[:candidates]]
+    compared: list[ParametricModel] = []
+    fitted: dict[tuple[int, ...], tuple[_SeriesResiduals, np.ndarray]] = {}
     for breakpoints in tried:
         stretch = np.searchsorted(np.array(breakpoints, int), np.arange(n), side="right")
         n_stretches = len(breakpoints) + 1
@@ -224,16 +224,16 @@ def parametric_refine(series: SeriesRefinementResult, patterns: list, plan: Refi
         fitted[tuple(breakpoints)] = (residuals, u)
     chosen = min(compared, key=lambda c: c.bic)
     residuals, u = fitted[tuple(chosen.breakpoints)]
-    result = ParametricResult(degree, t.tolist(), chosen, compared)
+    whole = ParametricResult(degree, t.tolist(), chosen, compared)
     offset = 0
     for index, (phase, where) in enumerate(zip(fits.phases, models[0].slices)):
         width = where["cell"].stop - where["cell"].start
         system = models[0].phases[index].system
-        result.cells[phase.label] = [
+        whole.cells[phase.label] = [
             system.lattice_parameters(residuals.expand(u, k)[where["cell"]]).tolist() for k in range(n)]
-        result.coefficients[phase.label] = residuals.coefficients(u)[:, offset: offset + width].tolist()
+        whole.coefficients[phase.label] = residuals.coefficients(u)[:, offset: offset + width].tolist()
         offset += width
-    return result
+    return whole
 
 
 def _at(phase, values: dict[str, float]):
