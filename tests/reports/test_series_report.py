@@ -26,7 +26,7 @@ def test_report_is_self_contained_with_every_plot(plan, tmp_path):
     for png in pngs:
         assert f'id="{png.stem}"' in page
     table = (tmp_path / "out" / "series.csv").read_text().splitlines()
-    assert len(table) == 4 and table[0].startswith("position,pattern,rwp,gof,flags,at_bounds,T:a,T:a_esd")
+    assert len(table) == 4 and table[0].startswith("position,pattern,rwp,gof,flags,at_bounds,new_phase,T:a,T:a_esd")
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (Debian package chromium)")
