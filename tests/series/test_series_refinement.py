@@ -124,3 +124,32 @@ def test_interleaved_chains_seed_from_k_minus_chains_and_give_the_same_results_o
         assert abs(entry.phases[0].cell[2] - c) < 3 * entry.phases[0].cell_esd[2]
     there = refine_series(patterns[:4], plan, chains=2, executor=LocalProcesses(workers=2))
     assert [e.to_dict() for e in there.entries] == [e.to_dict() for e in here.entries]
+
+
+def test_a_pattern_whose_chain_went_astray_is_refitted_from_its_neighbour_of_the_other_chain(
+        series, plan, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import powdex.series.refinement as module
+
+    real = module.refine_pattern
+
+    def astray_at_3(fits, settings, data, position, previous, executor=None):
+        entry = real(fits, settings, data, position, previous, executor)
+        if position == 3 and previous is not None and previous.position == 1:  # chain 1's own fit of pattern 3
+            statistics = entry.result.statistics
+            entry.result = replace(entry.result, statistics=replace(
+                statistics, rwp=5 * statistics.rwp, reduced_chi2=25 * statistics.reduced_chi2))
+        return entry
+
+    monkeypatch.setattr(module, "refine_pattern", astray_at_3)
+    patterns, _ = series
+    result = refine_series(patterns[:4], plan, chains=2, out=tmp_path / "out")
+    third = result.entries[3]
+    assert third.seeded_from == "scan_002.xye" and "rejoined" in third.flags
+    assert third.result.statistics.gof < 1.1
+    assert [e.seeded_from for e in result.entries[:3]] == [None, None, "scan_000.xye"]
+    record = tmp_path / "out" / "journal" / "records" / "rejoin%3Ascan_003.xye.json"
+    stamp = record.stat().st_mtime_ns
+    again = refine_series(patterns[:4], plan, chains=2, out=tmp_path / "out")
+    assert record.stat().st_mtime_ns == stamp and again.entries[3].to_dict() == third.to_dict()
