@@ -7,7 +7,8 @@ and interleaved chains on one or more workers.
     OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --count 100 --transition 60 \
         --modes chains --chains 2 --workers 1,2
 
-Prints, per mode: workers, seconds in all and per pattern, patterns with GoF ≤ 1.1, patterns
+Prints, per mode: workers, seconds in all (wall, and this process's CPU seconds on one worker:
+the time on one core of a quiet machine) and per pattern, patterns with GoF ≤ 1.1, patterns
 whose cell is within 2 esd (before the transition) or 0.03 % (after, where a and c coincide) of
 the truth, the patterns where the ensemble was chosen, and whether the results equal those of the
 first run of the same mode (chains on N workers against chains on 1).  ``sequential``: no
@@ -57,17 +58,19 @@ def main() -> None:
         plan = RefinementPlan.from_toml(Path(folder) / "plan.toml")
         print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, cell +{arguments.drift:.1%}, "
               f"widths ×{arguments.widening:g}, c/a {arguments.c_over_a:g} → 1 at {arguments.transition}")
-        print(f"{'mode':<12}{'workers':>8}{'s':>8}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}{'same':>6}"
+        print(f"{'mode':<12}{'workers':>8}{'s':>8}{'cpu s':>8}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}{'same':>6}"
               "  ensemble at; cell off at")
         runs = []
         for mode in arguments.modes.split(","):
             for workers in ([int(w) for w in arguments.workers.split(",")] if mode == "chains" else [1]):
                 executor = LocalProcesses(workers=workers) if workers > 1 else None
                 chains = arguments.chains if mode == "chains" else 1
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 result = refine_series(patterns, plan, fallback=mode != "sequential",
                                        ensemble_starts=arguments.ensemble_starts, chains=chains, executor=executor)
                 seconds = time.perf_counter() - started
+                # This process's CPU seconds: on one worker, the time on one core of a quiet machine.
+                cpu_seconds = f"{time.process_time() - cpu:.1f}" if workers == 1 else "-"
                 # As JSON text: NaN (an undefined R_Bragg, say) never equals itself as a float.
                 documents = json.dumps([entry.to_dict() for entry in result.entries])
                 same = next((documents == earlier for m, earlier in runs if m == mode), None)
@@ -76,7 +79,7 @@ def main() -> None:
                 cell_off = [e.position for e, (a, c) in zip(result.entries, truth)
                             if not cell_ok(e, a, c, arguments.transition)]
                 chosen = [e.position for e in result.entries if "ensemble" in e.flags]
-                print(f"{mode:<12}{workers:>8}{seconds:>8.1f}{seconds / len(patterns):>10.2f}{good_fit:>9}"
+                print(f"{mode:<12}{workers:>8}{seconds:>8.1f}{cpu_seconds:>8}{seconds / len(patterns):>10.2f}{good_fit:>9}"
                       f"{len(result.entries) - len(cell_off):>9}{'-' if same is None else str(same):>6}  "
                       f"{chosen}; {cell_off}", flush=True)
 
