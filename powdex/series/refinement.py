@@ -50,6 +50,7 @@ from powdex.optim.parallel import parallel_map
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
+from powdex.refinement.fit import Method
 from powdex.refinement.plan import PhasePlan, RefinementPlan
 from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.result import RefinementResult
@@ -240,15 +241,15 @@ class WholePatternFits:
     def kind(self) -> str:
         return self.phase.method
 
-    def fit(self, data: PatternData, cell: Cell, neighbour: RefinementResult | None, *, method: str | None = None,
-            starts: int = 1, seed: int = 0, cell_error: float = 0.01, executor: Executor | None = None
-            ) -> RefinementResult:
-        return refine(data.pattern(), cell, str(self.phase.space_group), method=method or self.phase.method,  # type: ignore[arg-type]
+    def fit(self, data: PatternData, cell: Cell, neighbour: RefinementResult | None, *,
+            method: Method | None = None, starts: int = 1, seed: int = 0, cell_error: float = 0.01,
+            executor: Executor | None = None) -> RefinementResult:
+        return refine(data.pattern(), cell, str(self.phase.space_group), method=method or self.phase.method,
                       neighbour=neighbour, background_terms=self.background_terms, profile=dict(self.profile),
                       starts=starts, seed=seed, cell_error=cell_error, executor=executor)
 
     def cold_cell(self) -> Cell:
-        return Cell(*self.phase.cell)  # type: ignore[misc]
+        return Cell.from_parameters(np.array(self.phase.cell, float))
 
     def phase_result(self, result: RefinementResult) -> PhaseResult:
         return PhaseResult(self.phase.name, result.space_group, result.cell.parameters.tolist(),
@@ -269,8 +270,8 @@ def fits_of(plan: RefinementPlan) -> Fits:
         raise RefinementError(f"phases {', '.join(p.name for p in plan.phases)}: a series refines either CIF "
                               "phases (Rietveld) or one phase given by cell and space group (Pawley or Le Bail)")
     phase = by_cell[0]
-    check = resolve_space_group(str(phase.space_group))
-    lattice_system_of(check)
+    # A space group the fits cannot take is refused now, not at the first pattern.
+    lattice_system_of(resolve_space_group(str(phase.space_group)))
     return WholePatternFits(phase, plan.background_terms, dict(plan.profile))
 
 
