@@ -26,7 +26,14 @@ def series(
     seed: Annotated[int, typer.Option(help="Seed of the ensemble starts")] = 0,
     wavelength: Annotated[float | None, typer.Option(help="Å; overrides the files'")] = None,
     anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, ...): its Kα1/Kα2 lines and ratio")] = None,
-    executor: Annotated[ExecutorName, typer.Option(help="Where the ensemble starts run")] = ExecutorName("inprocess"),
+    chains: Annotated[int, typer.Option(min=1, help="Interleaved chains: pattern k is seeded from pattern k − chains, "
+                                                    "so that the chains run on that many workers at once")] = 1,
+    parametric: Annotated[int | None, typer.Option(min=0, max=6, help="Then fit the whole series at once, cell "
+                                                   "parameters polynomials of this degree in the --order variable "
+                                                   "(Stinton & Evans 2007), a transition placed by BIC: "
+                                                   "OUT/parametric.json")] = None,
+    executor: Annotated[ExecutorName, typer.Option(help="Where the chains (or, with one chain, the ensemble "
+                                                        "starts) run")] = ExecutorName("inprocess"),
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
 ) -> None:
@@ -50,10 +57,21 @@ def series(
                 if executor != ExecutorName("inprocess") else None)
         result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,
                                fallback=not no_fallback, ensemble_starts=ensemble_starts,
-                               cell_spread=cell_spread, seed=seed, executor=pool)
+                               cell_spread=cell_spread, seed=seed, chains=chains, executor=pool)
         report = write_series_report(result, out)
+        if parametric is not None:
+            from powdex.series.parametric import parametric_refine, series_variable
+
+            whole = parametric_refine(result, patterns, refinement_plan, degree=parametric,
+                                      variable=series_variable(result, patterns, order))
+            whole.save(out / "parametric.json")
     except PowdexError as error:
         fail(error)
     for row in result.table():
         typer.echo(f"{row['pattern']}: Rwp {100 * row['rwp']:.2f} %  GoF {row['gof']:.3f}  {row['flags']}")
-    typer.echo(f"report: {report}")
+    if parametric is not None:
+        for model in whole.candidates:
+            typer.echo(f"parametric, breakpoints {model.breakpoints or 'none'}: chi2 {model.chi2:.6g}, "
+                       f"{model.parameters} parameters, BIC {model.bic:.6g}"
+                       + ("  <- chosen" if model is whole.chosen else ""))
+    typer.echo(f"report: {report.html}")

@@ -18,14 +18,25 @@ bounds and constraints; the same plan serves one pattern or a series.
     ratio = 1.0
 
 Stages are cumulative: each frees its names on top of the earlier ones.
-Phases given by ``cell`` and ``space_group`` instead of a CIF are for Pawley or
-Le Bail fits (``powdex.refine``), not for the Rietveld series.
+A phase given by ``cell`` (a, b, c, α, β, γ) and ``space_group`` instead of a CIF
+is refined by a Pawley or Le Bail fit (``method``, Le Bail by default), alone:
+
+    [[phases]]
+    name = "T"
+    cell = [4.0, 4.0, 4.08, 90, 90, 90]
+    space_group = "P4/mmm"
+    method = "lebail"
+
+Stages, bounds and constraints name Rietveld parameters; a Pawley or Le Bail
+phase uses the plan's ``background_terms`` and ``profile`` and refines every
+group of ``powdex.refine``.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -45,6 +56,7 @@ class PhasePlan(_Strict):
     cif: str | None = None
     cell: list[float] | None = None
     space_group: str | None = None
+    method: Literal["pawley", "lebail"] = "lebail"
     preferred_direction: tuple[int, int, int] = (0, 0, 1)
 
     @model_validator(mode="after")
@@ -53,6 +65,8 @@ class PhasePlan(_Strict):
             raise ValueError(f"phase '{self.name}': give either cif or cell and space_group")
         if self.cell is not None and self.space_group is None:
             raise ValueError(f"phase '{self.name}': a cell needs a space_group")
+        if self.cell is not None and len(self.cell) != 6:
+            raise ValueError(f"phase '{self.name}': cell needs a, b, c, alpha, beta, gamma (6 values)")
         return self
 
 

@@ -1,4 +1,5 @@
-"""``write_series_report``: OUT/report.html, OUT/series.csv and the PNGs of a refined series."""
+"""``write_series_report``: OUT/report.html, OUT/series.csv, OUT/series.parquet and the PNGs of a
+refined series."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import html
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,14 +100,37 @@ def write_table(series: SeriesRefinementResult, path: Path) -> None:
     write_atomically(path, buffer.getvalue())
 
 
-def write_series_report(series: SeriesRefinementResult, out: str | Path) -> Path:
-    """OUT/series.csv, OUT/plots/*.png and OUT/report.html (every image embedded as base64,
-    so the page opens from the file with no server and no other file)."""
+def write_parquet(series: SeriesRefinementResult, path: Path) -> None:
+    """The table of ``series.table()`` as Parquet (one column per key, null where a row has none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = series.table()
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    table = pa.table({column: [row.get(column) for row in rows] for column in columns})
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(table, partial)
+    partial.replace(path)
+
+
+@dataclass
+class SeriesReport:
+    """The files ``write_series_report`` wrote."""
+
+    html: Path
+    csv: Path
+    parquet: Path
+
+
+def write_series_report(series: SeriesRefinementResult, out: str | Path) -> SeriesReport:
+    """OUT/series.csv, OUT/series.parquet (the same table), OUT/plots/*.png and OUT/report.html (every image embedded as base64, so the page
+    opens from the file with no server and no other file)."""
     if not series.entries:
         raise RefinementError("an empty series has nothing to report")
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     write_table(series, out / "series.csv")
+    write_parquet(series, out / "series.parquet")
     images: list[tuple[str, str, bytes]] = [("heat map", "heatmap", heat_map(series))]
     images += [(key, "parameter_" + key.replace(":", "_").replace("/", "_"), png)
                for key, png in parameter_plots(series).items()]
@@ -129,7 +154,7 @@ def write_series_report(series: SeriesRefinementResult, out: str | Path) -> Path
     path = out / "report.html"
     write_atomically(path, page)
     logger.info("report: %s (%d images)", path, len(images))
-    return path
+    return SeriesReport(path, out / "series.csv", out / "series.parquet")
 
 
 def _cell(value) -> str:

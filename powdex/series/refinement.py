@@ -1,4 +1,4 @@
-"""Sequential Rietveld refinement of a series of patterns, with ensembles where it fails.
+"""Sequential refinement of a series of patterns, with ensembles where it fails.
 
 Patterns are ordered (number in the file name, a metadata value such as
 temperature or time, or a list of file names from a CSV) and each is refined
@@ -6,12 +6,31 @@ from its refined neighbour's parameters (forward or reverse).  A fit that
 degrades — Rwp more than ``rwp_jump`` times the neighbour's, a freed parameter
 held at a bound, or no convergence — is refitted as an ensemble: starts with
 every cell length drawn uniformly within ±``cell_spread`` of the neighbour's
-(from ``seed``), run on the executor, the lowest χ² kept.  Plain sequential
-seeding cannot cross a jump of the cell larger than about a peak width (a
-phase transformation): narrow peaks give no gradient toward lines that far.
+(from ``seed``), the lowest χ² kept.  Plain sequential seeding cannot cross a
+jump of the cell larger than about a peak width (a phase transformation):
+narrow peaks give no gradient toward lines that far.
 
-Each pattern's result is recorded (``Journal``) as it finishes, so a rerun with
-the same plan and options resumes after the last finished pattern.
+Phases given by a CIF are refined by Rietveld's method; a plan whose one phase
+is a cell and space group is refined by a Pawley or Le Bail fit
+(``powdex.refine``), its reflection list regenerated for every pattern from
+the neighbour's cell.  The Le Bail (and Pawley) intensities of the lines the
+neighbour shares are carried over while the cell moves smoothly; when it jumps
+(a length moves more than ``jump_fraction``) or the fit degrades, the pattern
+is refitted from equal intensities as well, because carried intensities hide a
+new splitting: a line that was one peak keeps its partition between the
+reflections it now separates into.
+
+Workers (``chains``): sequential seeding is a chain, pattern k waiting for
+k − 1.  With ``chains`` = s, pattern k is seeded from pattern k − s instead: s
+interleaved chains that run on s workers at once (a cell that moves smoothly
+moves little over s patterns).  Where a pattern fits worse than its neighbour
+of another chain (Rwp above ``rwp_jump`` times its), it is refitted seeded from
+that neighbour and the lower χ² is kept.  Which pattern seeds which depends on
+``chains`` only, so the results are the same for any number of workers.
+
+Each pattern's result is recorded (``Journal``) as it finishes — by the worker
+that refined it — so a rerun with the same plan and options refines only what
+is not recorded.
 """
 
 from __future__ import annotations
@@ -19,43 +38,81 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from powdex.crystal import PARAMETER_NAMES, Cell
 from powdex.optim.executors import Executor
 from powdex.optim.journal import Journal
 from powdex.optim.parallel import parallel_map
 from powdex.patterns import Pattern
+from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.plan import RefinementPlan
-from powdex.refinement.rietveld import RietveldPhase, RietveldResult, rietveld_refine
+from powdex.refinement.fit import Method
+from powdex.refinement.plan import PhasePlan, RefinementPlan
+from powdex.refinement.reflections import lattice_system_of, resolve_space_group
+from powdex.refinement.result import RefinementResult
+from powdex.refinement.rietveld import PhaseResult, RietveldPhase, RietveldResult, rietveld_refine
+from powdex.series.continuity import make_continuous
+from powdex.series.newphase import propose_new_phase
 
 logger = logging.getLogger(__name__)
 
-FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump")
+FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump", "intensities_reset", "rejoined",
+         "axes_swapped", "phases_swapped", "new_phase")
+
+FitResult = RietveldResult | RefinementResult
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    """How each pattern is refined (see the module docstring); every setting enters the journal's fingerprint."""
+
+    fallback: bool = True
+    ensemble_starts: int = 8
+    cell_spread: float = 0.02
+    rwp_jump: float = 1.5
+    jump_fraction: float = 0.005
+    # A cold start (no neighbour) whose GoF exceeds this is poor: the fallback ensemble refits it.
+    cold_gof: float = 1.5
+    seed: int = 0
 
 
 @dataclass
 class SeriesEntry:
-    """One pattern of the series: its refinement and flags (``seeded`` from a neighbour,
-    ``ensemble`` when the fallback chose the result, ``at_bound`` when a freed parameter
-    is held at a bound, ``phase_absent`` when a phase's scale is held at zero, ``cell_jump`` when a cell length moved more than ``jump_fraction``)."""
+    """One pattern of the series: its refinement, its phases as reported, and flags (``seeded``
+    from a neighbour, ``ensemble`` when the fallback chose the result, ``at_bound`` when a freed
+    parameter is held at a bound, ``phase_absent`` when a phase's scale is held at zero,
+    ``cell_jump`` when a cell length moved more than ``jump_fraction``, ``intensities_reset``
+    when a Le Bail or Pawley fit from equal intensities was kept, ``rejoined`` when a pattern of
+    one chain was refitted from its neighbour of another, ``axes_swapped`` and ``phases_swapped``
+    when its reported phases were mapped onto the neighbour's branch: ``powdex.series.continuity``).
+    ``seeded_from`` names the pattern whose result started this one; ``proposal`` is a new phase
+    proposed from its unexplained peaks (``NewPhaseProposal.to_dict``, flag ``new_phase``)."""
 
     name: str
     position: int
-    result: RietveldResult
+    kind: str
+    result: FitResult
+    phases: list[PhaseResult]
     flags: list[str]
     sequential_rwp: float | None = None
+    seeded_from: str | None = None
+    proposal: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "position": self.position, "result": self.result.to_dict(),
-                "flags": self.flags, "sequential_rwp": self.sequential_rwp}
+        return {"name": self.name, "position": self.position, "kind": self.kind, "result": self.result.to_dict(),
+                "phases": [vars(p) for p in self.phases], "flags": self.flags,
+                "sequential_rwp": self.sequential_rwp, "seeded_from": self.seeded_from, "proposal": self.proposal}
 
     @classmethod
     def from_dict(cls, d: dict) -> SeriesEntry:
-        return cls(d["name"], d["position"], RietveldResult.from_dict(d["result"]), d["flags"], d["sequential_rwp"])
+        result: FitResult = (RietveldResult.from_dict(d["result"]) if d["kind"] == "rietveld"
+                             else RefinementResult.from_dict(d["result"]))
+        return cls(d["name"], d["position"], d["kind"], result, [PhaseResult(**p) for p in d["phases"]],
+                   d["flags"], d["sequential_rwp"], d["seeded_from"], d.get("proposal"))
 
 
 @dataclass
@@ -70,9 +127,11 @@ class SeriesRefinementResult:
             result = entry.result
             row = {"position": entry.position, "pattern": entry.name, "rwp": result.statistics.rwp,
                    "gof": result.statistics.gof, "flags": " ".join(entry.flags),
-                   "at_bounds": " ".join(result.at_bounds)}
-            for phase in result.phases:
-                for name, value, esd in zip(("a", "b", "c", "alpha", "beta", "gamma"), phase.cell, phase.cell_esd):
+                   "at_bounds": " ".join(result.at_bounds),
+                   "new_phase": "" if not entry.proposal or not entry.proposal["cell"] else
+                   f"{entry.proposal['bravais']} " + " ".join(f"{v:.4f}" for v in entry.proposal["cell"])}
+            for phase in entry.phases:
+                for name, value, esd in zip(PARAMETER_NAMES, phase.cell, phase.cell_esd):
                     row[f"{phase.name}:{name}"] = value
                     row[f"{phase.name}:{name}_esd"] = esd
                 row[f"{phase.name}:volume"] = phase.volume
@@ -113,42 +172,120 @@ def order_patterns(patterns: list[Pattern], order: str | Path = "name") -> list[
 
 
 @dataclass(frozen=True)
-class FitTask:
-    """One refinement for a worker (the pattern as arrays: everything pickles)."""
+class PatternData:
+    """A pattern as arrays and plain values: it pickles to a worker (a ``Pattern``'s metadata does not)."""
 
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
     source: str
     wavelengths: tuple[float, ...]
     ratio: float
     radiation: str
+
+    @classmethod
+    def of(cls, pattern: Pattern) -> PatternData:
+        return cls((np.asarray(pattern.two_theta), np.asarray(pattern.intensity), np.asarray(pattern.sigma)),
+                   pattern.source, tuple(pattern.wavelengths), pattern.ratio, pattern.radiation)
+
+    def pattern(self) -> Pattern:
+        return Pattern(*self.arrays, source=self.source, wavelengths=self.wavelengths, ratio=self.ratio,
+                       radiation=self.radiation, sigma_from_file=True)  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).name
+
+
+@dataclass(frozen=True)
+class RietveldFits:
+    """Rietveld fits of a plan's CIF phases."""
+
     phases: tuple[RietveldPhase, ...]
     options: dict
+    kind: str = "rietveld"
+
+    def fit(self, data: PatternData, start: dict[str, float]) -> RietveldResult:
+        return rietveld_refine(data.pattern(), list(self.phases), start=start, **self.options)
+
+    def cold_start(self) -> dict[str, float]:
+        """The free reciprocal cell parameters of every phase's CIF cell."""
+        start = {}
+        for phase in self.phases:
+            system = lattice_system_of(phase.structure.space_group)
+            for k, value in enumerate(system.free_reciprocal_parameters(phase.structure.cell)):
+                start[f"{phase.label}:x{k}"] = float(value)
+        return start
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One Rietveld refinement for a worker."""
+
+    fits: RietveldFits
+    data: PatternData
     start: dict
 
 
 def run_fit(task: FitTask) -> dict:
-    pattern = Pattern(*task.arrays, source=task.source, wavelengths=task.wavelengths, ratio=task.ratio,
-                      radiation=task.radiation, sigma_from_file=True)
-    return rietveld_refine(pattern, list(task.phases), start=task.start, **task.options).to_dict()
+    return task.fits.fit(task.data, task.start).to_dict()
 
 
-def _task(pattern: Pattern, phases, options: dict, start: dict) -> FitTask:
-    return FitTask((np.asarray(pattern.two_theta), np.asarray(pattern.intensity), np.asarray(pattern.sigma)),
-                   pattern.source, tuple(pattern.wavelengths), pattern.ratio, pattern.radiation, tuple(phases),
-                   options, start)
+@dataclass(frozen=True)
+class WholePatternFits:
+    """Pawley or Le Bail fits (``powdex.refine``) of a plan's one cell-and-space-group phase."""
+
+    phase: PhasePlan
+    background_terms: int
+    profile: dict
+
+    @property
+    def kind(self) -> str:
+        return self.phase.method
+
+    def fit(self, data: PatternData, cell: Cell, neighbour: RefinementResult | None, *,
+            method: Method | None = None, starts: int = 1, seed: int = 0, cell_error: float = 0.01,
+            executor: Executor | None = None) -> RefinementResult:
+        return refine(data.pattern(), cell, str(self.phase.space_group), method=method or self.phase.method,
+                      neighbour=neighbour, background_terms=self.background_terms, profile=dict(self.profile),
+                      starts=starts, seed=seed, cell_error=cell_error, executor=executor)
+
+    def cold_cell(self) -> Cell:
+        return Cell.from_parameters(np.array(self.phase.cell, float))
+
+    def phase_result(self, result: RefinementResult) -> PhaseResult:
+        return PhaseResult(self.phase.name, result.space_group, result.cell.parameters.tolist(),
+                           [result.cell_esd.get(name) for name in PARAMETER_NAMES], float(result.cell.volume), 1.0,
+                           None, float("nan"))
+
+
+Fits = RietveldFits | WholePatternFits
+
+
+def fits_of(plan: RefinementPlan) -> Fits:
+    """The fits a plan asks for: Rietveld when every phase has a CIF; Pawley or Le Bail for one phase
+    given by cell and space group."""
+    by_cell = [phase for phase in plan.phases if phase.cif is None]
+    if not by_cell:
+        return RietveldFits(tuple(plan.rietveld_phases()), plan.refine_options())
+    if len(plan.phases) > 1:
+        raise RefinementError(f"phases {', '.join(p.name for p in plan.phases)}: a series refines either CIF "
+                              "phases (Rietveld) or one phase given by cell and space group (Pawley or Le Bail)")
+    phase = by_cell[0]
+    # A space group the fits cannot take is refused now, not at the first pattern.
+    lattice_system_of(resolve_space_group(str(phase.space_group)))
+    return WholePatternFits(phase, plan.background_terms, dict(plan.profile))
 
 
 def _seed(result: RietveldResult) -> dict[str, float]:
     return {p.name: p.value for p in result.parameters}
 
 
-def _cell_lengths(result: RietveldResult) -> np.ndarray:
-    return np.array([length for phase in result.phases for length in phase.cell[:3]])
+def cell_lengths(phases: list[PhaseResult]) -> np.ndarray:
+    return np.array([length for phase in phases for length in phase.cell[:3]])
 
 
 def _ensemble_starts(seed_values: dict[str, float], starts: int, spread: float, rng: np.random.Generator) -> list[dict]:
     """Starts with every reciprocal cell parameter (``<phase>:x<k>``) scaled by 1/f², f uniform in
-    [1 − spread, 1 + spread] (a length scaled by f); the first start keeps the neighbour's values unchanged."""
+    [1 − spread, 1 + spread] (a length scaled by f); the first start keeps the given values unchanged."""
     cell_names = [n for n in seed_values if re.fullmatch(r".+:x\d+", n)]
     out = [dict(seed_values)]
     for _ in range(starts - 1):
@@ -159,73 +296,224 @@ def _ensemble_starts(seed_values: dict[str, float], starts: int, spread: float, 
     return out
 
 
-def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | Path | None = None,
-                  order: str | Path = "name", reverse: bool = False, fallback: bool = True, ensemble_starts: int = 8,
-                  cell_spread: float = 0.02, rwp_jump: float = 1.5, jump_fraction: float = 0.005, seed: int = 0,
-                  executor: Executor | None = None, restart: bool = False) -> SeriesRefinementResult:
-    """Refine ``patterns`` in order, each seeded from its refined neighbour; with ``fallback``,
-    a degraded fit is refitted as an ensemble of ``ensemble_starts`` on ``executor``.  With
-    ``out``, each pattern's result is recorded there as it finishes and a rerun resumes."""
-    if not patterns:
-        raise RefinementError("a series needs at least one pattern")
-    ordered = order_patterns(list(patterns), order)
-    if reverse:
-        ordered.reverse()
-    phases = plan.rietveld_phases()
-    options = plan.refine_options()
-    settings = {"plan": plan.model_dump(exclude={"folder"}), "order": str(order), "reverse": reverse,
-                "fallback": fallback, "ensemble_starts": ensemble_starts, "cell_spread": cell_spread,
-                "rwp_jump": rwp_jump, "seed": seed}
-    journal = Journal(Path(out) / "journal", settings, restart=restart) if out is not None else None
-    finished = journal.finished() if journal is not None else {}
-    rng = np.random.default_rng(seed)
-    series = SeriesRefinementResult()
-    previous: RietveldResult | None = None
-    for position, pattern in enumerate(ordered):
-        name = pattern_name(pattern)
-        # One draw per pattern whether it is refitted or resumed: a resumed run draws as the first did.
-        pattern_rng = np.random.default_rng(rng.integers(2 ** 63))
-        if name in finished:
-            entry = SeriesEntry.from_dict(finished[name])
-        else:
-            entry = _refine_one(pattern, position, previous, phases, options, fallback, ensemble_starts, cell_spread,
-                                rwp_jump, jump_fraction, pattern_rng, executor)
-            if journal is not None:
-                journal.record(name, entry.to_dict())
-        logger.info("%s: Rwp %.4f, GoF %.3f %s", name, entry.result.statistics.rwp, entry.result.statistics.gof,
-                    " ".join(entry.flags))
-        series.entries.append(entry)
-        previous = entry.result
-    return series
+def _pattern_rng(seed: int, position: int) -> np.random.Generator:
+    """A pattern's own stream: the same whichever worker refines it, and whether or not the run resumed."""
+    return np.random.default_rng([seed, position])
 
 
-def _refine_one(pattern, position, previous, phases, options, fallback, ensemble_starts, cell_spread, rwp_jump,
-                jump_fraction, rng, executor) -> SeriesEntry:
-    seed_values = _seed(previous) if previous is not None else {}
-    result = RietveldResult.from_dict(run_fit(_task(pattern, phases, options, seed_values)))
-    flags = ["seeded"] if previous is not None else []
+def refine_pattern(fits: Fits, settings: SeriesSettings, data: PatternData, position: int,
+                   previous: SeriesEntry | None, executor: Executor | None = None) -> SeriesEntry:
+    """Refine one pattern seeded from ``previous`` (a cold start from the plan when None)."""
+    rng = _pattern_rng(settings.seed, position)
+    if isinstance(fits, RietveldFits):
+        result, phases, flags, sequential_rwp = _refine_rietveld(fits, settings, data, previous, rng, executor)
+    else:
+        result, phases, flags, sequential_rwp = _refine_whole_pattern(fits, settings, data, previous, rng, executor)
+    if previous is not None:
+        flags.insert(0, "seeded")
+    return SeriesEntry(data.name, position, fits.kind, result, phases, flags, sequential_rwp,
+                       previous.name if previous is not None else None)
+
+
+def _jumped(before: list[PhaseResult], after: list[PhaseResult], settings: SeriesSettings) -> bool:
+    """Whether a cell length moved more than ``jump_fraction`` (relative)."""
+    old, new = cell_lengths(before), cell_lengths(after)
+    return bool(np.any(np.abs(new - old) > settings.jump_fraction * old))
+
+
+def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesSettings, held: set[str]) -> bool:
+    if set(result.at_bounds) - held or not result.converged:
+        return True
+    if previous is None:
+        return result.statistics.gof > settings.cold_gof
+    return result.statistics.rwp > settings.rwp_jump * previous.result.statistics.rwp
+
+
+def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: PatternData, previous: SeriesEntry | None,
+                     rng: np.random.Generator, executor: Executor | None):
+    seed_values = _seed(previous.result) if previous is not None and isinstance(previous.result, RietveldResult) else {}
+    result = fits.fit(data, seed_values)
+    flags: list[str] = []
     sequential_rwp = result.statistics.rwp
     # A scale held at zero is a phase absent from this pattern: a result, not a failed fit.
-    absent = [name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0]
-    degraded = bool(set(result.at_bounds) - set(absent)) or not result.converged or (
-        previous is not None and result.statistics.rwp > rwp_jump * previous.statistics.rwp)
-    if fallback and degraded and previous is not None:
-        starts = _ensemble_starts(seed_values, ensemble_starts, cell_spread, rng)
-        tasks = [_task(pattern, phases, options, start) for start in starts[1:]]
+    absent = {name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0}
+    if settings.fallback and _degraded(result, previous, settings, absent):
+        around = seed_values if seed_values else fits.cold_start()
+        starts = _ensemble_starts(around, settings.ensemble_starts, settings.cell_spread, rng)
+        tasks = [FitTask(fits, data, start) for start in starts[1:]]
         candidates = [result] + [RietveldResult.from_dict(document)
                                  for _, document in parallel_map(run_fit, tasks, executor=executor)]
         best = min(candidates, key=lambda r: r.statistics.reduced_chi2)
         if best is not result:
             flags.append("ensemble")
         result = best
-        logger.info("%s: sequential Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", pattern.source,
-                    sequential_rwp, len(candidates), result.statistics.rwp)
-    if set(result.at_bounds) - set(absent):
+        logger.info("%s: Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", data.source, sequential_rwp,
+                    len(candidates), result.statistics.rwp)
+        absent = {name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0}
+    if set(result.at_bounds) - absent:
         flags.append("at_bound")
     if absent:
         flags.append("phase_absent")
-    if previous is not None:
-        before, after = _cell_lengths(previous), _cell_lengths(result)
-        if np.any(np.abs(after - before) > jump_fraction * before):
-            flags.append("cell_jump")
-    return SeriesEntry(pattern_name(pattern), position, result, flags, sequential_rwp)
+    return result, result.phases, flags, sequential_rwp
+
+
+def without_intensities(result: RefinementResult) -> RefinementResult:
+    """``result`` with its line intensities unknown: as a neighbour it seeds the profile, zero and
+    background, and every line starts from the same intensity."""
+    return replace(result, line_intensity=np.full(len(result.line_intensity), np.nan))
+
+
+def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data: PatternData,
+                          previous: SeriesEntry | None, rng: np.random.Generator, executor: Executor | None):
+    neighbour = previous.result if previous is not None and isinstance(previous.result, RefinementResult) else None
+    cell = neighbour.cell if neighbour is not None else fits.cold_cell()
+    # The reflection list is regenerated from the neighbour's cell; its intensities are carried.
+    result = fits.fit(data, cell, neighbour)
+    flags: list[str] = []
+    sequential_rwp = result.statistics.rwp
+    candidates = [(result, [])]
+    jumped = neighbour is not None and _jumped([fits.phase_result(neighbour)], [fits.phase_result(result)], settings)
+    degraded = _degraded(result, previous, settings, set())
+    if jumped:
+        # The carried partition of a line that now splits is wrong however well the sum fits: start over.
+        candidates = [(fits.fit(data, cell, without_intensities(neighbour)), ["intensities_reset"])]
+        degraded = _degraded(candidates[0][0], previous, settings, set())
+    elif degraded and neighbour is not None:
+        candidates.append((fits.fit(data, cell, without_intensities(neighbour)), ["intensities_reset"]))
+        degraded = all(_degraded(r, previous, settings, set()) for r, _ in candidates)
+    if settings.fallback and degraded:
+        reset = without_intensities(neighbour) if neighbour is not None else None
+        # The engine's ensemble of Pawley fits finds the basin; Le Bail refines from the best of them.
+        pawley = fits.fit(data, cell, reset, method="pawley", starts=settings.ensemble_starts,
+                          seed=int(rng.integers(2 ** 31)), cell_error=settings.cell_spread, executor=executor)
+        found = pawley if fits.phase.method == "pawley" else fits.fit(data, pawley.cell, pawley)
+        candidates.append((found, ["ensemble"] + (["intensities_reset"] if neighbour is not None else [])))
+    result, chosen = min(candidates, key=lambda pair: pair[0].statistics.reduced_chi2)
+    flags += chosen
+    if result.at_bounds:
+        flags.append("at_bound")
+    if chosen:
+        logger.info("%s: carried-intensity fit Rwp %.4f; kept Rwp %.4f (%s)", data.source, sequential_rwp,
+                    result.statistics.rwp, " ".join(chosen))
+    return result, [fits.phase_result(result)], flags, sequential_rwp
+
+
+@dataclass(frozen=True)
+class ChainTask:
+    """Patterns refined in a chain, each from the one before it in the chain (the first from the plan);
+    ``done`` holds those already recorded."""
+
+    fits: Fits
+    settings: SeriesSettings
+    patterns: tuple[PatternData, ...]
+    positions: tuple[int, ...]
+    done: tuple[dict | None, ...]
+    journal: Journal | None
+
+
+def run_chain(task: ChainTask, executor: Executor | None = None) -> list[dict]:
+    """Refine the task's patterns in order, recording each as it finishes — in the worker, so that a
+    driver killed mid-chain loses nothing finished."""
+    previous: SeriesEntry | None = None
+    documents = []
+    for data, position, done in zip(task.patterns, task.positions, task.done):
+        if done is not None:
+            entry = SeriesEntry.from_dict(done)
+        else:
+            entry = refine_pattern(task.fits, task.settings, data, position, previous, executor)
+            if task.journal is not None:
+                task.journal.record(entry.name, entry.to_dict())
+            logger.info("%s: Rwp %.4f, GoF %.3f %s", entry.name, entry.result.statistics.rwp,
+                        entry.result.statistics.gof, " ".join(entry.flags))
+        documents.append(entry.to_dict())
+        previous = entry
+    return documents
+
+
+def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | Path | None = None,
+                  order: str | Path = "name", reverse: bool = False, fallback: bool = True, ensemble_starts: int = 8,
+                  cell_spread: float = 0.02, rwp_jump: float = 1.5, jump_fraction: float = 0.005,
+                  cold_gof: float = 1.5, seed: int = 0, chains: int = 1, new_phase_peaks: int | None = 15,
+                  executor: Executor | None = None, restart: bool = False) -> SeriesRefinementResult:
+    """Refine ``patterns`` in order, each seeded from its refined neighbour; with ``fallback``,
+    a degraded fit is refitted as an ensemble of ``ensemble_starts``.  With ``chains`` = 1 the
+    series is one chain, run here, its ensembles on ``executor``; with more, pattern k is seeded
+    from pattern k − ``chains`` and the interleaved chains run on ``executor`` at once, then a
+    pattern that fits worse than its neighbour in the series is refitted from it (``rejoined``).
+    A pattern still fitting poorly (GoF above ``cold_gof``) with at least ``new_phase_peaks`` peaks
+    that no phase explains gets a new phase proposed from them (``powdex.series.newphase``; None: never).
+    With ``out``, each pattern's result is recorded there as it finishes and a rerun resumes."""
+    if not patterns:
+        raise RefinementError("a series needs at least one pattern")
+    if chains < 1:
+        raise RefinementError(f"chains {chains}: a series needs at least one chain")
+    ordered = order_patterns(list(patterns), order)
+    if reverse:
+        ordered.reverse()
+    fits = fits_of(plan)
+    settings = SeriesSettings(fallback, ensemble_starts, cell_spread, rwp_jump, jump_fraction, cold_gof, seed)
+    fingerprinted = {"plan": plan.model_dump(exclude={"folder"}), "order": str(order), "reverse": reverse,
+                     **vars(settings), "chains": chains, "new_phase_peaks": new_phase_peaks}
+    journal = Journal(Path(out) / "journal", fingerprinted, restart=restart) if out is not None else None
+    finished = journal.finished() if journal is not None else {}
+    data = [PatternData.of(p) for p in ordered]
+    tasks = [ChainTask(fits, settings, tuple(data[chain::chains]), tuple(range(chain, len(data), chains)),
+                     tuple(finished.get(d.name) for d in data[chain::chains]), journal)
+             for chain in range(min(chains, len(data)))]
+    documents: list[dict] = [{}] * len(data)
+    if len(tasks) == 1:
+        documents = run_chain(tasks[0], executor)
+    else:
+        for task, chained in parallel_map(run_chain, tasks, executor=executor):
+            documents[task.positions[0]::chains] = chained
+    entries = [SeriesEntry.from_dict(d) for d in documents]
+    if chains > 1:
+        _rejoin(entries, data, fits, settings, finished, journal)
+    make_continuous(entries, jump_fraction)
+    if new_phase_peaks is not None:
+        _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal)
+    return SeriesRefinementResult(entries)
+
+
+def _propose_new_phases(entries: list[SeriesEntry], data: list[PatternData], settings: SeriesSettings,
+                        min_peaks: int, finished: dict, journal: Journal | None) -> None:
+    for entry, pattern in zip(entries, data):
+        if entry.result.statistics.gof <= settings.cold_gof:
+            continue
+        key = f"proposal:{pattern.name}"
+        if key in finished:
+            document = finished[key]
+        else:
+            found = propose_new_phase(pattern.pattern(), entry.result.calculated, entry.result.background,
+                                      min_peaks=min_peaks, seed=settings.seed)
+            document = {"proposal": None if found is None else found.to_dict()}
+            if journal is not None:
+                journal.record(key, document)
+        if document["proposal"] is not None:
+            entry.proposal = document["proposal"]
+            entry.flags.append("new_phase")
+
+
+def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, settings: SeriesSettings,
+            finished: dict, journal: Journal | None) -> None:
+    """Refit, seeded from its neighbour in the series, each pattern whose Rwp exceeds ``rwp_jump`` times
+    that neighbour's (its own chain went astray where the other did not); keep the lower χ².  In series
+    order, so a refitted pattern seeds the next check.  Recorded apart from the chains' own records,
+    which a resumed chain continues from."""
+    for k in range(1, len(entries)):
+        if entries[k].result.statistics.rwp <= settings.rwp_jump * entries[k - 1].result.statistics.rwp:
+            continue
+        key = f"rejoin:{data[k].name}"
+        document = finished.get(key)
+        if document is None or document["seeded_from"] != entries[k - 1].name or \
+                document.get("neighbour_rwp") != entries[k - 1].result.statistics.rwp:
+            refit = refine_pattern(fits, settings, data[k], k, entries[k - 1])
+            refit.flags.append("rejoined")
+            document = refit.to_dict() | {"neighbour_rwp": entries[k - 1].result.statistics.rwp}
+            if journal is not None:
+                journal.record(key, document)
+        refit = SeriesEntry.from_dict(document)
+        if refit.result.statistics.reduced_chi2 < entries[k].result.statistics.reduced_chi2:
+            logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", data[k].name,
+                        entries[k].result.statistics.rwp, refit.result.statistics.rwp, entries[k - 1].name)
+            entries[k] = refit

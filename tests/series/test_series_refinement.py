@@ -23,11 +23,11 @@ def test_sequential_fails_at_transition_and_ensemble_recovers(series, plan, tmp_
     plain = refine_series(patterns, plan, fallback=False)
     at_transition = plain.entries[TRANSITION]
     assert at_transition.result.statistics.gof > 3.0
-    assert abs(at_transition.result.phases[0].cell[2] - truth[TRANSITION][1]) > 0.01
+    assert abs(at_transition.phases[0].cell[2] - truth[TRANSITION][1]) > 0.01
 
     rescued = refine_series(patterns, plan, fallback=True, ensemble_starts=6, out=tmp_path / "out")
     for entry, (a, c) in zip(rescued.entries, truth):
-        phase = entry.result.phases[0]
+        phase = entry.phases[0]
         assert entry.result.statistics.gof < 1.1
         if entry.position < TRANSITION:
             # 3 esd: of twelve normal deviates, one beyond 2 esd is likely (0.43), beyond 3 is not (0.03).
@@ -106,7 +106,50 @@ def test_two_phase_coexistence_weight_fractions(tmp_path):
     patterns, truth = coexistence_series(12, 4, 8)
     result = refine_series(patterns, RefinementPlan.from_toml(tmp_path / "plan.toml"), ensemble_starts=4)
     for entry, (_, _, _, cubic_fraction) in zip(result.entries, truth):
-        cubic = next(p for p in entry.result.phases if p.name == "C")
+        cubic = next(p for p in entry.phases if p.name == "C")
         assert entry.result.statistics.gof < 1.1
         assert abs(cubic.weight_fraction - cubic_fraction) < 0.02
     assert "at_bound" not in {flag for entry in result.entries for flag in entry.flags}
+
+
+def test_interleaved_chains_seed_from_k_minus_chains_and_give_the_same_results_on_worker_processes(series, plan):
+    from powdex.optim.executors import LocalProcesses
+
+    patterns, truth = series
+    here = refine_series(patterns[:4], plan, chains=2)
+    assert [e.seeded_from for e in here.entries] == [None, None, "scan_000.xye", "scan_001.xye"]
+    for entry, (a, c) in zip(here.entries, truth):
+        assert entry.result.statistics.gof < 1.1
+        assert abs(entry.phases[0].cell[0] - a) < 3 * entry.phases[0].cell_esd[0]
+        assert abs(entry.phases[0].cell[2] - c) < 3 * entry.phases[0].cell_esd[2]
+    there = refine_series(patterns[:4], plan, chains=2, executor=LocalProcesses(workers=2))
+    assert [e.to_dict() for e in there.entries] == [e.to_dict() for e in here.entries]
+
+
+def test_a_pattern_whose_chain_went_astray_is_refitted_from_its_neighbour_of_the_other_chain(
+        series, plan, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import powdex.series.refinement as module
+
+    real = module.refine_pattern
+
+    def astray_at_3(fits, settings, data, position, previous, executor=None):
+        entry = real(fits, settings, data, position, previous, executor)
+        if position == 3 and previous is not None and previous.position == 1:  # chain 1's own fit of pattern 3
+            statistics = entry.result.statistics
+            entry.result = replace(entry.result, statistics=replace(
+                statistics, rwp=5 * statistics.rwp, reduced_chi2=25 * statistics.reduced_chi2))
+        return entry
+
+    monkeypatch.setattr(module, "refine_pattern", astray_at_3)
+    patterns, _ = series
+    result = refine_series(patterns[:4], plan, chains=2, out=tmp_path / "out")
+    third = result.entries[3]
+    assert third.seeded_from == "scan_002.xye" and "rejoined" in third.flags
+    assert third.result.statistics.gof < 1.1
+    assert [e.seeded_from for e in result.entries[:3]] == [None, None, "scan_000.xye"]
+    record = tmp_path / "out" / "journal" / "records" / "rejoin%3Ascan_003.xye.json"
+    stamp = record.stat().st_mtime_ns
+    again = refine_series(patterns[:4], plan, chains=2, out=tmp_path / "out")
+    assert record.stat().st_mtime_ns == stamp and again.entries[3].to_dict() == third.to_dict()
