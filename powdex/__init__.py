@@ -52,12 +52,13 @@ _PUBLIC = {
     "Instrument": "powdex.instrument",
     "refine_series": "powdex.series.refinement",
     "SeriesRefinementResult": "powdex.series.refinement",
+    "parametric_refine": "powdex.series.parametric",
     "RefinementPlan": "powdex.refinement.plan",
 }
 
 __all__ = ["IndexingConfig", "IndexingResult", "Instrument", "Pattern", "PeakList", "RefinementPlan", "RefinementResult",
            "SeriesRefinementResult", "SeriesResult", "__version__", "calibrate", "index", "index_series",
-           "read_pattern", "read_peaks", "refine", "refine_series"]
+           "parametric_refine", "read_pattern", "read_peaks", "refine", "refine_series"]
 
 if TYPE_CHECKING:
     from powdex.indexing.config import IndexingConfig
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from powdex.refinement.calibrate import calibrate
     from powdex.refinement.plan import RefinementPlan
     from powdex.series import SeriesResult, index_series
+    from powdex.series.parametric import parametric_refine
     from powdex.series.refinement import SeriesRefinementResult, refine_series
 
 
