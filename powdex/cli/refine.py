@@ -45,8 +45,8 @@ def refine(
     background_terms: Annotated[int, typer.Option(min=1, max=30, help="Chebyshev background coefficients")] = 6,
     no_asymmetry: Annotated[bool, typer.Option("--no-asymmetry", help="Leave out the axial-divergence asymmetry")] = False,
     instrument: Annotated[Path | None, typer.Option(help=(
-        "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its profile, asymmetry, zero and "
-        "displacement are held; only the sample's Lorentzian broadening is refined"))] = None,
+        "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its profile, asymmetry and zero are "
+        "held; the sample's Lorentzian broadening and specimen displacement are refined"))] = None,
     anisotropic_strain: Annotated[bool, typer.Option("--anisotropic-strain", help=(
         "Refine Stephens (1999) anisotropic microstrain: the S_HKL terms of the lattice system's Laue class"))] = False,
     serial_correlation: Annotated[bool, typer.Option(
