@@ -243,8 +243,8 @@ def refine(
         pawley = fit if method == "pawley" else fit.with_method("pawley")
         best, chi2 = pawley.ensemble(starting, executor=executor, store=store, study=study)
         if method == "lebail" and np.isfinite(best.chi2):
-            # The ensemble finds the basin by Pawley fits; Le Bail refines from the best of them.
-            best = fit.run(best.parameters, staged=True, coarse=False)
+            # The ensemble finds the basin by Pawley fits; Le Bail cycles go on from the best of them.
+            best = fit.run(best.parameters, staged=False)
     if not np.isfinite(best.chi2):
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
     at_best = int(np.sum(chi2 <= chi2.min() * 1.001))
@@ -327,7 +327,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         two_theta=model.two_theta, observed=observed, calculated=calculated,
         background=model.background_of(p), sigma=1.0 / fit.sqrt_weight,
         starts=chi2.tolist(), starts_at_best=at_best, converged=state.converged, message=message,
-        durbin_watson=d, esd_factor=factor, esd_convention=convention,
+        durbin_watson=d, esd_factor=factor, esd_convention=convention, diverged=state.diverged,
     )
 
 
