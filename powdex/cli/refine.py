@@ -152,7 +152,9 @@ def _show(result, paths: dict) -> None:
                   f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}  Durbin–Watson d {result.durbin_watson:.3f}")
     if len(result.starts) > 1:
         console.print(f"{result.starts_at_best} of {len(result.starts)} starts reached the best fit")
-    if not result.converged:
+    if result.diverged:
+        console.print(f"[red]diverged[/red]: {result.message}")
+    elif not result.converged:
         console.print(f"[yellow]not converged[/yellow]: {result.message}")
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")

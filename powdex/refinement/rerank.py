@@ -15,6 +15,10 @@ parameter of the decomposition), N the points, and ĉ the lowest reduced χ²
 among the fits: patterns with systematic misfit (χ²/(N − k) well above 1)
 would otherwise let χ² outweigh every charge for a line, the quasi-likelihood
 scaling of Burnham and Anderson (2002).  The lowest BIC ranks first.
+
+A fit that diverged (its χ² rose on the way; ``RefinementResult.diverged``)
+ended at its state of lowest χ², which is no fit of the cell: it ranks below
+every fit that did not, as a failed fit, and takes no part in ĉ.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ class RankedFit:
     fit: RefinementResult
 
     @property
+    def diverged(self) -> bool:
+        """The fit diverged: ranked below every fit that did not, whatever its criterion."""
+        return self.fit.diverged
+
+    @property
     def rwp(self) -> float:
         return self.fit.statistics.rwp
 
@@ -59,7 +68,8 @@ class RankedFit:
 
 @dataclass(frozen=True)
 class Reranking:
-    """The fits, best first, and the candidates (with a space group) that could not be fitted."""
+    """The fits, best first (those that diverged last), and the candidates (with a
+    space group) that could not be fitted."""
 
     fits: tuple[RankedFit, ...]
     failed: tuple[tuple[int, str, str], ...]  # (candidate, space group, message)
@@ -90,7 +100,8 @@ def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int
             fitted.append((number, group, result))
     if not fitted:
         return Reranking((), tuple(failed))
-    scale = max(min(r.statistics.reduced_chi2 for _, _, r in fitted), 1.0)
+    sound = [r.statistics.reduced_chi2 for _, _, r in fitted if not r.diverged]
+    scale = max(min(sound or [r.statistics.reduced_chi2 for _, _, r in fitted]), 1.0)
     fits = []
     for number, group, result in fitted:
         stats = result.statistics
@@ -98,7 +109,7 @@ def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int
         # The fit's parameter count holds every line's intensity (refined by Pawley, partitioned by Le Bail).
         criterion = chi2 / scale + stats.parameters * math.log(stats.points)
         fits.append(RankedFit(number, group, result.cell, len(result.hkl), stats.parameters, criterion, result))
-    fits.sort(key=lambda f: f.criterion)
+    fits.sort(key=lambda f: (f.diverged, f.criterion))
     return Reranking(tuple(fits), tuple(failed))
 
 
