@@ -240,6 +240,8 @@ def _refine_candidates(path: Path, reading: dict, candidates) -> None:
                        f"fits that did not ({fit.fit.message})", err=True)
     for candidate, group, message in reranking.failed:
         typer.echo(f"note: candidate {candidate + 1} in {group} not fitted: {message}", err=True)
+    for candidate, group, why in reranking.skipped:
+        typer.echo(f"note: candidate {candidate + 1} in {group} not fitted, it cannot rank first: {why}", err=True)
 
 
 def _run_with_progress(console, peak_list, config, executor=None, store=None, instrument=None):

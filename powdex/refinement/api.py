@@ -188,10 +188,7 @@ def refine(
     sigma = np.maximum(pattern.sigma[keep], positive.min() if positive.size else 1.0)
 
     wavelength = pattern.wavelengths[0]
-    # Lines up to a degree outside the range: their tails reach in, and a cell being refined moves them.
-    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
-                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
-    lines = reflection_lines(cell, group, system, q2_min, q2_max)
+    lines = _lines_over(cell, group, system, two_theta, wavelength)
     if not len(lines):
         raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "
                               f"{two_theta[-1]:.2f}° 2θ at λ = {wavelength} Å")
@@ -249,6 +246,27 @@ def refine(
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
     at_best = int(np.sum(chi2 <= chi2.min() * 1.001))
     return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method, serial_correlation)
+
+
+def _lines_over(cell: Cell, group, system: LatticeSystem, two_theta: np.ndarray, wavelength: float) -> Lines:
+    """The lines a fit over ``two_theta`` places: up to a degree outside the range, whose
+    tails reach in and which a cell being refined moves."""
+    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
+                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
+    return reflection_lines(cell, group, system, q2_min, q2_max)
+
+
+def fit_size(pattern: Pattern, cell: Cell, spacegroup: str | int, *,
+             two_theta_range: tuple[float, float] | None = None,
+             excluded: tuple[tuple[float, float], ...] = ()) -> tuple[int, int]:
+    """The points and reflection lines a ``refine`` of ``cell`` in ``spacegroup`` would fit,
+    without fitting: what an information criterion charges before any χ² is known."""
+    if not pattern.wavelengths:
+        raise RefinementError(f"{pattern.source}: no wavelength; give one (or the anode) to fit the pattern")
+    group = resolve_space_group(spacegroup)
+    system = lattice_system_of(group)
+    keep = _select_points(pattern, two_theta_range, excluded)
+    return int(keep.sum()), len(_lines_over(cell, group, system, pattern.two_theta[keep], pattern.wavelengths[0]))
 
 
 def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p: np.ndarray) -> None:
