@@ -155,6 +155,25 @@ class RefinementResult:
             esd_convention=document.get("esd_convention", LEAST_SQUARES_CONVENTION),
         )
 
+    @classmethod
+    def load(cls, path: str | Path) -> RefinementResult:
+        """A refinement written by ``save`` (its ``.json``)."""
+        try:
+            document = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RefinementError(f"{path}: cannot read a refinement ({error})") from None
+        if not cls.is_refinement(document):
+            raise RefinementError(f"{path}: not a powdex refinement (no statistics, reflections and pattern)")
+        try:
+            return cls.from_dict(document)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RefinementError(f"{path}: damaged refinement ({type(error).__name__}: {error})") from None
+
+    @staticmethod
+    def is_refinement(document) -> bool:
+        """Whether a JSON ``document`` is a refinement (not, say, an index result)."""
+        return isinstance(document, dict) and {"statistics", "reflections", "pattern"} <= document.keys()
+
     def to_cif(self) -> str:
         """A CIF block of the refined cell with its esds and the agreement factors."""
         def value(name: str) -> str:

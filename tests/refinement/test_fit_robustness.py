@@ -88,3 +88,17 @@ def test_a_diverged_fit_ranks_below_a_worse_fit_that_did_not_diverge(monoclinic,
     assert [fit.candidate for fit in reranking.fits] == [1, 0]
     # By the criterion alone the true cell would still be first.
     assert reranking.fits[1].criterion < reranking.fits[0].criterion
+
+
+def test_rerank_does_not_fit_a_super_cell_that_cannot_rank_first():
+    cubic = Cell(4.2, 4.2, 4.2)
+    pattern, _, _ = synthetic_pattern(cubic, "P m -3 m", two_theta=np.linspace(15.0, 100.0, 3000), seed=3,
+                                      profile=PROFILE)
+    # The doubled cell in P1: over a thousand lines, whose charge alone exceeds the true cell's whole criterion.
+    reranking = rerank(pattern, [_candidate(cubic, "P m -3 m"), _candidate(Cell(8.4, 8.4, 8.4), "P 1")])
+    assert [fit.candidate for fit in reranking.fits] == [0]
+    (candidate, group, why), = reranking.skipped
+    assert (candidate, group) == (1, "P 1") and "lines" in why
+    best = reranking.fits[0]
+    lines = int(why.split()[0])
+    assert lines * np.log(best.fit.statistics.points) > best.criterion
