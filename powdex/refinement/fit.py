@@ -65,9 +65,10 @@ LEBAIL_STAGE_CYCLES = 3
 # an intensity at which they have settled.
 PARTITION_ITERATIONS = 20
 PARTITION_TOLERANCE = 1e-4
-# A rise of χ² by more than this fraction of its lowest value in a fit is divergence, not the
-# jitter of a converged one: the fit ends at the state of lowest χ².
-DIVERGENCE_RISE = 0.01
+# A rise of χ² by more than this fraction of its lowest value in a fit is divergence: the fit ends
+# at the state of lowest χ².  Le Bail cycles from a Pawley fit settle up to a few percent above it
+# (partitioned intensities are not the least-squares ones); runaway ones rise by tens of percent.
+DIVERGENCE_RISE = 0.05
 # Widened peaks hide the asymmetry's detail: fewer quadrature nodes for the coarse stages.
 COARSE_ASYMMETRY_ORDER = 1
 # Windows of the coarse stages, in (widened) FWHM: wide peaks need no far tails to pull a cell.
@@ -388,9 +389,9 @@ class StagedFit:
                 ) -> tuple[np.ndarray, str, bool, bool]:
         """Le Bail cycles (intensities partitioned, then least squares on ``free``) until
         χ² changes by less than ``LEBAIL_TOLERANCE`` of itself, at most ``cycles``.
-        The state of lowest χ² is kept: a cycle that makes the fit worse (a partition
-        and a least-squares step pulling apart) ends the cycles at the best one before
-        it, and a rise of more than ``DIVERGENCE_RISE`` is reported as divergence.
+        Converged cycles end at their fixed point; otherwise at the state of lowest χ²
+        on the way.  A rise of more than ``DIVERGENCE_RISE`` above that state (a
+        partition and a least-squares step pulling apart) ends the cycles as divergence.
         Returns the parameters, a message, whether they converged and whether they diverged."""
         # The starting intensities are not a partition of these counts: only states after one compete.
         best_p, best, previous, change = p, np.inf, np.inf, np.inf
@@ -412,16 +413,17 @@ class StagedFit:
                 best_p, best = p, current
             change = abs(previous - current) / current
             if change <= LEBAIL_TOLERANCE:
-                return best_p, (f"Le Bail converged after {cycle + 1} cycles (χ² changed by less than "
+                # Le Bail's answer is the fixed point of its cycles, not their lowest χ² on the way.
+                return p, (f"Le Bail converged after {cycle + 1} cycles (χ² changed by less than "
                                 f"{LEBAIL_TOLERANCE:g} of itself)"), True, False
-            if current > previous * (1 + LEBAIL_TOLERANCE):
-                if current > best * (1 + DIVERGENCE_RISE):
-                    return best_p, f"Le Bail diverged: χ² rose from {best:.6g} to {current:.6g} at cycle {cycle + 1}", \
-                        False, True
-                return best_p, (f"Le Bail oscillates: χ² rose from {best:.6g} to {current:.6g} at cycle {cycle + 1}; "
-                                "kept the state of lowest χ²"), False, False
+            # A partition is no χ² minimization: a cycle may end a little higher than the last one and
+            # the cycles still settle.  A rise beyond DIVERGENCE_RISE is no such step.
+            if current > best * (1 + DIVERGENCE_RISE):
+                return best_p, f"Le Bail diverged: χ² rose from {best:.6g} to {current:.6g} at cycle {cycle + 1}", \
+                    False, True
             previous = current
-        return best_p, f"Le Bail: χ² still changing by {change:.1e} of itself after {cycles} cycles", False, False
+        return best_p, (f"Le Bail: χ² still changing by {change:.1e} of itself after {cycles} cycles; kept the state "
+                        "of lowest χ²"), False, False
 
     def ensemble(self, starts: list[np.ndarray], *, executor=None, store=None, study: str | None = None
                  ) -> tuple[FitState, np.ndarray]:
