@@ -102,3 +102,11 @@ def test_rerank_does_not_fit_a_super_cell_that_cannot_rank_first():
     best = reranking.fits[0]
     lines = int(why.split()[0])
     assert lines * np.log(best.fit.statistics.points) > best.criterion
+
+
+def test_a_le_bail_ensemble_goes_on_from_its_best_pawley_start(tetragonal):
+    pattern, _, _ = tetragonal
+    result = refine(pattern, TRUE_CELL, "P 4/m m m", method="lebail", starts=3, cell_error=0.005, seed=1)
+    assert result.method == "lebail" and result.converged, result.message
+    assert len(result.starts) == 3
+    assert abs(result.cell.a - TRUE_CELL.a) < 3 * result.cell_esd["a"]
