@@ -77,6 +77,12 @@ PATTERNS = (
     RealPattern("pyxrd_brk_raw2.raw", "lab Cu Kα1+2", "hexagonal", Cell(3.2498, 3.2498, 5.2066, 90, 90, 120), "P"),
     RealPattern("Si_Al2O3_11bmb_8341_to24deg.fxye", "synchrotron", "trigonal",
                 Cell(4.759, 4.759, 12.99, 90, 90, 120), "R", wavelength=0.413011),
+    RealPattern("COD_1501688_EtNH3Cl.cif", "lab Cu Kα1+2", "monoclinic",
+                Cell(8.22307, 5.99899, 4.55113, 90, 93.9367, 90), "P"),
+    RealPattern("COD_1518592_AuY.cif", "lab Cu Kα1", "monoclinic",
+                Cell(7.79058, 18.7202, 6.74157, 90, 103.1674, 90), "P"),
+    # Rounded room-temperature cell for x = 0.25 (Radaelli et al. 1994); the scan also holds La2O3 lines.
+    RealPattern("Xerus_La1.75Sr0.25CuO4.ras", "lab Cu Kα1+2", "tetragonal", Cell(3.77, 3.77, 13.25), "I"),
 )
 
 

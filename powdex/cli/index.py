@@ -199,6 +199,8 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
 
     # Piped output has no terminal width; the full table is still wanted.
     Console(width=None if sys.stdout.isatty() else 160).print(result_table(result))
+    for line in referee_lines(result):
+        typer.echo(line)
     if json_out is not None:
         try:
             result.with_settings(reading=reading).save(json_out)
@@ -299,10 +301,12 @@ def result_table(result):
     n = result.candidates[0].figures.n if result.candidates else 20
     table = Table(title=f"{result.source}: {len(result.candidates)} candidates in {result.elapsed:.1f} s "
                         f"({result.trials:,} trials)")
-    for col in ("#", "lattice", "a", "b", "c", "α", "β", "γ", "V", f"M{n}", f"F{n}", "indexed", "zero", "score"):
+    for col in ("#", "lattice", "a", "b", "c", "α", "β", "γ", "V", f"M{n}", f"F{n}(|Δ2θ|,Nposs)", "indexed", "zero",
+                "score", "P"):
         table.add_column(col, justify="right")
     table.add_column("space groups (p)", justify="left")
-    for i, c in enumerate(result.candidates, 1):
+    probabilities = result.probabilities or (None,) * len(result.candidates)
+    for i, (c, probability) in enumerate(zip(result.candidates, probabilities), 1):
         cell = c.cell
         table.add_row(
             str(i), c.bravais.value,
@@ -311,11 +315,35 @@ def result_table(result):
             f"{cell.volume:.1f}", f"{c.figures.m:.1f}",
             f"{c.figures.f:.1f}({c.figures.mean_abs_dtt:.4f},{c.figures.n_possible})",
             f"{c.n_indexed}/{len(c.indexed)}", f"{c.zero_shift:+.3f}", f"{c.score:.1f}",
+            "-" if probability is None else f"{probability:.2f}",
             _space_groups_cell(c),
         )
     if not result.candidates:
         table.caption = "no cell indexes the peaks within the limits; try --zero-shift, more time or fewer peaks"
+    else:
+        table.caption = ("P: calibrated probability that the cell (with the candidates that index the same lines) "
+                         "is right")
     return table
+
+
+def referee_lines(result, shown: int = 3) -> list[str]:
+    """What a referee checks beside the table, for the best ``shown`` candidates: the Niggli-reduced cell and
+    the unindexed lines (as read: 2θ, else d)."""
+    lines = []
+    peaks = result.peaks
+    for rank, cand in enumerate(result.candidates[:shown], 1):
+        document = cand.to_dict()
+        reduced = " ".join(f"{v:.4f}" for v in document["reduced_cell"][:3]) + " " + " ".join(
+            f"{v:.2f}" for v in document["reduced_cell"][3:])
+        unindexed = document["unindexed_peaks"]
+        if peaks is None or not unindexed:
+            where = ", ".join(f"#{i + 1}" for i in unindexed) or "none"
+        elif peaks.two_theta is not None:
+            where = ", ".join(f"#{i + 1} (2θ {peaks.two_theta[i]:.3f}°)" for i in unindexed)
+        else:
+            where = ", ".join(f"#{i + 1} (d {peaks.q2[i] ** -0.5:.4f} Å)" for i in unindexed)
+        lines.append(f"candidate {rank}: reduced cell {reduced}; unindexed lines: {where}")
+    return lines
 
 
 # -- series -------------------------------------------------------------------

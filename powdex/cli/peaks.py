@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from powdex.cli.errors import fail
+from powdex.cli.errors import OptionError, fail
 from powdex.errors import PowdexError
 from powdex.files import check_output_file, write_atomically
 
@@ -23,13 +23,19 @@ def peaks(
     instrument: Annotated[Path | None, typer.Option(help=(
         "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths, wavelengths (unless "
         "--wavelength or --anode) and shifts guide the search"))] = None,
+    file_format: Annotated[str, typer.Option("--format", help=(
+        "text: what powdex index reads; dicvol: a DICVOL06 input file (each line's σ(2θ) as its error); "
+        "treor: a TREOR90 input file (2θ and wavelength only)"))] = "text",
 ) -> None:
     """Pick the Kα1 peaks of a measured pattern (Kα2 stripped) and write them as a peak list."""
     from powdex.instrument import Instrument
     from powdex.patterns import peaks_from_pattern, read_pattern, search_peaks
     from powdex.patterns.peak_input import with_instrument_lines
+    from powdex.peaks.program_files import PROGRAM_FORMATS, program_file_text
 
     try:
+        if file_format not in ("text", *PROGRAM_FORMATS):
+            raise OptionError(f"--format must be text, {' or '.join(PROGRAM_FORMATS)}, got {file_format!r}")
         for path, option in ((out, "--out"), (plot, "--plot")):
             if path is not None:
                 check_output_file(path, option)
@@ -43,7 +49,9 @@ def peaks(
         fail(error)
     for note in picked.notes:
         typer.echo(f"note: {note}", err=True)
-    text = picked_list_text(picked, search)
+    picked = with_search_sigma(picked, search)
+    text = (picked_list_text(picked, search) if file_format == "text"
+            else program_file_text(picked, file_format, f"peaks picked from {picked.source} by powdex peaks", scan))
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -54,15 +62,27 @@ def peaks(
         typer.echo(f"plot written to {plot}", err=True)
 
 
-def picked_list_text(picked, search) -> str:
-    """The list as text that ``powdex index`` reads back (position and intensity first)."""
+def _search_rows(picked, search):
+    """The row of the peak search behind each picked peak."""
     import numpy as np
 
+    return np.argmin(np.abs(search.two_theta[None, :] - picked.two_theta[:, None]), axis=1)
+
+
+def with_search_sigma(picked, search):
+    """The picked list with each peak's σ(2θ) from the peak search."""
+    from dataclasses import replace
+
+    return replace(picked, two_theta_sigma=search.sigma[_search_rows(picked, search)])
+
+
+def picked_list_text(picked, search) -> str:
+    """The list as text that ``powdex index`` reads back (position and intensity first)."""
     lines = [f"# peaks picked from {picked.source} by powdex peaks", f"# wavelength: {picked.wavelength:.6f}",
              "2theta intensity sigma_2theta fwhm"]
-    for position, intensity in zip(picked.two_theta, picked.intensity):
-        k = int(np.argmin(np.abs(search.two_theta - position)))
-        lines.append(f"{position:.4f} {intensity:.6g} {search.sigma[k]:.2g} {search.fwhm[k]:.4f}")
+    for position, intensity, sigma, k in zip(picked.two_theta, picked.intensity, picked.two_theta_sigma,
+                                             _search_rows(picked, search)):
+        lines.append(f"{position:.4f} {intensity:.6g} {sigma:.2g} {search.fwhm[k]:.4f}")
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,8 @@ from powdex.indexing.candidate import Candidate
 from powdex.peaks import PeakList
 
 # Bumped when a key of the document changes meaning or goes away; readers refuse a newer one.
-RESULT_SCHEMA_VERSION = 1
+# 2: each candidate has "probability" (``powdex.indexing.confidence``); version 1 documents read without it.
+RESULT_SCHEMA_VERSION = 2
 
 
 class ResultFileError(PowdexError, ValueError):
@@ -36,10 +37,22 @@ class IndexingResult:
     peaks: PeakList | None = None
     settings: dict = field(default_factory=dict)  # {"indexing": IndexingConfig as JSON, ...: how peaks were read}
     settings_fingerprint: str = ""  # ``powdex.indexing.config.settings_fingerprint`` of the settings
+    # Per candidate: the calibrated probability that its equivalent set holds the true cell
+    # (``powdex.indexing.confidence``); empty for a document written before it was computed.
+    probabilities: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.probabilities and len(self.probabilities) != len(self.candidates):
+            raise ValueError(f"{len(self.probabilities)} probabilities for {len(self.candidates)} candidates")
 
     @property
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
+
+    @property
+    def best_probability(self) -> float | None:
+        """The calibrated probability that the best candidate (its equivalent set) is right; None if unknown."""
+        return self.probabilities[0] if self.probabilities else None
 
     def with_settings(self, **more: dict) -> IndexingResult:
         """The result with more settings recorded (a series adds how its files were read)."""
@@ -62,8 +75,12 @@ class IndexingResult:
             "trials": self.trials,
             "skipped_systems": [s.value for s in self.skipped],
             "notes": list(self.notes),
-            "candidates": [c.to_dict() for c in self.candidates],
+            "candidates": [c.to_dict() | ({"probability": p} if p is not None else {})
+                           for c, p in zip(self.candidates, self._probability_per_candidate())],
         }
+
+    def _probability_per_candidate(self) -> list[float | None]:
+        return list(self.probabilities) if self.probabilities else [None] * len(self.candidates)
 
     @classmethod
     def from_dict(cls, document: dict) -> IndexingResult:
@@ -72,8 +89,10 @@ class IndexingResult:
             raise ResultFileError(f"result schema version {version} is newer than this powdex reads "
                                   f"({RESULT_SCHEMA_VERSION}); update powdex")
         try:
+            candidates = document["candidates"]
+            known = all("probability" in c for c in candidates)
             return cls(
-                candidates=[Candidate.from_dict(c) for c in document["candidates"]],
+                candidates=[Candidate.from_dict(c) for c in candidates],
                 elapsed=float(document["elapsed_seconds"]),
                 trials=int(document["trials"]),
                 source=str(document["source"]),
@@ -82,6 +101,7 @@ class IndexingResult:
                 peaks=_peaks_from(document["peaks"], str(document["source"])) if "peaks" in document else None,
                 settings=dict(document.get("settings", {})),
                 settings_fingerprint=str(document.get("settings_fingerprint", "")),
+                probabilities=tuple(float(c["probability"]) for c in candidates) if known and candidates else (),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ResultFileError(f"not an indexing result: {error!r}") from None

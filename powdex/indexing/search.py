@@ -46,6 +46,7 @@ from powdex.crystal import (
 )
 from powdex.crystal.miller import MAX_INDEX
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
+from powdex.indexing.confidence import candidate_probabilities, same_lines
 from powdex.indexing.config import (
     SEARCH_ORDER,
     IndexingConfig,
@@ -54,7 +55,7 @@ from powdex.indexing.config import (
 )
 from powdex.indexing.deadline import Deadline
 from powdex.indexing.extinction import suggest_space_groups
-from powdex.indexing.formula import VOLUME_PER_ATOM, formula_units
+from powdex.indexing.formula import formula_units_text
 from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
@@ -270,6 +271,7 @@ class IndexingSearch:
         return IndexingResult(
             ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, self._notes(ranked),
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config),
+            probabilities=candidate_probabilities(ranked),
         )
 
     def _notes(self, ranked: list[Candidate]) -> tuple[str, ...]:
@@ -291,8 +293,7 @@ class IndexingSearch:
         notes.extend(_equivalent_sets(ranked))
         if self.config.formula is not None:
             notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
-                         f"{formula_units(cand.cell.volume, self.config.formula):.2f} formula units of "
-                         f"{self.config.formula} at {VOLUME_PER_ATOM:g} Å³ per non-hydrogen atom"
+                         f"{formula_units_text(cand.cell.volume, self.config.formula)}"
                          for rank, cand in enumerate(ranked[:SPACE_GROUP_CANDIDATES], 1))
         if self.deadline.expired():
             notes.append(f"the search stopped at its time limit ({self.config.time_limit:g} s); more time may "
@@ -414,11 +415,6 @@ def _cell_text(cand: Candidate) -> str:
     return f"{c.a:.4f} {c.b:.4f} {c.c:.4f} {c.alpha:.2f} {c.beta:.2f} {c.gamma:.2f}"
 
 
-# Largest score difference (nats) and 2θ difference (°) between candidates that positions cannot tell apart.
-EQUIVALENT_SCORE = 1.0
-EQUIVALENT_TWO_THETA = 0.005
-
-
 def _equivalent_sets(ranked: list[Candidate]) -> list[str]:
     """A note naming the candidates that predict the same lines as the best (derivative lattices whose extra
     reflections all coincide with its lines, or lie past the pattern): positions alone cannot decide between
@@ -426,18 +422,12 @@ def _equivalent_sets(ranked: list[Candidate]) -> list[str]:
     if not ranked:
         return []
     first = ranked[0]
-    same = [j for j in range(1, len(ranked)) if _same_lines(first, ranked[j])]
+    same = [j for j in range(1, len(ranked)) if same_lines(first, ranked[j])]
     if not same:
         return []
     names = ", ".join(f"{j + 1} ({ranked[j].bravais.value} {_cell_text(ranked[j])})" for j in same)
     return [f"candidates 1 ({first.bravais.value} {_cell_text(first)}) and {names} index the same lines at the "
             "same positions: positions alone cannot decide between them, intensities can (a whole-pattern fit)"]
-
-
-def _same_lines(a: Candidate, b: Candidate) -> bool:
-    return (a.n_lines_predicted == b.n_lines_predicted and np.array_equal(a.indexed, b.indexed)
-            and abs(a.score - b.score) <= EQUIVALENT_SCORE
-            and bool(np.all(np.abs(a.two_theta_calc - b.two_theta_calc)[a.indexed] <= EQUIVALENT_TWO_THETA)))
 
 
 def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:

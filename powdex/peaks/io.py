@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .peaklist import UNITS, PeakInputError, PeakList
+from .program_files import program_format, read_program_file
 from .text_table import parse_text_table, read_text
 
 # Column names in a text header that say which scale the positions are on.
@@ -40,8 +41,11 @@ def read_peaks(
 ) -> PeakList:
     """Read a peak list and keep its ``n_peaks`` lowest-angle peaks (all if None).
 
-    Formats, chosen by extension:
+    Formats, chosen by extension, then content:
 
+    - DICVOL06 and TREOR90 input files, told by content
+      (:mod:`powdex.peaks.program_files`; DICVOL's error of each line is
+      kept as ``two_theta_sigma``).
     - ``.npy``: a 1-D array of positions, or an (N, 1) / (N, 2) array of
       (position, intensity).
     - ``.pkslst``: a GSAS-II peak list, positions in 2θ (see
@@ -81,10 +85,17 @@ def read_peaks(
     suffix = Path(path).suffix.lower()
     given_wavelength = wavelength
     notes = []
+    program = None if suffix in (".pkslst", ".npy") else program_format(read_text(path))
     if suffix == ".pkslst":
         if units not in (None, "2theta"):
             raise PeakInputError(f"{source}: GSAS-II peak lists hold 2θ positions, not {units!r}")
         peaks = read_gsas2_pkslst(path, wavelength if wavelength is not None else default_wavelength)
+    elif program is not None:
+        peaks = read_program_file(read_text(path), source, program, wavelength)
+        wavelength = peaks.wavelength  # the file's or its program's default: the reader says which
+        notes.extend(peaks.notes)
+        if units is not None:
+            notes.append(f"--units {units} left aside: a {program.upper()} input file says its own")
     else:
         if suffix == ".npy":
             columns, header, file_wavelength, line_numbers = _read_npy(path), None, None, None

@@ -112,7 +112,8 @@ class PeakList:
     ``wavelength_assumed`` says it is a default (Cu Kα1, say) that neither
     the user nor the file gave.  ``notes`` are what reading decided that the
     user should hear (peaks left out, a header or a wavelength overridden, a
-    unit that looks wrong).  The arrays are read-only.  Construct through :meth:`from_values` or
+    unit that looks wrong); ``two_theta_sigma`` the σ(2θ) of each peak in
+    degrees when the input gave them.  The arrays are read-only.  Construct through :meth:`from_values` or
     :func:`powdex.peaks.read_peaks`, which validate; the direct constructor
     only sorts and checks shapes.
     """
@@ -124,6 +125,8 @@ class PeakList:
     two_theta: np.ndarray | None = None
     wavelength_assumed: bool = False
     notes: tuple[str, ...] = ()
+    # σ(2θ) of each peak in degrees, when the input gave one (a peak search, a DICVOL file's individual errors).
+    two_theta_sigma: np.ndarray | None = None
 
     def __post_init__(self):
         q2 = _float_vector(self.q2, "q2")
@@ -131,6 +134,8 @@ class PeakList:
         columns = {"q2": q2, "intensity": intensity}
         if self.two_theta is not None:
             columns["two_theta"] = _float_vector(self.two_theta, "two_theta")
+        if self.two_theta_sigma is not None:
+            columns["two_theta_sigma"] = _float_vector(self.two_theta_sigma, "two_theta_sigma")
         for field, column in columns.items():
             if column.shape != q2.shape:
                 raise ValueError(f"{field} has {column.size} values but q2 has {q2.size}")
@@ -223,6 +228,7 @@ class PeakList:
             q2=self.q2[:n],
             intensity=self.intensity[:n],
             two_theta=None if self.two_theta is None else self.two_theta[:n],
+            two_theta_sigma=None if self.two_theta_sigma is None else self.two_theta_sigma[:n],
         )
 
     def two_theta_at(self, wavelength: float) -> np.ndarray:

@@ -10,7 +10,7 @@ from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.fit import GEOMETRY_GROUPS, GROUPS, OPTIONAL_GROUPS, STRAIN_GROUP, FitState, Method, StagedFit
+from powdex.refinement.fit import GROUPS, OPTIONAL_GROUPS, STRAIN_GROUP, FitState, Method, StagedFit
 from powdex.refinement.profile import (
     GLOBAL_NAMES,
     HL,
@@ -146,9 +146,13 @@ def refine(
     refines everything at once instead of in stages.
 
     ``instrument`` (a ``powdex.instrument.Instrument``) holds the instrumental
-    profile, asymmetry, zero shift and displacement at its values: of the
-    profile only X and Y are refined, the instrument's plus the sample's
-    Lorentzian broadening (``powdex.refinement.broadening`` separates them).
+    profile, asymmetry and zero shift at its values: of the profile only X and
+    Y are refined, the instrument's plus the sample's Lorentzian broadening
+    (``powdex.refinement.broadening`` separates them).  Specimen displacement,
+    transparency and capillary displacement belong to the sample and its
+    mounting, as GSAS-II treats them: they start at the instrument's values
+    and are refined as ``refine_groups`` says (held, the fluorapatite pattern
+    of benchmarks/validation_published.py ends 41 esd off in a).
 
     ``anisotropic_strain`` adds Stephens's (1999) S_HKL of the lattice system's
     Laue class (``powdex.refinement.stephens``), refined, reported as
@@ -164,7 +168,7 @@ def refine(
     if instrument is not None:
         profile = dict(instrument.profile, **(profile or {}))
         zero = instrument.zero
-        held = ("profile", "asymmetry", "zero", "displacement", *GEOMETRY_GROUPS)
+        held = ("profile", "asymmetry", "zero")
         refine_groups = tuple(g for g in refine_groups if g not in held) + ("sample_broadening",)
     if method not in ("pawley", "lebail"):
         raise RefinementError(f"method: {method!r} is neither 'pawley' nor 'lebail'")

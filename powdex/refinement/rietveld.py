@@ -5,9 +5,11 @@ Each phase's line intensities come from its structure instead of being free
 
     I_k = S · Σ_{h ∈ line k} |F(h)|² · exp(−2 B_ov s²) · P(h) · LP(θ_k),
 
-with the Lorentz–polarization factor of a Bragg–Brentano diffractometer
-LP = (1 + cos² 2θ_m cos² 2θ) / ((1 + cos² 2θ_m) sin² θ cos θ) (2θ_m the
-monochromator angle, 0 for none; neutrons: 1 / (sin² θ cos θ)) and the
+with the Lorentz–polarization factor LP = (f + (1 − f) cos² 2θ) / (sin² θ cos θ),
+f the fraction of the beam polarised perpendicular to the scattering plane
+(½ unpolarised; after a monochromator at 2θ_m, 1 / (1 + cos² 2θ_m); an
+instrument file's polarisation; neutrons: LP = 1 / (sin² θ cos θ)), X-ray form
+factors with the anomalous dispersion at the main wavelength, and the
 March–Dollase preferred-orientation factor P = (r² cos² α + sin² α / r)^(−3/2),
 α the angle between h and the preferred direction (Dollase 1986).  Peak
 positions and shapes are the whole-pattern model's (``ProfileModel``: TCH
@@ -37,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from powdex.crystal import PARAMETER_NAMES, Cell, spacing_invariants, systematically_absent
+from powdex.instrument import monochromator_polarisation
 from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
@@ -44,7 +47,12 @@ from powdex.refinement.errors import RefinementError
 from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel, chebyshev_basis
 from powdex.refinement.reflections import lattice_system_of, reflection_lines
 from powdex.refinement.result import Parameter, Statistics
-from powdex.refinement.structure import CrystalStructure, scattering_factors, structure_factors
+from powdex.refinement.structure import (
+    CrystalStructure,
+    scattering_factors,
+    site_structure_factors,
+    structure_factors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +86,7 @@ class PhaseModel:
     """One phase's reflections, their grouping into lines and its intensity function."""
 
     def __init__(self, phase: RietveldPhase, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
-                 radiation: str, monochromator_two_theta: float, background_terms: int):
+                 radiation: str, polarisation: float, background_terms: int):
         self.phase, self.structure = phase, phase.structure
         group = self.structure.space_group
         self.system = lattice_system_of(group)
@@ -98,26 +106,56 @@ class PhaseModel:
         self.design = self.system.design_matrix(self.hkl)
         self.profile = ProfileModel(two_theta, wavelengths, ratio, self.lines.design, background_terms=1)
         self.radiation = radiation
-        self.cos2_mono = math.cos(math.radians(monochromator_two_theta)) ** 2
+        self.polarisation = polarisation
         self.elements = [s.element for s in self.structure.sites]
         self.n_cell = self.system.n_free
         self.n_sites = len(self.structure.sites)
 
     def intensities(self, x: np.ndarray, scale: float, b_overall: float, po_ratio: float, sites: np.ndarray) -> np.ndarray:
         """Line intensities at reciprocal cell ``x``; ``sites`` (n_sites, 5): x, y, z, occ, B."""
-        q2 = np.maximum(self.design @ x, 1e-12)
-        s2 = q2 / 4.0
-        form = scattering_factors(self.elements, s2, self.radiation)
+        s2, form, common = self._reflection_factors(x, b_overall, po_ratio)
         f = structure_factors(self.structure, self.hkl, s2, xyz=sites[:, :3], occupancy=sites[:, 3],
                               b_iso=sites[:, 4], form_factors=form)
-        weight = (f.real ** 2 + f.imag ** 2) * np.exp(-2.0 * b_overall * s2) * self._march_dollase(x, po_ratio)
+        return self._line_intensities(x, scale, (f.real ** 2 + f.imag ** 2) * common)
+
+    def site_derivatives(self, x: np.ndarray, scale: float, b_overall: float, po_ratio: float, sites: np.ndarray,
+                         wanted: list[tuple[int, int, float]]) -> list[np.ndarray]:
+        """∂(line intensities)/∂ sites[site, field] for each (site, field, step) in ``wanted``,
+        by central differences that recompute only the moved site's part of F."""
+        s2, form, common = self._reflection_factors(x, b_overall, po_ratio)
+        parts = site_structure_factors(self.structure, self.hkl, s2, xyz=sites[:, :3], occupancy=sites[:, 3],
+                                       b_iso=sites[:, 4], form_factors=form)
+        total = parts.sum(axis=0)
+        derivatives = []
+        for site, column, step in wanted:
+            shifted = []
+            for sign in (1.0, -1.0):
+                moved = sites[site].copy()
+                moved[column] += sign * step
+                part = site_structure_factors(self.structure, self.hkl, s2, xyz=moved[None, :3],
+                                              occupancy=moved[3:4], b_iso=moved[4:5], form_factors=form[site:site + 1])[0]
+                f = total - parts[site] + part
+                shifted.append(self._line_intensities(x, scale, (f.real ** 2 + f.imag ** 2) * common))
+            derivatives.append((shifted[0] - shifted[1]) / (2.0 * step))
+        return derivatives
+
+    def _reflection_factors(self, x: np.ndarray, b_overall: float, po_ratio: float):
+        """s² per reflection, the sites' form factors there, and the overall Debye–Waller and
+        March–Dollase factors."""
+        s2 = np.maximum(self.design @ x, 1e-12) / 4.0
+        form = scattering_factors(self.elements, s2, self.radiation,
+                                  wavelength=self.wavelength if self.radiation == "xray" else None)
+        return s2, form, np.exp(-2.0 * b_overall * s2) * self._march_dollase(x, po_ratio)
+
+    def _line_intensities(self, x: np.ndarray, scale: float, weight: np.ndarray) -> np.ndarray:
+        """Reflection weights summed into lines, times the scale and Lorentz–polarisation."""
         summed = np.bincount(self.line_of, weight, minlength=len(self.lines))
         line_q2 = np.maximum(self.lines.design @ x, 1e-12)
         sine = np.clip(self.wavelength * np.sqrt(line_q2) / 2.0, 1e-6, 1 - 1e-9)
         theta = np.arcsin(sine)
         lorentz = 1.0 / (sine ** 2 * np.cos(theta))
         if self.radiation == "xray":
-            lorentz *= (1.0 + self.cos2_mono * np.cos(2 * theta) ** 2) / (1.0 + self.cos2_mono)
+            lorentz *= self.polarisation + (1.0 - self.polarisation) * np.cos(2 * theta) ** 2
         return scale * summed * lorentz
 
     def _march_dollase(self, x: np.ndarray, ratio: float) -> np.ndarray:
@@ -221,13 +259,27 @@ class RietveldModel:
                 target = index if index < self.n_global else where["cell"].start + index - profile.cell_slice.start
                 columns[:, target] += column
             line_block = block[:, n_geometry:]
+            site_wanted = []
             for index in np.flatnonzero(in_free[where["start"]: where["stop"]]) + where["start"]:
                 step = _INTENSITY_STEP * max(abs(p[index]), 1e-3)
-                up, down = p.copy(), p.copy()
-                up[index] += step
-                down[index] -= step
-                derivative = (self.phase_intensities(up, k) - self.phase_intensities(down, k)) / (2 * step)
+                if index >= where["sites"].start:
+                    offset = index - where["sites"].start
+                    site_wanted.append((index, (offset // len(SITE_FIELDS), offset % len(SITE_FIELDS), step)))
+                    continue
+                if index == where["start"] and p[index] != 0:  # intensities are proportional to the scale
+                    derivative = intensities / p[index]
+                else:
+                    up, down = p.copy(), p.copy()
+                    up[index] += step
+                    down[index] -= step
+                    derivative = (self.phase_intensities(up, k) - self.phase_intensities(down, k)) / (2 * step)
                 columns[:, index] += line_block @ derivative
+            if site_wanted:
+                scale, b_overall, po = p[where["start"]: where["start"] + 3]
+                derivatives = phase.site_derivatives(p[where["cell"]], scale, b_overall, po,
+                                                     p[where["sites"]].reshape(-1, 5), [w for _, w in site_wanted])
+                for (index, _), derivative in zip(site_wanted, derivatives):
+                    columns[:, index] += line_block @ derivative
         return sp.csc_matrix(columns[:, free])
 
 
@@ -251,7 +303,11 @@ class _Residuals:
 
     def jacobian(self, u: np.ndarray) -> sp.csr_matrix:
         p = self.expand(u)
-        full = self.model.jacobian(p, np.arange(self.model.size)).toarray()
+        # The free parameters' columns, and those of the dependents of free sources.
+        free = set(self.free.tolist())
+        needed = np.union1d(self.free, np.array([d for d, s, _ in self.constraints if s in free], int)).astype(int)
+        full = np.zeros((self.observed.size, self.model.size))
+        full[:, needed] = self.model.jacobian(p, needed).toarray()
         for dependent, source, ratio in self.constraints:
             full[:, source] += ratio * full[:, dependent]
         return sp.csr_matrix(-self.weight[:, None] * full[:, self.free])
@@ -336,10 +392,15 @@ DEFAULT_STAGES: tuple[tuple[str, ...], ...] = (
 
 def names_of_group(model: RietveldModel, group: str) -> list[str]:
     """The parameter names a stage group stands for; any other word is a parameter name or a
-    ``*``-suffix pattern (``rutile:O1.*``)."""
+    ``*``-suffix pattern (``rutile:O1.*``).  ``coordinates`` are the site coordinates that
+    the site symmetry leaves free (``CrystalStructure.free_coordinates``), ``B_iso`` every
+    site's B (not with ``B_overall``, which is their common part)."""
     groups = {"background": [n for n in model.names if n.startswith("bkg")],
               "scale": [n for n in model.names if n.endswith(":scale")],
               "cell": [n for n in model.names if ":x" in n and n.split(":")[-1][1:].isdigit()],
+              "coordinates": [f"{ph.phase.label}:{ph.structure.sites[k].label}.{'xyz'[axis]}"
+                              for ph in model.phases for k, axis in ph.structure.free_coordinates()],
+              "B_iso": [f"{ph.phase.label}:{site.label}.B" for ph in model.phases for site in ph.structure.sites],
               "profile": ["U", "V", "W", "X", "Y"], "asymmetry": ["S/L", "H/L"],
               "B_overall": [n for n in model.names if n.endswith(":B_overall")],
               "preferred_orientation": [n for n in model.names if n.endswith(":po_ratio")]}
@@ -355,7 +416,8 @@ def names_of_group(model: RietveldModel, group: str) -> list[str]:
 
 def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEFAULT_STAGES,
                     profile: dict[str, float] | None = None, background_terms: int = 6, radiation: str | None = None,
-                    monochromator_two_theta: float = 0.0, start: dict[str, float] | None = None,
+                    monochromator_two_theta: float = 0.0, polarisation: float | None = None,
+                    start: dict[str, float] | None = None,
                     bounds: dict[str, tuple[float, float]] | None = None,
                     constraints: list[tuple[str, str, float]] = (), internal_standard: tuple[str, float] | None = None,
                     cell_range: float = 0.03, max_iter: int = 60) -> RietveldResult:
@@ -363,7 +425,10 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     parameter names freed, cumulatively as listed); ``start`` overrides any starting
     value by name (a neighbour's result seeds a series); ``constraints`` are
     (dependent, source, ratio): dependent = ratio · source; ``internal_standard``
-    (phase name, known weight fraction) makes weight fractions absolute."""
+    (phase name, known weight fraction) makes weight fractions absolute.
+    ``polarisation``, the perpendicular-polarised fraction of an instrument
+    file (``Instrument.polarisation``), replaces the one that
+    ``monochromator_two_theta`` implies."""
     from powdex.refinement.api import DEFAULT_PROFILE
     if not phases:
         raise RefinementError("a Rietveld refinement needs at least one phase")
@@ -376,8 +441,12 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     # Reflections are listed for the starting cell (a neighbour's, in a series): a cell that has
     # drifted far from the CIF's moves lines into and out of the pattern's range.
     phases = [_started_at(phase, start or {}) for phase in phases]
+    if polarisation is None:
+        polarisation = monochromator_polarisation(monochromator_two_theta)
+    elif not 0.0 <= polarisation <= 1.0:
+        raise RefinementError(f"polarisation {polarisation}: a fraction of the beam, in [0, 1]")
     models = [PhaseModel(phase, two_theta, tuple(pattern.wavelengths), pattern.ratio, radiation,
-                         monochromator_two_theta, background_terms) for phase in phases]
+                         polarisation, background_terms) for phase in phases]
     model = RietveldModel(models, two_theta, background_terms)
     p = model.initial({**DEFAULT_PROFILE, **(profile or {})}, float(np.percentile(observed, 10)), [1.0] * len(models))
     for name, value in (start or {}).items():
@@ -566,7 +635,7 @@ def simulate_pattern(phases: list[RietveldPhase], two_theta: np.ndarray, *, seed
             cells[phase.label] = parameters
     phases = [RietveldPhase(p.structure if p.label not in cells else
                             _with_cell(p.structure, cells[p.label]), p.name, p.preferred_direction) for p in phases]
-    models = [PhaseModel(phase, two_theta, wavelengths, ratio, radiation, 0.0, background_terms) for phase in phases]
+    models = [PhaseModel(phase, two_theta, wavelengths, ratio, radiation, 0.5, background_terms) for phase in phases]
     model = RietveldModel(models, two_theta, background_terms)
     p = model.initial(DEFAULT_PROFILE, 0.0, [1.0] * len(models))
     for name, value in values.items():

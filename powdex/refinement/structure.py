@@ -3,12 +3,23 @@
     F(h) = Σ_sites occ · b(s) · exp(−B s²) · (1/|G_x|) Σ_{g ∈ G} exp(2πi h·(R_g x + t_g)),
 
 s = sin θ / λ = 1 / 2d, b(s) the X-ray form factor (International Tables
-Vol. C, the four-Gaussian fit as tabulated by gemmi, IT92) or the neutron
-bound coherent scattering length (Sears 1992, via gemmi, s-independent).
+Vol. C, the four-Gaussian fit as tabulated by gemmi, IT92) plus, at a given
+wavelength, the anomalous dispersion f′ + i f″ (Cromer & Liberman 1970, as
+gemmi computes them; for Pb at Cu Kα f′ ≈ −3.9, f″ ≈ 8.5 electrons, a tenth of
+f₀ at low angle), or the neutron bound coherent scattering length (Sears
+1992, via gemmi, s-independent).  The reflections of a powder line include h
+and −h, so summing |F|² over them averages the Friedel pairs that f″ makes
+unequal in a non-centrosymmetric structure.
 Summing over every operation g of the space group and dividing by the
 stabilizer size |G_x| = |G| / (distinct images of x) counts each atom of the
 unit cell once, so a site on a special position needs no multiplicity from the
 file, and a coordinate refined off it keeps the count it started with.
+(gemmi's own ``StructureFactorCalculatorX.calculate_sf_from_small_structure``
+sums every site over all |G| operations without that division, the
+macromolecular convention in which a special position's occupancy is already
+divided by its site symmetry: with a small-molecule CIF's chemical occupancies
+it gives |G_x| times each special-position atom, 289 instead of 37.56 for
+rutile 110.  With each occupancy divided by |G_x| it agrees with this sum.)
 
 The cell's mass Z·M (Σ occ · atomic weight over the unit cell) and volume
 enter the Hill & Howard (1987) weight fractions.
@@ -17,6 +28,7 @@ enter the Hill & Howard (1987) weight fractions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import gemmi
@@ -27,6 +39,10 @@ from powdex.refinement.errors import RefinementError
 
 # gemmi stores U_iso (Å²); B = 8π² U.
 _EIGHT_PI2 = 8.0 * np.pi ** 2
+# h c in eV·Å (CODATA 2018): photon energy from wavelength.
+_HC_EV_ANGSTROM = 12398.419843
+# A coordinate shift far above _SAME_POSITION and below any distance between special positions.
+_PROBE_SHIFT = 0.0137
 # Fractional coordinates closer than this (mod 1) are one position.
 _SAME_POSITION = 1e-4
 
@@ -87,6 +103,19 @@ class CrystalStructure:
         difference -= np.round(difference)
         return (np.abs(difference).max(axis=2) < _SAME_POSITION).sum(axis=1)
 
+    def free_coordinates(self) -> list[tuple[int, int]]:
+        """(site index, axis) of every coordinate that can move alone without taking its site
+        off its special position: those whose shift keeps the stabilizer size.  A coordinate
+        tied to another (x = y on a diagonal mirror) counts as fixed."""
+        xyz = np.array([s.xyz for s in self.sites], float)
+        sizes = self.stabilizer_sizes(xyz)
+        free = []
+        for axis in range(3):
+            moved = xyz.copy()
+            moved[:, axis] += _PROBE_SHIFT
+            free += [(int(k), axis) for k in np.flatnonzero(self.stabilizer_sizes(moved) == sizes)]
+        return sorted(free)
+
     def cell_mass(self, occupancies: np.ndarray | None = None) -> float:
         """Z·M in g/mol: Σ over the unit cell's atoms of occupancy × atomic weight."""
         xyz = np.array([s.xyz for s in self.sites])
@@ -96,9 +125,11 @@ class CrystalStructure:
         return float(np.sum(per_site * occupancy * weights))
 
 
-def scattering_factors(elements: list[str], s2: np.ndarray, radiation: str) -> np.ndarray:
+def scattering_factors(elements: list[str], s2: np.ndarray, radiation: str, *,
+                       wavelength: float | None = None) -> np.ndarray:
     """(n_sites, n_reflections) form factors at s² = (sin θ / λ)²: IT92 for
-    ``xray``, bound coherent scattering lengths (fm) for ``neutron``."""
+    ``xray`` (complex, with f′ + i f″ at ``wavelength`` Å when it is given),
+    bound coherent scattering lengths (fm) for ``neutron``."""
     if radiation == "neutron":
         return np.array([[gemmi.Element(e).neutron92.get_coefs()[0]] * s2.size for e in elements])
     if radiation != "xray":
@@ -108,16 +139,34 @@ def scattering_factors(elements: list[str], s2: np.ndarray, radiation: str) -> n
         table = gemmi.Element(element).it92
         a, b = np.array(table.a), np.array(table.b)
         rows.append((a[:, None] * np.exp(-b[:, None] * s2[None, :])).sum(axis=0) + table.c)
-    return np.array(rows)
+    if wavelength is None:
+        return np.array(rows)
+    return np.array(rows) + np.array([anomalous_dispersion(e, wavelength) for e in elements])[:, None]
+
+
+@cache
+def anomalous_dispersion(element: str, wavelength: float) -> complex:
+    """f′ + i f″ (electrons) of ``element`` at ``wavelength`` Å (Cromer & Liberman 1970, gemmi)."""
+    energy = _HC_EV_ANGSTROM / wavelength
+    f1, f2 = gemmi.cromer_liberman(z=gemmi.Element(element).atomic_number, energy=energy)
+    return complex(f1, f2)
 
 
 def structure_factors(structure: CrystalStructure, hkl: np.ndarray, s2: np.ndarray, *, xyz: np.ndarray,
                       occupancy: np.ndarray, b_iso: np.ndarray, form_factors: np.ndarray) -> np.ndarray:
     """Complex F for each hkl (n, 3) from the sites' current coordinates (n_sites, 3),
     occupancies and B (Å²); ``form_factors`` from ``scattering_factors``."""
+    return site_structure_factors(structure, hkl, s2, xyz=xyz, occupancy=occupancy, b_iso=b_iso,
+                                  form_factors=form_factors).sum(axis=0)
+
+
+def site_structure_factors(structure: CrystalStructure, hkl: np.ndarray, s2: np.ndarray, *, xyz: np.ndarray,
+                           occupancy: np.ndarray, b_iso: np.ndarray, form_factors: np.ndarray) -> np.ndarray:
+    """Each site's part of F, (n_sites, n_hkl), the arguments as ``structure_factors``'s: a
+    refinement that moves one site recomputes that site's part only."""
     rotations, translations = structure._operations
     images = np.einsum("gij,sj->sgi", rotations, xyz) + translations          # (sites, ops, 3)
     phases = 2.0 * np.pi * np.einsum("hk,sgk->shg", hkl.astype(float), images)  # (sites, hkl, ops)
     geometric = np.exp(1j * phases).sum(axis=2) / structure.stabilizer_sizes(xyz)[:, None]
     amplitude = occupancy[:, None] * form_factors * np.exp(-b_iso[:, None] * s2[None, :])
-    return (amplitude * geometric).sum(axis=0)
+    return amplitude * geometric

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PLOT_INTERVAL_S = 5.0
+# probability: the calibrated probability that the best cell is right (powdex.indexing.confidence), the
+# column that tells which patterns of a series need a look.
 SUMMARY_COLUMNS = ("pattern", "bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "M", "F", "indexed",
-                   "score", "space_groups", "error")
+                   "score", "probability", "space_groups", "error")
 
 # Called as each pattern ends, with its path, its document (a result, or {"error": message}), the patterns
 # finished so far (those found done included) and the total.
@@ -270,8 +272,7 @@ def index_file(path: Path, *, reading: dict, config: IndexingConfig, fingerprint
         message = " ".join(str(error).split())
         return {"powdex_version": __version__, "settings": settings, "settings_fingerprint": fingerprint,
                 "error": message}
-    return IndexingResult(result.candidates, result.elapsed, result.trials, result.source, result.skipped,
-                          result.notes, result.peaks, settings, fingerprint).to_dict()
+    return replace(result, settings=settings, settings_fingerprint=fingerprint).to_dict()
 
 
 def load_finished(path: Path, fingerprint: str) -> dict | None:
@@ -366,7 +367,8 @@ def write_summary(series: SeriesResult) -> list[dict]:
         if best is not None:
             fom = best["figures_of_merit"]
             row |= {k: best[k] for k in ("bravais", "a", "b", "c", "alpha", "beta", "gamma", "volume", "score")}
-            row |= {"M": fom["M"], "F": fom["F"], "indexed": f"{best['n_indexed']}/{best['n_peaks']}"}
+            row |= {"M": fom["M"], "F": fom["F"], "indexed": f"{best['n_indexed']}/{best['n_peaks']}",
+                    "probability": best.get("probability", "")}  # none in results written before it
             if best.get("space_groups"):  # results written before space groups were suggested have none
                 row["space_groups"] = " ".join(best["space_groups"][0]["space_groups"])
         rows.append(row)

@@ -36,3 +36,20 @@ def test_formula_units_follow_the_18_cubic_angstrom_rule():
                             PeakListFaults(two_theta_noise=0.005), np.random.default_rng(2))
     result = index(peaks, config=IndexingConfig(systems="cubic", formula="Si", time_limit=10))
     assert any(n.startswith("candidate 1 (cF, V = 160.2 Å³): 8.90 formula units of Si") for n in result.notes)
+
+
+def test_hofmann_volumes_sum_the_elements_hydrogen_included():
+    from powdex.indexing.formula import formula_units_text, hofmann_volume
+
+    # Ibuprofen C13H18O2: 13 × 13.87 + 18 × 5.08 + 2 × 11.39 Å³ (Hofmann 2002); its P21/c cell (1224.6 Å³)
+    # holds 4 molecules.
+    assert hofmann_volume("C13H18O2") == pytest.approx(294.53)
+    assert hofmann_volume("C13D18O2") == pytest.approx(294.53)
+    assert 1224.6 / hofmann_volume("C13H18O2") == pytest.approx(4, abs=0.2)
+    assert "4.16 by Hofmann volumes (294.5 Å³ per formula unit)" in formula_units_text(1224.6, "C13H18O2")
+    with pytest.raises(ValueError, match="no Hofmann volume for Ar, He"):
+        hofmann_volume("HeAr")
+    # The 18 Å³ rule still applies where Hofmann's table has no volume.
+    assert formula_units_text(100.0, "XeF2").startswith("1.85 formula units of XeF2 at 18 Å³")
+    assert "no Hofmann volume" not in formula_units_text(100.0, "XeF2")
+    assert formula_units_text(100.0, "KrF2").endswith("(formula 'KrF2': no Hofmann volume for Kr)")

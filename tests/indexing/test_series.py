@@ -38,6 +38,9 @@ def test_a_series_writes_every_result_and_a_rerun_keeps_them(tmp_path):
     assert [series.result(p).best.bravais.value for p in files] == ["cF", "cF", "cI"]
     rows = (out / "summary.csv").read_text().splitlines()
     assert [r.split(",")[:2] for r in rows[1:]] == [["si.txt", "cF"], ["cu.txt", "cF"], ["w.txt", "cI"]]
+    # The calibrated probability of each best cell, to tell which patterns need a look.
+    probability = rows[0].split(",").index("probability")
+    assert all(0.0 <= float(r.split(",")[probability]) <= 1.0 for r in rows[1:])
     assert (out / "series.png").read_bytes()[:4] == b"\x89PNG"
     written = {p: (out / f"{p.stem}.json").stat().st_mtime_ns for p in files}
     again = powdex.index_series(files, out, config=CONFIG, reading=Q2)

@@ -135,4 +135,8 @@ def test_read_peak_input_takes_the_instruments_wavelengths(tmp_path):
     picked = read_peak_input(scan, instrument=cobalt)
     assert picked.wavelength == 1.78897
     assert any("from the instrument co.toml" in note for note in picked.notes)
-    assert np.asarray(picked.two_theta)[:3] == pytest.approx(simulated.line_two_theta[:3], abs=0.01)
+    # the first picks are Kα1 lines of the cubic cell at the instrument's wavelength (lines under 1 % of
+    # the strongest are left out of a pick, so they need not be the first lines)
+    first = np.asarray(picked.two_theta)[:8]
+    distance = np.abs(first[:, None] - np.asarray(simulated.line_two_theta)[None, :]).min(axis=1)
+    assert len(first) == 8 and distance.max() < 0.01

@@ -83,6 +83,43 @@ def test_bruker_raw1_real_file(data):
     assert pattern.wavelengths == (1.5406, 1.54443) and pattern.ratio == 0.5 and pattern.metadata["sample"] == "VINAIGRE"
 
 
+def test_pdcif_real_gsas2cif_file_from_the_cod(data):
+    # COD 1501688 (ethylammonium chloride, Bruker D8): counts on the _pd_meas_2theta_range_* grid, σ from
+    # _pd_proc_ls_weight, Kα1/Kα2 with weights from the _diffrn_radiation loop.
+    pattern = read_pattern(data / "COD_1501688_EtNH3Cl.cif")
+    assert len(pattern) == 3728 and pattern.two_theta[0] == 8.0 and pattern.two_theta[-1] == pytest.approx(89.994)
+    assert pattern.intensity[:3].tolist() == [1733, 1620, 1629] and pattern.intensity[-1] == 202
+    assert pattern.sigma[0] == pytest.approx(1 / np.sqrt(0.000577))
+    assert pattern.wavelengths == (1.540598, 1.54439) and pattern.ratio == pytest.approx(0.38)
+    assert pattern.metadata["block"] == "1501688"
+
+
+def test_pdcif_real_file_with_one_weighted_kalpha1_line(data):
+    # COD 1518592 (a gold(I) isocyanide complex, Rigaku SmartLab): GSAS2CIF's wavelength loop holds
+    # "CuKα1 1.540593 1.000" alone, so no Kα2 is added.
+    pattern = read_pattern(data / "COD_1518592_AuY.cif")
+    assert len(pattern) == 5300 and pattern.two_theta[0] == 7.01 and pattern.two_theta[-1] == pytest.approx(60.0)
+    assert pattern.intensity[:3].tolist() == [10215, 10163, 10134] and pattern.intensity[-1] == 2271
+    assert pattern.wavelengths == (1.540593,) and pattern.ratio == 0.0 and pattern.notes == ()
+
+
+def test_pdcif_one_unweighted_line_still_gets_the_tube_kalpha2(tmp_path):
+    path = tmp_path / "pattern.cif"
+    path.write_text("data_p\n_diffrn_radiation_wavelength 1.540593\n"
+                    "loop_\n_pd_meas_2theta_scan\n_pd_meas_counts_total\n10.0 1\n10.1 2\n10.2 3\n10.3 2\n10.4 1\n")
+    pattern = read_pattern(path)
+    assert pattern.wavelengths == (1.540593, pytest.approx(CU.k_alpha2)) and pattern.ratio == 0.5
+
+
+def test_pdcif_points_a_refinement_left_out_keep_the_counting_sigma(tmp_path):
+    # Weight 0 (an excluded region) or "." (GSAS2CIF's last point) says nothing of the measurement.
+    path = tmp_path / "pattern.cif"
+    path.write_text("data_p\n_diffrn_radiation_wavelength 1.5406\nloop_\n_pd_meas_2theta_scan\n_pd_meas_counts_total\n"
+                    "_pd_proc_ls_weight\n10.0 400 0\n10.1 100 0.04\n10.2 900 0.0025\n10.3 100 0.01\n10.4 400 .\n")
+    pattern = read_pattern(path)
+    assert pattern.sigma.tolist() == [20, 5, 20, 10, 20]  # all five kept
+
+
 def test_ras_real_smartlab_header_with_a_cut_scan(data):
     # A real SmartLab header whose scan its source cut to 5 of 3501 points: read as it is, with a note.
     pattern = read_pattern(data / "RDE_XRD_test.ras")
@@ -91,6 +128,19 @@ def test_ras_real_smartlab_header_with_a_cut_scan(data):
     assert pattern.wavelengths == (1.540593, 1.544414) and pattern.ratio == 0.5
     assert pattern.metadata["anode"] == "Cu" and pattern.metadata["k_beta"] == 1.392246
     assert pattern.notes == ("the header says 3501 points, the scan holds 5",)
+
+
+def test_ras_real_miniflex_scan_with_a_shift_jis_axis_name(data):
+    # A complete MiniFlex scan: its displayed axis name "2θ/θ" is Shift-JIS (the ASCII internal name
+    # says TwoThetaTheta) and its point count is written "4001.0000000000".
+    pattern = read_pattern(data / "Xerus_La1.75Sr0.25CuO4.ras")
+    assert len(pattern) == 4001
+    assert (pattern.two_theta[0], pattern.two_theta[-1]) == (5.0, 85.0)
+    assert (pattern.intensity[0], pattern.intensity[-1]) == (31, 100)
+    assert pattern.two_theta[np.argmax(pattern.intensity)] == 31.26 and pattern.intensity.max() == 1743
+    assert pattern.wavelengths == (1.540593, 1.544414) and pattern.ratio == 0.5
+    assert pattern.metadata["anode"] == "Cu" and pattern.metadata["k_beta"] == 1.39225
+    assert pattern.notes == ()  # the count matches the rows
 
 
 def test_nexus_nxxrd_file_holds_the_xrdml_scan(data):
@@ -204,6 +254,15 @@ def test_ras_intensity_times_attenuation(tmp_path):
     pattern = read_pattern(path)
     assert pattern.intensity.tolist() == [100, 120, 800, 130, 100]
     assert pattern.wavelengths == (1.540593, 1.544414) and pattern.ratio == 0.5
+
+
+def test_ras_not_a_two_theta_scan_is_refused(tmp_path):
+    # The internal axis name decides, whatever the displayed (possibly Shift-JIS) name says.
+    path = tmp_path / "rocking.ras"
+    path.write_bytes(RAS.replace('*MEAS_SCAN_AXIS_X "2-Theta/Omega"',
+                                 '*MEAS_SCAN_AXIS_X "\u03c9"\n*MEAS_SCAN_AXIS_X_INTERNAL "Omega"').encode("shift_jis"))
+    with pytest.raises(PeakInputError, match=r"rocking.ras: the scan axis is 'Omega', not 2θ"):
+        read_pattern(path)
 
 
 PDCIF = """data_pattern

@@ -16,6 +16,11 @@ MONOCHROMATIC = "monochromatic"
 MIN_PATTERN_POINTS = 5
 
 
+def counting_sigma(intensity: np.ndarray) -> np.ndarray:
+    """σ = √max(I, 1): the counting statistics of counts, for points whose file gives no σ."""
+    return np.sqrt(np.maximum(intensity, 1.0))
+
+
 def _where(source: str, line_numbers: Sequence[int] | None, index: int) -> str:
     return f"{source}:{line_numbers[index]}" if line_numbers is not None else f"{source}[point {index}]"
 
@@ -42,7 +47,7 @@ def pattern_from_columns(
     two_theta = np.asarray(two_theta, dtype=float)
     intensity = np.asarray(intensity, dtype=float)
     sigma_from_file = sigma is not None
-    sigma = np.sqrt(np.maximum(intensity, 1.0)) if sigma is None else np.asarray(sigma, dtype=float)
+    sigma = counting_sigma(intensity) if sigma is None else np.asarray(sigma, dtype=float)
     if not (two_theta.size == intensity.size == sigma.size):
         raise PeakInputError(f"{source}: {two_theta.size} 2θ values but {intensity.size} intensities")
     bad_angle = np.flatnonzero(~(np.isfinite(two_theta) & (two_theta > 0) & (two_theta < 180)))

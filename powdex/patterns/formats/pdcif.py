@@ -4,10 +4,11 @@
 even grid ``_pd_meas_2theta_range_{min,max,inc}``; intensity from
 ``_pd_meas_counts_total``, ``_pd_meas_intensity_total``,
 ``_pd_proc_intensity_total`` or ``_pd_proc_intensity_net``, its σ from the
-value's standard uncertainty ``123(11)`` or ``_pd_proc_ls_weight`` (1/σ²);
+value's standard uncertainty ``123(11)`` or ``_pd_proc_ls_weight`` (1/σ²; √I where
+the weight is 0 or missing, points a refinement left out);
 wavelengths from ``_diffrn_radiation_wavelength`` (with
-``_diffrn_radiation_wavelength_wt`` for a Kα doublet) or
-``_pd_proc_wavelength``.  DDLm names (``_pd_meas.2theta_scan``) are read
+``_diffrn_radiation_wavelength_wt`` for a Kα doublet; one weighted line is a
+Kα1-only beam) or ``_pd_proc_wavelength``.  DDLm names (``_pd_meas.2theta_scan``) are read
 as well.  Parsing is gemmi's.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from powdex.patterns.formats import PatternFormat
-from powdex.patterns.formats.common import pattern_from_columns
+from powdex.patterns.formats.common import MONOCHROMATIC, counting_sigma, pattern_from_columns
 from powdex.patterns.pattern import Pattern
 from powdex.peaks.peaklist import PeakInputError
 
@@ -85,8 +86,12 @@ def read(path: Path, source: str) -> Pattern:
     intensity, sigma = pairs[:, 0], pairs[:, 1]
     weights = _column(block, ("_pd_proc_ls_weight",))
     if np.isnan(sigma).all() and weights is not None:
-        with np.errstate(divide="ignore"):
-            sigma = 1 / np.sqrt(_numbers(weights[1], weights[0], source))
+        weight = _numbers(weights[1], weights[0], source)
+        # A refinement writes weight 0 or "." for the points it left out (excluded regions, the last
+        # point); they were measured all the same, so they keep the counting σ instead of being dropped.
+        fitted = np.isfinite(weight) & (weight > 0)
+        sigma = counting_sigma(intensity)
+        sigma[fitted] = 1 / np.sqrt(weight[fitted])
     sigma = None if np.isnan(sigma).all() else sigma
     angles = _column(block, TWO_THETA_TAGS)
     if angles is not None:
@@ -105,14 +110,18 @@ def read(path: Path, source: str) -> Pattern:
             )
     if two_theta.size != intensity.size:
         raise PeakInputError(f"{source}: block {block.name} has {two_theta.size} 2θ values but {intensity.size} intensities")
-    wavelengths, ratio = _wavelengths(document, block)
-    return pattern_from_columns(
-        two_theta, intensity, sigma, source, wavelengths=wavelengths, ratio=ratio, metadata={"block": block.name}
-    )
+    wavelengths, ratio, weighted = _wavelengths(document, block)
+    metadata: dict[str, object] = {"block": block.name}
+    if weighted and len(wavelengths) == 1:
+        # A weighted spectrum of one line (GSAS2CIF writes "CuKα1 1.540593 1.000" where the refinement
+        # modelled a Kα1-only beam) says the beam is that line alone.
+        metadata[MONOCHROMATIC] = True
+    return pattern_from_columns(two_theta, intensity, sigma, source, wavelengths=wavelengths, ratio=ratio, metadata=metadata)
 
 
-def _wavelengths(document, block) -> tuple[tuple[float, ...], float]:
-    """The block's wavelengths (else the first block that states any), strongest first."""
+def _wavelengths(document, block) -> tuple[tuple[float, ...], float, bool]:
+    """The block's wavelengths (else the first block that states any), strongest first, the Kα2/Kα1
+    ratio, and whether the file weighs its lines (``_diffrn_radiation_wavelength_wt``)."""
     for candidate in (block, *document):
         found = _column(candidate, ("_diffrn_radiation_wavelength", "_pd_proc_wavelength"))
         if found is None:
@@ -123,8 +132,8 @@ def _wavelengths(document, block) -> tuple[tuple[float, ...], float]:
         ordered = sorted(zip(weights, lines), reverse=True)[:2]
         wavelengths = tuple(line for _, line in ordered if line > 0)
         ratio = ordered[1][0] / ordered[0][0] if len(wavelengths) == 2 and ordered[0][0] > 0 else 0.0
-        return wavelengths, ratio
-    return (), 0.0
+        return wavelengths, ratio, weights_column is not None
+    return (), 0.0, False
 
 
 FORMAT = PatternFormat("powder CIF", SUFFIXES, sniff, read)

@@ -4,9 +4,9 @@ A ``*RAS_DATA_START`` file of ``*RAS_HEADER_START`` … ``*KEY "value"`` …
 ``*RAS_HEADER_END`` blocks, each followed by rows of ``2θ counts
 attenuation``; the intensity is counts × attenuation.  Header keys used:
 ``HW_XG_WAVE_LENGTH_ALPHA1``, ``_ALPHA2``, ``_BETA``, ``HW_XG_TARGET_NAME``,
-``MEAS_SCAN_AXIS_X``, ``MEAS_SCAN_SPEED``/``MEAS_SCAN_STEP``.  GSAS-II's
-``G2pwd_rigaku`` reads the same structure.  Files are Latin-1 or Shift-JIS:
-only the ASCII keys and numbers are read.
+``MEAS_SCAN_AXIS_X_INTERNAL`` (else ``MEAS_SCAN_AXIS_X``), ``MEAS_DATA_COUNT``.
+GSAS-II's ``G2pwd_rigaku`` reads the same structure.  Files are Latin-1 or
+Shift-JIS: only the ASCII keys and numbers are read.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def read(path: Path, source: str) -> Pattern:
             header[item.group(1)] = item.group(2).strip()
     if start is None or end is None:
         raise PeakInputError(f"{source}: no *RAS_INT_START … *RAS_INT_END block, not a complete Rigaku .ras scan")
-    axis = header.get("MEAS_SCAN_AXIS_X", "2-Theta/Omega")
+    # The internal axis name is ASCII ("TwoThetaTheta"); the displayed one may be Shift-JIS ("2θ/θ" on a MiniFlex).
+    axis = header.get("MEAS_SCAN_AXIS_X_INTERNAL") or header.get("MEAS_SCAN_AXIS_X", "2-Theta/Omega")
     if "theta" not in axis.lower():
         raise PeakInputError(f"{source}: the scan axis is {axis!r}, not 2θ")
     data = intensity_rows(lines[start:end], source, start + 1)
@@ -96,9 +97,13 @@ def read(path: Path, source: str) -> Pattern:
     pattern = pattern_from_columns(data[:, 0], data[:, 1], None, source, wavelengths=wavelengths, ratio=ratio,
                                    metadata=metadata)
     # A header count that the rows do not match: a cut or unfinished scan, read as it is.
-    expected = header.get("MEAS_DATA_COUNT", "")
-    if expected.isdigit() and int(expected) != len(data):
-        return replace(pattern, notes=(*pattern.notes, f"the header says {expected} points, the scan holds {len(data)}"))
+    # SmartLab writes the count as "3501", MiniFlex as "4001.0000000000".
+    try:
+        expected = float(header.get("MEAS_DATA_COUNT", ""))
+    except ValueError:
+        return pattern
+    if expected != len(data):
+        return replace(pattern, notes=(*pattern.notes, f"the header says {expected:g} points, the scan holds {len(data)}"))
     return pattern
 
 

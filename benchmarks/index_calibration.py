@@ -1,0 +1,381 @@
+"""Calibration of the probability that a candidate cell is the true one (``powdex.indexing.confidence``).
+
+Three steps, each resumable:
+
+1. ``collect``: index held-out peak lists and keep every ranked candidate with whether it is the true
+   lattice (``same_lattice``, 0.3 % tolerance), appended to ``--out`` (JSON lines) as they arrive:
+   * synthetic lists of random cells over the 14 Bravais lattices, with the faults of
+     ``benchmarks/index_bravais.py`` (2θ noise 0.01–0.02°, 10 % weakest lines missing, zero shift up to
+     ±0.05° in half, one impurity line in a third);
+   * lists of real structures from CIFs (files, folders, or the wheels of structure libraries:
+     ``pip download --no-deps pyxtal==1.1.5 dans_diffraction==3.4.0 -d wheels``) with their structure
+     factors, then March–Dollase texture (r 0.6–1 along a random reciprocal axis), specimen displacement
+     (±0.15 mm on a 240 mm goniometer), 2θ noise 0.005–0.02°, lines under 1 % dropped, one impurity line in
+     a third.
+2. ``fit``: the conditional logit of ``powdex.indexing.confidence`` (which equivalent set holds the true
+   cell, or none) by maximum likelihood on the candidates' ranking evidence, on the patterns of the training split (half of each kind, chosen by
+   ``--seed``); ``--write-model`` writes the coefficients to ``powdex/indexing/confidence.json``.
+3. The report on the held-out half, separately for synthetic and real-structure lists: for the best
+   candidate, each probability decile's mean predicted probability against the observed frequency, the
+   Brier score, and a reliability diagram (``--plot``).
+
+    python3 benchmarks/index_calibration.py collect --cases 8 --time-limit 4 --out calib.jsonl
+    python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --time-limit 4 --out calib.jsonl
+    python3 benchmarks/index_calibration.py fit --out calib.jsonl --plot calib.png --write-model
+
+The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
+(``index_calibration_*_limit.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+from index_bravais import load_rows, random_cell, run_resumable
+from rich.console import Console
+from rich.table import Table
+
+from powdex.crystal import BravaisLattice, Cell, merge_lines, same_lattice
+from powdex.errors import PowdexError
+from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_peaks
+from powdex.indexing.candidate import Candidate
+from powdex.indexing.confidence import COEFFICIENTS, FEATURES, ConfidenceModel, candidate_features, equivalent_sets
+from powdex.peaks import CU_KA1, PeakInputError, PeakList, q2_to_two_theta
+
+GONIOMETER_RADIUS = 240.0  # mm
+FIRST_PEAKS = 20
+
+
+# -- collect -------------------------------------------------------------------
+def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: int, time_limit: float) -> dict:
+    """Index the peak list ``make_peaks()`` and record its candidates and which are the true lattice."""
+    row = {"kind": kind, "name": name, "truth": truth.parameters.tolist(), "centring": centring,
+           "time_limit": time_limit}
+    try:
+        result = index(make_peaks(), config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
+    except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
+        return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
+    correct = [same_lattice(c.cell, truth, c.bravais.centring, centring, rtol=3e-3) for c in result.candidates]
+    return row | {"seconds": result.elapsed, "correct": correct, "candidates": [c.to_dict() for c in result.candidates]}
+
+
+def synthetic_case(bravais_symbol: str, case: int, seed: int, time_limit: float) -> dict:
+    bravais = BravaisLattice(bravais_symbol)
+    rng = np.random.default_rng([seed, case, list(BravaisLattice).index(bravais), 27])
+    while True:
+        cell = random_cell(bravais, rng)
+        if 40 <= cell.volume / bravais.points_per_cell <= 1500:
+            break
+    faults = PeakListFaults(two_theta_noise=float(rng.uniform(0.01, 0.02)), missing_fraction=0.1,
+                            zero_shift=float(rng.uniform(-0.05, 0.05)) if rng.random() < 0.5 else 0.0,
+                            impurity=bool(rng.random() < 1 / 3))
+    return _record("synthetic", f"{bravais.value}#{case}", cell, bravais.centring,
+                   lambda: synthetic_peaks(cell, bravais, faults=faults, rng=rng), case, time_limit)
+
+
+def _reciprocal_metric(cell: Cell) -> np.ndarray:
+    """G* with q² = h G* h, from q² of the unit vectors and their sums (polarisation)."""
+    eye = np.eye(3)
+    diagonal = cell.q2(eye)
+    metric = np.diag(diagonal)
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        metric[i, j] = metric[j, i] = (float(cell.q2((eye[i] + eye[j])[None])[0]) - diagonal[i] - diagonal[j]) / 2
+    return metric
+
+
+def real_structure_peaks(entry, rng: np.random.Generator, name: str) -> PeakList:
+    """The first ``FIRST_PEAKS`` lines of a structure at Cu Kα1 with texture, displacement, noise and perhaps an
+    impurity line (the module docstring)."""
+    cell = Cell(*entry.conventional_cell)
+    hkl = np.asarray(entry.allowed_hkl, dtype=float)
+    tt = q2_to_two_theta(np.asarray(entry.allowed_q2), CU_KA1)
+    keep = np.isfinite(tt) & (tt <= 150.0)
+    tt, hkl, intensity = tt[keep], hkl[keep], np.asarray(entry.allowed_intensity, dtype=float)[keep]
+    if not len(tt):
+        raise PeakInputError(f"<{name}>: no reflection below 150° 2θ at Cu Kα1")
+    # March–Dollase texture: P(α) = (r² cos²α + sin²α / r)^(-3/2), α between h and the preferred reciprocal axis.
+    metric = _reciprocal_metric(cell)
+    axis = np.eye(3)[rng.integers(3)]
+    r = float(rng.uniform(0.6, 1.0))
+    cos_alpha = (hkl @ metric @ axis) / np.sqrt(np.einsum("ij,jk,ik->i", hkl, metric, hkl) * (axis @ metric @ axis))
+    intensity = intensity * (r**2 * cos_alpha**2 + (1 - cos_alpha**2) / r) ** -1.5
+    order = np.argsort(tt)
+    position, total = merge_lines(tt[order], intensity[order], within=0.06)
+    strong = total >= 0.01 * total.max()
+    position, total = position[strong][:FIRST_PEAKS], total[strong][:FIRST_PEAKS]
+    displacement = float(rng.uniform(-0.15, 0.15))  # mm
+    position = position - np.degrees(2 * displacement * np.cos(np.radians(position / 2)) / GONIOMETER_RADIUS)
+    position = position + rng.normal(0.0, float(rng.uniform(0.005, 0.02)), len(position))
+    if rng.random() < 1 / 3:
+        extra = rng.uniform(position[0], position[-1])
+        if np.min(np.abs(position - extra)) > 0.18:
+            position, total = np.append(position[:-1], extra), np.append(total[:-1], np.median(total))
+    order = np.argsort(position)
+    position, total = merge_lines(position[order], total[order], within=0.01)
+    return PeakList.from_values(position, units="2theta", wavelength=CU_KA1, intensity=100 * total / total.max(),
+                                source=f"<{name}>")
+
+
+def real_case(name: str, entry, case: int, seed: int, time_limit: float) -> dict:
+    rng = np.random.default_rng([seed, case, 2027])
+    centring = entry.space_group_symbol.strip()[0]
+    return _record("real", name, Cell(*entry.conventional_cell), centring,
+                   lambda: real_structure_peaks(entry, rng, name), case, time_limit)
+
+
+def collect(args: argparse.Namespace, console: Console) -> None:
+    done = load_rows(args.out)
+    have = {r["name"] for r in done}
+    if args.cif:
+        from models_real_structures import entries
+
+        found, skipped = entries(args.cif)
+        console.print(f"{len(found)} structures read from CIFs (skipped: {skipped or 'none'})")
+        jobs = [(f"{name}/{variant}", entry, i * args.variants + variant, args.seed, args.time_limit)
+                for i, (name, entry) in enumerate(found) for variant in range(args.variants)
+                if f"{name}/{variant}" not in have]
+        run = real_case
+    else:
+        jobs = [(b.value, c, args.seed, args.time_limit) for c in range(args.cases) for b in BravaisLattice
+                if f"{b.value}#{c}" not in have]
+        run = synthetic_case
+    run_resumable(args.out, run, jobs, args.workers, console,
+                  lambda row: f"{row['name']}: " + ("refused" if "error" in row else
+                                                    f"{'right' if row['correct'][:1] == [True] else 'wrong'} first "
+                                                    f"in {row['seconds']:.1f} s"))
+
+
+# -- fit and report --------------------------------------------------------------
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a collected file, gzip-compressed (``.gz``, as the shipped runs are kept) or not."""
+    if path.suffix != ".gz":
+        return load_rows(path)
+    import gzip
+
+    with gzip.open(path, "rt") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def pattern_rows(row: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels (the candidate's equivalent set holds the true cell) and which rows head a set."""
+    ranked = [Candidate.from_dict(c) for c in row["candidates"]]
+    if not ranked:
+        return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    sets = np.array(equivalent_sets(ranked))
+    correct = np.array(row["correct"], dtype=bool)
+    set_correct = np.array([correct[sets == s].any() for s in sets])
+    return candidate_features(ranked), set_correct, sets == np.arange(len(ranked))
+
+
+def split(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
+    """Half of each kind's crystals for fitting, the other half held out (a random half, by ``seed``); the
+    peak lists of one real structure stay on one side."""
+    train, test = [], []
+    for kind in ("synthetic", "real"):
+        crystals = sorted({r["name"].rsplit("/", 1)[0] for r in rows if r["kind"] == kind})
+        order = np.random.default_rng(seed).permutation(len(crystals))
+        fitted = {crystals[i] for i in order[: len(crystals) // 2]}
+        for row in (r for r in rows if r["kind"] == kind):
+            (train if row["name"].rsplit("/", 1)[0] in fitted else test).append(row)
+    return train, test
+
+
+def set_rows(rows: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per pattern: the features of each equivalent set's best candidate and whether the set holds the truth."""
+    patterns = []
+    for row in rows:
+        x, y, head = pattern_rows(row)
+        patterns.append((x[head], y[head]))
+    return patterns
+
+
+def log_likelihood(model: ConfidenceModel, patterns: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    total = 0.0
+    for x, y in patterns:
+        u = model.utilities(x)
+        top = max(float(u.max(initial=0.0)), 0.0)
+        total += float(u[y].sum()) - top - float(np.log(np.exp(-top) + np.exp(u - top).sum()))
+    return total
+
+
+def choose_regularisation(patterns: list[tuple[np.ndarray, np.ndarray]], grid=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0), folds: int = 5,
+                          seed: int = 0) -> float:
+    """The L2 setting of ``grid`` with the best held-out log-likelihood in ``folds``-fold cross-validation on the
+    training patterns (the held-out half is never looked at)."""
+    fold = np.random.default_rng(seed).permutation(len(patterns)) % folds
+    scores = []
+    for c in grid:
+        scores.append(sum(log_likelihood(fit_patterns([p for p, f in zip(patterns, fold) if f != k], c),
+                                         [p for p, f in zip(patterns, fold) if f == k]) for k in range(folds)))
+    return grid[int(np.argmax(scores))]
+
+
+def fit_patterns(patterns: list[tuple[np.ndarray, np.ndarray]], regularisation: float) -> ConfidenceModel:
+    """Maximum likelihood of the conditional logit (``powdex.indexing.confidence``) on standardised features:
+    each pattern's outcome is the set that holds the true cell, or none; an L2 penalty of
+    ``1 / (2 regularisation)`` |w|² keeps separable data finite."""
+    from scipy.optimize import minimize
+
+    stacked = np.vstack([x for x, _ in patterns])
+    mean, scale = stacked.mean(axis=0), stacked.std(axis=0)
+    scale[scale == 0] = 1.0
+    patterns = [((x - mean) / scale, y) for x, y in patterns]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        value = 0.5 * float(w @ w) / regularisation
+        gradient = np.append(w / regularisation, 0.0)
+        for x, y in patterns:
+            u = b + x @ w
+            top = max(float(u.max(initial=0.0)), 0.0)
+            e = np.exp(u - top)
+            norm = np.exp(-top) + e.sum()
+            p = e / norm
+            value += top + np.log(norm) - float(u[y].sum())
+            gradient[:-1] += p @ x - x[y].sum(axis=0)
+            gradient[-1] += p.sum() - y.sum()
+        return value, gradient
+
+    theta = minimize(objective, np.zeros(stacked.shape[1] + 1), jac=True, method="L-BFGS-B").x
+    return ConfidenceModel(mean, scale, theta[:-1], float(theta[-1]))
+
+
+def top_predictions(model: ConfidenceModel, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The probability of each pattern's best candidate (its set) and whether it is right; a pattern with no
+    candidate counts as predicted 0, wrong."""
+    predicted, observed = [], []
+    for row in rows:
+        ranked = [Candidate.from_dict(c) for c in row["candidates"]]
+        _, y, _ = pattern_rows(row)
+        predicted.append(model.probabilities(ranked)[0] if ranked else 0.0)
+        observed.append(bool(y[0]) if ranked else False)
+    return np.array(predicted), np.array(observed)
+
+
+def reliability(predicted: np.ndarray, observed: np.ndarray) -> list[tuple]:
+    """(bin low, bin high, count, mean predicted, observed frequency) per probability decile with patterns."""
+    edges = np.linspace(0, 1, 11)
+    which = np.clip(np.digitize(predicted, edges) - 1, 0, 9)
+    return [(edges[b], edges[b + 1], int((which == b).sum()), float(predicted[which == b].mean()),
+             float(observed[which == b].mean())) for b in range(10) if (which == b).any()]
+
+
+def wilson_interval(frequency: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's (1927) 95 % interval of a frequency observed in ``count`` trials: how far a decile of few
+    patterns can stray from its prediction by chance."""
+    centre = (frequency + z**2 / (2 * count)) / (1 + z**2 / count)
+    half = z * np.sqrt(frequency * (1 - frequency) / count + z**2 / (4 * count**2)) / (1 + z**2 / count)
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def report(model: ConfidenceModel, test: list[dict], console: Console, plot: Path | None) -> str:
+    lines = []
+    curves = {}
+    for kind in ("synthetic", "real"):
+        sel = [r for r in test if r["kind"] == kind]
+        if not sel:
+            continue
+        predicted, observed = top_predictions(model, sel)
+        brier = float(np.mean((predicted - observed) ** 2))
+        base = float(np.mean((observed.mean() - observed) ** 2))
+        bins = reliability(predicted, observed)
+        curves[kind] = bins
+        table = Table(title=f"{kind}: {len(sel)} held-out patterns, best candidate right in {observed.mean():.0%}; "
+                            f"Brier {brier:.3f} (constant {observed.mean():.2f}: {base:.3f})")
+        for col in ("decile", "patterns", "mean predicted", "observed", "95% interval", "difference (points)"):
+            table.add_column(col, justify="right")
+        lines += [f"### {kind}: {len(sel)} held-out patterns", "",
+                  f"Best candidate right in {observed.mean():.1%}; Brier score {brier:.4f} "
+                  f"(always predicting the base rate: {base:.4f}).", "",
+                  "| decile | patterns | mean predicted | observed | 95% interval | difference (points) |",
+                  "|---|---|---|---|---|---|"]
+        for low, high, count, mean_p, freq in bins:
+            lo, hi = wilson_interval(freq, count)
+            cells = (f"{low:.1f}–{high:.1f}", str(count), f"{mean_p:.3f}", f"{freq:.3f}", f"{lo:.2f}–{hi:.2f}",
+                     f"{100 * (freq - mean_p):+.1f}")
+            table.add_row(*cells)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        console.print(table)
+    if plot is not None and curves:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect calibration")
+        ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color="grey", alpha=0.15, label="±10 points")
+        for kind, bins in curves.items():
+            ax.plot([b[3] for b in bins], [b[4] for b in bins], marker="o", label=kind)
+            for b in bins:
+                ax.annotate(str(b[2]), (b[3], b[4]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability (decile mean)",
+               ylabel="observed frequency: best cell right", title="held-out reliability (n per point)")
+        ax.legend(loc="upper left", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+        console.print(f"wrote {plot}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    collecting = sub.add_parser("collect", help="index held-out peak lists and keep their ranked candidates")
+    collecting.add_argument("--cases", type=int, default=8, help="synthetic cases per Bravais lattice")
+    collecting.add_argument("--cif", type=Path, nargs="*", help="real structures instead: CIFs, folders, wheels")
+    collecting.add_argument("--variants", type=int, default=1, help="peak lists per real structure")
+    collecting.add_argument("--time-limit", type=float, default=4.0, help="seconds per pattern")
+    collecting.add_argument("--workers", type=int, default=2)
+    fitting = sub.add_parser("fit", help="fit on one half, report on the other")
+    fitting.add_argument("--regularisation", type=float,
+                         help="inverse L2 strength; default: chosen by 5-fold cross-validation on the fitted half")
+    fitting.add_argument("--plot", type=Path, help="reliability diagram (PNG)")
+    fitting.add_argument("--markdown", type=Path, help="write the report's tables here")
+    fitting.add_argument("--write-model", action="store_true", help=f"write the coefficients to {COEFFICIENTS}")
+    for p in (collecting, fitting):
+        p.add_argument("--seed", type=int, default=0)
+    collecting.add_argument("--out", type=Path, default=Path("index_calibration.jsonl"))
+    fitting.add_argument("--out", type=Path, nargs="+", default=[Path("index_calibration.jsonl")],
+                         help="the collected candidates (several files: their patterns together)")
+    args = parser.parse_args()
+    console = Console(width=140)
+    if args.step == "collect":
+        collect(args, console)
+        return
+    rows = [row for path in args.out for row in read_rows(path)]
+    refused = [row for row in rows if "error" in row]
+    if refused:
+        console.print(f"left out: {len(refused)} peak lists the indexer refused (too few lines), e.g. "
+                      f"{refused[0]['error']}")
+    train, test = split([row for row in rows if "error" not in row], args.seed)
+    patterns = set_rows(train)
+    regularisation = args.regularisation or choose_regularisation(patterns, seed=args.seed)
+    model = fit_patterns(patterns, regularisation)
+    console.print(f"fitted on {len(train)} patterns, regularisation {regularisation:g}; weights on standardised "
+                  "features: "
+                  + ", ".join(f"{n} {w:+.2f}" for n, w in zip(FEATURES, model.weights))
+                  + f"; intercept {model.intercept:+.2f}")
+    text = report(model, test, console, args.plot)
+    if args.markdown is not None:
+        args.markdown.write_text(f"# Calibration of the candidate probability\n\n`{' '.join(sys.argv)}`\n\n{text}\n")
+    if args.write_model:
+        counts = {k: sum(r["kind"] == k for r in train) for k in ("synthetic", "real")}
+        COEFFICIENTS.write_text(json.dumps(model.to_dict(
+            fitted_by="benchmarks/index_calibration.py fit", fitted_on=counts,
+            date=datetime.now(UTC).date().isoformat()), indent=1) + "\n")
+        console.print(f"wrote {COEFFICIENTS}")
+
+
+if __name__ == "__main__":
+    main()
