@@ -140,6 +140,10 @@ def refine(
     displacement).  ``excluded`` regions and points outside
     ``two_theta_range`` are left out of the fit.
 
+    ``method="lebail"`` runs Le Bail cycles (at most ``lebail_cycles``) from the
+    staged Pawley fit; a fit whose χ² runs away ends at its last good state with
+    ``diverged`` set and ``converged`` False (``StagedFit.run``).
+
     ``neighbour``, the refinement of a similar pattern (the previous one of a
     series), seeds the fit: its profile, zero shift, displacement, background
     and the intensities of the lines it shares start this one, which then

@@ -7,8 +7,13 @@ coefficients are solved exactly at each step by variable projection
 cell and shift parameters only; negative intensities are pulled towards zero
 by a penalty of ``pawley_penalty · I / Ī`` (Ī the mean line intensity).
 Le Bail (1988): the intensities are not refined but apportioned from the
-observed counts by the current profiles (``ProfileModel.partition``)
-between least-squares cycles on the other parameters.
+observed counts by the current profiles (``ProfileModel.partition``, repeated
+at a fixed profile until they settle) between least-squares cycles on the
+other parameters.  The cycles start from the staged Pawley fit, which reaches
+their neighbourhood in a few steps where cycles from the starting cell took
+tens, and stop when χ² changes by less than ``LEBAIL_TOLERANCE`` of itself.
+A fit whose χ² rises by more than ``DIVERGENCE_RISE`` (Le Bail's partition
+runs away on a wrong cell) ends at its last good state, marked ``diverged``.
 
 Parameters are released in stages, as done by hand in GSAS-II or TOPAS:
 background (and intensities), then cell and zero shift, then the profile
