@@ -226,16 +226,24 @@ def _refine_candidates(path: Path, reading: dict, candidates) -> None:
     except PowdexError as exc:
         fail(exc)
     table = Table(title=f"{path}: candidates re-ranked by Le Bail fits (lowest BIC first)")
-    for col in ("rank", "#", "space group", "a", "b", "c", "α", "β", "γ", "lines", "parameters", "Rwp", "Rexp", "BIC"):
+    for col in ("rank", "#", "space group", "a", "b", "c", "α", "β", "γ", "lines", "parameters", "Rwp", "Rexp", "BIC",
+                "fit"):
         table.add_column(col, justify="right")
     for rank, fit in enumerate(reranking.fits, 1):
         cell = fit.cell
         table.add_row(str(rank), str(fit.candidate + 1), fit.space_group, f"{cell.a:.5f}", f"{cell.b:.5f}",
                       f"{cell.c:.5f}", f"{cell.alpha:.3f}", f"{cell.beta:.3f}", f"{cell.gamma:.3f}", str(fit.lines),
-                      str(fit.parameters), f"{100 * fit.rwp:.2f}%", f"{100 * fit.rexp:.2f}%", f"{fit.criterion:.1f}")
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+                      str(fit.parameters), f"{100 * fit.rwp:.2f}%", f"{100 * fit.rexp:.2f}%", f"{fit.criterion:.1f}",
+                      "diverged" if fit.diverged else ("converged" if fit.fit.converged else "not converged"))
+    Console(width=None if sys.stdout.isatty() else 180).print(table)
+    for fit in reranking.fits:
+        if fit.diverged:
+            typer.echo(f"note: candidate {fit.candidate + 1} in {fit.space_group}: the fit diverged, ranked below the "
+                       f"fits that did not ({fit.fit.message})", err=True)
     for candidate, group, message in reranking.failed:
         typer.echo(f"note: candidate {candidate + 1} in {group} not fitted: {message}", err=True)
+    for candidate, group, why in reranking.skipped:
+        typer.echo(f"note: candidate {candidate + 1} in {group} not fitted, it cannot rank first: {why}", err=True)
 
 
 def _run_with_progress(console, peak_list, config, executor=None, store=None, instrument=None):

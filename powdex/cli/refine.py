@@ -28,10 +28,14 @@ def _cell(text: str):
 
 
 def refine(
-    pattern: Annotated[Path, typer.Argument(help="Measured pattern (any format powdex reads)")],
+    pattern: Annotated[Path | None, typer.Argument(help=(
+        "Measured pattern (any format powdex reads); left out with --from a refinement and --map: map around "
+        "that refinement without a new fit"))] = None,
     cell: Annotated[str | None, typer.Option(help="Starting cell a,b,c,alpha,beta,gamma (Å, degrees)")] = None,
     spacegroup: Annotated[str | None, typer.Option(help="Space group symbol or number (with --cell)")] = None,
-    from_index: Annotated[Path | None, typer.Option("--from", help="powdex index JSON: start from its best candidate")] = None,
+    from_index: Annotated[Path | None, typer.Option("--from", help=(
+        "powdex index JSON: start from its best candidate; or a refinement.json: start from (and be seeded by) "
+        "that refinement"))] = None,
     candidate: Annotated[int, typer.Option(min=1, help="With --from: which candidate (1: the best)")] = 1,
     lebail: Annotated[bool, typer.Option("--lebail/--pawley", help="Le Bail intensity partitioning, or Pawley (default)")] = False,
     starts: Annotated[int, typer.Option(min=1, help="Starts of the ensemble: the given cell, then cells off by up to --cell-error")] = 1,
@@ -56,8 +60,9 @@ def refine(
     workers: Annotated[int | None, typer.Option(min=1, help="--executor processes/dask: workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="--executor dask: scheduler address")] = None,
     map_parameters: Annotated[str | None, typer.Option(
-        "--map", help="After the fit, map χ² and Rwp over two free cell parameters (e.g. a,c), everything else "
-                      "held: chi2_map.png and chi2_map.json in --out")] = None,
+        "--map", help="After the fit (or around --from a refinement, without a pattern), map χ² and Rwp over two "
+                      "free cell parameters (e.g. a,c), everything else held: chi2_map.png and chi2_map.json in "
+                      "--out")] = None,
     map_span: Annotated[float, typer.Option(min=1e-6, max=0.1, help="With --map: ± this relative change "
                                                                   "of each parameter")] = 0.002,
     map_resolution: Annotated[int, typer.Option(min=3, max=201, help="With --map: grid points per axis")] = 21,
@@ -66,21 +71,28 @@ def refine(
     """Refine a cell against a measured pattern by a Pawley or Le Bail whole-pattern fit."""
     from powdex.optim.registry import executor_from_name
     from powdex.patterns import read_pattern
-    from powdex.refinement import chi2_map, start_from_index, write_chi2_map
+    from powdex.refinement import RefinementResult, chi2_map, start_from_index, write_chi2_map
     from powdex.refinement import refine as refine_pattern
 
     try:
         zero = 0.0
+        previous = None
         if from_index is not None:
             if cell is not None or spacegroup is not None:
-                raise OptionError("--from takes the cell and space group from the index result; drop --cell/--spacegroup")
+                raise OptionError("--from takes the cell and space group from its file; drop --cell/--spacegroup")
             try:
                 document = json.loads(from_index.read_text())
-            except (OSError, json.JSONDecodeError) as error:
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise OptionError(f"--from {from_index}: cannot read ({error})") from None
-            start, group, zero = start_from_index(document, candidate - 1, source=str(from_index))
+            if RefinementResult.is_refinement(document):
+                if candidate != 1:
+                    raise OptionError(f"--candidate is for an index result; --from {from_index} is a refinement")
+                previous = RefinementResult.load(from_index)
+                start, group = previous.cell, previous.space_group
+            else:
+                start, group, zero = start_from_index(document, candidate - 1, source=str(from_index))
         elif cell is None or spacegroup is None:
-            raise OptionError("give --cell and --spacegroup, or --from an index result")
+            raise OptionError("give --cell and --spacegroup, or --from an index result or a refinement")
         else:
             start, group = _cell(cell), spacegroup
         regions = []
@@ -96,6 +108,15 @@ def refine(
             if len(names) != 2:
                 raise OptionError(f"--map {map_parameters}: give two cell parameters, e.g. a,c")
         check_output_directory(out, "--out")
+        if pattern is None:
+            if previous is None or names is None:
+                raise OptionError("give a PATTERN to refine (only --from a refinement with --map maps without one)")
+            surface = chi2_map(previous, names, span=map_span, resolution=map_resolution)
+            typer.echo(f"χ² map of the {previous.method} refinement of {previous.source} over {names[0]}, "
+                       f"{names[1]} (± {map_span:g} relative, {map_resolution} x {map_resolution}; no new fit)")
+            for kind, path in write_chi2_map(surface, previous, names, out).items():
+                typer.echo(f"map {kind}: {path}")
+            return
         from powdex.instrument import Instrument
 
         calibrated = Instrument.load(instrument) if instrument is not None else None
@@ -113,7 +134,7 @@ def refine(
             measured, start, group, method="lebail" if lebail else "pawley", starts=starts, seed=seed,
             cell_error=cell_error, executor=pool, two_theta_range=window, excluded=tuple(regions),
             background_terms=background_terms, asymmetry=not no_asymmetry, zero=zero, instrument=calibrated,
-            anisotropic_strain=anisotropic_strain, serial_correlation=serial_correlation,
+            anisotropic_strain=anisotropic_strain, serial_correlation=serial_correlation, neighbour=previous,
         )
         out.mkdir(parents=True, exist_ok=True)
         paths = result.save(out)
@@ -152,7 +173,9 @@ def _show(result, paths: dict) -> None:
                   f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}  Durbin–Watson d {result.durbin_watson:.3f}")
     if len(result.starts) > 1:
         console.print(f"{result.starts_at_best} of {len(result.starts)} starts reached the best fit")
-    if not result.converged:
+    if result.diverged:
+        console.print(f"[red]diverged[/red]: {result.message}")
+    elif not result.converged:
         console.print(f"[yellow]not converged[/yellow]: {result.message}")
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")

@@ -140,6 +140,10 @@ def refine(
     displacement).  ``excluded`` regions and points outside
     ``two_theta_range`` are left out of the fit.
 
+    ``method="lebail"`` runs Le Bail cycles (at most ``lebail_cycles``) from the
+    staged Pawley fit; a fit whose χ² runs away ends at its last good state with
+    ``diverged`` set and ``converged`` False (``StagedFit.run``).
+
     ``neighbour``, the refinement of a similar pattern (the previous one of a
     series), seeds the fit: its profile, zero shift, displacement, background
     and the intensities of the lines it shares start this one, which then
@@ -192,10 +196,7 @@ def refine(
     sigma = np.maximum(pattern.sigma[keep], positive.min() if positive.size else 1.0)
 
     wavelength = pattern.wavelengths[0]
-    # Lines up to a degree outside the range: their tails reach in, and a cell being refined moves them.
-    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
-                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
-    lines = reflection_lines(cell, group, system, q2_min, q2_max)
+    lines = _lines_over(cell, group, system, two_theta, wavelength)
     if not len(lines):
         raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "
                               f"{two_theta[-1]:.2f}° 2θ at λ = {wavelength} Å")
@@ -247,12 +248,33 @@ def refine(
         pawley = fit if method == "pawley" else fit.with_method("pawley")
         best, chi2 = pawley.ensemble(starting, executor=executor, store=store, study=study)
         if method == "lebail" and np.isfinite(best.chi2):
-            # The ensemble finds the basin by Pawley fits; Le Bail refines from the best of them.
-            best = fit.run(best.parameters, staged=True, coarse=False)
+            # The ensemble finds the basin by Pawley fits; Le Bail cycles go on from the best of them.
+            best = fit.run(best.parameters, staged=False)
     if not np.isfinite(best.chi2):
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
     at_best = int(np.sum(chi2 <= chi2.min() * 1.001))
     return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method, serial_correlation)
+
+
+def _lines_over(cell: Cell, group, system: LatticeSystem, two_theta: np.ndarray, wavelength: float) -> Lines:
+    """The lines a fit over ``two_theta`` places: up to a degree outside the range, whose
+    tails reach in and which a cell being refined moves."""
+    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
+                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
+    return reflection_lines(cell, group, system, q2_min, q2_max)
+
+
+def fit_size(pattern: Pattern, cell: Cell, spacegroup: str | int, *,
+             two_theta_range: tuple[float, float] | None = None,
+             excluded: tuple[tuple[float, float], ...] = ()) -> tuple[int, int]:
+    """The points and reflection lines a ``refine`` of ``cell`` in ``spacegroup`` would fit,
+    without fitting: what an information criterion charges before any χ² is known."""
+    if not pattern.wavelengths:
+        raise RefinementError(f"{pattern.source}: no wavelength; give one (or the anode) to fit the pattern")
+    group = resolve_space_group(spacegroup)
+    system = lattice_system_of(group)
+    keep = _select_points(pattern, two_theta_range, excluded)
+    return int(keep.sum()), len(_lines_over(cell, group, system, pattern.two_theta[keep], pattern.wavelengths[0]))
 
 
 def _seed_from(neighbour: RefinementResult, model: ProfileModel, lines: Lines, p: np.ndarray) -> None:
@@ -331,7 +353,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         two_theta=model.two_theta, observed=observed, calculated=calculated,
         background=model.background_of(p), sigma=1.0 / fit.sqrt_weight,
         starts=chi2.tolist(), starts_at_best=at_best, converged=state.converged, message=message,
-        durbin_watson=d, esd_factor=factor, esd_convention=convention,
+        durbin_watson=d, esd_factor=factor, esd_convention=convention, diverged=state.diverged,
     )
 
 

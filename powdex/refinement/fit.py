@@ -7,8 +7,13 @@ coefficients are solved exactly at each step by variable projection
 cell and shift parameters only; negative intensities are pulled towards zero
 by a penalty of ``pawley_penalty · I / Ī`` (Ī the mean line intensity).
 Le Bail (1988): the intensities are not refined but apportioned from the
-observed counts by the current profiles (``ProfileModel.partition``)
-between least-squares cycles on the other parameters.
+observed counts by the current profiles (``ProfileModel.partition``, repeated
+at a fixed profile until they settle) between least-squares cycles on the
+other parameters.  The cycles start from the staged Pawley fit, which reaches
+their neighbourhood in a few steps where cycles from the starting cell took
+tens, and stop when χ² changes by less than ``LEBAIL_TOLERANCE`` of itself.
+A fit whose χ² rises by more than ``DIVERGENCE_RISE`` (Le Bail's partition
+runs away on a wrong cell) ends at its last good state, marked ``diverged``.
 
 Parameters are released in stages, as done by hand in GSAS-II or TOPAS:
 background (and intensities), then cell and zero shift, then the profile
@@ -24,6 +29,7 @@ shift grows as tan θ) and fewest lines overlap.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -55,8 +61,19 @@ Method = Literal["pawley", "lebail"]
 # Least-squares iterations per Le Bail cycle: the intensities change after each, so
 # converging one cycle fully is wasted work.
 LEBAIL_ITERATIONS = 4
-# Relative χ² change between Le Bail cycles at which they stop.
+# Relative χ² change between Le Bail cycles at which they stop: χ² is about the number of
+# points N, so this is a change of about 1e-4 N, far below one (a parameter's one-s.u. change).
 LEBAIL_TOLERANCE = 1e-4
+# Le Bail cycles of a stage before the last: the next stage goes on from where it stops.
+LEBAIL_STAGE_CYCLES = 3
+# Partitions at a fixed profile per Le Bail cycle, at most, and the largest relative change of
+# an intensity at which they have settled.
+PARTITION_ITERATIONS = 20
+PARTITION_TOLERANCE = 1e-4
+# A rise of χ² by more than this fraction of its lowest value in a fit is divergence: the fit ends
+# at the state of lowest χ².  Le Bail cycles from a Pawley fit settle up to a few percent above it
+# (partitioned intensities are not the least-squares ones); runaway ones rise by tens of percent.
+DIVERGENCE_RISE = 0.05
 # Widened peaks hide the asymmetry's detail: fewer quadrature nodes for the coarse stages.
 COARSE_ASYMMETRY_ORDER = 1
 # Windows of the coarse stages, in (widened) FWHM: wide peaks need no far tails to pull a cell.
@@ -274,6 +291,7 @@ class FitState:
     chi2: float
     converged: bool
     message: str
+    diverged: bool = False
 
 
 class StagedFit:
@@ -287,6 +305,12 @@ class StagedFit:
         self.lower, self.upper = lower, upper
         self.method, self.groups, self.coarse_stages = method, groups, coarse_stages
         self.lebail_cycles, self.pawley_penalty, self.minimizer = lebail_cycles, pawley_penalty, minimizer
+
+    def with_method(self, method: Method) -> StagedFit:
+        """The same fit by ``method``."""
+        twin = copy.copy(self)
+        twin.method = method
+        return twin
 
     def _data(self, model: ProfileModel) -> tuple[np.ndarray, np.ndarray]:
         """The observed counts and weights of the points ``model`` covers (a prefix of the pattern's)."""
@@ -349,18 +373,62 @@ class StagedFit:
             return p, result.message, False
         return residuals.expand(result.x), result.message, result.success
 
-    def _lebail(self, model: ProfileModel, p: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, str, bool]:
-        previous = self.chi2(model, p)
-        for cycle in range(self.lebail_cycles):
-            p = p.copy()
-            p[model.intensity_slice] = model.partition(p, self._data(model)[0])
+    def _partition(self, model: ProfileModel, p: np.ndarray) -> np.ndarray:
+        """``p`` with Le Bail's (1988) partition of the observed counts repeated at its
+        fixed profile until the intensities settle.  One partition is one step of a
+        fixed-point iteration that converges only linearly where lines overlap; a
+        single step per least-squares cycle left each cycle's profile refinement
+        chasing intensities that were still moving, and the cycles never converged."""
+        observed = self._data(model)[0]
+        windows = model.windows(p)
+        p = p.copy()
+        for _ in range(PARTITION_ITERATIONS):
+            before = p[model.intensity_slice]
+            after = model.partition(p, observed, windows)
+            p[model.intensity_slice] = after
+            if np.max(np.abs(after - before), initial=0.0) <= PARTITION_TOLERANCE * max(np.max(np.abs(after), initial=0.0), 1e-300):
+                break
+        return p
+
+    def _lebail(self, model: ProfileModel, p: np.ndarray, free: np.ndarray, cycles: int
+                ) -> tuple[np.ndarray, str, bool, bool]:
+        """Le Bail cycles (intensities partitioned, then least squares on ``free``) until
+        χ² changes by less than ``LEBAIL_TOLERANCE`` of itself, at most ``cycles``.
+        Converged cycles end at their fixed point; otherwise at the state of lowest χ²
+        on the way.  A rise of more than ``DIVERGENCE_RISE`` above that state (a
+        partition and a least-squares step pulling apart) ends the cycles as divergence.
+        Returns the parameters, a message, whether they converged and whether they diverged."""
+        # The starting intensities are not a partition of these counts: only states after one compete.
+        best_p, best, previous, change = p, np.inf, np.inf, np.inf
+        for cycle in range(cycles):
+            p = self._partition(model, p)
+            # The partitioned state competes too: on a wrong cell the least-squares step after it
+            # can move lines off the peaks they were given.
+            partitioned = self.chi2(model, p)
+            if partitioned < best:
+                best_p, best = p, partitioned
             if free.size:
                 p, _, _ = self._least_squares(model, p, free, None, max_iter=LEBAIL_ITERATIONS)
             current = self.chi2(model, p)
-            if abs(previous - current) <= LEBAIL_TOLERANCE * current:
-                return p, f"Le Bail cycles converged after {cycle + 1} (χ² changed by less than {LEBAIL_TOLERANCE:g})", True
+            logger.debug("Le Bail cycle %d: chi2 %.8g", cycle + 1, current)
+            if not np.isfinite(current):
+                return best_p, f"Le Bail diverged: χ² not finite at cycle {cycle + 1}; kept the state of lowest χ²", \
+                    False, True
+            if current < best:
+                best_p, best = p, current
+            change = abs(previous - current) / current
+            if change <= LEBAIL_TOLERANCE:
+                # Le Bail's answer is the fixed point of its cycles, not their lowest χ² on the way.
+                return p, (f"Le Bail converged after {cycle + 1} cycles (χ² changed by less than "
+                                f"{LEBAIL_TOLERANCE:g} of itself)"), True, False
+            # A partition is no χ² minimization: a cycle may end a little higher than the last one and
+            # the cycles still settle.  A rise beyond DIVERGENCE_RISE is no such step.
+            if current > best * (1 + DIVERGENCE_RISE):
+                return best_p, f"Le Bail diverged: χ² rose from {best:.6g} to {current:.6g} at cycle {cycle + 1}", \
+                    False, True
             previous = current
-        return p, f"Le Bail: χ² still changing after {self.lebail_cycles} cycles", False
+        return best_p, (f"Le Bail: χ² still changing by {change:.1e} of itself after {cycles} cycles; kept the state "
+                        "of lowest χ²"), False, False
 
     def ensemble(self, starts: list[np.ndarray], *, executor=None, store=None, study: str | None = None
                  ) -> tuple[FitState, np.ndarray]:
@@ -400,7 +468,7 @@ class StagedFit:
         coarse_free = self._free(("background", "cell", "zero"), lebail=True)
         for factor, lines in self.coarse_stages:
             coarse = self.model.coarsened(factor, COARSE_ASYMMETRY_ORDER, COARSE_WINDOW_FWHM).up_to_line(p, lines)
-            p, _, _ = self._lebail(coarse, p, coarse_free)
+            p, _, _, _ = self._lebail(coarse, p, coarse_free, LEBAIL_STAGE_CYCLES)
             logger.debug("coarse stage, peaks %g times wider, %d points: chi2 %.6g", factor, coarse.two_theta.size,
                          self.chi2(self.model, p))
         return p
@@ -410,12 +478,20 @@ class StagedFit:
         only the last stage (every group at once), for a start that is already
         close: a neighbour's refinement."""
         p = np.clip(p, self.lower, self.upper)
-        message, success = "", True
-        if staged and self.method == "lebail":
-            # Starting intensities and background: Le Bail partitions (Pawley solves them linearly).
-            p, message, success = self._lebail(self.model, p, self._free(("background",), lebail=True))
-        if staged and coarse:
+        message, success, diverged = "", True, False
+        if self.method == "lebail" and staged:
+            # Le Bail cycles alternate a partition, which absorbs the misfit of a misplaced or
+            # mis-shaped peak into its intensity, and a least-squares step that then sees little of
+            # it: they converge linearly, and from a start far off in tens of cycles.  The staged
+            # Pawley fit (variable projection) reaches the same neighbourhood in a few steps, and
+            # Le Bail cycles with every parameter released go on from there to their own fixed point.
+            prefit = self.with_method("pawley").run(p, staged=True, coarse=coarse)
+            if prefit.diverged:
+                return prefit
+            p, staged = prefit.parameters, False
+        elif staged and coarse:
             p = self.run_coarse(p)
+        start = p
         free = np.empty(0, int)
         stages = [self._free(stage, lebail=self.method == "lebail") for stage in STAGES]
         # A stage whose groups are all held adds nothing.
@@ -426,10 +502,12 @@ class StagedFit:
             # Variable projection solves the background and intensities exactly at every step, which
             # is what the intermediate stages prepare: after the linear start, release everything.
             stages = [stages[0], stages[-1]] if len(stages) > 1 else stages
+        lowest = (p, np.inf)
         for number, free in enumerate(stages):
             last = number == len(stages) - 1
             if self.method == "lebail":
-                p, message, success = self._lebail(self.model, p, free)
+                p, message, success, diverged = self._lebail(self.model, p, free,
+                                                   self.lebail_cycles if last else LEBAIL_STAGE_CYCLES)
             elif self.model.intensity_slice.start <= free.max(initial=-1):
                 p, message, success = self._projected(p, free, max_iter=None if last else STAGE_ITERATIONS)
             else:
@@ -437,9 +515,29 @@ class StagedFit:
                 p, message, success = self._least_squares(self.model, p, free,
                                                           (self.pawley_penalty / scale, PENALTY_WIDTH * scale),
                                                           max_iter=None if last else STAGE_ITERATIONS)
-            logger.debug("stage %d: %d parameters, chi2 %.6g (%s)", number + 1, free.size, self.chi2(self.model, p),
-                         message)
-        if self.method == "lebail":
-            p = p.copy()
-            p[self.model.intensity_slice] = self.model.partition(p, self.observed)
-        return FitState(p, self.covered(self.model, p, free), self.chi2(self.model, p), success, message)
+            chi2 = self.chi2(self.model, p)
+            logger.debug("stage %d: %d parameters, chi2 %.6g (%s)", number + 1, free.size, chi2, message)
+            if self.method != "lebail":
+                # Each stage starts from the last one's end: one that ends higher has diverged.
+                if not chi2 <= lowest[1] * (1 + DIVERGENCE_RISE):
+                    message = (f"diverged: χ² rose from {lowest[1]:.6g} to {chi2:.6g} in stage {number + 1} "
+                               f"({message}); kept the state of lowest χ²")
+                    p, success, diverged = lowest[0], False, True
+                    break
+                if chi2 < lowest[1]:
+                    lowest = (p, chi2)
+        if self.method == "lebail" and diverged:
+            # Le Bail's partition is unstable on a wrong cell (the ratio y_obs/y_calc is unbounded
+            # where a line sits on a peak's flank): the last good state is where its cycles began,
+            # a Pawley fit (the staged one, or the ensemble's best) whose intensities are solved.
+            p = start
+            message += f"; kept the Pawley fit the cycles started from (χ² {self.chi2(self.model, p):.6g})"
+        elif self.method == "lebail":
+            p = self._partition(self.model, p)
+        chi2 = self.chi2(self.model, p)
+        observed = self._data(self.model)[0]
+        if chi2 >= float(np.sum((self.sqrt_weight * observed) ** 2)):
+            # Rwp ≥ 100 %: the calculated pattern fits worse than none at all.
+            message = f"diverged: Rwp {100 * np.sqrt(chi2 / np.sum((self.sqrt_weight * observed) ** 2)):.0f} % ({message})"
+            success, diverged = False, True
+        return FitState(p, self.covered(self.model, p, free), chi2, success, message, diverged)

@@ -15,6 +15,17 @@ parameter of the decomposition), N the points, and ĉ the lowest reduced χ²
 among the fits: patterns with systematic misfit (χ²/(N − k) well above 1)
 would otherwise let χ² outweigh every charge for a line, the quasi-likelihood
 scaling of Burnham and Anderson (2002).  The lowest BIC ranks first.
+
+A candidate is not fitted by Le Bail when even a perfect fit could not rank
+first: its criterion is at least k ln N (χ² ≥ 0, k at least its lines, each
+one's intensity charged), and the best
+fit's at most χ²_best + k_best ln N (ĉ ≥ 1), whatever the fits still to come.
+Super-cells with hundreds of lines, the slowest fits by far, are the ones
+this skips.
+
+A fit that diverged (its χ² rose on the way; ``RefinementResult.diverged``)
+ended at its state of lowest χ², which is no fit of the cell: it ranks below
+every fit that did not, as a failed fit, and takes no part in ĉ.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from dataclasses import dataclass
 
 from powdex.crystal import Cell
 from powdex.patterns import Pattern
-from powdex.refinement.api import refine
+from powdex.refinement.api import fit_size, refine
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.fit import Method
 from powdex.refinement.result import RefinementResult
@@ -49,6 +60,11 @@ class RankedFit:
     fit: RefinementResult
 
     @property
+    def diverged(self) -> bool:
+        """The fit diverged: ranked below every fit that did not, whatever its criterion."""
+        return self.fit.diverged
+
+    @property
     def rwp(self) -> float:
         return self.fit.statistics.rwp
 
@@ -59,10 +75,13 @@ class RankedFit:
 
 @dataclass(frozen=True)
 class Reranking:
-    """The fits, best first, and the candidates (with a space group) that could not be fitted."""
+    """The fits, best first (those that diverged last), the candidates (with a
+    space group) that could not be fitted, and those not fitted because no fit
+    of theirs could rank first."""
 
     fits: tuple[RankedFit, ...]
     failed: tuple[tuple[int, str, str], ...]  # (candidate, space group, message)
+    skipped: tuple[tuple[int, str, str], ...] = ()  # (candidate, space group, why)
 
 
 def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int = 2, method: Method = "lebail",
@@ -78,9 +97,20 @@ def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int
         raise RefinementError(f"rerank: top ({top}) and classes ({classes}) must be at least 1")
     fitted: list[tuple[int, str, RefinementResult]] = []
     failed: list[tuple[int, str, str]] = []
+    skipped: list[tuple[int, str, str]] = []
+    window = {name: refine_options[name] for name in ("two_theta_range", "excluded") if name in refine_options}
+    # The best criterion any fit so far guarantees, whatever ĉ the later fits set: its χ² with ĉ = 1.
+    bound, leader = math.inf, -1
     for number, candidate in enumerate(list(candidates)[:top]):
         for group in _space_groups(candidate, classes):
             try:
+                points, lines = fit_size(pattern, candidate.cell, group, **window)
+                if method == "lebail" and lines * math.log(points) > bound:
+                    why = (f"{lines} lines: even a perfect fit (criterion at least {lines * math.log(points):.0f}) "
+                           f"ranks below candidate {leader + 1}'s (at most {bound:.0f})")
+                    logger.info("candidate %d in %s not fitted: %s", number + 1, group, why)
+                    skipped.append((number, group, why))
+                    continue
                 result = refine(pattern, candidate.cell, group, method=method,
                                 zero=float(getattr(candidate, "zero_shift", 0.0) or 0.0), **refine_options)
             except RefinementError as error:
@@ -88,9 +118,16 @@ def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int
                 failed.append((number, group, str(error)))
                 continue
             fitted.append((number, group, result))
+            if not result.diverged:
+                stats = result.statistics
+                guaranteed = stats.reduced_chi2 * max(stats.points - stats.parameters, 1) + \
+                    stats.parameters * math.log(stats.points)
+                if guaranteed < bound:
+                    bound, leader = guaranteed, number
     if not fitted:
-        return Reranking((), tuple(failed))
-    scale = max(min(r.statistics.reduced_chi2 for _, _, r in fitted), 1.0)
+        return Reranking((), tuple(failed), tuple(skipped))
+    sound = [r.statistics.reduced_chi2 for _, _, r in fitted if not r.diverged]
+    scale = max(min(sound or [r.statistics.reduced_chi2 for _, _, r in fitted]), 1.0)
     fits = []
     for number, group, result in fitted:
         stats = result.statistics
@@ -98,8 +135,8 @@ def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int
         # The fit's parameter count holds every line's intensity (refined by Pawley, partitioned by Le Bail).
         criterion = chi2 / scale + stats.parameters * math.log(stats.points)
         fits.append(RankedFit(number, group, result.cell, len(result.hkl), stats.parameters, criterion, result))
-    fits.sort(key=lambda f: f.criterion)
-    return Reranking(tuple(fits), tuple(failed))
+    fits.sort(key=lambda f: (f.diverged, f.criterion))
+    return Reranking(tuple(fits), tuple(failed), tuple(skipped))
 
 
 def _space_groups(candidate, classes: int) -> list[str]:

@@ -59,7 +59,10 @@ class RefinementResult:
     output.  Cell esds are propagated from those of the
     reciprocal cell parameters the fit refines.  ``starts`` holds the final χ²
     of every start of the ensemble and ``starts_at_best`` how many ended within
-    0.1 % of the best.
+    0.1 % of the best.  ``diverged`` marks a fit whose χ² rose (or became
+    infinite, or passed Rwp 100 %) on the way: it ends at its state of lowest χ²,
+    ``converged`` is False and ``message`` says what happened; such a fit is no
+    evidence for its cell.
     """
 
     method: str
@@ -92,6 +95,7 @@ class RefinementResult:
     durbin_watson: float | None = None
     esd_factor: float = 1.0
     esd_convention: str = LEAST_SQUARES_CONVENTION
+    diverged: bool = False
 
     def parameter(self, name: str) -> Parameter:
         return next(p for p in self.parameters if p.name == name)
@@ -118,7 +122,7 @@ class RefinementResult:
             "pattern": {name: _finite(getattr(self, name))
                         for name in ("two_theta", "observed", "calculated", "background", "sigma")},
             "starts": _finite(np.array(self.starts)), "starts_at_best": self.starts_at_best,
-            "converged": self.converged, "message": self.message, "notes": list(self.notes),
+            "converged": self.converged, "diverged": self.diverged, "message": self.message, "notes": list(self.notes),
             "durbin_watson": self.durbin_watson, "esd_factor": self.esd_factor, "esd_convention": self.esd_convention,
         }
 
@@ -145,11 +149,30 @@ class RefinementResult:
             line_intensity_esd=array(reflections["intensity_esd"]),
             **{name: array(pattern[name]) for name in ("two_theta", "observed", "calculated", "background", "sigma")},
             starts=array(document["starts"]).tolist(), starts_at_best=document["starts_at_best"],
-            converged=document["converged"], message=document["message"], notes=tuple(document["notes"]),
+            converged=document["converged"], diverged=document.get("diverged", False), message=document["message"], notes=tuple(document["notes"]),
             schema_version=version, durbin_watson=document.get("durbin_watson"),
             esd_factor=document.get("esd_factor", 1.0),
             esd_convention=document.get("esd_convention", LEAST_SQUARES_CONVENTION),
         )
+
+    @classmethod
+    def load(cls, path: str | Path) -> RefinementResult:
+        """A refinement written by ``save`` (its ``.json``)."""
+        try:
+            document = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RefinementError(f"{path}: cannot read a refinement ({error})") from None
+        if not cls.is_refinement(document):
+            raise RefinementError(f"{path}: not a powdex refinement (no statistics, reflections and pattern)")
+        try:
+            return cls.from_dict(document)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RefinementError(f"{path}: damaged refinement ({type(error).__name__}: {error})") from None
+
+    @staticmethod
+    def is_refinement(document) -> bool:
+        """Whether a JSON ``document`` is a refinement (not, say, an index result)."""
+        return isinstance(document, dict) and {"statistics", "reflections", "pattern"} <= document.keys()
 
     def to_cif(self) -> str:
         """A CIF block of the refined cell with its esds and the agreement factors."""

@@ -95,3 +95,49 @@ def test_refine_holds_the_instrument_file_and_refines_anisotropic_strain(pattern
     assert parameters["Y"]["refined"] and not parameters["X"]["refined"]
     assert all(parameters[name]["esd"] is not None for name in parameters if name.startswith("strain_"))
     assert {"strain_S400", "strain_S004", "strain_S220", "strain_S202"} <= set(parameters)
+
+
+
+@pytest.fixture(scope="module")
+def refinement_file(pattern_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("refined")
+    cell = ",".join(str(v) for v in (5.206, 5.206, 7.392, 90, 90, 90))
+    fitted = CliRunner().invoke(app, ["refine", str(pattern_file), "--cell", cell, "--spacegroup", "P4/mmm",
+                                      "--anode", "Cu", "--out", str(out)])
+    assert fitted.exit_code == 0, fitted.output
+    return out / "refinement.json"
+
+
+def test_map_around_an_existing_refinement_without_a_new_fit(refinement_file, tmp_path):
+    before = refinement_file.read_text()
+    result = CliRunner().invoke(app, ["refine", "--from", str(refinement_file), "--map", "a,c", "--map-span", "0.001",
+                                      "--map-resolution", "5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "no new fit" in result.output and refinement_file.read_text() == before
+    refined = json.loads(before)
+    grid = json.loads((tmp_path / "chi2_map.json").read_text())
+    chi2 = np.array(grid["chi2"])
+    assert np.unravel_index(np.argmin(chi2), chi2.shape) == (2, 2)
+    assert grid["x"][2] == pytest.approx(refined["cell"]["a"]) and grid["y"][2] == pytest.approx(refined["cell"]["c"])
+    assert (tmp_path / "chi2_map.png").stat().st_size > 0
+    assert not (tmp_path / "refinement.json").exists()
+
+
+def test_refine_from_a_refinement_is_seeded_by_it(pattern_file, refinement_file, tmp_path):
+    result = CliRunner().invoke(app, ["refine", str(pattern_file), "--from", str(refinement_file), "--anode", "Cu",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    first, again = (json.loads(path.read_text()) for path in (refinement_file, tmp_path / "refinement.json"))
+    assert again["space_group"] == first["space_group"]
+    assert abs(again["cell"]["a"] - first["cell"]["a"]) < first["cell_esd"]["a"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([], "give a PATTERN"),
+    (["--candidate", "2"], "--candidate is for an index result"),
+])
+def test_a_refinement_without_a_pattern_or_map_is_one_error_line(refinement_file, tmp_path, arguments, message):
+    result = CliRunner().invoke(app, ["refine", "--from", str(refinement_file), *arguments, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output

@@ -97,3 +97,20 @@ def test_refine_is_for_one_pattern(cubic, tmp_path):
     result = CliRunner().invoke(app, ["index", str(path), "--out", str(tmp_path / "series"), "--refine"])
     assert result.exit_code == 2
     assert result.output.strip().startswith("error:") and "--refine" in result.output
+
+
+def test_index_refine_shows_a_diverged_fit_last_with_a_note(tmp_path, capsys):
+    from powdex.cli.index import _refine_candidates
+
+    pattern, _, _ = synthetic_pattern(MONOCLINIC, "P 1 21/c 1", two_theta=np.linspace(15.0, 60.0, 2000), seed=4,
+                                      profile=PROFILE)
+    path = tmp_path / "monoclinic.xye"
+    np.savetxt(path, np.column_stack([pattern.two_theta, pattern.intensity, pattern.sigma]), fmt="%.6f")
+    # A C-centred cell an indexing run proposed for this pattern: its Le Bail fit runs away.
+    wrong = _candidate(Cell(5.4891, 18.1695, 19.8928), "C m c 21")
+    _refine_candidates(path, {"wavelength": None, "anode": "Cu"}, [wrong, _candidate(MONOCLINIC, "P 1 21/c 1")])
+    captured = capsys.readouterr()
+    rows = [line for line in captured.out.splitlines() if line.startswith("│")]
+    assert "P 1 21/c 1" in rows[0] and "converged" in rows[0]
+    assert "C m c 21" in rows[-1] and "diverged" in rows[-1]
+    assert "note: candidate 1 in C m c 21: the fit diverged, ranked below" in captured.err
