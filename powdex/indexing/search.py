@@ -39,6 +39,7 @@ import numpy as np
 
 from powdex.crystal import (
     BravaisLattice,
+    ConventionalCell,
     LatticeSystem,
     conventional_cell,
     niggli_reduce,
@@ -114,6 +115,7 @@ class IndexingSearch:
         self._evaluators: dict[tuple[BravaisLattice, int], CandidateEvaluator] = {}
         self._svd: dict[BravaisLattice, SvdIndexSearch] = {}
         self._polished_cells: dict[tuple, Candidate | None] = {}
+        self._conventional_cells: dict[tuple, ConventionalCell | None] = {}
         self._trials_of: dict[str, int] = {}
         # Made once, here: the observations above cost nothing next to the search.
         self.deadline = Deadline.after(config.time_limit)
@@ -367,15 +369,27 @@ class IndexingSearch:
                     if basis.parameters[:3].min() < self.model.min_length:
                         self._rejected_short += 1
                         continue
-                    conventional = conventional_cell(basis, "P", 2e-3)
                 except ValueError:
                     continue
-                if conventional.bravais.lattice_system not in self.systems:
+                conventional = self._conventional(basis, "P", 2e-3)
+                if conventional is None or conventional.bravais.lattice_system not in self.systems:
                     continue
                 new = self.polished_cell(conventional, cand.zero_shift)
                 if new is not None:
                     out.append(self._in_metric_symmetry(new))
         return out
+
+    def _conventional(self, cell, centring: str, length_tolerance: float) -> ConventionalCell | None:
+        """``conventional_cell``, None where spglib finds no symmetry, once per lattice: the sub-lattices of a
+        symmetric cell come in sets that are one lattice in other bases (a cubic cell's three doubled axes), and
+        each spglib call costs a millisecond."""
+        try:
+            key = (tuple(np.round(niggli_reduce(cell, centring).cell.parameters, 6)), length_tolerance)
+            if key not in self._conventional_cells:
+                self._conventional_cells[key] = conventional_cell(cell, centring, length_tolerance)
+        except ValueError:
+            return None
+        return self._conventional_cells[key]
 
     def _in_metric_symmetry(self, cand: Candidate) -> Candidate:
         """``cand`` polished in the Bravais lattice its refined metric has, when that is a higher one.
@@ -384,11 +398,8 @@ class IndexingSearch:
         see a lower symmetry than the polished cell has (an oC that refines to a = b
         is a tP lattice); the polish in the higher lattice is then the candidate.
         """
-        try:
-            conventional = conventional_cell(cand.cell, cand.bravais.centring, 2e-4)
-        except ValueError:
-            return cand
-        if conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
+        conventional = self._conventional(cand.cell, cand.bravais.centring, 2e-4)
+        if conventional is None or conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
             return cand
         return self.polished_cell(conventional, cand.zero_shift) or cand
 
