@@ -228,14 +228,22 @@ class IndexingSearch:
             settled = False
             trials_before = self.trials
             for system in self.systems:
-                for _, method in methods:
+                for name, method in methods:
                     if self.deadline.expired():
                         break
-                    self.found.extend(method.search(self, system, search_pass))
+                    started = time.perf_counter()
+                    new = method.search(self, system, search_pass)
+                    self.found.extend(new)
+                    best_new = max(new, key=lambda c: c.score, default=None)
+                    logger.debug("%s: pass %d, %s, %s: %.2f s, %d candidates%s", self.obs.source, search_pass,
+                                 system.value, name, time.perf_counter() - started, len(new),
+                                 "" if best_new is None else f", best {best_new.bravais.value} M = "
+                                 f"{best_new.figures.m:.1f} score {best_new.score:.1f}")
                 if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
                     continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
                 # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
                 # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
+                started = time.perf_counter()
                 while not self.deadline.expired():
                     fresh = [c for c in rank_candidates(self.found)[: config.subcell_checks]
                              if id(c) not in derived_from]
@@ -245,10 +253,15 @@ class IndexingSearch:
                         derived_from.add(id(cand))
                         self.found.extend(self.subcells(cand))
                 best = rank_candidates(self.found)
-                searched = self.systems[: self.systems.index(system) + 1]
-                # A sub-cell can belong to a system not searched yet (an oC from an hP super-cell
-                # whose lattice is tetragonal): stopping then would skip a higher symmetry.
-                settled = bool(best) and best[0].bravais.lattice_system in searched and self.decisive(best[0])
+                logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
+                             system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
+                searched = set(self.systems[: self.systems.index(system) + 1])
+                # A sub-cell can belong to a system not searched yet. It settles the search when every system
+                # whose lattices are special cases of its own is searched: a decisive oC from an hP super-cell
+                # may still be a tP lattice described with less symmetry, but a decisive tP from a cP super-cell
+                # (searched) has no higher description left, and searching hP and hR first would only cost time.
+                settled = bool(best) and self.decisive(best[0]) and (
+                    best[0].bravais.lattice_system.special_cases & set(self.systems)) <= searched
                 if settled or self.deadline.expired():
                     break
             best = rank_candidates(self.found)
@@ -415,6 +428,11 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak
+
+
+def _summary(cand: Candidate) -> str:
+    return (f"{cand.bravais.value} {_cell_text(cand)} M = {cand.figures.m:.1f} score {cand.score:.1f} "
+            f"unindexed {cand.figures.n_unindexed}")
 
 
 def _cell_text(cand: Candidate) -> str:
