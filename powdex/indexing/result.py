@@ -36,6 +36,7 @@ class IndexingResult:
     peaks: PeakList | None = None
     settings: dict = field(default_factory=dict)  # {"indexing": IndexingConfig as JSON, ...: how peaks were read}
     settings_fingerprint: str = ""  # ``powdex.indexing.config.settings_fingerprint`` of the settings
+    details: tuple[str, ...] = ()  # what the search records but need not tell on every run (kept in the JSON)
 
     @property
     def best(self) -> Candidate | None:
@@ -62,6 +63,7 @@ class IndexingResult:
             "trials": self.trials,
             "skipped_systems": [s.value for s in self.skipped],
             "notes": list(self.notes),
+            "details": list(self.details),
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -82,6 +84,7 @@ class IndexingResult:
                 peaks=_peaks_from(document["peaks"], str(document["source"])) if "peaks" in document else None,
                 settings=dict(document.get("settings", {})),
                 settings_fingerprint=str(document.get("settings_fingerprint", "")),
+                details=tuple(document.get("details", [])),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ResultFileError(f"not an indexing result: {error!r}") from None

@@ -279,13 +279,16 @@ class IndexingSearch:
         # the space groups of the cell they take.
         ranked = rank_candidates(self.found)[: config.top]
         ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(ranked)]
+        notes, details = self._notes(ranked)
         return IndexingResult(
-            ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, self._notes(ranked),
-            self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config),
+            ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, notes,
+            self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
         )
 
-    def _notes(self, ranked: list[Candidate]) -> tuple[str, ...]:
+    def _notes(self, ranked: list[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What the user should hear about this search, and what is only recorded (``IndexingResult.details``)."""
         notes = list(self.obs.notes)
+        details: list[str] = []
         fewest = min(peaks_needed(s, self.config.zero_shift) for s in self.systems) + CHECK_LINES
         if self.obs.n < fewest:
             notes.append(f"{self.obs.n} peaks cannot decide a cell: a cell fitted to the free parameters' own "
@@ -296,8 +299,15 @@ class IndexingSearch:
                             if self.zero_shift_window > self.config.zero_shift_window else ""))
         rejected = self._rejected_short + self._count_rejected_short()
         if rejected:
-            notes.append(f"{rejected} cells rejected: a lattice vector shorter than --min-length "
+            rejection = (f"{rejected} cells rejected: a lattice vector shorter than --min-length "
                          f"{self.config.min_length:g} Å")
+            # Nearly every search rejects degenerate cells (one axis under an ångström indexes any zone's lines):
+            # worth a user's attention only when nothing convincing was found, as for a high-pressure phase
+            # whose true cell has a vector that short.
+            if ranked and ranked[0].figures.m >= self.config.solution_m:
+                details.append(rejection)
+            else:
+                notes.append(rejection)
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
@@ -311,7 +321,9 @@ class IndexingSearch:
                          "find a better cell")
         for note in notes:
             logger.info("%s: %s", self.obs.source, note)
-        return tuple(notes)
+        for detail in details:
+            logger.debug("%s: %s", self.obs.source, detail)
+        return tuple(notes), tuple(details)
 
     def decisive(self, best: Candidate) -> bool:
         """Whether the best candidate so far is good enough to skip the lower symmetries.

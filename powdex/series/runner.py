@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -270,8 +270,7 @@ def index_file(path: Path, *, reading: dict, config: IndexingConfig, fingerprint
         message = " ".join(str(error).split())
         return {"powdex_version": __version__, "settings": settings, "settings_fingerprint": fingerprint,
                 "error": message}
-    return IndexingResult(result.candidates, result.elapsed, result.trials, result.source, result.skipped,
-                          result.notes, result.peaks, settings, fingerprint).to_dict()
+    return replace(result, settings=settings, settings_fingerprint=fingerprint).to_dict()
 
 
 def load_finished(path: Path, fingerprint: str) -> dict | None:
