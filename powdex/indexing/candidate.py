@@ -175,10 +175,13 @@ class CandidateEvaluator:
     """Polishes trial solutions of one Bravais lattice and scores them against the observations."""
 
     def __init__(self, bravais: BravaisLattice, obs: Observations, model: ScoringModel, zero_shift: bool,
-                 max_index: int = MAX_INDEX):
+                 max_index: int = MAX_INDEX, max_unindexed: int | None = None):
         """``max_index``: the largest |h|, |k|, |l| of the reflections considered; cells whose edges reach
-        further within the observed range (edge × q of the last line) lose lines."""
+        further within the observed range (edge × q of the last line) lose lines. ``max_unindexed``: a polished
+        cell that leaves more of the figure-of-merit lines unexplained is not scored (None; most polished
+        trials of a wrong lattice system leave several, and scoring is most of a polish's time)."""
         self.bravais = bravais
+        self.max_unindexed = max_unindexed
         self.obs = obs
         self.model = model
         self.refine_zero = zero_shift
@@ -303,6 +306,9 @@ class CandidateEvaluator:
         nearest = self._assign(lines.two_theta, tt_true)
         resid = tt_true - lines.two_theta[nearest]
         matched = np.abs(resid) <= self.match_window
+        n_fom = min(model.n_figure_of_merit, obs.n)
+        if self.max_unindexed is not None and n_fom - int(matched[:n_fom].sum()) > self.max_unindexed:
+            return None
         n_matched = int(matched.sum())
         a = self._weighted_design(lines, nearest[matched], matched)
         if n_matched <= a.shape[1]:

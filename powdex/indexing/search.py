@@ -172,7 +172,7 @@ class IndexingSearch:
         key = (bravais, max_index)
         if key not in self._evaluators:
             self._evaluators[key] = CandidateEvaluator(bravais, self.obs, self.model, self.config.zero_shift,
-                                                      max_index)
+                                                      max_index, self.config.max_unindexed)
         return self._evaluators[key]
 
     def _max_index_for(self, cell) -> int:
@@ -194,9 +194,8 @@ class IndexingSearch:
 
     def polished(self, bravais: BravaisLattice, x: np.ndarray, zero_shift: float = 0.0) -> Candidate | None:
         """The polished and scored candidate from free parameters ``x`` of ``bravais``'s conventional axes;
-        None if the polish fails or leaves more than ``max_unindexed`` lines."""
-        cand = self.evaluator(bravais).evaluate(x, zero_shift)
-        return cand if cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed else None
+        None if the polish fails or leaves more than ``max_unindexed`` lines (the evaluator's check)."""
+        return self.evaluator(bravais).evaluate(x, zero_shift)
 
     def polished_cell(self, conventional, zero_shift: float = 0.0) -> Candidate | None:
         """``polished`` for a conventional cell (``powdex.crystal.conventional_cell``) in its Bravais lattice."""
@@ -205,9 +204,8 @@ class IndexingSearch:
         key = (bravais, tuple(np.round(conventional.cell.parameters, 5)), round(zero_shift, 6))
         if key not in self._polished_cells:
             evaluator = self.evaluator(bravais, self._max_index_for(conventional.cell))
-            cand = evaluator.evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
-            ok = cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed
-            self._polished_cells[key] = cand if ok else None
+            self._polished_cells[key] = evaluator.evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell),
+                                                           zero_shift)
         return self._polished_cells[key]
 
     def count_trials(self, label: str, trials: int, best: float = -np.inf) -> None:
