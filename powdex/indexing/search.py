@@ -299,10 +299,11 @@ class IndexingSearch:
         if rejected:
             rejection = (f"{rejected} cells rejected: a lattice vector shorter than --min-length "
                          f"{self.config.min_length:g} Å")
-            # Nearly every search rejects degenerate cells (one axis under an ångström indexes any zone's lines):
-            # worth a user's attention only when nothing convincing was found, as for a high-pressure phase
-            # whose true cell has a vector that short.
-            if ranked and ranked[0].figures.m >= self.config.solution_m:
+            # Nearly every search rejects degenerate cells under the default floor (one axis under an ångström
+            # indexes any zone's lines): worth a user's attention only when nothing convincing was found, as for a
+            # high-pressure phase whose true cell has a vector that short. A floor the user raised is told always.
+            default_floor = self.config.min_length == IndexingConfig.model_fields["min_length"].default
+            if default_floor and ranked and ranked[0].figures.m >= self.config.solution_m:
                 details.append(rejection)
             else:
                 notes.append(rejection)
