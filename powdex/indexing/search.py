@@ -13,8 +13,10 @@ pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 Lattice systems are searched from the highest symmetry down. After each, the
 best candidates are checked for sub-cells, and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
-score that leaves at most one line unexplained): lower symmetries cannot beat
-it. A pass over the lattice systems that ends with nothing of M_N ≥
+score that leaves at most one line unexplained) and every lattice system whose
+lattices are special cases of its own is searched (a decisive tP sub-cell of a
+cP super-cell stops the search after cubic): lower symmetries cannot beat it.
+Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
 trials per stage and free parameter misses about half the monoclinic patterns of
