@@ -13,9 +13,10 @@ pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 Lattice systems are searched from the highest symmetry down. After each, the
 best candidates are checked for sub-cells, and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
-score that leaves at most one line unexplained) and every lattice system whose
-lattices are special cases of its own is searched (a decisive tP sub-cell of a
-cP super-cell stops the search after cubic): lower symmetries cannot beat it.
+score that leaves at most one line unexplained), its own lattice system is
+searched or it explains every line, and every lattice system whose lattices are
+special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
+stops the search after cubic): lower symmetries cannot beat it.
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
@@ -256,11 +257,14 @@ class IndexingSearch:
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
                 searched = set(self.systems[: self.systems.index(system) + 1])
-                # A sub-cell can belong to a system not searched yet. It settles the search when every system
-                # whose lattices are special cases of its own is searched: a decisive oC from an hP super-cell
-                # may still be a tP lattice described with less symmetry, but a decisive tP from a cP super-cell
-                # (searched) has no higher description left, and searching hP and hR first would only cost time.
+                # A sub-cell can belong to a system not searched yet. It settles the search when it explains
+                # every line (one that leaves a line can be a sub-cell of a larger cell of its system, which that
+                # system's search would find) and every system whose lattices are special cases of its own is
+                # searched: a decisive oC from an hP super-cell may still be a tP lattice described with less
+                # symmetry, but a decisive tP from a cP super-cell (searched) has no higher description left, and
+                # searching hP and hR first would only cost time.
                 settled = bool(best) and self.decisive(best[0]) and (
+                    best[0].bravais.lattice_system in searched or best[0].figures.n_unindexed == 0) and (
                     best[0].bravais.lattice_system.special_cases & set(self.systems)) <= searched
                 if settled or self.deadline.expired():
                     break

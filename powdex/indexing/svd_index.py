@@ -345,7 +345,7 @@ class RandomStarts:
     Batches of random trials run at growing trial volumes (``volume_stages``);
     converged trials that explain enough peaks are polished and scored, near
     misses are restarted locally, and the search of a lattice ends one stage past
-    the first solution (M_N ≥ ``solution_m``, at most one line unexplained). A later pass runs twice the trials per stage (up to
+    the first full solution. A later pass runs twice the trials per stage (up to
     ``MAX_TRIALS_PER_STAGE``) on the lattice's continued stream.
     """
 
@@ -384,10 +384,10 @@ class RandomStarts:
                 found += polished_trials(search, bravais, local, v_lo, v_hi)
             candidates += found
             search.count_trials(bravais.value, trials, max((c.score for c in candidates), default=-np.inf))
-            # A solution may leave one line unexplained: an impurity line is common, and waiting for a cell that
-            # explains it too ran every stage of every lattice of the system (most of an orthorhombic search).
+            # A solution explains every line: one that leaves a line can be a sub-cell of the truth several
+            # stages further (tungsten's cI lines as cP a/√2, all but one), which one more stage would not reach.
             if first_solution_stage is None and any(
-                c.figures.m >= config.solution_m and c.figures.n_unindexed <= 1 for c in found
+                c.figures.m >= config.solution_m and c.figures.n_unindexed == 0 for c in found
             ):
                 first_solution_stage = stage
             # One stage past the first full solution catches a larger cell that explains more.
