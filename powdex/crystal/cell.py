@@ -16,6 +16,7 @@ validated single-cell type that users see.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -139,16 +140,21 @@ class Cell:
     gamma: float = 90.0
 
     def __post_init__(self) -> None:
+        # Plain floats, not numpy: the indexer makes thousands of cells, and numpy's per-call overhead on six
+        # numbers was most of the cost of making one.
         for name in PARAMETER_NAMES:
             value = float(getattr(self, name))
             object.__setattr__(self, name, value)
-            if not np.isfinite(value):
+            if not math.isfinite(value):
                 raise ValueError(f"cell parameter {name} = {value} is not finite")
         if min(self.a, self.b, self.c) <= 0:
             raise ValueError(f"cell lengths must be positive, got {self.a}, {self.b}, {self.c}")
         if not all(0 < x < 180 for x in (self.alpha, self.beta, self.gamma)):
             raise ValueError("cell angles must lie in (0, 180) degrees")
-        if not _positive_definite(metric_tensor(self.parameters)):
+        # With positive lengths and angles in (0°, 180°) the metric tensor is positive definite exactly when its
+        # determinant, a²b²c² times this factor, is positive (Sylvester's criterion; the 2 × 2 minor is a²b² sin²γ).
+        ca, cb, cg = (math.cos(math.radians(x)) for x in (self.alpha, self.beta, self.gamma))
+        if not 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg > 0:
             raise ValueError(
                 f"angles {self.alpha}, {self.beta}, {self.gamma} do not form a cell (zero or imaginary volume)"
             )

@@ -86,6 +86,13 @@ class LatticeSystem(str, Enum):
         """Higher for more symmetric systems; ties between candidates go to the higher rank."""
         return _SYMMETRY_RANK[self]
 
+    @property
+    def special_cases(self) -> frozenset[LatticeSystem]:
+        """The other lattice systems whose lattices are special metrics of this system's (a cubic lattice is a
+        tetragonal one with c = a, a hexagonal one an orthorhombic C one with b = √3 a, a rhombohedral one a
+        monoclinic C one): a cell of this system can be a lower-symmetry description of theirs."""
+        return _SPECIAL_CASES[self]
+
     def design_matrix(self, hkl) -> np.ndarray:
         """H (…, n_free) with q² = H @ x for Miller indices (…, 3)."""
         return miller_terms(hkl) @ self.coefficient_map.T
@@ -142,6 +149,18 @@ _SYMMETRY_RANK = {
     LatticeSystem.TETRAGONAL: 4,
     LatticeSystem.HEXAGONAL: 5,
     LatticeSystem.CUBIC: 6,
+}
+
+
+_SPECIAL_CASES = {
+    LatticeSystem.CUBIC: frozenset(),
+    LatticeSystem.HEXAGONAL: frozenset(),
+    LatticeSystem.RHOMBOHEDRAL: frozenset({LatticeSystem.CUBIC}),
+    LatticeSystem.TETRAGONAL: frozenset({LatticeSystem.CUBIC}),
+    LatticeSystem.ORTHORHOMBIC: frozenset({LatticeSystem.CUBIC, LatticeSystem.TETRAGONAL, LatticeSystem.HEXAGONAL}),
+    LatticeSystem.MONOCLINIC: frozenset({LatticeSystem.CUBIC, LatticeSystem.TETRAGONAL, LatticeSystem.HEXAGONAL,
+                                         LatticeSystem.RHOMBOHEDRAL, LatticeSystem.ORTHORHOMBIC}),
+    LatticeSystem.TRICLINIC: frozenset(LatticeSystem) - {LatticeSystem.TRICLINIC},
 }
 
 

@@ -56,12 +56,16 @@ def _reference(axes: LatticeSystem, bravais: BravaisLattice | None, max_index: i
     r = np.arange(-max_index, max_index + 1)
     hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
     hkl = hkl[np.any(hkl != 0, axis=1)]
-    if bravais is not None:
+    if bravais is not None and bravais.centring != "P":  # a primitive lattice forbids nothing
         hkl = hkl[bravais.allowed(hkl)]
     # Prefer the representative with most non-negative indices, then the smallest.
     preference = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], (hkl < 0).sum(axis=1)))
     hkl = hkl[preference]
-    _, first = np.unique(spacing_invariants(axes, hkl), axis=0, return_index=True)
+    # One integer per distinct row of invariants: a 1-D unique is many times faster than a row-wise one.
+    invariants = spacing_invariants(axes, hkl)
+    low = invariants.min(axis=0)
+    key = np.ravel_multi_index((invariants - low).T, tuple(invariants.max(axis=0) - low + 1))
+    _, first = np.unique(key, return_index=True)
     hkl = hkl[np.sort(first)]
     order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], _nominal_spacing(axes, hkl)))
     out = np.ascontiguousarray(hkl[order])

@@ -55,7 +55,7 @@ from powdex.crystal.miller import MAX_INDEX
 from powdex.indexing.extinction import ExtinctionClass
 from powdex.indexing.figures_of_merit import FiguresOfMerit, figures_of_merit
 from powdex.indexing.observations import Observations
-from powdex.peaks import q2_to_two_theta
+from powdex.peaks import q2_to_two_theta, two_theta_to_q2
 
 
 @dataclass(frozen=True)
@@ -175,10 +175,13 @@ class CandidateEvaluator:
     """Polishes trial solutions of one Bravais lattice and scores them against the observations."""
 
     def __init__(self, bravais: BravaisLattice, obs: Observations, model: ScoringModel, zero_shift: bool,
-                 max_index: int = MAX_INDEX):
+                 max_index: int = MAX_INDEX, max_unindexed: int | None = None):
         """``max_index``: the largest |h|, |k|, |l| of the reflections considered; cells whose edges reach
-        further within the observed range (edge × q of the last line) lose lines."""
+        further within the observed range (edge × q of the last line) lose lines. ``max_unindexed``: a polished
+        cell that leaves more of the figure-of-merit lines unexplained is not scored (None; most polished
+        trials of a wrong lattice system leave several, and scoring is most of a polish's time)."""
         self.bravais = bravais
+        self.max_unindexed = max_unindexed
         self.obs = obs
         self.model = model
         self.refine_zero = zero_shift
@@ -186,6 +189,8 @@ class CandidateEvaluator:
         self.design = bravais.axes.design_matrix(self.hkl)
         span = obs.two_theta[-1] + model.resolution
         self.tt_limit = span
+        # Reflections past this q² lie beyond tt_limit + 1°: left out before their 2θ is computed.
+        self.q2_limit = float(two_theta_to_q2(min(span + 1.0, 179.999), obs.wavelength))
         self.log_impurity = np.log(model.impurity_fraction / span)
         # A peak is a line when the noise model at σ = two_theta_error beats the impurity model.
         log_peak = np.log((1 - model.impurity_fraction) / (model.two_theta_error * np.sqrt(2 * np.pi)))
@@ -198,10 +203,10 @@ class CandidateEvaluator:
 
     def _lines(self, x: np.ndarray) -> _Lines:
         q2 = self.design @ x
-        tt = q2_to_two_theta(q2, self.obs.wavelength)
-        keep = np.flatnonzero(np.isfinite(tt) & (tt <= self.tt_limit + 1.0))
-        keep = keep[np.argsort(tt[keep], kind="stable")]
-        tt_sorted = tt[keep]
+        keep = np.flatnonzero((q2 >= 0) & (q2 <= self.q2_limit))
+        # 2θ rises with q²: sorting by q² orders the lines.
+        keep = keep[np.argsort(q2[keep], kind="stable")]
+        tt_sorted = q2_to_two_theta(q2[keep], self.obs.wavelength)
         line_id = np.concatenate([[0], np.cumsum(np.diff(tt_sorted) > self.model.resolution)]).astype(int)
         counts = np.bincount(line_id)
         design = np.zeros((len(counts), self.design.shape[1]))
@@ -240,9 +245,9 @@ class CandidateEvaluator:
             solution, *_ = np.linalg.lstsq(a, target, rcond=None)
             new_x = solution[: len(x)]
             new_zero = float(solution[-1]) if self.refine_zero else 0.0
-            if not np.all(np.isfinite(self.bravais.axes.lattice_parameters(new_x))):
+            if not _is_lattice(self.bravais.axes.coefficients(new_x)):
                 return None
-            converged = np.allclose(new_x, x, rtol=1e-10, atol=0) and abs(new_zero - zero) < 1e-8
+            converged = bool(np.all(np.abs(new_x - x) <= 1e-10 * np.abs(x))) and abs(new_zero - zero) < 1e-8
             x, zero = new_x, new_zero
             if converged:
                 break
@@ -304,6 +309,9 @@ class CandidateEvaluator:
         nearest = self._assign(lines.two_theta, tt_true)
         resid = (tt_true - lines.two_theta[nearest]) * obs.weight
         matched = np.abs(resid) <= self.match_window
+        n_fom = min(model.n_figure_of_merit, obs.n)
+        if self.max_unindexed is not None and n_fom - int(matched[:n_fom].sum()) > self.max_unindexed:
+            return None
         n_matched = int(matched.sum())
         a = self._weighted_design(lines, nearest[matched], matched)
         if n_matched <= a.shape[1]:
@@ -327,7 +335,8 @@ class CandidateEvaluator:
             tt_true,
             lines.two_theta[nearest],
             matched,
-            np.unique(np.round(q2_all[q2_all > 0], 12)),
+            # Only lines up to the N-th peak count (q2_limit lies past the last peak).
+            np.unique(np.round(q2_all[(q2_all > 0) & (q2_all <= self.q2_limit)], 12)),
             model.n_figure_of_merit,
         )
         try:
@@ -346,6 +355,17 @@ class CandidateEvaluator:
             n_lines_predicted=n_lines,
             penalties=penalties,
         )
+
+
+def _is_lattice(coefficients: np.ndarray) -> bool:
+    """Whether reciprocal coefficients (hh, kk, ll, hk, hl, kl) describe a lattice: a finite, positive-definite
+    reciprocal metric (Sylvester's criterion in plain floats: the polish asks once per iteration, and numpy's
+    per-call overhead on one 3 × 3 matrix is most of a polish's time)."""
+    a, b, c, d, e, f = (float(v) for v in coefficients)
+    d, e, f = d / 2, e / 2, f / 2
+    minor2 = a * b - d * d
+    det = a * (b * c - f * f) - d * (d * c - f * e) + e * (d * f - b * e)
+    return bool(math.isfinite(det) and a > 0 and minor2 > 0 and det > 0)
 
 
 def short_vector_penalty(lengths: np.ndarray, model: ScoringModel) -> tuple[float, tuple[str, ...]]:

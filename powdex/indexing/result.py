@@ -37,6 +37,7 @@ class IndexingResult:
     peaks: PeakList | None = None
     settings: dict = field(default_factory=dict)  # {"indexing": IndexingConfig as JSON, ...: how peaks were read}
     settings_fingerprint: str = ""  # ``powdex.indexing.config.settings_fingerprint`` of the settings
+    details: tuple[str, ...] = ()  # what the search records but need not tell on every run (kept in the JSON)
     # Per candidate: the calibrated probability that its equivalent set holds the true cell
     # (``powdex.indexing.confidence``); empty for a document written before it was computed.
     probabilities: tuple[float, ...] = ()
@@ -75,6 +76,7 @@ class IndexingResult:
             "trials": self.trials,
             "skipped_systems": [s.value for s in self.skipped],
             "notes": list(self.notes),
+            "details": list(self.details),
             "candidates": [c.to_dict() | ({"probability": p} if p is not None else {})
                            for c, p in zip(self.candidates, self._probability_per_candidate())],
         }
@@ -101,6 +103,7 @@ class IndexingResult:
                 peaks=_peaks_from(document["peaks"], str(document["source"])) if "peaks" in document else None,
                 settings=dict(document.get("settings", {})),
                 settings_fingerprint=str(document.get("settings_fingerprint", "")),
+                details=tuple(document.get("details", [])),
                 probabilities=tuple(float(c["probability"]) for c in candidates) if known and candidates else (),
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -13,8 +13,11 @@ pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 Lattice systems are searched from the highest symmetry down. After each, the
 best candidates are checked for sub-cells, and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
-score that leaves at most one line unexplained): lower symmetries cannot beat
-it. A pass over the lattice systems that ends with nothing of M_N ≥
+score that leaves at most one line unexplained), its own lattice system is
+searched or it explains every line, and every lattice system whose lattices are
+special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
+stops the search after cubic): lower symmetries cannot beat it.
+Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
 trials per stage and free parameter misses about half the monoclinic patterns of
@@ -39,6 +42,7 @@ import numpy as np
 
 from powdex.crystal import (
     BravaisLattice,
+    ConventionalCell,
     LatticeSystem,
     conventional_cell,
     niggli_reduce,
@@ -118,6 +122,7 @@ class IndexingSearch:
         self._evaluators: dict[tuple[BravaisLattice, int], CandidateEvaluator] = {}
         self._svd: dict[BravaisLattice, SvdIndexSearch] = {}
         self._polished_cells: dict[tuple, Candidate | None] = {}
+        self._conventional_cells: dict[tuple, ConventionalCell | None] = {}
         self._trials_of: dict[str, int] = {}
         # Made once, here: the observations above cost nothing next to the search.
         self.deadline = Deadline.after(config.time_limit)
@@ -174,7 +179,7 @@ class IndexingSearch:
         key = (bravais, max_index)
         if key not in self._evaluators:
             self._evaluators[key] = CandidateEvaluator(bravais, self.obs, self.model, self.config.zero_shift,
-                                                      max_index)
+                                                      max_index, self.config.max_unindexed)
         return self._evaluators[key]
 
     def _max_index_for(self, cell) -> int:
@@ -196,9 +201,8 @@ class IndexingSearch:
 
     def polished(self, bravais: BravaisLattice, x: np.ndarray, zero_shift: float = 0.0) -> Candidate | None:
         """The polished and scored candidate from free parameters ``x`` of ``bravais``'s conventional axes;
-        None if the polish fails or leaves more than ``max_unindexed`` lines."""
-        cand = self.evaluator(bravais).evaluate(x, zero_shift)
-        return cand if cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed else None
+        None if the polish fails or leaves more than ``max_unindexed`` lines (the evaluator's check)."""
+        return self.evaluator(bravais).evaluate(x, zero_shift)
 
     def polished_cell(self, conventional, zero_shift: float = 0.0) -> Candidate | None:
         """``polished`` for a conventional cell (``powdex.crystal.conventional_cell``) in its Bravais lattice."""
@@ -207,9 +211,8 @@ class IndexingSearch:
         key = (bravais, tuple(np.round(conventional.cell.parameters, 5)), round(zero_shift, 6))
         if key not in self._polished_cells:
             evaluator = self.evaluator(bravais, self._max_index_for(conventional.cell))
-            cand = evaluator.evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell), zero_shift)
-            ok = cand is not None and cand.figures.n_unindexed <= self.config.max_unindexed
-            self._polished_cells[key] = cand if ok else None
+            self._polished_cells[key] = evaluator.evaluate(bravais.axes.free_reciprocal_parameters(conventional.cell),
+                                                           zero_shift)
         return self._polished_cells[key]
 
     def count_trials(self, label: str, trials: int, best: float = -np.inf) -> None:
@@ -230,14 +233,22 @@ class IndexingSearch:
             settled = False
             trials_before = self.trials
             for system in self.systems:
-                for _, method in methods:
+                for name, method in methods:
                     if self.deadline.expired():
                         break
-                    self.found.extend(method.search(self, system, search_pass))
+                    started = time.perf_counter()
+                    new = method.search(self, system, search_pass)
+                    self.found.extend(new)
+                    best_new = max(new, key=lambda c: c.score, default=None)
+                    logger.debug("%s: pass %d, %s, %s: %.2f s, %d candidates%s", self.obs.source, search_pass,
+                                 system.value, name, time.perf_counter() - started, len(new),
+                                 "" if best_new is None else f", best {best_new.bravais.value} M = "
+                                 f"{best_new.figures.m:.1f} score {best_new.score:.1f}")
                 if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
                     continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
                 # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
                 # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
+                started = time.perf_counter()
                 while not self.deadline.expired():
                     fresh = [c for c in rank_candidates(self.found)[: config.subcell_checks]
                              if id(c) not in derived_from]
@@ -247,10 +258,18 @@ class IndexingSearch:
                         derived_from.add(id(cand))
                         self.found.extend(self.subcells(cand))
                 best = rank_candidates(self.found)
-                searched = self.systems[: self.systems.index(system) + 1]
-                # A sub-cell can belong to a system not searched yet (an oC from an hP super-cell
-                # whose lattice is tetragonal): stopping then would skip a higher symmetry.
-                settled = bool(best) and best[0].bravais.lattice_system in searched and self.decisive(best[0])
+                logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
+                             system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
+                searched = set(self.systems[: self.systems.index(system) + 1])
+                # A sub-cell can belong to a system not searched yet. It settles the search when it explains
+                # every line (one that leaves a line can be a sub-cell of a larger cell of its system, which that
+                # system's search would find) and every system whose lattices are special cases of its own is
+                # searched: a decisive oC from an hP super-cell may still be a tP lattice described with less
+                # symmetry, but a decisive tP from a cP super-cell (searched) has no higher description left, and
+                # searching hP and hR first would only cost time.
+                settled = bool(best) and self.decisive(best[0]) and (
+                    best[0].bravais.lattice_system in searched or best[0].figures.n_unindexed == 0) and (
+                    best[0].bravais.lattice_system.special_cases & set(self.systems)) <= searched
                 if settled or self.deadline.expired():
                     break
             best = rank_candidates(self.found)
@@ -268,14 +287,17 @@ class IndexingSearch:
         # the space groups of the cell they take.
         ranked = rank_candidates(self.found)[: config.top]
         ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(ranked)]
+        notes, details = self._notes(ranked)
         return IndexingResult(
-            ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, self._notes(ranked),
-            self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config),
+            ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, notes,
+            self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
             probabilities=candidate_probabilities(ranked),
         )
 
-    def _notes(self, ranked: list[Candidate]) -> tuple[str, ...]:
+    def _notes(self, ranked: list[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What the user should hear about this search, and what is only recorded (``IndexingResult.details``)."""
         notes = list(self.obs.notes)
+        details: list[str] = []
         fewest = min(peaks_needed(s, self.config.zero_shift) for s in self.systems) + CHECK_LINES
         if self.obs.n < fewest:
             notes.append(f"{self.obs.n} peaks cannot decide a cell: a cell fitted to the free parameters' own "
@@ -286,8 +308,16 @@ class IndexingSearch:
                             if self.zero_shift_window > self.config.zero_shift_window else ""))
         rejected = self._rejected_short + self._count_rejected_short()
         if rejected:
-            notes.append(f"{rejected} cells rejected: a lattice vector shorter than --min-length "
+            rejection = (f"{rejected} cells rejected: a lattice vector shorter than --min-length "
                          f"{self.config.min_length:g} Å")
+            # Nearly every search rejects degenerate cells under the default floor (one axis under an ångström
+            # indexes any zone's lines): worth a user's attention only when nothing convincing was found, as for a
+            # high-pressure phase whose true cell has a vector that short. A floor the user raised is told always.
+            default_floor = self.config.min_length == IndexingConfig.model_fields["min_length"].default
+            if default_floor and ranked and ranked[0].figures.m >= self.config.solution_m:
+                details.append(rejection)
+            else:
+                notes.append(rejection)
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
@@ -300,7 +330,9 @@ class IndexingSearch:
                          "find a better cell")
         for note in notes:
             logger.info("%s: %s", self.obs.source, note)
-        return tuple(notes)
+        for detail in details:
+            logger.debug("%s: %s", self.obs.source, detail)
+        return tuple(notes), tuple(details)
 
     def decisive(self, best: Candidate) -> bool:
         """Whether the best candidate so far is good enough to skip the lower symmetries.
@@ -371,15 +403,27 @@ class IndexingSearch:
                     if basis.parameters[:3].min() < self.model.min_length:
                         self._rejected_short += 1
                         continue
-                    conventional = conventional_cell(basis, "P", 2e-3)
                 except ValueError:
                     continue
-                if conventional.bravais.lattice_system not in self.systems:
+                conventional = self._conventional(basis, "P", 2e-3)
+                if conventional is None or conventional.bravais.lattice_system not in self.systems:
                     continue
                 new = self.polished_cell(conventional, cand.zero_shift)
                 if new is not None:
                     out.append(self._in_metric_symmetry(new))
         return out
+
+    def _conventional(self, cell, centring: str, length_tolerance: float) -> ConventionalCell | None:
+        """``conventional_cell``, None where spglib finds no symmetry, once per lattice: the sub-lattices of a
+        symmetric cell come in sets that are one lattice in other bases (a cubic cell's three doubled axes), and
+        each spglib call costs a millisecond."""
+        try:
+            key = (tuple(np.round(niggli_reduce(cell, centring).cell.parameters, 6)), length_tolerance)
+            if key not in self._conventional_cells:
+                self._conventional_cells[key] = conventional_cell(cell, centring, length_tolerance)
+        except ValueError:
+            return None
+        return self._conventional_cells[key]
 
     def _in_metric_symmetry(self, cand: Candidate) -> Candidate:
         """``cand`` polished in the Bravais lattice its refined metric has, when that is a higher one.
@@ -388,11 +432,8 @@ class IndexingSearch:
         see a lower symmetry than the polished cell has (an oC that refines to a = b
         is a tP lattice); the polish in the higher lattice is then the candidate.
         """
-        try:
-            conventional = conventional_cell(cand.cell, cand.bravais.centring, 2e-4)
-        except ValueError:
-            return cand
-        if conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
+        conventional = self._conventional(cand.cell, cand.bravais.centring, 2e-4)
+        if conventional is None or conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
             return cand
         return self.polished_cell(conventional, cand.zero_shift) or cand
 
@@ -408,6 +449,11 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak
+
+
+def _summary(cand: Candidate) -> str:
+    return (f"{cand.bravais.value} {_cell_text(cand)} M = {cand.figures.m:.1f} score {cand.score:.1f} "
+            f"unindexed {cand.figures.n_unindexed}")
 
 
 def _cell_text(cand: Candidate) -> str:

@@ -384,6 +384,8 @@ class RandomStarts:
                 found += polished_trials(search, bravais, local, v_lo, v_hi)
             candidates += found
             search.count_trials(bravais.value, trials, max((c.score for c in candidates), default=-np.inf))
+            # A solution explains every line: one that leaves a line can be a sub-cell of the truth several
+            # stages further (tungsten's cI lines as cP a/√2, all but one), which one more stage would not reach.
             if first_solution_stage is None and any(
                 c.figures.m >= config.solution_m and c.figures.n_unindexed == 0 for c in found
             ):

@@ -6,6 +6,7 @@ import pytest
 from powdex.crystal import (
     BravaisLattice,
     Cell,
+    LatticeSystem,
     conventional_cell,
     niggli_reduce,
     reference_miller_indices,
@@ -124,3 +125,20 @@ def test_standard_setting_keeps_the_lattice_and_transforms_indices(bravais, cell
         assert std.beta >= 90
     if bravais == "mP":
         assert std.a <= std.c and std.beta - 90 < 30  # Gauss-reduced ac plane
+
+
+def test_special_cases_are_the_higher_lattice_systems_whose_lattices_a_system_describes():
+    # A cubic cell fits tetragonal and orthorhombic axes; an orthohexagonal C cell (b = √3 a) is a hexagonal
+    # lattice; a cubic lattice in rhombohedral axes (α = 60°) is cF; nothing is a special case of cubic or hexagonal.
+    assert LatticeSystem.TETRAGONAL.special_cases == {LatticeSystem.CUBIC}
+    assert LatticeSystem.TETRAGONAL.is_compatible(Cell(5, 5, 5)) and LatticeSystem.ORTHORHOMBIC.is_compatible(Cell(5, 5, 5))
+    assert conventional_cell(Cell(4.0, 4.0 * 3**0.5, 6.0), "C").bravais is BravaisLattice.hP
+    assert LatticeSystem.HEXAGONAL in LatticeSystem.ORTHORHOMBIC.special_cases
+    assert conventional_cell(Cell(4.0, 4.0, 4.0, 60, 60, 60)).bravais is BravaisLattice.cF
+    assert LatticeSystem.CUBIC in LatticeSystem.RHOMBOHEDRAL.special_cases
+    assert not LatticeSystem.CUBIC.special_cases and not LatticeSystem.HEXAGONAL.special_cases
+    for system in LatticeSystem:
+        for special in system.special_cases:
+            # More symmetric, and the relation is transitive.
+            assert special.symmetry_rank > system.symmetry_rank
+            assert special.special_cases <= system.special_cases

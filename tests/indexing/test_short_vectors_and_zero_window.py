@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from powdex.crystal import BravaisLattice, Cell, same_lattice
-from powdex.indexing import IndexingConfig, IndexingSearch, PeakListFaults, index, synthetic_peaks
+from powdex.indexing import IndexingConfig, IndexingResult, IndexingSearch, PeakListFaults, index, synthetic_peaks
 from powdex.indexing.candidate import ScoringModel, short_vector_penalty
 
 SILICON = Cell(5.4312, 5.4312, 5.4312)
@@ -46,11 +46,24 @@ def test_a_high_pressure_cell_below_the_soft_length_is_still_found_first():
     assert best.penalties and any(n.startswith("candidate 1 (hP") and "1.700 Å" in n for n in result.notes)
 
 
-def test_min_length_rejects_shorter_cells_and_the_notes_count_them():
+def test_min_length_rejects_shorter_cells_and_the_notes_count_them_when_nothing_convincing_was_found():
     search, cand = _true_candidate(Cell(5.74, 5.74, 2.03), "tP", IndexingConfig(min_length=2.1))
     assert cand is None
-    notes = search._notes([])
+    notes, details = search._notes([])
     assert any("cells rejected: a lattice vector shorter than --min-length 2.1 Å" in n for n in notes)
+    assert details == ()
+
+
+def test_rejected_degenerate_cells_are_recorded_but_not_told_when_a_convincing_cell_was_found(tmp_path):
+    # Silicon's search rejects sub-cells with sub-ångström axes on the way to its cF cell: nothing a user must hear.
+    peaks = synthetic_peaks(SILICON, BravaisLattice.cF, 12, PeakListFaults(two_theta_noise=0.005),
+                            np.random.default_rng(2))
+    result = index(peaks, config=IndexingConfig(systems="cubic", time_limit=20))
+    assert result.best.bravais is BravaisLattice.cF and result.best.figures.m >= 10
+    assert not any("cells rejected" in n for n in result.notes)
+    assert any("cells rejected: a lattice vector shorter than --min-length 1.5 Å" in d for d in result.details)
+    result.save(tmp_path / "si.json")
+    assert IndexingResult.load(tmp_path / "si.json").details == result.details
 
 
 @pytest.mark.parametrize("offset, window, widened", [(0.1, 0.25, False), (0.45, 0.6, True)])
