@@ -4,11 +4,13 @@ Patterns are ordered (number in the file name, a metadata value such as
 temperature or time, or a list of file names from a CSV) and each is refined
 from its refined neighbour's parameters (forward or reverse).  A fit that
 degrades — Rwp more than ``rwp_jump`` times the neighbour's, a freed parameter
-held at a bound, or no convergence — is refitted as an ensemble: starts with
+held at a bound the neighbour was not held at, or no convergence — is refitted as an ensemble: starts with
 every cell length drawn uniformly within ±``cell_spread`` of the neighbour's
 (from ``seed``), the lowest χ² kept.  Plain sequential seeding cannot cross a
 jump of the cell larger than about a peak width (a phase transformation):
-narrow peaks give no gradient toward lines that far.
+narrow peaks give no gradient toward lines that far.  A phase of the plan not
+found in the neighbour (weight fraction within 3 esd of zero) starts from the
+plan's cell, not the neighbour's, which the noise set.
 
 Phases given by a CIF are refined by Rietveld's method; a plan whose one phase
 is a cell and space group is refined by a Pawley or Le Bail fit
@@ -322,7 +324,10 @@ def _jumped(before: list[PhaseResult], after: list[PhaseResult], settings: Serie
 
 
 def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesSettings, held: set[str]) -> bool:
-    if set(result.at_bounds) - held or not result.converged:
+    # A parameter the neighbour already held at the same bound (a profile term at zero, say) is no
+    # new failure, and an ensemble of cell starts cannot move it.
+    before = set(previous.result.at_bounds) if previous is not None else set()
+    if set(result.at_bounds) - held - before or not result.converged:
         return True
     if previous is None:
         return result.statistics.gof > settings.cold_gof
@@ -332,6 +337,13 @@ def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesS
 def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: PatternData, previous: SeriesEntry | None,
                      rng: np.random.Generator, executor: Executor | None):
     seed_values = _seed(previous.result) if previous is not None and isinstance(previous.result, RietveldResult) else {}
+    if seed_values:
+        # The cell of a phase not found in the neighbour is undetermined there (it wanders with the
+        # noise): start it from the plan's cell instead, where a phase about to appear is sought.
+        cold = fits.cold_start()
+        for phase in previous.result.phases:
+            if not _found(phase):
+                seed_values |= {name: value for name, value in cold.items() if name.startswith(f"{phase.name}:x")}
     result = fits.fit(data, seed_values)
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
@@ -355,6 +367,11 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
     if absent:
         flags.append("phase_absent")
     return result, result.phases, flags, sequential_rwp
+
+
+def _found(phase: PhaseResult) -> bool:
+    """Whether a phase's weight fraction exceeds 3 esd (a scale held at zero has none)."""
+    return phase.weight_fraction_esd is not None and phase.weight_fraction > 3 * phase.weight_fraction_esd
 
 
 def without_intensities(result: RefinementResult) -> RefinementResult:
