@@ -22,7 +22,7 @@ cell is within 2 esd of the truth, and whether the results equal those of the fi
 same mode (chains on N workers against chains on 1); then the patterns where the ensemble was
 chosen and those whose cell is off.  The coexistence series adds: patterns whose cubic weight
 fraction is within 0.02 (absolute) of the truth, and where the transformation was detected — the
-first pattern whose cubic fraction exceeds 3 esd and the last whose tetragonal one does (true:
+first pattern whose cubic fraction exceeds 3 esd (its scale free of zero) and the last whose tetragonal one does (true:
 ``--transition`` and ``--transition`` + ``--coexistence`` − 1).  The cubic series' cell is judged
 within 2 esd before its transition and within 0.03 % after it, where a and c coincide and the
 least-squares esds understate how far they may part.  ``sequential``: no fallback; ``ensemble``:
@@ -138,9 +138,10 @@ def phase(entry: SeriesEntry, name: str):
 
 
 def present(entry: SeriesEntry, name: str) -> bool:
-    """Whether the phase's weight fraction exceeds 3 esd (a scale held at zero has no esd: absent)."""
+    """Whether the phase's scale is free of its bound (zero) and its weight fraction exceeds 3 esd."""
     found = phase(entry, name)
-    return found.weight_fraction_esd is not None and found.weight_fraction > 3 * found.weight_fraction_esd
+    return (f"{name}:scale" not in entry.result.at_bounds and found.weight_fraction_esd is not None
+            and found.weight_fraction > 3 * found.weight_fraction_esd)
 
 
 def cells_ok(entry: SeriesEntry, true: tuple[float, float, float, float]) -> bool:

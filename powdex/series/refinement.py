@@ -4,7 +4,8 @@ Patterns are ordered (number in the file name, a metadata value such as
 temperature or time, or a list of file names from a CSV) and each is refined
 from its refined neighbour's parameters (forward or reverse).  A fit that
 degrades — Rwp more than ``rwp_jump`` times the neighbour's, a freed parameter
-held at a bound the neighbour was not held at, or no convergence — is refitted as an ensemble: starts with
+other than a profile term held at a bound the neighbour was not held at, or no
+convergence — is refitted as an ensemble: starts with
 every cell length drawn uniformly within ±``cell_spread`` of the neighbour's
 (from ``seed``), the lowest χ² kept.  Plain sequential seeding cannot cross a
 jump of the cell larger than about a peak width (a phase transformation):
@@ -46,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from powdex.crystal import PARAMETER_NAMES, Cell
+from powdex.instrument.model import PROFILE_NAMES
 from powdex.optim.executors import Executor
 from powdex.optim.journal import Journal
 from powdex.optim.parallel import parallel_map
@@ -326,8 +328,9 @@ def _jumped(before: list[PhaseResult], after: list[PhaseResult], settings: Serie
 def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesSettings, held: set[str]) -> bool:
     # A parameter the neighbour already held at the same bound (a profile term at zero, say) is no
     # new failure, and an ensemble of cell starts cannot move it.
+    # Nor is a profile term at its physical limit (U, X or Y at zero: a width the noise cannot resolve).
     before = set(previous.result.at_bounds) if previous is not None else set()
-    if set(result.at_bounds) - held - before or not result.converged:
+    if set(result.at_bounds) - held - before - set(PROFILE_NAMES) or not result.converged:
         return True
     if previous is None:
         return result.statistics.gof > settings.cold_gof
@@ -342,13 +345,12 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         # noise): start it from the plan's cell instead, where a phase about to appear is sought.
         cold = fits.cold_start()
         for phase in previous.result.phases:
-            if not _found(phase):
+            if not _found(phase, previous.result):
                 seed_values |= {name: value for name, value in cold.items() if name.startswith(f"{phase.name}:x")}
     result = fits.fit(data, seed_values)
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
-    # A scale held at zero is a phase absent from this pattern: a result, not a failed fit.
-    absent = {name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0}
+    absent = _absent(result)
     if settings.fallback and _degraded(result, previous, settings, absent):
         around = seed_values if seed_values else fits.cold_start()
         starts = _ensemble_starts(around, settings.ensemble_starts, settings.cell_spread, rng)
@@ -361,7 +363,7 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         result = best
         logger.info("%s: Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", data.source, sequential_rwp,
                     len(candidates), result.statistics.rwp)
-        absent = {name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0}
+        absent = _absent(result)
     if set(result.at_bounds) - absent:
         flags.append("at_bound")
     if absent:
@@ -369,9 +371,16 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
     return result, result.phases, flags, sequential_rwp
 
 
-def _found(phase: PhaseResult) -> bool:
-    """Whether a phase's weight fraction exceeds 3 esd (a scale held at zero has none)."""
-    return phase.weight_fraction_esd is not None and phase.weight_fraction > 3 * phase.weight_fraction_esd
+def _absent(result: RietveldResult) -> set[str]:
+    """The scales held at their bound, zero (a held parameter sits within a small fraction of its
+    range of the bound, not on it): phases absent from this pattern, a result, not a failed fit."""
+    return {name for name in result.at_bounds if name.endswith(":scale")}
+
+
+def _found(phase: PhaseResult, result: RietveldResult) -> bool:
+    """Whether the phase's scale is free of its bound and its weight fraction exceeds 3 esd."""
+    return (f"{phase.name}:scale" not in result.at_bounds and phase.weight_fraction_esd is not None
+            and phase.weight_fraction > 3 * phase.weight_fraction_esd)
 
 
 def without_intensities(result: RefinementResult) -> RefinementResult:
