@@ -21,9 +21,12 @@ the time on one core of a quiet machine) and per pattern, patterns with GoF ≤ 
 cell is within 2 esd of the truth, and whether the results equal those of the first run of the
 same mode (chains on N workers against chains on 1); then the patterns where the ensemble was
 chosen and those whose cell is off.  The coexistence series adds: patterns whose cubic weight
-fraction is within 0.02 (absolute) of the truth, and where the transformation was detected — the
-first pattern whose cubic fraction exceeds 3 esd (its scale free of zero) and the last whose tetragonal one does (true:
-``--transition`` and ``--transition`` + ``--coexistence`` − 1).  The cubic series' cell is judged
+fraction is within 0.02 (absolute) of the truth, and where the transformation was detected: a
+phase is found in a pattern when its scale is free of zero and its weight fraction exceeds 3 esd;
+``C from`` is the first pattern from which the cubic phase is found in every later one, ``T to``
+the last of the unbroken run of the tetragonal phase from the first pattern (true: ``--transition``
+and ``--transition`` + ``--coexistence`` − 1), and the patterns where a phase is found outside
+these runs are listed as stray.  The cubic series' cell is judged
 within 2 esd before its transition and within 0.03 % after it, where a and c coincide and the
 least-squares esds understate how far they may part.  ``sequential``: no fallback; ``ensemble``:
 one chain with the fallback; ``chains``: ``--chains`` interleaved chains with the fallback, on 1
@@ -42,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from powdex.optim.executors import LocalProcesses
 from powdex.refinement.plan import RefinementPlan
-from powdex.series.refinement import SeriesEntry, refine_series
+from powdex.series.refinement import SeriesEntry, phase_found, refine_series
 from tests.series.conftest import (
     DATA,
     PLAN_WITH_PROFILE,
@@ -97,7 +100,7 @@ def main() -> None:
                   f"widths ×{arguments.widening:g}, c/a {arguments.c_over_a:g} → 1 at {arguments.transition}")
         extra = f"{'wf ok':>7}{'C from':>8}{'T to':>6}" if coexisting else ""
         print(f"{'mode':<12}{'workers':>8}{'s':>8}{'cpu s':>8}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}{extra}"
-              f"{'same':>6}  ensemble at; cell off at" + ("; fraction off at" if coexisting else ""))
+              f"{'same':>6}  ensemble at; cell off at" + ("; fraction off at; phase stray at" if coexisting else ""))
         runs = []
         for mode in arguments.modes.split(","):
             for workers in ([int(w) for w in arguments.workers.split(",")] if mode == "chains" else [1]):
@@ -118,8 +121,13 @@ def main() -> None:
                     cell_off = [e.position for e, true in zip(result.entries, truth) if not cells_ok(e, true)]
                     fraction_off = [e.position for e, true in zip(result.entries, truth)
                                     if not abs(phase(e, "C").weight_fraction - true[3]) <= 0.02]
-                    cubic_from = next((e.position for e in result.entries if present(e, "C")), None)
-                    tetragonal_to = max((e.position for e in result.entries if present(e, "T")), default=None)
+                    cubic = [present(e, "C") for e in result.entries]
+                    tetragonal = [present(e, "T") for e in result.entries]
+                    # The onset of the cubic phase's last unbroken run, the end of the tetragonal one's first.
+                    cubic_from = next((k for k in range(len(cubic)) if all(cubic[k:])), None)
+                    tetragonal_to = next((k - 1 for k in range(len(tetragonal)) if not tetragonal[k]), None)
+                    stray = [k for k in range(len(cubic)) if (cubic[k] and (cubic_from is None or k < cubic_from))
+                             or (tetragonal[k] and tetragonal_to is not None and k > tetragonal_to)]
                     extra = (f"{len(result.entries) - len(fraction_off):>7}{cubic_from!s:>8}"
                              f"{tetragonal_to!s:>6}")
                 else:
@@ -130,7 +138,7 @@ def main() -> None:
                 print(f"{mode:<12}{workers:>8}{seconds:>8.1f}{cpu_seconds:>8}{seconds / len(patterns):>10.2f}"
                       f"{good_fit:>9}{len(result.entries) - len(cell_off):>9}{extra}"
                       f"{'-' if same is None else str(same):>6}  {chosen}; {cell_off}"
-                      + (f"; {fraction_off}" if coexisting else ""), flush=True)
+                      + (f"; {fraction_off}; {stray}" if coexisting else ""), flush=True)
 
 
 def phase(entry: SeriesEntry, name: str):
@@ -138,10 +146,7 @@ def phase(entry: SeriesEntry, name: str):
 
 
 def present(entry: SeriesEntry, name: str) -> bool:
-    """Whether the phase's scale is free of its bound (zero) and its weight fraction exceeds 3 esd."""
-    found = phase(entry, name)
-    return (f"{name}:scale" not in entry.result.at_bounds and found.weight_fraction_esd is not None
-            and found.weight_fraction > 3 * found.weight_fraction_esd)
+    return phase_found(phase(entry, name), entry.result)
 
 
 def cells_ok(entry: SeriesEntry, true: tuple[float, float, float, float]) -> bool:

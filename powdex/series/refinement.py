@@ -4,8 +4,8 @@ Patterns are ordered (number in the file name, a metadata value such as
 temperature or time, or a list of file names from a CSV) and each is refined
 from its refined neighbour's parameters (forward or reverse).  A fit that
 degrades — Rwp more than ``rwp_jump`` times the neighbour's, a freed parameter
-other than a profile term held at a bound the neighbour was not held at, or no
-convergence — is refitted as an ensemble: starts with
+held at a bound the neighbour was not held at (other than a profile term or a
+parameter of a phase not found), or no convergence — is refitted as an ensemble: starts with
 every cell length drawn uniformly within ±``cell_spread`` of the neighbour's
 (from ``seed``), the lowest χ² kept.  Plain sequential seeding cannot cross a
 jump of the cell larger than about a peak width (a phase transformation):
@@ -345,13 +345,13 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         # noise): start it from the plan's cell instead, where a phase about to appear is sought.
         cold = fits.cold_start()
         for phase in previous.result.phases:
-            if not _found(phase, previous.result):
+            if not phase_found(phase, previous.result):
                 seed_values |= {name: value for name, value in cold.items() if name.startswith(f"{phase.name}:x")}
     result = fits.fit(data, seed_values)
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
     absent = _absent(result)
-    if settings.fallback and _degraded(result, previous, settings, absent):
+    if settings.fallback and _degraded(result, previous, settings, absent | _of_phases_not_found(result)):
         around = seed_values if seed_values else fits.cold_start()
         starts = _ensemble_starts(around, settings.ensemble_starts, settings.cell_spread, rng)
         tasks = [FitTask(fits, data, start) for start in starts[1:]]
@@ -377,7 +377,14 @@ def _absent(result: RietveldResult) -> set[str]:
     return {name for name in result.at_bounds if name.endswith(":scale")}
 
 
-def _found(phase: PhaseResult, result: RietveldResult) -> bool:
+def _of_phases_not_found(result: RietveldResult) -> set[str]:
+    """The parameters at a bound of the phases ``result`` did not find: a cell or B of a phase with no
+    intensity is undetermined, and wandering to its bound is no failed fit."""
+    lost = {phase.name for phase in result.phases if not phase_found(phase, result)}
+    return {name for name in result.at_bounds if ":" in name and name.split(":")[0] in lost}
+
+
+def phase_found(phase: PhaseResult, result: RietveldResult) -> bool:
     """Whether the phase's scale is free of its bound and its weight fraction exceeds 3 esd."""
     return (f"{phase.name}:scale" not in result.at_bounds and phase.weight_fraction_esd is not None
             and phase.weight_fraction > 3 * phase.weight_fraction_esd)
