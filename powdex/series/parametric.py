@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from powdex.files import write_atomically
+from powdex.instrument import monochromator_polarisation
 from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.refinement.errors import RefinementError
@@ -178,8 +179,10 @@ def parametric_refine(series: SeriesRefinementResult, patterns: list, plan: Refi
         values = {p.name: p.value for p in result.parameters}
         phases = [_at(phase, values) for phase in fits.phases]
         options = fits.options
+        # The perpendicular-polarised fraction the sequential fits used (rietveld_refine), not the angle.
+        polarisation = monochromator_polarisation(options["monochromator_two_theta"])
         pattern_models = [PhaseModel(phase, d.arrays[0], d.wavelengths, d.ratio, options["radiation"] or d.radiation,
-                                     options["monochromator_two_theta"], options["background_terms"])
+                                     polarisation, options["background_terms"])
                           for phase in phases]
         model = RietveldModel(pattern_models, d.arrays[0], options["background_terms"])
         p = np.array([values[name] for name in model.names])
