@@ -1,19 +1,36 @@
-"""Benchmark: Rietveld series of synthetic patterns (cell drifting 1 %, peak widths doubling,
-a tetragonal → metrically cubic transition), plain sequential seeding against the ensemble fallback,
-and interleaved chains on one or more workers.
+"""Benchmark: Rietveld series of synthetic heating patterns (cell drifting 1 %, peak widths
+doubling), plain sequential seeding against the ensemble fallback, and interleaved chains on one
+or more workers.
+
+Two series (``--series``):
+- ``coexistence`` (default): a tetragonal phase (c/a 1.02) transforms into a cubic one; the cubic
+  phase appears at pattern ``--transition`` and the tetragonal one is gone ``--coexistence``
+  patterns later, the cubic weight fraction rising linearly in between (Hill–Howard fractions of a
+  two-phase Rietveld refinement);
+- ``cubic``: one tetragonal phase (c/a ``--c-over-a``) that becomes metrically cubic (c = a) at
+  pattern ``--transition``.
 
     OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --count 100 --transition 60 \
-        --modes sequential,ensemble
+        --coexistence 10 --modes sequential,ensemble
     OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --count 100 --transition 60 \
-        --modes chains --chains 2 --workers 1,2
+        --coexistence 10 --modes chains --chains 2 --workers 1,2
+    OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --series cubic --count 100 --transition 60
 
 Prints, per mode: workers, seconds in all (wall, and this process's CPU seconds on one worker:
-the time on one core of a quiet machine) and per pattern, patterns with GoF ≤ 1.1, patterns
-whose cell is within 2 esd (before the transition) or 0.03 % (after, where a and c coincide) of
-the truth, the patterns where the ensemble was chosen, and whether the results equal those of the
-first run of the same mode (chains on N workers against chains on 1).  ``sequential``: no
-fallback; ``ensemble``: one chain with the fallback; ``chains``: ``--chains`` interleaved chains
-with the fallback, on 1 worker in this process and on N worker processes."""
+the time on one core of a quiet machine) and per pattern, patterns with GoF ≤ 1.1, patterns whose
+cell is within 2 esd of the truth, and whether the results equal those of the first run of the
+same mode (chains on N workers against chains on 1); then the patterns where the ensemble was
+chosen and those whose cell is off.  The coexistence series adds: patterns whose cubic weight
+fraction is within 0.02 (absolute) of the truth, and where the transformation was detected: a
+phase is found in a pattern when its scale is free of zero and its weight fraction exceeds 3 esd;
+``C from`` is the first pattern from which the cubic phase is found in every later one, ``T to``
+the last of the unbroken run of the tetragonal phase from the first pattern (true: ``--transition``
+and ``--transition`` + ``--coexistence`` − 1), and the patterns where a phase is found outside
+these runs are listed as stray.  The cubic series' cell is judged
+within 2 esd before its transition and within 0.03 % after it, where a and c coincide and the
+least-squares esds understate how far they may part.  ``sequential``: no fallback; ``ensemble``:
+one chain with the fallback; ``chains``: ``--chains`` interleaved chains with the fallback, on 1
+worker in this process and on N worker processes."""
 
 from __future__ import annotations
 
@@ -28,38 +45,62 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from powdex.optim.executors import LocalProcesses
 from powdex.refinement.plan import RefinementPlan
-from powdex.series.refinement import refine_series
-from tests.series.conftest import DATA, PLAN_WITH_PROFILE, transition_series
+from powdex.series.refinement import SeriesEntry, phase_found, refine_series
+from tests.series.conftest import (
+    DATA,
+    PLAN_WITH_PROFILE,
+    TWO_PHASE_PLAN_WITH_PROFILE,
+    coexistence_series,
+    transition_series,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", choices=["coexistence", "cubic"], default="coexistence")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--transition", type=int, default=60)
+    parser.add_argument("--coexistence", type=int, default=10, help="patterns holding both phases "
+                        "(coexistence series)")
     parser.add_argument("--step", type=float, default=0.03, help="2θ step (degrees)")
     parser.add_argument("--ensemble-starts", type=int, default=8)
     parser.add_argument("--widening", type=float, default=2.0, help="last pattern's peak width / the first's")
-    parser.add_argument("--c-over-a", type=float, default=1.04, help="tetragonal c/a before the transition")
+    parser.add_argument("--c-over-a", type=float, default=1.04, help="tetragonal c/a before the transition "
+                        "(cubic series)")
     parser.add_argument("--drift", type=float, default=0.01, help="relative growth of the cell over the series")
     parser.add_argument("--modes", default="sequential,ensemble,chains", help="comma-separated: sequential, "
                         "ensemble, chains")
     parser.add_argument("--chains", type=int, default=2, help="interleaved chains of the chains mode")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts of the chains mode")
     arguments = parser.parse_args()
-    patterns, truth = transition_series(arguments.count, arguments.transition, step=arguments.step,
-                                       drift=arguments.drift, widening=arguments.widening,
-                                       c_over_a=arguments.c_over_a)
+    coexisting = arguments.series == "coexistence"
+    last = arguments.transition + arguments.coexistence - 1
+    if coexisting:
+        patterns, truth = coexistence_series(arguments.count, arguments.transition, last, step=arguments.step,
+                                             drift=arguments.drift, widening=arguments.widening)
+    else:
+        patterns, truth = transition_series(arguments.count, arguments.transition, step=arguments.step,
+                                            drift=arguments.drift, widening=arguments.widening,
+                                            c_over_a=arguments.c_over_a)
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "plan.toml").write_text(PLAN_WITH_PROFILE)
-        # The structure's starting c matches the first pattern's c/a.
-        cif = (DATA / "tetragonal.cif").read_text().replace("_cell_length_c 4.0800",
-                                                            f"_cell_length_c {4.0 * arguments.c_over_a:.4f}")
+        (Path(folder) / "plan.toml").write_text(TWO_PHASE_PLAN_WITH_PROFILE if coexisting else PLAN_WITH_PROFILE)
+        cif = (DATA / "tetragonal.cif").read_text()
+        if not coexisting:
+            # The structure's starting c matches the first pattern's c/a.
+            cif = cif.replace("_cell_length_c 4.0800", f"_cell_length_c {4.0 * arguments.c_over_a:.4f}")
         (Path(folder) / "tetragonal.cif").write_text(cif)
+        (Path(folder) / "cubic.cif").write_text((DATA / "cubic.cif").read_text())
         plan = RefinementPlan.from_toml(Path(folder) / "plan.toml")
-        print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, cell +{arguments.drift:.1%}, "
-              f"widths ×{arguments.widening:g}, c/a {arguments.c_over_a:g} → 1 at {arguments.transition}")
-        print(f"{'mode':<12}{'workers':>8}{'s':>8}{'cpu s':>8}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}{'same':>6}"
-              "  ensemble at; cell off at")
+        if coexisting:
+            print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, cells "
+                  f"+{arguments.drift:.1%}, widths ×{arguments.widening:g}, tetragonal (c/a 1.02) → cubic: both in "
+                  f"{arguments.transition}–{last}")
+        else:
+            print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, cell +{arguments.drift:.1%}, "
+                  f"widths ×{arguments.widening:g}, c/a {arguments.c_over_a:g} → 1 at {arguments.transition}")
+        extra = f"{'wf ok':>7}{'C from':>8}{'T to':>6}" if coexisting else ""
+        print(f"{'mode':<12}{'workers':>8}{'s':>8}{'cpu s':>8}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}{extra}"
+              f"{'same':>6}  ensemble at; cell off at" + ("; fraction off at; phase stray at" if coexisting else ""))
         runs = []
         for mode in arguments.modes.split(","):
             for workers in ([int(w) for w in arguments.workers.split(",")] if mode == "chains" else [1]):
@@ -76,19 +117,56 @@ def main() -> None:
                 same = next((documents == earlier for m, earlier in runs if m == mode), None)
                 runs.append((mode, documents))
                 good_fit = sum(e.result.statistics.gof <= 1.1 for e in result.entries)
-                cell_off = [e.position for e, (a, c) in zip(result.entries, truth)
-                            if not cell_ok(e, a, c, arguments.transition)]
+                if coexisting:
+                    cell_off = [e.position for e, true in zip(result.entries, truth) if not cells_ok(e, true)]
+                    fraction_off = [e.position for e, true in zip(result.entries, truth)
+                                    if not abs(phase(e, "C").weight_fraction - true[3]) <= 0.02]
+                    cubic = [present(e, "C") for e in result.entries]
+                    tetragonal = [present(e, "T") for e in result.entries]
+                    # The onset of the cubic phase's last unbroken run, the end of the tetragonal one's first.
+                    cubic_from = next((k for k in range(len(cubic)) if all(cubic[k:])), None)
+                    tetragonal_to = next((k - 1 for k in range(len(tetragonal)) if not tetragonal[k]), None)
+                    stray = [k for k in range(len(cubic)) if (cubic[k] and (cubic_from is None or k < cubic_from))
+                             or (tetragonal[k] and tetragonal_to is not None and k > tetragonal_to)]
+                    extra = (f"{len(result.entries) - len(fraction_off):>7}{cubic_from!s:>8}"
+                             f"{tetragonal_to!s:>6}")
+                else:
+                    cell_off = [e.position for e, (a, c) in zip(result.entries, truth)
+                                if not cell_ok(e, a, c, arguments.transition)]
+                    extra = ""
                 chosen = [e.position for e in result.entries if "ensemble" in e.flags]
-                print(f"{mode:<12}{workers:>8}{seconds:>8.1f}{cpu_seconds:>8}{seconds / len(patterns):>10.2f}{good_fit:>9}"
-                      f"{len(result.entries) - len(cell_off):>9}{'-' if same is None else str(same):>6}  "
-                      f"{chosen}; {cell_off}", flush=True)
+                print(f"{mode:<12}{workers:>8}{seconds:>8.1f}{cpu_seconds:>8}{seconds / len(patterns):>10.2f}"
+                      f"{good_fit:>9}{len(result.entries) - len(cell_off):>9}{extra}"
+                      f"{'-' if same is None else str(same):>6}  {chosen}; {cell_off}"
+                      + (f"; {fraction_off}; {stray}" if coexisting else ""), flush=True)
 
 
-def cell_ok(entry, a: float, c: float, transition: int) -> bool:
-    phase = entry.phases[0]
+def phase(entry: SeriesEntry, name: str):
+    return next(p for p in entry.phases if p.name == name)
+
+
+def present(entry: SeriesEntry, name: str) -> bool:
+    return phase_found(phase(entry, name), entry.result)
+
+
+def cells_ok(entry: SeriesEntry, true: tuple[float, float, float, float]) -> bool:
+    """Every phase present in the pattern (by the truth) has its cell lengths within 2 esd."""
+    a, c, a_cubic, cubic_fraction = true
+    wanted = ([("T", a, c)] if cubic_fraction < 1 else []) + ([("C", a_cubic, a_cubic)] if cubic_fraction > 0 else [])
+    for name, true_a, true_c in wanted:
+        found = phase(entry, name)
+        for value, esd, target in ((found.cell[0], found.cell_esd[0], true_a), (found.cell[2], found.cell_esd[2], true_c)):
+            if esd is None or abs(value - target) >= 2 * esd:
+                return False
+    return True
+
+
+def cell_ok(entry: SeriesEntry, a: float, c: float, transition: int) -> bool:
+    found = entry.phases[0]
     if entry.position < transition:
-        return abs(phase.cell[0] - a) < 2 * phase.cell_esd[0] and abs(phase.cell[2] - c) < 2 * phase.cell_esd[2]
-    return abs(phase.cell[0] - a) < 3e-4 * a and abs(phase.cell[2] - c) < 3e-4 * c
+        return abs(found.cell[0] - a) < 2 * found.cell_esd[0] and abs(found.cell[2] - c) < 2 * found.cell_esd[2]
+    return abs(found.cell[0] - a) < 3e-4 * a and abs(found.cell[2] - c) < 3e-4 * c
+
 
 if __name__ == "__main__":
     main()

@@ -179,6 +179,7 @@ def parametric_refine(series: SeriesRefinementResult, patterns: list, plan: Refi
         values = {p.name: p.value for p in result.parameters}
         phases = [_at(phase, values) for phase in fits.phases]
         options = fits.options
+        # The perpendicular-polarised fraction the sequential fits used (rietveld_refine), not the angle.
         polarisation = monochromator_polarisation(options["monochromator_two_theta"])
         pattern_models = [PhaseModel(phase, d.arrays[0], d.wavelengths, d.ratio, options["radiation"] or d.radiation,
                                      polarisation, options["background_terms"])

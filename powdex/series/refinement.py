@@ -4,11 +4,14 @@ Patterns are ordered (number in the file name, a metadata value such as
 temperature or time, or a list of file names from a CSV) and each is refined
 from its refined neighbour's parameters (forward or reverse).  A fit that
 degrades — Rwp more than ``rwp_jump`` times the neighbour's, a freed parameter
-held at a bound, or no convergence — is refitted as an ensemble: starts with
+held at a bound the neighbour was not held at (other than a profile term or a
+parameter of a phase not found), or no convergence — is refitted as an ensemble: starts with
 every cell length drawn uniformly within ±``cell_spread`` of the neighbour's
 (from ``seed``), the lowest χ² kept.  Plain sequential seeding cannot cross a
 jump of the cell larger than about a peak width (a phase transformation):
-narrow peaks give no gradient toward lines that far.
+narrow peaks give no gradient toward lines that far.  A phase of the plan not
+found in the neighbour (weight fraction within 3 esd of zero) starts from the
+plan's cell, not the neighbour's, which the noise set.
 
 Phases given by a CIF are refined by Rietveld's method; a plan whose one phase
 is a cell and space group is refined by a Pawley or Le Bail fit
@@ -44,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from powdex.crystal import PARAMETER_NAMES, Cell
+from powdex.instrument.model import PROFILE_NAMES
 from powdex.optim.executors import Executor
 from powdex.optim.journal import Journal
 from powdex.optim.parallel import parallel_map
@@ -322,7 +326,11 @@ def _jumped(before: list[PhaseResult], after: list[PhaseResult], settings: Serie
 
 
 def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesSettings, held: set[str]) -> bool:
-    if set(result.at_bounds) - held or not result.converged:
+    # A parameter the neighbour already held at the same bound (a profile term at zero, say) is no
+    # new failure, and an ensemble of cell starts cannot move it.
+    # Nor is a profile term at its physical limit (U, X or Y at zero: a width the noise cannot resolve).
+    before = set(previous.result.at_bounds) if previous is not None else set()
+    if set(result.at_bounds) - held - before - set(PROFILE_NAMES) or not result.converged:
         return True
     if previous is None:
         return result.statistics.gof > settings.cold_gof
@@ -332,12 +340,18 @@ def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesS
 def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: PatternData, previous: SeriesEntry | None,
                      rng: np.random.Generator, executor: Executor | None):
     seed_values = _seed(previous.result) if previous is not None and isinstance(previous.result, RietveldResult) else {}
+    if seed_values:
+        # The cell of a phase not found in the neighbour is undetermined there (it wanders with the
+        # noise): start it from the plan's cell instead, where a phase about to appear is sought.
+        cold = fits.cold_start()
+        for phase in previous.result.phases:
+            if not phase_found(phase, previous.result):
+                seed_values |= {name: value for name, value in cold.items() if name.startswith(f"{phase.name}:x")}
     result = fits.fit(data, seed_values)
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
-    # A scale held at zero is a phase absent from this pattern: a result, not a failed fit.
-    absent = {name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0}
-    if settings.fallback and _degraded(result, previous, settings, absent):
+    absent = _absent(result)
+    if settings.fallback and _degraded(result, previous, settings, absent | _of_phases_not_found(result)):
         around = seed_values if seed_values else fits.cold_start()
         starts = _ensemble_starts(around, settings.ensemble_starts, settings.cell_spread, rng)
         tasks = [FitTask(fits, data, start) for start in starts[1:]]
@@ -349,12 +363,31 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         result = best
         logger.info("%s: Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", data.source, sequential_rwp,
                     len(candidates), result.statistics.rwp)
-        absent = {name for name in result.at_bounds if name.endswith(":scale") and result.parameter(name).value <= 0}
+        absent = _absent(result)
     if set(result.at_bounds) - absent:
         flags.append("at_bound")
     if absent:
         flags.append("phase_absent")
     return result, result.phases, flags, sequential_rwp
+
+
+def _absent(result: RietveldResult) -> set[str]:
+    """The scales held at their bound, zero (a held parameter sits within a small fraction of its
+    range of the bound, not on it): phases absent from this pattern, a result, not a failed fit."""
+    return {name for name in result.at_bounds if name.endswith(":scale")}
+
+
+def _of_phases_not_found(result: RietveldResult) -> set[str]:
+    """The parameters at a bound of the phases ``result`` did not find: a cell or B of a phase with no
+    intensity is undetermined, and wandering to its bound is no failed fit."""
+    lost = {phase.name for phase in result.phases if not phase_found(phase, result)}
+    return {name for name in result.at_bounds if ":" in name and name.split(":")[0] in lost}
+
+
+def phase_found(phase: PhaseResult, result: RietveldResult) -> bool:
+    """Whether the phase's scale is free of its bound and its weight fraction exceeds 3 esd."""
+    return (f"{phase.name}:scale" not in result.at_bounds and phase.weight_fraction_esd is not None
+            and phase.weight_fraction > 3 * phase.weight_fraction_esd)
 
 
 def without_intensities(result: RefinementResult) -> RefinementResult:

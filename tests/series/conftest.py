@@ -64,12 +64,17 @@ cif = "cubic.cif"
 [[stages]]
 free = ["background", "scale", "cell", "zero"]
 """
+TWO_PHASE_PLAN_WITH_PROFILE = TWO_PHASE_PLAN + """[[stages]]
+free = ["profile"]
+"""
 
 
-def coexistence_series(count: int, first: int, last: int, *, step: float = 0.03, drift: float = 0.01):
+def coexistence_series(count: int, first: int, last: int, *, step: float = 0.03, drift: float = 0.01,
+                       widening: float = 1.0):
     """``count`` patterns: the tetragonal phase alone before ``first``, the cubic one alone after
-    ``last``, both between with the cubic weight fraction rising linearly; cells grow by ``drift``.
-    Returns the patterns and, per pattern, the true (a_T, c_T, a_C, cubic weight fraction)."""
+    ``last``, both between with the cubic weight fraction rising linearly; cells grow by ``drift``
+    and peak widths linearly to ``widening`` times the first's.  Returns the patterns and, per
+    pattern, the true (a_T, c_T, a_C, cubic weight fraction)."""
     tetragonal = RietveldPhase(CrystalStructure.from_cif(DATA / "tetragonal.cif"), "T")
     cubic = RietveldPhase(CrystalStructure.from_cif(DATA / "cubic.cif"), "C")
     mass = tetragonal.structure.cell_mass()  # the same atoms in both cells
@@ -78,11 +83,13 @@ def coexistence_series(count: int, first: int, last: int, *, step: float = 0.03,
         growth = 1 + drift * k / max(count - 1, 1)
         a, c, a_cubic = 4.00 * growth, 4.08 * growth, 4.04 * growth
         fraction = float(np.clip((k - first + 1) / (last - first + 2), 0.0, 1.0))
+        width = 1 + (widening - 1) * k / max(count - 1, 1)
         # Hill–Howard: W ∝ S·ZM·V, so scales for a wanted fraction at a fixed total.
         scale_t = 0.05 * (1 - fraction) / (mass * a * a * c) * 65.28
         scale_c = 0.05 * fraction / (mass * a_cubic ** 3) * 65.28
         values = {"T:scale": scale_t, "C:scale": scale_c, "bkg0": 150.0, "T:a": a, "T:b": a, "T:c": c,
                   "C:a": a_cubic, "C:b": a_cubic, "C:c": a_cubic}
+        values |= {name: DEFAULT_PROFILE[name] * width ** (2 if name in "UVW" else 1) for name in "UVWXY"}
         patterns.append(simulate_pattern([tetragonal, cubic], np.arange(20.0, 80.0, step), seed=500 + k,
                                          values=values, source=f"scan_{k:03d}.xye"))
         truth.append((a, c, a_cubic, fraction))
