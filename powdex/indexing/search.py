@@ -16,7 +16,10 @@ best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
 score that leaves at most one line unexplained), its own lattice system is
 searched or it explains every line, and every lattice system whose lattices are
 special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
-stops the search after cubic): lower symmetries cannot beat it.
+stops the search after cubic): lower symmetries cannot beat it. A cell that
+leaves one line (an impurity line) with a lower score stops it too when it leads
+every other lattice clearly, once the systems next below its own are searched
+(``settled``).
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
@@ -336,12 +339,14 @@ class IndexingSearch:
         time.
 
         A cell that leaves one line, as the true cell does beside an impurity line, often scores less than a
-        decisive one asks (0.1–1.1 per peak on ``benchmarks/index_bravais.py``), and wrong cells reach 0.79
+        decisive one asks (0.1–1.1 per peak on ``benchmarks/index_bravais.py``), and wrong cells reached 0.79
         there. Such a cell also settles the search when its M_N and score are those of a complete indexing and
-        it leads every other lattice found by ``stop_gap_per_peak``, once its own system and the systems next
-        below it are searched as well (``_next_lower``): the likeliest truth behind a high-symmetry cell that
-        misses one line is a slight distortion of it that splits a line, which those systems describe. Each
-        cell of higher volume that indexes the line must then be found and lose by the same gap.
+        it leads every other lattice found by ``stop_gap_per_peak`` (super-cells that index the line too
+        included), once its own system and the systems next below it are searched as well (``_next_lower``):
+        the likeliest truth behind a high-symmetry cell that misses one line is a slight distortion of it that
+        splits a line, which those systems describe, and a lower-symmetry super-cell that predicts many more
+        lines scores less than the cell. Calibration (33 patterns, 3 per lattice cP to oF, seed 0): it ended
+        6 searches, each on the true cell; the best wrong cell with one line left reached −0.45 per peak.
         """
         if not ranked:
             return False
