@@ -1,7 +1,7 @@
 """Unit cells, metric tensors and the reciprocal-metric form of the powder equation.
 
-Every powder indexing formula in powdex rests on one identity (section 1.1 of the
-data-driven indexing seed):
+Every powder indexing formula in powdex rests on one identity, the quadratic form
+of the reciprocal metric that indexing has used since Runge (1917) and Ito (1949):
 
     q²(hkl) = 1/d² = A h² + B k² + C l² + D hk + E hl + F kl
 
