@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from powdex.patterns.formats import PatternFormat
-from powdex.patterns.formats.common import pattern_from_columns
+from powdex.patterns.formats.common import counting_sigma, pattern_from_columns
 from powdex.patterns.pattern import Pattern
 from powdex.peaks.peaklist import PeakInputError
 
@@ -77,9 +77,9 @@ def read(path: Path, source: str) -> Pattern:
         raise PeakInputError(f"{source}: {two_theta.size} 2θ positions but {intensity.size} intensities")
     time = _number(points, "commonCountingTime", source)
     if counts is not None:
-        sigma = np.sqrt(np.maximum(intensity, 1.0))
+        sigma = counting_sigma(intensity)
     elif time:
-        sigma = np.sqrt(np.maximum(intensity * time, 1.0)) / time
+        sigma = counting_sigma(intensity * time) / time
     else:
         sigma = None
     wave = measurement.find("{*}usedWavelength")
