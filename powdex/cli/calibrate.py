@@ -102,12 +102,12 @@ def _show(calibration, written: list[Path], paths: dict) -> None:
     if calibration.ratio_esd is not None:
         table.add_row("Kα2/Kα1", f"{instrument.ratio:.4f}", f"{calibration.ratio_esd:.2g}")
     console.print(table)
-    widths = Table(title="residual width per isolated line (fitted / calibrated FWHM − 1)")
-    for column in ("hkl", "2θ", "FWHM (°)", "residual", "esd"):
+    widths = Table(title="residual width per isolated line (its own fitted FWHM / calibrated FWHM − 1)")
+    for column in ("hkl", "2θ", "line FWHM (°)", "profile FWHM (°)", "residual", "esd"):
         widths.add_column(column)
     for peak in calibration.peak_widths:
         widths.add_row(" ".join(map(str, peak.hkl)), f"{peak.two_theta:.3f}", f"{peak.fwhm:.4f}",
-                       f"{100 * peak.residual:+.2f} %", f"{100 * peak.residual_esd:.2f} %")
+                       f"{peak.profile_fwhm:.4f}", f"{100 * peak.residual:+.2f} %", f"{100 * peak.residual_esd:.2f} %")
     console.print(widths)
     for path in written:
         console.print(f"instrument: {path}")

@@ -68,11 +68,13 @@ def _select_points(pattern: Pattern, two_theta_range: tuple[float, float] | None
     return keep
 
 
-def _bounds(model: ProfileModel, p0: np.ndarray, cell_range: float) -> tuple[np.ndarray, np.ndarray]:
+def _bounds(model: ProfileModel, p0: np.ndarray, cell_range: float,
+            parameter_bounds: dict[str, tuple[float, float]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     lower, upper = np.full(model.size, -np.inf), np.full(model.size, np.inf)
+    given = {GLOBAL_NAMES.index(name): bound for name, bound in (parameter_bounds or {}).items()}
     for index, (low, high) in {ZERO: (-1.0, 1.0), U: (0.0, 1.0), V: (-1.0, 1.0), W: (1e-6, 1.0), X: (0.0, 1.0),
                                Y: (0.0, 1.0), SL: (1e-4, 0.2), HL: (1e-4, 0.2),
-                               **dict.fromkeys(SHIFTS, (-1.0, 1.0))}.items():
+                               **dict.fromkeys(SHIFTS, (-1.0, 1.0)), **given}.items():
         lower[index], upper[index] = low, high
     cell = p0[model.cell_slice]
     scale = cell_range * np.maximum(np.abs(cell), np.abs(cell[: min(3, cell.size)]).mean())
@@ -110,6 +112,7 @@ def refine(
     excluded: tuple[tuple[float, float], ...] = (),
     background_terms: int = 6,
     profile: dict[str, float] | None = None,
+    parameter_bounds: dict[str, tuple[float, float]] | None = None,
     zero: float = 0.0,
     refine_groups: tuple[str, ...] = GROUPS,
     asymmetry: bool = True,
@@ -132,7 +135,8 @@ def refine(
     this process when None), kept in ``store`` (a ``powdex.optim`` results
     store) under ``study``, so that the same call resumes; the best fit
     (lowest χ²) is returned, for Le Bail refined from it by Le Bail cycles.  ``profile`` overrides the starting U, V, W
-    (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``; ``asymmetry=False``
+    (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``, ``parameter_bounds`` the
+    (lower, upper) bounds of any of ``GLOBAL_NAMES`` (U ≥ 0, W > 0, X, Y ≥ 0 unless given); ``asymmetry=False``
     leaves the Finger–Cox–Jephcoat term out.  ``coarse_stages`` are the Le Bail
     stages that the extra starts run first, as (FWHM factor, lines fitted from
     low angle) pairs; the given cell starts with the staged fit itself.  ``refine_groups`` limits what is
@@ -212,6 +216,10 @@ def refine(
     unknown = sorted(set(shape) - set(GLOBAL_NAMES))
     if unknown:
         raise RefinementError(f"profile: unknown parameters {', '.join(unknown)}; known: U, V, W, X, Y, S/L, H/L")
+    unknown = sorted(set(parameter_bounds or {}) - set(GLOBAL_NAMES))
+    if unknown:
+        raise RefinementError(f"parameter_bounds: unknown parameters {', '.join(unknown)}; known: "
+                              f"{', '.join(GLOBAL_NAMES)}")
     for name, value in shape.items():
         p0[GLOBAL_NAMES.index(name)] = value
     if not asymmetry:
@@ -228,7 +236,7 @@ def refine(
         p0[model.width_slice] = strain_start(strain, lines.design @ p0[model.cell_slice])
     if neighbour is not None:
         _seed_from(neighbour, model, lines, p0)
-    lower, upper = _bounds(model, p0, cell_range=0.1)
+    lower, upper = _bounds(model, p0, cell_range=0.1, parameter_bounds=parameter_bounds)
     fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
                     coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
                     pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))

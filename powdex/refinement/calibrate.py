@@ -6,11 +6,10 @@ transparency; Debye–Scherrer capillary x and y displacement), the Thompson–C
 (U, V, W, X, Y) and the Finger–Cox–Jephcoat asymmetry (S/L, H/L); the result
 is an ``Instrument``.  The Kα2/Kα1 ratio, on request, by a parabola through
 χ² of fits at five ratios about the pattern's (the profile model holds the
-ratio fixed within one fit), its s.u. from the parabola's curvature.  Each isolated line is then fitted alone with its whole
-calculated profile scaled in width: the residual width per peak, the
-fraction by which the line is wider (+) or narrower (−) than the calibrated
-profile says, shows where the profile function does not describe the
-instrument.
+ratio fixed within one fit), its s.u. from the parabola's curvature.  Each isolated line is then fitted alone
+with its own Gaussian and Lorentzian widths, as in an individual-peak fit: the residual width per peak,
+the fraction by which its pseudo-Voigt FWHM is wider (+) or narrower (−) than the calibrated
+profile's at that angle, shows where the profile function does not describe the instrument.
 
 Certified cells (NIST certificates of analysis, at 22.5 °C):
 SRM 660c LaB6 a = 4.156826 Å, Pm-3m (2020 certificate);
@@ -27,11 +26,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from powdex.crystal import Cell
-from powdex.instrument import GEOMETRIES, SHIFT_TERMS, Instrument
+from powdex.instrument import GEOMETRIES, SHIFT_TERMS, Instrument, tch_fwhm
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel, tch_widths
+from powdex.refinement.profile import GLOBAL_NAMES, ZERO, ProfileModel, tch_widths
 from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.result import RefinementResult
 
@@ -56,18 +55,28 @@ CALIBRATED_GROUPS = ("background", "intensities", "zero", "profile", "asymmetry"
 # The shifts each geometry refines besides the zero: Bragg–Brentano specimen displacement (cosθ) and
 # transparency (sin2θ); Debye–Scherrer capillary displacement along (cos2θ) and across (sin2θ) the beam.
 GEOMETRY_TERMS = {"bragg-brentano": ("displacement", "transparency"), "debye-scherrer": ("capillary",)}
-# A line is measured alone when no other line lies within this many FWHM of it.
+# A line is measured alone when no other line lies within twice this many FWHM of it; its fit
+# spans this many FWHM either side.
 ISOLATION_FWHM = 3.0
 RATIO_STEPS = np.array([0.8, 0.9, 1.0, 1.1, 1.2])
+# The Caglioti Gaussian width U tan²θ + V tanθ + W may bend down (U < 0), as a lab diffractometer's
+# often does between 20 and 70° (GSAS-II and FullProf leave U's sign free): held at U ≥ 0, the
+# GSAS-II tutorial's LaB6 scan ends with U at the bound and its (100) line 6 % narrower than the
+# profile.  Only Γ_G² > 0 where the instrument is used matters; ``calibrate`` notes where it ends.
+CALIBRATION_BOUNDS = {"U": (-1.0, 1.0)}
+# Where a calibrated instrument is expected to serve: Γ_G² ≤ 0 below this 2θ is noted.
+USE_LIMIT_TWO_THETA = 150.0
 
 
 @dataclass(frozen=True)
 class PeakWidth:
-    """One isolated line: ``residual`` = its fitted width / the calibrated profile's − 1."""
+    """One isolated line fitted alone: ``fwhm`` its own pseudo-Voigt FWHM, ``profile_fwhm`` the
+    calibrated profile's at its angle, ``residual`` = fwhm / profile_fwhm − 1 with its s.u."""
 
     hkl: tuple[int, int, int]
     two_theta: float
     fwhm: float
+    profile_fwhm: float
     residual: float
     residual_esd: float
 
@@ -103,7 +112,7 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
         raise RefinementError(f"geometry: {geometry!r} is not one of {', '.join(GEOMETRIES)}")
     groups = CALIBRATED_GROUPS + GEOMETRY_TERMS[geometry]
     options = dict(method=method, refine_groups=groups, two_theta_range=two_theta_range, excluded=excluded,
-                   background_terms=background_terms, profile=profile)
+                   background_terms=background_terms, profile=profile, parameter_bounds=CALIBRATION_BOUNDS)
     notes, ratio_esd = [], None
     if refine_ratio:
         if pattern.ratio <= 0:
@@ -123,6 +132,14 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
         U=values["U"], V=values["V"], W=values["W"], X=values["X"], Y=values["Y"],
         S_L=values.get("S/L", 0.0), H_L=values.get("H/L", 0.0), source=pattern.source, notes=tuple(notes),
     )
+    end = gaussian_width_end(instrument)
+    if end is not None:
+        fitted = f"{result.two_theta[0]:.1f}–{result.two_theta[-1]:.1f}°"
+        logger.warning("calibration on %s: the Gaussian width reaches zero at 2θ = %.1f° (fitted over %s)",
+                       standard.name, end, fitted)
+        instrument = instrument.with_values(notes=(*instrument.notes, (
+            f"Gaussian width U tan²θ + V tanθ + W reaches zero at 2θ = {end:.1f}° (fitted over {fitted}): "
+            "calibrate on a scan that reaches the angles of use")))
     widths = residual_widths(result, standard)
     logger.info("calibration on %s: Rwp %.4f, %d isolated lines", standard.name, result.statistics.rwp, len(widths))
     return Calibration(instrument, result, widths, standard, ratio_esd)
@@ -142,23 +159,36 @@ def _best_ratio(pattern: Pattern, standard: Standard, options: dict) -> tuple[fl
     return best, float(np.sqrt(reduced / curvature))
 
 
+def gaussian_width_end(instrument: Instrument) -> float | None:
+    """The lowest 2θ (deg) below ``USE_LIMIT_TWO_THETA`` where U tan²θ + V tanθ + W ≤ 0, or None."""
+    two_theta = np.arange(0.0, USE_LIMIT_TWO_THETA, 0.1)
+    t = np.tan(np.radians(two_theta) / 2)
+    below = np.flatnonzero(instrument.U * t * t + instrument.V * t + instrument.W <= 0)
+    return float(two_theta[below[0]]) if below.size else None
+
+
 def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakWidth, ...]:
-    """Fit each isolated line of ``result`` alone — its calculated profile with
-    a width factor, its intensity and a constant free, the other lines and the
-    background held — and report the width factor − 1."""
+    """Fit each isolated line of ``result`` alone, as an individual-peak fit does: its own Gaussian
+    and Lorentzian FWHM, position, intensity and a straight background free, the asymmetry,
+    the Kα2 doublet and the other lines' tails held; compare its pseudo-Voigt FWHM
+    (Thompson–Cox–Hastings 1987) with the calibrated profile's at that angle.  A free width
+    per line, rather than the calibrated shape scaled, lets a line whose Gaussian/Lorentzian
+    mix differs from the profile's show its own FWHM."""
     from scipy.optimize import least_squares
 
     values = {p.name: p.value for p in result.parameters}
     globals_ = np.array([values.get(name, 0.0) for name in GLOBAL_NAMES])
     cell_x = np.array([p.value for p in result.parameters if p.name.startswith("cell_")])
-    group = resolve_space_group(standard.space_group)
-    system = lattice_system_of(group)
-    design = system.design_matrix(result.hkl)
+    design = lattice_system_of(resolve_space_group(standard.space_group)).design_matrix(result.hkl)
     positions = result.line_two_theta
-    fwhm, _, _, _ = tch_widths(np.radians(positions) / 2, *(values[name] for name in ("U", "V", "W", "X", "Y")))
+    theta = np.radians(positions) / 2
+    fwhm, _, _, _ = tch_widths(theta, *(values[name] for name in ("U", "V", "W", "X", "Y")), derivatives=False)
+    gaussian = np.sqrt(np.clip(values["U"] * np.tan(theta) ** 2 + values["V"] * np.tan(theta) + values["W"], 1e-8,
+                               None))
+    lorentzian = values["X"] * np.tan(theta) + values["Y"] / np.cos(theta)
+    x, observed, calculated, sigma = result.two_theta, result.observed, result.calculated, result.sigma
+    width_columns = [GLOBAL_NAMES.index(name) for name in ("U", "V", "W", "X", "Y")]
     found = []
-    x, observed, calculated = result.two_theta, result.observed, result.calculated
-    sigma = result.sigma
     for k in range(len(positions)):
         others = np.delete(positions, k)
         if others.size and np.min(np.abs(others - positions[k])) < ISOLATION_FWHM * fwhm[k] * 2:
@@ -166,28 +196,39 @@ def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakW
         window = np.abs(x - positions[k]) < ISOLATION_FWHM * fwhm[k]
         if window.sum() < 8 or not np.isfinite(result.line_intensity[k]) or result.line_intensity[k] <= 0:
             continue
+        model = ProfileModel(x[window], result.wavelengths, result.ratio, design[k:k + 1], background_terms=2)
+        cos_theta = np.cos(theta[k])
 
-        def line(factor: float, intensity: float, k=k, window=window) -> np.ndarray:
-            model = ProfileModel(x[window], result.wavelengths, result.ratio, design[k:k + 1], background_terms=1,
-                                 width_factor=factor)
-            p = np.concatenate([globals_, cell_x, [0.0], [intensity]])
-            return model.evaluate(p)
+        def line(q: np.ndarray, model=model, cos_theta=cos_theta) -> np.ndarray:
+            # q: shift, Γ_G, Γ_L, intensity, two background terms; the line's own widths enter as
+            # W = Γ_G² and Y = Γ_L cosθ with U, V, X at zero.
+            p = globals_.copy()
+            p[width_columns] = (0.0, 0.0, q[1] ** 2, 0.0, q[2] * cos_theta)
+            p[ZERO] += q[0]
+            return model.evaluate(np.concatenate([p, cell_x, q[4:6], q[3:4]]))
 
-        own = line(1.0, result.line_intensity[k])
+        start = np.array([0.0, gaussian[k], max(lorentzian[k], 1e-3), result.line_intensity[k], 0.0, 0.0])
+        # The observed line alone: the other lines' tails and the background taken off.
+        own = line(np.concatenate([start[:4], [0.0, 0.0]]))
         target = observed[window] - calculated[window] + own
 
         def residual(q, target=target, window=window, line=line):
-            return (target - line(q[0], q[1]) - q[2]) / sigma[window]
+            return (target - line(q)) / sigma[window]
 
-        fit = least_squares(residual, [1.0, result.line_intensity[k], 0.0],
-                            bounds=([0.2, 0.0, -np.inf], [5.0, np.inf, np.inf]), x_scale="jac")
-        jac = fit.jac
-        dof = max(window.sum() - 3, 1)
+        fit = least_squares(residual, start, x_scale="jac",
+                            bounds=([-fwhm[k], 1e-4, 0.0, 0.0, -np.inf, -np.inf],
+                                    [fwhm[k], 5 * fwhm[k], 5 * fwhm[k], np.inf, np.inf, np.inf]))
+        width = float(tch_fwhm(fit.x[1], fit.x[2]))
+        # ∂Γ/∂(Γ_G, Γ_L) by central differences; the covariance scaled by the window's χ²/dof.
+        step = 1e-6
+        gradient = np.array([(tch_fwhm(fit.x[1] + step, fit.x[2]) - tch_fwhm(fit.x[1] - step, fit.x[2])) / (2 * step),
+                             (tch_fwhm(fit.x[1], fit.x[2] + step) - tch_fwhm(fit.x[1], fit.x[2] - step)) / (2 * step)])
+        dof = max(int(window.sum()) - len(start), 1)
         try:
-            covariance = np.linalg.inv(jac.T @ jac) * (2 * fit.cost / dof)
-            esd = float(np.sqrt(max(covariance[0, 0], 0.0)))
+            covariance = np.linalg.inv(fit.jac.T @ fit.jac)[1:3, 1:3] * (2 * fit.cost / dof)
+            esd = float(np.sqrt(max(gradient @ covariance @ gradient, 0.0))) / fwhm[k]
         except np.linalg.LinAlgError:
             esd = float("nan")
-        found.append(PeakWidth(tuple(int(h) for h in result.hkl[k]), float(positions[k]), float(fwhm[k] * fit.x[0]),
-                               float(fit.x[0] - 1.0), esd))
+        found.append(PeakWidth(tuple(int(h) for h in result.hkl[k]), float(positions[k]), width, float(fwhm[k]),
+                               width / float(fwhm[k]) - 1.0, esd))
     return tuple(found)
