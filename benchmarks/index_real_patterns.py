@@ -96,7 +96,9 @@ def explain_picks(two_theta: np.ndarray, wavelength: float, cell: Cell, toleranc
     for zero in ZERO_OFFSETS:
         distance = np.min(np.abs(two_theta[:, None] - zero - lines[None, :]), axis=1)
         explained = distance <= tolerance
-        if best_explained is None or explained.sum() > best_explained.sum() + (abs(zero) < abs(best_zero)):
+        # The offset that explains the most picks; of equal ones, the smallest.
+        if best_explained is None or explained.sum() > best_explained.sum() or (
+                explained.sum() == best_explained.sum() and abs(zero) < abs(best_zero)):
             best_zero, best_explained = float(zero), explained
     reasons = []
     if abs(best_zero) >= 0.05:

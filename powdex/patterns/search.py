@@ -34,8 +34,10 @@
    Kα2 splittings above it.
 
 With a calibrated ``Instrument`` the search knows what the pattern's own
-peaks only suggest: the minimum width is at least half the instrument's FWHM
-at each angle (a sample can only broaden the instrument's lines), each position's
+peaks only suggest: a sample can only broaden the instrument's lines, so the
+minimum width is the instrument's FWHM at each angle less the pick's own width
+error (half of it for a pick at the detection limit or within two FWHM of
+another maximum, 85 % for a strong isolated one; ``instrument_width_floor``), each position's
 σ is computed with at least the instrument's width, and a tube line's replica
 positions are predicted from the Bragg angles (the positions less the
 instrument's zero and displacement shifts), where the same d-spacing
@@ -78,6 +80,19 @@ KALPHA2_MAX_HEIGHT_FRACTION = 0.8
 RESOLUTION_MIN_HEIGHT = 0.05
 RESOLUTION_REFITS = 3
 BLEND_WIDTH = 1.3
+# A sample only broadens the instrument's lines, so with a calibrated instrument a pick narrower than its FWHM
+# by more than the pick's own width error is a spike or noise bump.  The half-height width of a line
+# standing s noise σ high scatters down to about (1 − WIDTH_ERROR_PER_SNR / s) of the true width (measured
+# on simulated lines: none of 200 at s ≥ 8 below 0.9, a few at s ≈ 5 down to 0.46); the floor is that
+# fraction of the instrument's FWHM, kept within these bounds.
+WIDTH_ERROR_PER_SNR = 3.0
+INSTRUMENT_FLOOR_RANGE = (0.5, 0.85)
+BLEND_NEIGHBOUR_FWHM = 2.0
+BLEND_NEIGHBOUR_HEIGHT = 0.25
+# The strong peaks' median FWHM against the instrument's at their angles: below the first, the instrument
+# file cannot be this diffractometer's; above the second, it says nothing the pattern's own widths do not.
+NARROW_FOR_INSTRUMENT = 0.8
+BROAD_FOR_INSTRUMENT = 1.5
 # A pick at a strong peak's tube-line replica is that replica when it lies within
 # the larger of this many combined position σ and this fraction of the parent's
 # FWHM, and is at most this fraction of the parent's height: unfiltered Kβ is
@@ -291,6 +306,27 @@ def resolution_curve(two_theta, fwhm, at) -> np.ndarray:
     return np.clip(np.sqrt(np.maximum(squared, 0.0)), 0.5 * median, 2.0 * median)
 
 
+def instrument_width_floor(instrument_fwhm, snr):
+    """The narrowest FWHM a line of height ``snr`` (in noise σ) may show on an instrument of FWHM
+    ``instrument_fwhm``: (1 − ``WIDTH_ERROR_PER_SNR`` / snr) of it, within ``INSTRUMENT_FLOOR_RANGE``."""
+    with np.errstate(divide="ignore"):
+        fraction = 1.0 - WIDTH_ERROR_PER_SNR / np.asarray(snr, dtype=float)
+    return np.asarray(instrument_fwhm) * np.clip(fraction, *INSTRUMENT_FLOOR_RANGE)
+
+
+def instrument_mismatch(instrument: Instrument, width_ratio: float) -> list[str]:
+    """A note when the strong peaks' median FWHM, ``width_ratio`` times the instrument's, says the instrument
+    file is not this diffractometer's: narrower than it allows, or ``BROAD_FOR_INSTRUMENT`` times broader."""
+    name = instrument.source or "(given)"
+    if width_ratio < NARROW_FOR_INSTRUMENT:
+        return [f"the strong peaks are {width_ratio:.2f} × the FWHM of the instrument {name}, narrower than it allows: "
+                "the file does not describe this diffractometer, and its widths refuse real lines"]
+    if width_ratio > BROAD_FOR_INSTRUMENT:
+        return [f"the strong peaks are {width_ratio:.1f} × the FWHM of the instrument {name}: sample broadening, or "
+                "the file is not this diffractometer's; its widths then reject no noise the pattern's own do not"]
+    return []
+
+
 def _rough_fwhm(x: np.ndarray, y: np.ndarray) -> float:
     """FWHM of the strongest peak above a crude background, for choosing windows."""
     apex = int(np.argmax(y))
@@ -388,11 +424,23 @@ def search_peaks(
     else:
         min_fwhm = 0.5 * resolution_curve(positions[strong], widths[strong], positions)
         if instrument is not None:  # the floor the peaks' own widths cannot lower
-            min_fwhm = np.maximum(min_fwhm, 0.5 * instrument.fwhm(positions))
+            expected = instrument.fwhm(positions)
+            notes.extend(instrument_mismatch(instrument, float(np.median(widths[strong] / expected[strong]))))
+            # A maximum with another within BLEND_NEIGHBOUR_FWHM of it, at least BLEND_NEIGHBOUR_HEIGHT of its
+            # height, has its half-height width cut short by that neighbour: only the plain half-FWHM floor
+            # applies to it.  (Weaker maxima beside it, such as the ripples Kα2 stripping leaves beside a
+            # spike, do not reach its half height.)
+            near = np.abs(positions[:, None] - positions[None, :]) < BLEND_NEIGHBOUR_FWHM * expected[:, None]
+            near &= heights[None, :] >= BLEND_NEIGHBOUR_HEIGHT * heights[:, None]
+            np.fill_diagonal(near, False)
+            blended = near.any(axis=1)
+            snr = np.where(blended, 0.0, heights / noise[apexes])
+            min_fwhm = np.maximum(min_fwhm, instrument_width_floor(expected, snr))
     keep = (widths >= min_fwhm) & (heights > 0)
     if (~keep).any():
-        resolution_of = "the resolution" + (" (at least the instrument's FWHM)" if instrument is not None else "")
-        notes.append(f"{int((~keep).sum())} maxima narrower than half {resolution_of} at their angle "
+        floor = "half the resolution" + (" or the instrument's FWHM less their width error" if instrument is not None
+                                         else "")
+        notes.append(f"{int((~keep).sum())} maxima narrower than {floor} at their angle "
                      f"({min_fwhm.min():.3g}–{min_fwhm.max():.3g}°) are not peaks")
     weak = keep & (heights < min_relative_height * heights[keep].max(initial=0.0))
     if weak.any():
