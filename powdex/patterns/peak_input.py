@@ -83,6 +83,10 @@ def peaks_from_pattern(
         notes.append(f"{int((~keep & strong).sum())} picks closer than the duplicate tolerance merged into their stronger neighbour")
     keep &= strong
     positions, intensities = search.two_theta[keep], search.intensity[keep]
+    # The search's σ(2θ) stay out of the list for indexing: they are counting errors, 1–6 times smaller than
+    # the scatter of real picks about their refined cell and hardly correlated with it, and weighting by
+    # them (powdex.indexing.observations.sigma_weights) moved the garnet neutron pattern's cell from first
+    # to second and no other of 18 real patterns (benchmarks/index_real_patterns.py --time-limit 10).
     peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
     if n_peaks is not None and peaks.n > n_peaks:
         notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
