@@ -103,3 +103,51 @@ def test_bad_files_raise_one_line_errors(tmp_path):
     irf.write_text("title\nJOBT Xrays\nWAVE 1.54 1.54 0\n")
     with pytest.raises(InstrumentFileError, match="no UVWXY"):
         read_instrument(irf)
+
+
+def test_irf_with_the_profile_row_after_its_comment(tmp_path):
+    """The layout of FullProf's own example files (an X-ray Debye–Scherrer and a synchrotron file were read by
+    hand; neither may ship with powdex): GEOM, CTHM, PROF, THRG, and U V W X Y Z as bare numbers after the
+    ``! U V W X Y Z`` comment.  The values here are made up."""
+    text = "\n".join([
+        "lab capillary ireso    3",
+        "JOBT XR",
+        "!      Profile      Shape_1     Shape_2     Shape_3",
+        "PROF      7         0.0000      0.0000      0.0000",
+        "!         Lambda_1    Lambda_2    Ratio",
+        "WAVE       1.54056      1.54439      0.5000",
+        "GEOM DEBY",
+        "!       Cos(TwoThetaMonochromator)^2",
+        "CTHM       0.8000",
+        "!     2theta-min   step   2theta-max",
+        "THRG     5.0       0.02      120.00",
+        "!         S_L         S_D",
+        "ASYM       0.0210      0.0150",
+        "!    U-inst      V-inst      W-inst      X-inst     Y-inst     Z-inst",
+        "     0.004100  -0.002300   0.003200   0.011000   0.021000    0.00000",
+    ]) + "\n"
+    path = tmp_path / "capillary.irf"
+    path.write_text(text)
+    instrument = read_instrument(path)
+    assert instrument.wavelengths == (1.54056, 1.54439) and instrument.ratio == 0.5
+    assert instrument.geometry == "debye-scherrer" and instrument.radiation == "xray"
+    assert (instrument.U, instrument.V, instrument.W, instrument.X, instrument.Y) == (0.0041, -0.0023, 0.0032, 0.011,
+                                                                                      0.021)
+    assert (instrument.S_L, instrument.H_L) == (0.021, 0.015)
+    # FullProf's (1 + CTHM cos²2θ) / (1 + CTHM): the perpendicular fraction is 1 / (1 + CTHM).
+    assert instrument.polarisation == pytest.approx(1 / 1.8)
+    written = tmp_path / "again.irf"
+    write_instrument(instrument, written)
+    back = read_instrument(written)
+    assert back.geometry == "debye-scherrer" and back.polarisation == pytest.approx(instrument.polarisation)
+    # A synchrotron file: one wavelength, no JOBT, CTHM 0 (fully polarised perpendicular to the plane).
+    synchrotron = tmp_path / "synchrotron.irf"
+    synchrotron.write_text("! beamline ireso 1\nWAVE 0.8 0.8 0.0\nCTHM 0.0\nASYM 0.0 0.0\n"
+                           "! U V W X Y Z\n 0.0 0.0 0.0012 0.05 0.0 0.0\n")
+    beamline = read_instrument(synchrotron)
+    assert beamline.wavelengths == (0.8,) and beamline.ratio == 0.0 and beamline.polarisation == 1.0
+    assert beamline.W == 0.0012 and beamline.X == 0.05
+    bad = tmp_path / "bad.irf"
+    bad.write_text("title\nWAVE 1.54 1.54 0\nGEOM PLATE\n 0.0 0.0 0.001 0.0 0.0\n")
+    with pytest.raises(InstrumentFileError, match="line 3: GEOM PLATE"):
+        read_instrument(bad)
