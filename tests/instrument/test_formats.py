@@ -106,8 +106,8 @@ def test_bad_files_raise_one_line_errors(tmp_path):
 
 
 def test_irf_with_the_profile_row_after_its_comment(tmp_path):
-    """The layout of FullProf's own example files (an X-ray Debye–Scherrer and a synchrotron file were read by
-    hand; neither may ship with powdex): GEOM, CTHM, PROF, THRG, and U V W X Y Z as bare numbers after the
+    """The layout of real .irf files (a lab Debye–Scherrer and a synchrotron file in public repositories were
+    read by hand; neither may ship with powdex): GEOM, CTHM, PROF, THRG, and U V W X Y Z as bare numbers after the
     ``! U V W X Y Z`` comment.  The values here are made up."""
     text = "\n".join([
         "lab capillary ireso    3",

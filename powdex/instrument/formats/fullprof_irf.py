@@ -4,9 +4,9 @@ Keyword lines, ``!`` comments, the first line a title: ``JOBT`` (Xrays or
 Neutrons), ``WAVE λ1 λ2 ratio``, ``ASYM S_L D_L``, ``GEOM`` (a word starting
 ``DEB`` is Debye–Scherrer, ``BRAG`` Bragg–Brentano), ``CTHM`` (cos²2θ of the
 monochromator) and the profile ``U V W X Y [Z]``: on a ``UVWXY`` line, or, as
-in FullProf's own examples (an X-ray Debye–Scherrer and a synchrotron file seen,
-neither under a licence that lets it ship here), on a line of bare numbers
-after the ``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are read past.
+real files have it (a lab Debye–Scherrer and a synchrotron file in public
+repositories, neither under a licence that lets it ship here), on a line of bare
+numbers after the ``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are read past.
 FullProf's Thompson–Cox–Hastings units are powdex's (deg², deg; H_L = X tanθ
 + Y / cosθ) and its S_L, D_L are the Finger–Cox–Jephcoat S/L and H/L, so the
 values pass unchanged.
