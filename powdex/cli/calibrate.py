@@ -90,6 +90,8 @@ def _show(calibration, written: list[Path], paths: dict) -> None:
     instrument, stats = calibration.instrument, calibration.refinement.statistics
     console.print(f"[bold]Calibration[/bold] on {calibration.standard.certificate} {calibration.standard.name} "
                   f"(cell held): Rwp {100 * stats.rwp:.3f} %, reduced χ² {stats.reduced_chi2:.4f}")
+    for note in instrument.notes[1:]:  # the first says what was calibrated on, as the line above
+        console.print(f"note: {note}")
     table = Table(title="instrument")
     for column in ("parameter", "value", "esd"):
         table.add_column(column)

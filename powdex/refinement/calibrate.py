@@ -135,8 +135,8 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
     end = gaussian_width_end(instrument)
     if end is not None:
         fitted = f"{result.two_theta[0]:.1f}–{result.two_theta[-1]:.1f}°"
-        logger.warning("calibration on %s: the Gaussian width reaches zero at 2θ = %.1f° (fitted over %s)",
-                       standard.name, end, fitted)
+        logger.info("calibration on %s: the Gaussian width reaches zero at 2θ = %.1f° (fitted over %s)",
+                    standard.name, end, fitted)
         instrument = instrument.with_values(notes=(*instrument.notes, (
             f"Gaussian width U tan²θ + V tanθ + W reaches zero at 2θ = {end:.1f}° (fitted over {fitted}): "
             "calibrate on a scan that reaches the angles of use")))
