@@ -89,6 +89,8 @@ WIDTH_ERROR_PER_SNR = 3.0
 INSTRUMENT_FLOOR_RANGE = (0.5, 0.85)
 BLEND_NEIGHBOUR_FWHM = 2.0
 BLEND_NEIGHBOUR_HEIGHT = 0.25
+# Wavelengths that differ by less than this (Å) are the same tube line: files round Cu Kα1 to 1.5405–1.54060.
+SAME_LINE_TOLERANCE = 2e-4
 # The strong peaks' median FWHM against the instrument's at their angles: below the first, the instrument
 # file cannot be this diffractometer's; above the second, it says nothing the pattern's own widths do not.
 NARROW_FOR_INSTRUMENT = 0.8
@@ -314,6 +316,14 @@ def instrument_width_floor(instrument_fwhm, snr):
     return np.asarray(instrument_fwhm) * np.clip(fraction, *INSTRUMENT_FLOOR_RANGE)
 
 
+def _same_doublet(pattern: Pattern, instrument: Instrument) -> bool:
+    """Whether ``instrument`` describes the Kα1/Kα2 doublet of ``pattern``'s tube (both lines within
+    ``SAME_LINE_TOLERANCE`` Å): then its ratio, calibrated, is the one to strip with."""
+    if len(pattern.wavelengths) < 2 or len(instrument.wavelengths) < 2 or instrument.ratio <= 0:
+        return False
+    return all(abs(a - b) <= SAME_LINE_TOLERANCE for a, b in zip(pattern.wavelengths[:2], instrument.wavelengths[:2]))
+
+
 def instrument_mismatch(instrument: Instrument, width_ratio: float) -> list[str]:
     """A note when the strong peaks' median FWHM, ``width_ratio`` times the instrument's, says the instrument
     file is not this diffractometer's: narrower than it allows, or ``BROAD_FOR_INSTRUMENT`` times broader."""
@@ -361,8 +371,12 @@ def search_peaks(
     pattern's lines say otherwise); with one wavelength or ratio 0 there is
     nothing to strip.  ``background_window_deg`` (default: 20 × the strongest
     peak's FWHM, at least 1.5°) and ``min_fwhm_deg`` (default: half the
-    resolution at each peak's angle, :func:`resolution_curve`, and at least half
-    the ``instrument``'s FWHM there) override the automatic choices.  Peaks lower
+    resolution at each peak's angle, :func:`resolution_curve`, and with an
+    ``instrument`` at least :func:`instrument_width_floor` of its FWHM there)
+    override the automatic choices.  An ``instrument`` of the pattern's tube
+    (the same two wavelengths) also gives the Kα2/Kα1 ratio to strip with: a
+    calibrated ratio (``calibrate(refine_ratio=True)``) rather than the file's
+    nominal one.  Peaks lower
     than ``min_relative_height`` of the strongest are left out: at that level
     the residues of Kα2 stripping and of profile tails match real lines, and
     indexing gains nothing from them.  Raises
@@ -372,6 +386,10 @@ def search_peaks(
     if len(pattern) < 5:
         raise PeakInputError(f"{source}: {len(pattern)} points, too few to search for peaks")
     x, y, notes = _even_grid(pattern)
+    if instrument is not None and _same_doublet(pattern, instrument) and instrument.ratio != pattern.ratio:
+        notes.append(f"Kα2/Kα1 ratio {instrument.ratio:g} from the instrument {instrument.source or '(given)'} "
+                     f"(the file's: {pattern.ratio:g})")
+        pattern = replace(pattern, ratio=instrument.ratio)
     step = float(x[1] - x[0])
     rough_fwhm = _rough_fwhm(x, y)
     window = background_window_deg if background_window_deg is not None else max(1.5, 20 * rough_fwhm)

@@ -129,6 +129,26 @@ def test_spikes_narrower_than_the_instrument_are_not_picked():
         assert any("the instrument's FWHM less their width error" in note for note in guided.notes)
 
 
+def test_the_instruments_calibrated_kalpha2_ratio_is_stripped_with():
+    """A file that states Kα2/Kα1 0.3 where the tube gives 0.5 leaves a fifth of every line at its Kα2 position,
+    and those residues are picked; the instrument of the same tube, with its calibrated 0.5, strips them."""
+    from dataclasses import replace
+
+    simulated = simulate_pattern(Cell(A, A, A), two_theta_range=(20, 80), seed=3, noise=0.01)
+    wrong = replace(simulated.pattern, ratio=0.3)
+    instrument = Instrument(wavelengths=simulated.pattern.wavelengths, ratio=0.5, U=0.004, V=-0.002, W=0.003,
+                            source="calibrated")
+
+    def spurious(search):
+        return sum(np.min(np.abs(simulated.line_two_theta - t)) >= 0.03 for t in search.two_theta)
+
+    assert spurious(search_peaks(wrong)) >= 3
+    guided = search_peaks(wrong, instrument=instrument)
+    assert spurious(guided) == 0
+    np.testing.assert_allclose(guided.two_theta, search_peaks(simulated.pattern).two_theta)
+    assert "Kα2/Kα1 ratio 0.5 from the instrument calibrated (the file's: 0.3)" in guided.notes
+
+
 def test_the_search_says_when_the_instrument_is_not_the_diffractometers():
     simulated = simulate_pattern(Cell(A, A, A), two_theta_range=(20, 80), seed=3, noise=0.01)
     pattern = simulated.pattern
