@@ -460,10 +460,6 @@ def search_peaks(
                                          else "")
         notes.append(f"{int((~keep).sum())} maxima narrower than {floor} at their angle "
                      f"({min_fwhm.min():.3g}–{min_fwhm.max():.3g}°) are not peaks")
-    weak = keep & (heights < min_relative_height * heights[keep].max(initial=0.0))
-    if weak.any():
-        notes.append(f"{int(weak.sum())} peaks under {min_relative_height:.1%} of the strongest left out")
-    keep &= ~weak
     positions, heights, widths, apexes = positions[keep], heights[keep], widths[keep], apexes[keep]
     if kalpha2 == "stripped":
         ghost = _kalpha2_ghosts(positions, heights, widths, pattern.wavelengths[:2])
@@ -476,7 +472,11 @@ def search_peaks(
     sigma = sigma_widths / FWHM_PER_SIGMA * noise[apexes] / (heights * np.sqrt(points_per_peak))
     # Replicas lie where the same d-spacing diffracts: at Bragg angles, before the instrument's shifts.
     bragg = positions if instrument is None else corrected_two_theta(instrument, positions)
-    set_aside = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0])) if pattern.wavelengths else []
+    # The height a pick needs at each grid point to be detected: where a replica could not be seen, its absence
+    # says nothing about the tube line.
+    detectable = threshold if threshold.ndim else np.full(x.size, float(threshold))
+    set_aside = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0]),
+                                detection=(x, detectable)) if pattern.wavelengths else []
     if set_aside and kalpha2 == "stripped":
         set_aside += strip_echo_picks(set_aside, bragg, heights, widths, sigma, pattern.wavelengths[:2], pattern.ratio)
     if set_aside:
@@ -487,6 +487,12 @@ def search_peaks(
         positions, heights, widths, sigma = positions[~replica], heights[~replica], widths[~replica], sigma[~replica]
         notes.append(f"{len(set_aside)} picks set aside as tube lines, not the sample's: " + ", ".join(
             f"{pick.two_theta:.3f}° ({pick.line} of {pick.parent_two_theta:.3f}°)" for pick in set_aside))
+    # The weak peaks are left out only now: a tube line's replicas of the weaker lines, below the cut, are
+    # what shows it to be a tube line (a Kβ of 0.3 % beside one strong line alone is not set aside).
+    weak = heights < min_relative_height * heights.max(initial=0.0)
+    if weak.any():
+        notes.append(f"{int(weak.sum())} peaks under {min_relative_height:.1%} of the strongest left out")
+    positions, heights, widths, sigma = positions[~weak], heights[~weak], widths[~weak], sigma[~weak]
     order = np.argsort(positions)
     if instrument is not None:
         notes.append(f"instrument {instrument.source or '(given)'}: minimum widths, position σ and tube-line replicas "
@@ -551,7 +557,8 @@ def _kalpha2_ghosts(positions, heights, widths, wavelengths) -> np.ndarray:
     return ghost
 
 
-def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: float) -> list[TubeLinePick]:
+def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: float,
+                    detection: tuple[np.ndarray, np.ndarray] | None = None) -> list[TubeLinePick]:
     """The picks that are stronger picks' Kβ, W Lα1 or filter-edge replicas (none off a tube's Kα1).
 
     A peak at 2θ from Kα1 (λ₁) has its replica at λ where the same d
@@ -562,6 +569,10 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
     a replica position with a height ratio within a factor
     ``TUBE_LINE_RATIO_SPREAD`` of it is set aside.  A weak sample line that
     happens to sit at one replica position does not make a tube line.
+    ``detection`` (2θ grid, the height a pick needs there to be found) leaves
+    out of "most" the peaks whose replica at that ratio would be too weak to see:
+    a filtered tube's Kβ of a few tenths of a per cent shows beside the
+    strongest lines only.
     """
     tube = tube_of_k_alpha1(wavelength)
     if tube is None or positions.size < 2:
@@ -582,10 +593,17 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
         gain = np.tan(np.radians(where / 2)) / np.tan(np.radians(positions / 2))
         replica = _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction)
         tested = [parent for parent in by_strength if where[parent] > low][:TUBE_LINE_TEST_PEAKS]
-        ratios = [heights[replica[parent]] / heights[parent] for parent in tested if replica[parent] >= 0]
-        if len(ratios) < max(TUBE_LINE_MIN_SEEN, TUBE_LINE_SEEN_FRACTION * len(tested)):
+        seen = [parent for parent in tested if replica[parent] >= 0]
+        ratios = [heights[replica[parent]] / heights[parent] for parent in seen]
+        if len(ratios) < TUBE_LINE_MIN_SEEN:
             continue
         ratio = float(np.median(ratios))
+        if detection is not None:
+            grid, needed = detection
+            tested = [parent for parent in tested
+                      if parent in seen or ratio * heights[parent] >= np.interp(where[parent], grid, needed)]
+        if len(ratios) < TUBE_LINE_SEEN_FRACTION * len(tested):
+            continue
         for parent in by_strength:
             index = replica[parent]
             if taken[parent] or not where[parent] > low or index < 0 or taken[index]:
