@@ -237,6 +237,12 @@ def refine(
     if neighbour is not None:
         _seed_from(neighbour, model, lines, p0)
     lower, upper = _bounds(model, p0, cell_range=0.1, parameter_bounds=parameter_bounds)
+    if instrument is not None:
+        # The instrument's profile, asymmetry and zero are held as calibrated, even where a free fit's bounds
+        # would not reach (a calibration may leave U < 0): the bounds widen to take them, or a fit clips them.
+        held_columns = [ZERO, U, V, W, SL, HL]
+        lower[held_columns] = np.minimum(lower[held_columns], p0[held_columns])
+        upper[held_columns] = np.maximum(upper[held_columns], p0[held_columns])
     fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
                     coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
                     pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))

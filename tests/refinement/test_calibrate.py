@@ -72,6 +72,13 @@ def test_real_lab6_scan_of_the_gsas_ii_tutorial():
     # The Caglioti width bends down (U < 0) and ends above the scan; the instrument says where.
     assert calibration.instrument.U < 0
     assert any("reaches zero at 2θ" in note for note in calibration.instrument.notes)
+    # Held by a later fit as it is (a free fit's bound U ≥ 0 does not clip it), the instrument fits its own scan.
+    from powdex.refinement.api import refine
+
+    held = refine(read_pattern(path, anode="Cu"), STANDARDS["LaB6"].cell, "Pm-3m", two_theta_range=(20.0, 70.1),
+                  instrument=calibration.instrument)
+    assert held.parameter("U").value == calibration.instrument.U
+    assert held.statistics.rwp < calibration.refinement.statistics.rwp * 1.01
 
 
 def test_kalpha2_ratio_refined_from_a_wrong_start():
