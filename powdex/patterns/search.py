@@ -82,11 +82,13 @@ RESOLUTION_REFITS = 3
 BLEND_WIDTH = 1.3
 # A sample only broadens the instrument's lines, so with a calibrated instrument a pick narrower than its FWHM
 # by more than the pick's own width error is a spike or noise bump.  The half-height width of a line
-# standing s noise σ high scatters down to about (1 − WIDTH_ERROR_PER_SNR / s) of the true width (measured
-# on simulated lines: none of 200 at s ≥ 8 below 0.9, a few at s ≈ 5 down to 0.46); the floor is that
+# standing s noise σ high scatters down to about (1 − WIDTH_ERROR_PER_SNR / s) of the true width (isolated
+# simulated lines: none of 315 at s ≥ 8 below 0.90; of 103 below s = 8 the narrowest 0.46); the floor is that
 # fraction of the instrument's FWHM, kept within these bounds.
 WIDTH_ERROR_PER_SNR = 3.0
 INSTRUMENT_FLOOR_RANGE = (0.5, 0.85)
+# A neighbour this close (in the instrument's FWHM) and at least this fraction as high cuts a maximum's
+# half-height width short: such a maximum keeps the plain half-FWHM floor.
 BLEND_NEIGHBOUR_FWHM = 2.0
 BLEND_NEIGHBOUR_HEIGHT = 0.25
 # Wavelengths that differ by less than this (Å) are the same tube line: files round Cu Kα1 to 1.5405–1.54060.
@@ -474,9 +476,8 @@ def search_peaks(
     bragg = positions if instrument is None else corrected_two_theta(instrument, positions)
     # The height a pick needs at each grid point to be detected: where a replica could not be seen, its absence
     # says nothing about the tube line.
-    detectable = threshold if threshold.ndim else np.full(x.size, float(threshold))
     set_aside = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0]),
-                                detection=(x, detectable)) if pattern.wavelengths else []
+                                detection=(x, threshold)) if pattern.wavelengths else []
     if set_aside and kalpha2 == "stripped":
         set_aside += strip_echo_picks(set_aside, bragg, heights, widths, sigma, pattern.wavelengths[:2], pattern.ratio)
     if set_aside:
