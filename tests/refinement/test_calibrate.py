@@ -90,3 +90,13 @@ def test_kalpha2_ratio_refined_from_a_wrong_start():
     calibration = calibrate(replace(pattern, ratio=0.45), "Si", refine_ratio=True)
     assert calibration.instrument.ratio == pytest.approx(0.5, abs=max(3 * calibration.ratio_esd, 0.005))
     assert 0 < calibration.ratio_esd < 0.02
+
+
+def test_parameter_bounds_name_global_parameters_only():
+    from powdex.refinement.api import refine
+
+    standard = STANDARDS["Si"]
+    pattern, _, _ = synthetic_pattern(standard.cell, standard.space_group, two_theta=np.arange(25.0, 60.0, 0.02),
+                                      seed=0)
+    with pytest.raises(RefinementError, match="parameter_bounds: unknown parameters U2"):
+        refine(pattern, standard.cell, standard.space_group, parameter_bounds={"U2": (-1.0, 1.0)})
