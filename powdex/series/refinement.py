@@ -28,8 +28,18 @@ k − 1.  With ``chains`` = s, pattern k is seeded from pattern k − s instead:
 interleaved chains that run on s workers at once (a cell that moves smoothly
 moves little over s patterns).  Where a pattern fits worse than its neighbour
 of another chain (Rwp above ``rwp_jump`` times its), it is refitted seeded from
-that neighbour and the lower χ² is kept.  Which pattern seeds which depends on
-``chains`` only, so the results are the same for any number of workers.
+that neighbour, and so is a pattern lacking a phase its neighbour of another
+chain found (a phase appearing in one chain only: its small fraction raises Rwp
+too little to tell); the fit with the lower Schwarz (1978) information
+criterion is kept.  These refits depend on the chains' results alone, so they
+run on the workers at once; only a pattern whose neighbour was itself replaced
+is refitted after it.  Which pattern seeds which depends on ``chains`` only,
+so the results are the same for any number of workers.
+
+Every task (a chain, a rejoin refit, a new-phase search) reports the CPU and
+wall seconds it took in the process that ran it (``TaskTiming``), so the
+serial part of a series and the speed-up its tasks allow can be told apart
+from the load on the machine.
 
 Each pattern's result is recorded (``Journal``) as it finishes — by the worker
 that refined it — so a rerun with the same plan and options refines only what
@@ -40,8 +50,12 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
+import os
 import re
-from dataclasses import dataclass, field, replace
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,9 +133,81 @@ class SeriesEntry:
                    d["flags"], d["sequential_rwp"], d["seeded_from"], d.get("proposal"))
 
 
+@dataclass(frozen=True)
+class TaskTiming:
+    """What one task of a series cost: ``kind`` ``chain``, ``rejoin``, ``proposal`` (tasks that may run on
+    workers) or ``driver`` (the series' own bookkeeping between them, in the calling process); ``stage``
+    counts the groups of tasks that run at once, in order (a stage waits for the one before it); the task's
+    CPU and wall seconds in process ``process``, and that process's CPU seconds in all when the task
+    ended (start-up and imports included); ``fitted`` the patterns it refined rather than read back."""
+
+    kind: str
+    stage: int
+    label: str
+    process: int
+    cpu_seconds: float
+    wall_seconds: float
+    process_cpu_seconds: float
+    fitted: int
+
+
+class _Clock:
+    """The CPU and wall seconds since it was made, as a ``TaskTiming``."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+
+    def timing(self, kind: str, label: str, fitted: int, stage: int = 0) -> TaskTiming:
+        cpu = time.process_time()
+        return TaskTiming(kind, stage, label, os.getpid(), cpu - self.cpu, time.perf_counter() - self.wall, cpu,
+                          fitted)
+
+
+class _Ledger:
+    """The timings of a series' tasks, numbered by stage as each group of tasks that run at once arrives,
+    and on ``close`` the driver's own: its CPU seconds less those of tasks it ran itself."""
+
+    def __init__(self) -> None:
+        self.timings: list[TaskTiming] = []
+        self.stage = 0
+        self.clock = _Clock()
+
+    def add(self, timings: list[dict]) -> None:
+        if timings:
+            self.timings += [replace(TaskTiming(**t), stage=self.stage) for t in timings]
+            self.stage += 1
+
+    def close(self) -> list[TaskTiming]:
+        driver = self.clock.timing("driver", "driver", 0, self.stage)
+        own = sum(t.cpu_seconds for t in self.timings if t.process == driver.process)
+        return self.timings + [replace(driver, cpu_seconds=max(driver.cpu_seconds - own, 0.0))]
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """The seconds ``workers`` take for tasks of these lengths handed out in this order, each to the first
+    worker free (``parallel_map``'s order)."""
+    free = [0.0] * max(workers, 1)
+    for length in seconds:
+        free[free.index(min(free))] += length
+    return max(free)
+
+
 @dataclass
 class SeriesRefinementResult:
+    """Every pattern's entry, in series order, and what each task of the run cost (``TaskTiming``; none
+    for patterns read back from the journal)."""
+
     entries: list[SeriesEntry] = field(default_factory=list)
+    timings: list[TaskTiming] = field(default_factory=list)
+
+    def ideal_seconds(self, workers: int) -> float:
+        """The critical path of this run on ``workers`` workers of a quiet machine: the driver's own CPU
+        seconds, then each stage's tasks by their CPU seconds (``makespan``), one stage after another.
+        The total CPU seconds over this is the speed-up the series' structure allows."""
+        driver = sum(t.cpu_seconds for t in self.timings if t.kind == "driver")
+        stages = sorted({t.stage for t in self.timings if t.kind != "driver"})
+        return driver + sum(makespan([t.cpu_seconds for t in self.timings if t.stage == stage and t.kind != "driver"],
+                                     workers) for stage in stages)
 
     def table(self) -> list[dict]:
         """One row per pattern: Rwp, GoF, flags, the parameters held at a bound (no esd), then per
@@ -444,23 +530,27 @@ class ChainTask:
     journal: Journal | None
 
 
-def run_chain(task: ChainTask, executor: Executor | None = None) -> list[dict]:
+def run_chain(task: ChainTask, executor: Executor | None = None) -> dict:
     """Refine the task's patterns in order, recording each as it finishes — in the worker, so that a
-    driver killed mid-chain loses nothing finished."""
+    driver killed mid-chain loses nothing finished.  Returns their ``documents`` and the chain's ``timing``
+    (``TaskTiming`` as a dict)."""
+    clock = _Clock()
     previous: SeriesEntry | None = None
     documents = []
+    fitted = 0
     for data, position, done in zip(task.patterns, task.positions, task.done):
         if done is not None:
             entry = SeriesEntry.from_dict(done)
         else:
             entry = refine_pattern(task.fits, task.settings, data, position, previous, executor)
+            fitted += 1
             if task.journal is not None:
                 task.journal.record(entry.name, entry.to_dict())
             logger.info("%s: Rwp %.4f, GoF %.3f %s", entry.name, entry.result.statistics.rwp,
                         entry.result.statistics.gof, " ".join(entry.flags))
         documents.append(entry.to_dict())
         previous = entry
-    return documents
+    return {"documents": documents, "timing": asdict(clock.timing("chain", f"chain {task.positions[0]}", fitted))}
 
 
 def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | Path | None = None,
@@ -472,14 +562,18 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     a degraded fit is refitted as an ensemble of ``ensemble_starts``.  With ``chains`` = 1 the
     series is one chain, run here, its ensembles on ``executor``; with more, pattern k is seeded
     from pattern k − ``chains`` and the interleaved chains run on ``executor`` at once, then a
-    pattern that fits worse than its neighbour in the series is refitted from it (``rejoined``).
+    pattern that fits worse than its neighbour in the series, or lacks a phase the neighbour found,
+    is refitted from it (``rejoined``).
     A pattern still fitting poorly (GoF above ``cold_gof``) with at least ``new_phase_peaks`` peaks
     that no phase explains gets a new phase proposed from them (``powdex.series.newphase``; None: never).
-    With ``out``, each pattern's result is recorded there as it finishes and a rerun resumes."""
+    With ``out``, each pattern's result is recorded there as it finishes and a rerun resumes.
+    The executor is held open from the first task to the last, so its workers start, and import the
+    refinement code, once."""
     if not patterns:
         raise RefinementError("a series needs at least one pattern")
     if chains < 1:
         raise RefinementError(f"chains {chains}: a series needs at least one chain")
+    ledger = _Ledger()
     ordered = order_patterns(list(patterns), order)
     if reverse:
         ordered.reverse()
@@ -490,63 +584,156 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     journal = Journal(Path(out) / "journal", fingerprinted, restart=restart) if out is not None else None
     finished = journal.finished() if journal is not None else {}
     data = [PatternData.of(p) for p in ordered]
+    # One task per chain: its patterns travel to the worker once, and each is seeded there from the last.
     tasks = [ChainTask(fits, settings, tuple(data[chain::chains]), tuple(range(chain, len(data), chains)),
-                     tuple(finished.get(d.name) for d in data[chain::chains]), journal)
+                       tuple(finished.get(d.name) for d in data[chain::chains]), journal)
              for chain in range(min(chains, len(data)))]
     documents: list[dict] = [{}] * len(data)
-    if len(tasks) == 1:
-        documents = run_chain(tasks[0], executor)
-    else:
-        for task, chained in parallel_map(run_chain, tasks, executor=executor):
-            documents[task.positions[0]::chains] = chained
-    entries = [SeriesEntry.from_dict(d) for d in documents]
-    if chains > 1:
-        _rejoin(entries, data, fits, settings, finished, journal)
-    make_continuous(entries, jump_fraction)
-    if new_phase_peaks is not None:
-        _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal)
-    return SeriesRefinementResult(entries)
+    with executor if executor is not None else nullcontext():
+        if len(tasks) == 1:
+            outcome = run_chain(tasks[0], executor)
+            documents = outcome["documents"]
+            ledger.add([outcome["timing"]])
+        else:
+            arrived = []
+            for task, outcome in parallel_map(run_chain, tasks, executor=executor):
+                documents[task.positions[0]::chains] = outcome["documents"]
+                arrived.append(outcome["timing"])
+            ledger.add(arrived)
+        entries = [SeriesEntry.from_dict(d) for d in documents]
+        if chains > 1:
+            _rejoin(entries, data, fits, settings, finished, journal, executor, ledger)
+        make_continuous(entries, jump_fraction)
+        if new_phase_peaks is not None:
+            _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal, executor, ledger)
+    return SeriesRefinementResult(entries, ledger.close())
+
+
+@dataclass(frozen=True)
+class ProposalTask:
+    """A pattern's unexplained peaks to index (``powdex.series.newphase``)."""
+
+    data: PatternData
+    calculated: np.ndarray
+    background: np.ndarray
+    min_peaks: int
+    seed: int
+
+
+def run_proposal(task: ProposalTask) -> dict:
+    clock = _Clock()
+    found = propose_new_phase(task.data.pattern(), task.calculated, task.background, min_peaks=task.min_peaks,
+                              seed=task.seed)
+    return {"document": {"proposal": None if found is None else found.to_dict()},
+            "timing": asdict(clock.timing("proposal", task.data.name, 0))}
 
 
 def _propose_new_phases(entries: list[SeriesEntry], data: list[PatternData], settings: SeriesSettings,
-                        min_peaks: int, finished: dict, journal: Journal | None) -> None:
-    for entry, pattern in zip(entries, data):
-        if entry.result.statistics.gof <= settings.cold_gof:
-            continue
-        key = f"proposal:{pattern.name}"
-        if key in finished:
-            document = finished[key]
-        else:
-            found = propose_new_phase(pattern.pattern(), entry.result.calculated, entry.result.background,
-                                      min_peaks=min_peaks, seed=settings.seed)
-            document = {"proposal": None if found is None else found.to_dict()}
-            if journal is not None:
-                journal.record(key, document)
-        if document["proposal"] is not None:
-            entry.proposal = document["proposal"]
-            entry.flags.append("new_phase")
+                        min_peaks: int, finished: dict, journal: Journal | None, executor: Executor | None,
+                        ledger: _Ledger) -> None:
+    """Each pattern's search is independent of the others': all run on the executor at once."""
+    poor = [k for k, entry in enumerate(entries) if entry.result.statistics.gof > settings.cold_gof]
+    documents = {k: finished[f"proposal:{data[k].name}"] for k in poor if f"proposal:{data[k].name}" in finished}
+    tasks = [ProposalTask(data[k], entries[k].result.calculated, entries[k].result.background, min_peaks,
+                          settings.seed) for k in poor if k not in documents]
+    position = {data[k].name: k for k in poor}
+    arrived = []
+    for task, outcome in parallel_map(run_proposal, tasks, executor=executor):
+        k = position[task.data.name]
+        documents[k] = outcome["document"]
+        arrived.append(outcome["timing"])
+        if journal is not None:
+            journal.record(f"proposal:{data[k].name}", documents[k])
+    ledger.add(arrived)
+    for k in poor:
+        if documents[k]["proposal"] is not None:
+            entries[k].proposal = documents[k]["proposal"]
+            entries[k].flags.append("new_phase")
+
+
+def information_criterion(result: FitResult) -> float:
+    """Schwarz's (1978) BIC, χ² + P ln N over the N fitted points, P the parameters the fit determined
+    (``Statistics.parameters``: none held at a bound, none of a phase whose scale is zero).  A phase
+    found must lower χ² by more than ln N per parameter it adds to be kept."""
+    statistics = result.statistics
+    chi2 = statistics.reduced_chi2 * max(statistics.points - statistics.parameters, 1)
+    return chi2 + statistics.parameters * math.log(statistics.points)
+
+
+def lacks_a_phase_of(entry: SeriesEntry, neighbour: SeriesEntry) -> list[str]:
+    """The phases ``neighbour``'s fit found (``phase_found``) that ``entry``'s did not."""
+    if not (isinstance(entry.result, RietveldResult) and isinstance(neighbour.result, RietveldResult)):
+        return []
+    own = {phase.name for phase in entry.result.phases if phase_found(phase, entry.result)}
+    return [phase.name for phase in neighbour.result.phases
+            if phase.name not in own and phase_found(phase, neighbour.result)]
+
+
+def wants_rejoin(entry: SeriesEntry, neighbour: SeriesEntry, settings: SeriesSettings) -> bool:
+    """Whether ``entry`` (of one chain) is refitted seeded from ``neighbour`` (the pattern before it, of
+    another chain): its Rwp exceeds ``rwp_jump`` times the neighbour's, or it lacks a phase the neighbour
+    found."""
+    return (entry.result.statistics.rwp > settings.rwp_jump * neighbour.result.statistics.rwp
+            or bool(lacks_a_phase_of(entry, neighbour)))
+
+
+@dataclass(frozen=True)
+class RejoinTask:
+    """A pattern refitted seeded from its neighbour of another chain."""
+
+    fits: Fits
+    settings: SeriesSettings
+    data: PatternData
+    position: int
+    neighbour: SeriesEntry
+
+
+def run_rejoin(task: RejoinTask) -> dict:
+    """The refit's document, with the neighbour's Rwp that tells which state of the neighbour seeded it."""
+    clock = _Clock()
+    refit = refine_pattern(task.fits, task.settings, task.data, task.position, task.neighbour)
+    refit.flags.append("rejoined")
+    return {"document": refit.to_dict() | {"neighbour_rwp": task.neighbour.result.statistics.rwp},
+            "timing": asdict(clock.timing("rejoin", task.data.name, 1))}
 
 
 def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, settings: SeriesSettings,
-            finished: dict, journal: Journal | None) -> None:
-    """Refit, seeded from its neighbour in the series, each pattern whose Rwp exceeds ``rwp_jump`` times
-    that neighbour's (its own chain went astray where the other did not); keep the lower χ².  In series
-    order, so a refitted pattern seeds the next check.  Recorded apart from the chains' own records,
-    which a resumed chain continues from."""
-    for k in range(1, len(entries)):
-        if entries[k].result.statistics.rwp <= settings.rwp_jump * entries[k - 1].result.statistics.rwp:
-            continue
-        key = f"rejoin:{data[k].name}"
-        document = finished.get(key)
-        if document is None or document["seeded_from"] != entries[k - 1].name or \
-                document.get("neighbour_rwp") != entries[k - 1].result.statistics.rwp:
-            refit = refine_pattern(fits, settings, data[k], k, entries[k - 1])
-            refit.flags.append("rejoined")
-            document = refit.to_dict() | {"neighbour_rwp": entries[k - 1].result.statistics.rwp}
+            finished: dict, journal: Journal | None, executor: Executor | None, ledger: _Ledger) -> None:
+    """Refit, seeded from its neighbour in the series, each pattern that fits worse than it (Rwp above
+    ``rwp_jump`` times its: its own chain went astray where the other did not) or lacks a phase the
+    neighbour found (a phase appearing in one chain only); keep the fit of lower ``information_criterion``.
+    Judged in series order, so a replaced pattern is the neighbour the next one is judged against.
+    The refits a chain's own results call for are independent and run on the executor first; one whose
+    neighbour was replaced meanwhile runs after it.  Recorded apart from the chains' own records, which a
+    resumed chain continues from."""
+    known = dict(finished)
+
+    def recorded(k: int, neighbour: SeriesEntry) -> dict | None:
+        document = known.get(f"rejoin:{data[k].name}")
+        if document is None or document["seeded_from"] != neighbour.name or \
+                document.get("neighbour_rwp") != neighbour.result.statistics.rwp:
+            return None
+        return document
+
+    def refitted(tasks: list[RejoinTask]) -> None:
+        arrived = []
+        for task, outcome in parallel_map(run_rejoin, tasks, executor=executor):
+            known[f"rejoin:{task.data.name}"] = outcome["document"]
+            arrived.append(outcome["timing"])
             if journal is not None:
-                journal.record(key, document)
-        refit = SeriesEntry.from_dict(document)
-        if refit.result.statistics.reduced_chi2 < entries[k].result.statistics.reduced_chi2:
+                journal.record(f"rejoin:{task.data.name}", outcome["document"])
+        ledger.add(arrived)
+
+    refitted([RejoinTask(fits, settings, data[k], k, entries[k - 1]) for k in range(1, len(entries))
+              if wants_rejoin(entries[k], entries[k - 1], settings) and recorded(k, entries[k - 1]) is None])
+    for k in range(1, len(entries)):
+        neighbour = entries[k - 1]
+        if not wants_rejoin(entries[k], neighbour, settings):
+            continue
+        if recorded(k, neighbour) is None:  # its neighbour was replaced after the first refits
+            refitted([RejoinTask(fits, settings, data[k], k, neighbour)])
+        refit = SeriesEntry.from_dict(recorded(k, neighbour))  # type: ignore[arg-type]
+        if information_criterion(refit.result) < information_criterion(entries[k].result):
             logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", data[k].name,
-                        entries[k].result.statistics.rwp, refit.result.statistics.rwp, entries[k - 1].name)
+                        entries[k].result.statistics.rwp, refit.result.statistics.rwp, neighbour.name)
             entries[k] = refit
