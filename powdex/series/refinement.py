@@ -18,10 +18,14 @@ is a cell and space group is refined by a Pawley or Le Bail fit
 (``powdex.refine``), its reflection list regenerated for every pattern from
 the neighbour's cell.  The Le Bail (and Pawley) intensities of the lines the
 neighbour shares are carried over while the cell moves smoothly; when it jumps
-(a length moves more than ``jump_fraction``) or the fit degrades, the pattern
-is refitted from equal intensities as well, because carried intensities hide a
-new splitting: a line that was one peak keeps its partition between the
-reflections it now separates into.
+(a length moves more than ``jump_fraction``) or lines that were one peak in the
+neighbour stand apart (``lines_split``), the pattern is refitted from equal
+intensities, because carried intensities hide a new splitting: a line that was
+one peak keeps its partition between the reflections it now separates into;
+when the fit degrades, from equal intensities as well.  A degraded fit's
+ensemble that is still degraded is drawn again with twice the spread, up to
+``ESCALATIONS`` times: a metrically cubic cell that turns tetragonal can split
+its lengths by more than ``cell_spread``.
 
 Workers (``chains``): sequential seeding is a chain, pattern k waiting for
 k − 1.  With ``chains`` = s, pattern k is seeded from pattern k − s instead: s
@@ -82,6 +86,11 @@ FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump", "intensi
          "axes_swapped", "phases_swapped", "new_phase")
 
 FitResult = RietveldResult | RefinementResult
+
+# Draws of a whole-pattern fit's ensemble after the first, each with twice the spread of the one before.
+ESCALATIONS = 2
+# Lines closer than this many FWHM are one peak: their Le Bail partition is the carried one, not measured.
+SPLIT_FWHM = 0.5
 
 
 @dataclass(frozen=True)
@@ -416,7 +425,11 @@ def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesS
     # new failure, and an ensemble of cell starts cannot move it.
     # Nor is a profile term at its physical limit (U, X or Y at zero: a width the noise cannot resolve).
     before = set(previous.result.at_bounds) if previous is not None else set()
-    if set(result.at_bounds) - held - before - set(PROFILE_NAMES) or not result.converged:
+    # Le Bail cycles that run out while χ² still creeps by ~1e-4 of itself (lines that overlap by accident
+    # share a peak whose partition drifts) are no failed fit; cycles that diverged are.
+    failed = result.diverged if isinstance(result, RefinementResult) and result.method == "lebail" \
+        else not result.converged
+    if set(result.at_bounds) - held - before - set(PROFILE_NAMES) or failed:
         return True
     if previous is None:
         return result.statistics.gof > settings.cold_gof
@@ -482,6 +495,33 @@ def without_intensities(result: RefinementResult) -> RefinementResult:
     return replace(result, line_intensity=np.full(len(result.line_intensity), np.nan))
 
 
+def line_fwhm(result: RefinementResult) -> np.ndarray:
+    """The Thompson–Cox–Hastings (1987) FWHM (degrees 2θ) of each of ``result``'s lines."""
+    from powdex.refinement.profile import tch_widths
+
+    values = {parameter.name: parameter.value for parameter in result.parameters}
+    gamma, *_ = tch_widths(np.radians(result.line_two_theta / 2), *(values[name] for name in "UVWXY"),
+                           derivatives=False)
+    return gamma
+
+
+def lines_split(neighbour: RefinementResult, result: RefinementResult, *, fwhm: float = SPLIT_FWHM) -> bool:
+    """Whether two lines of ``neighbour`` that were one peak (closer than ``fwhm`` FWHM) stand apart in
+    ``result`` (farther than that): the partition of that peak between them was carried, not measured."""
+    before = {tuple(hkl): position for hkl, position in zip(neighbour.hkl.tolist(), neighbour.line_two_theta)}
+    shared = [k for k, hkl in enumerate(result.hkl.tolist()) if tuple(hkl) in before]
+    if len(shared) < 2:
+        return False
+    old = np.array([before[tuple(result.hkl[k].tolist())] for k in shared])
+    new, width = result.line_two_theta[shared], line_fwhm(result)[shared]
+    order = np.argsort(old)
+    old, new, width = old[order], new[order], width[order]
+    # Neighbours in the old order: any pair that was one peak is adjacent there.
+    was_one = np.diff(old) < fwhm * width[1:]
+    apart = np.abs(np.diff(new)) > fwhm * width[1:]
+    return bool(np.any(was_one & apart))
+
+
 def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data: PatternData,
                           previous: SeriesEntry | None, rng: np.random.Generator, executor: Executor | None):
     neighbour = previous.result if previous is not None and isinstance(previous.result, RefinementResult) else None
@@ -491,7 +531,8 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
     candidates = [(result, [])]
-    jumped = neighbour is not None and _jumped([fits.phase_result(neighbour)], [fits.phase_result(result)], settings)
+    jumped = neighbour is not None and (
+        _jumped([fits.phase_result(neighbour)], [fits.phase_result(result)], settings) or lines_split(neighbour, result))
     degraded = _degraded(result, previous, settings, set())
     if jumped:
         # The carried partition of a line that now splits is wrong however well the sum fits: start over.
@@ -502,11 +543,18 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
         degraded = all(_degraded(r, previous, settings, set()) for r, _ in candidates)
     if settings.fallback and degraded:
         reset = without_intensities(neighbour) if neighbour is not None else None
-        # The engine's ensemble of Pawley fits finds the basin; Le Bail refines from the best of them.
-        pawley = fits.fit(data, cell, reset, method="pawley", starts=settings.ensemble_starts,
-                          seed=int(rng.integers(2 ** 31)), cell_error=settings.cell_spread, executor=executor)
-        found = pawley if fits.phase.method == "pawley" else fits.fit(data, pawley.cell, pawley)
-        candidates.append((found, ["ensemble"] + (["intensities_reset"] if neighbour is not None else [])))
+        spread = settings.cell_spread
+        for _ in range(1 + ESCALATIONS):
+            # The engine's ensemble of Pawley fits finds the basin; Le Bail refines from the best of them.
+            pawley = fits.fit(data, cell, reset, method="pawley", starts=settings.ensemble_starts,
+                              seed=int(rng.integers(2 ** 31)), cell_error=spread, executor=executor)
+            found = pawley if fits.phase.method == "pawley" else fits.fit(data, pawley.cell, pawley)
+            candidates.append((found, ["ensemble"] + (["intensities_reset"] if neighbour is not None else [])))
+            if not _degraded(found, previous, settings, set()):
+                break
+            logger.info("%s: ensemble within ±%.3g still degraded (Rwp %.4f); drawn again within ±%.3g",
+                        data.source, spread, found.statistics.rwp, 2 * spread)
+            spread *= 2
     result, chosen = min(candidates, key=lambda pair: pair[0].statistics.reduced_chi2)
     flags += chosen
     if result.at_bounds:
