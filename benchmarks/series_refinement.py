@@ -20,7 +20,8 @@ Prints, per mode and executor: workers, seconds in all (wall, and this process's
 on one worker, the time on one core of a quiet machine) and per pattern, the CPU seconds of all
 the run's tasks and of the driver's own work, the speed-up its structure allows on that many
 workers of a quiet machine (all CPU seconds over the critical path: the driver's own, then each
-stage of tasks spread over the workers, ``SeriesRefinementResult.ideal_seconds``), the load
+stage of tasks spread over the workers, ``SeriesRefinementResult.ideal_seconds``; on one worker,
+over the most workers of ``--workers``: what the run on one core predicts for them), the load
 average (1 minute) before and after, patterns with GoF ≤ 1.1, patterns whose
 cell is within 2 esd of the truth, and whether the results equal those of the first run of the
 same mode (chains on N workers against chains on 1); then the patterns where the ensemble was
@@ -117,6 +118,7 @@ def main() -> None:
               f"{'same':>6}  ensemble at; cell off at" + ("; fraction off at; phase stray at" if coexisting else ""))
         runs = []
         processes = []
+        most_workers = max(int(w) for w in arguments.workers.split(","))
         for mode in arguments.modes.split(","):
             for workers in ([int(w) for w in arguments.workers.split(",")] if mode == "chains" else [1]):
                 for name in (arguments.executors.split(",") if workers > 1 else ["-"]):
@@ -134,7 +136,7 @@ def main() -> None:
                     load = f"{load:.1f}→{os.getloadavg()[0]:.1f}"
                     tasks = sum(t.cpu_seconds for t in result.timings if t.kind != "driver")
                     driver = sum(t.cpu_seconds for t in result.timings if t.kind == "driver")
-                    ideal = (tasks + driver) / result.ideal_seconds(workers)
+                    ideal = (tasks + driver) / result.ideal_seconds(max(workers, most_workers))
                     processes.append((f"{mode} {name} {workers}", per_process(result)))
                     # As JSON text: NaN (an undefined R_Bragg, say) never equals itself as a float.
                     documents = json.dumps([entry.to_dict() for entry in result.entries])

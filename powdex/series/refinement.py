@@ -760,8 +760,13 @@ def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, set
     resumed chain continues from."""
     known = dict(finished)
 
+    def key(task: RejoinTask) -> str:
+        # A refit from a neighbour that was itself refitted is kept apart from the one from the neighbour's
+        # chain result: a rerun finds both and refits neither.
+        return f"rejoin:{task.data.name}" + (":after-rejoin" if "rejoined" in task.neighbour.flags else "")
+
     def recorded(k: int, neighbour: SeriesEntry) -> dict | None:
-        document = known.get(f"rejoin:{data[k].name}")
+        document = known.get(key(RejoinTask(fits, settings, data[k], k, neighbour)))
         if document is None or document["seeded_from"] != neighbour.name or \
                 document.get("neighbour_rwp") != neighbour.result.statistics.rwp:
             return None
@@ -770,10 +775,10 @@ def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, set
     def refitted(tasks: list[RejoinTask]) -> None:
         arrived = []
         for task, outcome in parallel_map(run_rejoin, tasks, executor=executor):
-            known[f"rejoin:{task.data.name}"] = outcome["document"]
+            known[key(task)] = outcome["document"]
             arrived.append(outcome["timing"])
             if journal is not None:
-                journal.record(f"rejoin:{task.data.name}", outcome["document"])
+                journal.record(key(task), outcome["document"])
         ledger.add(arrived)
 
     refitted([RejoinTask(fits, settings, data[k], k, entries[k - 1]) for k in range(1, len(entries))

@@ -86,3 +86,44 @@ def test_the_critical_path_runs_each_stage_on_the_workers_then_the_next():
                                          timing("rejoin", 1, 2.0), timing("driver", 2, 0.5)])
     assert series.ideal_seconds(1) == pytest.approx(22.5)
     assert series.ideal_seconds(2) == pytest.approx(0.5 + 10.0 + 2.0)
+
+
+def test_a_refit_after_a_refitted_neighbour_is_recorded_apart_and_a_rerun_refits_nothing(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import powdex.series.refinement as module
+    from tests.series.conftest import PLAN, transition_series
+
+    real = module.refine_pattern
+
+    def chains_astray_at_2_and_3(fits, settings, data, position, previous, executor=None):
+        entry = real(fits, settings, data, position, previous, executor)
+        if position in (2, 3) and previous is not None and previous.position == position - 2:  # a chain's own fit
+            factor = 5.0 if position == 2 else 25.0  # 3 is astray even beside 2's astray chain result
+            statistics = entry.result.statistics
+            entry.result = replace(entry.result, statistics=replace(
+                statistics, rwp=factor * statistics.rwp, reduced_chi2=factor ** 2 * statistics.reduced_chi2))
+        return entry
+
+    monkeypatch.setattr(module, "refine_pattern", chains_astray_at_2_and_3)
+    (tmp_path / "plan.toml").write_text(PLAN)
+    (tmp_path / "tetragonal.cif").write_text((DATA / "tetragonal.cif").read_text())
+    plan = RefinementPlan.from_toml(tmp_path / "plan.toml")
+    patterns, _ = transition_series(4, 10, step=0.04)
+    result = refine_series(patterns, plan, chains=2, out=tmp_path / "out")
+    # Patterns 2 and 3 are refitted at once from their chain-result neighbours; 2's refit is kept, so 3 is
+    # refitted again from it, after it.
+    assert [e.seeded_from for e in result.entries] == [None, None, "scan_001.xye", "scan_002.xye"]
+    assert ["rejoined" in e.flags for e in result.entries] == [False, False, True, True]
+    assert [(t.kind, t.stage) for t in result.timings] == [("chain", 0), ("chain", 0), ("rejoin", 1), ("rejoin", 1),
+                                                         ("rejoin", 2), ("driver", 3)]
+    records = tmp_path / "out" / "journal" / "records"
+    rejoins = sorted(p.name for p in records.glob("rejoin*.json"))
+    assert rejoins == ["rejoin%3Ascan_002.xye.json", "rejoin%3Ascan_003.xye%3Aafter-rejoin.json",
+                       "rejoin%3Ascan_003.xye.json"]
+    stamps = {p: p.stat().st_mtime_ns for p in records.iterdir()}
+    again = refine_series(patterns, plan, chains=2, out=tmp_path / "out")
+    assert {p: p.stat().st_mtime_ns for p in records.iterdir()} == stamps
+    assert [e.to_dict() for e in again.entries] == [e.to_dict() for e in result.entries]
+    assert [t.kind for t in again.timings] == ["chain", "chain", "driver"]
+    assert sum(t.fitted for t in again.timings) == 0
