@@ -35,10 +35,11 @@ of another chain (Rwp above ``rwp_jump`` times its), it is refitted seeded from
 that neighbour, and so is a pattern lacking a phase its neighbour of another
 chain found (a phase appearing in one chain only: its small fraction raises Rwp
 too little to tell); the fit with the lower Schwarz (1978) information
-criterion is kept.  These refits depend on the chains' results alone, so they
-run on the workers at once; only a pattern whose neighbour was itself replaced
-is refitted after it.  Which pattern seeds which depends on ``chains`` only,
-so the results are the same for any number of workers.
+criterion is kept.  Chains run in segments of a few patterns and each refit
+starts as soon as the results it is seeded from are known, on the same
+workers: a worker whose chain ran ahead takes up refits meanwhile.  Which
+pattern seeds which depends on ``chains`` only, so the results are the same
+for any number of workers.
 
 Every task (a chain, a rejoin refit, a new-phase search) reports the CPU and
 wall seconds it took in the process that ran it (``TaskTiming``), so the
@@ -61,14 +62,15 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from powdex.crystal import PARAMETER_NAMES, Cell
 from powdex.instrument.model import PROFILE_NAMES
-from powdex.optim.executors import Executor
+from powdex.optim.executors import Executor, InProcess
 from powdex.optim.journal import Journal
-from powdex.optim.parallel import parallel_map
+from powdex.optim.parallel import call_indexed, parallel_map
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
@@ -144,9 +146,11 @@ class SeriesEntry:
 
 @dataclass(frozen=True)
 class TaskTiming:
-    """What one task of a series cost: ``kind`` ``chain``, ``rejoin``, ``proposal`` (tasks that may run on
-    workers) or ``driver`` (the series' own bookkeeping between them, in the calling process); ``stage``
-    counts the groups of tasks that run at once, in order (a stage waits for the one before it); the task's
+    """What one task of a series cost: ``kind`` ``chain`` (a segment of the chain ``label`` names),
+    ``rejoin``, ``proposal`` (tasks that may run on workers) or ``driver`` (the series' own bookkeeping
+    between them, in the calling process); ``stage`` counts the groups of tasks handed out together, in
+    order (a stage waits for the one before it); ``depends``: the positions, within its stage, of the
+    tasks whose results seeded it; the task's
     CPU and wall seconds in process ``process``, and that process's CPU seconds in all when the task
     ended (start-up and imports included); ``fitted`` the patterns it refined rather than read back."""
 
@@ -158,6 +162,7 @@ class TaskTiming:
     wall_seconds: float
     process_cpu_seconds: float
     fitted: int
+    depends: tuple[int, ...] = ()
 
 
 class _Clock:
@@ -181,9 +186,10 @@ class _Ledger:
         self.stage = 0
         self.clock = _Clock()
 
-    def add(self, timings: list[dict]) -> None:
+    def add(self, timings: list[dict], depends: list[tuple[int, ...]] | None = None) -> None:
         if timings:
-            self.timings += [replace(TaskTiming(**t), stage=self.stage) for t in timings]
+            self.timings += [replace(TaskTiming(**t), stage=self.stage, depends=tuple(after))
+                             for t, after in zip(timings, depends or [()] * len(timings))]
             self.stage += 1
 
     def close(self) -> list[TaskTiming]:
@@ -192,13 +198,17 @@ class _Ledger:
         return self.timings + [replace(driver, cpu_seconds=max(driver.cpu_seconds - own, 0.0))]
 
 
-def makespan(seconds: list[float], workers: int) -> float:
+def makespan(seconds: list[float], workers: int, depends: list[tuple[int, ...]] | None = None) -> float:
     """The seconds ``workers`` take for tasks of these lengths handed out in this order, each to the first
-    worker free (``parallel_map``'s order)."""
+    worker free (``parallel_map``'s order) and not before the tasks ``depends`` names (positions in the
+    list) have ended."""
     free = [0.0] * max(workers, 1)
-    for length in seconds:
-        free[free.index(min(free))] += length
-    return max(free)
+    ends: list[float] = []
+    for length, after in zip(seconds, depends or [()] * len(seconds)):
+        worker = free.index(min(free))
+        ends.append(max([free[worker]] + [ends[k] for k in after]) + length)
+        free[worker] = ends[-1]
+    return max(ends, default=0.0)
 
 
 @dataclass
@@ -211,12 +221,15 @@ class SeriesRefinementResult:
 
     def ideal_seconds(self, workers: int) -> float:
         """The critical path of this run on ``workers`` workers of a quiet machine: the driver's own CPU
-        seconds, then each stage's tasks by their CPU seconds (``makespan``), one stage after another.
-        The total CPU seconds over this is the speed-up the series' structure allows."""
+        seconds, then each stage's tasks by their CPU seconds (``makespan``: in the order they arrived,
+        none before the tasks that seeded it), one stage after another.  The total CPU seconds over
+        this is the speed-up the series' structure allows."""
         driver = sum(t.cpu_seconds for t in self.timings if t.kind == "driver")
-        stages = sorted({t.stage for t in self.timings if t.kind != "driver"})
-        return driver + sum(makespan([t.cpu_seconds for t in self.timings if t.stage == stage and t.kind != "driver"],
-                                     workers) for stage in stages)
+        seconds = 0.0
+        for stage in sorted({t.stage for t in self.timings if t.kind != "driver"}):
+            tasks = [t for t in self.timings if t.stage == stage and t.kind != "driver"]
+            seconds += makespan([t.cpu_seconds for t in tasks], workers, [t.depends for t in tasks])
+        return driver + seconds
 
     def table(self) -> list[dict]:
         """One row per pattern: Rwp, GoF, flags, the parameters held at a bound (no esd), then per
@@ -567,8 +580,8 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
 
 @dataclass(frozen=True)
 class ChainTask:
-    """Patterns refined in a chain, each from the one before it in the chain (the first from the plan);
-    ``done`` holds those already recorded."""
+    """Patterns refined in a chain, each from the one before it in the chain, the first from ``previous``
+    (the chain's pattern before them; the plan when None); ``done`` holds those already recorded."""
 
     fits: Fits
     settings: SeriesSettings
@@ -576,6 +589,8 @@ class ChainTask:
     positions: tuple[int, ...]
     done: tuple[dict | None, ...]
     journal: Journal | None
+    chain: int = 0
+    previous: SeriesEntry | None = None
 
 
 def run_chain(task: ChainTask, executor: Executor | None = None) -> dict:
@@ -583,7 +598,7 @@ def run_chain(task: ChainTask, executor: Executor | None = None) -> dict:
     driver killed mid-chain loses nothing finished.  Returns their ``documents`` and the chain's ``timing``
     (``TaskTiming`` as a dict)."""
     clock = _Clock()
-    previous: SeriesEntry | None = None
+    previous = task.previous
     documents = []
     fitted = 0
     for data, position, done in zip(task.patterns, task.positions, task.done):
@@ -598,7 +613,7 @@ def run_chain(task: ChainTask, executor: Executor | None = None) -> dict:
                         entry.result.statistics.gof, " ".join(entry.flags))
         documents.append(entry.to_dict())
         previous = entry
-    return {"documents": documents, "timing": asdict(clock.timing("chain", f"chain {task.positions[0]}", fitted))}
+    return {"documents": documents, "timing": asdict(clock.timing("chain", f"chain {task.chain}", fitted))}
 
 
 def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | Path | None = None,
@@ -632,25 +647,14 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     journal = Journal(Path(out) / "journal", fingerprinted, restart=restart) if out is not None else None
     finished = journal.finished() if journal is not None else {}
     data = [PatternData.of(p) for p in ordered]
-    # One task per chain: its patterns travel to the worker once, and each is seeded there from the last.
-    tasks = [ChainTask(fits, settings, tuple(data[chain::chains]), tuple(range(chain, len(data), chains)),
-                       tuple(finished.get(d.name) for d in data[chain::chains]), journal)
-             for chain in range(min(chains, len(data)))]
-    documents: list[dict] = [{}] * len(data)
     with executor if executor is not None else nullcontext():
-        if len(tasks) == 1:
-            outcome = run_chain(tasks[0], executor)
-            documents = outcome["documents"]
+        if chains == 1 or len(data) == 1:
+            outcome = run_chain(ChainTask(fits, settings, tuple(data), tuple(range(len(data))),
+                                          tuple(finished.get(d.name) for d in data), journal), executor)
+            entries = [SeriesEntry.from_dict(d) for d in outcome["documents"]]
             ledger.add([outcome["timing"]])
         else:
-            arrived = []
-            for task, outcome in parallel_map(run_chain, tasks, executor=executor):
-                documents[task.positions[0]::chains] = outcome["documents"]
-                arrived.append(outcome["timing"])
-            ledger.add(arrived)
-        entries = [SeriesEntry.from_dict(d) for d in documents]
-        if chains > 1:
-            _rejoin(entries, data, fits, settings, finished, journal, executor, ledger)
+            entries = _Chains(data, fits, settings, chains, finished, journal).run(executor or InProcess(), ledger)
         make_continuous(entries, jump_fraction)
         if new_phase_peaks is not None:
             _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal, executor, ledger)
@@ -749,48 +753,124 @@ def run_rejoin(task: RejoinTask) -> dict:
             "timing": asdict(clock.timing("rejoin", task.data.name, 1))}
 
 
-def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, settings: SeriesSettings,
-            finished: dict, journal: Journal | None, executor: Executor | None, ledger: _Ledger) -> None:
-    """Refit, seeded from its neighbour in the series, each pattern that fits worse than it (Rwp above
-    ``rwp_jump`` times its: its own chain went astray where the other did not) or lacks a phase the
-    neighbour found (a phase appearing in one chain only); keep the fit of lower ``information_criterion``.
-    Judged in series order, so a replaced pattern is the neighbour the next one is judged against.
-    The refits a chain's own results call for are independent and run on the executor first; one whose
-    neighbour was replaced meanwhile runs after it.  Recorded apart from the chains' own records, which a
-    resumed chain continues from."""
-    known = dict(finished)
+# Patterns of a chain per task: short enough that a worker whose chain ran ahead takes up refits meanwhile.
+SEGMENT = 3
 
-    def key(task: RejoinTask) -> str:
+
+class _Chains:
+    """Interleaved chains and their rejoin refits on one executor, each task handed out as soon as what it
+    depends on is known.  A chain runs in segments of ``SEGMENT`` patterns, each task seeded from the
+    chain's last result.  Pattern k is judged, in series order, against its neighbour's final result (its
+    chain result, or the refit that replaced it): refitted from it where it fits worse than it or lacks
+    a phase it found (``wants_rejoin``), the fit of lower ``information_criterion`` kept.  A refit the
+    chains' own results call for starts as soon as both are known, before the neighbour's judgement: the
+    neighbour is rarely replaced, and where it is, the pattern is refitted again from the replacement.
+    Refits are recorded apart from the chains' records, which a resumed chain continues from; every
+    task is a function of the results it is seeded from, so the results do not depend on the workers."""
+
+    def __init__(self, data: list[PatternData], fits: Fits, settings: SeriesSettings, chains: int, finished: dict,
+                 journal: Journal | None):
+        self.data, self.fits, self.settings, self.chains, self.journal = data, fits, settings, chains, journal
+        self.known = dict(finished)
+        self.own: dict[int, SeriesEntry] = {}  # each pattern's result in its chain
+        self.final: list[SeriesEntry] = []  # judged, in series order
+        self.handed: dict[int, int] = {chain: chain for chain in range(chains)}  # next position of each chain
+        self.asked: set[str] = set()
+        self.in_flight: dict[int, Any] = {}
+        self.tickets = 0
+        # What each result came from, for the timings: the ticket of the segment that refined each
+        # position, of the refit behind each rejoin key, and the tickets each task was seeded from.
+        self.segment_of: dict[int, int] = {}
+        self.refit_of: dict[str, int] = {}
+        self.depends: dict[int, tuple[int, ...]] = {}
+
+    def key(self, task: RejoinTask) -> str:
         # A refit from a neighbour that was itself refitted is kept apart from the one from the neighbour's
         # chain result: a rerun finds both and refits neither.
         return f"rejoin:{task.data.name}" + (":after-rejoin" if "rejoined" in task.neighbour.flags else "")
 
-    def recorded(k: int, neighbour: SeriesEntry) -> dict | None:
-        document = known.get(key(RejoinTask(fits, settings, data[k], k, neighbour)))
+    def recorded(self, k: int, neighbour: SeriesEntry) -> dict | None:
+        document = self.known.get(self.key(RejoinTask(self.fits, self.settings, self.data[k], k, neighbour)))
         if document is None or document["seeded_from"] != neighbour.name or \
                 document.get("neighbour_rwp") != neighbour.result.statistics.rwp:
             return None
         return document
 
-    def refitted(tasks: list[RejoinTask]) -> None:
-        arrived = []
-        for task, outcome in parallel_map(run_rejoin, tasks, executor=executor):
-            known[key(task)] = outcome["document"]
-            arrived.append(outcome["timing"])
-            if journal is not None:
-                journal.record(key(task), outcome["document"])
-        ledger.add(arrived)
+    def submit(self, executor: Executor, fn, task, depends: tuple[int | None, ...]) -> int:
+        executor.submit(call_indexed, (fn, self.tickets, task))
+        self.in_flight[self.tickets] = task
+        self.depends[self.tickets] = tuple(d for d in depends if d is not None)
+        self.tickets += 1
+        return self.tickets - 1
 
-    refitted([RejoinTask(fits, settings, data[k], k, entries[k - 1]) for k in range(1, len(entries))
-              if wants_rejoin(entries[k], entries[k - 1], settings) and recorded(k, entries[k - 1]) is None])
-    for k in range(1, len(entries)):
-        neighbour = entries[k - 1]
-        if not wants_rejoin(entries[k], neighbour, settings):
-            continue
-        if recorded(k, neighbour) is None:  # its neighbour was replaced after the first refits
-            refitted([RejoinTask(fits, settings, data[k], k, neighbour)])
-        refit = SeriesEntry.from_dict(recorded(k, neighbour))  # type: ignore[arg-type]
-        if information_criterion(refit.result) < information_criterion(entries[k].result):
-            logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", data[k].name,
-                        entries[k].result.statistics.rwp, refit.result.statistics.rwp, neighbour.name)
-            entries[k] = refit
+    def next_segment(self, executor: Executor, chain: int) -> None:
+        positions = tuple(range(self.handed[chain], len(self.data), self.chains))[:SEGMENT]
+        if not positions:
+            return
+        self.handed[chain] = positions[-1] + self.chains
+        ticket = self.submit(executor, run_chain, ChainTask(
+            self.fits, self.settings, tuple(self.data[k] for k in positions), positions,
+            tuple(self.known.get(self.data[k].name) for k in positions), self.journal, chain,
+            self.own.get(positions[0] - self.chains)), (self.segment_of.get(positions[0] - self.chains),))
+        self.segment_of |= {k: ticket for k in positions}
+
+    def refit(self, executor: Executor, k: int, neighbour: SeriesEntry) -> None:
+        task = RejoinTask(self.fits, self.settings, self.data[k], k, neighbour)
+        if self.key(task) not in self.asked:
+            self.asked.add(self.key(task))
+            seeded_by = self.refit_of.get(self.key(RejoinTask(self.fits, self.settings, self.data[k - 1], k - 1,
+                                                              self.final[k - 2]))) \
+                if "rejoined" in neighbour.flags and k >= 2 else self.segment_of.get(k - 1)
+            self.refit_of[self.key(task)] = self.submit(executor, run_rejoin, task, (self.segment_of[k], seeded_by))
+
+    def judge(self, executor: Executor) -> None:
+        """Judge the patterns whose chain result and neighbour's final result are known, in series order;
+        ask for the refits they need, and for those the chains' own results call for."""
+        while len(self.final) < len(self.data) and len(self.final) in self.own:
+            k = len(self.final)
+            own = self.own[k]
+            if k == 0 or not wants_rejoin(own, self.final[k - 1], self.settings):
+                self.final.append(own)
+                continue
+            neighbour = self.final[k - 1]
+            document = self.recorded(k, neighbour)
+            if document is None:
+                self.refit(executor, k, neighbour)
+                break
+            refit = SeriesEntry.from_dict(document)
+            if information_criterion(refit.result) < information_criterion(own.result):
+                logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", self.data[k].name,
+                            own.result.statistics.rwp, refit.result.statistics.rwp, neighbour.name)
+                self.final.append(refit)
+            else:
+                self.final.append(own)
+        for k in range(len(self.final), len(self.data)):
+            if k in self.own and k - 1 in self.own and wants_rejoin(self.own[k], self.own[k - 1], self.settings) \
+                    and self.recorded(k, self.own[k - 1]) is None:
+                self.refit(executor, k, self.own[k - 1])
+
+    def run(self, executor: Executor, ledger: _Ledger) -> list[SeriesEntry]:
+        arrived, order = [], []
+        with executor:
+            try:
+                for chain in range(min(self.chains, len(self.data))):
+                    self.next_segment(executor, chain)
+                while self.in_flight:
+                    ticket, outcome = executor.next_result()
+                    task = self.in_flight.pop(ticket)
+                    arrived.append(outcome["timing"])
+                    order.append(ticket)
+                    if isinstance(task, ChainTask):
+                        for position, document in zip(task.positions, outcome["documents"]):
+                            self.own[position] = SeriesEntry.from_dict(document)
+                        self.next_segment(executor, task.chain)
+                    else:
+                        self.known[self.key(task)] = outcome["document"]
+                        if self.journal is not None:
+                            self.journal.record(self.key(task), outcome["document"])
+                    self.judge(executor)
+            finally:
+                executor.discard()
+        place = {ticket: k for k, ticket in enumerate(order)}
+        ledger.add(arrived, [tuple(place[d] for d in self.depends[ticket] if d in place) for ticket in order])
+        return self.final

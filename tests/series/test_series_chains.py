@@ -68,24 +68,34 @@ def test_a_phase_found_in_one_chain_is_carried_into_the_other(tmp_path, monkeypa
     assert records == ["rejoin%3Ascan_003.xye.json"]
     assert json.loads((tmp_path / "out" / "journal" / "records" / records[0]).read_text())["seeded_from"] == \
         "scan_002.xye"
-    # Each chain and the refit report their CPU seconds, the chains as one stage, the refit after them.
-    kinds = [(t.kind, t.stage, t.fitted) for t in result.timings]
-    assert kinds == [("chain", 0, 2), ("chain", 0, 2), ("rejoin", 1, 1), ("driver", 2, 0)]
+    # Each chain and the refit report their CPU seconds; the refit started as soon as both chains were in.
+    kinds = [(t.kind, t.stage, t.label, t.fitted) for t in result.timings]
+    assert kinds == [("chain", 0, "chain 0", 2), ("chain", 0, "chain 1", 2), ("rejoin", 0, "scan_003.xye", 1),
+                     ("driver", 1, "driver", 0)]
     assert all(t.cpu_seconds > 0 for t in result.timings if t.kind != "driver")
 
 
 def test_the_critical_path_runs_each_stage_on_the_workers_then_the_next():
+    from dataclasses import replace
+
     assert makespan([3.0, 1.0, 1.0, 1.0], 2) == 3.0
     assert makespan([1.0, 1.0, 3.0], 2) == 4.0  # handed out in order, each to the first free worker
     assert makespan([2.0, 2.0], 1) == 4.0
 
-    def timing(kind, stage, seconds):
-        return TaskTiming(kind, stage, "", 1, seconds, seconds, seconds, 1)
+    def timing(kind, stage, seconds, label=""):
+        return TaskTiming(kind, stage, label, 1, seconds, seconds, seconds, 1)
 
-    series = SeriesRefinementResult([], [timing("chain", 0, 10.0), timing("chain", 0, 8.0), timing("rejoin", 1, 2.0),
-                                         timing("rejoin", 1, 2.0), timing("driver", 2, 0.5)])
+    series = SeriesRefinementResult([], [timing("chain", 0, 10.0, "chain 0"), timing("chain", 0, 8.0, "chain 1"),
+                                         timing("rejoin", 1, 2.0), timing("rejoin", 1, 2.0), timing("driver", 2, 0.5)])
     assert series.ideal_seconds(1) == pytest.approx(22.5)
     assert series.ideal_seconds(2) == pytest.approx(0.5 + 10.0 + 2.0)
+    # A task starts only once those it was seeded from have ended: a chain's segments one after another.
+    assert makespan([3.0, 1.0, 3.0, 3.0, 1.0], 2, [(), (), (0,), (2,), (1, 2)]) == pytest.approx(9.0)
+    segments = SeriesRefinementResult([], [replace(t, depends=after) for t, after in zip(
+        [timing("chain", 0, 3.0), timing("chain", 0, 1.0), timing("chain", 0, 3.0), timing("chain", 0, 3.0),
+         timing("rejoin", 0, 1.0)], [(), (), (0,), (2,), (1, 2)])])
+    assert segments.ideal_seconds(2) == pytest.approx(9.0)
+    assert segments.ideal_seconds(1) == pytest.approx(11.0)
 
 
 def test_a_refit_after_a_refitted_neighbour_is_recorded_apart_and_a_rerun_refits_nothing(tmp_path, monkeypatch):
@@ -115,8 +125,9 @@ def test_a_refit_after_a_refitted_neighbour_is_recorded_apart_and_a_rerun_refits
     # refitted again from it, after it.
     assert [e.seeded_from for e in result.entries] == [None, None, "scan_001.xye", "scan_002.xye"]
     assert ["rejoined" in e.flags for e in result.entries] == [False, False, True, True]
-    assert [(t.kind, t.stage) for t in result.timings] == [("chain", 0), ("chain", 0), ("rejoin", 1), ("rejoin", 1),
-                                                         ("rejoin", 2), ("driver", 3)]
+    assert [(t.kind, t.label) for t in result.timings] == [
+        ("chain", "chain 0"), ("chain", "chain 1"), ("rejoin", "scan_002.xye"), ("rejoin", "scan_003.xye"),
+        ("rejoin", "scan_003.xye"), ("driver", "driver")]
     records = tmp_path / "out" / "journal" / "records"
     rejoins = sorted(p.name for p in records.glob("rejoin*.json"))
     assert rejoins == ["rejoin%3Ascan_002.xye.json", "rejoin%3Ascan_003.xye%3Aafter-rejoin.json",
