@@ -776,6 +776,7 @@ class _Chains:
         self.final: list[SeriesEntry] = []  # judged, in series order
         self.handed: dict[int, int] = {chain: chain for chain in range(chains)}  # next position of each chain
         self.asked: set[str] = set()
+        self.ready: list[tuple[int, Any, Any]] = []
         self.in_flight: dict[int, Any] = {}
         self.tickets = 0
         # What each result came from, for the timings: the ticket of the segment that refined each
@@ -797,11 +798,20 @@ class _Chains:
         return document
 
     def submit(self, executor: Executor, fn, task, depends: tuple[int | None, ...]) -> int:
-        executor.submit(call_indexed, (fn, self.tickets, task))
-        self.in_flight[self.tickets] = task
+        """Queue a task; ``dispatch`` hands it out."""
+        self.ready.append((self.tickets, fn, task))
         self.depends[self.tickets] = tuple(d for d in depends if d is not None)
         self.tickets += 1
         return self.tickets - 1
+
+    def dispatch(self, executor: Executor) -> None:
+        """Hand out queued tasks while a worker is free, chain segments first: the chains are the series'
+        critical path, and a refit that takes a worker from a chain delays everything after it."""
+        self.ready.sort(key=lambda queued: (not isinstance(queued[2], ChainTask), queued[0]))
+        while self.ready and len(self.in_flight) < executor.workers:
+            ticket, fn, task = self.ready.pop(0)
+            executor.submit(call_indexed, (fn, ticket, task))
+            self.in_flight[ticket] = task
 
     def next_segment(self, executor: Executor, chain: int) -> None:
         positions = tuple(range(self.handed[chain], len(self.data), self.chains))[:SEGMENT]
@@ -855,6 +865,7 @@ class _Chains:
             try:
                 for chain in range(min(self.chains, len(self.data))):
                     self.next_segment(executor, chain)
+                self.dispatch(executor)
                 while self.in_flight:
                     ticket, outcome = executor.next_result()
                     task = self.in_flight.pop(ticket)
@@ -869,6 +880,7 @@ class _Chains:
                         if self.journal is not None:
                             self.journal.record(self.key(task), outcome["document"])
                     self.judge(executor)
+                    self.dispatch(executor)
             finally:
                 executor.discard()
         place = {ticket: k for k, ticket in enumerate(order)}
