@@ -199,16 +199,24 @@ class _Ledger:
 
 
 def makespan(seconds: list[float], workers: int, depends: list[tuple[int, ...]] | None = None) -> float:
-    """The seconds ``workers`` take for tasks of these lengths handed out in this order, each to the first
-    worker free (``parallel_map``'s order) and not before the tasks ``depends`` names (positions in the
-    list) have ended."""
+    """The seconds ``workers`` take for tasks of these lengths: a free worker takes the first task, in this
+    order, whose tasks in ``depends`` (positions in the list, each before it) have ended, as the series'
+    scheduler hands them out; with none ready it waits for the next such end."""
+    after = depends or [()] * len(seconds)
     free = [0.0] * max(workers, 1)
-    ends: list[float] = []
-    for length, after in zip(seconds, depends or [()] * len(seconds)):
+    ends: list[float | None] = [None] * len(seconds)
+    pending = list(range(len(seconds)))
+    while pending:
         worker = free.index(min(free))
-        ends.append(max([free[worker]] + [ends[k] for k in after]) + length)
-        free[worker] = ends[-1]
-    return max(ends, default=0.0)
+        now = free[worker]
+        ready = next((k for k in pending if all((ends[d] or math.inf) <= now for d in after[k])), None)
+        if ready is None:
+            # The first pending task's dependencies were all handed out before it: one of them ends later.
+            free[worker] = min(end for k in pending for d in after[k] if (end := ends[d]) is not None and end > now)
+            continue
+        pending.remove(ready)
+        ends[ready] = free[worker] = now + seconds[ready]
+    return max((end for end in ends if end is not None), default=0.0)
 
 
 @dataclass
