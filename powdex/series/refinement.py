@@ -805,8 +805,8 @@ class _Chains:
             return None
         return document
 
-    def submit(self, executor: Executor, fn, task, depends: tuple[int | None, ...]) -> int:
-        """Queue a task; ``dispatch`` hands it out."""
+    def queue(self, fn, task, depends: tuple[int | None, ...]) -> int:
+        """Queue a task, seeded from the tasks ``depends`` names; ``dispatch`` hands it out."""
         self.ready.append((self.tickets, fn, task))
         self.depends[self.tickets] = tuple(d for d in depends if d is not None)
         self.tickets += 1
@@ -821,27 +821,27 @@ class _Chains:
             executor.submit(call_indexed, (fn, ticket, task))
             self.in_flight[ticket] = task
 
-    def next_segment(self, executor: Executor, chain: int) -> None:
+    def next_segment(self, chain: int) -> None:
         positions = tuple(range(self.handed[chain], len(self.data), self.chains))[:SEGMENT]
         if not positions:
             return
         self.handed[chain] = positions[-1] + self.chains
-        ticket = self.submit(executor, run_chain, ChainTask(
+        ticket = self.queue(run_chain, ChainTask(
             self.fits, self.settings, tuple(self.data[k] for k in positions), positions,
             tuple(self.known.get(self.data[k].name) for k in positions), self.journal, chain,
             self.own.get(positions[0] - self.chains)), (self.segment_of.get(positions[0] - self.chains),))
         self.segment_of |= {k: ticket for k in positions}
 
-    def refit(self, executor: Executor, k: int, neighbour: SeriesEntry) -> None:
+    def refit(self, k: int, neighbour: SeriesEntry) -> None:
         task = RejoinTask(self.fits, self.settings, self.data[k], k, neighbour)
         if self.key(task) not in self.asked:
             self.asked.add(self.key(task))
             seeded_by = self.refit_of.get(self.key(RejoinTask(self.fits, self.settings, self.data[k - 1], k - 1,
                                                               self.final[k - 2]))) \
                 if "rejoined" in neighbour.flags and k >= 2 else self.segment_of.get(k - 1)
-            self.refit_of[self.key(task)] = self.submit(executor, run_rejoin, task, (self.segment_of[k], seeded_by))
+            self.refit_of[self.key(task)] = self.queue(run_rejoin, task, (self.segment_of[k], seeded_by))
 
-    def judge(self, executor: Executor) -> None:
+    def judge(self) -> None:
         """Judge the patterns whose chain result and neighbour's final result are known, in series order;
         ask for the refits they need, and for those the chains' own results call for."""
         while len(self.final) < len(self.data) and len(self.final) in self.own:
@@ -853,7 +853,7 @@ class _Chains:
             neighbour = self.final[k - 1]
             document = self.recorded(k, neighbour)
             if document is None:
-                self.refit(executor, k, neighbour)
+                self.refit(k, neighbour)
                 break
             refit = SeriesEntry.from_dict(document)
             if information_criterion(refit.result) < information_criterion(own.result):
@@ -865,14 +865,14 @@ class _Chains:
         for k in range(len(self.final), len(self.data)):
             if k in self.own and k - 1 in self.own and wants_rejoin(self.own[k], self.own[k - 1], self.settings) \
                     and self.recorded(k, self.own[k - 1]) is None:
-                self.refit(executor, k, self.own[k - 1])
+                self.refit(k, self.own[k - 1])
 
     def run(self, executor: Executor, ledger: _Ledger) -> list[SeriesEntry]:
         arrived, order = [], []
         with executor:
             try:
                 for chain in range(min(self.chains, len(self.data))):
-                    self.next_segment(executor, chain)
+                    self.next_segment(chain)
                 self.dispatch(executor)
                 while self.in_flight:
                     ticket, outcome = executor.next_result()
@@ -882,12 +882,12 @@ class _Chains:
                     if isinstance(task, ChainTask):
                         for position, document in zip(task.positions, outcome["documents"]):
                             self.own[position] = SeriesEntry.from_dict(document)
-                        self.next_segment(executor, task.chain)
+                        self.next_segment(task.chain)
                     else:
                         self.known[self.key(task)] = outcome["document"]
                         if self.journal is not None:
                             self.journal.record(self.key(task), outcome["document"])
-                    self.judge(executor)
+                    self.judge()
                     self.dispatch(executor)
             finally:
                 executor.discard()
