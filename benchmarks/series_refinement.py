@@ -13,11 +13,16 @@ Two series (``--series``):
     OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --count 100 --transition 60 \
         --coexistence 10 --modes sequential,ensemble
     OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --count 100 --transition 60 \
-        --coexistence 10 --modes chains --chains 2 --workers 1,2
+        --coexistence 10 --modes chains --chains 2 --workers 1,2 --executors processes,dask
     OPENBLAS_NUM_THREADS=1 python3 benchmarks/series_refinement.py --series cubic --count 100 --transition 60
 
-Prints, per mode: workers, seconds in all (wall, and this process's CPU seconds on one worker:
-the time on one core of a quiet machine) and per pattern, patterns with GoF ≤ 1.1, patterns whose
+Prints, per mode and executor: workers, seconds in all (wall, and this process's CPU seconds:
+on one worker, the time on one core of a quiet machine) and per pattern, the CPU seconds of all
+the run's tasks and of the driver's own work, the speed-up its structure allows on that many
+workers of a quiet machine (all CPU seconds over the critical path: the driver's own, then each
+stage of tasks spread over the workers, ``SeriesRefinementResult.ideal_seconds``; on one worker,
+over the most workers of ``--workers``: what the run on one core predicts for them), the load
+average (1 minute) before and after, patterns with GoF ≤ 1.1, patterns whose
 cell is within 2 esd of the truth, and whether the results equal those of the first run of the
 same mode (chains on N workers against chains on 1); then the patterns where the ensemble was
 chosen and those whose cell is off.  The coexistence series adds: patterns whose cubic weight
@@ -30,12 +35,19 @@ these runs are listed as stray.  The cubic series' cell is judged
 within 2 esd before its transition and within 0.03 % after it, where a and c coincide and the
 least-squares esds understate how far they may part.  ``sequential``: no fallback; ``ensemble``:
 one chain with the fallback; ``chains``: ``--chains`` interleaved chains with the fallback, on 1
-worker in this process and on N worker processes."""
+worker in this process and on N workers of each executor of ``--executors`` (``processes``: local
+worker processes; ``dask``: a loopback dask.distributed cluster of N single-threaded workers).
+
+A second table gives, per run and process, the tasks it ran, their CPU seconds, and the process's
+CPU seconds outside them (start-up, imports, receiving tasks) when its last task ended; then the
+pickled size of a pattern as a chain task carries it and of a pattern's result document."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import sys
 import tempfile
 import time
@@ -43,9 +55,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from powdex.optim.executors import LocalProcesses
+from powdex.optim.executors import Dask, LocalProcesses
 from powdex.refinement.plan import RefinementPlan
-from powdex.series.refinement import SeriesEntry, phase_found, refine_series
+from powdex.series.refinement import PatternData, SeriesEntry, SeriesRefinementResult, phase_found, refine_series
 from tests.series.conftest import (
     DATA,
     PLAN_WITH_PROFILE,
@@ -72,6 +84,8 @@ def main() -> None:
                         "ensemble, chains")
     parser.add_argument("--chains", type=int, default=2, help="interleaved chains of the chains mode")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts of the chains mode")
+    parser.add_argument("--executors", default="processes", help="comma-separated executors of the chains mode's "
+                        "runs on more than one worker: processes, dask")
     arguments = parser.parse_args()
     coexisting = arguments.series == "coexistence"
     last = arguments.transition + arguments.coexistence - 1
@@ -99,46 +113,81 @@ def main() -> None:
             print(f"{arguments.count} patterns, {patterns[0].two_theta.size} points each, cell +{arguments.drift:.1%}, "
                   f"widths ×{arguments.widening:g}, c/a {arguments.c_over_a:g} → 1 at {arguments.transition}")
         extra = f"{'wf ok':>7}{'C from':>8}{'T to':>6}" if coexisting else ""
-        print(f"{'mode':<12}{'workers':>8}{'s':>8}{'cpu s':>8}{'s/pattern':>10}{'GoF≤1.1':>9}{'cell ok':>9}{extra}"
+        print(f"{'mode':<12}{'executor':>10}{'workers':>8}{'s':>8}{'cpu s':>8}{'s/pattern':>10}{'tasks s':>8}"
+              f"{'driver s':>9}{'ideal ×':>8}{'load':>11}{'GoF≤1.1':>9}{'cell ok':>9}{extra}"
               f"{'same':>6}  ensemble at; cell off at" + ("; fraction off at; phase stray at" if coexisting else ""))
         runs = []
+        processes = []
+        most_workers = max(int(w) for w in arguments.workers.split(","))
         for mode in arguments.modes.split(","):
             for workers in ([int(w) for w in arguments.workers.split(",")] if mode == "chains" else [1]):
-                executor = LocalProcesses(workers=workers) if workers > 1 else None
-                chains = arguments.chains if mode == "chains" else 1
-                started, cpu = time.perf_counter(), time.process_time()
-                result = refine_series(patterns, plan, fallback=mode != "sequential",
-                                       ensemble_starts=arguments.ensemble_starts, chains=chains, executor=executor)
-                seconds = time.perf_counter() - started
-                # This process's CPU seconds: on one worker, the time on one core of a quiet machine.
-                cpu_seconds = f"{time.process_time() - cpu:.1f}" if workers == 1 else "-"
-                # As JSON text: NaN (an undefined R_Bragg, say) never equals itself as a float.
-                documents = json.dumps([entry.to_dict() for entry in result.entries])
-                same = next((documents == earlier for m, earlier in runs if m == mode), None)
-                runs.append((mode, documents))
-                good_fit = sum(e.result.statistics.gof <= 1.1 for e in result.entries)
-                if coexisting:
-                    cell_off = [e.position for e, true in zip(result.entries, truth) if not cells_ok(e, true)]
-                    fraction_off = [e.position for e, true in zip(result.entries, truth)
-                                    if not abs(phase(e, "C").weight_fraction - true[3]) <= 0.02]
-                    cubic = [present(e, "C") for e in result.entries]
-                    tetragonal = [present(e, "T") for e in result.entries]
-                    # The onset of the cubic phase's last unbroken run, the end of the tetragonal one's first.
-                    cubic_from = next((k for k in range(len(cubic)) if all(cubic[k:])), None)
-                    tetragonal_to = next((k - 1 for k in range(len(tetragonal)) if not tetragonal[k]), None)
-                    stray = [k for k in range(len(cubic)) if (cubic[k] and (cubic_from is None or k < cubic_from))
-                             or (tetragonal[k] and tetragonal_to is not None and k > tetragonal_to)]
-                    extra = (f"{len(result.entries) - len(fraction_off):>7}{cubic_from!s:>8}"
-                             f"{tetragonal_to!s:>6}")
-                else:
-                    cell_off = [e.position for e, (a, c) in zip(result.entries, truth)
-                                if not cell_ok(e, a, c, arguments.transition)]
-                    extra = ""
-                chosen = [e.position for e in result.entries if "ensemble" in e.flags]
-                print(f"{mode:<12}{workers:>8}{seconds:>8.1f}{cpu_seconds:>8}{seconds / len(patterns):>10.2f}"
-                      f"{good_fit:>9}{len(result.entries) - len(cell_off):>9}{extra}"
-                      f"{'-' if same is None else str(same):>6}  {chosen}; {cell_off}"
-                      + (f"; {fraction_off}; {stray}" if coexisting else ""), flush=True)
+                for name in (arguments.executors.split(",") if workers > 1 else ["-"]):
+                    executor = (None if workers == 1 else LocalProcesses(workers=workers) if name == "processes"
+                                else Dask(None, local_workers=workers))
+                    chains = arguments.chains if mode == "chains" else 1
+                    load = os.getloadavg()[0]
+                    started, cpu = time.perf_counter(), time.process_time()
+                    result = refine_series(patterns, plan, fallback=mode != "sequential",
+                                           ensemble_starts=arguments.ensemble_starts, chains=chains,
+                                           executor=executor)
+                    seconds = time.perf_counter() - started
+                    # This process's CPU seconds: on one worker, the time on one core of a quiet machine.
+                    cpu_seconds = time.process_time() - cpu
+                    load = f"{load:.1f}→{os.getloadavg()[0]:.1f}"
+                    tasks = sum(t.cpu_seconds for t in result.timings if t.kind != "driver")
+                    driver = sum(t.cpu_seconds for t in result.timings if t.kind == "driver")
+                    ideal = (tasks + driver) / result.ideal_seconds(max(workers, most_workers))
+                    processes.append((f"{mode} {name} {workers}", per_process(result)))
+                    # As JSON text: NaN (an undefined R_Bragg, say) never equals itself as a float.
+                    documents = json.dumps([entry.to_dict() for entry in result.entries])
+                    same = next((documents == earlier for m, earlier in runs if m == mode), None)
+                    runs.append((mode, documents))
+                    good_fit = sum(e.result.statistics.gof <= 1.1 for e in result.entries)
+                    if coexisting:
+                        cell_off = [e.position for e, true in zip(result.entries, truth) if not cells_ok(e, true)]
+                        fraction_off = [e.position for e, true in zip(result.entries, truth)
+                                        if not abs(phase(e, "C").weight_fraction - true[3]) <= 0.02]
+                        cubic = [present(e, "C") for e in result.entries]
+                        tetragonal = [present(e, "T") for e in result.entries]
+                        # The onset of the cubic phase's last unbroken run, the end of the tetragonal one's first.
+                        cubic_from = next((k for k in range(len(cubic)) if all(cubic[k:])), None)
+                        tetragonal_to = next((k - 1 for k in range(len(tetragonal)) if not tetragonal[k]), None)
+                        stray = [k for k in range(len(cubic)) if (cubic[k] and (cubic_from is None or k < cubic_from))
+                                 or (tetragonal[k] and tetragonal_to is not None and k > tetragonal_to)]
+                        extra = (f"{len(result.entries) - len(fraction_off):>7}{cubic_from!s:>8}"
+                                 f"{tetragonal_to!s:>6}")
+                    else:
+                        cell_off = [e.position for e, (a, c) in zip(result.entries, truth)
+                                    if not cell_ok(e, a, c, arguments.transition)]
+                        extra = ""
+                    chosen = [e.position for e in result.entries if "ensemble" in e.flags]
+                    print(f"{mode:<12}{name:>10}{workers:>8}{seconds:>8.1f}{cpu_seconds:>8.1f}"
+                          f"{seconds / len(patterns):>10.2f}{tasks:>8.1f}{driver:>9.1f}{ideal:>8.2f}{load:>11}"
+                          f"{good_fit:>9}{len(result.entries) - len(cell_off):>9}{extra}"
+                          f"{'-' if same is None else str(same):>6}  {chosen}; {cell_off}"
+                          + (f"; {fraction_off}; {stray}" if coexisting else ""), flush=True)
+                    del result
+        print(f"\n{'run':<22}{'process':>9}{'tasks':>7}{'fitted':>8}{'task cpu s':>11}{'outside s':>10}  kinds")
+        for run, rows in processes:
+            for row in rows:
+                print(f"{run:<22}" + row)
+        document = json.dumps(SeriesEntry.from_dict(json.loads(documents)[-1]).to_dict())
+        print(f"\na pattern as a chain task carries it: {len(pickle.dumps(PatternData.of(patterns[0]))) / 1e3:.0f} kB "
+              f"pickled; its result document: {len(document) / 1e3:.0f} kB of JSON")
+
+
+def per_process(result: SeriesRefinementResult) -> list[str]:
+    """Per process: its tasks, patterns fitted, their CPU seconds, and its CPU seconds outside them when
+    its last task ended (start-up, imports, unpickling; blank for the driver, which also waits)."""
+    rows = []
+    for process in dict.fromkeys(t.process for t in result.timings):
+        mine = [t for t in result.timings if t.process == process]
+        work = [t for t in mine if t.kind != "driver"]
+        cpu = sum(t.cpu_seconds for t in work)
+        outside = "" if any(t.kind == "driver" for t in mine) else f"{max(t.process_cpu_seconds for t in work) - cpu:.1f}"
+        kinds = " ".join(f"{kind}×{sum(t.kind == kind for t in mine)}" for kind in dict.fromkeys(t.kind for t in mine))
+        rows.append(f"{process:>9}{len(work):>7}{sum(t.fitted for t in work):>8}{cpu:>11.1f}{outside:>10}  {kinds}")
+    return rows
 
 
 def phase(entry: SeriesEntry, name: str):

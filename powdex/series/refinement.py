@@ -18,18 +18,33 @@ is a cell and space group is refined by a Pawley or Le Bail fit
 (``powdex.refine``), its reflection list regenerated for every pattern from
 the neighbour's cell.  The Le Bail (and Pawley) intensities of the lines the
 neighbour shares are carried over while the cell moves smoothly; when it jumps
-(a length moves more than ``jump_fraction``) or the fit degrades, the pattern
-is refitted from equal intensities as well, because carried intensities hide a
-new splitting: a line that was one peak keeps its partition between the
-reflections it now separates into.
+(a length moves more than ``jump_fraction``) or lines that were one peak in the
+neighbour stand apart (``lines_split``), the pattern is refitted from equal
+intensities, because carried intensities hide a new splitting: a line that was
+one peak keeps its partition between the reflections it now separates into;
+when the fit degrades, from equal intensities as well.  A degraded fit's
+ensemble that is still degraded is drawn again with twice the spread, up to
+``ESCALATIONS`` times: a metrically cubic cell that turns tetragonal can split
+its lengths by more than ``cell_spread``.
 
 Workers (``chains``): sequential seeding is a chain, pattern k waiting for
 k − 1.  With ``chains`` = s, pattern k is seeded from pattern k − s instead: s
 interleaved chains that run on s workers at once (a cell that moves smoothly
 moves little over s patterns).  Where a pattern fits worse than its neighbour
 of another chain (Rwp above ``rwp_jump`` times its), it is refitted seeded from
-that neighbour and the lower χ² is kept.  Which pattern seeds which depends on
-``chains`` only, so the results are the same for any number of workers.
+that neighbour, and so is a pattern lacking a phase its neighbour of another
+chain found (a phase appearing in one chain only: its small fraction raises Rwp
+too little to tell); the fit with the lower Schwarz (1978) information
+criterion is kept.  Chains run in segments of a few patterns and each refit
+starts as soon as the results it is seeded from are known, on the same
+workers: a worker whose chain ran ahead takes up refits meanwhile.  Which
+pattern seeds which depends on ``chains`` only, so the results are the same
+for any number of workers.
+
+Every task (a chain, a rejoin refit, a new-phase search) reports the CPU and
+wall seconds it took in the process that ran it (``TaskTiming``), so the
+serial part of a series and the speed-up its tasks allow can be told apart
+from the load on the machine.
 
 Each pattern's result is recorded (``Journal``) as it finishes — by the worker
 that refined it — so a rerun with the same plan and options refines only what
@@ -40,17 +55,22 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
+import os
 import re
-from dataclasses import dataclass, field, replace
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from powdex.crystal import PARAMETER_NAMES, Cell
 from powdex.instrument.model import PROFILE_NAMES
-from powdex.optim.executors import Executor
+from powdex.optim.executors import Executor, InProcess
 from powdex.optim.journal import Journal
-from powdex.optim.parallel import parallel_map
+from powdex.optim.parallel import call_indexed, parallel_map
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
@@ -68,6 +88,11 @@ FLAGS = ("seeded", "ensemble", "at_bound", "phase_absent", "cell_jump", "intensi
          "axes_swapped", "phases_swapped", "new_phase")
 
 FitResult = RietveldResult | RefinementResult
+
+# Draws of a whole-pattern fit's ensemble after the first, each with twice the spread of the one before.
+ESCALATIONS = 2
+# Lines closer than this many FWHM are one peak: their Le Bail partition is the carried one, not measured.
+SPLIT_FWHM = 0.5
 
 
 @dataclass(frozen=True)
@@ -119,9 +144,100 @@ class SeriesEntry:
                    d["flags"], d["sequential_rwp"], d["seeded_from"], d.get("proposal"))
 
 
+@dataclass(frozen=True)
+class TaskTiming:
+    """What one task of a series cost: ``kind`` ``chain`` (a segment of the chain ``label`` names),
+    ``rejoin``, ``proposal`` (tasks that may run on workers) or ``driver`` (the series' own bookkeeping
+    between them, in the calling process); ``stage`` counts the groups of tasks handed out together, in
+    order (a stage waits for the one before it); ``depends``: the positions, within its stage, of the
+    tasks whose results seeded it; the task's
+    CPU and wall seconds in process ``process``, and that process's CPU seconds in all when the task
+    ended (start-up and imports included); ``fitted`` the patterns it refined rather than read back."""
+
+    kind: str
+    stage: int
+    label: str
+    process: int
+    cpu_seconds: float
+    wall_seconds: float
+    process_cpu_seconds: float
+    fitted: int
+    depends: tuple[int, ...] = ()
+
+
+class _Clock:
+    """The CPU and wall seconds since it was made, as a ``TaskTiming``."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+
+    def timing(self, kind: str, label: str, fitted: int, stage: int = 0) -> TaskTiming:
+        cpu = time.process_time()
+        return TaskTiming(kind, stage, label, os.getpid(), cpu - self.cpu, time.perf_counter() - self.wall, cpu,
+                          fitted)
+
+
+class _Ledger:
+    """The timings of a series' tasks, numbered by stage as each group of tasks that run at once arrives,
+    and on ``close`` the driver's own: its CPU seconds less those of tasks it ran itself."""
+
+    def __init__(self) -> None:
+        self.timings: list[TaskTiming] = []
+        self.stage = 0
+        self.clock = _Clock()
+
+    def add(self, timings: list[dict], depends: list[tuple[int, ...]] | None = None) -> None:
+        if timings:
+            self.timings += [replace(TaskTiming(**t), stage=self.stage, depends=tuple(after))
+                             for t, after in zip(timings, depends or [()] * len(timings))]
+            self.stage += 1
+
+    def close(self) -> list[TaskTiming]:
+        driver = self.clock.timing("driver", "driver", 0, self.stage)
+        own = sum(t.cpu_seconds for t in self.timings if t.process == driver.process)
+        return self.timings + [replace(driver, cpu_seconds=max(driver.cpu_seconds - own, 0.0))]
+
+
+def makespan(seconds: list[float], workers: int, depends: list[tuple[int, ...]] | None = None) -> float:
+    """The seconds ``workers`` take for tasks of these lengths: a free worker takes the first task, in this
+    order, whose tasks in ``depends`` (positions in the list, each before it) have ended, as the series'
+    scheduler hands them out; with none ready it waits for the next such end."""
+    after = depends or [()] * len(seconds)
+    free = [0.0] * max(workers, 1)
+    ends: list[float | None] = [None] * len(seconds)
+    pending = list(range(len(seconds)))
+    while pending:
+        worker = free.index(min(free))
+        now = free[worker]
+        ready = next((k for k in pending if all((ends[d] or math.inf) <= now for d in after[k])), None)
+        if ready is None:
+            # The first pending task's dependencies were all handed out before it: one of them ends later.
+            free[worker] = min(end for k in pending for d in after[k] if (end := ends[d]) is not None and end > now)
+            continue
+        pending.remove(ready)
+        ends[ready] = free[worker] = now + seconds[ready]
+    return max((end for end in ends if end is not None), default=0.0)
+
+
 @dataclass
 class SeriesRefinementResult:
+    """Every pattern's entry, in series order, and what each task of the run cost (``TaskTiming``; none
+    for patterns read back from the journal)."""
+
     entries: list[SeriesEntry] = field(default_factory=list)
+    timings: list[TaskTiming] = field(default_factory=list)
+
+    def ideal_seconds(self, workers: int) -> float:
+        """The critical path of this run on ``workers`` workers of a quiet machine: the driver's own CPU
+        seconds, then each stage's tasks by their CPU seconds (``makespan``: in the order they arrived,
+        none before the tasks that seeded it), one stage after another.  The total CPU seconds over
+        this is the speed-up the series' structure allows."""
+        driver = sum(t.cpu_seconds for t in self.timings if t.kind == "driver")
+        seconds = 0.0
+        for stage in sorted({t.stage for t in self.timings if t.kind != "driver"}):
+            tasks = [t for t in self.timings if t.stage == stage and t.kind != "driver"]
+            seconds += makespan([t.cpu_seconds for t in tasks], workers, [t.depends for t in tasks])
+        return driver + seconds
 
     def table(self) -> list[dict]:
         """One row per pattern: Rwp, GoF, flags, the parameters held at a bound (no esd), then per
@@ -330,7 +446,11 @@ def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesS
     # new failure, and an ensemble of cell starts cannot move it.
     # Nor is a profile term at its physical limit (U, X or Y at zero: a width the noise cannot resolve).
     before = set(previous.result.at_bounds) if previous is not None else set()
-    if set(result.at_bounds) - held - before - set(PROFILE_NAMES) or not result.converged:
+    # Le Bail cycles that run out while χ² still creeps by ~1e-4 of itself (lines that overlap by accident
+    # share a peak whose partition drifts) are no failed fit; cycles that diverged are.
+    failed = result.diverged if isinstance(result, RefinementResult) and result.method == "lebail" \
+        else not result.converged
+    if set(result.at_bounds) - held - before - set(PROFILE_NAMES) or failed:
         return True
     if previous is None:
         return result.statistics.gof > settings.cold_gof
@@ -396,6 +516,33 @@ def without_intensities(result: RefinementResult) -> RefinementResult:
     return replace(result, line_intensity=np.full(len(result.line_intensity), np.nan))
 
 
+def line_fwhm(result: RefinementResult) -> np.ndarray:
+    """The Thompson–Cox–Hastings (1987) FWHM (degrees 2θ) of each of ``result``'s lines."""
+    from powdex.refinement.profile import tch_widths
+
+    values = {parameter.name: parameter.value for parameter in result.parameters}
+    gamma, *_ = tch_widths(np.radians(result.line_two_theta / 2), *(values[name] for name in "UVWXY"),
+                           derivatives=False)
+    return gamma
+
+
+def lines_split(neighbour: RefinementResult, result: RefinementResult, *, fwhm: float = SPLIT_FWHM) -> bool:
+    """Whether two lines of ``neighbour`` that were one peak (closer than ``fwhm`` FWHM) stand apart in
+    ``result`` (farther than that): the partition of that peak between them was carried, not measured."""
+    before = {tuple(hkl): position for hkl, position in zip(neighbour.hkl.tolist(), neighbour.line_two_theta)}
+    shared = [k for k, hkl in enumerate(result.hkl.tolist()) if tuple(hkl) in before]
+    if len(shared) < 2:
+        return False
+    old = np.array([before[tuple(result.hkl[k].tolist())] for k in shared])
+    new, width = result.line_two_theta[shared], line_fwhm(result)[shared]
+    order = np.argsort(old)
+    old, new, width = old[order], new[order], width[order]
+    # Neighbours in the old order: any pair that was one peak is adjacent there.
+    was_one = np.diff(old) < fwhm * width[1:]
+    apart = np.abs(np.diff(new)) > fwhm * width[1:]
+    return bool(np.any(was_one & apart))
+
+
 def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data: PatternData,
                           previous: SeriesEntry | None, rng: np.random.Generator, executor: Executor | None):
     neighbour = previous.result if previous is not None and isinstance(previous.result, RefinementResult) else None
@@ -405,7 +552,8 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
     candidates = [(result, [])]
-    jumped = neighbour is not None and _jumped([fits.phase_result(neighbour)], [fits.phase_result(result)], settings)
+    jumped = neighbour is not None and (
+        _jumped([fits.phase_result(neighbour)], [fits.phase_result(result)], settings) or lines_split(neighbour, result))
     degraded = _degraded(result, previous, settings, set())
     if jumped:
         # The carried partition of a line that now splits is wrong however well the sum fits: start over.
@@ -416,11 +564,18 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
         degraded = all(_degraded(r, previous, settings, set()) for r, _ in candidates)
     if settings.fallback and degraded:
         reset = without_intensities(neighbour) if neighbour is not None else None
-        # The engine's ensemble of Pawley fits finds the basin; Le Bail refines from the best of them.
-        pawley = fits.fit(data, cell, reset, method="pawley", starts=settings.ensemble_starts,
-                          seed=int(rng.integers(2 ** 31)), cell_error=settings.cell_spread, executor=executor)
-        found = pawley if fits.phase.method == "pawley" else fits.fit(data, pawley.cell, pawley)
-        candidates.append((found, ["ensemble"] + (["intensities_reset"] if neighbour is not None else [])))
+        spread = settings.cell_spread
+        for _ in range(1 + ESCALATIONS):
+            # The engine's ensemble of Pawley fits finds the basin; Le Bail refines from the best of them.
+            pawley = fits.fit(data, cell, reset, method="pawley", starts=settings.ensemble_starts,
+                              seed=int(rng.integers(2 ** 31)), cell_error=spread, executor=executor)
+            found = pawley if fits.phase.method == "pawley" else fits.fit(data, pawley.cell, pawley)
+            candidates.append((found, ["ensemble"] + (["intensities_reset"] if neighbour is not None else [])))
+            if not _degraded(found, previous, settings, set()):
+                break
+            logger.info("%s: ensemble within ±%.3g still degraded (Rwp %.4f); drawn again within ±%.3g",
+                        data.source, spread, found.statistics.rwp, 2 * spread)
+            spread *= 2
     result, chosen = min(candidates, key=lambda pair: pair[0].statistics.reduced_chi2)
     flags += chosen
     if result.at_bounds:
@@ -433,8 +588,8 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
 
 @dataclass(frozen=True)
 class ChainTask:
-    """Patterns refined in a chain, each from the one before it in the chain (the first from the plan);
-    ``done`` holds those already recorded."""
+    """Patterns refined in a chain, each from the one before it in the chain, the first from ``previous``
+    (the chain's pattern before them; the plan when None); ``done`` holds those already recorded."""
 
     fits: Fits
     settings: SeriesSettings
@@ -442,25 +597,31 @@ class ChainTask:
     positions: tuple[int, ...]
     done: tuple[dict | None, ...]
     journal: Journal | None
-
-
-def run_chain(task: ChainTask, executor: Executor | None = None) -> list[dict]:
-    """Refine the task's patterns in order, recording each as it finishes — in the worker, so that a
-    driver killed mid-chain loses nothing finished."""
+    chain: int = 0
     previous: SeriesEntry | None = None
+
+
+def run_chain(task: ChainTask, executor: Executor | None = None) -> dict:
+    """Refine the task's patterns in order, recording each as it finishes — in the worker, so that a
+    driver killed mid-chain loses nothing finished.  Returns their ``documents`` and the chain's ``timing``
+    (``TaskTiming`` as a dict)."""
+    clock = _Clock()
+    previous = task.previous
     documents = []
+    fitted = 0
     for data, position, done in zip(task.patterns, task.positions, task.done):
         if done is not None:
             entry = SeriesEntry.from_dict(done)
         else:
             entry = refine_pattern(task.fits, task.settings, data, position, previous, executor)
+            fitted += 1
             if task.journal is not None:
                 task.journal.record(entry.name, entry.to_dict())
             logger.info("%s: Rwp %.4f, GoF %.3f %s", entry.name, entry.result.statistics.rwp,
                         entry.result.statistics.gof, " ".join(entry.flags))
         documents.append(entry.to_dict())
         previous = entry
-    return documents
+    return {"documents": documents, "timing": asdict(clock.timing("chain", f"chain {task.chain}", fitted))}
 
 
 def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | Path | None = None,
@@ -472,14 +633,18 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     a degraded fit is refitted as an ensemble of ``ensemble_starts``.  With ``chains`` = 1 the
     series is one chain, run here, its ensembles on ``executor``; with more, pattern k is seeded
     from pattern k − ``chains`` and the interleaved chains run on ``executor`` at once, then a
-    pattern that fits worse than its neighbour in the series is refitted from it (``rejoined``).
+    pattern that fits worse than its neighbour in the series, or lacks a phase the neighbour found,
+    is refitted from it (``rejoined``).
     A pattern still fitting poorly (GoF above ``cold_gof``) with at least ``new_phase_peaks`` peaks
     that no phase explains gets a new phase proposed from them (``powdex.series.newphase``; None: never).
-    With ``out``, each pattern's result is recorded there as it finishes and a rerun resumes."""
+    With ``out``, each pattern's result is recorded there as it finishes and a rerun resumes.
+    The executor is held open from the first task to the last, so its workers start, and import the
+    refinement code, once."""
     if not patterns:
         raise RefinementError("a series needs at least one pattern")
     if chains < 1:
         raise RefinementError(f"chains {chains}: a series needs at least one chain")
+    ledger = _Ledger()
     ordered = order_patterns(list(patterns), order)
     if reverse:
         ordered.reverse()
@@ -490,63 +655,242 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     journal = Journal(Path(out) / "journal", fingerprinted, restart=restart) if out is not None else None
     finished = journal.finished() if journal is not None else {}
     data = [PatternData.of(p) for p in ordered]
-    tasks = [ChainTask(fits, settings, tuple(data[chain::chains]), tuple(range(chain, len(data), chains)),
-                     tuple(finished.get(d.name) for d in data[chain::chains]), journal)
-             for chain in range(min(chains, len(data)))]
-    documents: list[dict] = [{}] * len(data)
-    if len(tasks) == 1:
-        documents = run_chain(tasks[0], executor)
-    else:
-        for task, chained in parallel_map(run_chain, tasks, executor=executor):
-            documents[task.positions[0]::chains] = chained
-    entries = [SeriesEntry.from_dict(d) for d in documents]
-    if chains > 1:
-        _rejoin(entries, data, fits, settings, finished, journal)
-    make_continuous(entries, jump_fraction)
-    if new_phase_peaks is not None:
-        _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal)
-    return SeriesRefinementResult(entries)
+    with executor if executor is not None else nullcontext():
+        if chains == 1 or len(data) == 1:
+            outcome = run_chain(ChainTask(fits, settings, tuple(data), tuple(range(len(data))),
+                                          tuple(finished.get(d.name) for d in data), journal), executor)
+            entries = [SeriesEntry.from_dict(d) for d in outcome["documents"]]
+            ledger.add([outcome["timing"]])
+        else:
+            entries = _Chains(data, fits, settings, chains, finished, journal).run(executor or InProcess(), ledger)
+        make_continuous(entries, jump_fraction)
+        if new_phase_peaks is not None:
+            _propose_new_phases(entries, data, settings, new_phase_peaks, finished, journal, executor, ledger)
+    series = SeriesRefinementResult(entries, ledger.close())
+    workers = executor.workers if executor is not None else 1
+    logger.info("%d patterns: %.1f CPU s in all; on %d workers of a quiet machine at best %.1f s",
+                len(entries), sum(t.cpu_seconds for t in series.timings), workers, series.ideal_seconds(workers))
+    return series
+
+
+@dataclass(frozen=True)
+class ProposalTask:
+    """A pattern's unexplained peaks to index (``powdex.series.newphase``)."""
+
+    data: PatternData
+    calculated: np.ndarray
+    background: np.ndarray
+    min_peaks: int
+    seed: int
+
+
+def run_proposal(task: ProposalTask) -> dict:
+    clock = _Clock()
+    found = propose_new_phase(task.data.pattern(), task.calculated, task.background, min_peaks=task.min_peaks,
+                              seed=task.seed)
+    return {"document": {"proposal": None if found is None else found.to_dict()},
+            "timing": asdict(clock.timing("proposal", task.data.name, 0))}
 
 
 def _propose_new_phases(entries: list[SeriesEntry], data: list[PatternData], settings: SeriesSettings,
-                        min_peaks: int, finished: dict, journal: Journal | None) -> None:
-    for entry, pattern in zip(entries, data):
-        if entry.result.statistics.gof <= settings.cold_gof:
-            continue
-        key = f"proposal:{pattern.name}"
-        if key in finished:
-            document = finished[key]
-        else:
-            found = propose_new_phase(pattern.pattern(), entry.result.calculated, entry.result.background,
-                                      min_peaks=min_peaks, seed=settings.seed)
-            document = {"proposal": None if found is None else found.to_dict()}
-            if journal is not None:
-                journal.record(key, document)
-        if document["proposal"] is not None:
-            entry.proposal = document["proposal"]
-            entry.flags.append("new_phase")
+                        min_peaks: int, finished: dict, journal: Journal | None, executor: Executor | None,
+                        ledger: _Ledger) -> None:
+    """Each pattern's search is independent of the others': all run on the executor at once."""
+    poor = [k for k, entry in enumerate(entries) if entry.result.statistics.gof > settings.cold_gof]
+    documents = {k: finished[f"proposal:{data[k].name}"] for k in poor if f"proposal:{data[k].name}" in finished}
+    tasks = [ProposalTask(data[k], entries[k].result.calculated, entries[k].result.background, min_peaks,
+                          settings.seed) for k in poor if k not in documents]
+    position = {data[k].name: k for k in poor}
+    arrived = []
+    for task, outcome in parallel_map(run_proposal, tasks, executor=executor):
+        k = position[task.data.name]
+        documents[k] = outcome["document"]
+        arrived.append(outcome["timing"])
+        if journal is not None:
+            journal.record(f"proposal:{data[k].name}", documents[k])
+    ledger.add(arrived)
+    for k in poor:
+        if documents[k]["proposal"] is not None:
+            entries[k].proposal = documents[k]["proposal"]
+            entries[k].flags.append("new_phase")
 
 
-def _rejoin(entries: list[SeriesEntry], data: list[PatternData], fits: Fits, settings: SeriesSettings,
-            finished: dict, journal: Journal | None) -> None:
-    """Refit, seeded from its neighbour in the series, each pattern whose Rwp exceeds ``rwp_jump`` times
-    that neighbour's (its own chain went astray where the other did not); keep the lower χ².  In series
-    order, so a refitted pattern seeds the next check.  Recorded apart from the chains' own records,
-    which a resumed chain continues from."""
-    for k in range(1, len(entries)):
-        if entries[k].result.statistics.rwp <= settings.rwp_jump * entries[k - 1].result.statistics.rwp:
-            continue
-        key = f"rejoin:{data[k].name}"
-        document = finished.get(key)
-        if document is None or document["seeded_from"] != entries[k - 1].name or \
-                document.get("neighbour_rwp") != entries[k - 1].result.statistics.rwp:
-            refit = refine_pattern(fits, settings, data[k], k, entries[k - 1])
-            refit.flags.append("rejoined")
-            document = refit.to_dict() | {"neighbour_rwp": entries[k - 1].result.statistics.rwp}
-            if journal is not None:
-                journal.record(key, document)
-        refit = SeriesEntry.from_dict(document)
-        if refit.result.statistics.reduced_chi2 < entries[k].result.statistics.reduced_chi2:
-            logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", data[k].name,
-                        entries[k].result.statistics.rwp, refit.result.statistics.rwp, entries[k - 1].name)
-            entries[k] = refit
+def information_criterion(result: FitResult) -> float:
+    """Schwarz's (1978) BIC, χ² + P ln N over the N fitted points, P the parameters the fit determined
+    (``Statistics.parameters``: none held at a bound, none of a phase whose scale is zero).  A phase
+    found must lower χ² by more than ln N per parameter it adds to be kept."""
+    statistics = result.statistics
+    chi2 = statistics.reduced_chi2 * max(statistics.points - statistics.parameters, 1)
+    return chi2 + statistics.parameters * math.log(statistics.points)
+
+
+def lacks_a_phase_of(entry: SeriesEntry, neighbour: SeriesEntry) -> list[str]:
+    """The phases ``neighbour``'s fit found (``phase_found``) that ``entry``'s did not."""
+    if not (isinstance(entry.result, RietveldResult) and isinstance(neighbour.result, RietveldResult)):
+        return []
+    own = {phase.name for phase in entry.result.phases if phase_found(phase, entry.result)}
+    return [phase.name for phase in neighbour.result.phases
+            if phase.name not in own and phase_found(phase, neighbour.result)]
+
+
+def wants_rejoin(entry: SeriesEntry, neighbour: SeriesEntry, settings: SeriesSettings) -> bool:
+    """Whether ``entry`` (of one chain) is refitted seeded from ``neighbour`` (the pattern before it, of
+    another chain): its Rwp exceeds ``rwp_jump`` times the neighbour's, or it lacks a phase the neighbour
+    found."""
+    return (entry.result.statistics.rwp > settings.rwp_jump * neighbour.result.statistics.rwp
+            or bool(lacks_a_phase_of(entry, neighbour)))
+
+
+@dataclass(frozen=True)
+class RejoinTask:
+    """A pattern refitted seeded from its neighbour of another chain."""
+
+    fits: Fits
+    settings: SeriesSettings
+    data: PatternData
+    position: int
+    neighbour: SeriesEntry
+
+
+def run_rejoin(task: RejoinTask) -> dict:
+    """The refit's document, with the neighbour's Rwp that tells which state of the neighbour seeded it."""
+    clock = _Clock()
+    refit = refine_pattern(task.fits, task.settings, task.data, task.position, task.neighbour)
+    refit.flags.append("rejoined")
+    return {"document": refit.to_dict() | {"neighbour_rwp": task.neighbour.result.statistics.rwp},
+            "timing": asdict(clock.timing("rejoin", task.data.name, 1))}
+
+
+# Patterns of a chain per task: short enough that a worker whose chain ran ahead takes up refits meanwhile.
+SEGMENT = 3
+
+
+class _Chains:
+    """Interleaved chains and their rejoin refits on one executor, each task handed out as soon as what it
+    depends on is known.  A chain runs in segments of ``SEGMENT`` patterns, each task seeded from the
+    chain's last result.  Pattern k is judged, in series order, against its neighbour's final result (its
+    chain result, or the refit that replaced it): refitted from it where it fits worse than it or lacks
+    a phase it found (``wants_rejoin``), the fit of lower ``information_criterion`` kept.  A refit the
+    chains' own results call for starts as soon as both are known, before the neighbour's judgement: the
+    neighbour is rarely replaced, and where it is, the pattern is refitted again from the replacement.
+    Refits are recorded apart from the chains' records, which a resumed chain continues from; every
+    task is a function of the results it is seeded from, so the results do not depend on the workers."""
+
+    def __init__(self, data: list[PatternData], fits: Fits, settings: SeriesSettings, chains: int, finished: dict,
+                 journal: Journal | None):
+        self.data, self.fits, self.settings, self.chains, self.journal = data, fits, settings, chains, journal
+        self.known = dict(finished)
+        self.own: dict[int, SeriesEntry] = {}  # each pattern's result in its chain
+        self.final: list[SeriesEntry] = []  # judged, in series order
+        self.handed: dict[int, int] = {chain: chain for chain in range(chains)}  # next position of each chain
+        self.asked: set[str] = set()
+        self.ready: list[tuple[int, Any, Any]] = []
+        self.in_flight: dict[int, Any] = {}
+        self.tickets = 0
+        # What each result came from, for the timings: the ticket of the segment that refined each
+        # position, of the refit behind each rejoin key, and the tickets each task was seeded from.
+        self.segment_of: dict[int, int] = {}
+        self.refit_of: dict[str, int] = {}
+        self.depends: dict[int, tuple[int, ...]] = {}
+
+    def key(self, task: RejoinTask) -> str:
+        # A refit from a neighbour that was itself refitted is kept apart from the one from the neighbour's
+        # chain result: a rerun finds both and refits neither.
+        return f"rejoin:{task.data.name}" + (":after-rejoin" if "rejoined" in task.neighbour.flags else "")
+
+    def recorded(self, k: int, neighbour: SeriesEntry) -> dict | None:
+        document = self.known.get(self.key(RejoinTask(self.fits, self.settings, self.data[k], k, neighbour)))
+        if document is None or document["seeded_from"] != neighbour.name or \
+                document.get("neighbour_rwp") != neighbour.result.statistics.rwp:
+            return None
+        return document
+
+    def queue(self, fn, task, depends: tuple[int | None, ...]) -> int:
+        """Queue a task, seeded from the tasks ``depends`` names; ``dispatch`` hands it out."""
+        self.ready.append((self.tickets, fn, task))
+        self.depends[self.tickets] = tuple(d for d in depends if d is not None)
+        self.tickets += 1
+        return self.tickets - 1
+
+    def dispatch(self, executor: Executor) -> None:
+        """Hand out queued tasks while a worker is free, chain segments first: the chains are the series'
+        critical path, and a refit that takes a worker from a chain delays everything after it."""
+        self.ready.sort(key=lambda queued: (not isinstance(queued[2], ChainTask), queued[0]))
+        while self.ready and len(self.in_flight) < executor.workers:
+            ticket, fn, task = self.ready.pop(0)
+            executor.submit(call_indexed, (fn, ticket, task))
+            self.in_flight[ticket] = task
+
+    def next_segment(self, chain: int) -> None:
+        positions = tuple(range(self.handed[chain], len(self.data), self.chains))[:SEGMENT]
+        if not positions:
+            return
+        self.handed[chain] = positions[-1] + self.chains
+        ticket = self.queue(run_chain, ChainTask(
+            self.fits, self.settings, tuple(self.data[k] for k in positions), positions,
+            tuple(self.known.get(self.data[k].name) for k in positions), self.journal, chain,
+            self.own.get(positions[0] - self.chains)), (self.segment_of.get(positions[0] - self.chains),))
+        self.segment_of |= {k: ticket for k in positions}
+
+    def refit(self, k: int, neighbour: SeriesEntry) -> None:
+        task = RejoinTask(self.fits, self.settings, self.data[k], k, neighbour)
+        if self.key(task) not in self.asked:
+            self.asked.add(self.key(task))
+            seeded_by = self.refit_of.get(self.key(RejoinTask(self.fits, self.settings, self.data[k - 1], k - 1,
+                                                              self.final[k - 2]))) \
+                if "rejoined" in neighbour.flags and k >= 2 else self.segment_of.get(k - 1)
+            self.refit_of[self.key(task)] = self.queue(run_rejoin, task, (self.segment_of[k], seeded_by))
+
+    def judge(self) -> None:
+        """Judge the patterns whose chain result and neighbour's final result are known, in series order;
+        ask for the refits they need, and for those the chains' own results call for."""
+        while len(self.final) < len(self.data) and len(self.final) in self.own:
+            k = len(self.final)
+            own = self.own[k]
+            if k == 0 or not wants_rejoin(own, self.final[k - 1], self.settings):
+                self.final.append(own)
+                continue
+            neighbour = self.final[k - 1]
+            document = self.recorded(k, neighbour)
+            if document is None:
+                self.refit(k, neighbour)
+                break
+            refit = SeriesEntry.from_dict(document)
+            if information_criterion(refit.result) < information_criterion(own.result):
+                logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", self.data[k].name,
+                            own.result.statistics.rwp, refit.result.statistics.rwp, neighbour.name)
+                self.final.append(refit)
+            else:
+                self.final.append(own)
+        for k in range(len(self.final), len(self.data)):
+            if k in self.own and k - 1 in self.own and wants_rejoin(self.own[k], self.own[k - 1], self.settings) \
+                    and self.recorded(k, self.own[k - 1]) is None:
+                self.refit(k, self.own[k - 1])
+
+    def run(self, executor: Executor, ledger: _Ledger) -> list[SeriesEntry]:
+        arrived, order = [], []
+        with executor:
+            try:
+                for chain in range(min(self.chains, len(self.data))):
+                    self.next_segment(chain)
+                self.dispatch(executor)
+                while self.in_flight:
+                    ticket, outcome = executor.next_result()
+                    task = self.in_flight.pop(ticket)
+                    arrived.append(outcome["timing"])
+                    order.append(ticket)
+                    if isinstance(task, ChainTask):
+                        for position, document in zip(task.positions, outcome["documents"]):
+                            self.own[position] = SeriesEntry.from_dict(document)
+                        self.next_segment(task.chain)
+                    else:
+                        self.known[self.key(task)] = outcome["document"]
+                        if self.journal is not None:
+                            self.journal.record(self.key(task), outcome["document"])
+                    self.judge()
+                    self.dispatch(executor)
+            finally:
+                executor.discard()
+        place = {ticket: k for k, ticket in enumerate(order)}
+        ledger.add(arrived, [tuple(place[d] for d in self.depends[ticket] if d in place) for ticket in order])
+        return self.final

@@ -94,3 +94,19 @@ def coexistence_series(count: int, first: int, last: int, *, step: float = 0.03,
                                          values=values, source=f"scan_{k:03d}.xye"))
         truth.append((a, c, a_cubic, fraction))
     return patterns, truth
+
+
+def splitting_series(count: int, split: int, *, c_over_a: float = 1.04, step: float = 0.04):
+    """``count`` patterns of the tetragonal structure, metrically cubic (c = a = 4.0) before pattern ``split``,
+    its c/a then rising linearly to ``c_over_a`` at the last: (h00) and (00l) lines split apart.  Returns
+    the patterns and the true (a, c)."""
+    phase = RietveldPhase(CrystalStructure.from_cif(DATA / "tetragonal.cif"), "T")
+    patterns, truth = [], []
+    for k in range(count):
+        a = 4.0
+        c = a * (1 + (c_over_a - 1) * max(k - split + 1, 0) / max(count - split, 1))
+        values = {"T:scale": 0.05, "bkg0": 150.0, "T:a": a, "T:b": a, "T:c": c} | DEFAULT_PROFILE
+        patterns.append(simulate_pattern([phase], np.arange(20.0, 80.0, step), seed=300 + k, values=values,
+                                         source=f"scan_{k:03d}.xye"))
+        truth.append((a, c))
+    return patterns, truth
