@@ -141,7 +141,7 @@ class IndexingSearch:
                             short_length=config.short_length, zero_shift_window=zero_shift_window,
                             # The prior's width, calibrated for the narrow window, grows with the window.
                             zero_shift_range=ScoringModel.zero_shift_range * zero_shift_window
-                            / config.zero_shift_window)
+                            / config.zero_shift_window).for_peak_widths(self.obs)
 
     @property
     def zero_shift_window(self) -> float:

@@ -89,12 +89,14 @@ def peaks_from_pattern(
     if (~keep & strong).any():
         notes.append(f"{int((~keep & strong).sum())} picks closer than the duplicate tolerance merged into their stronger neighbour")
     keep &= strong
-    positions, intensities = search.two_theta[keep], search.intensity[keep]
+    positions, intensities, fwhm = search.two_theta[keep], search.intensity[keep], search.fwhm[keep]
     if internal_standard is not None:
-        positions, intensities, note = _without_standard(positions, intensities, search.fwhm[keep], wavelength,
-                                                         internal_standard, pattern.source)
+        positions, intensities, fwhm, note = _without_standard(positions, intensities, fwhm, wavelength,
+                                                               internal_standard, pattern.source)
         notes.append(note)
     peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
+    # The widths tell indexing how close two lines can be and still be told apart (``Observations.fwhm``).
+    peaks = replace(peaks, fwhm=fwhm)
     if n_peaks is not None and peaks.n > n_peaks:
         notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
         peaks = peaks.first(n_peaks)
@@ -112,18 +114,19 @@ def with_instrument_lines(pattern: Pattern, instrument: Instrument) -> Pattern:
 
 
 def _without_standard(positions: np.ndarray, intensities: np.ndarray, fwhm: np.ndarray, wavelength: float,
-                      standard: str | Standard, source: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """The picks that are not lines of the internal ``standard``, their positions corrected by the zero offset
-    its lines show; and a note saying what was set aside (or that the standard was not seen)."""
+                      standard: str | Standard, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The picks (positions, intensities, widths) that are not lines of the internal ``standard``, their positions
+    corrected by the zero offset its lines show; and a note saying what was set aside (or that the standard was
+    not seen)."""
     if isinstance(standard, str):
         standard = standard_by_name(standard, source)
     found = standard_lines(positions, fwhm, wavelength, standard)
     label = f"internal standard {standard.name} ({standard.certificate})"
     if found.n_matched == 0:
-        return positions, intensities, (f"{label}: none of its {found.expected} lines in the picked range found "
+        return positions, intensities, fwhm, (f"{label}: none of its {found.expected} lines in the picked range found "
                                         "among the picks; nothing set aside")
     keep = ~found.matched
-    return (positions[keep] - found.zero_offset, intensities[keep],
+    return (positions[keep] - found.zero_offset, intensities[keep], fwhm[keep],
             f"{label}: {found.n_matched} picks set aside as its lines ({found.expected} in the picked range), "
             f"zero offset {found.zero_offset:+.4f}° 2θ taken off the other positions")
 
