@@ -24,6 +24,12 @@ MATCH_FWHM = 0.5
 MIN_TOLERANCE = 0.003
 # Fewer matched lines than this say nothing about the zero offset, or whether the standard is there.
 MIN_LINES = 2
+# A standard is said to be seen among the picks when at least this many of its lines, and this share of its
+# lines in the picked range, are picks (``seen_standards``) ...
+SEEN_LINES = 4
+SEEN_SHARE = 2 / 3
+# ... and its lines are fewer than this share of the picks (more: the sample may be that material itself).
+SEEN_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,3 +91,16 @@ def standard_lines(two_theta: np.ndarray, fwhm: np.ndarray, wavelength: float, s
     zero += float(np.median(residuals(zero)[matched]))
     matched = np.abs(residuals(zero)) <= tolerance
     return StandardLines(standard, matched, zero, expected)
+
+
+def seen_standards(two_theta: np.ndarray, fwhm: np.ndarray, wavelength: float) -> list[StandardLines]:
+    """The certified standards whose lines are a clear minority of the picks: at least ``SEEN_LINES`` of them,
+    ``SEEN_SHARE`` of those in the picked range, and under ``SEEN_MAX_SHARE`` of the picks.  A standard mixed
+    into the sample and not named is a second phase to the indexer; this says which one to name."""
+    seen = []
+    for standard in STANDARDS.values():
+        found = standard_lines(two_theta, fwhm, wavelength, standard)
+        if (found.n_matched >= max(SEEN_LINES, SEEN_SHARE * found.expected)
+                and found.n_matched < SEEN_MAX_SHARE * len(two_theta)):
+            seen.append(found)
+    return seen

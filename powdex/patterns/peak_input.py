@@ -13,7 +13,7 @@ from powdex.crystal.standards import Standard
 from powdex.instrument import Instrument
 from powdex.patterns.formats import format_of
 from powdex.patterns.formats.text_columns import FORMAT as TEXT_COLUMNS
-from powdex.patterns.internal_standard import standard_by_name, standard_lines
+from powdex.patterns.internal_standard import seen_standards, standard_by_name, standard_lines
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import tube_lines
 from powdex.patterns.reading import read_pattern, with_radiation
@@ -94,6 +94,8 @@ def peaks_from_pattern(
         positions, intensities, fwhm, note = _without_standard(positions, intensities, fwhm, wavelength,
                                                                internal_standard, pattern.source)
         notes.append(note)
+    else:
+        notes.extend(_standards_seen(positions[: n_peaks or None], fwhm[: n_peaks or None], wavelength))
     peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
     # The widths tell indexing how close two lines can be and still be told apart (``Observations.fwhm``).
     peaks = replace(peaks, fwhm=fwhm)
@@ -129,6 +131,16 @@ def _without_standard(positions: np.ndarray, intensities: np.ndarray, fwhm: np.n
     return (positions[keep] - found.zero_offset, intensities[keep], fwhm[keep],
             f"{label}: {found.n_matched} picks set aside as its lines ({found.expected} in the picked range), "
             f"zero offset {found.zero_offset:+.4f}° 2θ taken off the other positions")
+
+
+def _standards_seen(positions: np.ndarray, fwhm: np.ndarray, wavelength: float) -> list[str]:
+    """A note for each certified standard whose lines are a minority of the picks (``seen_standards``): indexing
+    takes them for a second phase unless the standard is named."""
+    return [f"{found.n_matched} of these picks ({', '.join(f'{t:.3f}' for t in positions[found.matched])}°) are "
+            f"lines of {found.standard.name} ({found.standard.certificate}) at a zero offset of "
+            f"{found.zero_offset:+.4f}°: if it was mixed in as an internal standard, name it (--internal-standard "
+            f"{found.standard.name}) so that its lines are set aside"
+            for found in seen_standards(positions, fwhm, wavelength)]
 
 
 def _with_notes(peaks: PeakList, notes) -> PeakList:

@@ -93,6 +93,11 @@ def test_silicon_standard_in_corundum_scan(data):
     cleaned = read_peak_input(name, wavelength=0.413011, internal_standard="si")
     silicon = np.array([7.551, 14.488, 17.495, 19.079])
     assert (np.min(np.abs(np.asarray(plain.two_theta)[:, None] - silicon), axis=0) < 0.005).all()
+    # Not named, the standard is recognised and the user told how to set it aside.
+    assert [n for n in plain.notes if "--internal-standard" in n] == [
+        "5 of these picks (7.551, 12.347, 14.488, 17.495, 19.079°) are lines of Si (NIST SRM 640e) at a zero offset "
+        "of -0.0011°: if it was mixed in as an internal standard, name it (--internal-standard Si) so that its lines "
+        "are set aside"]
     assert (np.min(np.abs(np.asarray(cleaned.two_theta)[:, None] - silicon), axis=0) > 0.05).all()
     assert any("internal standard Si (NIST SRM 640e)" in n for n in cleaned.notes)
 
@@ -113,3 +118,11 @@ def test_cli_refuses_an_unknown_standard(tmp_path):
     assert result.exit_code == 2
     assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
         "error: --internal-standard: unknown standard 'NaCl'; known: LaB6, Si, CeO2, Al2O3"]
+
+
+def test_a_standard_is_not_flagged_in_its_own_pattern_or_in_a_pure_sample(data):
+    # LaB6 SRM 660c alone: every pick is LaB6, so the sample is the standard; a pure synthetic sample has none.
+    lab6 = read_peak_input(data / "LaB6_660c_PDF1m.chi", wavelength=0.1665)
+    sample = peaks_from_pattern(simulate_pattern(Cell(4.91, 4.91, 6.37), two_theta_range=(10.0, 80.0), seed=4).pattern)
+    for peaks in (lab6, sample):
+        assert not [n for n in peaks.notes if "--internal-standard" in n]
