@@ -48,6 +48,9 @@ def index(
     instrument: Annotated[Path | None, typer.Option(help=(
         "One pattern: calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths guide the peak "
         "search, its zero and displacement correct the positions, its FWHM weights the peaks"))] = None,
+    internal_standard: Annotated[str | None, typer.Option(help=(
+        "Measured pattern: a certified standard mixed into the sample (LaB6, Si, CeO2, Al2O3): its lines are set "
+        "aside and the zero offset they show is taken off the other peaks"))] = None,
     min_length: Annotated[float, typer.Option(help=(
         "Å: the shortest lattice vector a candidate may have; vectors under 2.3 Å lower its score (a soft prior). "
         "Below 1.5 Å only for high-pressure phases"))] = 1.5,
@@ -112,12 +115,17 @@ def index(
         if instrument is not None and (len(files) > 1 or out is not None):
             raise OptionError("--instrument is for one pattern, not a series")
         calibrated = _instrument(instrument)
+        if internal_standard is not None:
+            from powdex.patterns.internal_standard import standard_by_name
+
+            standard_by_name(internal_standard, "--internal-standard")
     except (PowdexError, ValidationError) as exc:
         fail(exc)
-    # The anode and instrument join the settings only when given, so that series indexed before the options keep
-    # their results.
+    # The anode, instrument and internal standard join the settings only when given, so that series indexed before
+    # the options keep their results.
     reading = {"units": units, "wavelength": wavelength, "n_peaks": n_peaks} | ({"anode": anode} if anode else {}) | (
-        {"instrument": str(instrument)} if instrument else {})
+        {"instrument": str(instrument)} if instrument else {}) | (
+        {"internal_standard": internal_standard} if internal_standard else {})
     if out is None:
         _index_one(files[0], reading, config, json_out, chains, refine, calibrated)
     else:
@@ -162,7 +170,7 @@ def _index_one(path: Path, reading: dict, config, json_out: Path | None, chains:
     try:
         peak_list = read_peak_input(path, units=reading["units"], wavelength=reading["wavelength"],
                                     anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1,
-                                    instrument=instrument)
+                                    instrument=instrument, internal_standard=reading.get("internal_standard"))
     except PowdexError as exc:
         fail(exc)
     if peak_list.two_theta is None and peak_list.wavelength_assumed:

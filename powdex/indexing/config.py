@@ -12,8 +12,9 @@ from powdex.crystal import LatticeSystem
 
 # Bumped when a setting changes meaning or the same settings give another ranking (not when one is added
 # with a default that keeps the old behaviour). 2: the short-vector prior replaces the 2 Å floor, zone
-# starts join the default search, and zero shifts are searched within ±0.25° before ±0.6°.
-SETTINGS_SCHEMA_VERSION = 2
+# starts join the default search, and zero shifts are searched within ±0.25° before ±0.6°. 3: a candidate may
+# leave 4 lines, not 2; measured patterns are scored at their peak widths.
+SETTINGS_SCHEMA_VERSION = 3
 
 SEARCH_ORDER = (
     LatticeSystem.CUBIC,
@@ -60,7 +61,10 @@ class IndexingConfig(BaseModel):
         "lattice systems next below its own are searched, when it leads every other lattice by this much per peak"
     )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
-    max_unindexed: int = Field(2, ge=0, description="unexplained lines a candidate may leave")
+    max_unindexed: int = Field(
+        4, ge=0, description="unexplained lines a candidate may leave (a second phase or impurity puts 3-4 lines "
+        "among the first 20 of a real pattern)"
+    )
     local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
     subcell_checks: int = Field(3, ge=0, description="best candidates checked for sub-cells after each lattice system")
     method: str = Field(

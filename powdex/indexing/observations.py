@@ -37,6 +37,10 @@ class Observations:
     width, so a broad high-angle line counts less.  Peaks that carry their own
     σ(2θ) (a DICVOL file's individual errors) are weighted by them instead
     (``sigma_weights``).  Without either every weight is 1.
+
+    ``fwhm`` (° 2θ) is each peak's width where a peak search measured it (a
+    measured pattern), else None: it says how close two lines can lie and
+    still be seen apart (``ScoringModel.for_peak_widths``).
     """
 
     q2: np.ndarray
@@ -47,6 +51,7 @@ class Observations:
     source: str
     notes: tuple[str, ...] = ()
     weight: np.ndarray = field(default_factory=lambda: np.ones(0))
+    fwhm: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.weight.size != self.q2.size:  # not given: every peak counts the same
@@ -92,7 +97,11 @@ class Observations:
                              f"{4 / wavelength**2:.3f} Å⁻²) cannot be observed at λ = {wavelength:g} Å")
         intensity = np.asarray(peaks.intensity, dtype=float)
         intensity = intensity / intensity.max() if intensity.max() > 0 else np.ones_like(q2)
-        return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), wavelength, peaks.source, notes, weight)
+        # Widths measured in 2θ at the data's wavelength, which the positions keep.
+        fwhm = peaks.fwhm if measured_in_two_theta and peaks.fwhm is not None and wavelength == peaks.wavelength \
+            else None
+        return cls(q2, tt, intensity, dq2_dtwo_theta(tt, wavelength), wavelength, peaks.source, notes, weight,
+                   None if fwhm is None else np.asarray(fwhm, dtype=float))
 
     @property
     def n(self) -> int:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from powdex.crystal.standards import Standard
 from powdex.instrument import Instrument
 from powdex.patterns.formats import format_of
 from powdex.patterns.formats.text_columns import FORMAT as TEXT_COLUMNS
+from powdex.patterns.internal_standard import seen_standards, standard_by_name, standard_lines
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import tube_lines
 from powdex.patterns.reading import read_pattern, with_radiation
@@ -42,6 +44,7 @@ def peaks_from_pattern(
     strip: bool = True,
     search: PeakSearch | None = None,
     instrument: Instrument | None = None,
+    internal_standard: str | Standard | None = None,
 ) -> PeakList:
     """The peak list of a measured pattern: its ``n_peaks`` lowest-angle Kα1 lines (all if None).
 
@@ -56,7 +59,11 @@ def peaks_from_pattern(
     never rejected for its own duplicates.  ``notes`` say what was decided.
     ``instrument`` (a calibrated ``powdex.instrument.Instrument``) guides the
     search (see :func:`search_peaks`) and gives the wavelengths where the
-    pattern has none.
+    pattern has none.  ``internal_standard`` (a name of
+    ``powdex.crystal.standards.STANDARDS`` or a ``Standard``) mixed into the
+    sample: the picks that are its lines are set aside before the first
+    ``n_peaks`` are taken, and the zero offset its lines show is taken off the
+    other positions (:func:`powdex.patterns.internal_standard.standard_lines`).
     """
     if pattern.wavelength is None and instrument is not None:
         pattern = with_instrument_lines(pattern, instrument)
@@ -82,12 +89,20 @@ def peaks_from_pattern(
     if (~keep & strong).any():
         notes.append(f"{int((~keep & strong).sum())} picks closer than the duplicate tolerance merged into their stronger neighbour")
     keep &= strong
-    positions, intensities = search.two_theta[keep], search.intensity[keep]
+    positions, intensities, fwhm = search.two_theta[keep], search.intensity[keep], search.fwhm[keep]
+    if internal_standard is not None:
+        positions, intensities, fwhm, note = _without_standard(positions, intensities, fwhm, wavelength,
+                                                               internal_standard, pattern.source)
+        notes.append(note)
+    else:
+        notes.extend(_standards_seen(positions[: n_peaks or None], fwhm[: n_peaks or None], wavelength))
     # The search's σ(2θ) stay out of the list for indexing: they are counting errors, 1–6 times smaller than
     # the scatter of real picks about their refined cell and hardly correlated with it, and weighting by
     # them (powdex.indexing.observations.sigma_weights) moved the garnet neutron pattern's cell from first
     # to second and no other of 18 real patterns (benchmarks/index_real_patterns.py --time-limit 10).
     peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
+    # The widths tell indexing how close two lines can be and still be told apart (``Observations.fwhm``).
+    peaks = replace(peaks, fwhm=fwhm)
     if n_peaks is not None and peaks.n > n_peaks:
         notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
         peaks = peaks.first(n_peaks)
@@ -102,6 +117,34 @@ def with_instrument_lines(pattern: Pattern, instrument: Instrument) -> Pattern:
         f" from the instrument {instrument.source or '(given)'}"
     return replace(pattern, wavelengths=instrument.wavelengths, ratio=instrument.ratio,
                    notes=(*pattern.notes, note))
+
+
+def _without_standard(positions: np.ndarray, intensities: np.ndarray, fwhm: np.ndarray, wavelength: float,
+                      standard: str | Standard, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The picks (positions, intensities, widths) that are not lines of the internal ``standard``, their positions
+    corrected by the zero offset its lines show; and a note saying what was set aside (or that the standard was
+    not seen)."""
+    if isinstance(standard, str):
+        standard = standard_by_name(standard, source)
+    found = standard_lines(positions, fwhm, wavelength, standard)
+    label = f"internal standard {standard.name} ({standard.certificate})"
+    if found.n_matched == 0:
+        return positions, intensities, fwhm, (f"{label}: none of its {found.expected} lines in the picked range found "
+                                        "among the picks; nothing set aside")
+    keep = ~found.matched
+    return (positions[keep] - found.zero_offset, intensities[keep], fwhm[keep],
+            f"{label}: {found.n_matched} picks set aside as its lines ({found.expected} in the picked range), "
+            f"zero offset {found.zero_offset:+.4f}° 2θ taken off the other positions")
+
+
+def _standards_seen(positions: np.ndarray, fwhm: np.ndarray, wavelength: float) -> list[str]:
+    """A note for each certified standard whose lines are a minority of the picks (``seen_standards``): indexing
+    takes them for a second phase unless the standard is named."""
+    return [f"{found.n_matched} of these picks ({', '.join(f'{t:.3f}' for t in positions[found.matched])}°) are "
+            f"lines of {found.standard.name} ({found.standard.certificate}) at a zero offset of "
+            f"{found.zero_offset:+.4f}°: if it was mixed in as an internal standard, name it (--internal-standard "
+            f"{found.standard.name}) so that its lines are set aside"
+            for found in seen_standards(positions, fwhm, wavelength)]
 
 
 def _with_notes(peaks: PeakList, notes) -> PeakList:
@@ -129,6 +172,7 @@ def read_peak_input(
     n_peaks: int | None = 20,
     default_wavelength: float | None = None,
     instrument: Instrument | None = None,
+    internal_standard: str | Standard | None = None,
 ) -> PeakList:
     """The peak list in ``path``, read as a list or picked from a measured pattern.
 
@@ -143,7 +187,8 @@ def read_peak_input(
     the file gives one; the list then says ``wavelength_assumed``.
     ``instrument`` guides the peak search of a measured pattern
     (:func:`peaks_from_pattern`), and its wavelengths replace the file's
-    unless ``wavelength`` or ``anode`` is given.
+    unless ``wavelength`` or ``anode`` is given.  ``internal_standard``: see
+    :func:`peaks_from_pattern`; a peak list (no widths, no pattern) refuses it.
     """
     path = Path(path)
     source = str(path)
@@ -154,8 +199,12 @@ def read_peak_input(
         assumed = pattern.wavelength is None and default_wavelength is not None
         if assumed:
             pattern = with_radiation(pattern, wavelength=default_wavelength)
-        peaks = peaks_from_pattern(pattern, n_peaks=n_peaks, instrument=instrument)
+        peaks = peaks_from_pattern(pattern, n_peaks=n_peaks, instrument=instrument,
+                                   internal_standard=internal_standard)
         return replace(peaks, wavelength_assumed=True) if assumed else peaks
+    if internal_standard is not None:
+        raise PeakInputError(f"{source}: an internal standard's lines are recognised in a measured pattern; this is "
+                             "a peak list: take the standard's lines out of it")
     notes = []
     if wavelength is None and anode is not None:
         tube = tube_lines(anode)

@@ -113,7 +113,8 @@ class PeakList:
     the user nor the file gave.  ``notes`` are what reading decided that the
     user should hear (peaks left out, a header or a wavelength overridden, a
     unit that looks wrong); ``two_theta_sigma`` the σ(2θ) of each peak in
-    degrees when the input gave them.  The arrays are read-only.  Construct through :meth:`from_values` or
+    degrees when the input gave them; ``fwhm`` each peak's full width at half
+    maximum in degrees 2θ when a peak search measured it.  The arrays are read-only.  Construct through :meth:`from_values` or
     :func:`powdex.peaks.read_peaks`, which validate; the direct constructor
     only sorts and checks shapes.
     """
@@ -127,6 +128,8 @@ class PeakList:
     notes: tuple[str, ...] = ()
     # σ(2θ) of each peak in degrees, when the input gave one (a peak search, a DICVOL file's individual errors).
     two_theta_sigma: np.ndarray | None = None
+    # FWHM in degrees 2θ of each peak, when a peak search of a measured pattern gave one.
+    fwhm: np.ndarray | None = None
 
     def __post_init__(self):
         q2 = _float_vector(self.q2, "q2")
@@ -136,6 +139,8 @@ class PeakList:
             columns["two_theta"] = _float_vector(self.two_theta, "two_theta")
         if self.two_theta_sigma is not None:
             columns["two_theta_sigma"] = _float_vector(self.two_theta_sigma, "two_theta_sigma")
+        if self.fwhm is not None:
+            columns["fwhm"] = _float_vector(self.fwhm, "fwhm")
         for field, column in columns.items():
             if column.shape != q2.shape:
                 raise ValueError(f"{field} has {column.size} values but q2 has {q2.size}")
@@ -229,6 +234,7 @@ class PeakList:
             intensity=self.intensity[:n],
             two_theta=None if self.two_theta is None else self.two_theta[:n],
             two_theta_sigma=None if self.two_theta_sigma is None else self.two_theta_sigma[:n],
+            fwhm=None if self.fwhm is None else self.fwhm[:n],
         )
 
     def two_theta_at(self, wavelength: float) -> np.ndarray:

@@ -11,11 +11,7 @@ with its own Gaussian and Lorentzian widths, as in an individual-peak fit: the r
 the fraction by which its pseudo-Voigt FWHM is wider (+) or narrower (−) than the calibrated
 profile's at that angle, shows where the profile function does not describe the instrument.
 
-Certified cells (NIST certificates of analysis, at 22.5 °C):
-SRM 660c LaB6 a = 4.156826 Å, Pm-3m (2020 certificate);
-SRM 640e Si a = 5.431179 Å, Fd-3m (2015 certificate);
-SRM 674b CeO2 a = 5.411651 Å, Fm-3m (2017 certificate);
-SRM 676a Al2O3 a = 4.759138 Å, c = 12.99244 Å, R-3c (hexagonal axes; 2015 certificate).
+The standards' certified cells are those of ``powdex.crystal.standards``.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from powdex.crystal import Cell
+from powdex.crystal.standards import STANDARDS, Standard
 from powdex.instrument import GEOMETRIES, SHIFT_TERMS, Instrument, tch_fwhm
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
@@ -37,20 +33,6 @@ from powdex.refinement.result import RefinementResult
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Standard:
-    name: str
-    certificate: str
-    cell: Cell
-    space_group: str
-
-
-STANDARDS = {
-    "LaB6": Standard("LaB6", "NIST SRM 660c", Cell(4.156826, 4.156826, 4.156826, 90, 90, 90), "Pm-3m"),
-    "Si": Standard("Si", "NIST SRM 640e", Cell(5.431179, 5.431179, 5.431179, 90, 90, 90), "Fd-3m"),
-    "CeO2": Standard("CeO2", "NIST SRM 674b", Cell(5.411651, 5.411651, 5.411651, 90, 90, 90), "Fm-3m"),
-    "Al2O3": Standard("Al2O3", "NIST SRM 676a", Cell(4.759138, 4.759138, 12.99244, 90, 90, 120), "R-3c:H"),
-}
 CALIBRATED_GROUPS = ("background", "intensities", "zero", "profile", "asymmetry")
 # The shifts each geometry refines besides the zero: Bragg–Brentano specimen displacement (cosθ) and
 # transparency (sin2θ); Debye–Scherrer capillary displacement along (cos2θ) and across (sin2θ) the beam.

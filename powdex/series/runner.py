@@ -264,7 +264,8 @@ def index_file(path: Path, *, reading: dict, config: IndexingConfig, fingerprint
     settings = {"indexing": config.model_dump(mode="json"), "reading": reading}
     try:
         peaks = read_peak_input(path, units=reading["units"], wavelength=reading["wavelength"],
-                                anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1)
+                                anode=reading.get("anode"), n_peaks=reading["n_peaks"], default_wavelength=CU_KA1,
+                                internal_standard=reading.get("internal_standard"))
         result = index(peaks, config=config)
     except PowdexError as error:
         from powdex import __version__

@@ -1,9 +1,14 @@
 """Indexing real measured files from the raw pattern: the published cell comes first."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 import powdex
-from powdex.crystal import Cell, same_lattice
+from powdex.crystal import Cell, conventional_cell, niggli_reduce, same_lattice
+from powdex.indexing import IndexingConfig
+from powdex.indexing.search import IndexingSearch
 from powdex.patterns import read_peak_input
 
 
@@ -19,3 +24,43 @@ def test_published_cell_first(data, name, wavelength, cell, centring):
     result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=30))
     best = result.candidates[0]
     assert same_lattice(best.cell, cell, best.bravais.centring, centring, rtol=5e-3)
+
+
+def _polished(search, cell, centring, tolerance):
+    return search.polished_cell(conventional_cell(niggli_reduce(cell, centring).cell, "P", length_tolerance=tolerance))
+
+
+def test_sharp_synchrotron_lines_tell_monoclinic_jadarite_from_its_orthorhombic_description(data):
+    # Jadarite (APS 11-BM, λ = 0.413529 Å), P2₁/c: metrically close to a C-centred orthorhombic cell of twice the
+    # volume. Its picks are 0.009° wide; at the laboratory defaults (reflections within 0.06° are one line) both
+    # descriptions index every pick, M20 9 against 7.  Scored at the picks' own widths the true cell's M20 passes
+    # 100 and the orthorhombic description no longer indexes the picks.
+    peaks = read_peak_input(data / "jadarite_11bmb_6231_to12deg.fxye", wavelength=0.413529)
+    assert peaks.fwhm is not None and np.median(peaks.fwhm) < 0.012
+    published = Cell(6.763493, 13.803014, 7.689354, 90, 124.0869, 90)
+    lab = IndexingSearch(replace(peaks, fwhm=None), IndexingConfig(zero_shift=True))
+    sharp = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
+    assert sharp.model.resolution < 0.02 and lab.model.resolution == 0.06
+    for search in (lab, sharp):
+        true = _polished(search, published, "P", 1e-3)
+        assert true.bravais.value == "mP" and true.figures.n_unindexed == 0
+    pseudo_lab = _polished(lab, published, "P", 1e-2)
+    assert pseudo_lab.bravais.value == "oC" and pseudo_lab.figures.n_unindexed == 0
+    assert _polished(lab, published, "P", 1e-3).figures.m < 10
+    true_sharp = _polished(sharp, published, "P", 1e-3)
+    assert true_sharp.figures.m > 100
+    pseudo_sharp = _polished(sharp, published, "P", 1e-2)
+    assert pseudo_sharp is None or pseudo_sharp.score < true_sharp.score - 20
+
+
+def test_the_orthorhombic_description_of_jadarite_leads_to_its_monoclinic_cell(data):
+    # The search finds jadarite's pseudo-orthorhombic oC description first; at the picks' widths it leaves lines,
+    # and polishing triclinic starts near it reaches the true P2₁/c lattice.
+    peaks = read_peak_input(data / "jadarite_11bmb_6231_to12deg.fxye", wavelength=0.413529)
+    published = Cell(6.763493, 13.803014, 7.689354, 90, 124.0869, 90)
+    search = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
+    pseudo = search.polished_cell(conventional_cell(Cell(7.6795, 11.1743, 13.7947), "C"))
+    assert pseudo.bravais.value == "oC" and pseudo.figures.n_unindexed >= 3
+    (found,) = search.distortions(pseudo)
+    assert found.bravais.value == "mP" and same_lattice(found.cell, published, "P", "P", rtol=2e-3)
+    assert found.figures.n_unindexed == 0 and found.figures.m > 100 and found.score > pseudo.score + 40
