@@ -68,7 +68,7 @@ def test_indexing_with_the_instrument_finds_the_cell_its_shifts_hide():
     config = IndexingConfig(systems=("cubic",), time_limit=3, seed=0)
 
     def cubic_a(result):
-        return [c.cell.a for c in result.candidates if c.figures.m_n >= 20]
+        return [c.cell.a for c in result.candidates if c.figures.m >= 20]
 
     assert not any(abs(a - A) < 1e-3 for a in cubic_a(powdex.index(peaks, config=config)))
     found = powdex.index(peaks, config=config, instrument=LAB)
