@@ -18,8 +18,9 @@ searched or it explains every line, and every lattice system whose lattices are
 special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
 stops the search after cubic): lower symmetries cannot beat it. A cell that
 leaves one line (an impurity line) with a lower score stops it too when it leads
-every other lattice clearly, once the systems next below its own are searched
-(``settled``).
+every other lattice clearly, once its own system is searched and local searches
+around its least distortions (``powdex.indexing.distortions``) found nothing that
+indexes that line better (``settled``).
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
@@ -61,6 +62,7 @@ from powdex.indexing.config import (
     settings_fingerprint,
 )
 from powdex.indexing.deadline import Deadline
+from powdex.indexing.distortions import distorted_cells
 from powdex.indexing.extinction import suggest_space_groups
 from powdex.indexing.formula import formula_units_text
 from powdex.indexing.methods import methods_of
@@ -133,6 +135,10 @@ class IndexingSearch:
         self.trials = 0
         # Cells refused for a vector under min_length outside the evaluators, and by those of an earlier window.
         self._rejected_short = 0
+        # Candidates (by id) whose least distortions have been searched (``distorted_cells``).
+        self._distortions_checked: set[int] = set()
+        # Why the search ended before the last lattice system, recorded in the result's details.
+        self._stopped_because: str | None = None
 
     def _scoring_model(self, zero_shift_window: float) -> ScoringModel:
         config = self.config
@@ -263,7 +269,17 @@ class IndexingSearch:
                 best = rank_candidates(self.found)
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
-                settled = self.settled(best, set(self.systems[: self.systems.index(system) + 1]))
+                searched = set(self.systems[: self.systems.index(system) + 1])
+                # A leader that would end the search is checked for the least distortions that index the lines
+                # better (each new leader in turn).
+                while (best and id(best[0]) not in self._distortions_checked and self.would_settle(best, searched)
+                       and not self.deadline.expired()):
+                    self._distortions_checked.add(id(best[0]))
+                    self.found.extend(distorted_cells(self, best[0]))
+                    best = rank_candidates(self.found)
+                settled = self.settled(best, searched)
+                if settled and system is not self.systems[-1]:
+                    self._stopped_because = self._stop_reason(best, system)
                 if settled or self.deadline.expired():
                     break
             best = rank_candidates(self.found)
@@ -322,6 +338,8 @@ class IndexingSearch:
         if self.deadline.expired():
             notes.append(f"the search stopped at its time limit ({self.config.time_limit:g} s); more time may "
                          "find a better cell")
+        if self._stopped_because is not None:
+            details.append(self._stopped_because)
         for note in notes:
             logger.info("%s: %s", self.obs.source, note)
         for detail in details:
@@ -329,32 +347,54 @@ class IndexingSearch:
         return tuple(notes), tuple(details)
 
     def settled(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
-        """Whether the best of ``ranked`` ends the search once the lattice systems ``searched`` are.
+        """Whether the best of ``ranked`` ends the search once the lattice systems ``searched`` are: it would
+        (``would_settle``), and its least distortions have been searched (``distorted_cells``) and it still leads.
 
-        A sub-cell can belong to a system not searched yet. A decisive cell settles the search when it explains
+        A slight distortion of a high-symmetry cell that splits lines is the lower-symmetry cell most easily
+        mistaken for it: the high-symmetry cell leaves a split line unindexed (or indexes a pair of lines at
+        their mean and scores less than the distortion), and local searches around its descriptions in the
+        lattices of the systems next below find the distortion for a few hundred trials where a search of those
+        systems costs seconds.
+        """
+        return bool(ranked) and id(ranked[0]) in self._distortions_checked and self.would_settle(ranked, searched)
+
+    def would_settle(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
+        """Whether the best of ``ranked`` is good enough to end the search once the systems ``searched`` are, its
+        least distortions aside.
+
+        A sub-cell can belong to a system not searched yet. A decisive cell qualifies when it explains
         every line (one that leaves a line can be a sub-cell of a larger cell of its system, which that system's
         search would find) and every system whose lattices are special cases of its own is searched: a decisive
         oC from an hP super-cell may still be a tP lattice described with less symmetry, but a decisive tP from a
         cP super-cell (searched) has no higher description left, and searching hP and hR first would only cost
-        time.
+        time. A cell that leaves one line and leads clearly qualifies too (``leads_with_one_line_left``).
+        """
+        if not ranked:
+            return False
+        best = ranked[0]
+        if self.decisive(best):
+            system = best.bravais.lattice_system
+            special_searched = (system.special_cases & set(self.systems)) <= searched
+            return special_searched and (system in searched or best.figures.n_unindexed == 0)
+        return self.leads_with_one_line_left(ranked, searched)
 
-        A cell that leaves one line, as the true cell does beside an impurity line, often scores less than a
-        decisive one asks (0.1–1.1 per peak on ``benchmarks/index_bravais.py``), and wrong cells reached 0.79
-        there. Such a cell also settles the search when its M_N and score are those of a complete indexing and
-        it leads every other lattice found by ``stop_gap_per_peak`` (super-cells that index the line too
-        included), once its own system and the systems next below it are searched as well (``_next_lower``):
-        the likeliest truth behind a high-symmetry cell that misses one line is a slight distortion of it that
-        splits a line, which those systems describe, and a lower-symmetry super-cell that predicts many more
-        lines scores less than the cell. Calibration (33 patterns, 3 per lattice cP to oF, seed 0): it ended
-        6 searches, each on the true cell; the best wrong cell with one line left reached −0.45 per peak.
+    def leads_with_one_line_left(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
+        """Whether the best of ``ranked`` leaves one line but is otherwise a complete indexing that leads every
+        other lattice clearly, with its own system and those of its special cases searched.
+
+        Such a cell, as the true cell beside an impurity line, often scores less than a decisive one asks
+        (0.1–1.1 per peak on ``benchmarks/index_bravais.py``), and wrong cells reached 0.79 there. Here its M_N
+        and score must be those of a complete indexing and it must lead every other lattice found by
+        ``stop_gap_per_peak`` per peak (super-cells that index the line too included): a lower-symmetry
+        super-cell that predicts many more lines scores less than the cell. Calibration (33 patterns, 3 per
+        lattice cP to oF, seed 0), with the systems next below searched in full instead of the cell's least
+        distortions: it ended 6 searches, each on the true cell; the best wrong cell with one line left reached
+        −0.45 per peak.
         """
         if not ranked:
             return False
         best = ranked[0]
         system = best.bravais.lattice_system
-        special_searched = (system.special_cases & set(self.systems)) <= searched
-        if self.decisive(best):
-            return special_searched and (system in searched or best.figures.n_unindexed == 0)
         config = self.config
         n = len(best.indexed)
         runner_up = ranked[1].score if len(ranked) > 1 else -np.inf
@@ -363,9 +403,17 @@ class IndexingSearch:
             and best.figures.m >= config.stop_m
             and best.score >= config.stop_score_per_peak * n
             and best.score - runner_up >= config.stop_gap_per_peak * n
-            and special_searched
-            and ({system} | _next_lower(system)) & set(self.systems) <= searched
+            and ({system} | system.special_cases) & set(self.systems) <= searched
         )
+
+    def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem) -> str:
+        best = ranked[0]
+        text = f"the search ended after the {system.value} system on {_summary(best)}"
+        if self.decisive(best):
+            return text + " (decisive)"
+        gap = (best.score - (ranked[1].score if len(ranked) > 1 else -np.inf)) / len(best.indexed)
+        return (text + f": it leaves one line, leads every other lattice by {gap:.2f} per peak, and no least "
+                "distortion of it found by a local search indexes that line better")
 
     def decisive(self, best: Candidate) -> bool:
         """Whether the best candidate so far is good enough to skip the lower symmetries.
@@ -482,13 +530,6 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak
-
-
-def _next_lower(system: LatticeSystem) -> set[LatticeSystem]:
-    """The lattice systems of which ``system``'s lattices are special cases with no system between: the least
-    distortions of its cells (orthorhombic for tetragonal and hexagonal, monoclinic for rhombohedral)."""
-    lower = {s for s in LatticeSystem if system in s.special_cases}
-    return {s for s in lower if not any(t in s.special_cases for t in lower)}
 
 
 def _summary(cand: Candidate) -> str:
