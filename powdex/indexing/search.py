@@ -253,8 +253,6 @@ class IndexingSearch:
                                  system.value, name, time.perf_counter() - started, len(new),
                                  "" if best_new is None else f", best {best_new.bravais.value} M = "
                                  f"{best_new.figures.m:.1f} score {best_new.score:.1f}")
-                if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
-                    continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
                 # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
                 # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
                 started = time.perf_counter()
