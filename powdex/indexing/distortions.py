@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powdex.crystal import BravaisLattice, Cell
+from powdex.peaks import two_theta_to_q2
 
 if TYPE_CHECKING:
     from powdex.indexing.candidate import Candidate
@@ -86,6 +87,9 @@ LEAST_DISTORTIONS: dict[BravaisLattice, tuple[tuple[BravaisLattice, np.ndarray],
     }.items()
 }
 
+# Reflections of a least distortion, nearest the line a cell leaves, tried as that line's index.
+LEFTOVER_ASSIGNMENTS = 8
+
 # Relative scatter of the local starts around a description (of its reciprocal parameters): a distortion
 # that moves a line by a few tenths of a degree, as far as an impurity line usually is from the nearest one.
 DISTORTION_SPREAD = 0.01
@@ -97,12 +101,19 @@ def lower_symmetry_descriptions(bravais: BravaisLattice, cell: Cell) -> list[tup
 
 
 def distorted_cells(search: IndexingSearch, cand: Candidate) -> list[Candidate]:
-    """Candidates from local SVD-Index searches around ``cand``'s least distortions (``local_trials`` starts
-    each, in the lattices of the systems the search covers), polished and scored; their trials counted."""
+    """Candidates near ``cand``'s least distortions (in the lattices of the systems the search covers),
+    polished and scored.
+
+    Two searches for each: SVD-Index from ``local_trials`` starts scattered around the description (their trials
+    counted), which finds a distortion whose split lines the cell indexes at their mean; and, when the cell
+    leaves one line, a fit of the distortion's free parameters to the cell's Miller indices with that line given
+    each of the ``LEFTOVER_ASSIGNMENTS`` reflections nearest it (trimmed SVD-Index leaves the worst line out of
+    each step, so only this pulls a trial to the line)."""
     from powdex.indexing.svd_index import polished_trials
 
     out: list[Candidate] = []
-    for child, cell in lower_symmetry_descriptions(cand.bravais, cand.cell):
+    for (child, matrix), (_, cell) in zip(LEAST_DISTORTIONS.get(cand.bravais, ()),
+                                          lower_symmetry_descriptions(cand.bravais, cand.cell)):
         if child.lattice_system not in search.systems or search.deadline.expired():
             continue
         svd = search.svd_index(child)
@@ -110,7 +121,39 @@ def distorted_cells(search: IndexingSearch, cand: Candidate) -> list[Candidate]:
                         max_volume=2 * cell.volume)
         found = polished_trials(search, child, batch, cell.volume, cell.volume)
         search.count_trials(child.value, batch.n_trials, max((c.score for c in found), default=-np.inf))
+        found += _with_the_leftover_line(search, cand, child, matrix, cell)
         logger.debug("%s: distortions of %s in %s: %d candidates", search.obs.source, cand.bravais.value,
                      child.value, len(found))
         out += found
+    return out
+
+
+def _with_the_leftover_line(search: IndexingSearch, cand: Candidate, child: BravaisLattice, matrix: np.ndarray,
+                            cell: Cell) -> list[Candidate]:
+    """Polished cells of ``child`` fitted to ``cand``'s indexed lines (their Miller indices in ``child``'s axes)
+    and to the one line it leaves, given each of the ``LEFTOVER_ASSIGNMENTS`` reflections of ``cell`` (``cand``'s
+    lattice in ``child``'s axes) nearest that line."""
+    leftover = np.flatnonzero(~cand.indexed)
+    if len(leftover) != 1:
+        return []
+    obs = search.obs
+    q2 = two_theta_to_q2(obs.two_theta - cand.zero_shift, obs.wavelength)
+    evaluator = search.evaluator(child)
+    # Miller indices transform as h' = M h.
+    indexed = child.axes.design_matrix(np.rint(cand.hkl[cand.indexed] @ matrix.T))
+    reflections = evaluator.design @ child.axes.free_reciprocal_parameters(cell)
+    positive = np.flatnonzero(reflections > 0)
+    # One reflection per distinct q², nearest first.
+    _, first = np.unique(np.round(reflections[positive], 10), return_index=True)
+    rows = positive[first]
+    rows = rows[np.argsort(np.abs(reflections[rows] - q2[leftover[0]]))[:LEFTOVER_ASSIGNMENTS]]
+    out = []
+    for row in rows:
+        if search.deadline.expired():
+            break
+        x, *_ = np.linalg.lstsq(np.vstack([indexed, evaluator.design[row]]),
+                                np.append(q2[cand.indexed], q2[leftover[0]]), rcond=None)
+        polished = search.polished(child, x, cand.zero_shift)
+        if polished is not None:
+            out.append(polished)
     return out

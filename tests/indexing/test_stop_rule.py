@@ -90,6 +90,26 @@ def test_a_distortion_of_a_decisive_cell_is_found_before_the_search_ends_and_ran
     assert search.would_settle([tetragonal], set(SEARCH_ORDER[:4]))
 
 
+# A monoclinic cell 0.8° from orthorhombic with a long b: among its first 20 lines only one (h0l) pair is split
+# beyond the noise, so the orthorhombic cell leaves that line and would end the search on its lead alone.
+MONOCLINIC = Cell(3.6, 21.0, 4.4, 90, 90.8, 90)
+
+
+def test_a_distortion_that_indexes_the_line_a_cell_leaves_is_found_and_ranks_first():
+    peaks = synthetic_peaks(MONOCLINIC, BravaisLattice.mP, faults=PeakListFaults(two_theta_noise=0.003),
+                            rng=np.random.default_rng(1))
+    toy = ExactCells(BravaisLattice.oP, Cell(3.6, 21.0, 4.4))
+    result = search_with(toy, peaks)
+    best = result.best
+    assert best.bravais is BravaisLattice.mP and best.figures.n_unindexed == 0
+    assert best.cell.parameters == pytest.approx(MONOCLINIC.parameters, rel=1e-3)
+    orthorhombic = next(c for c in result.candidates if c.bravais is BravaisLattice.oP)
+    assert orthorhombic.figures.n_unindexed == 1
+    search = IndexingSearch(peaks, IndexingConfig())
+    assert search.leads_with_one_line_left([orthorhombic], set(SEARCH_ORDER[:5]))
+    assert any(d.startswith("the search ended after the orthorhombic system on mP") for d in result.details)
+
+
 def test_least_distortions_describe_the_same_lattice_in_the_systems_next_below():
     generic = {
         "c": Cell(5.1, 5.1, 5.1), "h": Cell(4.0, 4.0, 6.3, 90, 90, 120), "hR": Cell(4.0, 4.0, 11.3, 90, 90, 120),
