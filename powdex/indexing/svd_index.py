@@ -219,8 +219,7 @@ class SvdIndexSearch:
             if iteration % 4 == 0:
                 # Reflections within twice the observed q² range of some trial; cells
                 # move little between refreshes, so nothing that matters is dropped.
-                near = np.any(x[idx] @ full_design.T <= 2 * obs.q2[-1], axis=0)
-                design = full_design[near]
+                design = full_design[_reachable(x[idx], full_design, 2 * obs.q2[-1])]
                 previous[:] = -1  # row numbers change with the active set
             q2_true = obs.q2[None, :]
             q2_low, low_rows = self._lowest_reflections(x[idx], design)
@@ -267,9 +266,21 @@ class SvdIndexSearch:
         obs = self.obs
         if len(x) == 0:
             return np.zeros(0, dtype=int)
-        q2_ref, _ = self._lowest_reflections(x, design)
+        # Reflections past 1.1 times the last peak's q² are degrees from every peak: they match none.
+        q2_ref, _ = self._lowest_reflections(x, design[_reachable(x, design, 1.1 * obs.q2[-1])])
         dist = np.abs(obs.q2[None, :] - np.take_along_axis(q2_ref, _nearest(obs.q2, q2_ref), axis=1))
         return np.sum(dist / obs.dq2_dtt[None, :] <= self.match_tolerance, axis=1)
+
+
+def _reachable(x: np.ndarray, design: np.ndarray, q2_limit: float) -> np.ndarray:
+    """Rows of ``design`` whose q² (``design @ x_t``) is at most ``q2_limit`` for some trial x_t.
+
+    Most rows of a batch's reference box lie past the limit for every trial: a lower bound of each row's q²
+    over the batch, from the smallest (largest, for a negative design entry) value of each free parameter,
+    sets them aside for the price of one trial before the exact test."""
+    lower = np.clip(design, 0.0, None) @ x.min(axis=0) + np.clip(design, None, 0.0) @ x.max(axis=0)
+    rows = np.flatnonzero(lower <= q2_limit)
+    return rows[np.any(x @ design[rows].T <= q2_limit, axis=0)]
 
 
 def _nearest(q2_obs: np.ndarray, q2_lines: np.ndarray) -> np.ndarray:
