@@ -85,6 +85,9 @@ CHECK_LINES = 2
 MAX_SUBCELL_GRID = 2_000_000
 # Candidates, best first, whose extinction classes are reported.
 SPACE_GROUP_CANDIDATES = 3
+# Two candidates are descriptions of one lattice within this (relative): tighter than the lattice comparison's
+# default, since a 0.2 % split of two axes is plain at high angle.
+SAME_LATTICE_RTOL = 5e-4
 
 
 def index(
@@ -273,7 +276,7 @@ class IndexingSearch:
                 while (best and id(best[0]) not in self._distortions_checked and self.would_settle(best, searched)
                        and not self.deadline.expired()):
                     self._distortions_checked.add(id(best[0]))
-                    self.found.extend(distorted_cells(self, best[0]))
+                    self.found.extend(self.competing_distortions(best[0]))
                     best = rank_candidates(self.found)
                 settled = self.settled(best, searched)
                 if settled and system is not self.systems[-1]:
@@ -344,9 +347,27 @@ class IndexingSearch:
             logger.debug("%s: %s", self.obs.source, detail)
         return tuple(notes), tuple(details)
 
+    def competing_distortions(self, cand: Candidate) -> list[Candidate]:
+        """The cells near ``cand``'s least distortions (``distorted_cells``) that compete with it: those that
+        index a line it leaves or score more than every description of its lattice found, and those that are
+        descriptions of its lattice (which rank as it).
+
+        A distortion that indexes the same lines and scores less is the cell with a parameter the data do not
+        ask for; a search of the lower system would have found it too, but counting it as another lattice
+        would deny every cell the lead that ends a search."""
+        signature = cand.lattice_signature
+
+        def same(c: Candidate) -> bool:
+            return c.lattice_signature.matches(signature, rtol=SAME_LATTICE_RTOL)
+
+        found = distorted_cells(self, cand)
+        bar = max(c.score for c in [cand, *found, *self.found] if c is cand or same(c))
+        return [c for c in found if same(c) or np.any(c.indexed & ~cand.indexed) or c.score > bar]
+
     def settled(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
         """Whether the best of ``ranked`` ends the search once the lattice systems ``searched`` are: it would
-        (``would_settle``), and its least distortions have been searched (``distorted_cells``) and it still leads.
+        (``would_settle``), and its least distortions have been searched (``competing_distortions``) and it still
+        leads.
 
         A slight distortion of a high-symmetry cell that splits lines is the lower-symmetry cell most easily
         mistaken for it: the high-symmetry cell leaves a split line unindexed (or indexes a pair of lines at
@@ -574,8 +595,7 @@ def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
         lo = bisect.bisect_left(volumes, signature.volume * (1 - 0.01))
         hi = bisect.bisect_right(volumes, signature.volume * (1 + 0.01))
         for entry in lattices[lo:hi]:
-            # Tighter than the default: a 0.2% split of two axes is plain at high angle.
-            if signature.matches(entry[0], rtol=5e-4):
+            if signature.matches(entry[0], rtol=SAME_LATTICE_RTOL):
                 if _symmetry(cand) > _symmetry(entry[2]):
                     entry[2] = cand
                 break
