@@ -410,10 +410,16 @@ class IndexingSearch:
         distortions: it ended 6 searches, each on the true cell; the best wrong cell with one line left reached
         −0.45 per peak.
         """
+        if not self._leads_leaving_one_line(ranked):
+            return False
+        system = ranked[0].bravais.lattice_system
+        return ({system} | system.special_cases) & set(self.systems) <= searched
+
+    def _leads_leaving_one_line(self, ranked: list[Candidate]) -> bool:
+        """``leads_with_one_line_left`` but for the systems searched."""
         if not ranked:
             return False
         best = ranked[0]
-        system = best.bravais.lattice_system
         config = self.config
         n = len(best.indexed)
         runner_up = ranked[1].score if len(ranked) > 1 else -np.inf
@@ -422,8 +428,18 @@ class IndexingSearch:
             and best.figures.m >= config.stop_m
             and best.score >= config.stop_score_per_peak * n
             and best.score - runner_up >= config.stop_gap_per_peak * n
-            and ({system} | system.special_cases) & set(self.systems) <= searched
         )
+
+    def ends_system(self, new: list[Candidate]) -> bool:
+        """Whether candidates ``new`` of one Bravais lattice end the search of its lattice system's others: one
+        is decisive, or the best of all found is one of them and leaves one line with a clear lead
+        (``leads_with_one_line_left``). A centred lattice missed then is a sub-lattice of that cell (a centred
+        cell's lines are a subset of its primitive super-cell's, so it cannot index the line the cell leaves),
+        which the sub-cell check after the system finds: Bravais lattices come primitive first."""
+        if any(self.decisive(c) for c in new):
+            return True
+        ranked = rank_candidates([*self.found, *new])
+        return bool(ranked) and any(ranked[0] is c for c in new) and self._leads_leaving_one_line(ranked)
 
     def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem) -> str:
         best = ranked[0]

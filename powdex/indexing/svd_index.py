@@ -364,9 +364,7 @@ class RandomStarts:
         out: list[Candidate] = []
         for bravais in BravaisLattice.of_system(system):
             out += self._lattice(search, bravais, search_pass)
-            # A decisive cell ends the system: a centred lattice it misses is one of its sub-lattices, which the
-            # sub-cell check that follows finds (Bravais lattices come primitive first).
-            if any(search.decisive(c) for c in out):
+            if search.ends_system(out):
                 break
         return out
 

@@ -126,3 +126,13 @@ def test_least_distortions_describe_the_same_lattice_in_the_systems_next_below()
             assert np.linalg.det(matrix) > 0
             assert same_lattice(described, cell, child.centring, parent.centring, rtol=1e-9), (parent, child)
             assert child.axes.is_compatible(described), (parent, child)
+
+
+def test_a_cell_leaving_one_line_with_a_clear_lead_ends_the_search_of_its_systems_centred_lattices():
+    peaks = tetragonal_with_an_impurity_line()
+    for gap, ends in ((IndexingConfig().stop_gap_per_peak, True), (1.0, False)):
+        search = IndexingSearch(peaks, IndexingConfig(stop_gap_per_peak=gap))
+        new = [search.polished(BravaisLattice.tP, BravaisLattice.tP.axes.free_reciprocal_parameters(cell))
+               for cell in (TETRAGONAL, SUPER_CELL)]
+        assert new[0].figures.n_unindexed == 1 and not search.decisive(new[0])
+        assert search.ends_system(new) is ends
