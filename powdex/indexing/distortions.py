@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powdex.crystal import BravaisLattice, Cell
+from powdex.indexing.svd_index import polished_trials
 from powdex.peaks import two_theta_to_q2
 
 if TYPE_CHECKING:
@@ -109,8 +110,6 @@ def distorted_cells(search: IndexingSearch, cand: Candidate) -> list[Candidate]:
     leaves one line, a fit of the distortion's free parameters to the cell's Miller indices with that line given
     each of the ``LEFTOVER_ASSIGNMENTS`` reflections nearest it (trimmed SVD-Index leaves the worst line out of
     each step, so only this pulls a trial to the line)."""
-    from powdex.indexing.svd_index import polished_trials
-
     out: list[Candidate] = []
     for (child, matrix), (_, cell) in zip(LEAST_DISTORTIONS.get(cand.bravais, ()),
                                           lower_symmetry_descriptions(cand.bravais, cand.cell)):

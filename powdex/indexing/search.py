@@ -18,9 +18,10 @@ searched or it explains every line, and every lattice system whose lattices are
 special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
 stops the search after cubic): lower symmetries cannot beat it. A cell that
 leaves one line (an impurity line) with a lower score stops it too when it leads
-every other lattice clearly, once its own system is searched and local searches
-around its least distortions (``powdex.indexing.distortions``) found nothing that
-indexes that line better (``settled``).
+every other lattice clearly, once its own system is searched. Either stops only
+once local searches around the cell's least distortions
+(``powdex.indexing.distortions``) found no lower-symmetry cell that indexes the
+lines better (``settled``).
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
@@ -416,7 +417,7 @@ class IndexingSearch:
         return ({system} | system.special_cases) & set(self.systems) <= searched
 
     def _leads_leaving_one_line(self, ranked: list[Candidate]) -> bool:
-        """``leads_with_one_line_left`` but for the systems searched."""
+        """``leads_with_one_line_left`` without its condition on the systems searched."""
         if not ranked:
             return False
         best = ranked[0]
