@@ -85,6 +85,9 @@ LEAST_DISTORTIONS: dict[BravaisLattice, tuple[tuple[BravaisLattice, np.ndarray],
             (BravaisLattice.mC, [[0, -1, 0], [1, 0, 0], [0, -_HALF, _HALF]]),
             (BravaisLattice.mC, [[1, 0, 0], [0, 0, -1], [_HALF, _HALF, 0]]),
         ),
+        BravaisLattice.mP: ((BravaisLattice.aP, [[1, 0, 0], [0, 1, 0], [0, 0, 1]]),),
+        # The primitive cell of the C face.
+        BravaisLattice.mC: ((BravaisLattice.aP, [[_HALF, _HALF, 0], [-_HALF, _HALF, 0], [0, 0, 1]]),),
     }.items()
 }
 

@@ -113,7 +113,7 @@ def test_a_distortion_that_indexes_the_line_a_cell_leaves_is_found_and_ranks_fir
 def test_least_distortions_describe_the_same_lattice_in_the_systems_next_below():
     generic = {
         "c": Cell(5.1, 5.1, 5.1), "h": Cell(4.0, 4.0, 6.3, 90, 90, 120), "hR": Cell(4.0, 4.0, 11.3, 90, 90, 120),
-        "t": Cell(4.0, 4.0, 6.3), "o": Cell(4.0, 5.3, 6.7),
+        "t": Cell(4.0, 4.0, 6.3), "o": Cell(4.0, 5.3, 6.7), "m": Cell(4.0, 5.3, 6.7, 90, 104.0, 90),
     }
     for parent, children in LEAST_DISTORTIONS.items():
         system = parent.lattice_system
