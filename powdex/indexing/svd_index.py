@@ -54,6 +54,9 @@ NEAREST_BLOCK_ELEMENTS = 8_000_000
 # Trials of one volume stage at most: later passes double them up to this, then repeat with new draws.
 MAX_TRIALS_PER_STAGE = 262_144
 
+# Volume ratio up to which a Bravais lattice's search goes on past a cell that leaves one line (``RandomStarts``).
+ONE_LINE_SUPER_CELLS = 3.0
+
 # Ranges of the random starting shapes (axis ratios log-uniform, angles uniform).
 _MAX_AXIS_RATIO = 5.0
 _MONOCLINIC_BETA = (90.0, 125.0)
@@ -356,7 +359,8 @@ class RandomStarts:
     Batches of random trials run at growing trial volumes (``volume_stages``);
     converged trials that explain enough peaks are polished and scored, near
     misses are restarted locally, and the search of a lattice ends one stage past
-    the first full solution. A later pass runs twice the trials per stage (up to
+    the first full solution, or once three times the volume of a cell that leaves
+    only one line is searched. A later pass runs twice the trials per stage (up to
     ``MAX_TRIALS_PER_STAGE``) on the lattice's continued stream.
     """
 
@@ -407,5 +411,13 @@ class RandomStarts:
                 first_solution_stage = stage
             # One stage past the first full solution catches a larger cell that explains more.
             if first_solution_stage is not None and stage >= first_solution_stage + 1:
+                break
+            # A cell that leaves one line (beside an impurity line) but has the M_N and score of a complete
+            # indexing ends the ladder once the volumes of its super-cells up to ONE_LINE_SUPER_CELLS times its own
+            # are searched: only a larger cell of this lattice can index that line too (a doubled or tripled
+            # axis, or a cI lattice's cP cell at 2.8 times a cP sub-cell that leaves its (321) line).
+            short = [c.cell.volume for c in candidates if c.figures.n_unindexed == 1 and c.figures.m >= config.stop_m
+                     and c.score >= config.stop_score_per_peak * len(c.indexed)]
+            if short and v_hi >= ONE_LINE_SUPER_CELLS * min(short):
                 break
         return candidates

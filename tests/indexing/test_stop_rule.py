@@ -12,6 +12,7 @@ from powdex.indexing.config import SEARCH_ORDER
 from powdex.indexing.distortions import LEAST_DISTORTIONS, lower_symmetry_descriptions
 from powdex.indexing.methods import register_method, unregister_method
 from powdex.indexing.search import IndexingSearch
+from powdex.indexing.svd_index import ONE_LINE_SUPER_CELLS, RandomStarts, volume_stages
 
 TETRAGONAL = Cell(4.594, 4.594, 6.214)
 # Its super-cell with a√2: indexes the same lines but one, predicts twice as many (0.84 per peak below it).
@@ -136,3 +137,22 @@ def test_a_cell_leaving_one_line_with_a_clear_lead_ends_the_search_of_its_system
                for cell in (TETRAGONAL, SUPER_CELL)]
         assert new[0].figures.n_unindexed == 1 and not search.decisive(new[0])
         assert search.ends_system(new) is ends
+
+
+def test_the_volume_ladder_ends_once_three_times_a_cell_that_leaves_one_line_is_searched():
+    search = IndexingSearch(tetragonal_with_an_impurity_line(), IndexingConfig())
+    svd = search.svd_index(BravaisLattice.tP)
+    ranges = []
+    run_random = svd.run_random
+
+    def recorded(n, volume_range, **settings):
+        ranges.append(volume_range)
+        return run_random(n, volume_range, **settings)
+
+    svd.run_random = recorded
+    found = RandomStarts()._lattice(search, BravaisLattice.tP, 0)
+    true = [c for c in found if same_lattice(c.cell, TETRAGONAL, rtol=2e-3)]
+    assert true and min(c.figures.n_unindexed for c in true) == 1
+    # The first stage to reach three times the cell's volume is the last, short of the whole ladder.
+    assert ranges[-1][1] >= ONE_LINE_SUPER_CELLS * TETRAGONAL.volume > ranges[-2][1]
+    assert len(ranges) < len(volume_stages(BravaisLattice.tP, search.obs)) - 1
