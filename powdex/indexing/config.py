@@ -57,8 +57,9 @@ class IndexingConfig(BaseModel):
         0.5, ge=0, description="...and this much more per peak when one line is left unexplained"
     )
     stop_gap_per_peak: float = Field(
-        0.3, ge=0, description="a cell leaving one line below the score above still stops the search, once the "
-        "lattice systems next below its own are searched, when it leads every other lattice by this much per peak"
+        0.3, ge=0, description="a cell leaving one line below the score above still stops the search, once its own "
+        "lattice system and local searches around its least distortions are done, when it leads every other lattice "
+        "by this much per peak"
     )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
     max_unindexed: int = Field(

@@ -19,8 +19,10 @@ searched or it explains every line, and every lattice system whose lattices are
 special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
 stops the search after cubic): lower symmetries cannot beat it. A cell that
 leaves one line (an impurity line) with a lower score stops it too when it leads
-every other lattice clearly, once the systems next below its own are searched
-(``settled``).
+every other lattice clearly, once its own system is searched. Either stops only
+once local searches around the cell's least distortions
+(``powdex.indexing.distortions``) found no lower-symmetry cell that indexes the
+lines better (``settled``).
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
@@ -63,6 +65,7 @@ from powdex.indexing.config import (
     settings_fingerprint,
 )
 from powdex.indexing.deadline import Deadline
+from powdex.indexing.distortions import distorted_cells
 from powdex.indexing.extinction import suggest_space_groups
 from powdex.indexing.formula import formula_units_text
 from powdex.indexing.methods import methods_of
@@ -89,6 +92,9 @@ SPACE_GROUP_CANDIDATES = 3
 # lengths, radians in angles): the distortions check (``IndexingSearch.distortions``).
 DISTORTION_STARTS = 24
 DISTORTION_SPREAD = 0.006
+# Two candidates are descriptions of one lattice within this (relative): tighter than the lattice comparison's
+# default, since a 0.2 % split of two axes is plain at high angle.
+SAME_LATTICE_RTOL = 5e-4
 
 
 def index(
@@ -140,6 +146,10 @@ class IndexingSearch:
         self.trials = 0
         # Cells refused for a vector under min_length outside the evaluators, and by those of an earlier window.
         self._rejected_short = 0
+        # Candidates (by id) whose least distortions have been searched (``distorted_cells``).
+        self._distortions_checked: set[int] = set()
+        # Why the search ended before the last lattice system, recorded in the result's details.
+        self._stopped_because: str | None = None
 
     def _scoring_model(self, zero_shift_window: float) -> ScoringModel:
         config = self.config
@@ -254,8 +264,6 @@ class IndexingSearch:
                                  system.value, name, time.perf_counter() - started, len(new),
                                  "" if best_new is None else f", best {best_new.bravais.value} M = "
                                  f"{best_new.figures.m:.1f} score {best_new.score:.1f}")
-                if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
-                    continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
                 # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
                 # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
                 started = time.perf_counter()
@@ -271,7 +279,17 @@ class IndexingSearch:
                 best = rank_candidates(self.found)
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
-                settled = self.settled(best, set(self.systems[: self.systems.index(system) + 1]))
+                searched = set(self.systems[: self.systems.index(system) + 1])
+                # A leader that would end the search is checked for the least distortions that index the lines
+                # better (each new leader in turn).
+                while (best and id(best[0]) not in self._distortions_checked and self.would_settle(best, searched)
+                       and not self.deadline.expired()):
+                    self._distortions_checked.add(id(best[0]))
+                    self.found.extend(self.competing_distortions(best[0]))
+                    best = rank_candidates(self.found)
+                settled = self.settled(best, searched)
+                if settled and system is not self.systems[-1]:
+                    self._stopped_because = self._stop_reason(best, system)
                 if settled or self.deadline.expired():
                     break
             best = rank_candidates(self.found)
@@ -330,39 +348,87 @@ class IndexingSearch:
         if self.deadline.expired():
             notes.append(f"the search stopped at its time limit ({self.config.time_limit:g} s); more time may "
                          "find a better cell")
+        if self._stopped_because is not None:
+            details.append(self._stopped_because)
         for note in notes:
             logger.info("%s: %s", self.obs.source, note)
         for detail in details:
             logger.debug("%s: %s", self.obs.source, detail)
         return tuple(notes), tuple(details)
 
-    def settled(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
-        """Whether the best of ``ranked`` ends the search once the lattice systems ``searched`` are.
+    def competing_distortions(self, cand: Candidate) -> list[Candidate]:
+        """The cells near ``cand``'s least distortions (``distorted_cells``) that compete with it: those that
+        index a line it leaves or score more than every description of its lattice found, and those that are
+        descriptions of its lattice (which rank as it).
 
-        A sub-cell can belong to a system not searched yet. A decisive cell settles the search when it explains
+        A distortion that indexes the same lines and scores less is the cell with a parameter the data do not
+        ask for; a search of the lower system would have found it too, but counting it as another lattice
+        would deny every cell the lead that ends a search."""
+        signature = cand.lattice_signature
+
+        def same(c: Candidate) -> bool:
+            return c.lattice_signature.matches(signature, rtol=SAME_LATTICE_RTOL)
+
+        found = distorted_cells(self, cand)
+        bar = max(c.score for c in [cand, *found, *self.found] if c is cand or same(c))
+        return [c for c in found if same(c) or np.any(c.indexed & ~cand.indexed) or c.score > bar]
+
+    def settled(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
+        """Whether the best of ``ranked`` ends the search once the lattice systems ``searched`` are: it would
+        (``would_settle``), and its least distortions have been searched (``competing_distortions``) and it still
+        leads.
+
+        A slight distortion of a high-symmetry cell that splits lines is the lower-symmetry cell most easily
+        mistaken for it: the high-symmetry cell leaves a split line unindexed (or indexes a pair of lines at
+        their mean and scores less than the distortion), and local searches around its descriptions in the
+        lattices of the systems next below find the distortion for a few hundred trials where a search of those
+        systems costs seconds.
+        """
+        return bool(ranked) and id(ranked[0]) in self._distortions_checked and self.would_settle(ranked, searched)
+
+    def would_settle(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
+        """Whether the best of ``ranked`` is good enough to end the search once the systems ``searched`` are, its
+        least distortions aside.
+
+        A sub-cell can belong to a system not searched yet. A decisive cell qualifies when it explains
         every line (one that leaves a line can be a sub-cell of a larger cell of its system, which that system's
         search would find) and every system whose lattices are special cases of its own is searched: a decisive
         oC from an hP super-cell may still be a tP lattice described with less symmetry, but a decisive tP from a
         cP super-cell (searched) has no higher description left, and searching hP and hR first would only cost
-        time.
-
-        A cell that leaves one line, as the true cell does beside an impurity line, often scores less than a
-        decisive one asks (0.1–1.1 per peak on ``benchmarks/index_bravais.py``), and wrong cells reached 0.79
-        there. Such a cell also settles the search when its M_N and score are those of a complete indexing and
-        it leads every other lattice found by ``stop_gap_per_peak`` (super-cells that index the line too
-        included), once its own system and the systems next below it are searched as well (``_next_lower``):
-        the likeliest truth behind a high-symmetry cell that misses one line is a slight distortion of it that
-        splits a line, which those systems describe, and a lower-symmetry super-cell that predicts many more
-        lines scores less than the cell. Calibration (33 patterns, 3 per lattice cP to oF, seed 0): it ended
-        6 searches, each on the true cell; the best wrong cell with one line left reached −0.45 per peak.
+        time. A cell that leaves one line and leads clearly qualifies too (``leads_with_one_line_left``).
         """
         if not ranked:
             return False
         best = ranked[0]
-        system = best.bravais.lattice_system
-        special_searched = (system.special_cases & set(self.systems)) <= searched
         if self.decisive(best):
+            system = best.bravais.lattice_system
+            special_searched = (system.special_cases & set(self.systems)) <= searched
             return special_searched and (system in searched or best.figures.n_unindexed == 0)
+        return self.leads_with_one_line_left(ranked, searched)
+
+    def leads_with_one_line_left(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
+        """Whether the best of ``ranked`` leaves one line but is otherwise a complete indexing that leads every
+        other lattice clearly, with its own system and those of its special cases searched.
+
+        Such a cell, as the true cell beside an impurity line, often scores less than a decisive one asks
+        (0.1–1.1 per peak on ``benchmarks/index_bravais.py``), and wrong cells reached 0.79 there. Here its M_N
+        and score must be those of a complete indexing and it must lead every other lattice found by
+        ``stop_gap_per_peak`` per peak (super-cells that index the line too included): a lower-symmetry
+        super-cell that predicts many more lines scores less than the cell. Calibration (33 patterns, 3 per
+        lattice cP to oF, seed 0), with the systems next below searched in full instead of the cell's least
+        distortions: it ended 6 searches, each on the true cell; the best wrong cell with one line left reached
+        −0.45 per peak.
+        """
+        if not self._leads_leaving_one_line(ranked):
+            return False
+        system = ranked[0].bravais.lattice_system
+        return ({system} | system.special_cases) & set(self.systems) <= searched
+
+    def _leads_leaving_one_line(self, ranked: list[Candidate]) -> bool:
+        """``leads_with_one_line_left`` without its condition on the systems searched."""
+        if not ranked:
+            return False
+        best = ranked[0]
         config = self.config
         n = len(best.indexed)
         runner_up = ranked[1].score if len(ranked) > 1 else -np.inf
@@ -371,9 +437,27 @@ class IndexingSearch:
             and best.figures.m >= config.stop_m
             and best.score >= config.stop_score_per_peak * n
             and best.score - runner_up >= config.stop_gap_per_peak * n
-            and special_searched
-            and ({system} | _next_lower(system)) & set(self.systems) <= searched
         )
+
+    def ends_system(self, new: list[Candidate]) -> bool:
+        """Whether candidates ``new`` of one Bravais lattice end the search of its lattice system's others: one
+        is decisive, or the best of all found is one of them and leaves one line with a clear lead
+        (``leads_with_one_line_left``). A centred lattice missed then is a sub-lattice of that cell (a centred
+        cell's lines are a subset of its primitive super-cell's, so it cannot index the line the cell leaves),
+        which the sub-cell check after the system finds: Bravais lattices come primitive first."""
+        if any(self.decisive(c) for c in new):
+            return True
+        ranked = rank_candidates([*self.found, *new])
+        return bool(ranked) and any(ranked[0] is c for c in new) and self._leads_leaving_one_line(ranked)
+
+    def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem) -> str:
+        best = ranked[0]
+        text = f"the search ended after the {system.value} system on {_summary(best)}"
+        if self.decisive(best):
+            return text + " (decisive)"
+        gap = (best.score - (ranked[1].score if len(ranked) > 1 else -np.inf)) / len(best.indexed)
+        return (text + f": it leaves one line, leads every other lattice by {gap:.2f} per peak, and no least "
+                "distortion of it found by a local search indexes that line better")
 
     def decisive(self, best: Candidate) -> bool:
         """Whether the best candidate so far is good enough to skip the lower symmetries.
@@ -527,13 +611,6 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     return grid[reflection].astype(float), peak
 
 
-def _next_lower(system: LatticeSystem) -> set[LatticeSystem]:
-    """The lattice systems of which ``system``'s lattices are special cases with no system between: the least
-    distortions of its cells (orthorhombic for tetragonal and hexagonal, monoclinic for rhombohedral)."""
-    lower = {s for s in LatticeSystem if system in s.special_cases}
-    return {s for s in lower if not any(t in s.special_cases for t in lower)}
-
-
 def _summary(cand: Candidate) -> str:
     return (f"{cand.bravais.value} {_cell_text(cand)} M = {cand.figures.m:.1f} score {cand.score:.1f} "
             f"unindexed {cand.figures.n_unindexed}")
@@ -578,8 +655,7 @@ def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
         lo = bisect.bisect_left(volumes, signature.volume * (1 - 0.01))
         hi = bisect.bisect_right(volumes, signature.volume * (1 + 0.01))
         for entry in lattices[lo:hi]:
-            # Tighter than the default: a 0.2% split of two axes is plain at high angle.
-            if signature.matches(entry[0], rtol=5e-4):
+            if signature.matches(entry[0], rtol=SAME_LATTICE_RTOL):
                 if _symmetry(cand) > _symmetry(entry[2]):
                     entry[2] = cand
                 break

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from powdex.crystal import BravaisLattice, Cell, LatticeSystem, reference_miller_indices
+from powdex.crystal import BravaisLattice, Cell, LatticeSignature, LatticeSystem, reference_miller_indices
 from powdex.crystal.cell import reciprocal_coefficients, volume
 from powdex.indexing.deadline import Deadline
 from powdex.indexing.observations import Observations
@@ -53,6 +53,9 @@ RANDOM_BLOCK = 8192
 NEAREST_BLOCK_ELEMENTS = 8_000_000
 # Trials of one volume stage at most: later passes double them up to this, then repeat with new draws.
 MAX_TRIALS_PER_STAGE = 262_144
+
+# Volume ratio up to which a Bravais lattice's search goes on past a cell that leaves one line (``RandomStarts``).
+ONE_LINE_SUPER_CELLS = 3.0
 
 # Ranges of the random starting shapes (axis ratios log-uniform, angles uniform).
 _MAX_AXIS_RATIO = 5.0
@@ -219,8 +222,7 @@ class SvdIndexSearch:
             if iteration % 4 == 0:
                 # Reflections within twice the observed q² range of some trial; cells
                 # move little between refreshes, so nothing that matters is dropped.
-                near = np.any(x[idx] @ full_design.T <= 2 * obs.q2[-1], axis=0)
-                design = full_design[near]
+                design = full_design[_reachable(x[idx], full_design, 2 * obs.q2[-1])]
                 previous[:] = -1  # row numbers change with the active set
             q2_true = obs.q2[None, :]
             q2_low, low_rows = self._lowest_reflections(x[idx], design)
@@ -267,9 +269,21 @@ class SvdIndexSearch:
         obs = self.obs
         if len(x) == 0:
             return np.zeros(0, dtype=int)
-        q2_ref, _ = self._lowest_reflections(x, design)
+        # Reflections past 1.1 times the last peak's q² are degrees from every peak: they match none.
+        q2_ref, _ = self._lowest_reflections(x, design[_reachable(x, design, 1.1 * obs.q2[-1])])
         dist = np.abs(obs.q2[None, :] - np.take_along_axis(q2_ref, _nearest(obs.q2, q2_ref), axis=1))
         return np.sum(dist / obs.dq2_dtt[None, :] <= self.match_tolerance, axis=1)
+
+
+def _reachable(x: np.ndarray, design: np.ndarray, q2_limit: float) -> np.ndarray:
+    """Rows of ``design`` whose q² (``design @ x_t``) is at most ``q2_limit`` for some trial x_t.
+
+    Most rows of a batch's reference box lie past the limit for every trial: a lower bound of each row's q²
+    over the batch, from the smallest (largest, for a negative design entry) value of each free parameter,
+    sets them aside for the price of one trial before the exact test."""
+    lower = np.clip(design, 0.0, None) @ x.min(axis=0) + np.clip(design, None, 0.0) @ x.max(axis=0)
+    rows = np.flatnonzero(lower <= q2_limit)
+    return rows[np.any(x @ design[rows].T <= q2_limit, axis=0)]
 
 
 def _nearest(q2_obs: np.ndarray, q2_lines: np.ndarray) -> np.ndarray:
@@ -345,7 +359,8 @@ class RandomStarts:
     Batches of random trials run at growing trial volumes (``volume_stages``);
     converged trials that explain enough peaks are polished and scored, near
     misses are restarted locally, and the search of a lattice ends one stage past
-    the first full solution. A later pass runs twice the trials per stage (up to
+    the first full solution, or once three times the volume of a cell that leaves
+    only one line is searched. A later pass runs twice the trials per stage (up to
     ``MAX_TRIALS_PER_STAGE``) on the lattice's continued stream.
     """
 
@@ -353,9 +368,7 @@ class RandomStarts:
         out: list[Candidate] = []
         for bravais in BravaisLattice.of_system(system):
             out += self._lattice(search, bravais, search_pass)
-            # A decisive cell ends the system: a centred lattice it misses is one of its sub-lattices, which the
-            # sub-cell check that follows finds (Bravais lattices come primitive first).
-            if any(search.decisive(c) for c in out):
+            if search.ends_system(out):
                 break
         return out
 
@@ -366,6 +379,9 @@ class RandomStarts:
         batch_size = min(int(config.batch_size * 2**search_pass * 2.2 ** (bravais.axes.n_free - 1)),
                          MAX_TRIALS_PER_STAGE)
         candidates: list[Candidate] = []
+        # Lattices restarted around already: a near miss that every stage polishes again (the true cell beside
+        # an impurity line) has had its basin searched; it was 20 of the 23 restarts of a cP impurity pattern.
+        restarted: list[LatticeSignature] = []
         first_solution_stage = None
         for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
             if deadline.expired():
@@ -379,6 +395,9 @@ class RandomStarts:
             for cand in near[: config.local_restarts]:
                 if deadline.expired():
                     break
+                if any(cand.lattice_signature.matches(done) for done in restarted):
+                    continue
+                restarted.append(cand.lattice_signature)
                 local = svd.run(svd.around(cand.cell, config.local_trials), deadline=deadline, max_volume=2 * v_hi)
                 trials += local.n_trials
                 found += polished_trials(search, bravais, local, v_lo, v_hi)
@@ -392,5 +411,13 @@ class RandomStarts:
                 first_solution_stage = stage
             # One stage past the first full solution catches a larger cell that explains more.
             if first_solution_stage is not None and stage >= first_solution_stage + 1:
+                break
+            # A cell that leaves one line (beside an impurity line) but has the M_N and score of a complete
+            # indexing ends the ladder once the volumes of its super-cells up to ONE_LINE_SUPER_CELLS times its own
+            # are searched: only a larger cell of this lattice can index that line too (a doubled or tripled
+            # axis, or a cI lattice's cP cell at 2.8 times a cP sub-cell that leaves its (321) line).
+            short = [c.cell.volume for c in candidates if c.figures.n_unindexed == 1 and c.figures.m >= config.stop_m
+                     and c.score >= config.stop_score_per_peak * len(c.indexed)]
+            if short and v_hi >= ONE_LINE_SUPER_CELLS * min(short):
                 break
         return candidates

@@ -1,14 +1,18 @@
 """When the search may stop: a cell that leaves one line (an impurity line beside the true cell) ends it once
-the lattice systems next below its own are searched, if it leads every other lattice clearly."""
+its own lattice system and local searches around its least distortions are done, if it leads every other lattice
+clearly; a distortion that indexes the line instead is found and ranks first."""
 
 import numpy as np
 import pytest
 
 import powdex
-from powdex.crystal import BravaisLattice, Cell, LatticeSystem
+from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice
 from powdex.indexing import IndexingConfig, PeakListFaults, synthetic_peaks
+from powdex.indexing.config import SEARCH_ORDER
+from powdex.indexing.distortions import LEAST_DISTORTIONS, lower_symmetry_descriptions
 from powdex.indexing.methods import register_method, unregister_method
-from powdex.indexing.search import _next_lower
+from powdex.indexing.search import IndexingSearch
+from powdex.indexing.svd_index import ONE_LINE_SUPER_CELLS, RandomStarts, volume_stages
 
 TETRAGONAL = Cell(4.594, 4.594, 6.214)
 # Its super-cell with a√2: indexes the same lines but one, predicts twice as many (0.84 per peak below it).
@@ -44,7 +48,7 @@ def search_with(toy: ExactCells, peaks, **settings):
         unregister_method("exact-cell")
 
 
-def test_a_cell_leaving_only_an_impurity_line_ends_the_search_after_the_system_next_below():
+def test_a_cell_leaving_only_an_impurity_line_ends_the_search_after_its_own_system():
     toy = ExactCells(BravaisLattice.tP, TETRAGONAL, SUPER_CELL)
     result = search_with(toy, tetragonal_with_an_impurity_line())
     best = result.best
@@ -53,9 +57,10 @@ def test_a_cell_leaving_only_an_impurity_line_ends_the_search_after_the_system_n
     # Below what a decisive cell with a line left must score: the gap to every other lattice decides.
     assert best.score < (IndexingConfig().stop_score_per_peak + IndexingConfig().stop_score_per_unindexed) * len(
         best.indexed)
-    # Orthorhombic (where a slightly distorted cell that splits a line would be) is searched, nothing below it.
-    assert toy.calls[-1] is LatticeSystem.ORTHORHOMBIC
-    assert LatticeSystem.MONOCLINIC not in toy.calls and LatticeSystem.TRICLINIC not in toy.calls
+    # Its least distortions (oP, oC) were searched locally instead of the orthorhombic system.
+    assert toy.calls[-1] is LatticeSystem.TETRAGONAL
+    assert any(d.startswith("the search ended after the tetragonal system") and "leaves one line" in d
+               for d in result.details)
 
 
 def test_without_a_clear_lead_a_cell_leaving_a_line_does_not_end_the_search():
@@ -63,12 +68,91 @@ def test_without_a_clear_lead_a_cell_leaving_a_line_does_not_end_the_search():
     result = search_with(toy, tetragonal_with_an_impurity_line(), stop_gap_per_peak=1.0)
     assert result.best.bravais is BravaisLattice.tP
     assert toy.calls[-1] is LatticeSystem.TRICLINIC
+    assert not any(d.startswith("the search ended") for d in result.details)
 
 
-def test_the_systems_next_below_are_the_least_distortions():
-    assert _next_lower(LatticeSystem.CUBIC) == {LatticeSystem.TETRAGONAL, LatticeSystem.RHOMBOHEDRAL}
-    assert _next_lower(LatticeSystem.TETRAGONAL) == {LatticeSystem.ORTHORHOMBIC}
-    assert _next_lower(LatticeSystem.HEXAGONAL) == {LatticeSystem.ORTHORHOMBIC}
-    assert _next_lower(LatticeSystem.RHOMBOHEDRAL) == {LatticeSystem.MONOCLINIC}
-    assert _next_lower(LatticeSystem.ORTHORHOMBIC) == {LatticeSystem.MONOCLINIC}
-    assert _next_lower(LatticeSystem.TRICLINIC) == set()
+# An orthorhombic cell 0.3 % from tetragonal: the tetragonal cell at the mean of a and b indexes each split pair of
+# lines as one, with M20 ≈ 32 and a decisive score, yet the distortion scores 0.4 per peak more.
+DISTORTED = Cell(4.594, 4.594 * 1.003, 6.214)
+MEAN_TETRAGONAL = Cell(4.594 * 1.0015, 4.594 * 1.0015, 6.214)
+
+
+def test_a_distortion_of_a_decisive_cell_is_found_before_the_search_ends_and_ranks_first():
+    peaks = synthetic_peaks(DISTORTED, BravaisLattice.oP, faults=PeakListFaults(two_theta_noise=0.01),
+                            rng=np.random.default_rng(1))
+    toy = ExactCells(BravaisLattice.tP, MEAN_TETRAGONAL)
+    result = search_with(toy, peaks)
+    best, tetragonal = result.candidates[0], result.candidates[1]
+    assert best.bravais is BravaisLattice.oP and best.figures.n_unindexed == 0
+    assert sorted(best.cell.parameters[:2]) == pytest.approx(sorted(DISTORTED.parameters[:2]), rel=3e-4)
+    # The tetragonal cell alone would have ended the search after its own system.
+    assert tetragonal.bravais is BravaisLattice.tP and tetragonal.figures.n_unindexed == 0
+    search = IndexingSearch(peaks, IndexingConfig())
+    assert search.would_settle([tetragonal], set(SEARCH_ORDER[:4]))
+
+
+# A monoclinic cell 0.8° from orthorhombic with a long b: among its first 20 lines only one (h0l) pair is split
+# beyond the noise, so the orthorhombic cell leaves that line and would end the search on its lead alone.
+MONOCLINIC = Cell(3.6, 21.0, 4.4, 90, 90.8, 90)
+
+
+def test_a_distortion_that_indexes_the_line_a_cell_leaves_is_found_and_ranks_first():
+    peaks = synthetic_peaks(MONOCLINIC, BravaisLattice.mP, faults=PeakListFaults(two_theta_noise=0.003),
+                            rng=np.random.default_rng(1))
+    toy = ExactCells(BravaisLattice.oP, Cell(3.6, 21.0, 4.4))
+    result = search_with(toy, peaks)
+    best = result.best
+    assert best.bravais is BravaisLattice.mP and best.figures.n_unindexed == 0
+    assert best.cell.parameters == pytest.approx(MONOCLINIC.parameters, rel=1e-3)
+    orthorhombic = next(c for c in result.candidates if c.bravais is BravaisLattice.oP)
+    assert orthorhombic.figures.n_unindexed == 1
+    search = IndexingSearch(peaks, IndexingConfig())
+    assert search.leads_with_one_line_left([orthorhombic], set(SEARCH_ORDER[:5]))
+    assert any(d.startswith("the search ended after the orthorhombic system on mP") for d in result.details)
+
+
+def test_least_distortions_describe_the_same_lattice_in_the_systems_next_below():
+    generic = {
+        "c": Cell(5.1, 5.1, 5.1), "h": Cell(4.0, 4.0, 6.3, 90, 90, 120), "hR": Cell(4.0, 4.0, 11.3, 90, 90, 120),
+        "t": Cell(4.0, 4.0, 6.3), "o": Cell(4.0, 5.3, 6.7), "m": Cell(4.0, 5.3, 6.7, 90, 104.0, 90),
+    }
+    for parent, children in LEAST_DISTORTIONS.items():
+        system = parent.lattice_system
+        cell = generic.get(parent.value, generic[parent.value[0]])
+        # The systems of which the parent's are special cases with none between: the least distortions.
+        lower = {s for s in LatticeSystem if system in s.special_cases}
+        least = {s for s in lower if not any(t in s.special_cases for t in lower)}
+        assert {child.lattice_system for child, _ in children} == least, parent
+        for (child, described), (_, matrix) in zip(lower_symmetry_descriptions(parent, cell), children):
+            assert np.linalg.det(matrix) > 0
+            assert same_lattice(described, cell, child.centring, parent.centring, rtol=1e-9), (parent, child)
+            assert child.axes.is_compatible(described), (parent, child)
+
+
+def test_a_cell_leaving_one_line_with_a_clear_lead_ends_the_search_of_its_systems_centred_lattices():
+    peaks = tetragonal_with_an_impurity_line()
+    for gap, ends in ((IndexingConfig().stop_gap_per_peak, True), (1.0, False)):
+        search = IndexingSearch(peaks, IndexingConfig(stop_gap_per_peak=gap))
+        new = [search.polished(BravaisLattice.tP, BravaisLattice.tP.axes.free_reciprocal_parameters(cell))
+               for cell in (TETRAGONAL, SUPER_CELL)]
+        assert new[0].figures.n_unindexed == 1 and not search.decisive(new[0])
+        assert search.ends_system(new) is ends
+
+
+def test_the_volume_ladder_ends_once_three_times_a_cell_that_leaves_one_line_is_searched():
+    search = IndexingSearch(tetragonal_with_an_impurity_line(), IndexingConfig())
+    svd = search.svd_index(BravaisLattice.tP)
+    ranges = []
+    run_random = svd.run_random
+
+    def recorded(n, volume_range, **settings):
+        ranges.append(volume_range)
+        return run_random(n, volume_range, **settings)
+
+    svd.run_random = recorded
+    found = RandomStarts()._lattice(search, BravaisLattice.tP, 0)
+    true = [c for c in found if same_lattice(c.cell, TETRAGONAL, rtol=2e-3)]
+    assert true and min(c.figures.n_unindexed for c in true) == 1
+    # The first stage to reach three times the cell's volume is the last, short of the whole ladder.
+    assert ranges[-1][1] >= ONE_LINE_SUPER_CELLS * TETRAGONAL.volume > ranges[-2][1]
+    assert len(ranges) < len(volume_stages(BravaisLattice.tP, search.obs)) - 1
