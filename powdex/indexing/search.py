@@ -48,7 +48,6 @@ import numpy as np
 
 from powdex.crystal import (
     BravaisLattice,
-    Cell,
     ConventionalCell,
     LatticeSystem,
     conventional_cell,
@@ -88,10 +87,6 @@ CHECK_LINES = 2
 MAX_SUBCELL_GRID = 2_000_000
 # Candidates, best first, whose extinction classes are reported.
 SPACE_GROUP_CANDIDATES = 3
-# Triclinic polishes of a candidate that leaves lines, from starts this far off its reduced cell (relative in
-# lengths, radians in angles): the distortions check (``IndexingSearch.distortions``).
-DISTORTION_STARTS = 24
-DISTORTION_SPREAD = 0.006
 # Two candidates are descriptions of one lattice within this (relative): tighter than the lattice comparison's
 # default, since a 0.2 % split of two axes is plain at high angle.
 SAME_LATTICE_RTOL = 5e-4
@@ -130,10 +125,9 @@ class IndexingSearch:
             shift = " with a zero shift" if config.zero_shift else ""
             peaks.require(peaks_needed(fewest, config.zero_shift), f"the {fewest.value} lattice system{shift}")
         self.skipped = tuple(s for s in asked if s not in self.systems)
-        seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice) + len(LatticeSystem) + 1)
+        seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice) + len(LatticeSystem))
         self._lattice_seeds = dict(zip(BravaisLattice, seeds))
         self._system_seeds = dict(zip(LatticeSystem, seeds[len(BravaisLattice):]))
-        self._distortion_stream = np.random.default_rng(seeds[-1])
         self._streams: dict[BravaisLattice, np.random.Generator] = {}
         self._evaluators: dict[tuple[BravaisLattice, int], CandidateEvaluator] = {}
         self._svd: dict[BravaisLattice, SvdIndexSearch] = {}
@@ -275,7 +269,12 @@ class IndexingSearch:
                     for cand in fresh:
                         derived_from.add(id(cand))
                         self.found.extend(self.subcells(cand))
-                        self.found.extend(self.distortions(cand))
+                        # A candidate that leaves lines may be a pseudo-symmetric description of a slightly
+                        # distorted lattice (jadarite's oC description of its P2₁/c cell leaves 4 of 20 sharp
+                        # synchrotron lines): its least distortions are searched now, not only before a stop.
+                        if cand.figures.n_unindexed and id(cand) not in self._distortions_checked:
+                            self._distortions_checked.add(id(cand))
+                            self.found.extend(self.competing_distortions(cand))
                 best = rank_candidates(self.found)
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
@@ -537,41 +536,6 @@ class IndexingSearch:
                 if new is not None:
                     out.append(self._in_metric_symmetry(new))
         return out
-
-    def distortions(self, cand: Candidate) -> list[Candidate]:
-        """The lower-symmetry lattice that ``cand``, when it leaves lines, may be a slight distortion of.
-
-        A pseudo-symmetric crystal is often found first in its higher-symmetry description, which leaves the lines
-        the distortion splits (jadarite, P2₁/c 1 % from a C-centred orthorhombic cell: the oC description leaves 4
-        of 20 synchrotron lines). From the symmetric point the polish keeps the symmetry, so the reduced cell is
-        polished as a triclinic lattice from ``DISTORTION_STARTS`` starts ``DISTORTION_SPREAD`` off it, and the best
-        in the Bravais lattice its metric has (jadarite: the true mP cell, M20 262, in 0.1 s).
-        """
-        if cand.figures.n_unindexed == 0 or cand.bravais is BravaisLattice.aP:
-            return []
-        reduced = niggli_reduce(cand.cell, cand.bravais.centring).cell
-        evaluator = self.evaluator(BravaisLattice.aP, self._max_index_for(reduced))
-        rng = self._distortion_stream
-        best = None
-        for _ in range(DISTORTION_STARTS):
-            if self.deadline.expired():
-                break
-            lengths = reduced.parameters[:3] * (1 + DISTORTION_SPREAD * rng.normal(size=3))
-            angles = reduced.parameters[3:] + np.degrees(DISTORTION_SPREAD) * rng.normal(size=3)
-            try:
-                start = Cell(*lengths, *angles)
-            except ValueError:
-                continue
-            trial = evaluator.evaluate(BravaisLattice.aP.axes.free_reciprocal_parameters(start), cand.zero_shift)
-            if trial is not None and (best is None or trial.score > best.score):
-                best = trial
-        if best is None or best.figures.n_unindexed >= cand.figures.n_unindexed:
-            return []
-        conventional = self._conventional(best.cell, "P", 2e-3)
-        if conventional is None or conventional.bravais.lattice_system not in self.systems:
-            return []
-        new = self.polished_cell(conventional, best.zero_shift)
-        return [] if new is None else [new]
 
     def _conventional(self, cell, centring: str, length_tolerance: float) -> ConventionalCell | None:
         """``conventional_cell``, None where spglib finds no symmetry, once per lattice: the sub-lattices of a
