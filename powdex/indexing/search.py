@@ -67,6 +67,7 @@ from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
 from powdex.indexing.svd_index import SvdIndexSearch
+from powdex.indexing.zone_starts import ZoneStarts, settles_ahead
 from powdex.instrument import Instrument
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
 
@@ -231,13 +232,29 @@ class IndexingSearch:
         config = self.config
         start = time.perf_counter()
         methods = methods_of(config.method)
+        zones = next((m for n, m in methods if isinstance(m, ZoneStarts)), None)
+        # Zone starts of the low-symmetry lattices run ahead of the orthorhombic system (``settles_ahead``).
+        ahead = next((s for s in self.systems if s.symmetry_rank <= LatticeSystem.ORTHORHOMBIC.symmetry_rank), None)
         derived_from: set[int] = set()
         for search_pass in itertools.count():
             settled = False
             trials_before = self.trials
             for system in self.systems:
+                if search_pass == 0 and system is ahead and zones is not None and not self.deadline.expired():
+                    self.found.extend(zones.search_ahead(self))
+                    self._check_subcells(derived_from)
+                    best = rank_candidates(self.found)
+                    settled = bool(best) and settles_ahead(self, best[0])
+                    if settled:
+                        logger.debug("%s: settled ahead of %s by %s", self.obs.source, system.value,
+                                     _summary(best[0]))
+                        break
                 for name, method in methods:
-                    if self.deadline.expired():
+                    # A decisive cell of this system ends its methods, as it ends SVD-Index's lattices (the
+                    # sub-cell check below finds a centred lattice it misses): the zone starts, first, often find
+                    # a monoclinic or triclinic cell the slower starts would only find again.
+                    if self.deadline.expired() or any(self.decisive(c) for c in self.found
+                                                      if c.bravais.lattice_system is system):
                         break
                     started = time.perf_counter()
                     new = method.search(self, system, search_pass)
@@ -249,17 +266,9 @@ class IndexingSearch:
                                  f"{best_new.figures.m:.1f} score {best_new.score:.1f}")
                 if system is LatticeSystem.HEXAGONAL and LatticeSystem.RHOMBOHEDRAL in self.systems:
                     continue  # hP and hR are one crystal family: an hP cell can be a super-cell of an hR one
-                # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
-                # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
+                # A search of one lattice system has no later check.
                 started = time.perf_counter()
-                while not self.deadline.expired():
-                    fresh = [c for c in rank_candidates(self.found)[: config.subcell_checks]
-                             if id(c) not in derived_from]
-                    if not fresh:
-                        break
-                    for cand in fresh:
-                        derived_from.add(id(cand))
-                        self.found.extend(self.subcells(cand))
+                self._check_subcells(derived_from)
                 best = rank_candidates(self.found)
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
@@ -287,6 +296,17 @@ class IndexingSearch:
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
             probabilities=candidate_probabilities(ranked),
         )
+
+    def _check_subcells(self, derived_from: set[int]) -> None:
+        """Sub-cells of the best few candidates not checked yet (their ids in ``derived_from``), until the best few
+        are all checked: a sub-cell found can be a super-cell of the truth in turn (cF 2a → cP a → cF a)."""
+        while not self.deadline.expired():
+            fresh = [c for c in rank_candidates(self.found)[: self.config.subcell_checks] if id(c) not in derived_from]
+            if not fresh:
+                break
+            for cand in fresh:
+                derived_from.add(id(cand))
+                self.found.extend(self.subcells(cand))
 
     def _notes(self, ranked: list[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What the user should hear about this search, and what is only recorded (``IndexingResult.details``)."""
