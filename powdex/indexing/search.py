@@ -67,7 +67,7 @@ from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
 from powdex.indexing.svd_index import SvdIndexSearch
-from powdex.indexing.zone_starts import ZoneStarts, settles_ahead
+from powdex.indexing.zone_starts import WITH_ZONE_STARTS, ZoneStarts, settles_ahead
 from powdex.instrument import Instrument
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
 
@@ -244,17 +244,17 @@ class IndexingSearch:
                     self.found.extend(zones.search_ahead(self))
                     self._check_subcells(derived_from)
                     best = rank_candidates(self.found)
-                    settled = bool(best) and settles_ahead(self, best[0])
+                    settled = settles_ahead(self, best)
                     if settled:
                         logger.debug("%s: settled ahead of %s by %s", self.obs.source, system.value,
                                      _summary(best[0]))
                         break
                 for name, method in methods:
-                    # A decisive cell of this system ends its methods, as it ends SVD-Index's lattices (the
-                    # sub-cell check below finds a centred lattice it misses): the zone starts, first, often find
-                    # a monoclinic or triclinic cell the slower starts would only find again.
-                    if self.deadline.expired() or any(self.decisive(c) for c in self.found
-                                                      if c.bravais.lattice_system is system):
+                    # A decisive monoclinic or triclinic cell ends its system's methods, as it ends SVD-Index's
+                    # lattices (the sub-cell check below finds a centred lattice it misses): the zone starts, first,
+                    # often find a cell the slower starts would only find again.
+                    if self.deadline.expired() or (system in WITH_ZONE_STARTS and any(
+                            self.decisive(c) for c in self.found if c.bravais.lattice_system is system)):
                         break
                     started = time.perf_counter()
                     new = method.search(self, system, search_pass)
