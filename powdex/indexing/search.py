@@ -19,7 +19,11 @@ special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
 stops the search after cubic): lower symmetries cannot beat it. A cell that
 leaves one line (an impurity line) with a lower score stops it too when it leads
 every other lattice clearly, once the systems next below its own are searched
-(``settled``).
+(``settled``). Ahead of the orthorhombic system, the Ito zone starts of the
+monoclinic and triclinic lattices run (``powdex.indexing.zone_starts``): a cell of
+low metric symmetry they find that is decisive, or clearly ahead of every other,
+ends the search there (``settles_ahead``), sparing the random starts of the
+systems between, which run every volume stage when they hold no cell.
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
