@@ -86,6 +86,9 @@ VALUES_KEPT = 3
 # is not decisive ends the search ahead of the higher systems (``settles_ahead``).
 AHEAD_SCORE_PER_PEAK = -0.5
 AHEAD_GAP_PER_PEAK = 0.8
+# Relative tolerance within which another candidate is the same lattice as the best, not a rival (that of
+# ``benchmarks/index_bravais.py``'s true cell).
+RIVAL_TOLERANCE = 3e-3
 # Relative tolerance within which two fitted cells are one lattice (kept once).
 SAME_LATTICE_TOLERANCE = 5e-3
 # Relative tolerance on a spglib classification of a start (they are a percent or so off).
@@ -407,9 +410,10 @@ def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:
 
     Random starts in a lattice system that holds no cell of the lines run every volume stage (seconds for
     orthorhombic, more for monoclinic) before a monoclinic or triclinic cell is looked for. A monoclinic or
-    triclinic cell with no higher symmetry within the zone starts' tolerance needs none of them when it is
-    decisive and explains every line, as any decisive cell (``IndexingSearch.settled``): a higher-symmetry
-    description of its lattice would have that symmetry; a smaller cell of higher symmetry is one of its
+    triclinic cell needs none of them when it is decisive and explains every line, as any decisive cell
+    (``IndexingSearch.settled``): a higher-symmetry description of its lattice has that metric within the zone
+    starts' tolerance, and is fitted and must lose by ``AHEAD_GAP_PER_PEAK`` where it does (a pseudo-symmetric
+    cell); a smaller cell of higher symmetry is one of its
     sub-cells, which were checked; another lattice that indexes the same lines is one of its super-cells, which
     predict lines that are not there (a pseudo-symmetric one, such as baddeleyite's orthorhombic cell of four times
     the volume, is not the answer either).
@@ -429,15 +433,21 @@ def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:
     system = best.bravais.lattice_system
     if system not in WITH_ZONE_STARTS or best.figures.n_unindexed > 1:
         return False
+    n = len(best.indexed)
     try:
-        if conventional_cell(best.cell, best.bravais.centring, START_SYMMETRY_TOLERANCE).bravais.lattice_system \
-                is not system:
-            return False
+        conventional = conventional_cell(best.cell, best.bravais.centring, START_SYMMETRY_TOLERANCE)
     except ValueError:
         return False
+    if conventional.bravais.lattice_system is not system and conventional.bravais.lattice_system in search.systems:
+        # A pseudo-symmetric metric (a monoclinic C cell within a percent of orthorhombic): the higher-symmetry
+        # description, fitted, must lose by the lead asked below.
+        higher = search.polished_cell(conventional, best.zero_shift)
+        if higher is not None and best.score - higher.score < AHEAD_GAP_PER_PEAK * n:
+            return False
     if best.figures.n_unindexed == 0 and search.decisive(best):
         return True
-    n = len(best.indexed)
-    runner_up = ranked[1].score if len(ranked) > 1 else -np.inf
+    # Other descriptions of nearly the same lattice (two fits of a pseudo-symmetric cell) are not rivals.
+    runner_up = max((c.score for c in ranked[1:]
+                     if not c.lattice_signature.matches(best.lattice_signature, RIVAL_TOLERANCE)), default=-np.inf)
     return (best.figures.m >= search.config.stop_m and best.score >= AHEAD_SCORE_PER_PEAK * n
             and best.score - runner_up >= AHEAD_GAP_PER_PEAK * n)
