@@ -91,25 +91,25 @@ MONOCLINIC = Cell(11.35, 4.979, 4.796, 90, 117.84, 90)
 ORTHORHOMBIC = Cell(5.12, 6.34, 7.71)
 
 
-def _settled_ahead(caplog) -> bool:
-    return any("settled ahead of orthorhombic" in r.getMessage() for r in caplog.records)
-
-
-def test_a_decisive_monoclinic_cell_from_zone_starts_ends_the_search_before_the_orthorhombic_system(caplog):
-    peaks = synthetic_peaks(MONOCLINIC, BravaisLattice.mP, 20, PeakListFaults(two_theta_noise=0.015),
+def _index_low_symmetries(cell, symbol, caplog):
+    """The result of a search of orthorhombic to triclinic for ``cell``'s lines, and whether it settled ahead of the
+    orthorhombic system."""
+    peaks = synthetic_peaks(cell, BravaisLattice(symbol), 20, PeakListFaults(two_theta_noise=0.015),
                             np.random.default_rng(2))
     with caplog.at_level("DEBUG", logger="powdex.indexing.search"):
         result = index(peaks, config=IndexingConfig(systems="orthorhombic,monoclinic,triclinic", time_limit=30))
+    return result, any("settled ahead of orthorhombic" in r.getMessage() for r in caplog.records)
+
+
+def test_a_decisive_monoclinic_cell_from_zone_starts_ends_the_search_before_the_orthorhombic_system(caplog):
+    result, settled_ahead = _index_low_symmetries(MONOCLINIC, "mP", caplog)
     assert result.best.bravais is BravaisLattice.mP and same_lattice(result.best.cell, MONOCLINIC, rtol=3e-3)
-    assert _settled_ahead(caplog)
+    assert settled_ahead
 
 
 def test_an_orthorhombic_lattice_is_not_settled_ahead_as_a_lower_symmetry_cell(caplog):
     # Its zone cells have orthorhombic metrics: the lower-symmetry descriptions the zone starts polish must not end
     # the search before the orthorhombic system is searched.
-    peaks = synthetic_peaks(ORTHORHOMBIC, BravaisLattice.oP, 20, PeakListFaults(two_theta_noise=0.015),
-                            np.random.default_rng(2))
-    with caplog.at_level("DEBUG", logger="powdex.indexing.search"):
-        result = index(peaks, config=IndexingConfig(systems="orthorhombic,monoclinic,triclinic", time_limit=30))
+    result, settled_ahead = _index_low_symmetries(ORTHORHOMBIC, "oP", caplog)
     assert result.best.bravais is BravaisLattice.oP and same_lattice(result.best.cell, ORTHORHOMBIC, rtol=3e-3)
-    assert not _settled_ahead(caplog)
+    assert not settled_ahead
