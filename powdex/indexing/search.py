@@ -245,7 +245,7 @@ class IndexingSearch:
             trials_before = self.trials
             for system in self.systems:
                 if search_pass == 0 and system is ahead and zones is not None and not self.deadline.expired():
-                    self.found.extend(zones.search_ahead(self))
+                    self.found.extend(zones.search_ahead(self, rank_candidates(self.found)))
                     self._check_subcells(derived_from)
                     best = rank_candidates(self.found)
                     settled = settles_ahead(self, best)

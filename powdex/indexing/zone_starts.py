@@ -380,9 +380,17 @@ class ZoneStarts:
             out += found + _in_higher_lattices(search, found)
         return out
 
-    def search_ahead(self, search: IndexingSearch) -> list[Candidate]:
+    def search_ahead(self, search: IndexingSearch, ranked: list[Candidate]) -> list[Candidate]:
         """The candidates of every monoclinic and triclinic lattice the search asks for, found now, before the
-        systems of higher symmetry are searched (``settles_ahead`` says when they need not be)."""
+        systems of higher symmetry are searched (``settles_ahead`` says when they need not be); none while the best
+        of ``ranked`` (the candidates so far) is a higher-symmetry cell that leaves at most one line with
+        M_N ≥ ``stop_m``: the search settles on such a cell once the systems next below it are searched
+        (``IndexingSearch.settled``), and low-symmetry super-cells that index its impurity line too would only
+        be found sooner and hold it up."""
+        best = ranked[0] if ranked else None
+        if (best is not None and best.bravais.lattice_system not in WITH_ZONE_STARTS
+                and best.figures.n_unindexed <= 1 and best.figures.m >= search.config.stop_m):
+            return []
         return [c for system in LatticeSystem if system in WITH_ZONE_STARTS and system in search.systems
                 for c in self.search(search, system, 0)]
 
