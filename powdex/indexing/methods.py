@@ -38,7 +38,8 @@ _BUILT_IN: dict[str, str] = {
     "svd-index": "powdex.indexing.svd_index:RandomStarts",
     # SVD-Index from the cells the shipped regression models predict (monoclinic and triclinic lattices).
     "learned-starts": "powdex.indexing.learned_starts:LearnedStarts",
-    # SVD-Index from cells built of two Ito zones of the first lines (monoclinic and triclinic lattices).
+    # SVD-Index from cells built of two Ito zones of the first lines (monoclinic and triclinic lattices, run ahead of
+    # the orthorhombic system by the search).
     "zone-starts": "powdex.indexing.zone_starts:ZoneStarts",
     # Model draws, Miller indices from the assignment network and Metropolis chains on the ensemble engine.
     "learned-chains": "powdex.indexing.learned:LearnedChains",

@@ -11,8 +11,8 @@ from the cells the shipped regression models predict, and the learned
 pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 
 Lattice systems are searched from the highest symmetry down. After each, the
-best candidates are checked for sub-cells and, when they leave lines, for a
-slightly distorted lattice of lower symmetry (``distortions``), and the search stops as soon as the
+best candidates are checked for sub-cells and, when they leave two lines or more, for a
+slightly distorted lattice of lower symmetry (``competing_distortions``), and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
 score that leaves at most one line unexplained), its own lattice system is
 searched or it explains every line, and every lattice system whose lattices are
@@ -23,6 +23,11 @@ every other lattice clearly, once its own system is searched. Either stops only
 once local searches around the cell's least distortions
 (``powdex.indexing.distortions``) found no lower-symmetry cell that indexes the
 lines better (``settled``).
+Ahead of the orthorhombic system, the Ito zone starts of the
+monoclinic and triclinic lattices run (``powdex.indexing.zone_starts``): a cell of
+low metric symmetry they find that is decisive, or clearly ahead of every other,
+ends the search there (``settles_ahead``), sparing the random starts of the
+systems between, which run every volume stage when they hold no cell.
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
 ``solution_m`` is followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
@@ -71,6 +76,7 @@ from powdex.indexing.methods import methods_of
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
 from powdex.indexing.svd_index import SvdIndexSearch
+from powdex.indexing.zone_starts import WITH_ZONE_STARTS, ZoneStarts, settles_ahead
 from powdex.instrument import Instrument
 from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
 
@@ -242,13 +248,29 @@ class IndexingSearch:
         config = self.config
         start = time.perf_counter()
         methods = methods_of(config.method)
+        zones = next((m for n, m in methods if isinstance(m, ZoneStarts)), None)
+        # Zone starts of the low-symmetry lattices run ahead of the orthorhombic system (``settles_ahead``).
+        ahead = next((s for s in self.systems if s.symmetry_rank <= LatticeSystem.ORTHORHOMBIC.symmetry_rank), None)
         derived_from: set[int] = set()
         for search_pass in itertools.count():
             settled = False
             trials_before = self.trials
             for system in self.systems:
+                if search_pass == 0 and system is ahead and zones is not None and not self.deadline.expired():
+                    self.found.extend(zones.search_ahead(self, rank_candidates(self.found)))
+                    self._check_subcells(derived_from)
+                    best = rank_candidates(self.found)
+                    settled = settles_ahead(self, best)
+                    if settled:
+                        logger.debug("%s: settled ahead of %s by %s", self.obs.source, system.value,
+                                     _summary(best[0]))
+                        break
                 for name, method in methods:
-                    if self.deadline.expired():
+                    # A decisive monoclinic or triclinic cell ends its system's methods, as it ends SVD-Index's
+                    # lattices (the sub-cell check below finds a centred lattice it misses): the zone starts, first,
+                    # often find a cell the slower starts would only find again.
+                    if self.deadline.expired() or (system in WITH_ZONE_STARTS and any(
+                            self.decisive(c) for c in self.found if c.bravais.lattice_system is system)):
                         break
                     started = time.perf_counter()
                     new = method.search(self, system, search_pass)
@@ -258,25 +280,9 @@ class IndexingSearch:
                                  system.value, name, time.perf_counter() - started, len(new),
                                  "" if best_new is None else f", best {best_new.bravais.value} M = "
                                  f"{best_new.figures.m:.1f} score {best_new.score:.1f}")
-                # Until the best few are all checked: a sub-cell found here can be a super-cell of the truth in
-                # turn (cF 2a → cP a → cF a), and a search of one lattice system has no later check.
+                # A search of one lattice system has no later check.
                 started = time.perf_counter()
-                while not self.deadline.expired():
-                    fresh = [c for c in rank_candidates(self.found)[: config.subcell_checks]
-                             if id(c) not in derived_from]
-                    if not fresh:
-                        break
-                    for cand in fresh:
-                        derived_from.add(id(cand))
-                        self.found.extend(self.subcells(cand))
-                        # A candidate that leaves lines may be a pseudo-symmetric description of a slightly
-                        # distorted lattice (jadarite's oC description of its P2₁/c cell leaves 4 of 20 sharp
-                        # synchrotron lines): its least distortions are searched now, not only before a stop.  One
-                        # line left is most often an impurity line; the stop rule checks such a leader anyway,
-                        # and checking every one here cost 0.3-0.6 s per impurity case of the Bravais benchmark.
-                        if cand.figures.n_unindexed >= 2 and id(cand) not in self._distortions_checked:
-                            self._distortions_checked.add(id(cand))
-                            self.found.extend(self.competing_distortions(cand))
+                self._check_subcells(derived_from)
                 best = rank_candidates(self.found)
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
@@ -314,6 +320,25 @@ class IndexingSearch:
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
             probabilities=candidate_probabilities(ranked),
         )
+
+    def _check_subcells(self, derived_from: set[int]) -> None:
+        """Sub-cells of the best few candidates not checked yet (their ids in ``derived_from``), until the best few
+        are all checked: a sub-cell found can be a super-cell of the truth in turn (cF 2a → cP a → cF a)."""
+        while not self.deadline.expired():
+            fresh = [c for c in rank_candidates(self.found)[: self.config.subcell_checks] if id(c) not in derived_from]
+            if not fresh:
+                break
+            for cand in fresh:
+                derived_from.add(id(cand))
+                self.found.extend(self.subcells(cand))
+                # A candidate that leaves lines may be a pseudo-symmetric description of a slightly distorted
+                # lattice (jadarite's oC description of its P2₁/c cell leaves 4 of 20 sharp synchrotron lines): its
+                # least distortions are searched now, not only before a stop.  One line left is most often an
+                # impurity line; the stop rule checks such a leader anyway, and checking every one here cost
+                # 0.3-0.6 s per impurity case of the Bravais benchmark.
+                if cand.figures.n_unindexed >= 2 and id(cand) not in self._distortions_checked:
+                    self._distortions_checked.add(id(cand))
+                    self.found.extend(self.competing_distortions(cand))
 
     def _notes(self, ranked: list[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What the user should hear about this search, and what is only recorded (``IndexingResult.details``)."""

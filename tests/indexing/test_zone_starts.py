@@ -1,12 +1,12 @@
-"""Ito zone starts: pseudo-symmetric monoclinic cells that random starts miss are built from two zones of the
-first lines, deterministically."""
+"""Ito zone starts: pseudo-symmetric monoclinic cells and triclinic cells that random starts miss are built from two
+zones of the first lines, deterministically."""
 
 import numpy as np
 import pytest
 
 from powdex.crystal import BravaisLattice, Cell, same_lattice
 from powdex.indexing import IndexingConfig, IndexingSearch, PeakListFaults, index, synthetic_peaks
-from powdex.indexing.zone_starts import ito_zones, zone_starts
+from powdex.indexing.zone_starts import ito_zones, zone_pair_cells, zone_starts
 
 # Baddeleyite, monoclinic ZrO2 (P21/c; McCullough & Trueblood 1959): a, b, c within 3 % of each other.
 BADDELEYITE = Cell(5.15, 5.21, 5.32, 90, 99.2, 90)
@@ -24,14 +24,14 @@ def test_ito_zones_of_baddeleyite_contain_its_h0l_zone():
     obs = IndexingSearch(_peaks(BADDELEYITE, "mP", "P 1 21/c 1")).obs
     zones = ito_zones(obs, 0.06)
     a, c, hl = BADDELEYITE.reciprocal_coefficients[[0, 2, 4]]
-    assert any(np.allclose(np.sort(z[:2]), np.sort([a, c]), rtol=3e-3) and abs(abs(z[2]) - abs(hl)) < 1e-3
-               for z in zones)
+    assert any(np.allclose(z[:2], np.sort([a, c]), rtol=3e-3) and abs(z[2] - abs(hl)) < 1e-3 for z in zones)
 
 
 def test_zone_starts_are_deterministic_and_include_the_true_basin():
     obs = IndexingSearch(_peaks(BADDELEYITE, "mP", "P 1 21/c 1")).obs
-    starts = zone_starts(BravaisLattice.mP, obs, 0.06)
-    assert np.array_equal(starts, zone_starts(BravaisLattice.mP, obs, 0.06))
+    cells = zone_pair_cells(obs, 0.06, 0.06, zero_shift=False)
+    starts = zone_starts(BravaisLattice.mP, cells)
+    assert np.array_equal(starts, zone_starts(BravaisLattice.mP, zone_pair_cells(obs, 0.06, 0.06, zero_shift=False)))
     cells = [BravaisLattice.mP.axes.cell(x) for x in starts]
     assert any(same_lattice(c, BADDELEYITE, rtol=1e-2) for c in cells)
 
@@ -53,3 +53,63 @@ def test_pseudo_symmetric_monoclinic_cells_come_first_with_the_default_search(ce
     best = result.best
     assert best.bravais is BravaisLattice(symbol) and same_lattice(best.cell, cell, "P" if symbol == "mP" else "C",
                                                                    symbol[1], 3e-3)
+
+
+def _triclinic_peaks(zero_shift=0.0):
+    # A triclinic cell of no metric symmetry, like the Bravais benchmark's (lengths 5–11 Å, angles 70–110°), with
+    # the faults of real lists: noise, the weakest lines missing, a zero shift.
+    faults = PeakListFaults(two_theta_noise=0.015, missing_fraction=0.1, zero_shift=zero_shift)
+    return synthetic_peaks(TRICLINIC, BravaisLattice.aP, 20, faults, np.random.default_rng(5))
+
+
+TRICLINIC = Cell(7.31, 9.12, 10.64, 101.3, 76.8, 84.2)
+
+
+def test_the_best_zone_pair_cell_of_a_triclinic_list_is_its_lattice():
+    # Ranked by lines indexed beyond chance and refined with a zero shift: the true lattice comes first (within a
+    # percent: a start, polished later), not one of the larger or denser cells that index as many lines.
+    peaks = _triclinic_peaks(zero_shift=0.03)
+    obs = IndexingSearch(peaks, IndexingConfig(zero_shift=True)).obs
+    cells = zone_pair_cells(obs, 0.06 + 0.25, 0.06, zero_shift=True)
+    assert same_lattice(Cell.from_reciprocal_coefficients(cells[0]), TRICLINIC, rtol=1e-2)
+    # Each lattice once.
+    assert not any(same_lattice(Cell.from_reciprocal_coefficients(cells[0]), Cell.from_reciprocal_coefficients(c),
+                                rtol=5e-3) for c in cells[1:])
+
+
+def test_a_triclinic_cell_is_found_first_by_zone_starts_alone_and_deterministically():
+    peaks = _triclinic_peaks()
+    config = IndexingConfig(systems="triclinic", method="zone-starts", time_limit=30, seed=4)
+    first, again = index(peaks, config=config), index(peaks, config=config)
+    assert first.best.bravais is BravaisLattice.aP and same_lattice(first.best.cell, TRICLINIC, rtol=3e-3)
+    assert first.best.figures.n_unindexed == 0
+    assert np.allclose(again.best.cell.parameters, first.best.cell.parameters)
+
+
+# A monoclinic cell like the Bravais benchmark's (P, β = 117.8°), and an orthorhombic one of similar size.
+MONOCLINIC = Cell(11.35, 4.979, 4.796, 90, 117.84, 90)
+ORTHORHOMBIC = Cell(5.12, 6.34, 7.71)
+
+
+def _index_low_symmetries(cell, symbol, caplog):
+    """The result of a search of orthorhombic to triclinic for ``cell``'s lines, and whether it settled ahead of the
+    orthorhombic system."""
+    peaks = synthetic_peaks(cell, BravaisLattice(symbol), 20, PeakListFaults(two_theta_noise=0.015),
+                            np.random.default_rng(2))
+    with caplog.at_level("DEBUG", logger="powdex.indexing.search"):
+        result = index(peaks, config=IndexingConfig(systems="orthorhombic,monoclinic,triclinic", time_limit=30))
+    return result, any("settled ahead of orthorhombic" in r.getMessage() for r in caplog.records)
+
+
+def test_a_decisive_monoclinic_cell_from_zone_starts_ends_the_search_before_the_orthorhombic_system(caplog):
+    result, settled_ahead = _index_low_symmetries(MONOCLINIC, "mP", caplog)
+    assert result.best.bravais is BravaisLattice.mP and same_lattice(result.best.cell, MONOCLINIC, rtol=3e-3)
+    assert settled_ahead
+
+
+def test_an_orthorhombic_lattice_is_not_settled_ahead_as_a_lower_symmetry_cell(caplog):
+    # Its zone cells have orthorhombic metrics: the lower-symmetry descriptions the zone starts polish must not end
+    # the search before the orthorhombic system is searched.
+    result, settled_ahead = _index_low_symmetries(ORTHORHOMBIC, "oP", caplog)
+    assert result.best.bravais is BravaisLattice.oP and same_lattice(result.best.cell, ORTHORHOMBIC, rtol=3e-3)
+    assert not settled_ahead
