@@ -566,7 +566,7 @@ class IndexingSearch:
                     continue
                 new = self.polished_cell(conventional, cand.zero_shift)
                 if new is not None:
-                    out.append(self._in_metric_symmetry(new))
+                    out.append(self.in_metric_symmetry(new))
         return out
 
     def _conventional(self, cell, centring: str, length_tolerance: float) -> ConventionalCell | None:
@@ -581,14 +581,15 @@ class IndexingSearch:
             return None
         return self._conventional_cells[key]
 
-    def _in_metric_symmetry(self, cand: Candidate) -> Candidate:
-        """``cand`` polished in the Bravais lattice its refined metric has, when that is a higher one.
+    def in_metric_symmetry(self, cand: Candidate, length_tolerance: float = 2e-4) -> Candidate:
+        """``cand`` polished in the Bravais lattice its refined metric has within ``length_tolerance``, when that is
+        a higher one (else ``cand`` itself).
 
         A sub-cell is named from a super-cell that was fitted, not exact, so spglib can
         see a lower symmetry than the polished cell has (an oC that refines to a = b
         is a tP lattice); the polish in the higher lattice is then the candidate.
         """
-        conventional = self._conventional(cand.cell, cand.bravais.centring, 2e-4)
+        conventional = self._conventional(cand.cell, cand.bravais.centring, length_tolerance)
         if conventional is None or conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
             return cand
         return self.polished_cell(conventional, cand.zero_shift) or cand

@@ -377,39 +377,25 @@ class ZoneStarts:
                 continue
             found = from_starts(search, bravais, starts)
             logger.debug("%s: %d zone starts, %d candidates", bravais.value, len(starts), len(found))
-            out += found + _in_higher_lattices(search, found)
+            # Every zone cell is a triclinic start: a monoclinic lattice whose zone cells were a little too far off
+            # for spglib is found as a triclinic cell of monoclinic metric, polished then in its own lattice.
+            higher = [search.in_metric_symmetry(c, START_SYMMETRY_TOLERANCE) for c in found]
+            out += found + [h for h, c in zip(higher, found) if h is not c]
         return out
 
     def search_ahead(self, search: IndexingSearch, ranked: list[Candidate]) -> list[Candidate]:
         """The candidates of every monoclinic and triclinic lattice the search asks for, found now, before the
         systems of higher symmetry are searched (``settles_ahead`` says when they need not be); none while the best
         of ``ranked`` (the candidates so far) is a higher-symmetry cell that leaves at most one line with
-        M_N ≥ ``stop_m``: the search settles on such a cell once the systems next below it are searched
-        (``IndexingSearch.settled``), and low-symmetry super-cells that index its impurity line too would only
-        be found sooner and hold it up."""
+        M_N ≥ ``stop_m``: the search settles on such a cell once its own system and its least distortions are
+        searched (``IndexingSearch.settled``), and low-symmetry super-cells that index its impurity line too would
+        only be found sooner and hold it up."""
         best = ranked[0] if ranked else None
         if (best is not None and best.bravais.lattice_system not in WITH_ZONE_STARTS
                 and best.figures.n_unindexed <= 1 and best.figures.m >= search.config.stop_m):
             return []
         return [c for system in LatticeSystem if system in WITH_ZONE_STARTS and system in search.systems
                 for c in self.search(search, system, 0)]
-
-
-def _in_higher_lattices(search: IndexingSearch, found: list[Candidate]) -> list[Candidate]:
-    """The candidates among ``found`` whose polished metric has a higher symmetry within the zone starts'
-    tolerance, polished in that lattice: every zone cell is a triclinic start, and a monoclinic lattice whose
-    zone cells were a little too far off for spglib is found as a triclinic cell of monoclinic metric."""
-    out = []
-    for cand in found:
-        try:
-            conventional = conventional_cell(cand.cell, cand.bravais.centring, START_SYMMETRY_TOLERANCE)
-        except ValueError:
-            continue
-        if conventional.bravais is not cand.bravais and conventional.bravais.lattice_system in search.systems:
-            polished = search.polished_cell(conventional, cand.zero_shift)
-            if polished is not None:
-                out.append(polished)
-    return out
 
 
 def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:
