@@ -131,10 +131,9 @@ def rerank(pattern: Pattern, candidates: Sequence, *, top: int = 5, classes: int
     fits = []
     for number, group, result in fitted:
         stats = result.statistics
-        chi2 = stats.reduced_chi2 * max(stats.points - stats.parameters, 1)
         # The fit's parameter count holds every line's intensity (refined by Pawley, partitioned by Le Bail).
-        criterion = chi2 / scale + stats.parameters * math.log(stats.points)
-        fits.append(RankedFit(number, group, result.cell, len(result.hkl), stats.parameters, criterion, result))
+        fits.append(RankedFit(number, group, result.cell, len(result.hkl), stats.parameters,
+                              stats.information_criterion(scale), result))
     fits.sort(key=lambda f: (f.diverged, f.criterion))
     return Reranking(tuple(fits), tuple(failed), tuple(skipped))
 

@@ -43,6 +43,14 @@ class Statistics:
     points: int
     parameters: int
 
+    def information_criterion(self, chi2_scale: float = 1.0) -> float:
+        """Schwarz's (1978) Bayesian information criterion, χ² / ``chi2_scale`` + P ln N over the N fitted points
+        and the P parameters counted above: a parameter (a line's intensity, a phase) must lower χ² by more than
+        ln N to pay for itself.  ``chi2_scale`` > 1 is the quasi-likelihood scaling of a systematic misfit
+        (Burnham and Anderson 2002)."""
+        chi2 = self.reduced_chi2 * max(self.points - self.parameters, 1)
+        return chi2 / chi2_scale + self.parameters * math.log(self.points)
+
 
 @dataclass
 class RefinementResult:

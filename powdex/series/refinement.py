@@ -715,15 +715,6 @@ def _propose_new_phases(entries: list[SeriesEntry], data: list[PatternData], set
             entries[k].flags.append("new_phase")
 
 
-def information_criterion(result: FitResult) -> float:
-    """Schwarz's (1978) BIC, χ² + P ln N over the N fitted points, P the parameters the fit determined
-    (``Statistics.parameters``: none held at a bound, none of a phase whose scale is zero).  A phase
-    found must lower χ² by more than ln N per parameter it adds to be kept."""
-    statistics = result.statistics
-    chi2 = statistics.reduced_chi2 * max(statistics.points - statistics.parameters, 1)
-    return chi2 + statistics.parameters * math.log(statistics.points)
-
-
 def lacks_a_phase_of(entry: SeriesEntry, neighbour: SeriesEntry) -> list[str]:
     """The phases ``neighbour``'s fit found (``phase_found``) that ``entry``'s did not."""
     if not (isinstance(entry.result, RietveldResult) and isinstance(neighbour.result, RietveldResult)):
@@ -770,7 +761,7 @@ class _Chains:
     depends on is known.  A chain runs in segments of ``SEGMENT`` patterns, each task seeded from the
     chain's last result.  Pattern k is judged, in series order, against its neighbour's final result (its
     chain result, or the refit that replaced it): refitted from it where it fits worse than it or lacks
-    a phase it found (``wants_rejoin``), the fit of lower ``information_criterion`` kept.  A refit the
+    a phase it found (``wants_rejoin``), the fit of lower ``Statistics.information_criterion`` kept.  A refit the
     chains' own results call for starts as soon as both are known, before the neighbour's judgement: the
     neighbour is rarely replaced, and where it is, the pattern is refitted again from the replacement.
     Refits are recorded apart from the chains' records, which a resumed chain continues from; every
@@ -856,7 +847,7 @@ class _Chains:
                 self.refit(k, neighbour)
                 break
             refit = SeriesEntry.from_dict(document)
-            if information_criterion(refit.result) < information_criterion(own.result):
+            if refit.result.statistics.information_criterion() < own.result.statistics.information_criterion():
                 logger.info("%s: Rwp %.4f in its chain; %.4f seeded from %s", self.data[k].name,
                             own.result.statistics.rwp, refit.result.statistics.rwp, neighbour.name)
                 self.final.append(refit)
