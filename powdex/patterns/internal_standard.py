@@ -73,8 +73,10 @@ def standard_lines(two_theta: np.ndarray, fwhm: np.ndarray, wavelength: float, s
     if lines.size == 0:
         return none
 
-    def residuals(zero: float) -> np.ndarray:
-        true = two_theta - zero
+    def residuals(zero):
+        """Each pick's offset from its nearest line at zero offset(s) ``zero`` (a number, or an array of them:
+        one row each)."""
+        true = two_theta - np.asarray(zero, dtype=float)[..., None]
         pos = np.clip(np.searchsorted(lines, true), 1, max(lines.size - 1, 1))
         left = lines[pos - 1]
         right = lines[np.minimum(pos, lines.size - 1)]
@@ -82,7 +84,7 @@ def standard_lines(two_theta: np.ndarray, fwhm: np.ndarray, wavelength: float, s
 
     step = max(float(np.min(tolerance)), MIN_TOLERANCE) / 2
     zeros = np.arange(-ZERO_WINDOW, ZERO_WINDOW + step / 2, step)
-    counts = np.array([np.count_nonzero(np.abs(residuals(z)) <= tolerance) for z in zeros])
+    counts = np.count_nonzero(np.abs(residuals(zeros)) <= tolerance, axis=1)
     best = zeros[counts == counts.max()]
     zero = float(best[np.argmin(np.abs(best))])
     matched = np.abs(residuals(zero)) <= tolerance
