@@ -28,9 +28,15 @@ def same(a: Instrument, b: Instrument) -> None:
             assert right[key] == value, key
 
 
+# Unchanged copies of files in the GSAS-II source repository, whose open-source licence lets them ship
+# (tests/data/instrument/PROVENANCE.md gives each one's path and commit).
+FROM_GSAS_II = ("BNL-I.instprm", "BNL-II.instprm", "PDF_1m.instprm", "INST_XRY.prm", "inst_d1a.prm", "11bmb_6231.prm")
+
+
 def test_at_least_three_real_files_of_each_gsas_format():
-    assert sum(p.suffix == ".instprm" for p in REAL) >= 3
-    assert sum(p.suffix == ".prm" for p in REAL) >= 3
+    assert all((DATA / name).is_file() for name in FROM_GSAS_II)
+    assert sum(name.endswith(".instprm") for name in FROM_GSAS_II) >= 3
+    assert sum(name.endswith(".prm") for name in FROM_GSAS_II) >= 3
 
 
 def test_gsasii_instprm_values_in_powdex_units():
@@ -42,6 +48,17 @@ def test_gsasii_instprm_values_in_powdex_units():
     assert bnl.S_L + bnl.H_L == pytest.approx(0.0264356231583)
     hb2a = read_instrument(DATA / "HB2A_ge113_op2112_Si_cycle866.instprm")
     assert hb2a.radiation == "neutron" and hb2a.zero == pytest.approx(-0.009602591470493875)
+    # The same 2005 NSLS X3B1 profile at the other wavelength of that MC/SA exercise.
+    bnl2 = read_instrument(DATA / "BNL-II.instprm")
+    assert bnl2.wavelengths == (0.69968,) and (bnl2.U, bnl2.V, bnl2.W, bnl2.X, bnl2.Y) == (bnl.U, bnl.V, bnl.W, bnl.X,
+                                                                                        bnl.Y)
+    # NSLS-II PDF beamline area detector at 0.1665 Å, this file's keys in another order.
+    pdf = read_instrument(DATA / "PDF_1m.instprm")
+    assert pdf.wavelengths == (0.1665,) and pdf.polarisation == 0.99 and pdf.zero == 0.0
+    assert (pdf.U, pdf.V, pdf.W) == pytest.approx((18.71740850558368 * GAUSS, 0.6003411256329596 * GAUSS,
+                                                   1.1470130081855334 * GAUSS))
+    assert pdf.Y == pytest.approx(0.28143034323339766 / 100) and pdf.X == pytest.approx(0.001 / 100)
+    assert pdf.S_L + pdf.H_L == pytest.approx(0.0005)
 
 
 def test_gsas_prm_lab_doublet_and_11bm_lab6():
@@ -56,6 +73,18 @@ def test_gsas_prm_lab_doublet_and_11bm_lab6():
     bt1 = read_instrument(DATA / "BT1.prm")  # three profile functions: type 3 is the one read
     assert bt1.radiation == "neutron" and (bt1.S_L, bt1.H_L) == (0.04, 0.03)
     assert bt1.zero == pytest.approx(0.0004)  # 0.04 centidegrees
+    # ILL D1A neutron file of GSAS-II's own tests: profile type 1 only (Gaussian), zero −0.1 centidegrees.
+    d1a = read_instrument(DATA / "inst_d1a.prm")
+    assert d1a.radiation == "neutron" and d1a.wavelengths == (1.909,) and d1a.ratio == 0.0
+    assert d1a.zero == pytest.approx(-0.001)
+    assert (d1a.U, d1a.V, d1a.W) == pytest.approx((354.031 * GAUSS, -760.404 * GAUSS, 651.592 * GAUSS))
+    assert (d1a.X, d1a.Y, d1a.S_L, d1a.H_L) == (0.0, 0.0, 0.0, 0.0)
+    assert any("type 1" in note for note in d1a.notes)
+    # 11-BM at 0.413529 Å (the jadarite exercise): the LaB6 profile of 11bmb_8714.prm.
+    jadarite = read_instrument(DATA / "11bmb_6231.prm")
+    assert jadarite.wavelengths == (0.413529,) and jadarite.polarisation == 0.99
+    assert jadarite.U == pytest.approx(1.163 * GAUSS) and jadarite.V == pytest.approx(-0.126 * GAUSS)
+    assert jadarite.Y == pytest.approx(0.00173) and jadarite.S_L == jadarite.H_L == 0.0011
 
 
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
@@ -151,3 +180,39 @@ def test_irf_with_the_profile_row_after_its_comment(tmp_path):
     bad.write_text("title\nWAVE 1.54 1.54 0\nGEOM PLATE\n 0.0 0.0 0.001 0.0 0.0\n")
     with pytest.raises(InstrumentFileError, match="line 3: GEOM PLATE"):
         read_instrument(bad)
+
+
+def test_irf_of_crysfml_examples_layout(tmp_path):
+    """CrysFML's examples (LGPL, so read by hand, not shipped: a 3T2 and a Studsvik neutron file, two lab Cu
+    files) write ``JOBT CW Neutrons``, the profile on a ``UVWXYZ`` line, and the title on a ``TITLE`` line.  The
+    values here are made up."""
+    neutron = tmp_path / "neutron.irf"
+    neutron.write_text("\n".join([
+        "TITLE Resolution Function of a two-axis diffractometer from Si3N4 (lambda=1.2 angstroms)",
+        "! To be used with IRESO=1 in FullProf.2k (version > 1.6)",
+        "JOBT CW Neutrons",
+        "!     Lambda1    Lambda2   Ratio(I2/I1)",
+        "WAVE  1.200000   1.200000      0.0",
+        "!    NPROF    Shape1    Shape2   Shape3",
+        "PROF    7        0.0       0.0      0.0",
+        "!  Cos(2thM)^2 for polarization = 0 for neutrons",
+        "CTHM  0.0",
+        "!     2theta-min   step   2theta-max",
+        "THRG     2.0       0.05      125.00",
+        "!          Uins     Vins      Wins      Xins      Yins      Zins",
+        "UVWXYZ  0.250000  -0.400000   0.200000   0.00000   0.01500     0.000",
+    ]) + "\n")
+    instrument = read_instrument(neutron)
+    assert instrument.radiation == "neutron" and instrument.wavelengths == (1.2,) and instrument.ratio == 0.0
+    assert (instrument.U, instrument.V, instrument.W, instrument.X, instrument.Y) == (0.25, -0.4, 0.2, 0.0, 0.015)
+    written = tmp_path / "again.irf"
+    write_instrument(instrument, written)
+    same(instrument, read_instrument(written))
+    tof = tmp_path / "tof.irf"
+    tof.write_text("title\nJOBT TOF Neutrons\nWAVE 1.2 1.2 0\nUVWXYZ 0.2 -0.4 0.2 0 0 0\n")
+    with pytest.raises(InstrumentFileError, match="line 2: JOBT TOF Neutrons is time-of-flight"):
+        read_instrument(tof)
+    twice = tmp_path / "twice.irf"
+    twice.write_text("title\nWAVE 1.2 1.2 0\nUVWXY 0.2 -0.4 0.2 0 0\nUVWXYZ 0.3 -0.4 0.2 0 0 0\n")
+    with pytest.raises(InstrumentFileError, match="line 4: a second UVWXY line"):
+        read_instrument(twice)

@@ -1,12 +1,14 @@
 """FullProf instrumental resolution files (``.irf``), constant wavelength.
 
 Keyword lines, ``!`` comments, the first line a title: ``JOBT`` (Xrays or
-Neutrons), ``WAVE λ1 λ2 ratio``, ``ASYM S_L D_L``, ``GEOM`` (a word starting
-``DEB`` is Debye–Scherrer, ``BRAG`` Bragg–Brentano), ``CTHM`` (cos²2θ of the
-monochromator) and the profile ``U V W X Y [Z]``: on a ``UVWXY`` line, or, as
-real files have it (a lab Debye–Scherrer and a synchrotron file in public
-repositories, neither under a licence that lets it ship here), on a line of bare
-numbers after the ``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are read past.
+Neutrons, possibly after ``CW``; ``TOF`` is refused), ``WAVE λ1 λ2 ratio``,
+``ASYM S_L D_L``, ``GEOM`` (a word starting ``DEB`` is Debye–Scherrer, ``BRAG``
+Bragg–Brentano), ``CTHM`` (cos²2θ of the monochromator) and the profile
+``U V W X Y [Z]``: on a ``UVWXY`` or ``UVWXYZ`` line, or, as real files have it
+(CrysFML's laboratory examples, a lab Debye–Scherrer and a synchrotron file in
+public repositories, none under a licence that lets it ship here), on a line of
+bare numbers after the ``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are
+read past.
 FullProf's Thompson–Cox–Hastings units are powdex's (deg², deg; H_L = X tanθ
 + Y / cosθ) and its S_L, D_L are the Finger–Cox–Jephcoat S/L and H/L, so the
 values pass unchanged.
@@ -17,7 +19,8 @@ from __future__ import annotations
 from powdex.instrument.errors import InstrumentFileError
 from powdex.instrument.model import Instrument
 
-KEYWORDS = ("WAVE", "UVWXY", "ASYM", "CTHM")
+KEYWORDS = ("WAVE", "UVWXY", "UVWXYZ", "ASYM", "CTHM")
+PROFILE_KEYWORDS = {"UVWXYZ": "UVWXY"}  # one profile row, with or without its Z in the keyword
 GEOMETRY_WORDS = {"DEB": "debye-scherrer", "BRAG": "bragg-brentano"}
 
 
@@ -53,12 +56,16 @@ def read(text: str, source: str) -> Instrument:
             continue
         key = key.upper()
         if key == "JOBT":
-            word = (rest[0] if rest else "").lower()
-            if word.startswith("neut"):
+            # "Xrays", "Neutrons", or with the kind of source first ("CW Neutrons" in CrysFML's examples).
+            words = [word.lower() for word in rest]
+            if "tof" in words:
+                raise InstrumentFileError(f"{source}, line {number}: JOBT {' '.join(rest)} is time-of-flight, "
+                                          "not constant-wavelength")
+            if any(word.startswith("neut") for word in words):
                 job = "neutron"
-            elif not word.startswith("x"):
-                raise InstrumentFileError(f"{source}, line {number}: JOBT {word or '(empty)'} is neither Xrays "
-                                          "nor Neutrons")
+            elif not any(word.startswith("x") for word in words):
+                raise InstrumentFileError(f"{source}, line {number}: JOBT {' '.join(rest) or '(empty)'} is neither "
+                                          "Xrays nor Neutrons")
         elif key == "GEOM":
             word = (rest[0] if rest else "").upper()
             known = [name for prefix, name in GEOMETRY_WORDS.items() if word.startswith(prefix)]
@@ -67,6 +74,9 @@ def read(text: str, source: str) -> Instrument:
                                           "Scherrer (DEBY) nor Bragg–Brentano (BRAG)")
             geometry = known[0]
         elif key in KEYWORDS:
+            key = PROFILE_KEYWORDS.get(key, key)
+            if key in found:
+                raise InstrumentFileError(f"{source}, line {number}: a second {key} line")
             found[key] = (number, _numbers(rest, source, number, key))
     for key, needed in (("WAVE", 1), ("UVWXY", 5)):
         if key not in found:
