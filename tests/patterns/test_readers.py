@@ -83,6 +83,19 @@ def test_bruker_raw1_real_file(data):
     assert pattern.wavelengths == (1.5406, 1.54443) and pattern.ratio == 0.5 and pattern.metadata["sample"] == "VINAIGRE"
 
 
+def test_bruker_raw3_real_lab6_scan(data):
+    # The LaB6 scan of the instrument tests (tests/data/instrument, provenance there): one range, its header at
+    # 712 with 40 supplementary bytes, so the counts start at 712 + 304 + 40 = 1056 (decoded by hand with struct).
+    pattern = read_pattern(data.parent / "instrument" / "LaB6_Jan2018.raw")
+    assert len(pattern) == 3040 and pattern.two_theta[0] == 10.0
+    assert pattern.two_theta[1] - pattern.two_theta[0] == pytest.approx(0.0197448)
+    assert pattern.intensity[:3].tolist() == [7393, 7478, 7347] and pattern.intensity[-1] == 1110
+    assert pattern.wavelengths == (1.5406, 1.54439) and pattern.ratio == 0.5
+    assert pattern.metadata["anode"] == "Cu" and pattern.metadata["k_beta"] == 1.39222
+    # Its strongest point is LaB6's 110 line (a = 4.1569 Å: 30.39° for Cu Kα1).
+    assert pattern.two_theta[np.argmax(pattern.intensity)] == pytest.approx(30.396, abs=0.001)
+
+
 def test_pdcif_real_gsas2cif_file_from_the_cod(data):
     # COD 1501688 (ethylammonium chloride, Bruker D8): counts on the _pd_meas_2theta_range_* grid, σ from
     # _pd_proc_ls_weight, Kα1/Kα2 with weights from the _diffrn_radiation loop.
