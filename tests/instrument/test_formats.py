@@ -208,11 +208,15 @@ def test_irf_of_crysfml_examples_layout(tmp_path):
     written = tmp_path / "again.irf"
     write_instrument(instrument, written)
     same(instrument, read_instrument(written))
-    tof = tmp_path / "tof.irf"
-    tof.write_text("title\nJOBT TOF Neutrons\nWAVE 1.2 1.2 0\nUVWXYZ 0.2 -0.4 0.2 0 0 0\n")
-    with pytest.raises(InstrumentFileError, match="line 2: JOBT TOF Neutrons is time-of-flight"):
-        read_instrument(tof)
-    twice = tmp_path / "twice.irf"
-    twice.write_text("title\nWAVE 1.2 1.2 0\nUVWXY 0.2 -0.4 0.2 0 0\nUVWXYZ 0.3 -0.4 0.2 0 0 0\n")
-    with pytest.raises(InstrumentFileError, match="line 4: a second UVWXY line"):
-        read_instrument(twice)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("title\nJOBT TOF Neutrons\nWAVE 1.2 1.2 0\nUVWXYZ 0.2 -0.4 0.2 0 0 0\n",
+     "line 2: JOBT TOF Neutrons is time-of-flight"),
+    ("title\nWAVE 1.2 1.2 0\nUVWXY 0.2 -0.4 0.2 0 0\nUVWXYZ 0.3 -0.4 0.2 0 0 0\n", "line 4: a second UVWXY line"),
+])
+def test_irf_keyword_errors_name_the_line(tmp_path, text, message):
+    path = tmp_path / "bad.irf"
+    path.write_text(text)
+    with pytest.raises(InstrumentFileError, match=message):
+        read_instrument(path)
