@@ -16,20 +16,27 @@ or beam artefacts; elsewhere: impurity lines, Kα2 or noise).  The
 ``--instrument`` runs each pattern that has an instrument file (in
 tests/data/instrument) twice, without and with it (``instrument=`` of
 ``read_peak_input`` and ``powdex.index``); the others once.
+``--gsas-tutorials DIR`` adds the patterns of the GSAS-II tutorials
+repository (AdvancedPhotonSource/GSAS-II-tutorials, checked at commit
+e1e260108e8881663e3c2ebfbba59d712220f6ca) read from a local checkout DIR:
+that repository has no licence file, so its files are evaluated here but not
+shipped in tests/data.  Among them is the only real triclinic pattern found
+(Keokuk kaolinite, Bruker RAW v3; cell of Bish & Von Dreele 1989, the
+tutorial's ``kaolinite.cif``).
 ``--internal-standard`` runs each pattern with a certified standard mixed in
 again with that standard's lines set aside (``internal_standard=`` of
 ``read_peak_input``).  The CPU column is the search's own processor time: on
 a machine shared with other work the wall time grows with their load.
 
     python3 benchmarks/index_real_patterns.py --time-limit 60 [--zero-shift] [--instrument] [--internal-standard]
-        [--only FILE ...]
+        [--gsas-tutorials DIR] [--only FILE ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +65,7 @@ class RealPattern:
     anode: str | None = None
     instrument: str | None = None  # the instrument file of tests/data/instrument its source fits with
     internal_standard: str | None = None  # a certified standard mixed into the sample (powdex.crystal.standards)
+    root: Path = DATA  # the folder the file is in
 
 
 PATTERNS = (
@@ -89,6 +97,15 @@ PATTERNS = (
                 Cell(7.79058, 18.7202, 6.74157, 90, 103.1674, 90), "P"),
     # Rounded room-temperature cell for x = 0.25 (Radaelli et al. 1994); the scan also holds La2O3 lines.
     RealPattern("Xerus_La1.75Sr0.25CuO4.ras", "lab Cu Kα1+2", "tetragonal", Cell(3.77, 3.77, 13.25), "I"),
+)
+
+
+# Read from a checkout of AdvancedPhotonSource/GSAS-II-tutorials (``--gsas-tutorials``); not shipped (no licence).
+GSAS_TUTORIALS = (
+    # Stacking-faulted kaolinite Al2Si2O5(OH)4 from Keokuk, Iowa; C1 cell refined from these data (Bish & Von Dreele
+    # 1989, Clays Clay Miner. 37, 289), as the tutorial's kaolinite.cif gives it.
+    RealPattern("StackingFaults-II/data/Keokuk kaolinite.RAW", "lab Cu Kα1+2", "triclinic",
+                Cell(5.1554, 8.9448, 7.4048, 91.700, 104.862, 89.822), "C"),
 )
 
 
@@ -124,7 +141,7 @@ def run(case: RealPattern, time_limit: float, zero_shift: bool, with_instrument:
     instrument = powdex.Instrument.load(INSTRUMENTS / case.instrument) if with_instrument and case.instrument else None
     standard = case.internal_standard if with_standard else None
     start, cpu = time.perf_counter(), time.process_time()
-    peaks = read_peak_input(DATA / case.file, wavelength=case.wavelength, anode=case.anode, instrument=instrument,
+    peaks = read_peak_input(case.root / case.file, wavelength=case.wavelength, anode=case.anode, instrument=instrument,
                             internal_standard=standard)
     result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=time_limit, zero_shift=zero_shift),
                           instrument=instrument)
@@ -151,14 +168,19 @@ def main() -> None:
                         help="also run each pattern that has an instrument file with it")
     parser.add_argument("--internal-standard", action="store_true",
                         help="also run each pattern with an internal standard mixed in with its lines set aside")
+    parser.add_argument("--gsas-tutorials", type=Path, metavar="DIR",
+                        help="also run the patterns of a local GSAS-II-tutorials checkout (not shipped: no licence)")
     args = parser.parse_args()
+    cases = list(PATTERNS)
+    if args.gsas_tutorials:
+        cases += [replace(case, root=args.gsas_tutorials) for case in GSAS_TUTORIALS]
     console = Console(width=200)
     table = Table(title="powdex index on real measured patterns (published cell's rank)")
     for column in ("pattern", "kind", "system", "published cell", "instrument", "standard", "peaks", "spurious",
                    "rank", "time (s)", "CPU (s)", "first candidate", "why missed"):
         table.add_column(column)
     rows = []
-    for case in PATTERNS:
+    for case in cases:
         if args.only and case.file not in args.only:
             continue
         variants = [(False, False)]
