@@ -25,7 +25,9 @@ shipped in tests/data.  Among them is the only real triclinic pattern found
 tutorial's ``kaolinite.cif``).
 ``--internal-standard`` runs each pattern with a certified standard mixed in
 again with that standard's lines set aside (``internal_standard=`` of
-``read_peak_input``).  The CPU column is the search's own processor time: on
+``read_peak_input``); without it, a standard seen among the picks is set aside
+by ``powdex.index`` itself when the search of all the picks finds nothing
+decisive (``powdex.indexing.internal_standard``).  The CPU column is the search's own processor time: on
 a machine shared with other work the wall time grows with their load.
 
     python3 benchmarks/index_real_patterns.py --time-limit 60 [--zero-shift] [--instrument] [--internal-standard]

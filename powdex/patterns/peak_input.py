@@ -13,12 +13,12 @@ from powdex.crystal.standards import Standard
 from powdex.instrument import Instrument
 from powdex.patterns.formats import format_of
 from powdex.patterns.formats.text_columns import FORMAT as TEXT_COLUMNS
-from powdex.patterns.internal_standard import seen_standards, standard_by_name, standard_lines
+from powdex.patterns.internal_standard import StandardLines, seen_standards, standard_by_name, standard_lines
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import tube_lines
 from powdex.patterns.reading import read_pattern, with_radiation
 from powdex.patterns.search import PeakSearch, search_peaks
-from powdex.peaks import PeakInputError, PeakList, read_peaks
+from powdex.peaks import PeakInputError, PeakList, StandardSetAside, read_peaks
 from powdex.peaks.io import is_scan
 from powdex.peaks.peaklist import DUPLICATE_RELATIVE_TOLERANCE
 from powdex.peaks.text_table import parse_text_table, read_text
@@ -64,6 +64,11 @@ def peaks_from_pattern(
     sample: the picks that are its lines are set aside before the first
     ``n_peaks`` are taken, and the zero offset its lines show is taken off the
     other positions (:func:`powdex.patterns.internal_standard.standard_lines`).
+    Without one, a standard whose lines are a minority of the first
+    ``n_peaks`` picks (:func:`powdex.patterns.internal_standard.seen_standards`)
+    is named in a note, and the list's ``standard_set_aside`` holds the picks
+    read again as that option would read them, which :func:`powdex.index`
+    searches when these picks index to nothing decisive.
     """
     if pattern.wavelength is None and instrument is not None:
         pattern = with_instrument_lines(pattern, instrument)
@@ -91,22 +96,42 @@ def peaks_from_pattern(
     keep &= strong
     positions, intensities, fwhm = search.two_theta[keep], search.intensity[keep], search.fwhm[keep]
     if internal_standard is not None:
-        positions, intensities, fwhm, note = _without_standard(positions, intensities, fwhm, wavelength,
-                                                               internal_standard, pattern.source)
-        notes.append(note)
-    else:
-        notes.extend(_standards_seen(positions[: n_peaks or None], fwhm[: n_peaks or None], wavelength))
+        standard = (standard_by_name(internal_standard, pattern.source) if isinstance(internal_standard, str)
+                    else internal_standard)
+        kept, note = _without_standard(positions, intensities, fwhm,
+                                       standard_lines(positions, fwhm, wavelength, standard))
+        return _peak_list(pattern.source, wavelength, *kept, n_peaks, [*notes, note])
+    seen = seen_standards(positions[: n_peaks or None], fwhm[: n_peaks or None], wavelength)
+    peaks = _peak_list(pattern.source, wavelength, positions, intensities, fwhm, n_peaks,
+                       [*notes, *(_standard_seen(found, positions[: found.matched.size]) for found in seen)])
+    if not seen:
+        return peaks
+    # The standard most of whose lines are picks is read again with them set aside, for indexing to search when
+    # these picks find nothing decisive (``powdex.indexing.internal_standard``).
+    found = max(seen, key=lambda f: f.n_matched)
+    again = standard_lines(positions, fwhm, wavelength, found.standard)
+    kept, note = _without_standard(positions, intensities, fwhm, again)
+    set_aside = StandardSetAside(found.standard.name, _peak_list(pattern.source, wavelength, *kept, n_peaks,
+                                                                 [*notes, note]),
+                                 found.n_matched, again.zero_offset)
+    return replace(peaks, standard_set_aside=set_aside)
+
+
+def _peak_list(source: str, wavelength: float, positions: np.ndarray, intensities: np.ndarray, fwhm: np.ndarray,
+               n_peaks: int | None, notes: list[str]) -> PeakList:
+    """The list for indexing of picks at ``positions`` (° 2θ) with their intensities and widths: the first
+    ``n_peaks`` (all if None), with ``notes``."""
     # The search's σ(2θ) stay out of the list for indexing: they are counting errors, 1–6 times smaller than
     # the scatter of real picks about their refined cell and hardly correlated with it, and weighting by
     # them (powdex.indexing.observations.sigma_weights) moved the garnet neutron pattern's cell from first
     # to second and no other of 18 real patterns (benchmarks/index_real_patterns.py --time-limit 10).
-    peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=pattern.source)
+    peaks = PeakList.from_values(positions, units="2theta", wavelength=wavelength, intensity=intensities, source=source)
     # The widths tell indexing how close two lines can be and still be told apart (``Observations.fwhm``).
     peaks = replace(peaks, fwhm=fwhm)
     if n_peaks is not None and peaks.n > n_peaks:
-        notes.append(f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)")
+        notes = [*notes, f"the first {n_peaks} of {peaks.n} peaks are used (lowest angles)"]
         peaks = peaks.first(n_peaks)
-    logger.info("%s: %d peaks picked", pattern.source, peaks.n)
+    logger.info("%s: %d peaks picked", source, peaks.n)
     return _with_notes(peaks, notes)
 
 
@@ -119,32 +144,30 @@ def with_instrument_lines(pattern: Pattern, instrument: Instrument) -> Pattern:
                    notes=(*pattern.notes, note))
 
 
-def _without_standard(positions: np.ndarray, intensities: np.ndarray, fwhm: np.ndarray, wavelength: float,
-                      standard: str | Standard, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """The picks (positions, intensities, widths) that are not lines of the internal ``standard``, their positions
-    corrected by the zero offset its lines show; and a note saying what was set aside (or that the standard was
-    not seen)."""
-    if isinstance(standard, str):
-        standard = standard_by_name(standard, source)
-    found = standard_lines(positions, fwhm, wavelength, standard)
+def _without_standard(positions: np.ndarray, intensities: np.ndarray, fwhm: np.ndarray,
+                      found: StandardLines) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], str]:
+    """The picks (positions, intensities, widths) that are not the standard's lines ``found`` among them, their
+    positions corrected by the zero offset those lines show; and a note saying what was set aside (or that the
+    standard was not seen)."""
+    standard = found.standard
     label = f"internal standard {standard.name} ({standard.certificate})"
     if found.n_matched == 0:
-        return positions, intensities, fwhm, (f"{label}: none of its {found.expected} lines in the picked range found "
+        return (positions, intensities, fwhm), (f"{label}: none of its {found.expected} lines in the picked range found "
                                         "among the picks; nothing set aside")
     keep = ~found.matched
-    return (positions[keep] - found.zero_offset, intensities[keep], fwhm[keep],
+    return ((positions[keep] - found.zero_offset, intensities[keep], fwhm[keep]),
             f"{label}: {found.n_matched} picks set aside as its lines ({found.expected} in the picked range), "
             f"zero offset {found.zero_offset:+.4f}° 2θ taken off the other positions")
 
 
-def _standards_seen(positions: np.ndarray, fwhm: np.ndarray, wavelength: float) -> list[str]:
-    """A note for each certified standard whose lines are a minority of the picks (``seen_standards``): indexing
-    takes them for a second phase unless the standard is named."""
-    return [f"{found.n_matched} of these picks ({', '.join(f'{t:.3f}' for t in positions[found.matched])}°) are "
+def _standard_seen(found: StandardLines, positions: np.ndarray) -> str:
+    """A note for a certified standard whose lines are a minority of the picks at ``positions``
+    (``seen_standards``): indexing takes them for a second phase unless they are set aside."""
+    return (f"{found.n_matched} of these picks ({', '.join(f'{t:.3f}' for t in positions[found.matched])}°) are "
             f"lines of {found.standard.name} ({found.standard.certificate}) at a zero offset of "
-            f"{found.zero_offset:+.4f}°: if it was mixed in as an internal standard, name it (--internal-standard "
-            f"{found.standard.name}) so that its lines are set aside"
-            for found in seen_standards(positions, fwhm, wavelength)]
+            f"{found.zero_offset:+.4f}°: where these picks index to nothing decisive, indexing searches again with "
+            f"them set aside; if it was mixed in as an internal standard, name it (--internal-standard "
+            f"{found.standard.name}) to set them aside from the start")
 
 
 def _with_notes(peaks: PeakList, notes) -> PeakList:

@@ -116,7 +116,10 @@ class PeakList:
     degrees when the input gave them; ``fwhm`` each peak's full width at half
     maximum in degrees 2θ when a peak search measured it.  The arrays are read-only.  Construct through :meth:`from_values` or
     :func:`powdex.peaks.read_peaks`, which validate; the direct constructor
-    only sorts and checks shapes.
+    only sorts and checks shapes.  ``standard_set_aside``: the same pattern's
+    picks read again without the lines of a certified standard seen among
+    these (:class:`StandardSetAside`), which indexing searches when these
+    find nothing decisive; None when no standard was seen or one was named.
     """
 
     q2: np.ndarray
@@ -130,6 +133,7 @@ class PeakList:
     two_theta_sigma: np.ndarray | None = None
     # FWHM in degrees 2θ of each peak, when a peak search of a measured pattern gave one.
     fwhm: np.ndarray | None = None
+    standard_set_aside: "StandardSetAside | None" = None
 
     def __post_init__(self):
         q2 = _float_vector(self.q2, "q2")
@@ -235,6 +239,8 @@ class PeakList:
             two_theta=None if self.two_theta is None else self.two_theta[:n],
             two_theta_sigma=None if self.two_theta_sigma is None else self.two_theta_sigma[:n],
             fwhm=None if self.fwhm is None else self.fwhm[:n],
+            # Read for the whole list: fewer peaks may hold fewer of the standard's lines.
+            standard_set_aside=None,
         )
 
     def two_theta_at(self, wavelength: float) -> np.ndarray:
@@ -251,3 +257,17 @@ class PeakList:
         if self.n < count:
             peaks = "peak" if self.n == 1 else "peaks"
             raise PeakInputError(f"{self.source}: {self.n} {peaks}, but {reason} needs at least {count}")
+
+
+@dataclass(frozen=True, eq=False)
+class StandardSetAside:
+    """A measured pattern's picks read again with the lines of a certified internal standard set aside: the
+    standard named ``standard`` (``powdex.crystal.standards``) was seen among the picks of a list
+    (``PeakList.standard_set_aside``), ``n_set_aside`` of them its lines, at a zero offset of ``zero_offset``
+    ° 2θ (measured − true).  ``peaks`` are the pattern's other picks, as many as the list holds where the
+    pattern has them, with that offset taken off their positions."""
+
+    standard: str
+    peaks: PeakList
+    n_set_aside: int
+    zero_offset: float

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import powdex
 from powdex.cli.main import app
-from powdex.crystal import Cell
+from powdex.crystal import Cell, same_lattice
 from powdex.crystal.standards import STANDARDS
 from powdex.patterns import Pattern, peaks_from_pattern, read_peak_input
 from powdex.patterns.internal_standard import standard_by_name, standard_lines
@@ -96,8 +97,8 @@ def test_silicon_standard_in_corundum_scan(data):
     # Not named, the standard is recognised and the user told how to set it aside.
     assert [n for n in plain.notes if "--internal-standard" in n] == [
         "5 of these picks (7.551, 12.347, 14.488, 17.495, 19.079°) are lines of Si (NIST SRM 640e) at a zero offset "
-        "of -0.0011°: if it was mixed in as an internal standard, name it (--internal-standard Si) so that its lines "
-        "are set aside"]
+        "of -0.0011°: where these picks index to nothing decisive, indexing searches again with them set aside; if it "
+        "was mixed in as an internal standard, name it (--internal-standard Si) to set them aside from the start"]
     assert (np.min(np.abs(np.asarray(cleaned.two_theta)[:, None] - silicon), axis=0) > 0.05).all()
     assert any("internal standard Si (NIST SRM 640e)" in n for n in cleaned.notes)
 
@@ -126,3 +127,42 @@ def test_a_standard_is_not_flagged_in_its_own_pattern_or_in_a_pure_sample(data):
     sample = peaks_from_pattern(simulate_pattern(Cell(4.91, 4.91, 6.37), two_theta_range=(10.0, 80.0), seed=4).pattern)
     for peaks in (lab6, sample):
         assert not [n for n in peaks.notes if "--internal-standard" in n]
+        assert peaks.standard_set_aside is None  # nothing for indexing to search again
+
+
+def test_corundum_first_with_its_silicon_standard_not_named(data):
+    # The Si + Al2O3 scan: corundum leaves the 5 silicon picks of 20, more than a candidate may leave, and the
+    # search of all 20 finds nothing decisive. The picks read again without silicon's lines, as the option reads
+    # them, index to corundum, which scores more than the first search's best on all 20 picks too.
+    name = data / "Si_Al2O3_11bmb_8341_to24deg.fxye"
+    peaks = read_peak_input(name, wavelength=0.413011)
+    named = read_peak_input(name, wavelength=0.413011, internal_standard="Si")
+    set_aside = peaks.standard_set_aside
+    assert set_aside is not None and (set_aside.standard, set_aside.n_set_aside) == ("Si", 5)
+    np.testing.assert_array_equal(set_aside.peaks.two_theta, named.two_theta)
+    result = powdex.index(peaks, config=powdex.IndexingConfig(time_limit=8))
+    best = result.candidates[0]
+    assert same_lattice(best.cell, Cell(4.759, 4.759, 12.99, 90, 90, 120), best.bravais.centring, "R", rtol=5e-3)
+    assert result.peaks is set_aside.peaks
+    assert result.notes[0].startswith("5 of the 20 picks are lines of the certified standard Si and the search of "
+                                      "all of them found nothing decisive")
+    assert result.notes[0].endswith("these are the candidates of the picks without Si's lines")
+
+
+def test_a_super_cell_of_the_standard_keeps_the_lines_they_share():
+    # A cubic sample of twice LaB6's cell edge: LaB6's lines are its lines of even h, k, l, 5 of its first 20
+    # picks. Its cell indexes them and is decisive, so they are not set aside; with a stop rule that nothing
+    # passes, the search without them runs and finds the same lattice, which explains no more: the list is kept.
+    edge = 2 * STANDARDS["LaB6"].cell.a
+    peaks = peaks_from_pattern(simulate_pattern(Cell(edge, edge, edge), two_theta_range=(10.0, 90.0), seed=4).pattern)
+    assert peaks.standard_set_aside is not None and peaks.standard_set_aside.n_set_aside == 5
+    for config in (powdex.IndexingConfig(time_limit=10, systems="cubic"),
+                   powdex.IndexingConfig(time_limit=10, systems="cubic", stop_m=1e6)):
+        result = powdex.index(peaks, config=config)
+        best = result.candidates[0]
+        assert best.bravais.value == "cP" and best.cell.a == pytest.approx(edge, rel=1e-4)
+        assert result.peaks is peaks and best.figures.n_unindexed == 0
+    decisive = "5 of the 20 picks are lines of the certified standard LaB6: not searched again without them"
+    assert [d for d in powdex.index(peaks, config=powdex.IndexingConfig(time_limit=10, systems="cubic")).details
+            if d.startswith(decisive)]
+    assert result.notes[-1].endswith("It is the first search's lattice: the candidates of all the picks are kept")
