@@ -24,6 +24,7 @@ import logging
 from dataclasses import replace
 
 from powdex.indexing.candidate import Candidate, CandidateEvaluator
+from powdex.indexing.config import IndexingConfig
 from powdex.indexing.observations import Observations
 from powdex.indexing.result import IndexingResult
 from powdex.indexing.search import SAME_LATTICE_RTOL, IndexingSearch, ProgressCallback
@@ -32,16 +33,26 @@ from powdex.peaks import PeakList
 
 logger = logging.getLogger(__name__)
 
+# The share of the time limit the search of all the picks may take, so that the search without a standard's lines
+# has time left; a sample whose cell explains the standard's lines too is mostly decisive well within it.
+FIRST_SEARCH_SHARE = 0.5
+# Below this many seconds left of the time limit a second search could not cover the lattice systems.
+MIN_SECOND_SEARCH_SECONDS = 1.0
 
-def with_standard_set_aside(first: IndexingSearch, result: IndexingResult, *, executor=None, store=None,
-                            progress: ProgressCallback | None = None,
-                            instrument: Instrument | None = None) -> IndexingResult:
-    """``result`` (of the search ``first``, run) or, where ``first``'s peaks hold a standard's lines and its best
-    cell is not decisive, the result of searching them again without those lines when its best cell scores more
-    on the first list (see the module docstring); either with a note saying which and why. The second search has
-    ``first``'s settings and its own time limit; ``executor``, ``store``, ``progress`` and ``instrument`` are as
-    in :func:`powdex.index`."""
-    set_aside = first.peaks.standard_set_aside
+
+def index_with_standard_set_aside(peaks: PeakList, *, config: IndexingConfig | None = None, executor=None,
+                                  store=None, progress: ProgressCallback | None = None,
+                                  instrument: Instrument | None = None) -> IndexingResult:
+    """The result of searching ``peaks``, or, where they hold a standard's lines (``peaks.standard_set_aside``)
+    and the best cell is not decisive, of searching them again without those lines when that search's best cell
+    scores more on all the picks (see the module docstring); either with a note saying which and why. The
+    first search has ``FIRST_SEARCH_SHARE`` of the time limit, the second the time the first left. The keywords
+    are those of :func:`powdex.index`."""
+    config = config or IndexingConfig()
+    first = IndexingSearch(peaks, config.model_copy(update={"time_limit": config.time_limit * FIRST_SEARCH_SHARE}),
+                           executor=executor, store=store, progress=progress, instrument=instrument)
+    result = first.run()
+    set_aside = peaks.standard_set_aside
     if set_aside is None:
         return result
     picks = f"{set_aside.n_set_aside} of the {first.obs.n} picks are lines of the certified standard {set_aside.standard}"
@@ -49,8 +60,13 @@ def with_standard_set_aside(first: IndexingSearch, result: IndexingResult, *, ex
     if best is not None and first.decisive(best):
         return replace(result, details=(*result.details, f"{picks}: not searched again without them, the best cell "
                                         "being decisive"))
-    second = IndexingSearch(set_aside.peaks, first.config, executor=executor, store=store, progress=progress,
-                            instrument=instrument)
+    # The user's time limit holds for both searches together: the second gets what the first left.
+    remaining = config.time_limit - result.elapsed
+    if remaining < MIN_SECOND_SEARCH_SECONDS:
+        return replace(result, details=(*result.details, f"{picks}: not searched again without them, "
+                                        f"{max(remaining, 0.0):.1f} s of the time limit being left"))
+    second = IndexingSearch(set_aside.peaks, config.model_copy(update={"time_limit": remaining}),
+                            executor=executor, store=store, progress=progress, instrument=instrument)
     other = second.run()
     # Both best cells on one footing: the first list's picks, its zero corrected as the second list's was.
     corrected = _shifted(first.peaks, set_aside.zero_offset)

@@ -111,16 +111,15 @@ def index(
     unstored by default. ``progress`` is called as trials are run (see ``ProgressCallback``). ``instrument``
     (calibrated) corrects the positions and weights the peaks (``Observations.from_peaks``). Peaks picked from a
     measured pattern that hold a certified standard's lines (``PeakList.standard_set_aside``) are searched again
-    without them when the best cell is not decisive, with these settings and a time limit of its own
+    without them when the best cell is not decisive, within the same time limit
     (``powdex.indexing.internal_standard``)."""
-    search = IndexingSearch(peaks, config, executor=executor, store=store, progress=progress, instrument=instrument)
-    result = search.run()
-    if peaks.standard_set_aside is None:
-        return result
-    from powdex.indexing.internal_standard import with_standard_set_aside  # it imports this module
+    if peaks.standard_set_aside is not None:
+        from powdex.indexing.internal_standard import index_with_standard_set_aside  # it imports this module
 
-    return with_standard_set_aside(search, result, executor=executor, store=store, progress=progress,
-                                   instrument=instrument)
+        return index_with_standard_set_aside(peaks, config=config, executor=executor, store=store, progress=progress,
+                                             instrument=instrument)
+    return IndexingSearch(peaks, config, executor=executor, store=store, progress=progress,
+                          instrument=instrument).run()
 
 
 class IndexingSearch:
