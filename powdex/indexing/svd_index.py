@@ -49,8 +49,6 @@ _LINE_MULTIPLICITY = {
 
 # Random trials drawn and iterated at once by ``run_random``; the trials of a stage beyond it wait their turn.
 RANDOM_BLOCK = 8192
-# Elements of a (trials × peaks × lines) distance array worked on at once (8 bytes each: 64 MB).
-NEAREST_BLOCK_ELEMENTS = 8_000_000
 # Trials of one volume stage at most: later passes double them up to this, then repeat with new draws.
 MAX_TRIALS_PER_STAGE = 262_144
 
@@ -200,12 +198,13 @@ class SvdIndexSearch:
         return TrialBatch.joined(parts, self.system.n_free)
 
     def run(
-        self, x: np.ndarray, chunk_size: int = 128, deadline: Deadline | None = None, max_volume: float = np.inf
+        self, x: np.ndarray, chunk_size: int = 256, deadline: Deadline | None = None, max_volume: float = np.inf
     ) -> TrialBatch:
         """Iterate SVD-Index from starting parameters ``x`` (trials × free); return the surviving trials.
 
         Trials are processed in chunks of similar shape, so that each chunk's
-        reference cut (|h| ≤ q_max·a, …) stays tight; chunks not started by
+        reference cut (|h| ≤ q_max·a, …) stays tight, and large enough that a stage of a two-parameter lattice
+        (140 trials) is one chunk: each step's fixed cost in array calls is paid once; chunks not started by
         ``deadline`` are skipped. Trials whose
         cell grows past ``max_volume`` are dropped: a large enough cell indexes
         anything, and runaway cells would swell every chunk's reflection list.
@@ -264,19 +263,21 @@ class SvdIndexSearch:
         return x, self._count_matched(x, full_design)
 
     def _lowest_reflections(self, x: np.ndarray, design: np.ndarray):
-        """q² and design rows of each trial's reflections up to just past the last peak.
+        """q² and design rows of each trial's reflections up to just past the last peak, in ascending q².
 
         Only these can be nearest to a peak; keeping them (np.partition, linear
-        time) instead of the whole reference set makes the distance array small.
+        time) instead of the whole reference set keeps the sort and the search small.
         """
         q2 = x @ design.T  # (t, R)
         limit = self.obs.q2[-1] * 1.1
         k = int(np.clip(np.max(np.sum(q2 <= limit, axis=1)) + 1, 2, q2.shape[1]))
         if k < q2.shape[1]:
             rows = np.argpartition(q2, k - 1, axis=1)[:, :k]
+            q2 = np.take_along_axis(q2, rows, axis=1)
         else:
             rows = np.broadcast_to(np.arange(q2.shape[1]), q2.shape)
-        return np.take_along_axis(q2, rows, axis=1), rows
+        order = np.argsort(q2, axis=1)
+        return np.take_along_axis(q2, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
     def _count_matched(self, x: np.ndarray, design: np.ndarray) -> np.ndarray:
         obs = self.obs
@@ -313,16 +314,21 @@ def _reachable(x: np.ndarray, design: np.ndarray, q2_limit: float) -> np.ndarray
 
 
 def _nearest(q2_obs: np.ndarray, q2_lines: np.ndarray) -> np.ndarray:
-    """Column of ``q2_lines`` (trials, lines) nearest to each observed q² (trials, peaks), the first of equals.
+    """Column of ``q2_lines`` (trials, lines; each row ascending) nearest to each observed q², the lower of two at
+    equal distance.
 
-    The (trials × peaks × lines) distances are taken a few trials at a time: a chunk of trials whose largest
-    cell reaches thousands of lines would otherwise hold gigabytes at once."""
-    rows = max(1, NEAREST_BLOCK_ELEMENTS // max(1, len(q2_obs) * q2_lines.shape[1]))
-    out = np.empty((len(q2_lines), len(q2_obs)), dtype=np.intp)
-    for start in range(0, len(q2_lines), rows):
-        block = q2_lines[start:start + rows]
-        out[start:start + rows] = np.argmin(np.abs(q2_obs[None, :, None] - block[:, None, :]), axis=2)
-    return out
+    One binary search for all trials at once: each row is shifted past the row before (by more than the span of
+    all values), so that the rows laid end to end stay ascending and each peak, shifted as its trial's row, falls
+    among that row's lines. A search of the (trials × peaks × lines) distances took a third of a random stage."""
+    n_trials, n_lines = q2_lines.shape
+    low = min(float(q2_lines[:, 0].min()), float(q2_obs.min()))
+    span = max(float(q2_lines[:, -1].max()), float(q2_obs.max())) - low + 1.0
+    shift = (np.arange(n_trials) * span - low)[:, None]
+    at = np.searchsorted((q2_lines + shift).ravel(), (q2_obs[None, :] + shift).ravel()).reshape(n_trials, -1)
+    at = np.clip(at - np.arange(n_trials)[:, None] * n_lines, 1, n_lines - 1)
+    below = np.take_along_axis(q2_lines, at - 1, axis=1)
+    above = np.take_along_axis(q2_lines, at, axis=1)
+    return np.where(q2_obs[None, :] - below <= above - q2_obs[None, :], at - 1, at)
 
 
 def _batched_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
