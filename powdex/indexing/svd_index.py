@@ -209,6 +209,8 @@ class SvdIndexSearch:
         cell grows past ``max_volume`` are dropped: a large enough cell indexes
         anything, and runaway cells would swell every chunk's reflection list.
         """
+        if len(x) == 0:
+            return TrialBatch.joined([], x.shape[1])
         params = self.system.lattice_parameters(x)
         order = np.lexsort(np.round(np.log(params[:, :3]), 1).T[::-1])
         exponent = self.rng.uniform(0.0, 4.0, len(x))
@@ -388,7 +390,8 @@ def _distinct(x: np.ndarray, rtol: float = 1e-4) -> list[np.ndarray]:
 class RandomStarts:
     """The search method ``svd-index``: SVD-Index from random cells, one Bravais lattice of the system at a time.
 
-    Batches of random trials run at growing trial volumes (``volume_stages``);
+    Batches of random trials (for a cubic lattice, every cell on which one of the first peaks lies on a line) run
+    at growing trial volumes (``volume_stages``);
     converged trials that explain enough peaks are polished and scored, near
     misses are restarted locally, and the search of a lattice ends one stage past
     the first full solution, or once three times the volume of a cell that leaves
@@ -399,25 +402,10 @@ class RandomStarts:
     def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
         out: list[Candidate] = []
         for bravais in BravaisLattice.of_system(system):
-            if bravais.axes.n_free == 1:
-                out += self._one_parameter_lattice(search, bravais)
-            else:
-                out += self._lattice(search, bravais, search_pass)
+            out += self._lattice(search, bravais, search_pass)
             if search.ends_system(out):
                 break
         return out
-
-    @staticmethod
-    def _one_parameter_lattice(search: IndexingSearch, bravais: BravaisLattice) -> list[Candidate]:
-        """A cubic lattice from every start on which one of the first ``max_unindexed`` + 1 peaks lies on a line
-        (``SvdIndexSearch.line_starts``), over the whole range of trial volumes at once: any cell the polish keeps
-        explains one of those peaks, so the starts reach every basin that random cells reach, for a few dozen
-        trials in one batch instead of ten stages of random ones (whose cost was the fixed cost of each stage:
-        a fifth of a tetragonal pattern's search went to the three empty cubic lattices). Later passes repeat
-        it with new weight exponents."""
-        stages = volume_stages(bravais, search.obs)
-        starts = search.svd_index(bravais).line_starts((stages[0], stages[-1]), search.config.max_unindexed + 1)
-        return from_starts(search, bravais, starts)
 
     def _lattice(self, search: IndexingSearch, bravais: BravaisLattice, search_pass: int) -> list[Candidate]:
         config, deadline = search.config, search.deadline
@@ -430,10 +418,26 @@ class RandomStarts:
         # an impurity line) has had its basin searched; it was 20 of the 23 restarts of a cP impurity pattern.
         restarted: list[LatticeSignature] = []
         first_solution_stage = None
+        line_trials = None
+        if bravais.axes.n_free == 1:
+            # A cubic lattice starts from every cell on which one of the first max_unindexed + 1 peaks lies on a
+            # line (``line_starts``): any cell the polish keeps explains one of those peaks, so these reach every
+            # basin that random cells reach, for a few dozen trials instead of 64 per stage. They run at once (the
+            # fixed cost of ten stages of the three empty cubic lattices was a fifth of a tetragonal pattern's
+            # search), and each stage takes those that converged within its volumes. Later passes repeat them with
+            # new weight exponents.
+            line_trials = svd.run(svd.line_starts((stages[0], stages[-1]), config.max_unindexed + 1),
+                                  deadline=deadline, max_volume=2 * stages[-1])
+            line_stage = np.searchsorted(stages[1:-1], cell_volumes(bravais.axes, line_trials.x), side="right")
         for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):
             if deadline.expired():
                 break
-            batch = svd.run_random(batch_size, (v_lo, v_hi), deadline=deadline, max_volume=2 * v_hi)
+            if line_trials is not None:
+                within = line_stage == stage
+                batch = TrialBatch(line_trials.x[within], line_trials.n_matched[within],
+                                   line_trials.n_trials if stage == 0 else 0)
+            else:
+                batch = svd.run_random(batch_size, (v_lo, v_hi), deadline=deadline, max_volume=2 * v_hi)
             trials = batch.n_trials
             found = polished_trials(search, bravais, batch, v_lo, v_hi)
             # Near misses (a line or two unexplained) often sit a percent from the true
