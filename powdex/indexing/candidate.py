@@ -224,6 +224,9 @@ class CandidateEvaluator:
         self.prior_widths, self.prior_kinds = _prior_coordinates(bravais.axes.coefficient_map, model)
         # Polished cells refused for a lattice vector under ``model.min_length`` (the search reports them).
         self.rejected_short = 0
+        # Polish results by first assignment, and scores by polished parameters (``evaluate``).
+        self._evaluated: dict[tuple, Candidate | None] = {}
+        self._scored: dict[tuple, Candidate | None] = {}
         if zero_shift:
             self.prior_widths = np.append(self.prior_widths, model.zero_shift_range)
 
@@ -239,14 +242,13 @@ class CandidateEvaluator:
         # 2θ rises with q²: sorting by q² orders the lines.
         keep = keep[np.argsort(q2[keep], kind="stable")]
         tt_sorted = q2_to_two_theta(q2[keep], self.obs.wavelength)
-        line_id = np.concatenate([[0], np.cumsum(np.diff(tt_sorted) > self.model.resolution)]).astype(int)
-        counts = np.bincount(line_id)
-        design = np.zeros((len(counts), self.design.shape[1]))
-        np.add.at(design, line_id, self.design[keep])
-        design /= counts[:, None]
+        # Reflections closer than the resolution to the one before are one line: lines are runs of the sorted list.
+        starts = np.flatnonzero(np.r_[True, np.diff(tt_sorted) > self.model.resolution]) if len(keep) else keep
+        counts = np.diff(np.r_[starts, len(keep)])
+        design = (np.add.reduceat(self.design[keep], starts, axis=0) / counts[:, None] if len(keep)
+                  else np.zeros((0, self.design.shape[1])))
         line_q2 = design @ x
-        first = keep[np.concatenate([[0], np.flatnonzero(np.diff(line_id)) + 1])] if len(keep) else keep
-        return _Lines(line_q2, q2_to_two_theta(line_q2, self.obs.wavelength), design, first)
+        return _Lines(line_q2, q2_to_two_theta(line_q2, self.obs.wavelength), design, keep[starts])
 
     @staticmethod
     def _assign(tt_calc: np.ndarray, tt_true: np.ndarray) -> np.ndarray:
@@ -261,18 +263,44 @@ class CandidateEvaluator:
         a = np.column_stack([a, np.ones(len(a))]) if self.refine_zero else a
         return a * self.obs.weight[matched][:, None]
 
-    def evaluate(self, x: np.ndarray, zero: float = 0.0, iterations: int = 6) -> Candidate | None:
+    def _assignment(self, x: np.ndarray, zero: float, window: float) -> tuple[_Lines, np.ndarray, np.ndarray] | None:
+        """The lines of ``x``, the nearest line of each peak and which peaks lie within ``window`` of theirs; None
+        where too few lines or matched peaks are left to fit the free parameters and zero shift."""
         obs = self.obs
-        n_par = len(x) + int(self.refine_zero)
+        lines = self._lines(x)
+        if len(lines) < 2:
+            return None
+        nearest = self._assign(lines.two_theta, obs.two_theta - zero)
+        matched = np.abs(obs.two_theta - zero - lines.two_theta[nearest]) * obs.weight <= window
+        if matched.sum() < len(x) + int(self.refine_zero) + 1:
+            return None
+        return lines, nearest, matched
+
+    def evaluate(self, x: np.ndarray, zero: float = 0.0, iterations: int = 6) -> Candidate | None:
+        """The polished and scored candidate from free parameters ``x`` and zero shift ``zero``; None where the
+        polish fails, or leaves more than ``max_unindexed`` lines.
+
+        The polish from ``x`` is a function of its first assignment alone (the matched peaks and the design rows
+        of their lines fix the first least-squares step, and the steps after follow from it): trials that start
+        from the same assignment, as the trials of a lattice that converged to one cell do stage after stage
+        (on ``benchmarks/index_bravais.py`` four of five polishes), share one result, computed once."""
+        first = self._assignment(x, zero, self.polish_windows[0])
+        if first is None:
+            return None
+        lines, nearest, matched = first
+        key = (zero, iterations, matched.tobytes(), lines.design[nearest[matched]].tobytes())
+        if key not in self._evaluated:
+            self._evaluated[key] = self._polish(x, zero, iterations)
+        return self._evaluated[key]
+
+    def _polish(self, x: np.ndarray, zero: float, iterations: int) -> Candidate | None:
+        obs = self.obs
         for window in self.polish_windows:
             for _ in range(iterations):
-                lines = self._lines(x)
-                if len(lines) < 2:
+                assignment = self._assignment(x, zero, window)
+                if assignment is None:
                     return None
-                nearest = self._assign(lines.two_theta, obs.two_theta - zero)
-                matched = np.abs(obs.two_theta - zero - lines.two_theta[nearest]) * obs.weight <= window
-                if matched.sum() < n_par + 1:
-                    return None
+                lines, nearest, matched = assignment
                 a = self._weighted_design(lines, nearest[matched], matched)
                 target = obs.q2[matched] / obs.dq2_dtt[matched] * obs.weight[matched]
                 solution, *_ = np.linalg.lstsq(a, target, rcond=None)
@@ -286,7 +314,12 @@ class CandidateEvaluator:
                     break
         if abs(zero) > self.model.zero_shift_window:
             return None  # outside the zero-shift window searched
-        return self._score(x, zero)
+        # Polishes from different first assignments (a line merged or a peak matched in one and not the other)
+        # mostly end in the same last least-squares step, so on the same parameters to the bit: scored once.
+        key = (x.tobytes(), zero)
+        if key not in self._scored:
+            self._scored[key] = self._score(x, zero)
+        return self._scored[key]
 
     def _log_prior_volume(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """ln of the prior volume in (x, zero) and the diagonal of d(prior coordinates)/d(x, zero)."""

@@ -650,7 +650,8 @@ def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
     score alone decides; it already charges a lower-symmetry description the
     Occam factor of the parameters it adds (``powdex.indexing.candidate``).
     """
-    order = sorted(candidates, key=lambda c: -c.score)
+    # A trial solution found again is the same candidate (the polish is computed once per solution): ranked once.
+    order = sorted({id(c): c for c in candidates}.values(), key=lambda c: -c.score)
     # Lattices found so far, kept sorted by primitive volume so that each new
     # candidate is compared only with those of nearly its volume.
     volumes: list[float] = []
