@@ -290,9 +290,10 @@ class Dask(Executor):
     ``address=None``, a loopback cluster of ``local_workers`` processes that
     this executor starts on entry and stops on exit (``local_dask_cluster``).
 
-    Start workers with ``--nthreads 1`` (one process per core); each worker is
-    also pinned to single-threaded BLAS when the client connects.  Workers
-    must be able to import the objective's module.
+    Start workers with ``--nthreads 1`` (one process per core); when the
+    client connects, each worker is pinned to single-threaded BLAS and its
+    profiler stopped (``NumericalWorkers``).  Workers, and the scheduler, which
+    unpickles each task, must be able to import the objective's module.
     """
 
     def __init__(self, address: str | None, chunk_size: int = 64, local_workers: int = 2):
@@ -310,10 +311,6 @@ class Dask(Executor):
         return cls(scheduler, local_workers=workers or 2)
 
     def start(self) -> None:
-        from distributed import Client
-
-        from powdex.optim.dask_plugin import SingleThreadedWorkers
-
         address = self.address
         if address is None:
             from powdex.optim.cluster import local_dask_cluster
@@ -321,8 +318,12 @@ class Dask(Executor):
             self._cluster = local_dask_cluster(self.local_workers)
             address = self._cluster.__enter__()
         try:
+            from distributed import Client
+
+            from powdex.optim.dask_plugin import NumericalWorkers
+
             self._client = Client(address, set_as_default=False)
-            self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+            self._client.register_plugin(NumericalWorkers(), name="powdex-numerical-workers")
         except BaseException:
             if self._cluster is not None:
                 self._cluster.__exit__(None, None, None)
