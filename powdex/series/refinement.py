@@ -152,7 +152,9 @@ class TaskTiming:
     order (a stage waits for the one before it); ``depends``: the positions, within its stage, of the
     tasks whose results seeded it; the task's
     CPU and wall seconds in process ``process``, and that process's CPU seconds in all when the task
-    ended (start-up and imports included); ``fitted`` the patterns it refined rather than read back."""
+    ended (start-up and imports included); ``fitted`` the patterns it refined rather than read back;
+    ``started`` the wall-clock time it started (seconds since the epoch, comparable across the processes
+    of one machine: the gaps between one process's tasks are its wait for work)."""
 
     kind: str
     stage: int
@@ -163,18 +165,19 @@ class TaskTiming:
     process_cpu_seconds: float
     fitted: int
     depends: tuple[int, ...] = ()
+    started: float = 0.0
 
 
 class _Clock:
     """The CPU and wall seconds since it was made, as a ``TaskTiming``."""
 
     def __init__(self) -> None:
-        self.cpu, self.wall = time.process_time(), time.perf_counter()
+        self.cpu, self.wall, self.started = time.process_time(), time.perf_counter(), time.time()
 
     def timing(self, kind: str, label: str, fitted: int, stage: int = 0) -> TaskTiming:
         cpu = time.process_time()
         return TaskTiming(kind, stage, label, os.getpid(), cpu - self.cpu, time.perf_counter() - self.wall, cpu,
-                          fitted)
+                          fitted, started=self.started)
 
 
 class _Ledger:
