@@ -24,9 +24,11 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import pickle
 import signal
 import sys
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -132,6 +134,12 @@ class WorkerPool(ProcessPoolExecutor):
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
         if wait:
             self._driver_end.close()
+
+
+def run_pickled(payload: bytes) -> Any:
+    """Worker side of ``Dask.submit``: ``fn(task)`` of the pickled pair."""
+    fn, task = pickle.loads(payload)
+    return fn(task)
 
 
 class Executor:
@@ -354,8 +362,16 @@ class Dask(Executor):
         return self._client
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
-        # pure=False: tasks are all distinct, so hashing their inputs is wasted work.
-        self._completed.add(self._client.submit(fn, task, pure=False))
+        import cloudpickle
+
+        # The scheduler unpickles every task graph it is sent.  As bytes, the task is unpickled by its worker
+        # alone: the scheduler imports none of its modules (a second of imports before the first task of a
+        # series could start) and does not unpickle and pickle again each task's objects.  cloudpickle, as
+        # dask would: lambdas and interactively defined functions travel too.  pure=False: tasks are all
+        # distinct, so hashing their inputs is wasted work; the key keeps the function's name for dask's
+        # dashboard and task stream.
+        self._completed.add(self._client.submit(run_pickled, cloudpickle.dumps((fn, task)), pure=False,
+                                                key=f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"))
 
     def next_result(self) -> Any:
         return next(self._completed).result()
