@@ -36,7 +36,8 @@ within 2 esd before its transition and within 0.03 % after it, where a and c coi
 least-squares esds understate how far they may part.  ``sequential``: no fallback; ``ensemble``:
 one chain with the fallback; ``chains``: ``--chains`` interleaved chains with the fallback, on 1
 worker in this process and on N workers of each executor of ``--executors`` (``processes``: local
-worker processes; ``dask``: a loopback dask.distributed cluster of N single-threaded workers).
+worker processes; ``dask``: a loopback dask.distributed cluster of N single-threaded workers; the
+start-up of either counts in the run's seconds).
 
 A second table gives, per run and process, the tasks it ran, their CPU seconds, the process's
 CPU seconds outside them (start-up, imports, receiving tasks) when its last task ended, and where
