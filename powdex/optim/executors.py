@@ -307,8 +307,9 @@ class Dask(Executor):
 
     Start workers with ``--nthreads 1`` (one process per core); when the
     client connects, each worker is pinned to single-threaded BLAS and its
-    profiler stopped (``NumericalWorkers``).  Workers, and the scheduler, which
-    unpickles each task, must be able to import the objective's module.
+    profiler stopped (``NumericalWorkers``).  Workers must be able to import
+    the objective's module, and the scheduler powdex (each task reaches it as
+    bytes that ``run_pickled``, a powdex function, unpickles on the worker).
     """
 
     def __init__(self, address: str | None, chunk_size: int = 64, local_workers: int = 2):
