@@ -25,7 +25,10 @@ one peak keeps its partition between the reflections it now separates into;
 when the fit degrades, from equal intensities as well.  A degraded fit's
 ensemble that is still degraded is drawn again with twice the spread, up to
 ``ESCALATIONS`` times: a metrically cubic cell that turns tetragonal can split
-its lengths by more than ``cell_spread``.
+its lengths by more than ``cell_spread``.  A Rietveld ensemble is drawn once:
+its starts are uniform in each length, and a Rietveld fit is drawn in only from
+a fraction of a peak width, so wider draws meet such a split no more often
+(none of 7 starts within ±2, ±4 or ±8 % reached a 4 % split of c).
 
 Workers (``chains``): sequential seeding is a chain, pattern k waiting for
 k − 1.  With ``chains`` = s, pattern k is seeded from pattern k − s instead: s
