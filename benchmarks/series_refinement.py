@@ -36,11 +36,15 @@ within 2 esd before its transition and within 0.03 % after it, where a and c coi
 least-squares esds understate how far they may part.  ``sequential``: no fallback; ``ensemble``:
 one chain with the fallback; ``chains``: ``--chains`` interleaved chains with the fallback, on 1
 worker in this process and on N workers of each executor of ``--executors`` (``processes``: local
-worker processes; ``dask``: a loopback dask.distributed cluster of N single-threaded workers).
+worker processes; ``dask``: a loopback dask.distributed cluster of N single-threaded workers; the
+start-up of either counts in the run's seconds).
 
-A second table gives, per run and process, the tasks it ran, their CPU seconds, and the process's
-CPU seconds outside them (start-up, imports, receiving tasks) when its last task ended; then the
-pickled size of a pattern as a chain task carries it and of a pattern's result document."""
+A second table gives, per run and process, the tasks it ran, their CPU seconds, the process's
+CPU seconds outside them (start-up, imports, receiving tasks) when its last task ended, and where
+its wall-clock time went: from the run's start to its first task (the executor's start-up), between
+its tasks (waiting for work: a task whose seeds are not known yet, or the round trip of a result
+and the next task) and after its last task to the run's end; then the pickled size of a pattern as
+a chain task carries it and of a pattern's result document."""
 
 from __future__ import annotations
 
@@ -126,7 +130,7 @@ def main() -> None:
                                 else Dask(None, local_workers=workers))
                     chains = arguments.chains if mode == "chains" else 1
                     load = os.getloadavg()[0]
-                    started, cpu = time.perf_counter(), time.process_time()
+                    started, cpu, epoch = time.perf_counter(), time.process_time(), time.time()
                     result = refine_series(patterns, plan, fallback=mode != "sequential",
                                            ensemble_starts=arguments.ensemble_starts, chains=chains,
                                            executor=executor)
@@ -137,7 +141,7 @@ def main() -> None:
                     tasks = sum(t.cpu_seconds for t in result.timings if t.kind != "driver")
                     driver = sum(t.cpu_seconds for t in result.timings if t.kind == "driver")
                     ideal = (tasks + driver) / result.ideal_seconds(max(workers, most_workers))
-                    processes.append((f"{mode} {name} {workers}", per_process(result)))
+                    processes.append((f"{mode} {name} {workers}", per_process(result, epoch, epoch + seconds)))
                     # As JSON text: NaN (an undefined R_Bragg, say) never equals itself as a float.
                     documents = json.dumps([entry.to_dict() for entry in result.entries])
                     same = next((documents == earlier for m, earlier in runs if m == mode), None)
@@ -167,7 +171,8 @@ def main() -> None:
                           f"{'-' if same is None else str(same):>6}  {chosen}; {cell_off}"
                           + (f"; {fraction_off}; {stray}" if coexisting else ""), flush=True)
                     del result
-        print(f"\n{'run':<22}{'process':>9}{'tasks':>7}{'fitted':>8}{'task cpu s':>11}{'outside s':>10}  kinds")
+        print(f"\n{'run':<22}{'process':>9}{'tasks':>7}{'fitted':>8}{'task cpu s':>11}{'outside s':>10}"
+              f"{'to first s':>11}{'between s':>10}{'after s':>8}  kinds")
         for run, rows in processes:
             for row in rows:
                 print(f"{run:<22}" + row)
@@ -176,17 +181,26 @@ def main() -> None:
               f"pickled; its result document: {len(document) / 1e3:.0f} kB of JSON")
 
 
-def per_process(result: SeriesRefinementResult) -> list[str]:
+def per_process(result: SeriesRefinementResult, started: float, ended: float) -> list[str]:
     """Per process: its tasks, patterns fitted, their CPU seconds, and its CPU seconds outside them when
-    its last task ended (start-up, imports, unpickling; blank for the driver, which also waits)."""
+    its last task ended (start-up, imports, unpickling; blank for the driver, which also waits); the wall
+    seconds from ``started`` (the run's start, since the epoch) to its first task, between its tasks, and
+    from its last task to ``ended``."""
     rows = []
     for process in dict.fromkeys(t.process for t in result.timings):
         mine = [t for t in result.timings if t.process == process]
-        work = [t for t in mine if t.kind != "driver"]
+        work = sorted((t for t in mine if t.kind != "driver"), key=lambda t: t.started)
         cpu = sum(t.cpu_seconds for t in work)
-        outside = "" if any(t.kind == "driver" for t in mine) else f"{max(t.process_cpu_seconds for t in work) - cpu:.1f}"
         kinds = " ".join(f"{kind}×{sum(t.kind == kind for t in mine)}" for kind in dict.fromkeys(t.kind for t in mine))
-        rows.append(f"{process:>9}{len(work):>7}{sum(t.fitted for t in work):>8}{cpu:>11.1f}{outside:>10}  {kinds}")
+        if any(t.kind == "driver" for t in mine) or not work:
+            rows.append(f"{process:>9}{len(work):>7}{sum(t.fitted for t in work):>8}{cpu:>11.1f}{'':>10}{'':>11}"
+                        f"{'':>10}{'':>8}  {kinds}")
+            continue
+        outside = max(t.process_cpu_seconds for t in work) - cpu
+        between = sum(later.started - (earlier.started + earlier.wall_seconds) for earlier, later in zip(work, work[1:]))
+        after = ended - (work[-1].started + work[-1].wall_seconds)
+        rows.append(f"{process:>9}{len(work):>7}{sum(t.fitted for t in work):>8}{cpu:>11.1f}{outside:>10.1f}"
+                    f"{work[0].started - started:>11.2f}{between:>10.2f}{after:>8.2f}  {kinds}")
     return rows
 
 

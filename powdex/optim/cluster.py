@@ -2,6 +2,11 @@
 scheduler`` and N ``dask worker`` processes, for tests, benchmarks and
 trying the distributed path on one machine.  Across machines, start the same
 commands on each host and give the scheduler address to ``Dask``.
+
+The scheduler and the workers start at once (the workers find the scheduler's
+address in its scheduler file when it is written), and this process imports
+dask.distributed meanwhile: each of them spends a second or more importing,
+which one after another would double the cluster's start-up.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from distributed import Client
 
 from powdex.optim.resources import THREAD_VARIABLES
 
@@ -55,18 +58,23 @@ def local_dask_cluster(workers: int = 2, timeout: float = 60.0) -> Iterator[str]
             "--scheduler-file", str(scheduler_file), log=folder / "scheduler.log", env=env,
         )]
         try:
+            processes += [_dask(
+                "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--nthreads", "1",
+                "--no-nanny", "--no-dashboard", "--name", f"powdex-{i}", "--local-directory", str(folder),
+                log=folder / f"worker-{i}.log", env=env,
+            ) for i in range(workers)]
+            from distributed import Client
+
             deadline = time.monotonic() + timeout
-            while not scheduler_file.exists():
+            address = None
+            while address is None:
                 if processes[0].poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"dask scheduler did not start: {(folder / 'scheduler.log').read_text()[-2000:]}")
-                time.sleep(0.1)
-            address = json.loads(scheduler_file.read_text())["address"]
-            for i in range(workers):
-                processes.append(_dask(
-                    "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                    "--no-dashboard", "--name", f"powdex-{i}", "--local-directory", str(folder),
-                    log=folder / f"worker-{i}.log", env=env,
-                ))
+                time.sleep(0.05)
+                try:
+                    address = json.loads(scheduler_file.read_text())["address"]
+                except (OSError, ValueError, KeyError):  # not written yet, or half written
+                    pass
             with Client(address, timeout=timeout) as client:
                 client.wait_for_workers(workers, timeout=max(deadline - time.monotonic(), 1.0))
             yield address

@@ -14,7 +14,8 @@ import os
 import sys
 from multiprocessing.connection import Connection
 
-import powdex.optim.ensemble  # noqa: F401  (imported before the driver's directory joins sys.path)
+# Importing powdex (any of its modules) before the driver's directory joins sys.path fixes where all its
+# modules come from; those a task needs are imported when the first such task is unpickled.
 from powdex.optim.executors import exit_with_driver
 
 

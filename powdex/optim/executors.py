@@ -24,9 +24,11 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import pickle
 import signal
 import sys
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -76,8 +78,15 @@ def start_forkserver() -> None:
     the working directory first on ``sys.path`` (and ignores the ``sys_path``
     it is given): with powdex installed in editable mode, a folder named
     ``powdex`` there wins as a namespace package and every worker fails to
-    import powdex.  ``PYTHONSAFEPATH`` (Python 3.11) leaves it off."""
-    multiprocessing.forkserver.set_forkserver_preload(["powdex.optim.ensemble"])
+    import powdex.  ``PYTHONSAFEPATH`` (Python 3.11) leaves it off.
+
+    The server imports only this module, which fixes where powdex's modules
+    come from: each worker imports those its tasks need, all workers at once.
+    Preloading a task's modules here would cost the same time, one import
+    after another, before any worker starts, and a module another kind of
+    task needs (the ensemble engine's 1.7 s of SQLAlchemy and scipy.stats,
+    for a series of refinements) would be imported for nothing."""
+    multiprocessing.forkserver.set_forkserver_preload(["powdex.optim.executors"])
     previous = os.environ.get("PYTHONSAFEPATH")
     os.environ["PYTHONSAFEPATH"] = "1"
     try:
@@ -125,6 +134,12 @@ class WorkerPool(ProcessPoolExecutor):
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
         if wait:
             self._driver_end.close()
+
+
+def run_pickled(payload: bytes) -> Any:
+    """Worker side of ``Dask.submit``: ``fn(task)`` of the pickled pair."""
+    fn, task = pickle.loads(payload)
+    return fn(task)
 
 
 class Executor:
@@ -290,9 +305,11 @@ class Dask(Executor):
     ``address=None``, a loopback cluster of ``local_workers`` processes that
     this executor starts on entry and stops on exit (``local_dask_cluster``).
 
-    Start workers with ``--nthreads 1`` (one process per core); each worker is
-    also pinned to single-threaded BLAS when the client connects.  Workers
-    must be able to import the objective's module.
+    Start workers with ``--nthreads 1`` (one process per core); when the
+    client connects, each worker is pinned to single-threaded BLAS and its
+    profiler stopped (``NumericalWorkers``).  Workers must be able to import
+    the objective's module, and the scheduler powdex (each task reaches it as
+    bytes that ``run_pickled``, a powdex function, unpickles on the worker).
     """
 
     def __init__(self, address: str | None, chunk_size: int = 64, local_workers: int = 2):
@@ -310,10 +327,6 @@ class Dask(Executor):
         return cls(scheduler, local_workers=workers or 2)
 
     def start(self) -> None:
-        from distributed import Client
-
-        from powdex.optim.dask_plugin import SingleThreadedWorkers
-
         address = self.address
         if address is None:
             from powdex.optim.cluster import local_dask_cluster
@@ -321,8 +334,12 @@ class Dask(Executor):
             self._cluster = local_dask_cluster(self.local_workers)
             address = self._cluster.__enter__()
         try:
+            from distributed import Client
+
+            from powdex.optim.dask_plugin import NumericalWorkers
+
             self._client = Client(address, set_as_default=False)
-            self._client.register_plugin(SingleThreadedWorkers(), name="powdex-single-threaded")
+            self._client.register_plugin(NumericalWorkers(), name="powdex-numerical-workers")
         except BaseException:
             if self._cluster is not None:
                 self._cluster.__exit__(None, None, None)
@@ -346,8 +363,16 @@ class Dask(Executor):
         return self._client
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> None:
-        # pure=False: tasks are all distinct, so hashing their inputs is wasted work.
-        self._completed.add(self._client.submit(fn, task, pure=False))
+        import cloudpickle
+
+        # The scheduler unpickles every task graph it is sent.  As bytes, the task is unpickled by its worker
+        # alone: the scheduler imports none of its modules (a second of imports before the first task of a
+        # series could start) and does not unpickle and pickle again each task's objects.  cloudpickle, as
+        # dask would: lambdas and interactively defined functions travel too.  pure=False: tasks are all
+        # distinct, so hashing their inputs is wasted work; the key keeps the function's name for dask's
+        # dashboard and task stream.
+        self._completed.add(self._client.submit(run_pickled, cloudpickle.dumps((fn, task)), pure=False,
+                                                key=f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"))
 
     def next_result(self) -> Any:
         return next(self._completed).result()

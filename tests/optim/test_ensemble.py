@@ -185,9 +185,15 @@ def test_ensemble_on_a_real_dask_cluster(dask_scheduler):
     with executor, get_task_stream(client=executor.client) as tasks:
         distributed = run_ensemble(hartmann6(), strategy, executor=executor)
         pools = executor.client.run(threadpool_info)
+        # A lambda travels by value: the workers cannot import this test module.
+        callbacks = executor.client.run(lambda dask_worker: sorted(dask_worker.periodic_callbacks))
     assert _signature(distributed) == _signature(serial)
     assert distributed.best.value == pytest.approx(HARTMANN6_MINIMUM[0], abs=1e-5)
     # Both workers ran chunks, each pinned to one thread.
     chunks = [task for task in tasks.data if task["key"].startswith("run_chunk")]
     assert len({task["worker"] for task in chunks}) == 2 == len(pools)
     assert {pool["num_threads"] for worker in pools.values() for pool in worker} == {1}
+    # ... and with the profiler and the event-loop probe stopped, the heartbeat kept.
+    from powdex.optim.dask_plugin import OBSERVERS
+
+    assert all("heartbeat" in names and not set(OBSERVERS) & set(names) for names in callbacks.values())
