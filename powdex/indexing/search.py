@@ -19,7 +19,11 @@ searched or it explains every line, and every lattice system whose lattices are
 special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
 stops the search after cubic): lower symmetries cannot beat it. A cell that
 leaves one line (an impurity line) with a lower score stops it too when it leads
-every other lattice clearly, once its own system is searched. Either stops only
+every other lattice clearly, once its own system is searched. A cell that
+predicts many more lines than are seen (a super-cell, or a coincidence lattice
+whose lines include all of the true cell's) stops it only once every system whose
+cells have no more free parameters than its own is searched too
+(``rivals_searched``). Each stops only
 once local searches around the cell's least distortions
 (``powdex.indexing.distortions``) found no lower-symmetry cell that indexes the
 lines better (``settled``).
@@ -45,6 +49,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -99,6 +104,10 @@ SAME_LATTICE_RTOL = 5e-4
 # A leader that leaves two lines or more is searched for least distortions in the sub-cell loop from this score
 # per peak (jadarite's pseudo-orthorhombic description: -0.4).
 DISTORTION_SCORE_PER_PEAK = -1.0
+# A cell whose predicted lines are missed more often than this binomial tail probability allows under the detection
+# model is a super-cell or a coincidence lattice until the systems that could hold a better cell are searched
+# (``rivals_searched``).
+LINES_UNSEEN_SIGNIFICANCE = 0.05
 
 
 def index(
@@ -442,8 +451,39 @@ class IndexingSearch:
         if self.decisive(best):
             system = best.bravais.lattice_system
             special_searched = (system.special_cases & set(self.systems)) <= searched
-            return special_searched and (system in searched or best.figures.n_unindexed == 0)
-        return self.leads_with_one_line_left(ranked, searched)
+            qualifies = special_searched and (system in searched or best.figures.n_unindexed == 0)
+        else:
+            qualifies = self.leads_with_one_line_left(ranked, searched)
+        return qualifies and self.rivals_searched(best, searched)
+
+    def rivals_searched(self, best: Candidate, searched: set[LatticeSystem]) -> bool:
+        """Whether no lattice system left could hold a cell that beats ``best`` on the lines it predicts: its
+        predicted lines are seen as often as the detection model expects (``lines_seen_as_expected``), or every
+        system whose cells have no more free parameters than its own is ``searched``.
+
+        A cell that indexes the lines but predicts many more than are seen is a super-cell or a coincidence
+        lattice: another lattice whose lines all fall on its lines, with fewer of them, scores more by
+        ln(1 / (1 − p_obs)) for each line it does not predict. Such a lattice of lower symmetry pays the Occam factor
+        of each parameter it adds; one with as many parameters pays nothing, and a system searched later in the
+        order need not be a lower-symmetry one: a tetragonal cell with c/a = 3/2 has every line (q² a² =
+        h² + k² + 4l²/9) on those of a rhombohedral cell of twice its a and c, 6.9 times its volume, which predicts
+        half as many lines again and is found first."""
+        if self.lines_seen_as_expected(best):
+            return True
+        n_free = best.bravais.lattice_system.n_free
+        return {s for s in self.systems if s.n_free <= n_free} <= searched
+
+    def lines_seen_as_expected(self, cand: Candidate) -> bool:
+        """Whether the lines ``cand`` predicts but nobody saw are no more than its detection model allows: a
+        binomial tail probability of at least ``LINES_UNSEEN_SIGNIFICANCE`` for that many of its predicted lines
+        missed, each with probability 1 − p_obs."""
+        n_lines = cand.n_lines_predicted
+        # Each line is predicted once at one position: the distinct positions of the indexed peaks are the lines seen.
+        n_unseen = n_lines - len(np.unique(cand.two_theta_calc[cand.indexed]))
+        tail = binomial_tail(n_lines, n_unseen, 1 - self.model.detection_probability)
+        logger.debug("%s: %s: %d of %d predicted lines unseen, tail probability %.3g", self.obs.source,
+                     _summary(cand), n_unseen, n_lines, tail)
+        return tail >= LINES_UNSEEN_SIGNIFICANCE
 
     def leads_with_one_line_left(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
         """Whether the best of ``ranked`` leaves one line but is otherwise a complete indexing that leads every
@@ -492,6 +532,9 @@ class IndexingSearch:
     def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem) -> str:
         best = ranked[0]
         text = f"the search ended after the {system.value} system on {_summary(best)}"
+        if not self.lines_seen_as_expected(best):
+            text += (", each lattice system of as many free parameters searched, since it predicts more lines than "
+                     "are seen")
         if self.decisive(best):
             return text + " (decisive)"
         gap = (best.score - (ranked[1].score if len(ranked) > 1 else -np.inf)) / len(best.indexed)
@@ -614,6 +657,15 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X ≥ k) for X binomial with ``n`` trials of probability ``p`` (0 < p < 1), its terms summed from their
+    logarithms: a large cell predicts thousands of lines, whose binomial coefficients overflow a float."""
+    log_p, log_q = math.log(p), math.log1p(-p)
+    terms = (math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q
+             for j in range(max(k, 0), n + 1))
+    return min(1.0, sum(math.exp(t) for t in terms))
 
 
 def _summary(cand: Candidate) -> str:
