@@ -168,6 +168,8 @@ class IndexingSearch:
         self._rejected_short = 0
         # Candidates (by id) whose least distortions have been searched (``distorted_cells``).
         self._distortions_checked: set[int] = set()
+        # The best candidate's primitive cell listed second for a whole-pattern fit to decide (``decentred_second``).
+        self._decentred_listed: Candidate | None = None
         # Why the search ended before the last lattice system, recorded in the result's details.
         self._stopped_because: str | None = None
 
@@ -332,7 +334,7 @@ class IndexingSearch:
                 break
         # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
         # the space groups of the cell they take.
-        ranked = rank_candidates(self.found)[: config.top]
+        ranked = self.decentred_second(rank_candidates(self.found))[: config.top]
         ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(ranked)]
         notes, details = self._notes(ranked)
         return IndexingResult(
@@ -340,6 +342,25 @@ class IndexingSearch:
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
             probabilities=candidate_probabilities(ranked),
         )
+
+    def decentred_second(self, ranked: list[Candidate]) -> list[Candidate]:
+        """``ranked`` with the primitive cell on the best candidate's axes (``decentred``) second, when the best is
+        centred and leaves two lines or more and that cell indexes each of them.
+
+        Those lines are then reflections the centring forbids, the signature of a pseudo-centred structure (gold
+        atoms at x ≈ 0, z ≈ 0 of a P2₁/c cell fake an A-centring): the evidence, which expects every predicted line
+        with the same probability, ranks the true primitive cell below dozens of others for its weak lines, while a
+        whole-pattern fit of the two cells tells them apart. One line left is most often an impurity line."""
+        if not ranked or ranked[0].figures.n_unindexed < 2:
+            return ranked
+        first = ranked[0]
+        decentred = self.decentred(first)
+        if decentred is None or not np.all(decentred.indexed[~first.indexed]):
+            return ranked
+        signature = decentred.lattice_signature
+        listed = next((c for c in ranked if c.lattice_signature.matches(signature, rtol=SAME_LATTICE_RTOL)), decentred)
+        self._decentred_listed = listed
+        return [first, listed, *(c for c in ranked[1:] if c is not listed)]
 
     def _check_subcells(self, derived_from: set[int]) -> None:
         """Sub-cells of the best few candidates not checked yet (their ids in ``derived_from``), until the best few
@@ -351,6 +372,9 @@ class IndexingSearch:
             for cand in fresh:
                 derived_from.add(id(cand))
                 self.found.extend(self.subcells(cand))
+                decentred = self.decentred(cand) if cand.figures.n_unindexed else None
+                if decentred is not None:
+                    self.found.append(decentred)
             # A leader that leaves lines may be a pseudo-symmetric description of a slightly distorted lattice
             # (jadarite's oC description of its P2₁/c cell leaves 4 of 20 sharp synchrotron lines at -0.4 per
             # peak): its least distortions are searched now, not only before a stop.  One line left is most often
@@ -389,6 +413,12 @@ class IndexingSearch:
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
+        if self._decentred_listed is not None and len(ranked) > 1 and ranked[1] is self._decentred_listed:
+            first, second = ranked[0], ranked[1]
+            notes.append(f"candidate 2 ({second.bravais.value} {_cell_text(second)}) is candidate 1's cell without its "
+                         f"{first.bravais.centring} centring: it indexes the {first.figures.n_unindexed} lines candidate 1 "
+                         "leaves, by reflections the centring forbids, and scores less for its many unseen lines; atoms "
+                         "near centred positions make such reflections weak, and a whole-pattern fit decides (--refine)")
         if self.config.formula is not None:
             notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
                          f"{formula_units_text(cand.cell.volume, self.config.formula)}"
@@ -619,6 +649,21 @@ class IndexingSearch:
                 if new is not None:
                     out.append(self.in_metric_symmetry(new))
         return out
+
+    def decentred(self, cand: Candidate) -> Candidate | None:
+        """``cand``'s conventional cell as a primitive cell on the same axes (its centring dropped: two to four times
+        its primitive volume), polished; None for a primitive ``cand`` or where the polish fails.
+
+        Atoms that nearly obey a centring (heavy atoms near x = 0, z = 0 fake an A-centring) make the reflections
+        it forbids weak: the centred cell indexes every line but those few, and predicting half as many lines it
+        outscores the true primitive cell, which the random starts of the primitive lattice rarely reach at that
+        volume. The primitive cell is one polish away from the centred one; listed beside it, intensities (a
+        whole-pattern fit) can decide between them."""
+        if cand.bravais.centring == "P":
+            return None
+        primitive = next(b for b in BravaisLattice if b.axes is cand.bravais.axes and b.centring == "P")
+        return self.polished_cell(ConventionalCell(primitive, cand.cell, primitive.space_group.number),
+                                  cand.zero_shift)
 
     def _conventional(self, cell, centring: str, length_tolerance: float) -> ConventionalCell | None:
         """``conventional_cell``, None where spglib finds no symmetry, once per lattice: the sub-lattices of a
