@@ -11,7 +11,9 @@ from the cells the shipped regression models predict, and the learned
 pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 
 Lattice systems are searched from the highest symmetry down. After each, the
-best candidates are checked for sub-cells and, when they leave two lines or more, for a
+best candidates are checked for sub-cells, when centred and leaving lines for the primitive cell on
+their axes (``decentred``; a pseudo-centred structure's true cell, listed second by ``decentred_second``), and,
+when they leave two lines or more, for a
 slightly distorted lattice of lower symmetry (``competing_distortions``), and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
 score that leaves at most one line unexplained), its own lattice system is
