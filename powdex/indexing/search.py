@@ -11,7 +11,9 @@ from the cells the shipped regression models predict, and the learned
 pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 
 Lattice systems are searched from the highest symmetry down. After each, the
-best candidates are checked for sub-cells and, when they leave two lines or more, for a
+best candidates are checked for sub-cells, when centred and leaving lines for the primitive cell on
+their axes (``decentred``; a pseudo-centred structure's true cell, listed second by ``decentred_second``), and,
+when they leave two lines or more, for a
 slightly distorted lattice of lower symmetry (``competing_distortions``), and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
 score that leaves at most one line unexplained), its own lattice system is
@@ -19,7 +21,11 @@ searched or it explains every line, and every lattice system whose lattices are
 special cases of its own is searched (a decisive tP sub-cell of a cP super-cell
 stops the search after cubic): lower symmetries cannot beat it. A cell that
 leaves one line (an impurity line) with a lower score stops it too when it leads
-every other lattice clearly, once its own system is searched. Either stops only
+every other lattice clearly, once its own system is searched. A cell that
+predicts many more lines than are seen (a super-cell, or a coincidence lattice
+whose lines include all of the true cell's) stops it only once every system whose
+cells have no more free parameters than its own is searched too
+(``rivals_searched``). Each stops only
 once local searches around the cell's least distortions
 (``powdex.indexing.distortions``) found no lower-symmetry cell that indexes the
 lines better (``settled``).
@@ -45,6 +51,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -99,6 +106,10 @@ SAME_LATTICE_RTOL = 5e-4
 # A leader that leaves two lines or more is searched for least distortions in the sub-cell loop from this score
 # per peak (jadarite's pseudo-orthorhombic description: -0.4).
 DISTORTION_SCORE_PER_PEAK = -1.0
+# A cell whose predicted lines are missed more often than this binomial tail probability allows under the detection
+# model is a super-cell or a coincidence lattice until the systems that could hold a better cell are searched
+# (``rivals_searched``).
+LINES_UNSEEN_SIGNIFICANCE = 0.05
 
 
 def index(
@@ -159,6 +170,8 @@ class IndexingSearch:
         self._rejected_short = 0
         # Candidates (by id) whose least distortions have been searched (``distorted_cells``).
         self._distortions_checked: set[int] = set()
+        # The best candidate's primitive cell listed second for a whole-pattern fit to decide (``decentred_second``).
+        self._decentred_listed: Candidate | None = None
         # Why the search ended before the last lattice system, recorded in the result's details.
         self._stopped_because: str | None = None
 
@@ -323,7 +336,7 @@ class IndexingSearch:
                 break
         # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
         # the space groups of the cell they take.
-        ranked = rank_candidates(self.found)[: config.top]
+        ranked = self.decentred_second(rank_candidates(self.found))[: config.top]
         ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(ranked)]
         notes, details = self._notes(ranked)
         return IndexingResult(
@@ -331,6 +344,25 @@ class IndexingSearch:
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
             probabilities=candidate_probabilities(ranked),
         )
+
+    def decentred_second(self, ranked: list[Candidate]) -> list[Candidate]:
+        """``ranked`` with the primitive cell on the best candidate's axes (``decentred``) second, when the best is
+        centred and leaves two lines or more and that cell indexes each of them.
+
+        Those lines are then reflections the centring forbids, the signature of a pseudo-centred structure (gold
+        atoms at x ≈ 0, z ≈ 0 of a P2₁/c cell fake an A-centring): the evidence, which expects every predicted line
+        with the same probability, ranks the true primitive cell below dozens of others for its weak lines, while a
+        whole-pattern fit of the two cells tells them apart. One line left is most often an impurity line."""
+        if not ranked or ranked[0].figures.n_unindexed < 2:
+            return ranked
+        first = ranked[0]
+        decentred = self.decentred(first)
+        if decentred is None or not np.all(decentred.indexed[~first.indexed]):
+            return ranked
+        signature = decentred.lattice_signature
+        listed = next((c for c in ranked if c.lattice_signature.matches(signature, rtol=SAME_LATTICE_RTOL)), decentred)
+        self._decentred_listed = listed
+        return [first, listed, *(c for c in ranked[1:] if c is not listed)]
 
     def _check_subcells(self, derived_from: set[int]) -> None:
         """Sub-cells of the best few candidates not checked yet (their ids in ``derived_from``), until the best few
@@ -342,6 +374,9 @@ class IndexingSearch:
             for cand in fresh:
                 derived_from.add(id(cand))
                 self.found.extend(self.subcells(cand))
+                decentred = self.decentred(cand) if cand.figures.n_unindexed else None
+                if decentred is not None:
+                    self.found.append(decentred)
             # A leader that leaves lines may be a pseudo-symmetric description of a slightly distorted lattice
             # (jadarite's oC description of its P2₁/c cell leaves 4 of 20 sharp synchrotron lines at -0.4 per
             # peak): its least distortions are searched now, not only before a stop.  One line left is most often
@@ -380,6 +415,12 @@ class IndexingSearch:
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
+        if self._decentred_listed is not None and len(ranked) > 1 and ranked[1] is self._decentred_listed:
+            first, second = ranked[0], ranked[1]
+            notes.append(f"candidate 2 ({second.bravais.value} {_cell_text(second)}) is candidate 1's cell without its "
+                         f"{first.bravais.centring} centring: it indexes the {first.figures.n_unindexed} lines candidate 1 "
+                         "leaves, by reflections the centring forbids, and scores less for its many unseen lines; atoms "
+                         "near centred positions make such reflections weak, and a whole-pattern fit decides (--refine)")
         if self.config.formula is not None:
             notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
                          f"{formula_units_text(cand.cell.volume, self.config.formula)}"
@@ -442,8 +483,39 @@ class IndexingSearch:
         if self.decisive(best):
             system = best.bravais.lattice_system
             special_searched = (system.special_cases & set(self.systems)) <= searched
-            return special_searched and (system in searched or best.figures.n_unindexed == 0)
-        return self.leads_with_one_line_left(ranked, searched)
+            qualifies = special_searched and (system in searched or best.figures.n_unindexed == 0)
+        else:
+            qualifies = self.leads_with_one_line_left(ranked, searched)
+        return qualifies and self.rivals_searched(best, searched)
+
+    def rivals_searched(self, best: Candidate, searched: set[LatticeSystem]) -> bool:
+        """Whether no lattice system left could hold a cell that beats ``best`` on the lines it predicts: its
+        predicted lines are seen as often as the detection model expects (``lines_seen_as_expected``), or every
+        system whose cells have no more free parameters than its own is ``searched``.
+
+        A cell that indexes the lines but predicts many more than are seen is a super-cell or a coincidence
+        lattice: another lattice whose lines all fall on its lines, with fewer of them, scores more by
+        ln(1 / (1 − p_obs)) for each line it does not predict. Such a lattice of lower symmetry pays the Occam factor
+        of each parameter it adds; one with as many parameters pays nothing, and a system searched later in the
+        order need not be a lower-symmetry one: a tetragonal cell with c/a = 3/2 has every line (q² a² =
+        h² + k² + 4l²/9) on those of a rhombohedral cell of twice its a and c, 6.9 times its volume, which predicts
+        half as many lines again and is found first."""
+        if self.lines_seen_as_expected(best):
+            return True
+        n_free = best.bravais.lattice_system.n_free
+        return {s for s in self.systems if s.n_free <= n_free} <= searched
+
+    def lines_seen_as_expected(self, cand: Candidate) -> bool:
+        """Whether the lines ``cand`` predicts but nobody saw are no more than its detection model allows: a
+        binomial tail probability of at least ``LINES_UNSEEN_SIGNIFICANCE`` for that many of its predicted lines
+        missed, each with probability 1 − p_obs."""
+        n_lines = cand.n_lines_predicted
+        # Each line is predicted once at one position: the distinct positions of the indexed peaks are the lines seen.
+        n_unseen = n_lines - len(np.unique(cand.two_theta_calc[cand.indexed]))
+        tail = binomial_tail(n_lines, n_unseen, 1 - self.model.detection_probability)
+        logger.debug("%s: %s: %d of %d predicted lines unseen, tail probability %.3g", self.obs.source,
+                     _summary(cand), n_unseen, n_lines, tail)
+        return tail >= LINES_UNSEEN_SIGNIFICANCE
 
     def leads_with_one_line_left(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
         """Whether the best of ``ranked`` leaves one line but is otherwise a complete indexing that leads every
@@ -492,6 +564,9 @@ class IndexingSearch:
     def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem) -> str:
         best = ranked[0]
         text = f"the search ended after the {system.value} system on {_summary(best)}"
+        if not self.lines_seen_as_expected(best):
+            text += (", each lattice system of as many free parameters searched, since it predicts more lines than "
+                     "are seen")
         if self.decisive(best):
             return text + " (decisive)"
         gap = (best.score - (ranked[1].score if len(ranked) > 1 else -np.inf)) / len(best.indexed)
@@ -577,6 +652,21 @@ class IndexingSearch:
                     out.append(self.in_metric_symmetry(new))
         return out
 
+    def decentred(self, cand: Candidate) -> Candidate | None:
+        """``cand``'s conventional cell as a primitive cell on the same axes (its centring dropped: two to four times
+        its primitive volume), polished; None for a primitive ``cand`` or where the polish fails.
+
+        Atoms that nearly obey a centring (heavy atoms near x = 0, z = 0 fake an A-centring) make the reflections
+        it forbids weak: the centred cell indexes every line but those few, and predicting half as many lines it
+        outscores the true primitive cell, which the random starts of the primitive lattice rarely reach at that
+        volume. The primitive cell is one polish away from the centred one; listed beside it, intensities (a
+        whole-pattern fit) can decide between them."""
+        if cand.bravais.centring == "P":
+            return None
+        primitive = next(b for b in BravaisLattice if b.axes is cand.bravais.axes and b.centring == "P")
+        return self.polished_cell(ConventionalCell(primitive, cand.cell, primitive.space_group.number),
+                                  cand.zero_shift)
+
     def _conventional(self, cell, centring: str, length_tolerance: float) -> ConventionalCell | None:
         """``conventional_cell``, None where spglib finds no symmetry, once per lattice: the sub-lattices of a
         symmetric cell come in sets that are one lattice in other bases (a cubic cell's three doubled axes), and
@@ -614,6 +704,15 @@ def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,
     close = np.abs(q2_to_two_theta(q2, wavelength)[None, :] - two_theta[:, None]) <= window  # (peaks, reflections)
     peak, reflection = np.nonzero(close)
     return grid[reflection].astype(float), peak
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X ≥ k) for X binomial with ``n`` trials of probability ``p`` (0 < p < 1), its terms summed from their
+    logarithms: a large cell predicts thousands of lines, whose binomial coefficients overflow a float."""
+    log_p, log_q = math.log(p), math.log1p(-p)
+    terms = (math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q
+             for j in range(max(k, 0), n + 1))
+    return min(1.0, sum(math.exp(t) for t in terms))
 
 
 def _summary(cand: Candidate) -> str:

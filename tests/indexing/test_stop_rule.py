@@ -13,6 +13,8 @@ from powdex.indexing.distortions import LEAST_DISTORTIONS, lower_symmetry_descri
 from powdex.indexing.methods import register_method, unregister_method
 from powdex.indexing.search import IndexingSearch
 from powdex.indexing.svd_index import ONE_LINE_SUPER_CELLS, RandomStarts, volume_stages
+from powdex.patterns import peaks_from_pattern
+from powdex.patterns.simulate import simulate_pattern
 
 TETRAGONAL = Cell(4.594, 4.594, 6.214)
 # Its super-cell with a√2: indexes the same lines but one, predicts twice as many (0.84 per peak below it).
@@ -156,3 +158,32 @@ def test_the_volume_ladder_ends_once_three_times_a_cell_that_leaves_one_line_is_
     # The first stage to reach three times the cell's volume is the last, short of the whole ladder.
     assert ranges[-1][1] >= ONE_LINE_SUPER_CELLS * TETRAGONAL.volume > ranges[-2][1]
     assert len(ranges) < len(volume_stages(BravaisLattice.tP, search.obs)) - 1
+
+
+# A tetragonal cell with c/a = 3/2: every line (q² a² = h² + k² + 4l²/9) falls on a line of the rhombohedral cell of
+# twice its a and c (6.9 times its volume), which is decisive on its own figures and is found before the tetragonal
+# system is searched.
+COINCIDENT_TETRAGONAL = Cell(8.3137, 8.3137, 12.4705)
+COINCIDENT_RHOMBOHEDRAL = Cell(2 * 8.3137, 2 * 8.3137, 2 * 12.4705, 90, 90, 120)
+
+
+def coincident_tetragonal_peaks():
+    pattern = simulate_pattern(COINCIDENT_TETRAGONAL, two_theta_range=(10.0, 80.0), seed=0).pattern
+    return peaks_from_pattern(pattern)
+
+
+def test_a_coincidence_lattice_that_predicts_many_unseen_lines_does_not_end_the_search():
+    peaks = coincident_tetragonal_peaks()
+    search = IndexingSearch(peaks, IndexingConfig())
+    true_cell, coincident = (search.polished(bravais, bravais.axes.free_reciprocal_parameters(cell)) for bravais, cell
+                             in ((BravaisLattice.tP, COINCIDENT_TETRAGONAL), (BravaisLattice.hR, COINCIDENT_RHOMBOHEDRAL)))
+    # The rhombohedral cell indexes the lines as a decisive cell must, and it alone would have ended the search after
+    # the rhombohedral system; the true cell scores more but was not searched yet.
+    assert search.decisive(coincident) and coincident.score < true_cell.score
+    assert not search.lines_seen_as_expected(coincident) and search.lines_seen_as_expected(true_cell)
+    assert not search.would_settle([coincident], set(SEARCH_ORDER[:3]))
+    assert search.would_settle([coincident], set(SEARCH_ORDER[:4]))
+
+    result = powdex.index(peaks, config=IndexingConfig(time_limit=30))
+    assert result.best.bravais is BravaisLattice.tP
+    assert same_lattice(result.best.cell, COINCIDENT_TETRAGONAL, "P", "P", rtol=1e-3)

@@ -64,3 +64,20 @@ def test_the_orthorhombic_description_of_jadarite_leads_to_its_monoclinic_cell(d
     found = max(search.competing_distortions(pseudo), key=lambda c: c.score)
     assert found.bravais.value == "mP" and same_lattice(found.cell, published, "P", "P", rtol=2e-3)
     assert found.figures.n_unindexed == 0 and found.figures.m > 100 and found.score > pseudo.score + 40
+
+
+def test_a_pseudo_centred_cell_lists_the_true_primitive_cell_beside_it(data):
+    # A gold(I) isocyanide complex, P2₁/c: the gold atoms near x = 0, z = 0 fake an A-centring. The C-centred
+    # cell on the same axes (half the volume) leaves two of the 20 picks and outscores the true cell, whose
+    # forbidden-by-centring reflections are weak; dropping the centring indexes both and lists the true cell second,
+    # for a whole-pattern fit to decide.
+    peaks = read_peak_input(data / "COD_1518592_AuY.cif")
+    published = Cell(7.79058, 18.7202, 6.74157, 90, 103.1674, 90)
+    search = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
+    centred = _polished(search, Cell(6.737, 18.700, 7.785, 90, 103.10, 90), "C", 2e-3)
+    assert centred.bravais.centring == "C" and centred.figures.n_unindexed == 2
+    primitive = search.decentred(centred)
+    assert primitive.bravais.centring == "P" and primitive.figures.n_unindexed == 0
+    assert same_lattice(primitive.cell, published, "P", "P", rtol=5e-3)
+    assert primitive.score < centred.score
+    assert search.decentred_second([centred]) == [centred, primitive]
