@@ -93,6 +93,9 @@ RIVAL_TOLERANCE = 3e-3
 SAME_LATTICE_TOLERANCE = 5e-3
 # Relative tolerance on a spglib classification of a start (they are a percent or so off).
 START_SYMMETRY_TOLERANCE = 2e-2
+# The tolerances at which a zone cell's metric symmetry is looked for: the starts' and the search's own
+# (``IndexingSearch.in_metric_symmetry``'s default), which differ where two axes are within a percent.
+METRIC_TOLERANCES = (START_SYMMETRY_TOLERANCE, 2e-4)
 
 
 def _tolerance(obs: Observations, two_theta_window: float) -> np.ndarray:
@@ -378,9 +381,13 @@ class ZoneStarts:
             found = from_starts(search, bravais, starts)
             logger.debug("%s: %d zone starts, %d candidates", bravais.value, len(starts), len(found))
             # Every zone cell is a triclinic start: a monoclinic lattice whose zone cells were a little too far off
-            # for spglib is found as a triclinic cell of monoclinic metric, polished then in its own lattice.
-            higher = [search.in_metric_symmetry(c, START_SYMMETRY_TOLERANCE) for c in found]
-            out += found + [h for h, c in zip(higher, found) if h is not c]
+            # for spglib is found as a triclinic cell of monoclinic metric, polished then in its own lattice. At
+            # the starts' tolerance an orthorhombic cell whose two axes differ by a percent reads as tetragonal,
+            # so its metric symmetry at the search's own tolerance is polished too.
+            out += found
+            for tolerance in METRIC_TOLERANCES:
+                higher = [search.in_metric_symmetry(c, tolerance) for c in found]
+                out += [h for h, c in zip(higher, found) if h is not c]
         return out
 
     def search_ahead(self, search: IndexingSearch, ranked: list[Candidate]) -> list[Candidate]:
@@ -428,16 +435,18 @@ def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:
     if system not in WITH_ZONE_STARTS or best.figures.n_unindexed > 1:
         return False
     n = len(best.indexed)
-    try:
-        conventional = conventional_cell(best.cell, best.bravais.centring, START_SYMMETRY_TOLERANCE)
-    except ValueError:
-        return False
-    if conventional.bravais.lattice_system is not system and conventional.bravais.lattice_system in search.systems:
-        # A pseudo-symmetric metric (a monoclinic C cell within a percent of orthorhombic): the higher-symmetry
-        # description, fitted, must lose by the lead asked below.
-        higher = search.polished_cell(conventional, best.zero_shift)
-        if higher is not None and best.score - higher.score < AHEAD_GAP_PER_PEAK * n:
+    for tolerance in METRIC_TOLERANCES:
+        try:
+            conventional = conventional_cell(best.cell, best.bravais.centring, tolerance)
+        except ValueError:
             return False
+        if conventional.bravais.lattice_system is not system and conventional.bravais.lattice_system in search.systems:
+            # A pseudo-symmetric metric (a monoclinic C cell within a percent of orthorhombic), or the metric the
+            # cell has (a triclinic cell with right angles is orthorhombic): the higher-symmetry description,
+            # fitted, must lose by the lead asked below.
+            higher = search.polished_cell(conventional, best.zero_shift)
+            if higher is not None and best.score - higher.score < AHEAD_GAP_PER_PEAK * n:
+                return False
     if best.figures.n_unindexed == 0 and search.decisive(best):
         return True
     # Other descriptions of nearly the same lattice (two fits of a pseudo-symmetric cell) are not rivals.
