@@ -420,12 +420,14 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
                     start: dict[str, float] | None = None,
                     bounds: dict[str, tuple[float, float]] | None = None,
                     constraints: list[tuple[str, str, float]] = (), internal_standard: tuple[str, float] | None = None,
-                    cell_range: float = 0.03, max_iter: int = 60) -> RietveldResult:
+                    cell_range: float = 0.03, max_iter: int = 60, held_out: tuple[str, ...] = ()) -> RietveldResult:
     """Refine ``phases`` against ``pattern`` in ``stages`` (each a tuple of groups or
     parameter names freed, cumulatively as listed); ``start`` overrides any starting
     value by name (a neighbour's result seeds a series); ``constraints`` are
     (dependent, source, ratio): dependent = ratio · source; ``internal_standard``
     (phase name, known weight fraction) makes weight fractions absolute.
+    The phases named in ``held_out`` are left out of the model: their scale fixed at zero and none of
+    their parameters refined (one side of a model comparison between phase sets).
     ``polarisation``, the perpendicular-polarised fraction of an instrument
     file (``Instrument.polarisation``), replaces the one that
     ``monochromator_two_theta`` implies."""
@@ -461,13 +463,21 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     p = np.clip(p, lower, upper)
     resolved_constraints = [(model.index[d], model.index[s], float(r)) for d, s, r in constraints]
     dependents = {d for d, _, _ in resolved_constraints}
+    unknown = set(held_out) - {phase.label for phase in phases}
+    if unknown:
+        raise RefinementError(f"held-out phase {', '.join(sorted(unknown))}: not a phase of the refinement")
+    fixed = set()
+    for k, phase in enumerate(phases):
+        if phase.label in held_out:
+            p[model.slices[k]["start"]] = 0.0
+            fixed |= {index for index, name in enumerate(model.names) if name.startswith(f"{phase.label}:")}
     minimizer = LeastSquares(max_iter=max_iter, ftol=1e-7)
     free = np.empty(0, int)
     message, success = "no stage", True
     released: list[str] = []
     for stage in stages:
         released += [n for group in stage for n in names_of_group(model, group)]
-        free = np.array(sorted({model.index[n] for n in released} - dependents), int)
+        free = np.array(sorted({model.index[n] for n in released} - dependents - fixed), int)
         residuals = _Residuals(model, observed, sigma, p, free, resolved_constraints)
         objective = Objective.least_squares(residuals, free.size, jacobian=residuals.jacobian,
                                             bounds=list(zip(lower[free], upper[free])), name="Rietveld")

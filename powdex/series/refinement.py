@@ -11,7 +11,9 @@ every cell length drawn uniformly within ±``cell_spread`` of the neighbour's
 jump of the cell larger than about a peak width (a phase transformation):
 narrow peaks give no gradient toward lines that far.  A phase of the plan not
 found in the neighbour (weight fraction within 3 esd of zero) starts from the
-plan's cell, not the neighbour's, which the noise set.
+plan's cell, not the neighbour's, which the noise set.  Each phase of a Rietveld fit is then left out in turn and the fit of the
+fewer phases kept where Schwarz's (1978) criterion prefers it: a phase absent from
+the pattern, its cell free, otherwise fits the noise at a few esd.
 
 Phases given by a CIF are refined by Rietveld's method; a plan whose one phase
 is a cell and space group is refined by a Pawley or Le Bail fit
@@ -329,8 +331,8 @@ class RietveldFits:
     options: dict
     kind: str = "rietveld"
 
-    def fit(self, data: PatternData, start: dict[str, float]) -> RietveldResult:
-        return rietveld_refine(data.pattern(), list(self.phases), start=start, **self.options)
+    def fit(self, data: PatternData, start: dict[str, float], held_out: tuple[str, ...] = ()) -> RietveldResult:
+        return rietveld_refine(data.pattern(), list(self.phases), start=start, held_out=held_out, **self.options)
 
     def cold_start(self) -> dict[str, float]:
         """The free reciprocal cell parameters of every phase's CIF cell."""
@@ -490,6 +492,8 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         logger.info("%s: Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", data.source, sequential_rwp,
                     len(candidates), result.statistics.rwp)
         absent = _absent(result)
+    result = _choose_phases(fits, settings, data, result, previous)
+    absent = _absent(result)
     if set(result.at_bounds) - absent:
         flags.append("at_bound")
     if absent:
@@ -497,10 +501,74 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
     return result, result.phases, flags, sequential_rwp
 
 
+# Kass & Raftery (1995): a difference of Schwarz's criterion below 2 is "not worth more than a bare mention".
+BIC_TIE = 2.0
+# The Wald statistic (weight fraction / esd)² approximates the rise of χ² that leaving a phase out costs: a
+# phase whose statistic exceeds this many times the Schwarz penalty of its parameters is not refitted
+# without it (the linearisation would have to be off by that factor for the refit to be preferred).
+WALD_MARGIN = 4.0
+
+
+def _choose_phases(fits: RietveldFits, settings: SeriesSettings, data: PatternData, result: RietveldResult,
+                   previous: SeriesEntry | None) -> RietveldResult:
+    """The fit of ``result``'s phases or of those less one, whichever Schwarz's (1978) criterion prefers.
+
+    A phase absent from the pattern whose cell is refined finds the noise where it fits best: its scale
+    is the largest of many nearly independent trials over the cell's range, and its weight fraction
+    comes out a few esd above zero (2 % at 3 esd, say) with no phase there; a phase whose cell can take
+    the metric of another (a tetragonal cell with c = a) shares that one's lines and takes a share of its
+    fraction.  Dropping each phase in turn and weighing the χ² it saved against ln N per parameter it
+    adds (its scale and cell at least) removes both; ``_preferred`` chooses among the fits.  A phase
+    whose Wald statistic is far above its penalty (``WALD_MARGIN``) is not refitted without it: the
+    refit could not win but where another phase takes its lines over, and then only a tie."""
+    present = [phase for phase in result.phases if f"{phase.name}:scale" not in _absent(result)]
+    if len(present) < 2:
+        return result
+    held = tuple(sorted(name.split(":")[0] for name in _absent(result)))
+    start = _seed(result)
+    points = math.log(result.statistics.points)
+    candidates = [result]
+    for phase in present:
+        varied = sum(p.esd is not None for p in result.parameters if p.name.startswith(f"{phase.name}:"))
+        esd = phase.weight_fraction_esd
+        if esd and (phase.weight_fraction / esd) ** 2 > WALD_MARGIN * varied * points:
+            continue
+        candidates.append(fits.fit(data, start, held + (phase.name,)))
+    chosen = _preferred(candidates, previous, settings)
+    if chosen is not result:
+        logger.info("%s: %s left out (Schwarz criterion %.1f against %.1f with every phase)", data.source,
+                    ", ".join(p.name for p in chosen.phases if f"{p.name}:scale" in _absent(chosen)
+                              and f"{p.name}:scale" not in _absent(result)),
+                    chosen.statistics.information_criterion(), result.statistics.information_criterion())
+    return chosen
+
+
+def _preferred(candidates: list[RietveldResult], previous: SeriesEntry | None,
+               settings: SeriesSettings) -> RietveldResult:
+    """Of fits of one pattern with different phase sets, the lowest Schwarz criterion; among those within
+    ``BIC_TIE`` of it, which the data cannot tell apart, the fewest phases, then the set closest to the
+    phases the neighbour found (a phase persists along a series), then the one whose cells did not jump
+    from the neighbour's."""
+    best = min(c.statistics.information_criterion() for c in candidates)
+    near = [c for c in candidates if c.statistics.information_criterion() <= best + BIC_TIE]
+    before = ({phase.name: phase for phase in previous.result.phases if phase_found(phase, previous.result)}
+              if previous is not None and isinstance(previous.result, RietveldResult) else {})
+
+    def departure(candidate: RietveldResult) -> tuple[int, int, bool, float]:
+        found = [phase for phase in candidate.phases if phase_found(phase, candidate)]
+        kept = [phase for phase in found if phase.name in before]
+        return (len(candidate.phases) - len(_absent(candidate)), len(set(before) ^ {phase.name for phase in found}),
+                _jumped([before[phase.name] for phase in kept], kept, settings),
+                candidate.statistics.information_criterion())
+    return min(near, key=departure)
+
+
 def _absent(result: RietveldResult) -> set[str]:
     """The scales held at their bound, zero (a held parameter sits within a small fraction of its
-    range of the bound, not on it): phases absent from this pattern, a result, not a failed fit."""
-    return {name for name in result.at_bounds if name.endswith(":scale")}
+    range of the bound, not on it), or left out of the fit at zero (``_choose_phases``): phases absent
+    from this pattern, a result, not a failed fit."""
+    return {p.name for p in result.parameters if p.name.endswith(":scale")
+            and (p.at_bound or (not p.refined and p.value == 0.0))}
 
 
 def _of_phases_not_found(result: RietveldResult) -> set[str]:

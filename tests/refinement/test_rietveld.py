@@ -77,6 +77,25 @@ def test_internal_standard_gives_absolute_fractions_and_amorphous(rutile, silico
     assert result.amorphous == pytest.approx(1.0 - 0.3 - rutile_fraction)
 
 
+def test_held_out_phase_is_left_out_of_the_model(rutile, silicon):
+    """A held-out phase contributes nothing and none of its parameters move or carry an esd; the
+    same pattern fits as well as a refinement of the other phase alone."""
+    pattern = simulate_pattern([rutile, silicon], np.arange(20.0, 80.0, 0.02), seed=5,
+                               values={"rutile:scale": 0.02, "Si:scale": 0.0, "bkg0": 100.0})
+    alone = rietveld_refine(pattern, [rutile], background_terms=3)
+    result = rietveld_refine(pattern, [rutile, silicon], background_terms=3, held_out=("Si",),
+                             start={"Si:x0": 1 / 5.40 ** 2})
+    for name in ("Si:scale", "Si:x0"):
+        assert not result.parameter(name).refined and result.parameter(name).esd is None
+    assert result.parameter("Si:scale").value == 0.0 and result.parameter("Si:x0").value == 1 / 5.40 ** 2
+    si = next(p for p in result.phases if p.name == "Si")
+    assert si.weight_fraction == 0.0
+    assert result.statistics.parameters == alone.statistics.parameters
+    assert result.statistics.reduced_chi2 == pytest.approx(alone.statistics.reduced_chi2, rel=1e-4)
+    with pytest.raises(RefinementError, match="held-out phase quartz"):
+        rietveld_refine(pattern, [rutile, silicon], held_out=("quartz",))
+
+
 def test_refined_oxygen_coordinate_and_preferred_orientation(rutile):
     pattern = simulate_pattern([rutile], np.arange(20.0, 110.0, 0.02), seed=3,
                                values={"rutile:scale": 0.05, "bkg0": 100.0, "rutile:O1.x": 0.300,

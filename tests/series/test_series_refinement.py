@@ -153,3 +153,57 @@ def test_a_pattern_whose_chain_went_astray_is_refitted_from_its_neighbour_of_the
     stamp = record.stat().st_mtime_ns
     again = refine_series(patterns[:4], plan, chains=2, out=tmp_path / "out")
     assert record.stat().st_mtime_ns == stamp and again.entries[3].to_dict() == third.to_dict()
+
+
+@pytest.fixture(scope="module")
+def heating(tmp_path_factory):
+    """The benchmark's heating series (tetragonal → cubic, both in patterns 60–69, widths doubling) and
+    the fits of its two-phase plan."""
+    from powdex.refinement.plan import RefinementPlan
+    from powdex.series.refinement import PatternData, fits_of
+    from tests.series.conftest import DATA, TWO_PHASE_PLAN_WITH_PROFILE, coexistence_series
+
+    folder = tmp_path_factory.mktemp("heating")
+    (folder / "plan.toml").write_text(TWO_PHASE_PLAN_WITH_PROFILE)
+    for name in ("tetragonal.cif", "cubic.cif"):
+        (folder / name).write_text((DATA / name).read_text())
+    patterns, truth = coexistence_series(100, 60, 69, widening=2.0)
+    return fits_of(RefinementPlan.from_toml(folder / "plan.toml")), [PatternData.of(p) for p in patterns], truth
+
+
+def test_a_phase_absent_from_a_pattern_is_left_out_rather_than_found_at_a_few_esd(heating):
+    """Pure tetragonal pattern 16: the cubic phase, its cell free, fits the noise where it fits best
+    (2 % at over 2.5 esd); Schwarz's criterion leaves it out.  A coexistence pattern keeps both phases."""
+    from powdex.series.refinement import SeriesSettings, refine_pattern
+
+    fits, data, truth = heating
+    both = fits.fit(data[16], fits.cold_start())
+    cubic = next(p for p in both.phases if p.name == "C")
+    assert cubic.weight_fraction > 2.5 * cubic.weight_fraction_esd and cubic.weight_fraction > 0.015
+    entry = refine_pattern(fits, SeriesSettings(), data[16], 16, None)
+    assert [p.weight_fraction for p in entry.phases] == [1.0, 0.0]
+    assert not entry.result.parameter("C:scale").refined and "phase_absent" in entry.flags
+    assert entry.result.statistics.information_criterion() < both.statistics.information_criterion()
+    mixed = refine_pattern(fits, SeriesSettings(), data[65], 65, None)
+    assert next(p for p in mixed.phases if p.name == "C").weight_fraction == pytest.approx(truth[65][3], abs=0.02)
+    assert "phase_absent" not in mixed.flags
+
+
+def test_phases_the_pattern_cannot_tell_apart_follow_the_neighbour(heating):
+    """Pure cubic pattern 84: a tetragonal cell with c = a has the cubic one's lines, so the fits with either
+    phase left out are alike (Schwarz's criteria within 2); the phase the neighbour found is kept, and
+    against the fit with both phases, the one with fewer."""
+    from powdex.series.refinement import BIC_TIE, SeriesEntry, SeriesSettings, _preferred, _seed, phase_found
+
+    fits, data, _ = heating
+    both = fits.fit(data[84], fits.cold_start())
+    alone = {kept: fits.fit(data[84], _seed(both), held_out=(left,)) for kept, left in (("T", "C"), ("C", "T"))}
+    tetragonal = next(p for p in alone["T"].phases if p.name == "T")
+    assert tetragonal.cell[2] == pytest.approx(tetragonal.cell[0], rel=1e-3)
+    criteria = [r.statistics.information_criterion() for r in alone.values()]
+    assert abs(criteria[0] - criteria[1]) < BIC_TIE
+    for kept, result in alone.items():
+        neighbour = SeriesEntry("scan_083.xye", 83, "rietveld", result, result.phases, [])
+        chosen = _preferred([both, *alone.values()], neighbour, SeriesSettings())
+        assert chosen is result
+        assert [p.name for p in chosen.phases if phase_found(p, chosen)] == [kept]
