@@ -491,7 +491,6 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         result = best
         logger.info("%s: Rwp %.4f degraded; ensemble of %d starts: Rwp %.4f", data.source, sequential_rwp,
                     len(candidates), result.statistics.rwp)
-        absent = _absent(result)
     result = _choose_phases(fits, settings, data, result, previous)
     absent = _absent(result)
     if set(result.at_bounds) - absent:
