@@ -31,7 +31,7 @@
    position error, is set aside with a note (``PeakSearch.set_aside``)
    rather than handed to indexing as an impurity line; so are the echoes
    that Kα2 stripping makes of a tube line (it is no doublet), two and four
-   Kα2 splittings above it.
+   Kα2 splittings above it, also of a replica hidden under a stronger line.
 
 With a calibrated ``Instrument`` the search knows what the pattern's own
 peaks only suggest: a sample can only broaden the instrument's lines, so the
@@ -113,6 +113,9 @@ TUBE_LINE_TEST_PEAKS = 8
 TUBE_LINE_SEEN_FRACTION = 0.5
 TUBE_LINE_MIN_SEEN = 3
 TUBE_LINE_RATIO_SPREAD = 3.0
+# A pick too high to be a parent's replica, within this many of the parent's FWHM of the replica's position,
+# hides the replica (an unresolved shoulder of a stronger line is no maximum): that parent is not tested.
+TUBE_LINE_MASK_FWHM = 1.0
 
 
 @dataclass(frozen=True)
@@ -476,15 +479,19 @@ def search_peaks(
     bragg = positions if instrument is None else corrected_two_theta(instrument, positions)
     # The height a pick needs at each grid point to be detected: where a replica could not be seen, its absence
     # says nothing about the tube line.
-    set_aside = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0]),
-                                detection=(x, threshold)) if pattern.wavelengths else []
+    set_aside, hidden = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0]),
+                                        detection=(x, threshold)) if pattern.wavelengths else ([], [])
     if set_aside and kalpha2 == "stripped":
-        set_aside += strip_echo_picks(set_aside, bragg, heights, widths, sigma, pattern.wavelengths[:2], pattern.ratio)
+        set_aside += strip_echo_picks(set_aside + hidden, bragg, heights, widths, sigma, pattern.wavelengths[:2],
+                                      pattern.ratio)
     if set_aside:
         replica = np.isin(bragg, [pick.two_theta for pick in set_aside])
-        shift = dict(zip(bragg.tolist(), (positions - bragg).tolist()))
-        set_aside = [replace(pick, two_theta=pick.two_theta + shift[pick.two_theta],
-                             parent_two_theta=pick.parent_two_theta + shift[pick.parent_two_theta]) for pick in set_aside]
+        # Back to the measured scale; a hidden replica, the parent of an echo, is no pick: its shift is interpolated.
+        shift = (positions - bragg).tolist()
+        set_aside = [replace(pick, two_theta=pick.two_theta + float(np.interp(pick.two_theta, bragg, shift)),
+                             parent_two_theta=pick.parent_two_theta + float(np.interp(pick.parent_two_theta, bragg,
+                                                                                      shift)))
+                     for pick in set_aside]
         positions, heights, widths, sigma = positions[~replica], heights[~replica], widths[~replica], sigma[~replica]
         notes.append(f"{len(set_aside)} picks set aside as tube lines, not the sample's: " + ", ".join(
             f"{pick.two_theta:.3f}° ({pick.line} of {pick.parent_two_theta:.3f}°)" for pick in set_aside))
@@ -559,8 +566,11 @@ def _kalpha2_ghosts(positions, heights, widths, wavelengths) -> np.ndarray:
 
 
 def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: float,
-                    detection: tuple[np.ndarray, np.ndarray] | None = None) -> list[TubeLinePick]:
-    """The picks that are stronger picks' Kβ, W Lα1 or filter-edge replicas (none off a tube's Kα1).
+                    detection: tuple[np.ndarray, np.ndarray] | None = None,
+                    ) -> tuple[list[TubeLinePick], list[TubeLinePick]]:
+    """The picks that are stronger picks' Kβ, W Lα1 or filter-edge replicas (none off a tube's Kα1), and
+    the replicas of a tube line found present that lie hidden under stronger lines (their predicted position
+    and height: no pick, but Kα2 stripping still echoes them, :func:`strip_echo_picks`).
 
     A peak at 2θ from Kα1 (λ₁) has its replica at λ where the same d
     diffracts: sin θ' = sin θ · λ/λ₁, and a tube line replicates every peak
@@ -573,18 +583,21 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
     ``detection`` (2θ grid, the height a pick needs there to be found) leaves
     out of "most" the peaks whose replica at that ratio would be too weak to see:
     a filtered tube's Kβ of a few tenths of a per cent shows beside the
-    strongest lines only.
+    strongest lines only.  So are the peaks whose replica falls on a stronger
+    line (``_hidden_replicas``), and the next strongest are tested instead: in
+    a crowded pattern half of the strongest lines' replicas can lie under
+    other lines.
     """
     tube = tube_of_k_alpha1(wavelength)
     if tube is None or positions.size < 2:
-        return []
+        return [], []
     replicas = ((f"{tube.anode} Kβ", tube.k_beta, KBETA_MAX_HEIGHT_FRACTION),
                 ("W Lα1", W_L_ALPHA1, W_L_ALPHA1_MAX_HEIGHT_FRACTION),
                 (f"{tube.anode} β-filter edge", tube.filter_edge, FILTER_EDGE_MAX_HEIGHT_FRACTION))
     sin_theta = np.sin(np.radians(positions / 2))
     by_strength = np.argsort(heights)[::-1]
     taken = np.zeros(positions.size, dtype=bool)
-    picks = []
+    picks, hidden_replicas = [], []
     for line, replica_wavelength, max_fraction in replicas:
         sine = sin_theta * replica_wavelength / wavelength
         inside = sine < 1
@@ -593,7 +606,8 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
         # d(2θ')/d(2θ) = tan θ' / tan θ carries a parent's position error to its replica.
         gain = np.tan(np.radians(where / 2)) / np.tan(np.radians(positions / 2))
         replica = _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction)
-        tested = [parent for parent in by_strength if where[parent] > low][:TUBE_LINE_TEST_PEAKS]
+        hidden = _hidden_replicas(positions, heights, widths, where, max_fraction) & (replica < 0)
+        tested = [parent for parent in by_strength if where[parent] > low and not hidden[parent]][:TUBE_LINE_TEST_PEAKS]
         seen = [parent for parent in tested if replica[parent] >= 0]
         ratios = [heights[replica[parent]] / heights[parent] for parent in seen]
         if len(ratios) < TUBE_LINE_MIN_SEEN:
@@ -612,7 +626,12 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
             if abs(np.log(heights[index] / heights[parent] / ratio)) <= np.log(TUBE_LINE_RATIO_SPREAD):
                 taken[index] = True
                 picks.append(TubeLinePick(float(positions[index]), float(heights[index]), line, float(positions[parent])))
-    return sorted(picks, key=lambda pick: pick.two_theta)
+        # Now that the line's height is known, every replica with a pick higher than it beside it lies hidden.
+        under = _hidden_replicas(positions, heights, widths, where, ratio) & (replica < 0) & (where > low)
+        hidden_replicas += [TubeLinePick(float(where[parent]), ratio * float(heights[parent]), line,
+                                         float(positions[parent]))
+                            for parent in np.flatnonzero(under) if not taken[parent]]
+    return sorted(picks, key=lambda pick: pick.two_theta), hidden_replicas
 
 
 def strip_echo_picks(tube_picks: list[TubeLinePick], positions, heights, widths, sigma,
@@ -624,7 +643,8 @@ def strip_echo_picks(tube_picks: list[TubeLinePick], positions, heights, widths,
     dip one splitting further, which leaves a peak of R² of the line, and so on:
     positive echoes at two and four splittings (sin θ′ = sin θ · (λ₂/λ₁)ⁿ), of
     R² and R⁴ of the line.  A pick there, within its position error and no
-    higher than twice that, is the echo.
+    higher than twice that, is the echo.  ``tube_picks`` may hold replicas
+    hidden under stronger lines (no pick): the strip echoes them all the same.
     """
     alpha1, alpha2 = wavelengths
     taken = np.isin(positions, [pick.two_theta for pick in tube_picks])
@@ -645,6 +665,15 @@ def strip_echo_picks(tube_picks: list[TubeLinePick], positions, heights, widths,
                 echoes.append(TubeLinePick(float(positions[echo]), float(heights[echo]),
                                            f"{pick.line} strip echo", pick.two_theta))
     return echoes
+
+
+def _hidden_replicas(positions, heights, widths, where, fraction) -> np.ndarray:
+    """For each pick, whether a pick higher than ``fraction`` of it lies within ``TUBE_LINE_MASK_FWHM`` of its
+    FWHM of its replica position ``where``: a replica of that height there would be an unresolved shoulder, not
+    a pick."""
+    with np.errstate(invalid="ignore"):  # where is NaN for parents whose replica lies beyond 180°
+        near = np.abs(positions[None, :] - where[:, None]) <= TUBE_LINE_MASK_FWHM * widths[:, None]
+    return (near & (heights[None, :] > fraction * heights[:, None])).any(axis=1)
 
 
 def _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction) -> np.ndarray:

@@ -2,7 +2,7 @@
 and every format written and read back to the same instrument."""
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,8 @@ def same(a: Instrument, b: Instrument) -> None:
 
 # Unchanged copies of files in the GSAS-II source repository, whose open-source licence lets them ship
 # (tests/data/instrument/PROVENANCE.md gives each one's path and commit).
-FROM_GSAS_II = ("BNL-I.instprm", "BNL-II.instprm", "PDF_1m.instprm", "INST_XRY.prm", "inst_d1a.prm", "11bmb_6231.prm")
+FROM_GSAS_II = ("BNL-I.instprm", "BNL-II.instprm", "PDF_1m.instprm", "INST_XRY.prm", "inst_d1a.prm", "11bmb_6231.prm",
+                "11bmb_0842.prm", "11bmb_8341.prm")
 
 
 def test_at_least_three_real_files_of_each_gsas_format():
@@ -85,6 +86,11 @@ def test_gsas_prm_lab_doublet_and_11bm_lab6():
     assert jadarite.wavelengths == (0.413529,) and jadarite.polarisation == 0.99
     assert jadarite.U == pytest.approx(1.163 * GAUSS) and jadarite.V == pytest.approx(-0.126 * GAUSS)
     assert jadarite.Y == pytest.approx(0.00173) and jadarite.S_L == jadarite.H_L == 0.0011
+    # The same LaB6 profile with the calibrated wavelengths of the sucrose and Si + Al2O3 exercises' runs.
+    for name, wavelength in (("11bmb_0842.prm", 0.589183), ("11bmb_8341.prm", 0.413011)):
+        run = read_instrument(DATA / name)
+        assert run.wavelengths == (wavelength,)
+        same(run, replace(jadarite, wavelengths=(wavelength,)))
 
 
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
