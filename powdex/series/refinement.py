@@ -973,10 +973,12 @@ class _Chains:
         return self.tickets - 1
 
     def dispatch(self, executor: Executor) -> None:
-        """Hand out queued tasks while a worker is free, chain segments and ensemble starts first: the chains
-        are the series' critical path, a chain waits for its ensemble, and a refit that takes a worker from a
-        chain delays everything after it."""
-        self.ready.sort(key=lambda queued: (isinstance(queued[2], RejoinTask), queued[0]))
+        """Hand out queued tasks while a worker is free: ensemble starts first, then chain segments, then
+        refits.  The chains are the series' critical path, and a chain waiting for its ensemble is the one
+        behind (its pattern took a seeded fit and will take the phase choice besides); a refit that takes a
+        worker from a chain delays everything after it."""
+        self.ready.sort(key=lambda queued: (not isinstance(queued[2], FitTask), isinstance(queued[2], RejoinTask),
+                                            queued[0]))
         while self.ready and len(self.in_flight) < executor.workers:
             ticket, fn, task = self.ready.pop(0)
             executor.submit(call_indexed, (fn, ticket, task))
