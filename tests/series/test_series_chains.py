@@ -179,3 +179,48 @@ def test_an_ensemble_runs_its_starts_as_tasks_of_their_own_and_a_rerun_fits_only
     assert {p.name: p.stat().st_mtime_ns for p in records.glob("ensemble*")} == stamps
     assert [e.to_dict() for e in again.entries] == [e.to_dict() for e in result.entries]
     assert not any(t.label.startswith("scan_006.xye start") for t in again.timings)
+
+
+def test_a_refit_hands_its_ensemble_out_and_resumes_from_it(tmp_path, plan, monkeypatch):
+    """Chain 1's own fit of pattern 3 is made to look astray, so 3 is refitted from pattern 2; that refit
+    is made to fall back to its ensemble (every Rwp counts as a jump), whose starts run as tasks of their
+    own before the refit resumes with the result the ensemble gives in place."""
+    from dataclasses import replace
+
+    import powdex.series.refinement as module
+    from powdex.series.refinement import PatternData
+    from tests.series.conftest import transition_series
+
+    real = module.refine_pattern
+
+    def astray_at_3_and_every_refit_degraded(fits, settings, data, position, previous, executor=None, **options):
+        if previous is not None and previous.position == position - 1:  # a refit from the other chain
+            settings = replace(settings, rwp_jump=0.0)
+        entry = real(fits, settings, data, position, previous, executor, **options)
+        if position == 3 and previous is not None and previous.position == 1 and isinstance(entry, module.SeriesEntry):
+            statistics = entry.result.statistics
+            entry.result = replace(entry.result, statistics=replace(
+                statistics, rwp=5 * statistics.rwp, reduced_chi2=25 * statistics.reduced_chi2))
+        return entry
+
+    monkeypatch.setattr(module, "refine_pattern", astray_at_3_and_every_refit_degraded)
+    patterns, _ = transition_series(4, 10, step=0.04)
+    out = tmp_path / "out"
+    result = refine_series(patterns, plan, chains=2, ensemble_starts=3, new_phase_peaks=None, out=out)
+    third = result.entries[3]
+    assert "rejoined" in third.flags and third.seeded_from == "scan_002.xye"
+    in_place = real(fits_of(plan), module.SeriesSettings(ensemble_starts=3, rwp_jump=0.0),
+                    PatternData.of(patterns[3]), 3, result.entries[2])
+    assert in_place.result.to_dict() == third.result.to_dict()
+
+    rejoins = [k for k, t in enumerate(result.timings) if t.kind == "rejoin"]
+    starts = [k for k, t in enumerate(result.timings) if t.label.startswith("scan_003.xye start")]
+    assert len(rejoins) == 2 and len(starts) == 2
+    handed, resumed = (result.timings[k] for k in rejoins)
+    assert handed.fitted == 0 and resumed.fitted == 1
+    assert all(result.timings[k].depends == (rejoins[0],) for k in starts)
+    assert set(starts) <= set(resumed.depends)
+    records = out / "journal" / "records"
+    assert sorted(p.name for p in records.glob("rejoin*")) == [
+        "rejoin%3Ascan_003.xye%3Aensemble%3A0.json", "rejoin%3Ascan_003.xye%3Aensemble%3A1.json",
+        "rejoin%3Ascan_003.xye%3Aensemble%3A2.json", "rejoin%3Ascan_003.xye.json"]
