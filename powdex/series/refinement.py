@@ -944,9 +944,10 @@ class _Chains:
         # Ensembles whose starts are out, by the ticket of each start's task.
         self.starts: dict[int, tuple[_Ensemble, int]] = {}
 
-    def ensemble_key(self, task: ChainTask | RejoinTask, position: int) -> str:
-        """The journal key of an ensemble's candidates, less the candidate's index."""
-        return f"{self.key(task)}:ensemble" if isinstance(task, RejoinTask) else f"ensemble:{self.data[position].name}"
+    def ensemble_key(self, position: int, refit: RejoinTask | None = None) -> str:
+        """The journal key of the candidates of pattern ``position``'s ensemble in its chain, or in ``refit``,
+        less the candidate's index."""
+        return f"{self.key(refit)}:ensemble" if refit is not None else f"ensemble:{self.data[position].name}"
 
     def candidates(self, key: str) -> tuple[dict | None, ...]:
         """An ensemble's candidates the journal holds (an empty tuple where none)."""
@@ -998,7 +999,7 @@ class _Chains:
         done = tuple(self.known.get(self.data[k].name) for k in positions)
         if ensemble is None:
             first = next((k for k, document in zip(positions, done) if document is None), None)
-            ensemble = self.candidates(f"ensemble:{self.data[first].name}") if first is not None else ()
+            ensemble = self.candidates(self.ensemble_key(first)) if first is not None else ()
         ticket = self.queue(run_chain, ChainTask(
             self.fits, self.settings, tuple(self.data[k] for k in positions), positions, done, self.journal, chain,
             self.own.get(positions[0] - self.chains), ensemble, hand_out=True), depends)
@@ -1006,7 +1007,7 @@ class _Chains:
 
     def refit(self, k: int, neighbour: SeriesEntry) -> None:
         task = RejoinTask(self.fits, self.settings, self.data[k], k, neighbour, hand_out=True)
-        task = replace(task, ensemble=self.candidates(self.ensemble_key(task, k)))
+        task = replace(task, ensemble=self.candidates(self.ensemble_key(k, task)))
         if self.key(task) not in self.asked:
             self.asked.add(self.key(task))
             seeded_by = self.refit_of.get(self.key(RejoinTask(self.fits, self.settings, self.data[k - 1], k - 1,
@@ -1049,7 +1050,7 @@ class _Chains:
         """Queue each start of the ensemble that ``task`` (ticket ``ticket``) handed back, seeded by it."""
         assert isinstance(self.fits, RietveldFits), "only a Rietveld fit hands out its ensemble"
         ensemble = _Ensemble(task, ticket, request.position, list(request.candidates),
-                             self.ensemble_key(task, request.position))
+                             self.ensemble_key(request.position, task if isinstance(task, RejoinTask) else None))
         seeded = request.candidates[0]
         assert seeded is not None, "a handed-out ensemble carries its seeded fit"
         if f"{ensemble.key}:0" not in self.known:
