@@ -46,6 +46,25 @@ workers: a worker whose chain ran ahead takes up refits meanwhile.  Which
 pattern seeds which depends on ``chains`` only, so the results are the same
 for any number of workers.
 
+A Rietveld fit's fallback ensemble need not wait inside its chain: its starts
+are independent fits.  A chain (or refit) task that reaches a pattern whose
+ensemble is due ends there and hands back the seeded fit and the starts
+(``EnsembleRequest``); the driver hands each start out as a task of its own on
+the same executor, so an idle worker takes them up while the other chains go on,
+and once every start is in, queues the chain again, resumed at that pattern with
+every candidate.  The chain then does exactly what it would have done with the
+ensemble in place (the lowest χ² of the candidates, then the phase choice), so
+the results are unchanged.  The starts go through the driver's one loop over the
+executor (``submit`` and ``next_result`` of ``powdex.optim.Executor``), with the
+chains and refits: a worker cannot submit tasks, a chain waiting in its task for
+its starts would hold a worker idle, and ``parallel_map`` or ``run_ensemble``
+would hold the executor until their own tasks end.  The starts are drawn from
+the pattern's own random stream whoever draws them, and each fit is recorded as
+it arrives, so a rerun fits only the starts not recorded.  With one chain the
+chain runs in the calling process and its ensembles go to the executor through
+``parallel_map``; a Pawley or Le Bail fit's ensemble (``powdex.refine`` on the
+engine's ``run_ensemble``) runs within the task whose pattern needs it.
+
 Every task (a chain, a rejoin refit, a new-phase search) reports the CPU and
 wall seconds it took in the process that ran it (``TaskTiming``), so the
 serial part of a series and the speed-up its tasks allow can be told apart
@@ -152,7 +171,8 @@ class SeriesEntry:
 @dataclass(frozen=True)
 class TaskTiming:
     """What one task of a series cost: ``kind`` ``chain`` (a segment of the chain ``label`` names),
-    ``rejoin``, ``proposal`` (tasks that may run on workers) or ``driver`` (the series' own bookkeeping
+    ``rejoin``, ``ensemble`` (one start of a fallback ensemble), ``proposal`` (tasks that may run on
+    workers) or ``driver`` (the series' own bookkeeping
     between them, in the calling process); ``stage`` counts the groups of tasks handed out together, in
     order (a stage waits for the one before it); ``depends``: the positions, within its stage, of the
     tasks whose results seeded it; the task's
@@ -238,7 +258,8 @@ class SeriesRefinementResult:
     def ideal_seconds(self, workers: int) -> float:
         """The critical path of this run on ``workers`` workers of a quiet machine: the driver's own CPU
         seconds, then each stage's tasks by their CPU seconds (``makespan``: in the order they arrived,
-        none before the tasks that seeded it), one stage after another.  The total CPU seconds over
+        none before the tasks that seeded it: an ensemble's starts after the task that handed them out,
+        the chain resumed after its starts), one stage after another.  The total CPU seconds over
         this is the speed-up the series' structure allows."""
         driver = sum(t.cpu_seconds for t in self.timings if t.kind == "driver")
         seconds = 0.0
@@ -346,15 +367,36 @@ class RietveldFits:
 
 @dataclass(frozen=True)
 class FitTask:
-    """One Rietveld refinement for a worker."""
+    """One start of a pattern's fallback ensemble: the Rietveld refinement from ``start``, the ensemble's
+    ``index``-th."""
 
     fits: RietveldFits
     data: PatternData
     start: dict
+    index: int
 
 
 def run_fit(task: FitTask) -> dict:
-    return task.fits.fit(task.data, task.start).to_dict()
+    """The fit's ``document`` and what it cost (``timing``: ``TaskTiming`` as a dict)."""
+    clock = _Clock()
+    document = task.fits.fit(task.data, task.start).to_dict()
+    return {"document": document, "timing": asdict(clock.timing("ensemble", f"{task.data.name} start {task.index}", 0))}
+
+
+@dataclass(frozen=True)
+class EnsembleRequest:
+    """What a task that refines patterns hands back where a pattern's fallback ensemble is due and its
+    starts are to run as tasks of their own (``hand_out``): the pattern's ``position``, the ensemble's
+    ``candidates`` known so far (the seeded fit's result document first, then one per start: None where
+    not fitted yet) and each start (None where its fit is known)."""
+
+    position: int
+    candidates: tuple[dict | None, ...]
+    starts: tuple[dict | None, ...]
+
+    @property
+    def missing(self) -> list[int]:
+        return [index for index, start in enumerate(self.starts) if start is not None]
 
 
 @dataclass(frozen=True)
@@ -430,11 +472,19 @@ def _pattern_rng(seed: int, position: int) -> np.random.Generator:
 
 
 def refine_pattern(fits: Fits, settings: SeriesSettings, data: PatternData, position: int,
-                   previous: SeriesEntry | None, executor: Executor | None = None) -> SeriesEntry:
-    """Refine one pattern seeded from ``previous`` (a cold start from the plan when None)."""
+                   previous: SeriesEntry | None, executor: Executor | None = None, *,
+                   ensemble: tuple[dict | None, ...] = (), hand_out: bool = False) -> SeriesEntry | EnsembleRequest:
+    """Refine one pattern seeded from ``previous`` (a cold start from the plan when None).
+
+    A Rietveld fit's fallback ensemble runs its starts on ``executor``; with ``hand_out``, the starts
+    whose fits ``ensemble`` (``EnsembleRequest.candidates`` of an earlier call) does not hold are handed
+    back instead, as an ``EnsembleRequest``, for the caller to run and call again with every candidate."""
     rng = _pattern_rng(settings.seed, position)
     if isinstance(fits, RietveldFits):
-        result, phases, flags, sequential_rwp = _refine_rietveld(fits, settings, data, previous, rng, executor)
+        outcome = _refine_rietveld(fits, settings, data, position, previous, rng, executor, ensemble, hand_out)
+        if isinstance(outcome, EnsembleRequest):
+            return outcome
+        result, phases, flags, sequential_rwp = outcome
     else:
         result, phases, flags, sequential_rwp = _refine_whole_pattern(fits, settings, data, previous, rng, executor)
     if previous is not None:
@@ -465,8 +515,9 @@ def _degraded(result: FitResult, previous: SeriesEntry | None, settings: SeriesS
     return result.statistics.rwp > settings.rwp_jump * previous.result.statistics.rwp
 
 
-def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: PatternData, previous: SeriesEntry | None,
-                     rng: np.random.Generator, executor: Executor | None):
+def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: PatternData, position: int,
+                     previous: SeriesEntry | None, rng: np.random.Generator, executor: Executor | None,
+                     ensemble: tuple[dict | None, ...], hand_out: bool):
     seed_values = _seed(previous.result) if previous is not None and isinstance(previous.result, RietveldResult) else {}
     if seed_values:
         # The cell of a phase not found in the neighbour is undetermined there (it wanders with the
@@ -475,16 +526,26 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
         for phase in previous.result.phases:
             if not phase_found(phase, previous.result):
                 seed_values |= {name: value for name, value in cold.items() if name.startswith(f"{phase.name}:x")}
-    result = fits.fit(data, seed_values)
+    seeded = ensemble[0] if ensemble else None
+    result = RietveldResult.from_dict(seeded) if seeded is not None else fits.fit(data, seed_values)
     flags: list[str] = []
     sequential_rwp = result.statistics.rwp
     absent = _absent(result)
     if settings.fallback and _degraded(result, previous, settings, absent | _of_phases_not_found(result)):
         around = seed_values if seed_values else fits.cold_start()
+        # The first start is the seeded fit's own; every start is drawn whether or not its fit is known, so
+        # the same starts come from the pattern's stream on every call.
         starts = _ensemble_starts(around, settings.ensemble_starts, settings.cell_spread, rng)
-        tasks = [FitTask(fits, data, start) for start in starts[1:]]
-        candidates = [result] + [RietveldResult.from_dict(document)
-                                 for _, document in parallel_map(run_fit, tasks, executor=executor)]
+        known = list(ensemble) + [None] * (len(starts) - len(ensemble))
+        known[0] = result.to_dict() if seeded is None else seeded
+        missing = [index for index in range(1, len(starts)) if known[index] is None]
+        if missing and hand_out:
+            return EnsembleRequest(position, tuple(known), tuple(start if index in missing else None
+                                                                 for index, start in enumerate(starts)))
+        tasks = [FitTask(fits, data, starts[index], index) for index in missing]
+        for task, outcome in parallel_map(run_fit, tasks, executor=executor):
+            known[task.index] = outcome["document"]
+        candidates = [result] + [RietveldResult.from_dict(document) for document in known[1:] if document is not None]
         best = min(candidates, key=lambda r: r.statistics.reduced_chi2)
         if best is not result:
             flags.append("ensemble")
@@ -662,7 +723,10 @@ def _refine_whole_pattern(fits: WholePatternFits, settings: SeriesSettings, data
 @dataclass(frozen=True)
 class ChainTask:
     """Patterns refined in a chain, each from the one before it in the chain, the first from ``previous``
-    (the chain's pattern before them; the plan when None); ``done`` holds those already recorded."""
+    (the chain's pattern before them; the plan when None); ``done`` holds those already recorded.
+    ``ensemble``: the fallback ensemble's candidates known for the first pattern not done
+    (``refine_pattern``); ``hand_out``: a pattern whose ensemble has starts left to fit ends the task
+    (``EnsembleRequest``)."""
 
     fits: Fits
     settings: SeriesSettings
@@ -672,21 +736,31 @@ class ChainTask:
     journal: Journal | None
     chain: int = 0
     previous: SeriesEntry | None = None
+    ensemble: tuple[dict | None, ...] = ()
+    hand_out: bool = False
 
 
 def run_chain(task: ChainTask, executor: Executor | None = None) -> dict:
     """Refine the task's patterns in order, recording each as it finishes — in the worker, so that a
     driver killed mid-chain loses nothing finished.  Returns their ``documents`` and the chain's ``timing``
-    (``TaskTiming`` as a dict)."""
+    (``TaskTiming`` as a dict); with ``hand_out``, the patterns before the first whose ensemble is due,
+    and its ``EnsembleRequest`` as ``ensemble``."""
     clock = _Clock()
     previous = task.previous
     documents = []
     fitted = 0
+    ensemble = task.ensemble
     for data, position, done in zip(task.patterns, task.positions, task.done):
         if done is not None:
             entry = SeriesEntry.from_dict(done)
         else:
-            entry = refine_pattern(task.fits, task.settings, data, position, previous, executor)
+            outcome = refine_pattern(task.fits, task.settings, data, position, previous, executor, ensemble=ensemble,
+                                     hand_out=task.hand_out)
+            ensemble = ()
+            if isinstance(outcome, EnsembleRequest):
+                return {"documents": documents, "ensemble": outcome,
+                        "timing": asdict(clock.timing("chain", f"chain {task.chain}", fitted))}
+            entry = outcome
             fitted += 1
             if task.journal is not None:
                 task.journal.record(entry.name, entry.to_dict())
@@ -807,19 +881,26 @@ def wants_rejoin(entry: SeriesEntry, neighbour: SeriesEntry, settings: SeriesSet
 
 @dataclass(frozen=True)
 class RejoinTask:
-    """A pattern refitted seeded from its neighbour of another chain."""
+    """A pattern refitted seeded from its neighbour of another chain; ``ensemble`` and ``hand_out`` as a
+    ``ChainTask``'s."""
 
     fits: Fits
     settings: SeriesSettings
     data: PatternData
     position: int
     neighbour: SeriesEntry
+    ensemble: tuple[dict | None, ...] = ()
+    hand_out: bool = False
 
 
 def run_rejoin(task: RejoinTask) -> dict:
-    """The refit's document, with the neighbour's Rwp that tells which state of the neighbour seeded it."""
+    """The refit's document, with the neighbour's Rwp that tells which state of the neighbour seeded it;
+    with ``hand_out``, its ``EnsembleRequest`` as ``ensemble`` where its ensemble has starts left to fit."""
     clock = _Clock()
-    refit = refine_pattern(task.fits, task.settings, task.data, task.position, task.neighbour)
+    refit = refine_pattern(task.fits, task.settings, task.data, task.position, task.neighbour,
+                           ensemble=task.ensemble, hand_out=task.hand_out)
+    if isinstance(refit, EnsembleRequest):
+        return {"ensemble": refit, "timing": asdict(clock.timing("rejoin", task.data.name, 0))}
     refit.flags.append("rejoined")
     return {"document": refit.to_dict() | {"neighbour_rwp": task.neighbour.result.statistics.rwp},
             "timing": asdict(clock.timing("rejoin", task.data.name, 1))}
@@ -838,7 +919,11 @@ class _Chains:
     chains' own results call for starts as soon as both are known, before the neighbour's judgement: the
     neighbour is rarely replaced, and where it is, the pattern is refitted again from the replacement.
     Refits are recorded apart from the chains' records, which a resumed chain continues from; every
-    task is a function of the results it is seeded from, so the results do not depend on the workers."""
+    task is a function of the results it is seeded from, so the results do not depend on the workers.
+
+    A task (chain segment or refit) whose pattern needs its fallback ensemble hands it back
+    (``EnsembleRequest``): each start becomes a task (``run_fit``), its fit recorded as it arrives, and
+    once all are in the task is queued again, resumed at that pattern with every candidate."""
 
     def __init__(self, data: list[PatternData], fits: Fits, settings: SeriesSettings, chains: int, finished: dict,
                  journal: Journal | None):
@@ -856,6 +941,18 @@ class _Chains:
         self.segment_of: dict[int, int] = {}
         self.refit_of: dict[str, int] = {}
         self.depends: dict[int, tuple[int, ...]] = {}
+        # Ensembles whose starts are out, by the ticket of each start's task.
+        self.starts: dict[int, tuple[_Ensemble, int]] = {}
+
+    def ensemble_key(self, position: int, refit: RejoinTask | None = None) -> str:
+        """The journal key of the candidates of pattern ``position``'s ensemble in its chain, or in ``refit``,
+        less the candidate's index."""
+        return f"{self.key(refit)}:ensemble" if refit is not None else f"ensemble:{self.data[position].name}"
+
+    def candidates(self, key: str) -> tuple[dict | None, ...]:
+        """An ensemble's candidates the journal holds (an empty tuple where none)."""
+        known = tuple(self.known.get(f"{key}:{index}") for index in range(self.settings.ensemble_starts))
+        return known if any(document is not None for document in known) else ()
 
     def key(self, task: RejoinTask) -> str:
         # A refit from a neighbour that was itself refitted is kept apart from the one from the neighbour's
@@ -877,9 +974,12 @@ class _Chains:
         return self.tickets - 1
 
     def dispatch(self, executor: Executor) -> None:
-        """Hand out queued tasks while a worker is free, chain segments first: the chains are the series'
-        critical path, and a refit that takes a worker from a chain delays everything after it."""
-        self.ready.sort(key=lambda queued: (not isinstance(queued[2], ChainTask), queued[0]))
+        """Hand out queued tasks while a worker is free: ensemble starts first, then chain segments, then
+        refits.  The chains are the series' critical path, and a chain waiting for its ensemble is the one
+        behind (its pattern took a seeded fit and will take the phase choice besides); a refit that takes a
+        worker from a chain delays everything after it."""
+        self.ready.sort(key=lambda queued: (not isinstance(queued[2], FitTask), isinstance(queued[2], RejoinTask),
+                                            queued[0]))
         while self.ready and len(self.in_flight) < executor.workers:
             ticket, fn, task = self.ready.pop(0)
             executor.submit(call_indexed, (fn, ticket, task))
@@ -890,14 +990,24 @@ class _Chains:
         if not positions:
             return
         self.handed[chain] = positions[-1] + self.chains
+        self.segment(chain, positions, (self.segment_of.get(positions[0] - self.chains),))
+
+    def segment(self, chain: int, positions: tuple[int, ...], depends: tuple[int | None, ...],
+                ensemble: tuple[dict | None, ...] | None = None) -> None:
+        """Queue the chain's task of ``positions``; ``ensemble``: the candidates of its first pattern not
+        done (by default those the journal holds)."""
+        done = tuple(self.known.get(self.data[k].name) for k in positions)
+        if ensemble is None:
+            first = next((k for k, document in zip(positions, done) if document is None), None)
+            ensemble = self.candidates(self.ensemble_key(first)) if first is not None else ()
         ticket = self.queue(run_chain, ChainTask(
-            self.fits, self.settings, tuple(self.data[k] for k in positions), positions,
-            tuple(self.known.get(self.data[k].name) for k in positions), self.journal, chain,
-            self.own.get(positions[0] - self.chains)), (self.segment_of.get(positions[0] - self.chains),))
+            self.fits, self.settings, tuple(self.data[k] for k in positions), positions, done, self.journal, chain,
+            self.own.get(positions[0] - self.chains), ensemble, hand_out=True), depends)
         self.segment_of |= {k: ticket for k in positions}
 
     def refit(self, k: int, neighbour: SeriesEntry) -> None:
-        task = RejoinTask(self.fits, self.settings, self.data[k], k, neighbour)
+        task = RejoinTask(self.fits, self.settings, self.data[k], k, neighbour, hand_out=True)
+        task = replace(task, ensemble=self.candidates(self.ensemble_key(k, task)))
         if self.key(task) not in self.asked:
             self.asked.add(self.key(task))
             seeded_by = self.refit_of.get(self.key(RejoinTask(self.fits, self.settings, self.data[k - 1], k - 1,
@@ -931,6 +1041,43 @@ class _Chains:
                     and self.recorded(k, self.own[k - 1]) is None:
                 self.refit(k, self.own[k - 1])
 
+    def record(self, key: str, document: dict) -> None:
+        self.known[key] = document
+        if self.journal is not None:
+            self.journal.record(key, document)
+
+    def hand_out(self, ticket: int, task: ChainTask | RejoinTask, request: EnsembleRequest) -> None:
+        """Queue each start of the ensemble that ``task`` (ticket ``ticket``) handed back, seeded by it."""
+        assert isinstance(self.fits, RietveldFits), "only a Rietveld fit hands out its ensemble"
+        ensemble = _Ensemble(task, ticket, request.position, list(request.candidates),
+                             self.ensemble_key(request.position, task if isinstance(task, RejoinTask) else None))
+        seeded = request.candidates[0]
+        assert seeded is not None, "a handed-out ensemble carries its seeded fit"
+        if f"{ensemble.key}:0" not in self.known:
+            self.record(f"{ensemble.key}:0", seeded)
+        data = self.data[request.position]
+        for index in request.missing:
+            start = request.starts[index]
+            assert start is not None
+            fit = self.queue(run_fit, FitTask(self.fits, data, start, index), (ticket,))
+            self.starts[fit] = (ensemble, index)
+            ensemble.out.append(fit)
+
+    def start_arrived(self, ticket: int, document: dict) -> None:
+        """Record a start's fit; with the ensemble's last, queue its task again, resumed with every candidate."""
+        ensemble, index = self.starts.pop(ticket)
+        ensemble.candidates[index] = document
+        self.record(f"{ensemble.key}:{index}", document)
+        if any(candidate is None for candidate in ensemble.candidates):
+            return
+        depends = (ensemble.ticket, *ensemble.out)
+        task, candidates = ensemble.task, tuple(ensemble.candidates)
+        if isinstance(task, RejoinTask):
+            self.refit_of[self.key(task)] = self.queue(run_rejoin, replace(task, ensemble=candidates), depends)
+        else:
+            positions = task.positions[task.positions.index(ensemble.position):]
+            self.segment(task.chain, positions, depends, candidates)
+
     def run(self, executor: Executor, ledger: _Ledger) -> list[SeriesEntry]:
         arrived, order = [], []
         with executor:
@@ -943,14 +1090,19 @@ class _Chains:
                     task = self.in_flight.pop(ticket)
                     arrived.append(outcome["timing"])
                     order.append(ticket)
-                    if isinstance(task, ChainTask):
+                    if isinstance(task, FitTask):
+                        self.start_arrived(ticket, outcome["document"])
+                    elif isinstance(task, ChainTask):
                         for position, document in zip(task.positions, outcome["documents"]):
                             self.own[position] = SeriesEntry.from_dict(document)
-                        self.next_segment(task.chain)
+                        if "ensemble" in outcome:
+                            self.hand_out(ticket, task, outcome["ensemble"])
+                        else:
+                            self.next_segment(task.chain)
+                    elif "ensemble" in outcome:
+                        self.hand_out(ticket, task, outcome["ensemble"])
                     else:
-                        self.known[self.key(task)] = outcome["document"]
-                        if self.journal is not None:
-                            self.journal.record(self.key(task), outcome["document"])
+                        self.record(self.key(task), outcome["document"])
                     self.judge()
                     self.dispatch(executor)
             finally:
@@ -958,3 +1110,17 @@ class _Chains:
         place = {ticket: k for k, ticket in enumerate(order)}
         ledger.add(arrived, [tuple(place[d] for d in self.depends[ticket] if d in place) for ticket in order])
         return self.final
+
+
+@dataclass
+class _Ensemble:
+    """A fallback ensemble whose starts run as tasks of their own: the task that handed it back (and its
+    ticket) to resume once every candidate is known, the pattern's position, the candidates so far, the
+    journal key they are recorded under (less the index), and the tickets of the start tasks."""
+
+    task: ChainTask | RejoinTask
+    ticket: int
+    position: int
+    candidates: list[dict | None]
+    key: str
+    out: list[int] = field(default_factory=list)

@@ -134,8 +134,8 @@ def test_a_pattern_whose_chain_went_astray_is_refitted_from_its_neighbour_of_the
 
     real = module.refine_pattern
 
-    def astray_at_3(fits, settings, data, position, previous, executor=None):
-        entry = real(fits, settings, data, position, previous, executor)
+    def astray_at_3(fits, settings, data, position, previous, executor=None, **options):
+        entry = real(fits, settings, data, position, previous, executor, **options)
         if position == 3 and previous is not None and previous.position == 1:  # chain 1's own fit of pattern 3
             statistics = entry.result.statistics
             entry.result = replace(entry.result, statistics=replace(
