@@ -551,9 +551,12 @@ def _result(pattern, model: RietveldModel, p, free, lower, upper, constraints, i
         cell_free = set(range(where["cell"].start, where["cell"].stop)) <= varied_set
         volume = phase.system.cell(x).volume
         fraction_var = float(gradients[k] @ covariance @ gradients[k])
+        # A scale held at its bound has no esd, so neither has its phase's fraction: the covariance would
+        # give it a spuriously small one from the other phases' scales alone.
+        scale_held = where["start"] in free_set and bool(held[where["start"]])
         phases.append(PhaseResult(phase.phase.label, phase.structure.space_group.xhm(), cell.tolist(),
                                   [math.sqrt(max(v, 0.0)) if cell_free else None for v in cell_var], float(volume),
-                                  float(fractions[k]), math.sqrt(fraction_var) if varied.size else None,
+                                  float(fractions[k]), math.sqrt(fraction_var) if varied.size and not scale_held else None,
                                   float(r_bragg[k])))
     return RietveldResult(pattern.source, parameters, phases, statistics, absolute, amorphous,
                           pattern.two_theta.copy(), observed.copy(), calculated, model.background_of(p), success,

@@ -96,6 +96,17 @@ def test_held_out_phase_is_left_out_of_the_model(rutile, silicon):
         rietveld_refine(pattern, [rutile, silicon], held_out=("quartz",))
 
 
+def test_a_phase_whose_scale_stops_at_its_bound_has_no_fraction_esd(rutile, silicon):
+    """An absent phase refined with the others settles on the scale's lower bound: flagged, and its
+    weight fraction carries no esd (the covariance, without the held scale, would give it one near zero)."""
+    pattern = simulate_pattern([rutile, silicon], np.arange(20.0, 80.0, 0.02), seed=2,
+                               values={"rutile:scale": 0.02, "Si:scale": 0.0, "bkg0": 100.0})
+    result = rietveld_refine(pattern, [rutile, silicon], background_terms=3)
+    si = next(p for p in result.phases if p.name == "Si")
+    assert "Si:scale" in result.at_bounds and result.parameter("Si:scale").esd is None
+    assert si.weight_fraction == pytest.approx(0.0, abs=1e-3) and si.weight_fraction_esd is None
+
+
 def test_refined_oxygen_coordinate_and_preferred_orientation(rutile):
     pattern = simulate_pattern([rutile], np.arange(20.0, 110.0, 0.02), seed=3,
                                values={"rutile:scale": 0.05, "bkg0": 100.0, "rutile:O1.x": 0.300,
