@@ -75,6 +75,9 @@ def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: 
         result = index(make_peaks(), config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
     except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
         return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
+    except MemoryError:  # under a memory limit (ulimit -v) that keeps a runaway search from the machine's others
+        return row | {"error": "out of memory", "seconds": time.process_time() - cpu_start, "correct": [],
+                      "candidates": []}
     correct = [same_lattice(c.cell, truth, c.bravais.centring, centring, rtol=3e-3) for c in result.candidates]
     # CPU seconds and whether the time limit ended the search: a limit that cuts most searches off calibrates
     # the probability for a regime users with the default limit never see.
@@ -212,11 +215,16 @@ def split(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
 
 
 def set_rows(rows: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per pattern: the features of each equivalent set's best candidate and whether the set holds the truth."""
+    """Per pattern: the features of each equivalent set's best candidate and whether it is the best-ranked set
+    that holds the truth. A lower-symmetry description of the true lattice (a cubic F lattice as tetragonal I,
+    an orthorhombic one as triclinic) is the true lattice too and can form a set of its own further down; the
+    conditional logit needs one outcome per pattern (two would let its intercept grow without bound), and the
+    best-ranked is the one the best candidate's probability is about."""
     patterns = []
     for row in rows:
         x, y, head = pattern_rows(row)
-        patterns.append((x[head], y[head]))
+        first = y[head] & (np.cumsum(y[head]) == 1)
+        patterns.append((x[head], first))
     return patterns
 
 
@@ -325,8 +333,8 @@ def report(models: dict[str, ConfidenceModel], test: list[dict], console: Consol
                 table.add_column(col, justify="right")
             lines += [f"### {kind}: {len(sel)} held-out patterns", "",
                       f"Best candidate right in {observed.mean():.1%}; Brier score {brier:.4f} "
-                      f"(always predicting the base rate: {base:.4f}); log-likelihood of the equivalent set that "
-                      f"holds the true cell (or none) {per_pattern:.3f} nats per pattern.", "",
+                      f"(always predicting the base rate: {base:.4f}); log-likelihood of the best-ranked set "
+                      f"that holds the true lattice (or none) {per_pattern:.3f} nats per pattern.", "",
                       "| decile | patterns | mean predicted | observed | 95% interval | difference (points) |",
                       "|---|---|---|---|---|---|"]
             for low, high, count, mean_p, freq in bins:
@@ -357,6 +365,24 @@ def report(models: dict[str, ConfidenceModel], test: list[dict], console: Consol
         fig.tight_layout()
         fig.savefig(plot, dpi=120)
         console.print(f"wrote {plot}")
+    return "\n".join(lines)
+
+
+def collection_summary(rows: list[dict]) -> str:
+    """Per kind: lists, refused, best candidate right, searches the time limit ended, median CPU seconds (the
+    last two where the rows record them)."""
+    lines = ["| kind | lists | refused | best candidate right | ended by the time limit | median CPU s |",
+             "|---|---|---|---|---|---|"]
+    for kind in KINDS:
+        sel = [r for r in rows if r["kind"] == kind]
+        if not sel:
+            continue
+        indexed = [r for r in sel if "error" not in r]
+        timed = [r for r in indexed if "cut_off" in r]
+        right = sum(r["correct"][:1] == [True] for r in indexed)
+        cut = f"{sum(r['cut_off'] for r in timed)}/{len(timed)}" if timed else "not recorded"
+        cpu = f"{np.median([r['cpu_seconds'] for r in timed]):.1f}" if timed else "not recorded"
+        lines.append(f"| {kind} | {len(sel)} | {len(sel) - len(indexed)} | {right}/{len(indexed)} | {cut} | {cpu} |")
     return "\n".join(lines)
 
 
@@ -397,16 +423,19 @@ def main() -> None:
     patterns = set_rows(train)
     regularisation = args.regularisation or choose_regularisation(patterns, seed=args.seed)
     model = fit_patterns(patterns, regularisation)
-    console.print(f"fitted on {len(train)} patterns, regularisation {regularisation:g}; weights on standardised "
-                  "features: "
-                  + ", ".join(f"{n} {w:+.2f}" for n, w in zip(FEATURES, model.weights))
-                  + f"; intercept {model.intercept:+.2f}")
+    fitted = (f"Fitted on {len(train)} patterns ("
+              + ", ".join(f"{k} {n}" for k in KINDS if (n := sum(r["kind"] == k for r in train))) + f"), regularisation "
+              f"{regularisation:g}; weights on standardised features: "
+              + ", ".join(f"{n} {w:+.2f}" for n, w in zip(FEATURES, model.weights))
+              + f"; intercept {model.intercept:+.2f}.")
+    console.print(fitted)
     # The coefficients this fit would replace, on the same held-out lists: a refit ships only if it does better.
     shipped = ConfidenceModel.from_dict(json.loads(COEFFICIENTS.read_text()))
     text = report({"this fit": model, f"the coefficients in {COEFFICIENTS.name} before this fit": shipped}, test,
                   console, args.plot)
     if args.markdown is not None:
-        args.markdown.write_text(f"# Calibration of the candidate probability\n\n`{' '.join(sys.argv)}`\n\n{text}\n")
+        args.markdown.write_text(f"# Calibration of the candidate probability\n\n`{' '.join(sys.argv)}`\n\n"
+                                 f"{collection_summary(rows)}\n\n{fitted}\n\n{text}\n")
     if args.write_model:
         counts = {k: sum(r["kind"] == k for r in train) for k in KINDS}
         COEFFICIENTS.write_text(json.dumps(model.to_dict(
