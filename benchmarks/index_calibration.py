@@ -24,12 +24,13 @@ Three steps, each resumable:
    log-likelihood, and a reliability diagram (``--plot``), for the new fit and for the coefficients in
    ``confidence.json`` it would replace, on the same held-out lists.
 
-    python3 benchmarks/index_calibration.py collect --cases 8 --time-limit 4 --out calib.jsonl
-    python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --time-limit 4 --out calib.jsonl
-    python3 benchmarks/index_calibration.py fit --out calib.jsonl --plot calib.png --write-model
+    python3 benchmarks/index_calibration.py collect --cases 14 --seed 1 --time-limit 30 --workers 1 --out syn.jsonl
+    python3 benchmarks/index_calibration.py collect --hard-faults --cases 8 --seed 3 --time-limit 30 --out hard.jsonl
+    python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --seed 1 --time-limit 30 --out real.jsonl
+    python3 benchmarks/index_calibration.py fit --out syn.jsonl hard.jsonl real.jsonl --plot calib.png --write-model
 
 The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
-(``index_calibration_*_limit.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
+(``index_calibration_*_seed*.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
 """
 
 from __future__ import annotations
