@@ -11,20 +11,26 @@ Three steps, each resumable:
      ``pip download --no-deps pyxtal==1.1.5 dans_diffraction==3.4.0 -d wheels``) with their structure
      factors, then March–Dollase texture (r 0.6–1 along a random reciprocal axis), specimen displacement
      (±0.15 mm on a 240 mm goniometer), 2θ noise 0.005–0.02°, lines under 1 % dropped, one impurity line in
-     a third.
+     a third;
+   * with ``--hard-faults``, synthetic lists of 14 lines with 20 % missing, 2θ noise 0.02–0.03° and an impurity
+     line in each (kind ``synthetic-hard``): the benchmark faults leave few searches wrong or undecided, and a
+     calibration needs such searches to learn, and to show, the probabilities between the extremes.
+   Each row keeps the wall and CPU seconds and whether the time limit ended the search (``cut_off``).
 2. ``fit``: the conditional logit of ``powdex.indexing.confidence`` (which equivalent set holds the true
    cell, or none) by maximum likelihood on the candidates' ranking evidence, on the patterns of the training split (half of each kind, chosen by
    ``--seed``); ``--write-model`` writes the coefficients to ``powdex/indexing/confidence.json``.
-3. The report on the held-out half, separately for synthetic and real-structure lists: for the best
-   candidate, each probability decile's mean predicted probability against the observed frequency, the
-   Brier score, and a reliability diagram (``--plot``).
+3. The report on the held-out half, separately for each kind of list: for the best candidate, each
+   probability decile's mean predicted probability against the observed frequency, the Brier score, the
+   log-likelihood, and a reliability diagram (``--plot``), for the new fit and for the coefficients in
+   ``confidence.json`` it would replace, on the same held-out lists.
 
-    python3 benchmarks/index_calibration.py collect --cases 8 --time-limit 4 --out calib.jsonl
-    python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --time-limit 4 --out calib.jsonl
-    python3 benchmarks/index_calibration.py fit --out calib.jsonl --plot calib.png --write-model
+    python3 benchmarks/index_calibration.py collect --cases 14 --seed 1 --time-limit 30 --workers 1 --out syn.jsonl
+    python3 benchmarks/index_calibration.py collect --hard-faults --cases 8 --seed 3 --time-limit 30 --out hard.jsonl
+    python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --seed 1 --time-limit 30 --out real.jsonl
+    python3 benchmarks/index_calibration.py fit --out syn.jsonl hard.jsonl real.jsonl --plot calib.png --write-model
 
 The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
-(``index_calibration_*_limit.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
+(``index_calibration_*_seed*.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +60,10 @@ from powdex.peaks import CU_KA1, PeakInputError, PeakList, q2_to_two_theta
 
 GONIOMETER_RADIUS = 240.0  # mm
 FIRST_PEAKS = 20
+# The hard synthetic lists (``collect --hard-faults``): fewer lines, so that the searches that fail or stay
+# undecided, which the benchmark faults rarely produce, fill the middle of the probability range.
+HARD_PEAKS = 14
+KINDS = ("synthetic", "synthetic-hard", "real")
 
 
 # -- collect -------------------------------------------------------------------
@@ -60,26 +71,41 @@ def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: 
     """Index the peak list ``make_peaks()`` and record its candidates and which are the true lattice."""
     row = {"kind": kind, "name": name, "truth": truth.parameters.tolist(), "centring": centring,
            "time_limit": time_limit}
+    cpu_start = time.process_time()
     try:
         result = index(make_peaks(), config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
     except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
         return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
+    except MemoryError:  # under a memory limit (ulimit -v) that keeps a runaway search from the machine's others
+        return row | {"error": "out of memory", "seconds": time.process_time() - cpu_start, "correct": [],
+                      "candidates": []}
     correct = [same_lattice(c.cell, truth, c.bravais.centring, centring, rtol=3e-3) for c in result.candidates]
-    return row | {"seconds": result.elapsed, "correct": correct, "candidates": [c.to_dict() for c in result.candidates]}
+    # CPU seconds and whether the time limit ended the search: a limit that cuts most searches off calibrates
+    # the probability for a regime users with the default limit never see.
+    return row | {"seconds": result.elapsed, "cpu_seconds": time.process_time() - cpu_start,
+                  "cut_off": any("time limit" in note for note in result.notes), "correct": correct,
+                  "candidates": [c.to_dict() for c in result.candidates]}
 
 
-def synthetic_case(bravais_symbol: str, case: int, seed: int, time_limit: float) -> dict:
+def synthetic_case(bravais_symbol: str, case: int, seed: int, time_limit: float, hard: bool = False) -> dict:
     bravais = BravaisLattice(bravais_symbol)
     rng = np.random.default_rng([seed, case, list(BravaisLattice).index(bravais), 27])
     while True:
         cell = random_cell(bravais, rng)
         if 40 <= cell.volume / bravais.points_per_cell <= 1500:
             break
-    faults = PeakListFaults(two_theta_noise=float(rng.uniform(0.01, 0.02)), missing_fraction=0.1,
-                            zero_shift=float(rng.uniform(-0.05, 0.05)) if rng.random() < 0.5 else 0.0,
-                            impurity=bool(rng.random() < 1 / 3))
-    return _record("synthetic", f"{bravais.value}#{case}", cell, bravais.centring,
-                   lambda: synthetic_peaks(cell, bravais, faults=faults, rng=rng), case, time_limit)
+    if hard:
+        faults = PeakListFaults(two_theta_noise=float(rng.uniform(0.02, 0.03)), missing_fraction=0.2,
+                                zero_shift=float(rng.uniform(-0.08, 0.08)) if rng.random() < 0.5 else 0.0,
+                                impurity=True)
+        n_peaks = HARD_PEAKS
+    else:
+        faults = PeakListFaults(two_theta_noise=float(rng.uniform(0.01, 0.02)), missing_fraction=0.1,
+                                zero_shift=float(rng.uniform(-0.05, 0.05)) if rng.random() < 0.5 else 0.0,
+                                impurity=bool(rng.random() < 1 / 3))
+        n_peaks = FIRST_PEAKS
+    return _record("synthetic-hard" if hard else "synthetic", f"{bravais.value}#{case}", cell, bravais.centring,
+                   lambda: synthetic_peaks(cell, bravais, n_peaks, faults=faults, rng=rng), case, time_limit)
 
 
 def _reciprocal_metric(cell: Cell) -> np.ndarray:
@@ -145,8 +171,8 @@ def collect(args: argparse.Namespace, console: Console) -> None:
                 if f"{name}/{variant}" not in have]
         run = real_case
     else:
-        jobs = [(b.value, c, args.seed, args.time_limit) for c in range(args.cases) for b in BravaisLattice
-                if f"{b.value}#{c}" not in have]
+        jobs = [(b.value, c, args.seed, args.time_limit, args.hard_faults) for c in range(args.cases)
+                for b in BravaisLattice if f"{b.value}#{c}" not in have]
         run = synthetic_case
     run_resumable(args.out, run, jobs, args.workers, console,
                   lambda row: f"{row['name']}: " + ("refused" if "error" in row else
@@ -180,7 +206,7 @@ def split(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     """Half of each kind's crystals for fitting, the other half held out (a random half, by ``seed``); the
     peak lists of one real structure stay on one side."""
     train, test = [], []
-    for kind in ("synthetic", "real"):
+    for kind in KINDS:
         crystals = sorted({r["name"].rsplit("/", 1)[0] for r in rows if r["kind"] == kind})
         order = np.random.default_rng(seed).permutation(len(crystals))
         fitted = {crystals[i] for i in order[: len(crystals) // 2]}
@@ -190,11 +216,16 @@ def split(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
 
 
 def set_rows(rows: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per pattern: the features of each equivalent set's best candidate and whether the set holds the truth."""
+    """Per pattern: the features of each equivalent set's best candidate and whether it is the best-ranked set
+    that holds the truth. A lower-symmetry description of the true lattice (a cubic F lattice as tetragonal I,
+    an orthorhombic one as triclinic) is the true lattice too and can form a set of its own further down; the
+    conditional logit needs one outcome per pattern (two would let its intercept grow without bound), and the
+    best-ranked is the one the best candidate's probability is about."""
     patterns = []
     for row in rows:
         x, y, head = pattern_rows(row)
-        patterns.append((x[head], y[head]))
+        first = y[head] & (np.cumsum(y[head]) == 1)
+        patterns.append((x[head], first))
     return patterns
 
 
@@ -277,54 +308,82 @@ def wilson_interval(frequency: float, count: int, z: float = 1.96) -> tuple[floa
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
-def report(model: ConfidenceModel, test: list[dict], console: Console, plot: Path | None) -> str:
+def report(models: dict[str, ConfidenceModel], test: list[dict], console: Console, plot: Path | None) -> str:
+    """Each model's reliability table, Brier score and held-out log-likelihood on the same held-out lists, per
+    kind of list, and a reliability diagram with a panel per model (``plot``)."""
     lines = []
-    curves = {}
-    for kind in ("synthetic", "real"):
-        sel = [r for r in test if r["kind"] == kind]
-        if not sel:
-            continue
-        predicted, observed = top_predictions(model, sel)
-        brier = float(np.mean((predicted - observed) ** 2))
-        base = float(np.mean((observed.mean() - observed) ** 2))
-        bins = reliability(predicted, observed)
-        curves[kind] = bins
-        table = Table(title=f"{kind}: {len(sel)} held-out patterns, best candidate right in {observed.mean():.0%}; "
-                            f"Brier {brier:.3f} (constant {observed.mean():.2f}: {base:.3f})")
-        for col in ("decile", "patterns", "mean predicted", "observed", "95% interval", "difference (points)"):
-            table.add_column(col, justify="right")
-        lines += [f"### {kind}: {len(sel)} held-out patterns", "",
-                  f"Best candidate right in {observed.mean():.1%}; Brier score {brier:.4f} "
-                  f"(always predicting the base rate: {base:.4f}).", "",
-                  "| decile | patterns | mean predicted | observed | 95% interval | difference (points) |",
-                  "|---|---|---|---|---|---|"]
-        for low, high, count, mean_p, freq in bins:
-            lo, hi = wilson_interval(freq, count)
-            cells = (f"{low:.1f}–{high:.1f}", str(count), f"{mean_p:.3f}", f"{freq:.3f}", f"{lo:.2f}–{hi:.2f}",
-                     f"{100 * (freq - mean_p):+.1f}")
-            table.add_row(*cells)
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-        console.print(table)
-    if plot is not None and curves:
+    curves: dict[str, dict[str, list[tuple]]] = {}
+    for label, model in models.items():
+        curves[label] = {}
+        lines += [f"## {label}", ""]
+        for kind in KINDS:
+            sel = [r for r in test if r["kind"] == kind]
+            if not sel:
+                continue
+            predicted, observed = top_predictions(model, sel)
+            brier = float(np.mean((predicted - observed) ** 2))
+            base = float(np.mean((observed.mean() - observed) ** 2))
+            # Over every equivalent set, not only the best candidate: how well the model ranks the runners-up too.
+            per_pattern = log_likelihood(model, set_rows(sel)) / len(sel)
+            bins = reliability(predicted, observed)
+            curves[label][kind] = bins
+            table = Table(title=f"{label}, {kind}: {len(sel)} held-out patterns, best candidate right in "
+                                f"{observed.mean():.0%}; Brier {brier:.4f} (constant {observed.mean():.2f}: {base:.4f}); "
+                                f"log-likelihood {per_pattern:.3f} per pattern")
+            for col in ("decile", "patterns", "mean predicted", "observed", "95% interval", "difference (points)"):
+                table.add_column(col, justify="right")
+            lines += [f"### {kind}: {len(sel)} held-out patterns", "",
+                      f"Best candidate right in {observed.mean():.1%}; Brier score {brier:.4f} "
+                      f"(always predicting the base rate: {base:.4f}); log-likelihood of the best-ranked set "
+                      f"that holds the true lattice (or none) {per_pattern:.3f} nats per pattern.", "",
+                      "| decile | patterns | mean predicted | observed | 95% interval | difference (points) |",
+                      "|---|---|---|---|---|---|"]
+            for low, high, count, mean_p, freq in bins:
+                lo, hi = wilson_interval(freq, count)
+                cells = (f"{low:.1f}–{high:.1f}", str(count), f"{mean_p:.3f}", f"{freq:.3f}", f"{lo:.2f}–{hi:.2f}",
+                         f"{100 * (freq - mean_p):+.1f}")
+                table.add_row(*cells)
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+            console.print(table)
+    if plot is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect calibration")
-        ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color="grey", alpha=0.15, label="±10 points")
-        for kind, bins in curves.items():
-            ax.plot([b[3] for b in bins], [b[4] for b in bins], marker="o", label=kind)
-            for b in bins:
-                ax.annotate(str(b[2]), (b[3], b[4]), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability (decile mean)",
-               ylabel="observed frequency: best cell right", title="held-out reliability (n per point)")
-        ax.legend(loc="upper left", fontsize=8)
+        fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 5), squeeze=False)
+        for ax, (label, by_kind) in zip(axes[0], curves.items()):
+            ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect calibration")
+            ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color="grey", alpha=0.15, label="±10 points")
+            for kind, bins in by_kind.items():
+                ax.plot([b[3] for b in bins], [b[4] for b in bins], marker="o", label=kind)
+                for b in bins:
+                    ax.annotate(str(b[2]), (b[3], b[4]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+            ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability (decile mean)",
+                   ylabel="observed frequency: best cell right", title=f"{label}\nheld-out reliability (n per point)")
+            ax.legend(loc="upper left", fontsize=8)
         fig.tight_layout()
         fig.savefig(plot, dpi=120)
         console.print(f"wrote {plot}")
+    return "\n".join(lines)
+
+
+def collection_summary(rows: list[dict]) -> str:
+    """Per kind: lists, refused, best candidate right, searches the time limit ended, median CPU seconds (the
+    last two where the rows record them)."""
+    lines = ["| kind | lists | refused | best candidate right | ended by the time limit | median CPU s |",
+             "|---|---|---|---|---|---|"]
+    for kind in KINDS:
+        sel = [r for r in rows if r["kind"] == kind]
+        if not sel:
+            continue
+        indexed = [r for r in sel if "error" not in r]
+        timed = [r for r in indexed if "cut_off" in r]
+        right = sum(r["correct"][:1] == [True] for r in indexed)
+        cut = f"{sum(r['cut_off'] for r in timed)}/{len(timed)}" if timed else "not recorded"
+        cpu = f"{np.median([r['cpu_seconds'] for r in timed]):.1f}" if timed else "not recorded"
+        lines.append(f"| {kind} | {len(sel)} | {len(sel) - len(indexed)} | {right}/{len(indexed)} | {cut} | {cpu} |")
     return "\n".join(lines)
 
 
@@ -334,6 +393,9 @@ def main() -> None:
     collecting = sub.add_parser("collect", help="index held-out peak lists and keep their ranked candidates")
     collecting.add_argument("--cases", type=int, default=8, help="synthetic cases per Bravais lattice")
     collecting.add_argument("--cif", type=Path, nargs="*", help="real structures instead: CIFs, folders, wheels")
+    collecting.add_argument("--hard-faults", action="store_true",
+                            help=f"synthetic lists of {HARD_PEAKS} lines, 20 %% missing, 2θ noise 0.02–0.03°, an impurity "
+                                 "line in each, zero shift up to ±0.08° in half (kind synthetic-hard)")
     collecting.add_argument("--variants", type=int, default=1, help="peak lists per real structure")
     collecting.add_argument("--time-limit", type=float, default=4.0, help="seconds per pattern")
     collecting.add_argument("--workers", type=int, default=2)
@@ -362,15 +424,21 @@ def main() -> None:
     patterns = set_rows(train)
     regularisation = args.regularisation or choose_regularisation(patterns, seed=args.seed)
     model = fit_patterns(patterns, regularisation)
-    console.print(f"fitted on {len(train)} patterns, regularisation {regularisation:g}; weights on standardised "
-                  "features: "
-                  + ", ".join(f"{n} {w:+.2f}" for n, w in zip(FEATURES, model.weights))
-                  + f"; intercept {model.intercept:+.2f}")
-    text = report(model, test, console, args.plot)
+    fitted = (f"Fitted on {len(train)} patterns ("
+              + ", ".join(f"{k} {n}" for k in KINDS if (n := sum(r["kind"] == k for r in train))) + f"), regularisation "
+              f"{regularisation:g}; weights on standardised features: "
+              + ", ".join(f"{n} {w:+.2f}" for n, w in zip(FEATURES, model.weights))
+              + f"; intercept {model.intercept:+.2f}.")
+    console.print(fitted)
+    # The coefficients this fit would replace, on the same held-out lists: a refit ships only if it does better.
+    shipped = ConfidenceModel.from_dict(json.loads(COEFFICIENTS.read_text()))
+    text = report({"this fit": model, f"the coefficients in {COEFFICIENTS.name} before this fit": shipped}, test,
+                  console, args.plot)
     if args.markdown is not None:
-        args.markdown.write_text(f"# Calibration of the candidate probability\n\n`{' '.join(sys.argv)}`\n\n{text}\n")
+        args.markdown.write_text(f"# Calibration of the candidate probability\n\n`{' '.join(sys.argv)}`\n\n"
+                                 f"{collection_summary(rows)}\n\n{fitted}\n\n{text}\n")
     if args.write_model:
-        counts = {k: sum(r["kind"] == k for r in train) for k in ("synthetic", "real")}
+        counts = {k: sum(r["kind"] == k for r in train) for k in KINDS}
         COEFFICIENTS.write_text(json.dumps(model.to_dict(
             fitted_by="benchmarks/index_calibration.py fit", fitted_on=counts,
             date=datetime.now(UTC).date().isoformat()), indent=1) + "\n")

@@ -21,8 +21,8 @@ with f the evidence of the set's best candidate:
 
 Every member of a set shows the set's probability. The coefficients are fitted
 offline by maximum likelihood (``benchmarks/index_calibration.py``, on synthetic
-peak lists and on peak lists of real structures, with held-out reliability
-diagrams in its report) and ship in ``confidence.json`` beside this module;
+peak lists, some with hard faults, and on peak lists of real structures, with
+held-out reliability diagrams in its report) and ship in ``confidence.json`` beside this module;
 inference needs numpy only.
 """
 
