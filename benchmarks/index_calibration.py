@@ -9,7 +9,7 @@ Three steps, each resumable:
      ±0.05° in half, one impurity line in a third);
    * lists of real structures from CIFs (files, folders, or the wheels of structure libraries:
      ``pip download --no-deps pyxtal==1.1.5 dans_diffraction==3.4.0 -d wheels``) with their structure
-     factors, then March–Dollase texture (r 0.6–1 along a random reciprocal axis), specimen displacement
+     factors to 150° 2θ, as a lab scan reaches (the learned models' entries stop at 60°), then March–Dollase texture (r 0.6–1 along a random reciprocal axis), specimen displacement
      (±0.15 mm on a 240 mm goniometer), 2θ noise 0.005–0.02°, lines under 1 % dropped, one impurity line in
      a third;
    * with ``--hard-faults``, synthetic lists of 14 lines with 20 % missing, 2θ noise 0.02–0.03° and an impurity
@@ -57,8 +57,10 @@ from powdex.indexing import IndexingConfig, PeakListFaults, index, synthetic_pea
 from powdex.indexing.candidate import Candidate
 from powdex.indexing.confidence import COEFFICIENTS, FEATURES, ConfidenceModel, candidate_features, equivalent_sets
 from powdex.peaks import CU_KA1, PeakInputError, PeakList, q2_to_two_theta
+from powdex.training.diffraction import Structure, structure_lines
 
 GONIOMETER_RADIUS = 240.0  # mm
+REAL_TWO_THETA_MAX = 150.0  # degrees: a lab scan's end; the learned models' entries stop at 60°
 FIRST_PEAKS = 20
 # The hard synthetic lists (``collect --hard-faults``): fewer lines, so that the searches that fail or stay
 # undecided, which the benchmark faults rarely produce, fill the middle of the probability range.
@@ -118,16 +120,16 @@ def _reciprocal_metric(cell: Cell) -> np.ndarray:
     return metric
 
 
-def real_structure_peaks(entry, rng: np.random.Generator, name: str) -> PeakList:
-    """The first ``FIRST_PEAKS`` lines of a structure at Cu Kα1 with texture, displacement, noise and perhaps an
-    impurity line (the module docstring)."""
-    cell = Cell(*entry.conventional_cell)
-    hkl = np.asarray(entry.allowed_hkl, dtype=float)
-    tt = q2_to_two_theta(np.asarray(entry.allowed_q2), CU_KA1)
-    keep = np.isfinite(tt) & (tt <= 150.0)
-    tt, hkl, intensity = tt[keep], hkl[keep], np.asarray(entry.allowed_intensity, dtype=float)[keep]
+def real_structure_peaks(structure: Structure, rng: np.random.Generator, name: str) -> PeakList:
+    """The first ``FIRST_PEAKS`` lines of a structure at Cu Kα1, to ``REAL_TWO_THETA_MAX`` as a lab scan reaches,
+    with texture, displacement, noise and perhaps an impurity line (the module docstring)."""
+    cell = structure.cell
+    lines = structure_lines(structure, REAL_TWO_THETA_MAX)
+    tt = q2_to_two_theta(lines.q2, CU_KA1)
+    keep = np.isfinite(tt) & (tt <= REAL_TWO_THETA_MAX)
+    tt, hkl, intensity = tt[keep], lines.hkl[keep].astype(float), lines.intensity[keep]
     if not len(tt):
-        raise PeakInputError(f"<{name}>: no reflection below 150° 2θ at Cu Kα1")
+        raise PeakInputError(f"<{name}>: no reflection below {REAL_TWO_THETA_MAX:g}° 2θ at Cu Kα1")
     # March–Dollase texture: P(α) = (r² cos²α + sin²α / r)^(-3/2), α between h and the preferred reciprocal axis.
     metric = _reciprocal_metric(cell)
     axis = np.eye(3)[rng.integers(3)]
@@ -151,21 +153,20 @@ def real_structure_peaks(entry, rng: np.random.Generator, name: str) -> PeakList
                                 source=f"<{name}>")
 
 
-def real_case(name: str, entry, case: int, seed: int, time_limit: float) -> dict:
+def real_case(name: str, structure: Structure, case: int, seed: int, time_limit: float) -> dict:
     rng = np.random.default_rng([seed, case, 2027])
-    centring = entry.space_group_symbol.strip()[0]
-    return _record("real", name, Cell(*entry.conventional_cell), centring,
-                   lambda: real_structure_peaks(entry, rng, name), case, time_limit)
+    return _record("real", name, structure.cell, structure.space_group.centring_type(),
+                   lambda: real_structure_peaks(structure, rng, name), case, time_limit)
 
 
 def collect(args: argparse.Namespace, console: Console) -> None:
     done = load_rows(args.out)
     have = {r["name"] for r in done}
     if args.cif:
-        from models_real_structures import entries
+        from models_real_structures import structures
 
-        found, skipped = entries(args.cif)
-        console.print(f"{len(found)} structures read from CIFs (skipped: {skipped or 'none'})")
+        found, skipped = structures(args.cif)
+        console.print(f"{len(found)} structures read from CIFs (skipped: {dict(skipped) or 'none'})")
         jobs = [(f"{name}/{variant}", entry, i * args.variants + variant, args.seed, args.time_limit)
                 for i, (name, entry) in enumerate(found) for variant in range(args.variants)
                 if f"{name}/{variant}" not in have]

@@ -59,9 +59,9 @@ def cif_texts(paths: list[Path]):
             yield str(path), path.read_text(encoding="utf-8", errors="replace")
 
 
-def entries(paths: list[Path]):
-    """(name, Entry) of every block gemmi can turn into a structure; skipped blocks are counted by reason."""
-    skipped = defaultdict(int)
+def structures(paths: list[Path]):
+    """(name, Structure) of every block gemmi can turn into a structure; skipped blocks are counted by reason."""
+    skipped: defaultdict[str, int] = defaultdict(int)
     found = []
     for name, text in cif_texts(paths):
         try:
@@ -84,15 +84,23 @@ def entries(paths: list[Path]):
                 skipped["no atoms or unknown atoms"] += 1
                 continue
             u_iso = [s.u_iso for s in sites if s.u_iso > 0]
-            structure = Structure(sg, Cell.from_gemmi(small.cell), np.array([s.fract.tolist() for s in sites]),
-                                  tuple(s.element.name for s in sites),
-                                  float(np.mean(u_iso) * 8 * np.pi**2) if u_iso else DEFAULT_B,
-                                  np.array([s.occ for s in sites]))
-            try:
-                found.append((f"{name}:{block.name}", entry_from_structure(structure, "cif", name, "")))
-            except (RuntimeError, ValueError) as error:
-                skipped[f"{type(error).__name__}"] += 1
-    return found, dict(skipped)
+            found.append((f"{name}:{block.name}", Structure(
+                sg, Cell.from_gemmi(small.cell), np.array([s.fract.tolist() for s in sites]),
+                tuple(s.element.name for s in sites), float(np.mean(u_iso) * 8 * np.pi**2) if u_iso else DEFAULT_B,
+                np.array([s.occ for s in sites]))))
+    return found, skipped
+
+
+def entries(paths: list[Path]):
+    """(name, Entry) of every block gemmi can turn into a structure; skipped blocks are counted by reason."""
+    found, skipped = structures(paths)
+    made = []
+    for name, structure in found:
+        try:
+            made.append((name, entry_from_structure(structure, "cif", name, "")))
+        except (RuntimeError, ValueError) as error:
+            skipped[f"{type(error).__name__}"] += 1
+    return made, dict(skipped)
 
 
 def evaluate(found, directory: Path = SHIPPED) -> dict[str, dict[str, list]]:

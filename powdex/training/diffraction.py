@@ -72,12 +72,18 @@ class Diffraction:
 
 def diffraction(structure: Structure) -> Diffraction:
     """Pattern and both peak lists of a structure."""
-    hkl = reflections(structure.cell, structure.space_group)
+    return diffraction_from_peaks(structure_lines(structure))
+
+
+def structure_lines(structure: Structure, two_theta_max: float = TWO_THETA_MAX) -> DiffractionLines:
+    """Every non-absent line of a structure up to ``two_theta_max`` at ``WAVELENGTH``, coincident reflections
+    merged, with multiplicity × |F|² × Lorentz–polarisation intensities (in no particular scale).  The learned
+    models see lines to ``TWO_THETA_MAX`` only; a measured lab pattern reaches further."""
+    hkl = reflections(structure.cell, structure.space_group, two_theta_max)
     q2 = structure.cell.q2(hkl)
     intensity = multiplicity(structure.space_group, hkl) * np.abs(structure_factors(structure, hkl, q2)) ** 2
     intensity *= lorentz_polarisation(q2_to_two_theta(q2, WAVELENGTH))
-    peaks = merge_coincident(DiffractionLines(q2, hkl, intensity))
-    return diffraction_from_peaks(peaks)
+    return merge_coincident(DiffractionLines(q2, hkl, intensity))
 
 
 def diffraction_from_peaks(peaks: DiffractionLines) -> Diffraction:
@@ -96,9 +102,10 @@ def diffraction_from_peaks(peaks: DiffractionLines) -> Diffraction:
     )
 
 
-def reflections(cell: Cell, space_group: gemmi.SpaceGroup) -> np.ndarray:
-    """Symmetry-unique, non-absent Miller indices (n, 3) within 2θ ≤ 60°, sorted by q²."""
-    d_min = float(q2_to_d(two_theta_to_q2(TWO_THETA_MAX, WAVELENGTH)))
+def reflections(cell: Cell, space_group: gemmi.SpaceGroup, two_theta_max: float = TWO_THETA_MAX) -> np.ndarray:
+    """Symmetry-unique, non-absent Miller indices (n, 3) within 2θ ≤ ``two_theta_max`` at ``WAVELENGTH``, sorted
+    by q²."""
+    d_min = float(q2_to_d(two_theta_to_q2(two_theta_max, WAVELENGTH)))
     hkl = gemmi.make_miller_array(cell.to_gemmi(), space_group, d_min)
     return hkl[np.argsort(cell.q2(hkl), kind="stable")]
 
