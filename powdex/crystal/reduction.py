@@ -29,6 +29,10 @@ from powdex.crystal.bravais import BravaisLattice
 from powdex.crystal.cell import Cell
 from powdex.crystal.lattice import LatticeSystem
 
+# Krivý–Gruber steps allowed (gemmi's default is 100; a basis with an axis 10³ times the others' lengths, nearly in
+# their plane, needs 2 000, which take 0.05 ms).
+NIGGLI_ITERATIONS = 10_000
+
 
 @dataclass(frozen=True)
 class ReducedCell:
@@ -45,7 +49,12 @@ class ReducedCell:
 def niggli_reduce(cell: Cell, centring: str = "P", epsilon: float = 1e-9) -> ReducedCell:
     """Niggli-reduced primitive cell of the lattice whose (possibly centred) cell is ``cell``."""
     gruber = gemmi.GruberVector(cell.to_gemmi(), centring, True)
-    gruber.niggli_reduce(epsilon=epsilon)
+    # Krivý–Gruber steps change the basis by one vector at a time, so a nearly singular basis needs about as many steps
+    # as its axis ratio; at its iteration limit gemmi returns a cell that is not reduced, which later steps trust (the
+    # short-vector search is bounded by the reduced axes).
+    if gruber.niggli_reduce(epsilon=epsilon, iteration_limit=NIGGLI_ITERATIONS) >= NIGGLI_ITERATIONS:
+        raise ValueError(f"{cell} is not Niggli-reduced after {NIGGLI_ITERATIONS} Krivý–Gruber steps: a nearly "
+                         "singular basis")
     op = gruber.change_of_basis
     # gemmi's Op holds the basis change as a rotation scaled by DEN; its transpose maps basis rows.
     matrix = np.array(op.rot, dtype=float).T / op.DEN
@@ -88,20 +97,39 @@ def conventional_cell(cell: Cell, centring: str = "P", length_tolerance: float =
     return ConventionalCell(bravais, Cell.from_metric_tensor(std @ std.T), int(dataset.number))
 
 
+# Coefficient vectors ``_short_vector_lengths`` may enumerate. A Niggli-reduced cell needs far fewer: its angles keep
+# its axes from being nearly coplanar (a_i·|a*_i|, 1/sin of axis i's angle to the plane of the others, stays below
+# 1.5), and L ≤ count·a_min, so its box spans at most 2·1.5·count·a_min/a_i + 1 ≤ 40 coefficients along each axis
+# (64 000 vectors for 13). A larger box comes from a cell that is not reduced, or nearly singular, and would take
+# gigabytes (a zone-pair cell with a 10⁵ Å axis asked for 10¹⁰).
+MAX_SHORT_VECTOR_BOX = 1_000_000
+
+
 def _short_vector_lengths(cell: Cell, count: int = 13) -> np.ndarray:
     """Lengths of the ``count`` shortest lattice vectors (one of each ±v pair), ascending: a lattice invariant.
 
-    A vector of length ≤ L has coefficients |n_i| ≤ L·|a*_i|, so the box that
-    bounds the ``count``-th length found among small coefficients holds every
-    vector that short, even in a long, thin cell.
+    A vector of length ≤ L has coefficients |n_i| ≤ L·|a*_i|, so the box that bounds the ``count``-th length L found
+    among the vectors of small coefficients and the multiples up to ``count`` of the shortest axis holds every vector
+    that short, even in a long, thin cell, where the small coefficients reach only the short axes' plane and the
+    multiples keep L from being the length of the long axis. Raises ValueError for a cell whose box would exceed
+    ``MAX_SHORT_VECTOR_BOX`` vectors (not Niggli-reduced, or nearly singular).
     """
     g = cell.metric_tensor
     small = _vector_coefficients(2)
-    limit = np.sort(np.sqrt(np.einsum("ni,ij,nj->n", small, g, small)))[::2][count - 1]
+    shortest_axis = np.eye(3)[int(np.argmin(np.diag(g)))]
+    multiples = np.arange(3, count + 1)[:, None] * shortest_axis[None, :]  # 1 and 2 times it are small vectors
+    lengths = np.sort(np.sqrt(np.einsum("ni,ij,nj->n", small, g, small)))[::2]  # ±v pairs: keep one of each
+    axis_lengths = np.sqrt(np.einsum("ni,ij,nj->n", multiples, g, multiples))
+    limit = np.sort(np.concatenate([lengths, axis_lengths]))[count - 1]
     reach = np.ceil(limit * np.sqrt(np.diag(np.linalg.inv(g))) + 1e-9).astype(int)
-    coeffs = small if np.all(reach <= 2) else _vector_coefficients(*reach)
-    lengths = np.sqrt(np.einsum("ni,ij,nj->n", coeffs, g, coeffs))
-    return np.sort(lengths)[::2][:count]  # ±v pairs: keep one of each
+    if np.all(reach <= 2):
+        return lengths[:count]
+    box = int(np.prod(2 * reach.astype(float) + 1))
+    if box > MAX_SHORT_VECTOR_BOX:
+        raise ValueError(f"{cell} is degenerate (volume {cell.volume:.4g} Å³): its {count} shortest vectors lie in a "
+                         f"box of {box:.3g} coefficient vectors, more than {MAX_SHORT_VECTOR_BOX}")
+    coeffs = _vector_coefficients(*reach)
+    return np.sort(np.sqrt(np.einsum("ni,ij,nj->n", coeffs, g, coeffs)))[::2][:count]
 
 
 @lru_cache(maxsize=64)

@@ -276,6 +276,7 @@ class IndexingSearch:
         # Zone starts of the low-symmetry lattices run ahead of the orthorhombic system (``settles_ahead``).
         ahead = next((s for s in self.systems if s.symmetry_rank <= LatticeSystem.ORTHORHOMBIC.symmetry_rank), None)
         derived_from: set[int] = set()
+        previous_pass_trials, previous_ranking = -1, None
         for search_pass in itertools.count():
             settled = False
             trials_before = self.trials
@@ -331,9 +332,16 @@ class IndexingSearch:
             # Nothing found within the narrow zero-shift window: a larger offset is the next suspect.
             if self.widen_zero_shift_window():
                 continue
-            # A pass without a trial (no learned models for these peaks) would only repeat itself.
-            if self.trials == trials_before:
+            # A pass that ran no more trials than the one before and left the ranking as it was (the cubic lattices'
+            # line starts, a fixed set, found nothing; random batches at their largest size found nothing new)
+            # would be repeated at the same size by every later pass, until the time limit, for nothing: stop. A pass
+            # without a trial (no learned models for these peaks) is the simplest such pass.
+            pass_trials, ranking = self.trials - trials_before, [id(c) for c in best]
+            if pass_trials == 0 or (pass_trials <= previous_pass_trials and ranking == previous_ranking):
+                logger.debug("%s: pass %d ran %d trials and changed no ranking: the search stops", self.obs.source,
+                             search_pass, pass_trials)
                 break
+            previous_pass_trials, previous_ranking = pass_trials, ranking
         # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
         # the space groups of the cell they take.
         ranked = self.decentred_second(rank_candidates(self.found))[: config.top]

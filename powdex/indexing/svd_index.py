@@ -411,7 +411,10 @@ class RandomStarts:
         config, deadline = search.config, search.deadline
         svd = search.svd_index(bravais)
         stages = volume_stages(bravais, search.obs)
-        batch_size = min(int(config.batch_size * 2**search_pass * 2.2 ** (bravais.axes.n_free - 1)),
+        # Doubling stops once the batch is at its cap (at the latest after log₂ of the cap, batch_size ≥ 1): a float
+        # 2**search_pass would overflow in a long run of quick passes.
+        doublings = min(search_pass, MAX_TRIALS_PER_STAGE.bit_length())
+        batch_size = min(int(config.batch_size * 2**doublings * 2.2 ** (bravais.axes.n_free - 1)),
                          MAX_TRIALS_PER_STAGE)
         candidates: list[Candidate] = []
         # Lattices restarted around already: a near miss that every stage polishes again (the true cell beside

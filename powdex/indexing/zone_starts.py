@@ -52,7 +52,7 @@ from powdex.crystal import (
     niggli_reduce,
 )
 from powdex.indexing.observations import Observations
-from powdex.indexing.svd_index import from_starts
+from powdex.indexing.svd_index import from_starts, volume_stages
 
 if TYPE_CHECKING:
     from powdex.indexing.candidate import Candidate
@@ -265,9 +265,25 @@ def zone_pair_cells(obs: Observations, two_theta_window: float, fit_window: floa
     cells, zero = cells[good], zero[good]
     score = _cell_score(cells, terms, ranked[None, :] - zero[:, None] * slope[None, :],
                         fit_window / two_theta_window * rank_tol)
+    # Two zones that lie nearly in one reciprocal plane give a nearly singular metric: a cell of that plane's lattice
+    # with a third axis of 10⁵ Å (hexagonal Na0.8CoO2, rutile), and comparing so thin a cell's lattice with others
+    # would enumerate billions of vectors. SVD-Index keeps no trial past twice a lattice's largest trial volume
+    # (``from_starts``): cells past that, degenerate or merely large, are rejected here.
+    reciprocal_volume = np.linalg.det(_metric(cells))
+    largest = _largest_start_volume(obs)
+    too_large = 1 / np.sqrt(reciprocal_volume) > largest
+    if np.any(too_large):
+        logger.debug("%s: %d zone-pair cells rejected: primitive volume above %.0f Å³, up to %.3g Å³",
+                     obs.source, np.count_nonzero(too_large), largest, 1 / np.sqrt(np.min(reciprocal_volume)))
     # Best first, then the smaller cell (larger reciprocal volume) among equals.
-    order = np.lexsort((-np.linalg.det(_metric(cells)), -score))
-    return _distinct_lattices(cells[order])
+    order = np.lexsort((-reciprocal_volume, -score))
+    return _distinct_lattices(cells[order[~too_large[order]]])
+
+
+def _largest_start_volume(obs: Observations) -> float:
+    """The largest primitive volume that SVD-Index keeps for a zone start of any lattice (``from_starts``)."""
+    return max(2 * float(volume_stages(bravais, obs)[-1]) / bravais.points_per_cell
+               for system in WITH_ZONE_STARTS for bravais in BravaisLattice.of_system(system))
 
 
 def _metric(cells: np.ndarray) -> np.ndarray:
@@ -321,9 +337,10 @@ def _distinct_lattices(cells: np.ndarray) -> np.ndarray:
     for coefficients in cells:
         try:
             cell = Cell.from_reciprocal_coefficients(coefficients)
-        except ValueError:
+            signature = lattice_signature(cell)
+        except ValueError as error:  # not a cell, or a basis too nearly singular to reduce
+            logger.debug("zone-pair cell rejected: %s", error)
             continue
-        signature = lattice_signature(cell)
         if any(signature.matches(other, rtol=SAME_LATTICE_TOLERANCE) for other in signatures):
             continue
         signatures.append(signature)

@@ -15,6 +15,12 @@ from powdex.crystal import (
     superlattice_index,
     systematically_absent,
 )
+from powdex.crystal.reduction import (
+    MAX_SHORT_VECTOR_BOX,
+    NIGGLI_ITERATIONS,
+    _short_vector_lengths,
+    lattice_signature,
+)
 
 SILICON = Cell(5.4311946, 5.4311946, 5.4311946)
 
@@ -75,6 +81,35 @@ def test_same_lattice_across_settings_and_centrings():
     # Angles just either side of 90° are one lattice within tolerance.
     assert same_lattice(Cell(5, 6, 7, 90, 89.99, 90), Cell(5, 6, 7, 90, 90.01, 90))
     assert not same_lattice(mono, Cell(5.1, 12.0, 5.6, 90, 111.7, 90))
+
+
+def test_the_signature_of_a_thin_cell_is_its_planes_shortest_vectors_from_a_small_search():
+    # A zone-pair cell of Na0.8CoO2's hexagonal ab plane (orthohexagonal 2.70 × 4.94 Å) with a 10⁵ Å third axis: the
+    # 13th vector of the small coefficients is the long axis, whose box of 4·10⁴ × 2·10⁴ × 5 coefficients took 23 GB.
+    thin = Cell(2.7019699793824623, 4.939099016691171, 103343.71580876294, 90.0006, 90.0007, 90.0088)
+    signature = lattice_signature(thin)
+    # Every one of the 13 shortest vectors lies in the ab plane: those of the plane's lattice, found by brute force.
+    g = thin.metric_tensor[:2, :2]
+    n = np.array([(i, j) for i in range(-14, 15) for j in range(-14, 15) if (i, j) != (0, 0)], dtype=float)
+    plane = np.sort(np.sqrt(np.einsum("ni,ij,nj->n", n, g, n)))[::2][:13]
+    np.testing.assert_allclose(signature.short_vectors, plane, rtol=1e-9)
+    assert signature.volume == pytest.approx(thin.volume, rel=1e-6)
+
+
+def test_the_short_vector_search_refuses_a_nearly_singular_basis_with_its_reason():
+    # Not reduced: c = (1000, 1000, 0.001) Å is almost in the ab plane, so |c*| = 1000 Å⁻¹ and the box bounding the
+    # vectors up to 13 Å would reach 13 000 along c.
+    basis = np.array([[1.0, 0, 0], [0, 1.0, 0], [1000.0, 1000.0, 0.001]])
+    flat = Cell.from_metric_tensor(basis @ basis.T)
+    with pytest.raises(ValueError, match=f"degenerate .*more than {MAX_SHORT_VECTOR_BOX}"):
+        _short_vector_lengths(flat)
+    # Its reduced cell (1 × 1 × 0.001 Å) is searched within the bound and has the same lattice's vectors.
+    lengths = lattice_signature(flat).short_vectors
+    np.testing.assert_allclose(lengths[:3], [0.001, 0.002, 0.003], rtol=1e-4)  # the metric holds 10⁶ Å²
+    # A basis too far from reduced for the Krivý–Gruber steps allowed is refused, not returned half reduced.
+    basis[2, :2] = 10 * NIGGLI_ITERATIONS
+    with pytest.raises(ValueError, match="not Niggli-reduced"):
+        niggli_reduce(Cell.from_metric_tensor(basis @ basis.T))
 
 
 def test_sub_and_super_cells_are_recognised():

@@ -187,3 +187,27 @@ def test_a_coincidence_lattice_that_predicts_many_unseen_lines_does_not_end_the_
     result = powdex.index(peaks, config=IndexingConfig(time_limit=30))
     assert result.best.bravais is BravaisLattice.tP
     assert same_lattice(result.best.cell, COINCIDENT_TETRAGONAL, "P", "P", rtol=1e-3)
+
+
+def _silicon_and_an_impurity_line():
+    # Silicon's (111) and (220) at Cu Kα1 and an impurity line between them: no cubic cell indexes all three.
+    return powdex.PeakList.from_values(np.array([28.4191, 29.5428, 47.2800]), units="2theta", wavelength=1.5406,
+                                       intensity=np.array([100.0, 62.4, 62.4]), source="Si+impurity")
+
+
+def test_a_pass_that_repeats_the_one_before_without_changing_the_ranking_ends_the_search(caplog):
+    # Three lines: only cubic lattices are searched, from the same line starts each pass. The passes used to repeat
+    # until the time limit, thousands of them, until the doubling of the trials per pass overflowed a float.
+    with caplog.at_level("DEBUG", logger="powdex.indexing.search"):
+        result = powdex.index(_silicon_and_an_impurity_line(), config=IndexingConfig(zero_shift=True, time_limit=30))
+    stops = [r.getMessage() for r in caplog.records if "changed no ranking: the search stops" in r.getMessage()]
+    # Pass 0 in the narrow zero-shift window, pass 1 in the wide one, pass 2 its repeat.
+    assert len(stops) == 1 and stops[0].startswith("Si+impurity: pass 2 ")
+    assert not any("time limit" in note for note in result.notes)
+
+
+def test_the_trials_of_a_late_pass_stay_at_their_cap():
+    search = IndexingSearch(_silicon_and_an_impurity_line(), IndexingConfig(zero_shift=True))
+    # 2**5000 as a float overflows; the batch stops doubling at its cap.
+    assert RandomStarts().search(search, LatticeSystem.CUBIC, 5000) == []
+    assert search.trials > 0

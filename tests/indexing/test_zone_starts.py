@@ -6,7 +6,8 @@ import pytest
 
 from powdex.crystal import BravaisLattice, Cell, same_lattice
 from powdex.indexing import IndexingConfig, IndexingSearch, PeakListFaults, index, synthetic_peaks
-from powdex.indexing.zone_starts import ito_zones, zone_pair_cells, zone_starts
+from powdex.indexing.zone_starts import _largest_start_volume, _metric, ito_zones, zone_pair_cells, zone_starts
+from powdex.peaks import PeakList
 
 # Baddeleyite, monoclinic ZrO2 (P21/c; McCullough & Trueblood 1959): a, b, c within 3 % of each other.
 BADDELEYITE = Cell(5.15, 5.21, 5.32, 90, 99.2, 90)
@@ -126,3 +127,17 @@ def test_a_right_angled_triclinic_zone_cell_of_two_near_equal_axes_is_polished_a
     best = index(peaks, config=IndexingConfig(seed=0, zero_shift=True, time_limit=30)).best
     assert best.bravais is BravaisLattice.oP
     assert same_lattice(best.cell, cell, "P", "P", rtol=3e-3)
+
+
+def test_zone_pair_cells_past_the_largest_start_volume_are_rejected_with_a_logged_reason(caplog):
+    # Six lines of hexagonal Na0.8CoO2 (a = 2.85, c = 10.80 Å) with texture, noise and a sample displacement: pairs of
+    # zones in its hk0 plane gave cells with a 10⁵ Å third axis, whose lattice comparison took 23 GB.
+    peaks = PeakList.from_values(np.array([16.3797, 33.1283, 36.3498, 40.1034, 44.4363, 49.9985]), units="2theta",
+                                 wavelength=1.5406, intensity=np.array([100.0, 17.3, 11.5, 33.3, 11.9, 26.9]),
+                                 source="Na0.8CoO2")
+    obs = IndexingSearch(peaks, IndexingConfig(zero_shift=True)).obs
+    with caplog.at_level("DEBUG", logger="powdex.indexing.zone_starts"):
+        cells = zone_pair_cells(obs, 0.06 + 0.6, 0.06, zero_shift=True)
+    assert len(cells) and np.all(1 / np.sqrt(np.linalg.det(_metric(cells))) <= _largest_start_volume(obs))
+    rejected = [r.getMessage() for r in caplog.records if "zone-pair cells rejected" in r.getMessage()]
+    assert len(rejected) == 1 and "e+06 Å³" in rejected[0]
