@@ -48,7 +48,7 @@ for any number of workers.
 
 A Rietveld fit's fallback ensemble need not wait inside its chain: its starts
 are independent fits.  A chain (or refit) task that reaches a pattern whose
-ensemble is due ends there and hands back the seeded fit and the starts
+ensemble is due ends there and hands back the fit from its neighbour and the starts
 (``EnsembleRequest``); the driver hands each start out as a task of its own on
 the same executor, so an idle worker takes them up while the other chains go on,
 and once every start is in, queues the chain again, resumed at that pattern with
@@ -387,7 +387,7 @@ def run_fit(task: FitTask) -> dict:
 class EnsembleRequest:
     """What a task that refines patterns hands back where a pattern's fallback ensemble is due and its
     starts are to run as tasks of their own (``hand_out``): the pattern's ``position``, the ensemble's
-    ``candidates`` known so far (the seeded fit's result document first, then one per start: None where
+    ``candidates`` known so far (the result document of the fit from the neighbour first, then one per start: None where
     not fitted yet) and each start (None where its fit is known)."""
 
     position: int
@@ -533,7 +533,7 @@ def _refine_rietveld(fits: RietveldFits, settings: SeriesSettings, data: Pattern
     absent = _absent(result)
     if settings.fallback and _degraded(result, previous, settings, absent | _of_phases_not_found(result)):
         around = seed_values if seed_values else fits.cold_start()
-        # The first start is the seeded fit's own; every start is drawn whether or not its fit is known, so
+        # The first start is that of the fit from the neighbour; every start is drawn whether or not its fit is known, so
         # the same starts come from the pattern's stream on every call.
         starts = _ensemble_starts(around, settings.ensemble_starts, settings.cell_spread, rng)
         known = list(ensemble) + [None] * (len(starts) - len(ensemble))
