@@ -16,9 +16,10 @@ from powdex.instrument.corrections import (
 )
 from powdex.instrument.errors import InstrumentFileError
 from powdex.instrument.formats import FORMATS, read_instrument, write_instrument
+from powdex.instrument.line_shape import apex_offset, fcj_nodes
 from powdex.instrument.model import FORMAT_VERSION, GEOMETRIES, Instrument, monochromator_polarisation, tch_fwhm
 
-__all__ = ["FORMATS", "FORMAT_VERSION", "GEOMETRIES", "SHIFT_TERMS", "Instrument", "InstrumentFileError",
-           "corrected_two_theta", "cylinder_absorption", "divergence_slit_factor", "intensity_factor",
+__all__ = ["FORMATS", "FORMAT_VERSION", "GEOMETRIES", "SHIFT_TERMS", "Instrument", "InstrumentFileError", "apex_offset",
+           "corrected_two_theta", "cylinder_absorption", "divergence_slit_factor", "fcj_nodes", "intensity_factor",
            "monochromator_polarisation", "peak_shift", "polarisation_factor", "read_instrument", "shift_terms",
            "tch_fwhm", "write_instrument"]

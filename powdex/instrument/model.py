@@ -31,6 +31,8 @@ PROFILE_NAMES = ("U", "V", "W", "X", "Y", "S/L", "H/L")
 # Thompson–Cox–Hastings (1987): the pseudo-Voigt's FWHM Γ from its Gaussian and Lorentzian parts,
 # Γ⁵ = Σ c_k Γ_G^(5−k) Γ_L^k.
 TCH_FWHM_COEFFICIENTS = (1.0, 2.69269, 2.42843, 4.47163, 0.07842, 1.0)
+# and its Lorentzian fraction η = Σ c_k q^(k+1), q = Γ_L / Γ.
+TCH_ETA_COEFFICIENTS = (1.36603, -0.47719, 0.11116)
 
 
 def tch_fwhm(gaussian, lorentzian):

@@ -41,7 +41,13 @@ another maximum, 85 % for a strong isolated one; ``instrument_width_floor``), ea
 σ is computed with at least the instrument's width, and a tube line's replica
 positions are predicted from the Bragg angles (the positions less the
 instrument's zero and displacement shifts), where the same d-spacing
-diffracts.
+diffracts.  Each position is also moved from the apex to the line's
+reflection position, where a profile fit and the calibration's shifts put it:
+axial divergence (Finger–Cox–Jephcoat 1994) skews a low-angle line towards
+lower 2θ, so its apex lies below that position (by about 0.015° at 20° 2θ on
+a lab diffractometer; ``powdex.instrument.apex_offset``).  Without the move,
+taking off a calibrated zero measured on reflection positions would leave
+errors of that size in the low-angle peaks.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from powdex.instrument import Instrument, corrected_two_theta
+from powdex.instrument import Instrument, apex_offset, corrected_two_theta
 from powdex.patterns.background import estimate_background
 from powdex.patterns.pattern import Pattern
 from powdex.patterns.radiation import W_L_ALPHA1, tube_of_k_alpha1
@@ -132,7 +138,8 @@ class TubeLinePick:
 class PeakSearch:
     """The peaks found in a pattern, with what the search saw.
 
-    Per peak, sorted by 2θ: ``two_theta`` (the Kα1 line, degrees), its
+    Per peak, sorted by 2θ: ``two_theta`` (the Kα1 line's apex, degrees; with an
+    instrument its reflection position, see the module notes), its
     standard uncertainty ``sigma``, ``height`` above background,
     ``intensity`` (integrated, the file's units × degrees) and ``fwhm``
     (degrees).  Per point of ``grid``: ``background``, ``stripped`` (the
@@ -471,6 +478,12 @@ def search_peaks(
         if ghost.any():
             notes.append(f"{int(ghost.sum())} residual Kα2 maxima merged into their Kα1 lines")
         positions, heights, widths, apexes = positions[~ghost], heights[~ghost], widths[~ghost], apexes[~ghost]
+    if instrument is not None:
+        offsets = apex_offset(instrument, positions)
+        positions = positions - offsets
+        if offsets.size and np.any(offsets):
+            notes.append(f"positions are line positions: the instrument's axial-divergence asymmetry puts the apexes "
+                         f"{offsets.min():+.4f} to {offsets.max():+.4f}° from them (Finger–Cox–Jephcoat 1994)")
     # A peak narrower than the instrument allows is a noisy fit of its width: σ takes the instrument's.
     sigma_widths = widths if instrument is None else np.maximum(widths, instrument.fwhm(positions))
     points_per_peak = np.maximum(sigma_widths / step, 1.0)

@@ -39,8 +39,8 @@ from functools import cache
 import numpy as np
 import scipy.sparse as sp
 
-from powdex.instrument import shift_terms
-from powdex.instrument.model import TCH_FWHM_COEFFICIENTS
+from powdex.instrument import fcj_nodes, shift_terms
+from powdex.instrument.model import TCH_ETA_COEFFICIENTS, TCH_FWHM_COEFFICIENTS
 
 # glibc's M_TOP_PAD: how much freed memory the heap keeps instead of returning it to the system.
 _MALLOPT_TOP_PAD = -2
@@ -68,7 +68,7 @@ SHIFTS = (DISPLACEMENT, TRANSPARENCY, X_DISPLACEMENT, Y_DISPLACEMENT)
 DEG = 180.0 / math.pi
 # Thompson–Cox–Hastings (1987): Γ⁵ = Σ c_k Γ_G^(5−k) Γ_L^k and η(q), q = Γ_L / Γ.
 _TCH = TCH_FWHM_COEFFICIENTS
-_ETA = (1.36603, -0.47719, 0.11116)
+_ETA = TCH_ETA_COEFFICIENTS
 _GAUSS_NORM = 2.0 * math.sqrt(math.log(2.0) / math.pi)
 _FOUR_LN2 = 4.0 * math.log(2.0)
 # Smallest Γ_G² the shape accepts: a refinement that drives U tan²θ + V tanθ + W negative gets a
@@ -124,11 +124,6 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
 # is centred on the peak's centroid (its position less the mean asymmetry shift), so that one
 # taper per (point, peak) pair serves all its quadrature nodes.
 _TAPER_START = 0.75
-# Pieces of the Finger–Cox–Jephcoat weight's sloping part, each with its own Gauss–Legendre nodes.
-_FCJ_PIECES = 3
-_FCJ_SMOOTHING = 2e-3
-
-
 # Beyond this many FWHM from its node a pseudo-Voigt's Gaussian part is below exp(−4 ln2 · 3.5²) ≈ 2e−15
 # of its height: it is left at zero, not evaluated (the exponential is most of a profile's cost).
 _GAUSS_REACH2 = 3.5 ** 2
@@ -159,34 +154,6 @@ def taper(offset: np.ndarray, gamma: np.ndarray, reach: float, derivatives: bool
     dvalue_dz = s * (1.0 - s)
     dvalue_dz *= -6.0 / (1.0 - _TAPER_START)
     return value, dvalue_dz * np.sign(offset) * scale, -dvalue_dz * z / gamma
-
-
-def fcj_nodes(two_theta: np.ndarray, s_l: float, h_l: float, order: int):
-    """Finger–Cox–Jephcoat (1994) axial-divergence quadrature for peaks at ``two_theta`` (deg).
-
-    Returns (delta, weight), each (n, 4·order): the profile is
-    Σ_j weight_j · pV(2θ' − (2θ − delta_j)), weights summing to one.  The
-    weight W(u) = 2 min(S, H)/L for u ≤ |H − S|/L and (H + S)/L − u above, as
-    a density in u = h/L: W / ((1 + u²) sin 2φ).  Gauss–Legendre of ``order``
-    nodes on [0, |H − S|/L] and on each of ``_FCJ_PIECES`` pieces of the rest
-    in equal steps of u², nearly equal steps of the shift (δ ∝ u²), where the
-    far tail of a low-angle peak would otherwise fall between nodes."""
-    # |H − S| smoothed over _FCJ_SMOOTHING: S and H are exchangeable, and a fit that passes from
-    # S > H to S < H would otherwise cross a kink that stalls Levenberg–Marquardt.
-    a, b = math.hypot(h_l - s_l, _FCJ_SMOOTHING) - _FCJ_SMOOTHING, h_l + s_l
-    nodes, gl_weights = _gauss_legendre(order)
-    edges = np.sqrt(a * a + (b * b - a * a) * np.linspace(0.0, 1.0, _FCJ_PIECES + 1))
-    edges = np.concatenate([[0.0], edges])
-    low, high = edges[:-1, None], edges[1:, None]
-    u = (low + (high - low) / 2 * (nodes + 1)).ravel()
-    du = ((high - low) / 2 * gl_weights).ravel()
-    height = np.concatenate([np.full(order, b - a), b - u[order:]])
-    c = np.cos(np.radians(two_theta))[:, None]
-    cos_phi = np.clip(c * np.sqrt(1.0 + u * u), -1.0, 1.0)
-    two_phi = np.arccos(cos_phi)
-    density = du * height / ((1.0 + u * u) * np.maximum(np.sin(two_phi), 1e-9))
-    total = density.sum(axis=1, keepdims=True)
-    return two_theta[:, None] - np.degrees(two_phi), density / np.where(total > 0, total, 1.0)
 
 
 # Per peak, the Finger–Cox–Jephcoat rule is reduced to the fewest nodes whose error stays far
@@ -305,11 +272,6 @@ def geometric_shift_terms(two_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def shifted_positions(p: np.ndarray, two_theta: np.ndarray) -> np.ndarray:
     """Bragg angles ``two_theta`` (deg) where parameters ``p`` put the peaks: plus the zero and geometric shifts."""
     return two_theta + p[ZERO] + p[list(SHIFTS)] @ geometric_shift_terms(two_theta)[0]
-
-
-@cache
-def _gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.polynomial.legendre.leggauss(order)
 
 
 def chebyshev_basis(two_theta: np.ndarray, order: int) -> np.ndarray:

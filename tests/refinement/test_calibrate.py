@@ -79,6 +79,16 @@ def test_real_lab6_scan_of_the_gsas_ii_tutorial():
                   instrument=calibration.instrument)
     assert held.parameter("U").value == calibration.instrument.U
     assert held.statistics.rwp < calibration.refinement.statistics.rwp * 1.01
+    # Picked with the instrument and corrected for its shifts, the peaks lie on the certified lines: the apexes
+    # of the asymmetric low-angle lines are moved to their reflection positions (they lay 0.014° below at 21°).
+    from powdex.instrument import corrected_two_theta
+    from powdex.patterns import search_peaks
+
+    picks = corrected_two_theta(calibration.instrument, search_peaks(read_pattern(path, anode="Cu"),
+                                                                     instrument=calibration.instrument).two_theta)
+    a = STANDARDS["LaB6"].cell.a
+    certified = np.degrees(2 * np.arcsin(1.5406 * np.sqrt([1, 2, 3, 4, 5, 6, 8, 9]) / (2 * a)))
+    assert np.abs(picks[np.abs(picks[:, None] - certified).argmin(axis=0)] - certified).max() < 0.003
 
 
 def test_kalpha2_ratio_refined_from_a_wrong_start():

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from powdex.instrument import fcj_nodes
 from powdex.refinement.profile import (
     HL,
     SL,
@@ -13,7 +14,6 @@ from powdex.refinement.profile import (
     X,
     Y,
     asymmetry_node_counts,
-    fcj_nodes,
     reduced_nodes,
     tch_widths,
 )
