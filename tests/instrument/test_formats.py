@@ -123,6 +123,8 @@ def test_fullprof_irf_values_as_written(name):
     if cthm is not None:
         # FullProf's (1 + CTHM cos²2θ) / (1 + CTHM) is powdex's with the perpendicular fraction 1 / (1 + CTHM).
         assert 1 / instrument.polarisation - 1 == pytest.approx(cthm, abs=1e-12)
+    else:  # the neutron files' CTHM 0 means nothing: ½, as the GSAS readers give neutron files
+        assert instrument.polarisation == 0.5
     assert instrument.notes == ()  # Z is 0 in all five: nothing left unmodelled
 
 
@@ -138,7 +140,11 @@ def test_read_write_read_gives_the_same_values(path, suffix, tmp_path):
     second = tmp_path / f"second{suffix}"
     write_instrument(once, second)
     same(once, read_instrument(second))
-    # The profile and the wavelengths survive every format, the zero all but FullProf's (its .pcr holds it).
+    # The radiation, wavelengths, polarisation and profile survive every format, the zero all but FullProf's (its
+    # .pcr holds it).
+    assert once.radiation == original.radiation
+    assert once.wavelengths == pytest.approx(original.wavelengths, rel=1e-6)
+    assert once.polarisation == pytest.approx(original.polarisation, abs=1e-5)  # GSAS .prm writes 5 decimals
     for name in ("U", "V", "W", "X", "Y", "ratio") + (("zero",) if suffix != ".irf" else ()):
         assert getattr(once, name) == pytest.approx(getattr(original, name), rel=1e-6, abs=1e-9), name
     assert once.S_L + once.H_L == pytest.approx(original.S_L + original.H_L, rel=1e-6)
@@ -214,6 +220,16 @@ def test_irf_with_the_profile_row_after_its_comment(tmp_path):
     bad.write_text("title\nWAVE 1.54 1.54 0\nGEOM PLATE\n 0.0 0.0 0.001 0.0 0.0\n")
     with pytest.raises(InstrumentFileError, match="line 3: GEOM PLATE"):
         read_instrument(bad)
+
+
+def test_neutron_irf_is_written_with_cthm_zero(tmp_path):
+    """FullProf's own neutron files say ``CTHM 0.0`` ("= 0 for neutrons"); powdex's neutron instruments carry ½
+    (polarisation means nothing for them), which is no reason to write a monochromator term."""
+    neutron = Instrument(wavelengths=(1.5,), radiation="neutron", U=0.2, V=-0.3, W=0.15)
+    path = tmp_path / "neutron.irf"
+    write_instrument(neutron, path)
+    assert [line.split() for line in path.read_text().splitlines() if line.startswith("CTHM")] == [["CTHM", "0.0"]]
+    same(neutron, read_instrument(path))
 
 
 @pytest.mark.parametrize("text, message", [
