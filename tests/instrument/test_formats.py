@@ -1,5 +1,5 @@
-"""Instrument files: real GSAS-II and GSAS files read with the values they hold,
-and every format written and read back to the same instrument."""
+"""Instrument files: real GSAS-II, GSAS and FullProf files read with the values they
+hold, and every format written and read back to the same instrument."""
 
 import math
 from dataclasses import asdict, replace
@@ -11,7 +11,7 @@ from powdex.errors import PowdexError
 from powdex.instrument import Instrument, InstrumentFileError, read_instrument, write_instrument
 
 DATA = Path(__file__).parents[1] / "data" / "instrument"
-REAL = sorted(p for p in DATA.iterdir() if p.suffix in (".instprm", ".prm"))
+REAL = sorted(p for p in DATA.iterdir() if p.suffix in (".instprm", ".prm", ".irf"))
 GAUSS = 8 * math.log(2) / 1e4
 
 
@@ -32,12 +32,16 @@ def same(a: Instrument, b: Instrument) -> None:
 # (tests/data/instrument/PROVENANCE.md gives each one's path and commit).
 FROM_GSAS_II = ("BNL-I.instprm", "BNL-II.instprm", "PDF_1m.instprm", "INST_XRY.prm", "inst_d1a.prm", "11bmb_6231.prm",
                 "11bmb_0842.prm", "11bmb_8341.prm")
+# Unchanged copies of CrysFML 2008's FullProf examples (LGPL-3.0-or-later, shipped with its licence text).
+FROM_CRYSFML = ("crysfml_3t2-si3n4.irf", "crysfml_Studsvik.irf", "crysfml_rx_cukalpha.irf", "crysfml_rut_cukalpha.irf",
+                "crysfml_LURE.irf")
 
 
-def test_at_least_three_real_files_of_each_gsas_format():
-    assert all((DATA / name).is_file() for name in FROM_GSAS_II)
+def test_at_least_three_real_files_of_each_format():
+    assert all((DATA / name).is_file() for name in FROM_GSAS_II + FROM_CRYSFML)
     assert sum(name.endswith(".instprm") for name in FROM_GSAS_II) >= 3
     assert sum(name.endswith(".prm") for name in FROM_GSAS_II) >= 3
+    assert sum(name.endswith(".irf") for name in FROM_CRYSFML) >= 3
 
 
 def test_gsasii_instprm_values_in_powdex_units():
@@ -93,6 +97,37 @@ def test_gsas_prm_lab_doublet_and_11bm_lab6():
         same(run, replace(jadarite, wavelengths=(wavelength,)))
 
 
+# What each CrysFML file says (read by hand): its radiation, WAVE λ1 λ2 ratio, CTHM (None where the radiation
+# makes it meaningless), the profile U V W X Y (on a UVWXYZ line or the bare row after its comment) and ASYM S_L D_L
+# (0 0 where there is no ASYM line).  None has a GEOM line.
+CRYSFML_VALUES = {
+    "crysfml_3t2-si3n4.irf": ("neutron", (1.2253,), 0.0, None, (0.275264, -0.393932, 0.216173, 0.0, 0.0114), (0.0, 0.0)),
+    "crysfml_Studsvik.irf": ("neutron", (1.4724,), 0.0, None, (1.359297, -0.647594, 0.176295, 0.0, 0.0), (0.0, 0.0)),
+    "crysfml_rx_cukalpha.irf": ("xray", (1.54056, 1.5444), 0.5, 0.7998, (0.004242, -0.002206, 0.001202, 0.025, 0.0),
+                                (0.033, 0.0)),
+    "crysfml_rut_cukalpha.irf": ("xray", (1.54056, 1.5444), 0.5, 0.7998, (0.006001, -0.00173, 0.000901, 0.025, 0.0),
+                                 (0.066, 0.0)),
+    "crysfml_LURE.irf": ("xray", (0.9627,), 0.0, 0.0, (0.0, 0.0, 0.001311, 0.129269, 0.0), (0.0, 0.0)),
+}
+
+
+@pytest.mark.parametrize("name", FROM_CRYSFML)
+def test_fullprof_irf_values_as_written(name):
+    radiation, wavelengths, ratio, cthm, profile, asymmetry = CRYSFML_VALUES[name]
+    instrument = read_instrument(DATA / name)
+    assert instrument.radiation == radiation and instrument.geometry == "bragg-brentano"
+    assert instrument.wavelengths == wavelengths and instrument.ratio == ratio
+    # FullProf's TCH U V W (deg²), X Y (deg) and FCJ S_L, D_L are powdex's as they stand.
+    assert (instrument.U, instrument.V, instrument.W, instrument.X, instrument.Y) == profile
+    assert (instrument.S_L, instrument.H_L) == asymmetry
+    if cthm is not None:
+        # FullProf's (1 + CTHM cos²2θ) / (1 + CTHM) is powdex's with the perpendicular fraction 1 / (1 + CTHM).
+        assert 1 / instrument.polarisation - 1 == pytest.approx(cthm, abs=1e-12)
+    else:  # the neutron files' CTHM 0 means nothing: ½, as the GSAS readers give neutron files
+        assert instrument.polarisation == 0.5
+    assert instrument.notes == ()  # Z is 0 in all five: nothing left unmodelled
+
+
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
 @pytest.mark.parametrize("suffix", [".instprm", ".prm", ".irf", ".toml"])
 def test_read_write_read_gives_the_same_values(path, suffix, tmp_path):
@@ -100,10 +135,16 @@ def test_read_write_read_gives_the_same_values(path, suffix, tmp_path):
     first = tmp_path / f"first{suffix}"
     write_instrument(original, first)
     once = read_instrument(first)
+    if suffix == path.suffix:  # a real file written in its own format reads back as the same instrument
+        same(original, once)
     second = tmp_path / f"second{suffix}"
     write_instrument(once, second)
     same(once, read_instrument(second))
-    # The profile and the wavelengths survive every format, the zero all but FullProf's (its .pcr holds it).
+    # The radiation, wavelengths, polarisation and profile survive every format, the zero all but FullProf's (its
+    # .pcr holds it).
+    assert once.radiation == original.radiation
+    assert once.wavelengths == pytest.approx(original.wavelengths, rel=1e-6)
+    assert once.polarisation == pytest.approx(original.polarisation, abs=1e-5)  # GSAS .prm writes 5 decimals
     for name in ("U", "V", "W", "X", "Y", "ratio") + (("zero",) if suffix != ".irf" else ()):
         assert getattr(once, name) == pytest.approx(getattr(original, name), rel=1e-6, abs=1e-9), name
     assert once.S_L + once.H_L == pytest.approx(original.S_L + original.H_L, rel=1e-6)
@@ -141,9 +182,9 @@ def test_bad_files_raise_one_line_errors(tmp_path):
 
 
 def test_irf_with_the_profile_row_after_its_comment(tmp_path):
-    """The layout of real .irf files (a lab Debye–Scherrer and a synchrotron file in public repositories were
-    read by hand; neither may ship with powdex): GEOM, CTHM, PROF, THRG, and U V W X Y Z as bare numbers after the
-    ``! U V W X Y Z`` comment.  The values here are made up."""
+    """A lab Debye–Scherrer file (one in a public repository without a licence was read by hand): the shipped
+    CrysFML files' bare profile row after its ``! U V W X Y Z`` comment, with a GEOM line and a short JOBT, which
+    none of them has.  The values here are made up."""
     text = "\n".join([
         "lab capillary ireso    3",
         "JOBT XR",
@@ -175,45 +216,20 @@ def test_irf_with_the_profile_row_after_its_comment(tmp_path):
     write_instrument(instrument, written)
     back = read_instrument(written)
     assert back.geometry == "debye-scherrer" and back.polarisation == pytest.approx(instrument.polarisation)
-    # A synchrotron file: one wavelength, no JOBT, CTHM 0 (fully polarised perpendicular to the plane).
-    synchrotron = tmp_path / "synchrotron.irf"
-    synchrotron.write_text("! beamline ireso 1\nWAVE 0.8 0.8 0.0\nCTHM 0.0\nASYM 0.0 0.0\n"
-                           "! U V W X Y Z\n 0.0 0.0 0.0012 0.05 0.0 0.0\n")
-    beamline = read_instrument(synchrotron)
-    assert beamline.wavelengths == (0.8,) and beamline.ratio == 0.0 and beamline.polarisation == 1.0
-    assert beamline.W == 0.0012 and beamline.X == 0.05
     bad = tmp_path / "bad.irf"
     bad.write_text("title\nWAVE 1.54 1.54 0\nGEOM PLATE\n 0.0 0.0 0.001 0.0 0.0\n")
     with pytest.raises(InstrumentFileError, match="line 3: GEOM PLATE"):
         read_instrument(bad)
 
 
-def test_irf_of_crysfml_examples_layout(tmp_path):
-    """CrysFML's examples (LGPL, so read by hand, not shipped: a 3T2 and a Studsvik neutron file, two lab Cu
-    files) write ``JOBT CW Neutrons``, the profile on a ``UVWXYZ`` line, and the title on a ``TITLE`` line.  The
-    values here are made up."""
-    neutron = tmp_path / "neutron.irf"
-    neutron.write_text("\n".join([
-        "TITLE Resolution Function of a two-axis diffractometer from Si3N4 (lambda=1.2 angstroms)",
-        "! To be used with IRESO=1 in FullProf.2k (version > 1.6)",
-        "JOBT CW Neutrons",
-        "!     Lambda1    Lambda2   Ratio(I2/I1)",
-        "WAVE  1.200000   1.200000      0.0",
-        "!    NPROF    Shape1    Shape2   Shape3",
-        "PROF    7        0.0       0.0      0.0",
-        "!  Cos(2thM)^2 for polarization = 0 for neutrons",
-        "CTHM  0.0",
-        "!     2theta-min   step   2theta-max",
-        "THRG     2.0       0.05      125.00",
-        "!          Uins     Vins      Wins      Xins      Yins      Zins",
-        "UVWXYZ  0.250000  -0.400000   0.200000   0.00000   0.01500     0.000",
-    ]) + "\n")
-    instrument = read_instrument(neutron)
-    assert instrument.radiation == "neutron" and instrument.wavelengths == (1.2,) and instrument.ratio == 0.0
-    assert (instrument.U, instrument.V, instrument.W, instrument.X, instrument.Y) == (0.25, -0.4, 0.2, 0.0, 0.015)
-    written = tmp_path / "again.irf"
-    write_instrument(instrument, written)
-    same(instrument, read_instrument(written))
+def test_neutron_irf_is_written_with_cthm_zero(tmp_path):
+    """FullProf's own neutron files say ``CTHM 0.0`` ("= 0 for neutrons"); powdex's neutron instruments carry ½
+    (polarisation means nothing for them), which is no reason to write a monochromator term."""
+    neutron = Instrument(wavelengths=(1.5,), radiation="neutron", U=0.2, V=-0.3, W=0.15)
+    path = tmp_path / "neutron.irf"
+    write_instrument(neutron, path)
+    assert [line.split() for line in path.read_text().splitlines() if line.startswith("CTHM")] == [["CTHM", "0.0"]]
+    same(neutron, read_instrument(path))
 
 
 @pytest.mark.parametrize("text, message", [

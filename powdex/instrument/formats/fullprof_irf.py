@@ -4,11 +4,11 @@ Keyword lines, ``!`` comments, the first line a title: ``JOBT`` (Xrays or
 Neutrons, possibly after ``CW``; ``TOF`` is refused), ``WAVE λ1 λ2 ratio``,
 ``ASYM S_L D_L``, ``GEOM`` (a word starting ``DEB`` is Debye–Scherrer, ``BRAG``
 Bragg–Brentano), ``CTHM`` (cos²2θ of the monochromator) and the profile
-``U V W X Y [Z]``: on a ``UVWXY`` or ``UVWXYZ`` line, or, as real files have it
-(CrysFML's laboratory examples, a lab Debye–Scherrer and a synchrotron file in
-public repositories, none under a licence that lets it ship here), on a line of
-bare numbers after the ``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are
-read past.
+``U V W X Y [Z]``: on a ``UVWXY`` or ``UVWXYZ`` line, or, as CrysFML's laboratory
+and synchrotron examples have it, on a line of bare numbers after the
+``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are read past.  ``CTHM`` means
+nothing for neutrons (FullProf's files give 0): a neutron file reads with the
+unpolarised ½ the GSAS readers give, and is written with ``CTHM 0.0``.
 FullProf's Thompson–Cox–Hastings units are powdex's (deg², deg; H_L = X tanθ
 + Y / cosθ) and its S_L, D_L are the Finger–Cox–Jephcoat S/L and H/L, so the
 values pass unchanged.
@@ -90,7 +90,7 @@ def read(text: str, source: str) -> Instrument:
     if len(found["UVWXY"][1]) > 5 and found["UVWXY"][1][5]:
         notes.append(f"FullProf Z = {found['UVWXY'][1][5]} (Gaussian 1/cos²θ term) not modelled")
     polarisation = 0.5
-    if "CTHM" in found and found["CTHM"][1]:
+    if job == "xray" and "CTHM" in found and found["CTHM"][1]:
         # FullProf's polarisation factor (1 + CTHM cos²2θ) / (1 + CTHM) is powdex's with the perpendicular
         # fraction 1 / (1 + CTHM) (see powdex.instrument.monochromator_polarisation).
         polarisation = 1.0 / (1.0 + found["CTHM"][1][0])
@@ -102,9 +102,13 @@ def read(text: str, source: str) -> Instrument:
 
 
 def write(instrument: Instrument) -> str:
-    if instrument.polarisation < 0.5:
+    if instrument.radiation == "neutron":
+        cthm = 0.0
+    elif instrument.polarisation < 0.5:
         raise InstrumentFileError(f"{instrument.source or 'instrument'}: perpendicular-polarised fraction "
                                   f"{instrument.polarisation} below ½ has no FullProf CTHM (cos²2θ of a monochromator)")
+    else:
+        cthm = 1.0 / instrument.polarisation - 1.0
     lam2 = instrument.wavelengths[1] if instrument.ratio > 0 else instrument.wavelengths[0]
     job = "Neutrons" if instrument.radiation == "neutron" else "Xrays"
     geometry = "DEBY" if instrument.geometry == "debye-scherrer" else "BRAG"
@@ -116,7 +120,7 @@ def write(instrument: Instrument) -> str:
         f"WAVE   {instrument.wavelengths[0]!r}   {lam2!r}   {instrument.ratio!r}",
         f"GEOM {geometry}",
         "!       Cos(2theta monochromator)^2",
-        f"CTHM   {1.0 / instrument.polarisation - 1.0!r}",
+        f"CTHM   {cthm!r}",
         "!       U  V  W (deg²)  X  Y (deg)  Z",
         f"UVWXY  {instrument.U!r}  {instrument.V!r}  {instrument.W!r}  {instrument.X!r}  {instrument.Y!r}  0.0",
         "!       S_L  D_L",
