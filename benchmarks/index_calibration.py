@@ -75,7 +75,10 @@ def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: 
            "time_limit": time_limit}
     cpu_start = time.process_time()
     try:
-        result = index(make_peaks(), config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
+        peaks = make_peaks()
+        # The list itself, for ``outcomes`` to polish the true cell on it.
+        row["two_theta"] = peaks.two_theta_at(CU_KA1).tolist()
+        result = index(peaks, config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
     except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
         return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
     except MemoryError:  # under a memory limit (ulimit -v) that keeps a runaway search from the machine's others
@@ -85,7 +88,8 @@ def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: 
     # CPU seconds and whether the time limit ended the search: a limit that cuts most searches off calibrates
     # the probability for a regime users with the default limit never see.
     return row | {"seconds": result.elapsed, "cpu_seconds": time.process_time() - cpu_start,
-                  "cut_off": any("time limit" in note for note in result.notes), "correct": correct,
+                  "cut_off": any("time limit" in note for note in result.notes), "notes": list(result.notes),
+                  "correct": correct,
                   "candidates": [c.to_dict() for c in result.candidates]}
 
 
@@ -154,22 +158,31 @@ def real_structure_peaks(structure: Structure, rng: np.random.Generator, name: s
 
 
 def real_case(name: str, structure: Structure, case: int, seed: int, time_limit: float) -> dict:
-    rng = np.random.default_rng([seed, case, 2027])
     return _record("real", name, structure.cell, structure.space_group.centring_type(),
-                   lambda: real_structure_peaks(structure, rng, name), case, time_limit)
+                   lambda: real_structure_peaks(structure, real_stream(seed, case), name), case, time_limit)
+
+
+def real_stream(seed: int, case: int) -> np.random.Generator:
+    """The random stream of real-structure list ``case`` of a ``collect`` run with ``--seed`` ``seed``."""
+    return np.random.default_rng([seed, case, 2027])
+
+
+def real_lists(cif: list[Path], variants: int, console: Console) -> list[tuple[str, Structure, int]]:
+    """(name, structure, case) of every real-structure peak list: ``variants`` per structure of the CIFs."""
+    from models_real_structures import structures
+
+    found, skipped = structures(cif)
+    console.print(f"{len(found)} structures read from CIFs (skipped: {dict(skipped) or 'none'})")
+    return [(f"{name}/{variant}", entry, i * variants + variant) for i, (name, entry) in enumerate(found)
+            for variant in range(variants)]
 
 
 def collect(args: argparse.Namespace, console: Console) -> None:
     done = load_rows(args.out)
     have = {r["name"] for r in done}
     if args.cif:
-        from models_real_structures import structures
-
-        found, skipped = structures(args.cif)
-        console.print(f"{len(found)} structures read from CIFs (skipped: {dict(skipped) or 'none'})")
-        jobs = [(f"{name}/{variant}", entry, i * args.variants + variant, args.seed, args.time_limit)
-                for i, (name, entry) in enumerate(found) for variant in range(args.variants)
-                if f"{name}/{variant}" not in have]
+        jobs = [(name, entry, case, args.seed, args.time_limit)
+                for name, entry, case in real_lists(args.cif, args.variants, console) if name not in have]
         run = real_case
     else:
         jobs = [(b.value, c, args.seed, args.time_limit, args.hard_faults) for c in range(args.cases)
@@ -179,6 +192,130 @@ def collect(args: argparse.Namespace, console: Console) -> None:
                   lambda row: f"{row['name']}: " + ("refused" if "error" in row else
                                                     f"{'right' if row['correct'][:1] == [True] else 'wrong'} first "
                                                     f"in {row['seconds']:.1f} s"))
+
+
+# -- outcomes ------------------------------------------------------------------
+TRUE_FIRST = "true cell first"
+UNDECIDABLE_SUBCELL = "a sub-cell of the true lattice that indexes every line the true cell indexes"
+FEW_LINES = "fewer lines than the true lattice system needs"
+OTHER_MISS = "other miss"
+OUTCOMES = (TRUE_FIRST, UNDECIDABLE_SUBCELL, FEW_LINES, OTHER_MISS)
+# The largest sub-cell index looked for (the volume ratio of the true cell to the one found): JVASP-85365's tI
+# cell comes out with a sixteenth of its volume.
+MAX_SUBCELL_INDEX = 32
+# Relative tolerance of the lattice comparisons: that of ``collect``'s right answer.
+LATTICE_RTOL = 3e-3
+
+
+def true_candidate(row: dict, two_theta: np.ndarray) -> Candidate | None:
+    """The true cell polished on the list, as the search polishes its cells (the zero shift refined, the same
+    matching windows): which lines it indexes. None where the polish fails."""
+    from powdex.crystal import conventional_cell
+    from powdex.indexing.search import IndexingSearch
+
+    peaks = PeakList.from_values(two_theta, units="2theta", wavelength=CU_KA1, source=f"<{row['name']}>")
+    search = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
+    return search.polished_cell(conventional_cell(Cell(*row["truth"]), row["centring"]))
+
+
+def subcell_index(found: Candidate, row: dict) -> int:
+    """n ≥ 2 when the true lattice is a sublattice of index n of ``found``'s (``found`` a sub-cell of the truth:
+    some integer basis change of determinant n takes its basis to one of the true lattice), else 0."""
+    from powdex.crystal import niggli_reduce, superlattice_index
+
+    truth = Cell(*row["truth"])
+    ratio = (niggli_reduce(truth, row["centring"]).cell.volume
+             / niggli_reduce(found.cell, found.bravais.centring).cell.volume)
+    n = int(round(ratio))
+    if not 2 <= n <= MAX_SUBCELL_INDEX:
+        return 0
+    related = superlattice_index(found.cell, truth, found.bravais.centring, row["centring"], max_index=n,
+                                 rtol=LATTICE_RTOL)
+    return related if related >= 2 else 0
+
+
+def lines_needed(row: dict) -> int:
+    """The fewest lines the search lets decide a cell of the true lattice system: its free parameters, the zero
+    shift, one more, and the check lines (``powdex.indexing.search.CHECK_LINES``)."""
+    from powdex.crystal import conventional_cell
+    from powdex.indexing.config import peaks_needed
+    from powdex.indexing.search import CHECK_LINES
+
+    system = conventional_cell(Cell(*row["truth"]), row["centring"]).bravais.lattice_system
+    return peaks_needed(system, zero_shift=True) + CHECK_LINES
+
+
+def outcome(row: dict, two_theta: np.ndarray) -> dict:
+    """How an indexed real-structure list came out (one of ``OUTCOMES``, in that order of precedence), and whether
+    its line positions can decide the true cell at all (``solvable``): not when the list has fewer lines than the
+    true system needs, nor when the best cell is a sub-cell of the true lattice (the truth's superstructure lines
+    under the generator's intensity cut) that indexes every line the true cell indexes. Only a miss is examined for
+    such a sub-cell: one that indexes the same lines predicts fewer unseen ones and outscores the true cell, so a
+    true cell first has none in its list."""
+    needed = lines_needed(row)
+    few = len(two_theta) < needed
+    found = Candidate.from_dict(row["candidates"][0])
+    n, left_by_truth = 0, None
+    if row["correct"][0]:
+        kind = TRUE_FIRST
+    else:
+        n = subcell_index(found, row)
+        truth = true_candidate(row, two_theta) if n else None
+        # Lines the true cell indexes and the sub-cell leaves (where the true cell's polish fails: every line).
+        left_by_truth = int(np.count_nonzero(~found.indexed & (truth.indexed if truth is not None else True)))
+        kind = UNDECIDABLE_SUBCELL if n and left_by_truth == 0 else FEW_LINES if few else OTHER_MISS
+    return {"name": row["name"], "outcome": kind, "solvable": not few and kind != UNDECIDABLE_SUBCELL,
+            "lines": len(two_theta), "lines_needed": needed, "found": found.bravais.value, "subcell_index": n,
+            "left": found.figures.n_unindexed, "left_that_truth_indexes": left_by_truth}
+
+
+def row_two_theta(rows: list[dict], cif: list[Path] | None, seed: int | None, variants: int,
+                  console: Console) -> dict[str, np.ndarray]:
+    """Each row's peak list: kept in the row by ``collect`` since it records them, else made again from the CIFs
+    with the run's ``--seed`` (the generator is deterministic)."""
+    lists = {r["name"]: np.array(r["two_theta"]) for r in rows if "two_theta" in r}
+    missing = {r["name"] for r in rows if r["name"] not in lists and "error" not in r}
+    if missing:
+        if not cif or seed is None:
+            raise SystemExit(f"{len(missing)} rows keep no peak list (e.g. {sorted(missing)[0]}): give the run's "
+                             "--cif and --seed to make them again")
+        for name, structure, case in real_lists(cif, variants, console):
+            if name in missing:
+                lists[name] = real_structure_peaks(structure, real_stream(seed, case), name).two_theta_at(CU_KA1)
+    return lists
+
+
+def outcomes(args: argparse.Namespace, console: Console) -> str:
+    """The outcome of every indexed real-structure list of ``args.out``, counted, and the first-rate on the
+    lists positions can decide next to the strict one (a markdown table and the misses, returned and printed)."""
+    rows = [r for r in read_rows(args.out) if r["kind"] == "real"]
+    lists = row_two_theta(rows, args.cif, args.seed, args.variants, console)
+    indexed = [r for r in rows if "error" not in r]
+    for r in indexed:
+        made, kept = lists[r["name"]], r["candidates"][0]["n_peaks"]
+        if len(made) != kept:
+            raise SystemExit(f"{r['name']}: the list made again has {len(made)} lines, the search saw {kept}: "
+                             "not the run's --cif, --seed or --variants")
+    results = [outcome(r, lists[r["name"]]) for r in indexed]
+    first = [o["outcome"] == TRUE_FIRST for o in results]
+    solvable = [o["solvable"] for o in results]
+    lines = [f"{args.out.name}: {len(rows)} real-structure lists, {len(rows) - len(indexed)} refused", "",
+             "| outcome | lists |", "|---|---|"]
+    lines += [f"| {kind} | {sum(o['outcome'] == kind for o in results)} |" for kind in OUTCOMES]
+    solved = sum(f and s for f, s in zip(first, solvable))
+    lines += ["", f"True cell first: {sum(first)}/{len(results)} ({sum(first) / len(results):.1%}) of the indexed "
+              f"lists; {solved}/{sum(solvable)} ({solved / sum(solvable):.1%}) of those positions can decide "
+              f"(solvable: not a sub-cell first that indexes every line the true cell indexes, and at least the lines "
+              f"the true system needs; {sum(f and not s for f, s in zip(first, solvable))} lists with the true cell "
+              "first have fewer).", "",
+              "| list | outcome | lines (needed) | best cell | sub-cell index | lines it leaves (of them the true cell "
+              "indexes) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {o['name'].split(':')[-1]} | {o['outcome']} | {o['lines']} ({o['lines_needed']}) | {o['found']} | "
+              f"{o['subcell_index'] or '–'} | {o['left']} ({'–' if o['left_that_truth_indexes'] is None else o['left_that_truth_indexes']}) |"
+              for o in results if o["outcome"] != TRUE_FIRST]
+    text = "\n".join(lines)
+    console.print(text)
+    return text
 
 
 # -- fit and report --------------------------------------------------------------
@@ -400,6 +537,13 @@ def main() -> None:
     collecting.add_argument("--variants", type=int, default=1, help="peak lists per real structure")
     collecting.add_argument("--time-limit", type=float, default=4.0, help="seconds per pattern")
     collecting.add_argument("--workers", type=int, default=2)
+    judging = sub.add_parser("outcomes", help="how each real-structure list came out, and the first-rate on the "
+                                              "lists positions can decide")
+    judging.add_argument("--out", type=Path, required=True, help="one collected file")
+    judging.add_argument("--cif", type=Path, nargs="*",
+                         help="for rows that keep no peak list: the CIFs, --seed and --variants of their run")
+    judging.add_argument("--seed", type=int)
+    judging.add_argument("--variants", type=int, default=1)
     fitting = sub.add_parser("fit", help="fit on one half, report on the other")
     fitting.add_argument("--regularisation", type=float,
                          help="inverse L2 strength; default: chosen by 5-fold cross-validation on the fitted half")
@@ -415,6 +559,9 @@ def main() -> None:
     console = Console(width=140)
     if args.step == "collect":
         collect(args, console)
+        return
+    if args.step == "outcomes":
+        outcomes(args, console)
         return
     rows = [row for path in args.out for row in read_rows(path)]
     refused = [row for row in rows if "error" in row]
