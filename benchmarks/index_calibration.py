@@ -196,10 +196,12 @@ def collect(args: argparse.Namespace, console: Console) -> None:
 
 # -- outcomes ------------------------------------------------------------------
 TRUE_FIRST = "true cell first"
-UNDECIDABLE_SUBCELL = "a sub-cell of the true lattice that indexes every line the true cell indexes"
+SUBCELL_ALL_LINES = "a sub-cell of the true lattice that indexes every line the true cell indexes"
+SUBCELL_BY_CHANCE = "a sub-cell that leaves only lines the true cell could index by chance"
 FEW_LINES = "fewer lines than the true lattice system needs"
 OTHER_MISS = "other miss"
-OUTCOMES = (TRUE_FIRST, UNDECIDABLE_SUBCELL, FEW_LINES, OTHER_MISS)
+OUTCOMES = (TRUE_FIRST, SUBCELL_ALL_LINES, SUBCELL_BY_CHANCE, FEW_LINES, OTHER_MISS)
+UNDECIDABLE = (SUBCELL_ALL_LINES, SUBCELL_BY_CHANCE)
 # The largest sub-cell index looked for (the volume ratio of the true cell to the one found): JVASP-85365's tI
 # cell comes out with a sixteenth of its volume.
 MAX_SUBCELL_INDEX = 32
@@ -207,31 +209,43 @@ MAX_SUBCELL_INDEX = 32
 LATTICE_RTOL = 3e-3
 
 
-def true_candidate(row: dict, two_theta: np.ndarray) -> Candidate | None:
-    """The true cell polished on the list, as the search polishes its cells (the zero shift refined, the same
-    matching windows): which lines it indexes. None where the polish fails."""
-    from powdex.crystal import conventional_cell
-    from powdex.indexing.search import IndexingSearch
-
-    peaks = PeakList.from_values(two_theta, units="2theta", wavelength=CU_KA1, source=f"<{row['name']}>")
-    search = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
-    return search.polished_cell(conventional_cell(Cell(*row["truth"]), row["centring"]))
-
-
-def subcell_index(found: Candidate, row: dict) -> int:
-    """n ≥ 2 when the true lattice is a sublattice of index n of ``found``'s (``found`` a sub-cell of the truth:
-    some integer basis change of determinant n takes its basis to one of the true lattice), else 0."""
-    from powdex.crystal import niggli_reduce, superlattice_index
+def true_supercell(found: Candidate, row: dict) -> tuple[int, Cell | None]:
+    """When the true lattice is a sublattice of index n ≥ 2 of ``found``'s (``found`` a sub-cell of the truth: an
+    integer basis change of determinant n takes its basis to one of the true lattice), n and the true lattice in
+    ``found``'s fitted metric (``powdex.crystal.superlattice_cell``); else (0, None)."""
+    from powdex.crystal import niggli_reduce, superlattice_cell
 
     truth = Cell(*row["truth"])
     ratio = (niggli_reduce(truth, row["centring"]).cell.volume
              / niggli_reduce(found.cell, found.bravais.centring).cell.volume)
     n = int(round(ratio))
-    if not 2 <= n <= MAX_SUBCELL_INDEX:
-        return 0
-    related = superlattice_index(found.cell, truth, found.bravais.centring, row["centring"], max_index=n,
-                                 rtol=LATTICE_RTOL)
-    return related if related >= 2 else 0
+    if not 2 <= n <= MAX_SUBCELL_INDEX or abs(ratio - n) > LATTICE_RTOL * 3 * n:
+        return 0, None
+    cell = superlattice_cell(found.cell, truth, found.bravais.centring, row["centring"], index=n, rtol=LATTICE_RTOL)
+    return (n, cell) if cell is not None else (0, None)
+
+
+def lines_left_by_chance(found: Candidate, supercell: Cell, two_theta: np.ndarray) -> tuple[int, float]:
+    """How many of the lines ``found`` leaves its super-cell ``supercell`` (the true lattice in ``found``'s metric
+    and zero shift) indexes, and the probability that impurity lines would fall on its own lines that often by
+    chance (``powdex.indexing.search.coincidence_probability``, with the search's matching window)."""
+    from powdex.crystal import niggli_reduce
+    from powdex.indexing.search import IndexingSearch, coincidence_probability
+    from powdex.peaks import two_theta_to_q2
+
+    peaks = PeakList.from_values(two_theta, units="2theta", wavelength=CU_KA1, source="<list>")
+    search = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
+    window = search.evaluator(found.bravais).match_window
+    q2_max = float(two_theta_to_q2(min(float(two_theta.max()) + 1.0, 179.0), CU_KA1))
+
+    def lines(cell: Cell) -> np.ndarray:  # every reflection of the lattice (its primitive cell: no absences)
+        return q2_to_two_theta(np.unique(np.round(cell.miller_indices_within(q2_max)[1], 10)), CU_KA1) + found.zero_shift
+
+    own, other = lines(niggli_reduce(found.cell, found.bravais.centring).cell), lines(supercell)
+    left = two_theta[~found.indexed]  # the order the search saw (the list's)
+    taken = int(np.count_nonzero(np.abs(left[:, None] - other[None, :]).min(axis=1, initial=np.inf) <= window))
+    return taken, coincidence_probability(len(left), taken, own, other, window, float(two_theta.min()),
+                                          float(two_theta.max()))
 
 
 def lines_needed(row: dict) -> int:
@@ -245,28 +259,62 @@ def lines_needed(row: dict) -> int:
     return peaks_needed(system, zero_shift=True) + CHECK_LINES
 
 
+def undecidable_subcell(cand: Candidate, row: dict, two_theta: np.ndarray) -> tuple[str | None, int, int | None,
+                                                                                     float | None]:
+    """Whether ``cand`` is a sub-cell of the true lattice that the list's positions cannot tell from it: one that
+    indexes every line the true cell indexes (``SUBCELL_ALL_LINES``), or leaves only lines the true cell indexes
+    no more often than impurity lines would fall on its lines by chance (probability at least
+    ``DECENTRED_CHANCE_SIGNIFICANCE``, the search's own test of a centred cell against its primitive cell:
+    ``SUBCELL_BY_CHANCE``); else None. With the sub-cell index, the lines left that the true cell indexes and
+    their chance probability (None where ``cand`` is no sub-cell of the truth)."""
+    from powdex.indexing.search import DECENTRED_CHANCE_SIGNIFICANCE
+
+    n, supercell = true_supercell(cand, row)
+    if supercell is None:
+        return None, 0, None, None
+    taken, chance = lines_left_by_chance(cand, supercell, two_theta)
+    kind = (SUBCELL_ALL_LINES if taken == 0 else SUBCELL_BY_CHANCE if chance >= DECENTRED_CHANCE_SIGNIFICANCE
+            else None)
+    return kind, n, taken, chance
+
+
 def outcome(row: dict, two_theta: np.ndarray) -> dict:
     """How an indexed real-structure list came out (one of ``OUTCOMES``, in that order of precedence), and whether
     its line positions can decide the true cell at all (``solvable``): not when the list has fewer lines than the
     true system needs, nor when the best cell is a sub-cell of the true lattice (the truth's superstructure lines
-    under the generator's intensity cut) that indexes every line the true cell indexes. Only a miss is examined for
-    such a sub-cell: one that indexes the same lines predicts fewer unseen ones and outscores the true cell, so a
-    true cell first has none in its list."""
+    under the generator's intensity cut) that positions cannot tell from it (``undecidable_subcell``) and that the
+    evidence puts first. A true cell first outranks its sub-cells, so its positions decided: a sub-cell of lower
+    symmetry can index every line too (4-G225's cF cell as an oC cell of half its volume), but predicts lines the
+    true cell does not, which the evidence counts against it."""
     needed = lines_needed(row)
     few = len(two_theta) < needed
     found = Candidate.from_dict(row["candidates"][0])
-    n, left_by_truth = 0, None
+    n, taken, chance = 0, None, None
     if row["correct"][0]:
         kind = TRUE_FIRST
     else:
-        n = subcell_index(found, row)
-        truth = true_candidate(row, two_theta) if n else None
-        # Lines the true cell indexes and the sub-cell leaves (where the true cell's polish fails: every line).
-        left_by_truth = int(np.count_nonzero(~found.indexed & (truth.indexed if truth is not None else True)))
-        kind = UNDECIDABLE_SUBCELL if n and left_by_truth == 0 else FEW_LINES if few else OTHER_MISS
-    return {"name": row["name"], "outcome": kind, "solvable": not few and kind != UNDECIDABLE_SUBCELL,
+        subcell, n, taken, chance = undecidable_subcell(found, row, two_theta)
+        kind = subcell or (FEW_LINES if few else OTHER_MISS)
+    return {"name": row["name"], "outcome": kind, "solvable": not few and kind not in UNDECIDABLE,
             "lines": len(two_theta), "lines_needed": needed, "found": found.bravais.value, "subcell_index": n,
-            "left": found.figures.n_unindexed, "left_that_truth_indexes": left_by_truth}
+            "left": found.figures.n_unindexed, "taken": taken, "chance": chance}
+
+
+def with_undecidable_subcells_right(rows: list[dict]) -> list[dict]:
+    """``rows`` with each real-structure candidate that positions cannot tell from the true cell
+    (``undecidable_subcell``) counted right: the probability is then that of the set of cells the list cannot
+    tell apart. Only rows that keep their peak list (``collect`` records it) can be judged."""
+    out = []
+    for row in rows:
+        if row["kind"] != "real" or "error" in row:
+            out.append(row)
+            continue
+        if "two_theta" not in row:
+            raise SystemExit(f"{row['name']}: no peak list kept in the row (collected before rows kept them)")
+        two_theta = np.array(row["two_theta"])
+        out.append(row | {"correct": [right or undecidable_subcell(Candidate.from_dict(c), row, two_theta)[0]
+                                      is not None for right, c in zip(row["correct"], row["candidates"])]})
+    return out
 
 
 def row_two_theta(rows: list[dict], cif: list[Path] | None, seed: int | None, variants: int,
@@ -297,25 +345,36 @@ def outcomes(args: argparse.Namespace, console: Console) -> str:
             raise SystemExit(f"{r['name']}: the list made again has {len(made)} lines, the search saw {kept}: "
                              "not the run's --cif, --seed or --variants")
     results = [outcome(r, lists[r["name"]]) for r in indexed]
-    first = [o["outcome"] == TRUE_FIRST for o in results]
-    solvable = [o["solvable"] for o in results]
-    lines = [f"{args.out.name}: {len(rows)} real-structure lists, {len(rows) - len(indexed)} refused", "",
-             "| outcome | lists |", "|---|---|"]
-    lines += [f"| {kind} | {sum(o['outcome'] == kind for o in results)} |" for kind in OUTCOMES]
-    solved = sum(f and s for f, s in zip(first, solvable))
-    lines += ["", f"True cell first: {sum(first)}/{len(results)} ({sum(first) / len(results):.1%}) of the indexed "
-              f"lists; {solved}/{sum(solvable)} ({solved / sum(solvable):.1%}) of those positions can decide "
-              f"(solvable: not a sub-cell first that indexes every line the true cell indexes, and at least the lines "
-              f"the true system needs; {sum(f and not s for f, s in zip(first, solvable))} lists with the true cell "
-              "first have fewer).", "",
-              "| list | outcome | lines (needed) | best cell | sub-cell index | lines it leaves (of them the true cell "
-              "indexes) |", "|---|---|---|---|---|---|"]
-    lines += [f"| {o['name'].split(':')[-1]} | {o['outcome']} | {o['lines']} ({o['lines_needed']}) | {o['found']} | "
-              f"{o['subcell_index'] or '–'} | {o['left']} ({'–' if o['left_that_truth_indexes'] is None else o['left_that_truth_indexes']}) |"
-              for o in results if o["outcome"] != TRUE_FIRST]
-    text = "\n".join(lines)
+    text = outcome_table(results, f"{args.out.name}: {len(rows)} real-structure lists, {len(rows) - len(indexed)} "
+                                  "refused")
     console.print(text)
     return text
+
+
+def outcome_table(results: list[dict], title: str) -> str:
+    """The outcomes counted, the strict and the solvable first-rates, and each miss (markdown)."""
+    first = [o["outcome"] == TRUE_FIRST for o in results]
+    solvable = [o["solvable"] for o in results]
+    # Solvable with only the sub-cells that index every line set aside (the stricter definition).
+    strict_solvable = [o["lines"] >= o["lines_needed"] and o["outcome"] != SUBCELL_ALL_LINES for o in results]
+
+    def rate(selected: list[bool]) -> str:
+        hits = sum(f and s for f, s in zip(first, selected))
+        return f"{hits}/{sum(selected)} ({hits / max(sum(selected), 1):.1%})"
+
+    lines = [title, "", "| outcome | lists |", "|---|---|"]
+    lines += [f"| {kind} | {sum(o['outcome'] == kind for o in results)} |" for kind in OUTCOMES]
+    lines += ["", f"True cell first: {rate([True] * len(results))} of the indexed lists (strict); {rate(solvable)} of "
+              f"those positions can decide (solvable); {rate(strict_solvable)} setting aside only the sub-cells that "
+              f"index every line. {sum(f and o['lines'] < o['lines_needed'] for f, o in zip(first, results))} lists "
+              "with fewer lines than needed have the true cell first.", "",
+              "| list | outcome | lines (needed) | best cell | sub-cell index | lines it leaves | of them the true "
+              "cell indexes | chance |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {o['name'].split(':')[1].rsplit('/', 1)[-1]} | {o['outcome']} | {o['lines']} ({o['lines_needed']}) | "
+              f"{o['found']} | {o['subcell_index'] or '–'} | {o['left']} | {'–' if o['taken'] is None else o['taken']} | "
+              f"{'–' if o['chance'] is None else format(o['chance'], '.2g')} |"
+              for o in results if o["outcome"] != TRUE_FIRST]
+    return "\n".join(lines)
 
 
 # -- fit and report --------------------------------------------------------------
@@ -550,6 +609,9 @@ def main() -> None:
     fitting.add_argument("--plot", type=Path, help="reliability diagram (PNG)")
     fitting.add_argument("--markdown", type=Path, help="write the report's tables here")
     fitting.add_argument("--write-model", action="store_true", help=f"write the coefficients to {COEFFICIENTS}")
+    fitting.add_argument("--undecidable-subcells-right", action="store_true",
+                         help="count a real-structure candidate right also when it is a sub-cell of the true lattice "
+                              "that the list's positions cannot tell from it (the probability of the set)")
     for p in (collecting, fitting):
         p.add_argument("--seed", type=int, default=0)
     collecting.add_argument("--out", type=Path, default=Path("index_calibration.jsonl"))
@@ -564,6 +626,8 @@ def main() -> None:
         outcomes(args, console)
         return
     rows = [row for path in args.out for row in read_rows(path)]
+    if args.undecidable_subcells_right:
+        rows = with_undecidable_subcells_right(rows)
     refused = [row for row in rows if "error" in row]
     if refused:
         console.print(f"left out: {len(refused)} peak lists the indexer refused (too few lines), e.g. "

@@ -12,7 +12,8 @@ pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 
 Lattice systems are searched from the highest symmetry down. After each, the
 best candidates are checked for sub-cells, when centred and leaving lines for the primitive cell on
-their axes (``decentred``; a pseudo-centred structure's true cell, listed second by ``decentred_second``), and,
+their axes (``decentred``; a pseudo-centred structure's true cell, listed second by ``decentred_second``, or
+first by ``decentred_first`` when the lines only it indexes cannot be impurity lines on them by chance), and,
 when they leave two lines or more, for a
 slightly distorted lattice of lower symmetry (``competing_distortions``), and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
@@ -399,23 +400,15 @@ class IndexingSearch:
         return [listed, ranked[0], *ranked[2:]]
 
     def forbidden_lines_by_chance(self, centred: Candidate, primitive: Candidate) -> float:
-        """The probability that the lines ``centred`` leaves would fall, as many of them as ``primitive`` indexes,
-        within the matching tolerance of ``primitive``'s lines by chance: a binomial tail, each left line (an
-        impurity line, anywhere off ``centred``'s lines in the observed range) landing there with probability the
-        share of that range within the tolerance of a line only ``primitive`` has (reflections the centring forbids)."""
+        """``coincidence_probability`` of the lines ``centred`` leaves and ``primitive`` indexes, on the lines only
+        ``primitive`` has: the reflections the centring forbids."""
         left = ~centred.indexed
-        n_left, n_taken = int(left.sum()), int(np.count_nonzero(primitive.indexed & left))
-        lo, hi = float(self.obs.two_theta[0]), float(self.obs.two_theta[-1])
         # Peaks are weighted to a median of 1 (``Observations.weight``): the unit-weight window is the typical one.
         evaluator = self.evaluator(primitive.bravais, self._max_index_for(primitive.cell))
-        window = evaluator.match_window
         own = self.evaluator(centred.bravais, self._max_index_for(centred.cell)).line_two_theta(centred)
-        both = np.concatenate([own, evaluator.line_two_theta(primitive)])
-        centred_share = _covered_length(own, window, lo, hi)
-        p = (_covered_length(both, window, lo, hi) - centred_share) / max(hi - lo - centred_share, 1e-12)
-        if n_taken == 0 or p >= 1:
-            return 1.0
-        return binomial_tail(n_left, n_taken, max(p, 1e-12))
+        return coincidence_probability(int(left.sum()), int(np.count_nonzero(primitive.indexed & left)), own,
+                                       evaluator.line_two_theta(primitive), evaluator.match_window,
+                                       float(self.obs.two_theta[0]), float(self.obs.two_theta[-1]))
 
     def _check_subcells(self, derived_from: set[int]) -> None:
         """Sub-cells of the best few candidates not checked yet (their ids in ``derived_from``), until the best few
@@ -781,6 +774,24 @@ def binomial_tail(n: int, k: int, p: float) -> float:
     terms = (math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q
              for j in range(max(k, 0), n + 1))
     return min(1.0, sum(math.exp(t) for t in terms))
+
+
+def coincidence_probability(n_left: int, n_taken: int, own_lines: np.ndarray, other_lines: np.ndarray,
+                            window: float, lo: float, hi: float) -> float:
+    """The probability that ``n_taken`` or more of the ``n_left`` lines a cell leaves would fall by chance within
+    ``window`` (° 2θ) of a line another cell has and it has not: a binomial tail, each left line (an impurity line,
+    anywhere in [``lo``, ``hi``] off the cell's lines at ``own_lines``) landing there with probability the share of
+    that range within ``window`` of ``other_lines`` and not of ``own_lines``. 1 when none is taken.
+
+    The other cell is one whose lattice holds the cell's lattice (its primitive cell when the cell is centred; a
+    super-cell), so its lines include the cell's: a small probability says the lines it takes are its own, not
+    impurity lines it indexes by chance."""
+    own_share = _covered_length(own_lines, window, lo, hi)
+    p = (_covered_length(np.concatenate([own_lines, other_lines]), window, lo, hi) - own_share) / max(
+        hi - lo - own_share, 1e-12)
+    if n_taken == 0 or p >= 1:
+        return 1.0
+    return binomial_tail(n_left, n_taken, max(p, 1e-12))
 
 
 def _covered_length(centres: np.ndarray, half_width: float, lo: float, hi: float) -> float:
