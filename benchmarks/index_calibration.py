@@ -213,16 +213,13 @@ def true_supercell(found: Candidate, row: dict) -> tuple[int, Cell | None]:
     """When the true lattice is a sublattice of index n ≥ 2 of ``found``'s (``found`` a sub-cell of the truth: an
     integer basis change of determinant n takes its basis to one of the true lattice), n and the true lattice in
     ``found``'s fitted metric (``powdex.crystal.superlattice_cell``); else (0, None)."""
-    from powdex.crystal import niggli_reduce, superlattice_cell
+    from powdex.crystal import superlattice_cell, superlattice_index
 
-    truth = Cell(*row["truth"])
-    ratio = (niggli_reduce(truth, row["centring"]).cell.volume
-             / niggli_reduce(found.cell, found.bravais.centring).cell.volume)
-    n = int(round(ratio))
-    if not 2 <= n <= MAX_SUBCELL_INDEX or abs(ratio - n) > LATTICE_RTOL * 3 * n:
+    truth, centring = Cell(*row["truth"]), found.bravais.centring
+    n = superlattice_index(found.cell, truth, centring, row["centring"], max_index=MAX_SUBCELL_INDEX, rtol=LATTICE_RTOL)
+    if n < 2:
         return 0, None
-    cell = superlattice_cell(found.cell, truth, found.bravais.centring, row["centring"], index=n, rtol=LATTICE_RTOL)
-    return (n, cell) if cell is not None else (0, None)
+    return n, superlattice_cell(found.cell, truth, centring, row["centring"], index=n, rtol=LATTICE_RTOL)
 
 
 def lines_left_by_chance(found: Candidate, supercell: Cell, two_theta: np.ndarray) -> tuple[int, float]:
