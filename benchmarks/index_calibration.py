@@ -16,10 +16,16 @@ Three steps, each resumable:
      line in each (kind ``synthetic-hard``): the benchmark faults leave few searches wrong or undecided, and a
      calibration needs such searches to learn, and to show, the probabilities between the extremes.
    Each row keeps the wall and CPU seconds and whether the time limit ended the search (``cut_off``).
-2. ``fit``: the conditional logit of ``powdex.indexing.confidence`` (which equivalent set holds the true
+2. ``outcomes``: how each real-structure list came out: the true cell first; a sub-cell of the true lattice
+   (exact lattice arithmetic, ``powdex.crystal.superlattice_cell``) that indexes every line the true cell indexes,
+   or leaves only lines it could index by chance; fewer lines than the true system needs; another miss; and the
+   first-rate on the lists positions can decide next to the strict one.
+3. ``fit``: the conditional logit of ``powdex.indexing.confidence`` (which equivalent set holds the true
    cell, or none) by maximum likelihood on the candidates' ranking evidence, on the patterns of the training split (half of each kind, chosen by
-   ``--seed``); ``--write-model`` writes the coefficients to ``powdex/indexing/confidence.json``.
-3. The report on the held-out half, separately for each kind of list: for the best candidate, each
+   ``--seed``); ``--write-model`` writes the coefficients to ``powdex/indexing/confidence.json``. With
+   ``--undecidable-subcells-right`` a real-structure candidate counts right also when it is a sub-cell that
+   positions cannot tell from the true cell (the probability of that set).
+4. The report on the held-out half, separately for each kind of list: for the best candidate, each
    probability decile's mean predicted probability against the observed frequency, the Brier score, the
    log-likelihood, and a reliability diagram (``--plot``), for the new fit and for the coefficients in
    ``confidence.json`` it would replace, on the same held-out lists.
@@ -27,6 +33,7 @@ Three steps, each resumable:
     python3 benchmarks/index_calibration.py collect --cases 14 --seed 1 --time-limit 30 --workers 1 --out syn.jsonl
     python3 benchmarks/index_calibration.py collect --hard-faults --cases 8 --seed 3 --time-limit 30 --out hard.jsonl
     python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --seed 1 --time-limit 30 --out real.jsonl
+    python3 benchmarks/index_calibration.py outcomes --out real.jsonl
     python3 benchmarks/index_calibration.py fit --out syn.jsonl hard.jsonl real.jsonl --plot calib.png --write-model
 
 The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
