@@ -113,10 +113,11 @@ DISTORTION_SCORE_PER_PEAK = -1.0
 LINES_UNSEEN_SIGNIFICANCE = 0.05
 # A centred leader's left lines that its primitive cell indexes put the primitive cell first (``decentred_first``)
 # when impurity lines would fall that close to the reflections the centring forbids with at most this probability:
-# so a centred structure with impurity lines loses its place to the primitive cell in at most 1 % of patterns. Stricter
-# than ``LINES_UNSEEN_SIGNIFICANCE``, which only delays a stop: this changes the answer. Rutile's I-centred sub-cell
-# leaves 111 and 210, on 22 forbidden reflections over 96° of 2θ: 0.002; the pseudo-centred gold(I) complex's 20 picks
-# (tests/patterns) leave two on 69 forbidden reflections over 27°: 0.04, which positions cannot tell from chance.
+# a centred structure whose list holds impurity lines then loses its place to the primitive cell in at most 1 % of such
+# lists. Stricter than ``LINES_UNSEEN_SIGNIFICANCE``, which only delays a stop: this changes the answer. Rutile's
+# I-centred sub-cell leaves 111 and 210, on 22 forbidden reflections over 96° of 2θ: 0.002; the pseudo-centred gold(I)
+# complex's 20 picks (tests/patterns) leave two on 30 forbidden lines over 27°: 0.04, which positions cannot tell from
+# chance.
 DECENTRED_CHANCE_SIGNIFICANCE = 0.01
 
 
