@@ -16,10 +16,16 @@ Three steps, each resumable:
      line in each (kind ``synthetic-hard``): the benchmark faults leave few searches wrong or undecided, and a
      calibration needs such searches to learn, and to show, the probabilities between the extremes.
    Each row keeps the wall and CPU seconds and whether the time limit ended the search (``cut_off``).
-2. ``fit``: the conditional logit of ``powdex.indexing.confidence`` (which equivalent set holds the true
+2. ``outcomes``: how each real-structure list came out: the true cell first; a sub-cell of the true lattice
+   (exact lattice arithmetic, ``powdex.crystal.superlattice_cell``) that indexes every line the true cell indexes,
+   or leaves only lines it could index by chance; fewer lines than the true system needs; another miss; and the
+   first-rate on the lists positions can decide next to the strict one.
+3. ``fit``: the conditional logit of ``powdex.indexing.confidence`` (which equivalent set holds the true
    cell, or none) by maximum likelihood on the candidates' ranking evidence, on the patterns of the training split (half of each kind, chosen by
-   ``--seed``); ``--write-model`` writes the coefficients to ``powdex/indexing/confidence.json``.
-3. The report on the held-out half, separately for each kind of list: for the best candidate, each
+   ``--seed``); ``--write-model`` writes the coefficients to ``powdex/indexing/confidence.json``. With
+   ``--undecidable-subcells-right`` a real-structure candidate counts right also when it is a sub-cell that
+   positions cannot tell from the true cell (the probability of that set).
+4. The report on the held-out half, separately for each kind of list: for the best candidate, each
    probability decile's mean predicted probability against the observed frequency, the Brier score, the
    log-likelihood, and a reliability diagram (``--plot``), for the new fit and for the coefficients in
    ``confidence.json`` it would replace, on the same held-out lists.
@@ -27,6 +33,7 @@ Three steps, each resumable:
     python3 benchmarks/index_calibration.py collect --cases 14 --seed 1 --time-limit 30 --workers 1 --out syn.jsonl
     python3 benchmarks/index_calibration.py collect --hard-faults --cases 8 --seed 3 --time-limit 30 --out hard.jsonl
     python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --seed 1 --time-limit 30 --out real.jsonl
+    python3 benchmarks/index_calibration.py outcomes --out real.jsonl
     python3 benchmarks/index_calibration.py fit --out syn.jsonl hard.jsonl real.jsonl --plot calib.png --write-model
 
 The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
@@ -75,7 +82,10 @@ def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: 
            "time_limit": time_limit}
     cpu_start = time.process_time()
     try:
-        result = index(make_peaks(), config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
+        peaks = make_peaks()
+        # The list itself, for ``outcomes`` to polish the true cell on it.
+        row["two_theta"] = peaks.two_theta_at(CU_KA1).tolist()
+        result = index(peaks, config=IndexingConfig(seed=seed, zero_shift=True, time_limit=time_limit))
     except PowdexError as error:  # too few lines to index (a small cubic cell at Cu Kα1): no candidate to rate
         return row | {"error": str(error), "seconds": 0.0, "correct": [], "candidates": []}
     except MemoryError:  # under a memory limit (ulimit -v) that keeps a runaway search from the machine's others
@@ -85,7 +95,8 @@ def _record(kind: str, name: str, truth: Cell, centring: str, make_peaks, seed: 
     # CPU seconds and whether the time limit ended the search: a limit that cuts most searches off calibrates
     # the probability for a regime users with the default limit never see.
     return row | {"seconds": result.elapsed, "cpu_seconds": time.process_time() - cpu_start,
-                  "cut_off": any("time limit" in note for note in result.notes), "correct": correct,
+                  "cut_off": any("time limit" in note for note in result.notes), "notes": list(result.notes),
+                  "correct": correct,
                   "candidates": [c.to_dict() for c in result.candidates]}
 
 
@@ -154,22 +165,31 @@ def real_structure_peaks(structure: Structure, rng: np.random.Generator, name: s
 
 
 def real_case(name: str, structure: Structure, case: int, seed: int, time_limit: float) -> dict:
-    rng = np.random.default_rng([seed, case, 2027])
     return _record("real", name, structure.cell, structure.space_group.centring_type(),
-                   lambda: real_structure_peaks(structure, rng, name), case, time_limit)
+                   lambda: real_structure_peaks(structure, real_stream(seed, case), name), case, time_limit)
+
+
+def real_stream(seed: int, case: int) -> np.random.Generator:
+    """The random stream of real-structure list ``case`` of a ``collect`` run with ``--seed`` ``seed``."""
+    return np.random.default_rng([seed, case, 2027])
+
+
+def real_lists(cif: list[Path], variants: int, console: Console) -> list[tuple[str, Structure, int]]:
+    """(name, structure, case) of every real-structure peak list: ``variants`` per structure of the CIFs."""
+    from models_real_structures import structures
+
+    found, skipped = structures(cif)
+    console.print(f"{len(found)} structures read from CIFs (skipped: {dict(skipped) or 'none'})")
+    return [(f"{name}/{variant}", entry, i * variants + variant) for i, (name, entry) in enumerate(found)
+            for variant in range(variants)]
 
 
 def collect(args: argparse.Namespace, console: Console) -> None:
     done = load_rows(args.out)
     have = {r["name"] for r in done}
     if args.cif:
-        from models_real_structures import structures
-
-        found, skipped = structures(args.cif)
-        console.print(f"{len(found)} structures read from CIFs (skipped: {dict(skipped) or 'none'})")
-        jobs = [(f"{name}/{variant}", entry, i * args.variants + variant, args.seed, args.time_limit)
-                for i, (name, entry) in enumerate(found) for variant in range(args.variants)
-                if f"{name}/{variant}" not in have]
+        jobs = [(name, entry, case, args.seed, args.time_limit)
+                for name, entry, case in real_lists(args.cif, args.variants, console) if name not in have]
         run = real_case
     else:
         jobs = [(b.value, c, args.seed, args.time_limit, args.hard_faults) for c in range(args.cases)
@@ -179,6 +199,186 @@ def collect(args: argparse.Namespace, console: Console) -> None:
                   lambda row: f"{row['name']}: " + ("refused" if "error" in row else
                                                     f"{'right' if row['correct'][:1] == [True] else 'wrong'} first "
                                                     f"in {row['seconds']:.1f} s"))
+
+
+# -- outcomes ------------------------------------------------------------------
+TRUE_FIRST = "true cell first"
+SUBCELL_ALL_LINES = "a sub-cell of the true lattice that indexes every line the true cell indexes"
+SUBCELL_BY_CHANCE = "a sub-cell that leaves only lines the true cell could index by chance"
+FEW_LINES = "fewer lines than the true lattice system needs"
+OTHER_MISS = "other miss"
+OUTCOMES = (TRUE_FIRST, SUBCELL_ALL_LINES, SUBCELL_BY_CHANCE, FEW_LINES, OTHER_MISS)
+UNDECIDABLE = (SUBCELL_ALL_LINES, SUBCELL_BY_CHANCE)
+# The largest sub-cell index looked for (the volume ratio of the true cell to the one found): JVASP-85365's tI
+# cell comes out with a sixteenth of its volume.
+MAX_SUBCELL_INDEX = 32
+# Relative tolerance of the lattice comparisons: that of ``collect``'s right answer.
+LATTICE_RTOL = 3e-3
+
+
+def true_supercell(found: Candidate, row: dict) -> tuple[int, Cell | None]:
+    """When the true lattice is a sublattice of index n ≥ 2 of ``found``'s (``found`` a sub-cell of the truth: an
+    integer basis change of determinant n takes its basis to one of the true lattice), n and the true lattice in
+    ``found``'s fitted metric (``powdex.crystal.superlattice_cell``); else (0, None)."""
+    from powdex.crystal import superlattice_cell, superlattice_index
+
+    truth, centring = Cell(*row["truth"]), found.bravais.centring
+    n = superlattice_index(found.cell, truth, centring, row["centring"], max_index=MAX_SUBCELL_INDEX, rtol=LATTICE_RTOL)
+    if n < 2:
+        return 0, None
+    return n, superlattice_cell(found.cell, truth, centring, row["centring"], index=n, rtol=LATTICE_RTOL)
+
+
+def lines_left_by_chance(found: Candidate, supercell: Cell, two_theta: np.ndarray) -> tuple[int, float]:
+    """How many of the lines ``found`` leaves its super-cell ``supercell`` (the true lattice in ``found``'s metric
+    and zero shift) indexes, and the probability that impurity lines would fall on its own lines that often by
+    chance (``powdex.indexing.search.coincidence_probability``, with the search's matching window)."""
+    from powdex.crystal import niggli_reduce
+    from powdex.indexing.search import IndexingSearch, coincidence_probability
+    from powdex.peaks import two_theta_to_q2
+
+    peaks = PeakList.from_values(two_theta, units="2theta", wavelength=CU_KA1, source="<list>")
+    search = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
+    window = search.evaluator(found.bravais).match_window
+    q2_max = float(two_theta_to_q2(min(float(two_theta.max()) + 1.0, 179.0), CU_KA1))
+
+    def lines(cell: Cell) -> np.ndarray:  # every reflection of the lattice (its primitive cell: no absences)
+        return q2_to_two_theta(np.unique(np.round(cell.miller_indices_within(q2_max)[1], 10)), CU_KA1) + found.zero_shift
+
+    own, other = lines(niggli_reduce(found.cell, found.bravais.centring).cell), lines(supercell)
+    left = two_theta[~found.indexed]  # the order the search saw (the list's)
+    taken = int(np.count_nonzero(np.abs(left[:, None] - other[None, :]).min(axis=1, initial=np.inf) <= window))
+    return taken, coincidence_probability(len(left), taken, own, other, window, float(two_theta.min()),
+                                          float(two_theta.max()))
+
+
+def lines_needed(row: dict) -> int:
+    """The fewest lines the search lets decide a cell of the true lattice system: its free parameters, the zero
+    shift, one more, and the check lines (``powdex.indexing.search.CHECK_LINES``)."""
+    from powdex.crystal import conventional_cell
+    from powdex.indexing.config import peaks_needed
+    from powdex.indexing.search import CHECK_LINES
+
+    system = conventional_cell(Cell(*row["truth"]), row["centring"]).bravais.lattice_system
+    return peaks_needed(system, zero_shift=True) + CHECK_LINES
+
+
+def undecidable_subcell(cand: Candidate, row: dict, two_theta: np.ndarray) -> tuple[str | None, int, int | None,
+                                                                                     float | None]:
+    """Whether ``cand`` is a sub-cell of the true lattice that the list's positions cannot tell from it: one that
+    indexes every line the true cell indexes (``SUBCELL_ALL_LINES``), or leaves only lines the true cell indexes
+    no more often than impurity lines would fall on its lines by chance (probability at least
+    ``DECENTRED_CHANCE_SIGNIFICANCE``, the search's own test of a centred cell against its primitive cell:
+    ``SUBCELL_BY_CHANCE``); else None. With the sub-cell index, the lines left that the true cell indexes and
+    their chance probability (None where ``cand`` is no sub-cell of the truth)."""
+    from powdex.indexing.search import DECENTRED_CHANCE_SIGNIFICANCE
+
+    n, supercell = true_supercell(cand, row)
+    if supercell is None:
+        return None, 0, None, None
+    taken, chance = lines_left_by_chance(cand, supercell, two_theta)
+    kind = (SUBCELL_ALL_LINES if taken == 0 else SUBCELL_BY_CHANCE if chance >= DECENTRED_CHANCE_SIGNIFICANCE
+            else None)
+    return kind, n, taken, chance
+
+
+def outcome(row: dict, two_theta: np.ndarray) -> dict:
+    """How an indexed real-structure list came out (one of ``OUTCOMES``, in that order of precedence), and whether
+    its line positions can decide the true cell at all (``solvable``): not when the list has fewer lines than the
+    true system needs, nor when the best cell is a sub-cell of the true lattice (the truth's superstructure lines
+    under the generator's intensity cut) that positions cannot tell from it (``undecidable_subcell``) and that the
+    evidence puts first. A true cell first outranks its sub-cells, so its positions decided: a sub-cell of lower
+    symmetry can index every line too (4-G225's cF cell as an oC cell of half its volume), but predicts lines the
+    true cell does not, which the evidence counts against it."""
+    needed = lines_needed(row)
+    few = len(two_theta) < needed
+    found = Candidate.from_dict(row["candidates"][0])
+    n, taken, chance = 0, None, None
+    if row["correct"][0]:
+        kind = TRUE_FIRST
+    else:
+        subcell, n, taken, chance = undecidable_subcell(found, row, two_theta)
+        kind = subcell or (FEW_LINES if few else OTHER_MISS)
+    return {"name": row["name"], "outcome": kind, "solvable": not few and kind not in UNDECIDABLE,
+            "lines": len(two_theta), "lines_needed": needed, "found": found.bravais.value, "subcell_index": n,
+            "left": found.figures.n_unindexed, "taken": taken, "chance": chance}
+
+
+def with_undecidable_subcells_right(rows: list[dict]) -> list[dict]:
+    """``rows`` with each real-structure candidate that positions cannot tell from the true cell
+    (``undecidable_subcell``) counted right: the probability is then that of the set of cells the list cannot
+    tell apart. Only rows that keep their peak list (``collect`` records it) can be judged."""
+    out = []
+    for row in rows:
+        if row["kind"] != "real" or "error" in row:
+            out.append(row)
+            continue
+        if "two_theta" not in row:
+            raise SystemExit(f"{row['name']}: no peak list kept in the row (collected before rows kept them)")
+        two_theta = np.array(row["two_theta"])
+        out.append(row | {"correct": [right or undecidable_subcell(Candidate.from_dict(c), row, two_theta)[0]
+                                      is not None for right, c in zip(row["correct"], row["candidates"])]})
+    return out
+
+
+def row_two_theta(rows: list[dict], cif: list[Path] | None, seed: int | None, variants: int,
+                  console: Console) -> dict[str, np.ndarray]:
+    """Each row's peak list: kept in the row by ``collect`` since it records them, else made again from the CIFs
+    with the run's ``--seed`` (the generator is deterministic)."""
+    lists = {r["name"]: np.array(r["two_theta"]) for r in rows if "two_theta" in r}
+    missing = {r["name"] for r in rows if r["name"] not in lists and "error" not in r}
+    if missing:
+        if not cif or seed is None:
+            raise SystemExit(f"{len(missing)} rows keep no peak list (e.g. {sorted(missing)[0]}): give the run's "
+                             "--cif and --seed to make them again")
+        for name, structure, case in real_lists(cif, variants, console):
+            if name in missing:
+                lists[name] = real_structure_peaks(structure, real_stream(seed, case), name).two_theta_at(CU_KA1)
+    return lists
+
+
+def outcomes(args: argparse.Namespace, console: Console) -> str:
+    """The outcome of every indexed real-structure list of ``args.out``, counted, and the first-rate on the
+    lists positions can decide next to the strict one (a markdown table and the misses, returned and printed)."""
+    rows = [r for r in read_rows(args.out) if r["kind"] == "real"]
+    lists = row_two_theta(rows, args.cif, args.seed, args.variants, console)
+    indexed = [r for r in rows if "error" not in r]
+    for r in indexed:
+        made, kept = lists[r["name"]], r["candidates"][0]["n_peaks"]
+        if len(made) != kept:
+            raise SystemExit(f"{r['name']}: the list made again has {len(made)} lines, the search saw {kept}: "
+                             "not the run's --cif, --seed or --variants")
+    results = [outcome(r, lists[r["name"]]) for r in indexed]
+    text = outcome_table(results, f"{args.out.name}: {len(rows)} real-structure lists, {len(rows) - len(indexed)} "
+                                  "refused")
+    console.print(text)
+    return text
+
+
+def outcome_table(results: list[dict], title: str) -> str:
+    """The outcomes counted, the strict and the solvable first-rates, and each miss (markdown)."""
+    first = [o["outcome"] == TRUE_FIRST for o in results]
+    solvable = [o["solvable"] for o in results]
+    # Solvable with only the sub-cells that index every line set aside (the stricter definition).
+    strict_solvable = [o["lines"] >= o["lines_needed"] and o["outcome"] != SUBCELL_ALL_LINES for o in results]
+
+    def rate(selected: list[bool]) -> str:
+        hits = sum(f and s for f, s in zip(first, selected))
+        return f"{hits}/{sum(selected)} ({hits / max(sum(selected), 1):.1%})"
+
+    lines = [title, "", "| outcome | lists |", "|---|---|"]
+    lines += [f"| {kind} | {sum(o['outcome'] == kind for o in results)} |" for kind in OUTCOMES]
+    lines += ["", f"True cell first: {rate([True] * len(results))} of the indexed lists (strict); {rate(solvable)} of "
+              f"those positions can decide (solvable); {rate(strict_solvable)} setting aside only the sub-cells that "
+              f"index every line. {sum(f and o['lines'] < o['lines_needed'] for f, o in zip(first, results))} lists "
+              "with fewer lines than needed have the true cell first.", "",
+              "| list | outcome | lines (needed) | best cell | sub-cell index | lines it leaves | of them the true "
+              "cell indexes | chance |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {o['name'].split(':')[1].rsplit('/', 1)[-1]} | {o['outcome']} | {o['lines']} ({o['lines_needed']}) | "
+              f"{o['found']} | {o['subcell_index'] or '–'} | {o['left']} | {'–' if o['taken'] is None else o['taken']} | "
+              f"{'–' if o['chance'] is None else format(o['chance'], '.2g')} |"
+              for o in results if o["outcome"] != TRUE_FIRST]
+    return "\n".join(lines)
 
 
 # -- fit and report --------------------------------------------------------------
@@ -400,12 +600,22 @@ def main() -> None:
     collecting.add_argument("--variants", type=int, default=1, help="peak lists per real structure")
     collecting.add_argument("--time-limit", type=float, default=4.0, help="seconds per pattern")
     collecting.add_argument("--workers", type=int, default=2)
+    judging = sub.add_parser("outcomes", help="how each real-structure list came out, and the first-rate on the "
+                                              "lists positions can decide")
+    judging.add_argument("--out", type=Path, required=True, help="one collected file")
+    judging.add_argument("--cif", type=Path, nargs="*",
+                         help="for rows that keep no peak list: the CIFs, --seed and --variants of their run")
+    judging.add_argument("--seed", type=int)
+    judging.add_argument("--variants", type=int, default=1)
     fitting = sub.add_parser("fit", help="fit on one half, report on the other")
     fitting.add_argument("--regularisation", type=float,
                          help="inverse L2 strength; default: chosen by 5-fold cross-validation on the fitted half")
     fitting.add_argument("--plot", type=Path, help="reliability diagram (PNG)")
     fitting.add_argument("--markdown", type=Path, help="write the report's tables here")
     fitting.add_argument("--write-model", action="store_true", help=f"write the coefficients to {COEFFICIENTS}")
+    fitting.add_argument("--undecidable-subcells-right", action="store_true",
+                         help="count a real-structure candidate right also when it is a sub-cell of the true lattice "
+                              "that the list's positions cannot tell from it (the probability of the set)")
     for p in (collecting, fitting):
         p.add_argument("--seed", type=int, default=0)
     collecting.add_argument("--out", type=Path, default=Path("index_calibration.jsonl"))
@@ -416,7 +626,12 @@ def main() -> None:
     if args.step == "collect":
         collect(args, console)
         return
+    if args.step == "outcomes":
+        outcomes(args, console)
+        return
     rows = [row for path in args.out for row in read_rows(path)]
+    if args.undecidable_subcells_right:
+        rows = with_undecidable_subcells_right(rows)
     refused = [row for row in rows if "error" in row]
     if refused:
         console.print(f"left out: {len(refused)} peak lists the indexer refused (too few lines), e.g. "

@@ -28,6 +28,7 @@ from powdex.crystal.reduction import (
     same_lattice,
     standard_setting,
     sublattice_bases,
+    superlattice_cell,
     superlattice_index,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "spacing_invariants",
     "standard_setting",
     "sublattice_bases",
+    "superlattice_cell",
     "superlattice_index",
     "systematically_absent",
 ]

@@ -221,10 +221,33 @@ def superlattice_index(
         return 0
     if n == 1:
         return 1 if same_lattice(p1, p2, rtol=rtol) else 0
-    for form in sublattice_bases(n):
-        if same_lattice(p1.transformed(form), p2, rtol=rtol):
-            return sign * n
-    return 0
+    return sign * n if superlattice_cell(p1, p2, index=n, rtol=rtol) is not None else 0
+
+
+def superlattice_cell(
+    cell: Cell,
+    other: Cell,
+    centring: str = "P",
+    other_centring: str = "P",
+    index: int = 2,
+    rtol: float = 2e-3,
+) -> Cell | None:
+    """``other``'s lattice as a sublattice of index ``index`` of ``cell``'s, in ``cell``'s metric: the primitive
+    cell whose rows H·B are an integer basis change H of determinant ``index`` (a Hermite normal form,
+    ``sublattice_bases``) of ``cell``'s Niggli basis B, for the first H whose lattice is ``other``'s within ``rtol``;
+    None where ``other``'s lattice is no sublattice of that index of ``cell``'s.
+
+    ``cell`` is then a sub-cell of ``other`` (every reflection of ``cell`` is one of ``other``); for a ``cell``
+    fitted to a pattern, the cell returned is ``other``'s lattice fitted to the same pattern. A rock-salt cF cell of
+    edge a is a sublattice of index 2 of the cP cell of edge a/2 (its points are those of a/2 · ℤ³ with an even
+    coordinate sum); a tP cell is one of index 2 of the tI cell on its axes."""
+    base = niggli_reduce(cell, centring).cell
+    target = lattice_signature(other, other_centring)
+    for form in sublattice_bases(index):
+        candidate = base.transformed(form)
+        if lattice_signature(candidate).matches(target, rtol):
+            return candidate
+    return None
 
 
 def standard_setting(bravais: BravaisLattice, cell: Cell) -> tuple[Cell, np.ndarray]:

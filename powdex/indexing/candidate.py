@@ -250,6 +250,11 @@ class CandidateEvaluator:
         line_q2 = design @ x
         return _Lines(line_q2, q2_to_two_theta(line_q2, self.obs.wavelength), design, keep[starts])
 
+    def line_two_theta(self, cand: Candidate) -> np.ndarray:
+        """2θ of the resolvable lines of ``cand`` (a candidate of this lattice), its zero shift added, ascending, up
+        to just past the last peak: the positions its peaks are matched to."""
+        return self._lines(self.bravais.axes.free_reciprocal_parameters(cand.cell)).two_theta + cand.zero_shift
+
     @staticmethod
     def _assign(tt_calc: np.ndarray, tt_true: np.ndarray) -> np.ndarray:
         pos = np.clip(np.searchsorted(tt_calc, tt_true), 1, len(tt_calc) - 1)

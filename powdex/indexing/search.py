@@ -12,7 +12,8 @@ pipeline's Metropolis chains; ``IndexingConfig.method`` picks them.
 
 Lattice systems are searched from the highest symmetry down. After each, the
 best candidates are checked for sub-cells, when centred and leaving lines for the primitive cell on
-their axes (``decentred``; a pseudo-centred structure's true cell, listed second by ``decentred_second``), and,
+their axes (``decentred``; a pseudo-centred structure's true cell, listed second by ``decentred_second``, or
+first by ``decentred_first`` when the lines only it indexes cannot be impurity lines on them by chance), and,
 when they leave two lines or more, for a
 slightly distorted lattice of lower symmetry (``competing_distortions``), and the search stops as soon as the
 best candidate is decisive (``decisive``: M_N ≥ ``stop_m`` and a convincing
@@ -110,6 +111,14 @@ DISTORTION_SCORE_PER_PEAK = -1.0
 # model is a super-cell or a coincidence lattice until the systems that could hold a better cell are searched
 # (``rivals_searched``).
 LINES_UNSEEN_SIGNIFICANCE = 0.05
+# A centred leader's left lines that its primitive cell indexes put the primitive cell first (``decentred_first``)
+# when impurity lines would fall that close to the reflections the centring forbids with at most this probability:
+# a centred structure whose list holds impurity lines then loses its place to the primitive cell in at most 1 % of such
+# lists. Stricter than ``LINES_UNSEEN_SIGNIFICANCE``, which only delays a stop: this changes the answer. Rutile's
+# I-centred sub-cell leaves 111 and 210, on 22 forbidden reflections over 96° of 2θ: 0.002; the pseudo-centred gold(I)
+# complex's 20 picks (tests/patterns) leave two on 30 forbidden lines over 27°: 0.04, which positions cannot tell from
+# chance.
+DECENTRED_CHANCE_SIGNIFICANCE = 0.01
 
 
 def index(
@@ -170,8 +179,10 @@ class IndexingSearch:
         self._rejected_short = 0
         # Candidates (by id) whose least distortions have been searched (``distorted_cells``).
         self._distortions_checked: set[int] = set()
-        # The best candidate's primitive cell listed second for a whole-pattern fit to decide (``decentred_second``).
+        # The best candidate's primitive cell listed second for a whole-pattern fit to decide (``decentred_second``),
+        # and the probability that the lines only it indexes fell on its forbidden reflections by chance.
         self._decentred_listed: Candidate | None = None
+        self._decentred_chance: float | None = None
         # Why the search ended before the last lattice system, recorded in the result's details.
         self._stopped_because: str | None = None
 
@@ -344,9 +355,10 @@ class IndexingSearch:
             previous_pass_trials, previous_ranking = pass_trials, ranking
         # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
         # the space groups of the cell they take.
-        ranked = self.decentred_second(rank_candidates(self.found))[: config.top]
-        ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(ranked)]
-        notes, details = self._notes(ranked)
+        placed = self.decentred_first(self.decentred_second(rank_candidates(self.found)))[: config.top]
+        ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(placed)]
+        # The notes name candidates as placed: those with space groups are new objects.
+        notes, details = self._notes(placed)
         return IndexingResult(
             ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, notes,
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
@@ -370,7 +382,34 @@ class IndexingSearch:
         signature = decentred.lattice_signature
         listed = next((c for c in ranked if c.lattice_signature.matches(signature, rtol=SAME_LATTICE_RTOL)), decentred)
         self._decentred_listed = listed
+        self._decentred_chance = self.forbidden_lines_by_chance(first, listed)
         return [first, listed, *(c for c in ranked[1:] if c is not listed)]
+
+    def decentred_first(self, ranked: list[Candidate]) -> list[Candidate]:
+        """``ranked`` with the primitive cell that ``decentred_second`` listed second moved first, when impurity lines
+        would fall on the reflections its leader's centring forbids with a probability under
+        ``DECENTRED_CHANCE_SIGNIFICANCE`` (``forbidden_lines_by_chance``).
+
+        The score expects every predicted line with one detection probability, so a primitive cell whose forbidden
+        reflections are weak pays for each of them unseen and scores below its centred sub-cell (rutile, P4₂/mnm: its
+        titanium atoms are body-centred, and the I-centred cell on its axes leaves only 111 and 210 of 20 lines). When
+        few forbidden reflections lie in the observed range, two or more left lines on them are no chance."""
+        listed = self._decentred_listed
+        if (listed is None or len(ranked) < 2 or ranked[1] is not listed or self._decentred_chance is None
+                or self._decentred_chance >= DECENTRED_CHANCE_SIGNIFICANCE):
+            return ranked
+        return [listed, ranked[0], *ranked[2:]]
+
+    def forbidden_lines_by_chance(self, centred: Candidate, primitive: Candidate) -> float:
+        """``coincidence_probability`` of the lines ``centred`` leaves and ``primitive`` indexes, on the lines only
+        ``primitive`` has: the reflections the centring forbids."""
+        left = ~centred.indexed
+        # Peaks are weighted to a median of 1 (``Observations.weight``): the unit-weight window is the typical one.
+        evaluator = self.evaluator(primitive.bravais, self._max_index_for(primitive.cell))
+        own = self.evaluator(centred.bravais, self._max_index_for(centred.cell)).line_two_theta(centred)
+        return coincidence_probability(int(left.sum()), int(np.count_nonzero(primitive.indexed & left)), own,
+                                       evaluator.line_two_theta(primitive), evaluator.match_window,
+                                       float(self.obs.two_theta[0]), float(self.obs.two_theta[-1]))
 
     def _check_subcells(self, derived_from: set[int]) -> None:
         """Sub-cells of the best few candidates not checked yet (their ids in ``derived_from``), until the best few
@@ -395,6 +434,25 @@ class IndexingSearch:
                     and leader.score >= DISTORTION_SCORE_PER_PEAK * self.obs.n):
                 self._distortions_checked.add(id(leader))
                 self.found.extend(self.competing_distortions(leader))
+
+    def _decentred_note(self, ranked: list[Candidate]) -> list[str]:
+        """Why a centred candidate's primitive cell is listed beside it (``decentred_second``), or before it
+        (``decentred_first``)."""
+        listed = self._decentred_listed
+        if (listed is None or self._decentred_chance is None or len(ranked) < 2
+                or not any(c is listed for c in ranked[:2])):
+            return []
+        primitive_rank, centred = (1, ranked[1]) if ranked[0] is listed else (2, ranked[0])
+        centred_rank = 3 - primitive_rank
+        lines = ", ".join(f"{t:.2f}°" for t in self.obs.two_theta[~centred.indexed & listed.indexed])
+        chance = (f"impurity lines would fall on such reflections by chance with probability {self._decentred_chance:.2g}")
+        which = (f"candidate {primitive_rank} ({listed.bravais.value} {_cell_text(listed)}) is candidate {centred_rank}'s "
+                 f"cell without its {centred.bravais.centring} centring: it indexes the lines candidate {centred_rank} "
+                 f"leaves (2θ {lines}) by reflections the centring forbids, and scores less for its many unseen lines "
+                 "(atoms near centred positions make such reflections weak)")
+        if primitive_rank == 1:
+            return [f"{which}; it is listed first: {chance} only; a whole-pattern fit can confirm it (--refine)"]
+        return [f"{which}; {chance}, and a whole-pattern fit decides (--refine)"]
 
     def _notes(self, ranked: list[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What the user should hear about this search, and what is only recorded (``IndexingResult.details``)."""
@@ -423,12 +481,7 @@ class IndexingSearch:
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
-        if self._decentred_listed is not None and len(ranked) > 1 and ranked[1] is self._decentred_listed:
-            first, second = ranked[0], ranked[1]
-            notes.append(f"candidate 2 ({second.bravais.value} {_cell_text(second)}) is candidate 1's cell without its "
-                         f"{first.bravais.centring} centring: it indexes the {first.figures.n_unindexed} lines candidate 1 "
-                         "leaves, by reflections the centring forbids, and scores less for its many unseen lines; atoms "
-                         "near centred positions make such reflections weak, and a whole-pattern fit decides (--refine)")
+        notes.extend(self._decentred_note(ranked))
         if self.config.formula is not None:
             notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
                          f"{formula_units_text(cand.cell.volume, self.config.formula)}"
@@ -722,6 +775,34 @@ def binomial_tail(n: int, k: int, p: float) -> float:
     terms = (math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q
              for j in range(max(k, 0), n + 1))
     return min(1.0, sum(math.exp(t) for t in terms))
+
+
+def coincidence_probability(n_left: int, n_taken: int, own_lines: np.ndarray, other_lines: np.ndarray,
+                            window: float, lo: float, hi: float) -> float:
+    """The probability that ``n_taken`` or more of the ``n_left`` lines a cell leaves would fall by chance within
+    ``window`` (° 2θ) of a line another cell has and it has not: a binomial tail, each left line (an impurity line,
+    anywhere in [``lo``, ``hi``] off the cell's lines at ``own_lines``) landing there with probability the share of
+    that range within ``window`` of ``other_lines`` and not of ``own_lines``. 1 when none is taken.
+
+    The other cell is one whose lattice holds the cell's lattice (its primitive cell when the cell is centred; a
+    super-cell), so its lines include the cell's: a small probability says the lines it takes are its own, not
+    impurity lines it indexes by chance."""
+    own_share = _covered_length(own_lines, window, lo, hi)
+    p = (_covered_length(np.concatenate([own_lines, other_lines]), window, lo, hi) - own_share) / max(
+        hi - lo - own_share, 1e-12)
+    if n_taken == 0 or p >= 1:
+        return 1.0
+    return binomial_tail(n_left, n_taken, max(p, 1e-12))
+
+
+def _covered_length(centres: np.ndarray, half_width: float, lo: float, hi: float) -> float:
+    """The length of [``lo``, ``hi``] within ``half_width`` of a centre: the union of the intervals, overlaps once."""
+    starts = np.clip(np.sort(centres) - half_width, lo, hi)
+    ends = np.clip(np.sort(centres) + half_width, lo, hi)
+    # Sorted by centre, the intervals (all of one width) are sorted by start and by end: each adds what passes the
+    # furthest end before it.
+    reached = np.maximum.accumulate(np.r_[lo, ends[:-1]]) if len(ends) else ends
+    return float(np.sum(np.clip(ends - np.maximum(starts, reached), 0.0, None)))
 
 
 def _summary(cand: Candidate) -> str:

@@ -12,6 +12,7 @@ from powdex.crystal import (
     reference_miller_indices,
     same_lattice,
     standard_setting,
+    superlattice_cell,
     superlattice_index,
     systematically_absent,
 )
@@ -120,6 +121,27 @@ def test_sub_and_super_cells_are_recognised():
     assert superlattice_index(doubled, base) == -2
     assert superlattice_index(base, base.transformed(np.array([[1, 0, 1], [0, 1, 0], [0, 0, 1]]))) == 1
     assert superlattice_index(base, Cell(5.3, 12.0, 5.5, 90, 111.7, 90)) == 0
+
+
+def test_a_true_lattice_is_found_as_a_sublattice_of_its_sub_cells():
+    # Rock salt KCl, cF a = 6.29 Å: K⁺ and Cl⁻ scatter X-rays almost alike, so its lines look like those of the cP
+    # cell of edge a/2, whose lattice a/2 · ℤ³ holds the cF lattice (the points with an even coordinate sum) with
+    # index 2 (a³/4 against (a/2)³ per point).
+    kcl, half = Cell(6.29, 6.29, 6.29), Cell(3.145, 3.145, 3.145)
+    found = superlattice_cell(half, kcl, "P", "F", index=2)
+    assert found is not None and same_lattice(found, kcl, "P", "F")
+    assert superlattice_cell(half, kcl, "P", "F", index=4) is None
+    # The body-centred cube of edge a holds (0, 0, 0) and (½, ½, ½)·a: index 4 in a/2 · ℤ³, not 2.
+    assert superlattice_cell(half, kcl, "P", "I", index=4) is not None
+    assert superlattice_cell(half, kcl, "P", "I", index=2) is None
+    # Rutile's tP cell is a sublattice of index 2 of the tI cell on its axes, not the other way round.
+    rutile = Cell(4.594, 4.594, 2.959)
+    assert superlattice_cell(rutile, rutile, "I", "P", index=2) is not None
+    assert superlattice_cell(rutile, rutile, "P", "I", index=2) is None
+    # The cell returned is in the sub-cell's metric: a sub-cell fitted 0.1 % long gives the true lattice 0.1 % long.
+    fitted = superlattice_cell(Cell(3.148, 3.148, 3.148), kcl, "P", "F", index=2, rtol=2e-3)
+    assert fitted is not None and fitted.volume == pytest.approx(2 * 3.148**3)
+    assert superlattice_cell(half, Cell(6.5, 6.5, 6.5), "P", "F", index=2) is None
 
 
 def test_conventional_cell_from_primitive_descriptions():
