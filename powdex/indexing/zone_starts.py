@@ -222,68 +222,12 @@ def _voted_values(values: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
     return np.array(kept)
 
 
-def zone_pair_cells(obs: Observations, fit_window: float, zero_shift_window: float | None = None) -> np.ndarray:
+def zone_pair_cells(obs: Observations, two_theta_window: float, fit_window: float, zero_shift: bool) -> np.ndarray:
     """Reciprocal coefficients (h², k², l², hk, hl, kl) of reduced 3D cells from pairs of Ito zones sharing a row,
     best first, each lattice once (at most ``STARTS_KEPT``).
 
-    Zones and cells are built from the lines matched within ``fit_window`` ° 2θ, their position errors. With a
-    zero shift of up to ± ``zero_shift_window`` they are built a second time, within the two windows together, and
-    each cell of either is fitted with a zero shift; the best cells of the two take turns in the list, the narrow
-    window's first. The wide window alone lets Ito's equation pair nearly any lines of a large cell, and its true
-    zones drown among chance ones: a laboratory list of bethanechol chloride (monoclinic, 1037 Å³, zero offset
-    0.02°; Bergmann et al. 2004) gave its cell within the narrow window and none within the wide one. Cells are
-    ranked, once fitted, within ``fit_window``."""
-    reach3 = np.array(list(itertools.product(range(-CELL_REACH, CELL_REACH + 1), repeat=3)), dtype=float)
-    reach3 = reach3[[tuple(r) > (0, 0, 0) for r in reach3]]  # one of each Friedel pair
-    terms = np.column_stack([reach3[:, 0] ** 2, reach3[:, 1] ** 2, reach3[:, 2] ** 2, reach3[:, 0] * reach3[:, 1],
-                             reach3[:, 0] * reach3[:, 2], reach3[:, 1] * reach3[:, 2]])
-    if zero_shift_window is None:
-        return _ranked_cells(obs, fit_window, fit_window, terms, False, STARTS_KEPT)
-    # Ranked together, the wide window's chance cells, fitted with a zero shift of their own, index as many lines
-    # as the true cell does: each window's cells are ranked among themselves.
-    ranked = [_ranked_cells(obs, window, fit_window, terms, True, STARTS_KEPT)
-              for window in (fit_window, fit_window + zero_shift_window)]
-    turns = [cells[i] for i in range(STARTS_KEPT) for cells in ranked if i < len(cells)]
-    return _distinct_lattices(np.array(turns)) if turns else np.empty((0, 6))
-
-
-def _ranked_cells(obs: Observations, window: float, fit_window: float, terms: np.ndarray, zero_shift: bool,
-                  kept: int) -> np.ndarray:
-    """The zone-pair cells of the lines matched within ``window``, fitted (with a zero shift where ``zero_shift``)
-    and ranked within ``fit_window``, each lattice once, at most ``kept`` (``zone_pair_cells``)."""
-    cells = _cells_of_zone_pairs(obs, window)
-    cells = cells[_positive(cells)]
-    if not len(cells):
-        return cells
-    ranked, slope = obs.q2[:RANK_LINES], obs.dq2_dtt[:RANK_LINES]
-    rank_tol, fit_tol = slope * window, slope * fit_window
-    cells = cells[np.argsort(-_cell_score(cells, terms, ranked, rank_tol), kind="stable")[:REFINED]]
-    # The best few refined on the lines they index, with a zero shift where the search refines one (the zones'
-    # coefficients carry their lines' errors, and the zero shift widens every window), then ranked again within
-    # the narrow window of the positions' errors alone.
-    cells, zero = _refined(cells, terms, ranked, rank_tol, slope if zero_shift else 0 * slope, fit_tol)
-    good = _positive(cells)
-    cells, zero = cells[good], zero[good]
-    score = _cell_score(cells, terms, ranked[None, :] - zero[:, None] * slope[None, :], fit_tol)
-    # Two zones that lie nearly in one reciprocal plane give a nearly singular metric: a cell of that plane's lattice
-    # with a third axis of 10⁵ Å (hexagonal Na0.8CoO2, rutile), and comparing so thin a cell's lattice with others
-    # would enumerate billions of vectors. SVD-Index keeps no trial past twice a lattice's largest trial volume
-    # (``from_starts``): cells past that, degenerate or merely large, are rejected here.
-    reciprocal_volume = np.linalg.det(_metric(cells))
-    largest = _largest_start_volume(obs)
-    too_large = 1 / np.sqrt(reciprocal_volume) > largest
-    if np.any(too_large):
-        logger.debug("%s: %d zone-pair cells rejected: primitive volume above %.0f Å³, up to %.3g Å³",
-                     obs.source, np.count_nonzero(too_large), largest, 1 / np.sqrt(np.min(reciprocal_volume)))
-    # Best first, then the smaller cell (larger reciprocal volume) among equals.
-    order = np.lexsort((-reciprocal_volume, -score))
-    return _distinct_lattices(cells[order[~too_large[order]]], kept)
-
-
-def _cells_of_zone_pairs(obs: Observations, two_theta_window: float) -> np.ndarray:
-    """Unfitted reciprocal coefficients of the cells of pairs of Ito zones sharing a row, the lines matched within
-    ``two_theta_window``: for each pair, the values of the coefficient between the zones' other vectors that most
-    further lines agree on."""
+    Zones and cells are built with lines matched within ``two_theta_window`` ° 2θ (position errors and an
+    unknown zero shift), and ranked, once fitted (with a zero shift if ``zero_shift``), within ``fit_window``."""
     q, tol = obs.q2, _tolerance(obs, two_theta_window)
     based = _rebased(ito_zones(obs, two_theta_window), q, tol)
     cross = np.array([(h, k, l) for h in (-1, 0, 1) for k in range(1, CROSS_REACH + 1)
@@ -302,7 +246,38 @@ def _cells_of_zone_pairs(obs: Observations, two_theta_window: float) -> np.ndarr
         possible = np.abs(f) < 2 * np.sqrt(b1 * b2)
         for value in _voted_values(f[possible], f_tol[possible]):
             pieces.append((a, b1, b2, c1, c2, value))
-    return np.array(pieces) if pieces else np.empty((0, 6))
+    if not pieces:
+        return np.empty((0, 6))
+    cells = np.array(pieces)
+    reach = np.array(list(itertools.product(range(-CELL_REACH, CELL_REACH + 1), repeat=3)), dtype=float)
+    reach = reach[[tuple(r) > (0, 0, 0) for r in reach]]  # one of each Friedel pair
+    terms = np.column_stack([reach[:, 0] ** 2, reach[:, 1] ** 2, reach[:, 2] ** 2, reach[:, 0] * reach[:, 1],
+                             reach[:, 0] * reach[:, 2], reach[:, 1] * reach[:, 2]])
+    ranked, rank_tol = q[:RANK_LINES], tol[:RANK_LINES]
+    cells = cells[_positive(cells)]
+    cells = cells[np.argsort(-_cell_score(cells, terms, ranked, rank_tol), kind="stable")[:REFINED]]
+    # The best few refined on the lines they index, with a zero shift where the search refines one (the zones'
+    # coefficients carry their lines' errors, and the zero shift widens every window), then ranked again within
+    # the narrow window of the positions' errors alone.
+    slope = obs.dq2_dtt[:RANK_LINES] if zero_shift else np.zeros(len(ranked))
+    cells, zero = _refined(cells, terms, ranked, rank_tol, slope, fit_window / two_theta_window * rank_tol)
+    good = _positive(cells)
+    cells, zero = cells[good], zero[good]
+    score = _cell_score(cells, terms, ranked[None, :] - zero[:, None] * slope[None, :],
+                        fit_window / two_theta_window * rank_tol)
+    # Two zones that lie nearly in one reciprocal plane give a nearly singular metric: a cell of that plane's lattice
+    # with a third axis of 10⁵ Å (hexagonal Na0.8CoO2, rutile), and comparing so thin a cell's lattice with others
+    # would enumerate billions of vectors. SVD-Index keeps no trial past twice a lattice's largest trial volume
+    # (``from_starts``): cells past that, degenerate or merely large, are rejected here.
+    reciprocal_volume = np.linalg.det(_metric(cells))
+    largest = _largest_start_volume(obs)
+    too_large = 1 / np.sqrt(reciprocal_volume) > largest
+    if np.any(too_large):
+        logger.debug("%s: %d zone-pair cells rejected: primitive volume above %.0f Å³, up to %.3g Å³",
+                     obs.source, np.count_nonzero(too_large), largest, 1 / np.sqrt(np.min(reciprocal_volume)))
+    # Best first, then the smaller cell (larger reciprocal volume) among equals.
+    order = np.lexsort((-reciprocal_volume, -score))
+    return _distinct_lattices(cells[order[~too_large[order]]])
 
 
 def _largest_start_volume(obs: Observations) -> float:
@@ -354,9 +329,9 @@ def _refined(cells: np.ndarray, terms: np.ndarray, q: np.ndarray, tol: np.ndarra
     return cells, zero
 
 
-def _distinct_lattices(cells: np.ndarray, kept_at_most: int = STARTS_KEPT) -> np.ndarray:
+def _distinct_lattices(cells: np.ndarray) -> np.ndarray:
     """The Niggli-reduced reciprocal coefficients of ``cells`` (in order), each lattice once, at most
-    ``kept_at_most``: pairs of zones often build one lattice in several bases."""
+    ``STARTS_KEPT``: pairs of zones often build one lattice in several bases."""
     kept: list[np.ndarray] = []
     signatures: list[LatticeSignature] = []
     for coefficients in cells:
@@ -370,7 +345,7 @@ def _distinct_lattices(cells: np.ndarray, kept_at_most: int = STARTS_KEPT) -> np
             continue
         signatures.append(signature)
         kept.append(niggli_reduce(cell).cell.reciprocal_coefficients)
-        if len(kept) == kept_at_most:
+        if len(kept) == STARTS_KEPT:
             break
     return np.array(kept) if kept else np.empty((0, 6))
 
@@ -400,36 +375,48 @@ class ZoneStarts:
     lattice searched ahead of its system (``search_ahead``) is not searched again."""
 
     def __init__(self) -> None:
-        self._cells: dict[tuple[int, float | None], np.ndarray] = {}
+        self._cells: dict[tuple[int, float], np.ndarray] = {}
         self._searched: set[tuple[int, BravaisLattice]] = set()
 
     def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
+        """SVD-Index from the zone-pair cells of each of ``system``'s lattices. With a zero shift the zones are
+        built within the fit window plus the zero-shift window; when their starts find no convincing cell
+        (``convincing``), they are built again within the fit window alone, fitted with a zero shift: the wide
+        window lets Ito's equation pair nearly any lines of a large cell, and its true zones drown among chance
+        ones (a laboratory list of bethanechol chloride, monoclinic, 1037 Å³, zero offset −0.02°; Bergmann et al.
+        2004). Only as a fallback: the narrow window's cells, added to the wide one's, find rivals (super-cells
+        that index an impurity line too) that hold up a search the wide window's cell would end."""
         if search_pass > 0 or system not in WITH_ZONE_STARTS:
             return []
         config = search.config
         fit_window = 3 * config.two_theta_error
-        zero_shift_window = search.zero_shift_window if config.zero_shift else None
-        key = (id(search), zero_shift_window)
-        if key not in self._cells:
-            self._cells[key] = zone_pair_cells(search.obs, fit_window, zero_shift_window)
+        windows = [fit_window + search.zero_shift_window, fit_window] if config.zero_shift else [fit_window]
+        lattices = [b for b in BravaisLattice.of_system(system) if (id(search), b) not in self._searched]
+        self._searched.update((id(search), b) for b in lattices)
         out: list[Candidate] = []
-        for bravais in BravaisLattice.of_system(system):
-            if search.deadline.expired() or (id(search), bravais) in self._searched:
-                continue
-            self._searched.add((id(search), bravais))
-            starts = zone_starts(bravais, self._cells[key])
-            if not len(starts):
-                continue
-            found = from_starts(search, bravais, starts)
-            logger.debug("%s: %d zone starts, %d candidates", bravais.value, len(starts), len(found))
-            # Every zone cell is a triclinic start: a monoclinic lattice whose zone cells were a little too far off
-            # for spglib is found as a triclinic cell of monoclinic metric, polished then in its own lattice. At
-            # the starts' tolerance an orthorhombic cell whose two axes differ by a percent reads as tetragonal,
-            # so its metric symmetry at the search's own tolerance is polished too.
-            out += found
-            for tolerance in METRIC_TOLERANCES:
-                higher = [search.in_metric_symmetry(c, tolerance) for c in found]
-                out += [h for h, c in zip(higher, found) if h is not c]
+        for window in windows:
+            if out and any(convincing(search, c) for c in out):
+                break
+            key = (id(search), window)
+            if key not in self._cells:
+                self._cells[key] = zone_pair_cells(search.obs, window, fit_window, config.zero_shift)
+            for bravais in lattices:
+                if search.deadline.expired():
+                    break
+                starts = zone_starts(bravais, self._cells[key])
+                if not len(starts):
+                    continue
+                found = from_starts(search, bravais, starts)
+                logger.debug("%s: %d zone starts within %.3g° 2θ, %d candidates", bravais.value, len(starts), window,
+                             len(found))
+                # Every zone cell is a triclinic start: a monoclinic lattice whose zone cells were a little too far
+                # off for spglib is found as a triclinic cell of monoclinic metric, polished then in its own
+                # lattice. At the starts' tolerance an orthorhombic cell whose two axes differ by a percent reads as
+                # tetragonal, so its metric symmetry at the search's own tolerance is polished too.
+                out += found
+                for tolerance in METRIC_TOLERANCES:
+                    higher = [search.in_metric_symmetry(c, tolerance) for c in found]
+                    out += [h for h, c in zip(higher, found) if h is not c]
         return out
 
     def search_ahead(self, search: IndexingSearch, ranked: list[Candidate]) -> list[Candidate]:
@@ -445,6 +432,12 @@ class ZoneStarts:
             return []
         return [c for system in LatticeSystem if system in WITH_ZONE_STARTS and system in search.systems
                 for c in self.search(search, system, 0)]
+
+
+def convincing(search: IndexingSearch, candidate: Candidate) -> bool:
+    """Whether a zone start's cell could end the search ahead of the higher systems (``settles_ahead``): M_N of at
+    least ``stop_m`` with at most one line left."""
+    return candidate.figures.m >= search.config.stop_m and candidate.figures.n_unindexed <= 1
 
 
 def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:
