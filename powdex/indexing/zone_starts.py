@@ -379,32 +379,44 @@ class ZoneStarts:
         self._searched: set[tuple[int, BravaisLattice]] = set()
 
     def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
+        """SVD-Index from the zone-pair cells of each of ``system``'s lattices. With a zero shift the zones are
+        built within the fit window plus the zero-shift window; when their starts find no convincing cell
+        (``convincing``), they are built again within the fit window alone, fitted with a zero shift: the wide
+        window lets Ito's equation pair nearly any lines of a large cell, and its true zones drown among chance
+        ones (a laboratory list of bethanechol chloride, monoclinic, 1037 Å³, zero offset −0.02°; Bergmann et al.
+        2004). Only as a fallback: the narrow window's cells, added to the wide one's, find rivals (super-cells
+        that index an impurity line too) that hold up a search the wide window's cell would end."""
         if search_pass > 0 or system not in WITH_ZONE_STARTS:
             return []
         config = search.config
         fit_window = 3 * config.two_theta_error
-        window = fit_window + (search.zero_shift_window if config.zero_shift else 0)
-        key = (id(search), window)
-        if key not in self._cells:
-            self._cells[key] = zone_pair_cells(search.obs, window, fit_window, config.zero_shift)
+        windows = [fit_window + search.zero_shift_window, fit_window] if config.zero_shift else [fit_window]
+        lattices = [b for b in BravaisLattice.of_system(system) if (id(search), b) not in self._searched]
+        self._searched.update((id(search), b) for b in lattices)
         out: list[Candidate] = []
-        for bravais in BravaisLattice.of_system(system):
-            if search.deadline.expired() or (id(search), bravais) in self._searched:
-                continue
-            self._searched.add((id(search), bravais))
-            starts = zone_starts(bravais, self._cells[key])
-            if not len(starts):
-                continue
-            found = from_starts(search, bravais, starts)
-            logger.debug("%s: %d zone starts, %d candidates", bravais.value, len(starts), len(found))
-            # Every zone cell is a triclinic start: a monoclinic lattice whose zone cells were a little too far off
-            # for spglib is found as a triclinic cell of monoclinic metric, polished then in its own lattice. At
-            # the starts' tolerance an orthorhombic cell whose two axes differ by a percent reads as tetragonal,
-            # so its metric symmetry at the search's own tolerance is polished too.
-            out += found
-            for tolerance in METRIC_TOLERANCES:
-                higher = [search.in_metric_symmetry(c, tolerance) for c in found]
-                out += [h for h, c in zip(higher, found) if h is not c]
+        for window in windows:
+            if out and any(convincing(search, c) for c in out):
+                break
+            key = (id(search), window)
+            if key not in self._cells:
+                self._cells[key] = zone_pair_cells(search.obs, window, fit_window, config.zero_shift)
+            for bravais in lattices:
+                if search.deadline.expired():
+                    break
+                starts = zone_starts(bravais, self._cells[key])
+                if not len(starts):
+                    continue
+                found = from_starts(search, bravais, starts)
+                logger.debug("%s: %d zone starts within %.3g° 2θ, %d candidates", bravais.value, len(starts), window,
+                             len(found))
+                # Every zone cell is a triclinic start: a monoclinic lattice whose zone cells were a little too far
+                # off for spglib is found as a triclinic cell of monoclinic metric, polished then in its own
+                # lattice. At the starts' tolerance an orthorhombic cell whose two axes differ by a percent reads as
+                # tetragonal, so its metric symmetry at the search's own tolerance is polished too.
+                out += found
+                for tolerance in METRIC_TOLERANCES:
+                    higher = [search.in_metric_symmetry(c, tolerance) for c in found]
+                    out += [h for h, c in zip(higher, found) if h is not c]
         return out
 
     def search_ahead(self, search: IndexingSearch, ranked: list[Candidate]) -> list[Candidate]:
@@ -420,6 +432,12 @@ class ZoneStarts:
             return []
         return [c for system in LatticeSystem if system in WITH_ZONE_STARTS and system in search.systems
                 for c in self.search(search, system, 0)]
+
+
+def convincing(search: IndexingSearch, candidate: Candidate) -> bool:
+    """Whether a zone start's cell could end the search ahead of the higher systems (``settles_ahead``): M_N of at
+    least ``stop_m`` with at most one line left."""
+    return candidate.figures.m >= search.config.stop_m and candidate.figures.n_unindexed <= 1
 
 
 def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:

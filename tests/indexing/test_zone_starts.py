@@ -141,3 +141,27 @@ def test_zone_pair_cells_past_the_largest_start_volume_are_rejected_with_a_logge
     assert len(cells) and np.all(1 / np.sqrt(np.linalg.det(_metric(cells))) <= _largest_start_volume(obs))
     rejected = [r.getMessage() for r in caplog.records if "zone-pair cells rejected" in r.getMessage()]
     assert len(rejected) == 1 and "e+06 Å³" in rejected[0]
+
+
+# Bethanechol chloride (P2₁/n): the published cell and the laboratory list of set E of Bergmann, Le Bail, Shirley &
+# Zlokazov (2004), Z. Kristallogr. 219, 783, Table 6 (λ 1.54056 Å), whose zero offset is about −0.02°.
+BETHANECHOL = Cell(8.875, 16.408, 7.137, 90, 93.84, 90)
+BETHANECHOL_E = [10.765, 13.522, 14.690, 15.398, 16.336, 16.453, 17.312, 18.828, 19.699, 20.031, 20.752, 21.641,
+                 22.414, 22.788, 23.152, 23.528, 23.872, 24.970, 25.365, 25.549]
+
+
+def test_a_large_laboratory_cell_lost_among_the_wide_windows_zones_is_found_within_the_fit_window():
+    """Zones built within the fit window plus the zero-shift window (0.31° 2θ) lose this 1037 Å³ cell among chance
+    zones; those of the fit window alone, fitted with a zero shift, hold it, and the search falls back on them when
+    the wide window's starts find no convincing cell."""
+    peaks = PeakList.from_values(np.array(BETHANECHOL_E), units="2theta", wavelength=1.54056, source="bethanechol E")
+    obs = IndexingSearch(peaks, IndexingConfig(zero_shift=True)).obs
+
+    def holds_the_lattice(cells):
+        return any(same_lattice(Cell.from_reciprocal_coefficients(c), BETHANECHOL, rtol=2e-2) for c in cells)
+
+    assert not holds_the_lattice(zone_pair_cells(obs, 0.06 + 0.25, 0.06, zero_shift=True))
+    assert holds_the_lattice(zone_pair_cells(obs, 0.06, 0.06, zero_shift=True))
+    best = index(peaks, config=IndexingConfig(zero_shift=True, time_limit=30)).best
+    assert best.bravais is BravaisLattice.mP and same_lattice(best.cell, BETHANECHOL, rtol=3e-3)
+    assert best.figures.n_unindexed == 0
