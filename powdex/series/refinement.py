@@ -976,7 +976,7 @@ class _Chains:
     def dispatch(self, executor: Executor) -> None:
         """Hand out queued tasks while a worker is free: ensemble starts first, then chain segments, then
         refits.  The chains are the series' critical path, and a chain waiting for its ensemble is the one
-        behind (its pattern took a seeded fit and will take the phase choice besides); a refit that takes a
+        behind (its pattern took the fit from its neighbour and will take the phase choice besides); a refit that takes a
         worker from a chain delays everything after it."""
         self.ready.sort(key=lambda queued: (not isinstance(queued[2], FitTask), isinstance(queued[2], RejoinTask),
                                             queued[0]))
@@ -1052,7 +1052,7 @@ class _Chains:
         ensemble = _Ensemble(task, ticket, request.position, list(request.candidates),
                              self.ensemble_key(request.position, task if isinstance(task, RejoinTask) else None))
         seeded = request.candidates[0]
-        assert seeded is not None, "a handed-out ensemble carries its seeded fit"
+        assert seeded is not None, "a handed-out ensemble carries the fit from the neighbour"
         if f"{ensemble.key}:0" not in self.known:
             self.record(f"{ensemble.key}:0", seeded)
         data = self.data[request.position]

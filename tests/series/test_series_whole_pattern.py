@@ -75,7 +75,7 @@ def test_lebail_ensemble_follows_a_cubic_cell_splitting_into_a_tetragonal_one(tm
     split = result.entries[3]
     assert split.name == "scan_002.xye"
     assert {"ensemble", "intensities_reset", "cell_jump"} <= set(split.flags)
-    assert split.sequential_rwp > 10 * split.result.statistics.rwp  # the seeded fit could not follow
+    assert split.sequential_rwp > 10 * split.result.statistics.rwp  # the fit from the neighbour could not follow
     assert [e.name for e in result.entries if "ensemble" in e.flags] == ["scan_002.xye"]
     true_cell = dict(zip((p.source for p in patterns), truth))
     for entry in result.entries:
