@@ -119,6 +119,16 @@ LINES_UNSEEN_SIGNIFICANCE = 0.05
 # complex's 20 picks (tests/patterns) leave two on 30 forbidden lines over 27°: 0.04, which positions cannot tell from
 # chance.
 DECENTRED_CHANCE_SIGNIFICANCE = 0.01
+# A peak list without widths is scored first at ``IndexingConfig.two_theta_error`` (a laboratory's 0.02°). When the
+# best cell's lines then lie this many times closer than that (σ from their median |Δ2θ|), the list is more precise
+# than assumed (synchrotron positions, 0.001–0.005°): the best candidates are polished and scored again at its own
+# precision, reflections closer than ``RESOLUTION_PER_LIST_ERROR`` σ forming one line (``at_list_precision``).
+# At 0.06° resolution the synchrotron list of bethanechol chloride (Bergmann et al. 2004, set F) had lines averaged
+# over neighbouring reflections: M20 21 against the published 197; at its own precision, 174.
+PRECISE_LIST_FACTOR = 4.0
+RESOLUTION_PER_LIST_ERROR = 3.0
+# ° 2θ: no list is taken as more precise than this (positions are rarely given to better than 0.001°).
+SMALLEST_LIST_ERROR = 5e-4
 
 
 def index(
@@ -183,6 +193,8 @@ class IndexingSearch:
         # and the probability that the lines only it indexes fell on its forbidden reflections by chance.
         self._decentred_listed: Candidate | None = None
         self._decentred_chance: float | None = None
+        # What ``at_list_precision`` did, for the notes.
+        self._list_precision_note: str | None = None
         # Why the search ended before the last lattice system, recorded in the result's details.
         self._stopped_because: str | None = None
 
@@ -355,7 +367,8 @@ class IndexingSearch:
             previous_pass_trials, previous_ranking = pass_trials, ranking
         # Extinction classes of the best few only: each costs tens of milliseconds, and a user looks at
         # the space groups of the cell they take.
-        placed = self.decentred_first(self.decentred_second(rank_candidates(self.found)))[: config.top]
+        placed = self.decentred_first(self.decentred_second(self.at_list_precision(rank_candidates(self.found))))
+        placed = placed[: config.top]
         ranked = [self._with_space_groups(c) if i < SPACE_GROUP_CANDIDATES else c for i, c in enumerate(placed)]
         # The notes name candidates as placed: those with space groups are new objects.
         notes, details = self._notes(placed)
@@ -364,6 +377,46 @@ class IndexingSearch:
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
             probabilities=candidate_probabilities(ranked),
         )
+
+    def at_list_precision(self, ranked: list[Candidate]) -> list[Candidate]:
+        """``ranked`` polished, scored and ranked again at the precision of the list's positions, when they are
+        ``PRECISE_LIST_FACTOR`` times more precise than the scoring assumed, else as it is.
+
+        Only for lists without measured widths (a measured pattern's widths set the precision from the start,
+        ``ScoringModel.for_peak_widths``). The precision is σ = 1.4826 × the median |Δ2θ| of the best cell's lines
+        (robust to the few lines the coarse resolution averaged over neighbouring reflections); the best
+        ``IndexingConfig.top`` candidates are polished from where they are, with reflections closer than
+        ``RESOLUTION_PER_LIST_ERROR`` σ forming one line, and kept so only if the best of them then indexes as many
+        peaks: a list of peaks that blend reflections (a laboratory list, whatever its digits) keeps its coarse
+        resolution. The scoring model stays the refined one for what follows (space groups, sub-cell notes)."""
+        if not ranked or self.obs.fwhm is not None:
+            return ranked
+        best = ranked[0]
+        residuals = (self.obs.two_theta - best.two_theta_calc)[best.indexed]
+        error = max(1.4826 * float(np.median(np.abs(residuals))), SMALLEST_LIST_ERROR)
+        if not error * PRECISE_LIST_FACTOR < self.model.two_theta_error:
+            return ranked
+        coarse = self.model
+        self.model = replace(coarse, two_theta_error=error, capture_error=coarse.two_theta_error,
+                             resolution=min(coarse.resolution, RESOLUTION_PER_LIST_ERROR * error))
+        self._evaluators.clear()
+        self._polished_cells.clear()
+        again = [self.evaluator(c.bravais, self._max_index_for(c.cell)).evaluate(
+            c.bravais.axes.free_reciprocal_parameters(c.cell), c.zero_shift) for c in ranked[: self.config.top]]
+        refined = rank_candidates([c for c in again if c is not None])
+        if not refined or refined[0].n_indexed < best.n_indexed:
+            self.model = coarse
+            self._evaluators.clear()
+            self._polished_cells.clear()
+            return ranked
+        self._list_precision_note = (
+            f"the best cell's lines lie within {error:.4f}° 2θ (σ from their median |Δ2θ|), "
+            f"{coarse.two_theta_error / error:.0f} times closer than the {coarse.two_theta_error:g}° assumed: the best "
+            f"{len(again)} candidates polished and scored again at that precision, reflections within "
+            f"{self.model.resolution:.4f}° forming one line (M{best.figures.n} of the best was {best.figures.m:.1f})"
+            + (f"; {len(again) - len(refined)} of them, leaving more lines unindexed at it than allowed or one "
+               "lattice with another, are left out" if len(refined) < len(again) else ""))
+        return refined
 
     def decentred_second(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` with the primitive cell on the best candidate's axes (``decentred``) second, when the best is
@@ -482,6 +535,8 @@ class IndexingSearch:
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
         notes.extend(_equivalent_sets(ranked))
         notes.extend(self._decentred_note(ranked))
+        if self._list_precision_note is not None:
+            notes.append(self._list_precision_note)
         if self.config.formula is not None:
             notes.extend(f"candidate {rank} ({cand.bravais.value}, V = {cand.cell.volume:.1f} Å³): "
                          f"{formula_units_text(cand.cell.volume, self.config.formula)}"
