@@ -399,6 +399,7 @@ class IndexingSearch:
         coarse = self.model
         self.model = replace(coarse, two_theta_error=error, capture_error=coarse.two_theta_error,
                              resolution=min(coarse.resolution, RESOLUTION_PER_LIST_ERROR * error))
+        self._rejected_short += self._count_rejected_short()  # the search's, before its evaluators go
         self._evaluators.clear()
         self._polished_cells.clear()
         again = [self.evaluator(c.bravais, self._max_index_for(c.cell)).evaluate(
