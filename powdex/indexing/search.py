@@ -220,11 +220,15 @@ class IndexingSearch:
         if not config.zero_shift or config.wide_zero_shift_window <= self.zero_shift_window:
             return False
         self._rejected_short += self._count_rejected_short()
-        self.model = self._scoring_model(config.wide_zero_shift_window)
-        self._evaluators.clear()
+        self._use_model(self._scoring_model(config.wide_zero_shift_window))
         self._svd.clear()
-        self._polished_cells.clear()
         return True
+
+    def _use_model(self, model: ScoringModel) -> None:
+        """Score with ``model`` from now on: the polishes and scores made with another are dropped."""
+        self.model = model
+        self._evaluators.clear()
+        self._polished_cells.clear()
 
     def _count_rejected_short(self) -> int:
         return sum(e.rejected_short for e in self._evaluators.values())
@@ -397,18 +401,14 @@ class IndexingSearch:
         if not error * PRECISE_LIST_FACTOR < self.model.two_theta_error:
             return ranked
         coarse = self.model
-        self.model = replace(coarse, two_theta_error=error, capture_error=coarse.two_theta_error,
-                             resolution=min(coarse.resolution, RESOLUTION_PER_LIST_ERROR * error))
         self._rejected_short += self._count_rejected_short()  # the search's, before its evaluators go
-        self._evaluators.clear()
-        self._polished_cells.clear()
+        self._use_model(replace(coarse, two_theta_error=error, capture_error=coarse.two_theta_error,
+                                resolution=min(coarse.resolution, RESOLUTION_PER_LIST_ERROR * error)))
         again = [self.evaluator(c.bravais, self._max_index_for(c.cell)).evaluate(
             c.bravais.axes.free_reciprocal_parameters(c.cell), c.zero_shift) for c in ranked[: self.config.top]]
         refined = rank_candidates([c for c in again if c is not None])
         if not refined or refined[0].n_indexed < best.n_indexed:
-            self.model = coarse
-            self._evaluators.clear()
-            self._polished_cells.clear()
+            self._use_model(coarse)
             return ranked
         self._list_precision_note = (
             f"the best cell's lines lie within {error:.4f}° 2θ (σ from their median |Δ2θ|), "

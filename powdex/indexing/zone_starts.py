@@ -488,5 +488,5 @@ def settles_ahead(search: IndexingSearch, ranked: list[Candidate]) -> bool:
     # Other descriptions of nearly the same lattice (two fits of a pseudo-symmetric cell) are not rivals.
     runner_up = max((c.score for c in ranked[1:]
                      if not c.lattice_signature.matches(best.lattice_signature, RIVAL_TOLERANCE)), default=-np.inf)
-    return (best.figures.m >= search.config.stop_m and best.score >= AHEAD_SCORE_PER_PEAK * n
+    return (convincing(search, best) and best.score >= AHEAD_SCORE_PER_PEAK * n
             and best.score - runner_up >= AHEAD_GAP_PER_PEAK * n)
