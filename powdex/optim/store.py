@@ -33,6 +33,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     update,
@@ -121,13 +122,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _create_tables(engine) -> None:
-    """The store's tables, where missing.  ``create_all`` looks, then creates: two drivers opening one new store
-    at once can both see no table, and the slower one's CREATE fails ("table ... already exists"); the tables
-    are then there, and a second pass finds them."""
-    try:
-        _Base.metadata.create_all(engine)
-    except SQLAlchemyError:
-        _Base.metadata.create_all(engine)
+    """The store's tables, where missing, one at a time.  Creating looks, then creates: two drivers opening one new
+    store at once can both see no table, and the slower one's CREATE fails ("table ... already exists").  A table
+    the other made is what was wanted; any other failure is raised.  (One second pass of ``create_all`` was not
+    enough: with two tables the drivers could collide on the first and then again on the second.)"""
+    for table in _Base.metadata.sorted_tables:
+        try:
+            table.create(engine, checkfirst=True)
+        except SQLAlchemyError:
+            if not inspect(engine).has_table(table.name):
+                raise
 
 
 def _nullable(value: float) -> float | None:

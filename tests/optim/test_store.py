@@ -8,7 +8,7 @@ import pyarrow.parquet
 import pytest
 
 from powdex.optim import LBFGS, Design, LocalProcesses, Objective, ResultsStore, SingleRun, Spa, run_ensemble
-from powdex.optim.errors import ConfigError
+from powdex.optim.errors import ConfigError, StoreError
 from powdex.optim.result import STATUS_TIME_LIMIT
 from powdex.optim.testfunctions import hartmann6, hartmann6_gradient, hartmann6_value, rosenbrock
 
@@ -234,7 +234,6 @@ def test_two_drivers_on_one_postgresql_study_skip_each_others_runs(postgresql_ur
 
 
 def test_a_store_that_cannot_be_opened_is_a_one_line_store_error(tmp_path):
-    from powdex.optim.errors import StoreError
 
     with pytest.raises(StoreError, match=r"^store .*/missing/runs.sqlite: directory .*/missing does not exist$"):
         ResultsStore(tmp_path / "missing" / "runs.sqlite")
@@ -244,20 +243,34 @@ def test_a_store_that_cannot_be_opened_is_a_one_line_store_error(tmp_path):
         ResultsStore("postgresql+psycopg://u:hunter2@127.0.0.1:1/db")
 
 
-def test_a_driver_that_loses_the_race_to_create_the_tables_still_opens_the_store(tmp_path, monkeypatch):
-    from powdex.optim import store as store_module
+def test_a_driver_that_loses_the_race_to_create_every_table_still_opens_the_store(tmp_path, monkeypatch):
+    """Two drivers opening one new store: the other creates each table between this one's look and its CREATE, so
+    every CREATE of this one fails ("table ... already exists"), on the first table and on the second (CI saw
+    the second collide after a retry of the first)."""
+    from sqlalchemy import Table, create_engine
 
-    create_all = store_module._Base.metadata.create_all
-    lost = []
+    other = create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    create = Table.create
+    collided = []
 
-    def other_driver_first(engine, **options):
-        if not lost:  # the other driver creates the tables between this one's look and its CREATE
-            lost.append(True)
-            create_all(engine)
-            return create_all(engine, checkfirst=False)  # "table ... already exists"
-        return create_all(engine, **options)
+    def other_driver_first(table, bind, checkfirst=False):
+        create(table, other, checkfirst=True)
+        collided.append(table.name)
+        return create(table, bind, checkfirst=False)
 
-    monkeypatch.setattr(store_module._Base.metadata, "create_all", other_driver_first)
+    monkeypatch.setattr(Table, "create", other_driver_first)
     with ResultsStore(tmp_path / "runs.sqlite") as store:
         assert store.studies() == []
-    assert lost
+    assert collided == ["optim_studies", "optim_runs"]
+
+
+def test_a_table_that_cannot_be_created_is_an_error_not_taken_as_made_by_another_driver(tmp_path, monkeypatch):
+    from sqlalchemy import Table
+    from sqlalchemy.exc import OperationalError
+
+    def refused(table, bind, checkfirst=False):
+        raise OperationalError("CREATE TABLE", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(Table, "create", refused)
+    with pytest.raises(StoreError, match=r"cannot open \(.*disk I/O error"):
+        ResultsStore(tmp_path / "runs.sqlite")
