@@ -13,8 +13,9 @@ from powdex.crystal import LatticeSystem
 # Bumped when a setting changes meaning or the same settings give another ranking (not when one is added
 # with a default that keeps the old behaviour). 2: the short-vector prior replaces the 2 Å floor, zone
 # starts join the default search, and zero shifts are searched within ±0.25° before ±0.6°. 3: a candidate may
-# leave 4 lines, not 2; measured patterns are scored at their peak widths.
-SETTINGS_SCHEMA_VERSION = 3
+# leave 4 lines, not 2; measured patterns are scored at their peak widths. 4: a list without widths at a synchrotron
+# wavelength has the 2θ error and zero-shift windows scaled by λ / λ(Cu Kα1).
+SETTINGS_SCHEMA_VERSION = 4
 
 SEARCH_ORDER = (
     LatticeSystem.CUBIC,
@@ -35,7 +36,9 @@ class IndexingConfig(BaseModel):
     systems: tuple[LatticeSystem, ...] = SEARCH_ORDER
     zero_shift: bool = False
     zero_shift_window: float = Field(
-        0.25, gt=0, description="° 2θ: the zero shift first searched within ±this; a wider window lets false cells fit"
+        0.25, gt=0, description="° 2θ: the zero shift first searched within ±this; a wider window lets false cells fit "
+        "(this and the window below, and two_theta_error, are a laboratory's: a list without widths at a wavelength "
+        "shorter than Cu Kα1 that no X-ray tube emits has them scaled by λ / λ(Cu Kα1))"
     )
     wide_zero_shift_window: float = Field(
         0.6, gt=0, description="° 2θ: ...widened to ±this after a pass that found no cell of M_N ≥ solution_m"
@@ -47,7 +50,9 @@ class IndexingConfig(BaseModel):
     seed: int = 0
     time_limit: float = Field(60.0, gt=0, description="seconds for the whole search")
     stop_m: float = Field(20.0, ge=0, description="stop when a system gives a full indexing with M_N at least this")
-    two_theta_error: float = Field(0.02, gt=0, description="expected standard error of peak positions, ° 2θ")
+    two_theta_error: float = Field(
+        0.02, gt=0, description="expected standard error of peak positions, ° 2θ, of a laboratory list"
+    )
     impurity_fraction: float = Field(0.05, gt=0, lt=1)
     detection_probability: float = Field(0.7, gt=0, lt=1)
     stop_score_per_peak: float = Field(

@@ -86,7 +86,8 @@ from powdex.indexing.result import IndexingResult
 from powdex.indexing.svd_index import SvdIndexSearch
 from powdex.indexing.zone_starts import WITH_ZONE_STARTS, ZoneStarts, settles_ahead
 from powdex.instrument import Instrument
-from powdex.peaks import PeakList, q2_to_two_theta, two_theta_to_q2
+from powdex.patterns.radiation import tube_of_wavelength
+from powdex.peaks import CU_KA1, PeakList, q2_to_two_theta, two_theta_to_q2
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,12 @@ LINES_UNSEEN_SIGNIFICANCE = 0.05
 # complex's 20 picks (tests/patterns) leave two on 30 forbidden lines over 27°: 0.04, which positions cannot tell from
 # chance.
 DECENTRED_CHANCE_SIGNIFICANCE = 0.01
+# The 2θ error, resolution and zero-shift windows of ``IndexingConfig`` are a laboratory diffractometer's. A list
+# without widths at a stated wavelength shorter than Cu Kα1 that no X-ray tube emits (a synchrotron's) has them
+# scaled by λ / λ(Cu Kα1): its lines are the same d-spacings at angles smaller by about that factor, so the same
+# precision in d. At 0.02° the synchrotron list of bethanechol chloride (Bergmann et al. 2004, set F, λ 0.6995 Å)
+# let false cells fit: its ±0.25° zero-shift search ended on a 43 Å hR cell after 60 s; scaled (0.009°, ±0.11°)
+# it finds the published cell. Its positions are more precise still, which ``at_list_precision`` measures.
 # A peak list without widths is scored first at ``IndexingConfig.two_theta_error`` (a laboratory's 0.02°). When the
 # best cell's lines then lie this many times closer than that (σ from their median |Δ2θ|), the list is more precise
 # than assumed (synchrotron positions, 0.001–0.005°): the best candidates are polished and scored again at its own
@@ -161,6 +168,7 @@ class IndexingSearch:
         self.config = config = config or IndexingConfig()
         self.peaks = peaks
         self.obs = Observations.from_peaks(peaks, instrument)
+        self.error_scale = laboratory_error_scale(peaks, self.obs)
         self.model = self._scoring_model(config.zero_shift_window)
         self.executor = executor
         self.store = store
@@ -199,25 +207,37 @@ class IndexingSearch:
         self._stopped_because: str | None = None
 
     def _scoring_model(self, zero_shift_window: float) -> ScoringModel:
-        config = self.config
-        return ScoringModel(two_theta_error=config.two_theta_error, impurity_fraction=config.impurity_fraction,
+        """The scoring model with zero shifts searched within ±``zero_shift_window`` (a laboratory's ° 2θ)."""
+        config, scale = self.config, self.error_scale
+        return ScoringModel(two_theta_error=self.two_theta_error, resolution=ScoringModel.resolution * scale,
+                            impurity_fraction=config.impurity_fraction,
                             detection_probability=config.detection_probability, min_length=config.min_length,
-                            short_length=config.short_length, zero_shift_window=zero_shift_window,
+                            short_length=config.short_length, zero_shift_window=zero_shift_window * scale,
                             # The prior's width, calibrated for the narrow window, grows with the window.
                             zero_shift_range=ScoringModel.zero_shift_range * zero_shift_window
-                            / config.zero_shift_window).for_peak_widths(self.obs)
+                            / config.zero_shift_window * scale).for_peak_widths(self.obs)
+
+    @property
+    def two_theta_error(self) -> float:
+        """° 2θ: the position error assumed of a peak without a measured width, at this list's wavelength."""
+        return self.config.two_theta_error * self.error_scale
 
     @property
     def zero_shift_window(self) -> float:
         """± ° 2θ within which zero shifts are searched now."""
         return self.model.zero_shift_window
 
+    @property
+    def zero_shift_widened(self) -> bool:
+        """Whether zero shifts are searched over ``wide_zero_shift_window`` now."""
+        return self.zero_shift_window > self.config.zero_shift_window * self.error_scale
+
     def widen_zero_shift_window(self) -> bool:
         """Search zero shifts over ``wide_zero_shift_window`` from now on; False if it is not wider.
 
         Evaluators and SVD-Index searches are made anew for the new window (the random streams go on)."""
         config = self.config
-        if not config.zero_shift or config.wide_zero_shift_window <= self.zero_shift_window:
+        if not config.zero_shift or self.zero_shift_widened or config.wide_zero_shift_window <= config.zero_shift_window:
             return False
         self._rejected_short += self._count_rejected_short()
         self._use_model(self._scoring_model(config.wide_zero_shift_window))
@@ -265,8 +285,7 @@ class IndexingSearch:
         """SVD-Index trials of one Bravais lattice on its stream."""
         if bravais not in self._svd:
             # An unrefined zero shift adds to the position errors until the polish (the cell takes up part of it).
-            tolerance = 3 * self.config.two_theta_error + (0.3 * self.zero_shift_window if self.config.zero_shift
-                                                           else 0.0)
+            tolerance = 3 * self.two_theta_error + (0.3 * self.zero_shift_window if self.config.zero_shift else 0.0)
             self._svd[bravais] = SvdIndexSearch(bravais, self.obs, self.stream(bravais), match_tolerance=tolerance)
         return self._svd[bravais]
 
@@ -384,7 +403,8 @@ class IndexingSearch:
 
     def at_list_precision(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` polished, scored and ranked again at the precision of the list's positions, when they are
-        ``PRECISE_LIST_FACTOR`` times more precise than the scoring assumed, else as it is.
+        ``PRECISE_LIST_FACTOR`` times more precise than a laboratory list (``IndexingConfig.two_theta_error``), else
+        as it is.
 
         Only for lists without measured widths (a measured pattern's widths set the precision from the start,
         ``ScoringModel.for_peak_widths``). The precision is σ = 1.4826 × the median |Δ2θ| of the best cell's lines
@@ -398,7 +418,9 @@ class IndexingSearch:
         best = ranked[0]
         residuals = (self.obs.two_theta - best.two_theta_calc)[best.indexed]
         error = max(1.4826 * float(np.median(np.abs(residuals))), SMALLEST_LIST_ERROR)
-        if not error * PRECISE_LIST_FACTOR < self.model.two_theta_error:
+        # Against a laboratory's error, also where the wavelength scaled it: the coarse resolution's blended lines
+        # inflate σ (set F: 0.0035° at a 0.009° error, 0.0007° once scored at it).
+        if not error * PRECISE_LIST_FACTOR < self.config.two_theta_error:
             return ranked
         coarse = self.model
         self._rejected_short += self._count_rejected_short()  # the search's, before its evaluators go
@@ -412,7 +434,7 @@ class IndexingSearch:
             return ranked
         self._list_precision_note = (
             f"the best cell's lines lie within {error:.4f}° 2θ (σ from their median |Δ2θ|), "
-            f"{coarse.two_theta_error / error:.0f} times closer than the {coarse.two_theta_error:g}° assumed: the best "
+            f"{coarse.two_theta_error / error:.0f} times closer than the {coarse.two_theta_error:.4g}° assumed: the best "
             f"{len(again)} candidates polished and scored again at that precision, reflections within "
             f"{self.model.resolution:.4f}° forming one line (M{best.figures.n} of the best was {best.figures.m:.1f})"
             + (f"; {len(again) - len(refined)} of them, leaving more lines unindexed at it than allowed or one "
@@ -516,10 +538,14 @@ class IndexingSearch:
         if self.obs.n < fewest:
             notes.append(f"{self.obs.n} peaks cannot decide a cell: a cell fitted to the free parameters' own "
                          f"lines checks nothing; give at least {fewest} peaks (figures of merit here mean little)")
+        if self.error_scale != 1.0:
+            notes.append(f"λ {self.obs.wavelength:g} Å is no X-ray tube's: the laboratory's position error and "
+                         f"zero-shift window are scaled by λ / λ(Cu Kα1) = {self.error_scale:.3f} "
+                         f"({self.two_theta_error:.4f}° 2θ)")
         if self.config.zero_shift:
             notes.append(f"zero shift searched within ±{self.zero_shift_window:g}° 2θ"
                          + (" (widened: nothing found within the narrow window)"
-                            if self.zero_shift_window > self.config.zero_shift_window else ""))
+                            if self.zero_shift_widened else ""))
         rejected = self._rejected_short + self._count_rejected_short()
         if rejected:
             rejection = (f"{rejected} cells rejected: a lattice vector shorter than --min-length "
@@ -808,6 +834,17 @@ class IndexingSearch:
         if conventional is None or conventional.bravais is cand.bravais or conventional.bravais.lattice_system not in self.systems:
             return cand
         return self.polished_cell(conventional, cand.zero_shift) or cand
+
+
+def laboratory_error_scale(peaks: PeakList, obs: Observations) -> float:
+    """The factor on a laboratory's 2θ error, resolution and zero-shift windows for this list: λ / λ(Cu Kα1) for
+    a list without measured widths at a stated wavelength shorter than Cu Kα1 that no X-ray tube emits
+    (``tube_of_wavelength``), else 1. Measured widths set a pattern's own precision (``ScoringModel.for_peak_widths``);
+    a wavelength only assumed (d or q² input) states the scale of the errors, not a source."""
+    wavelength = peaks.wavelength
+    if obs.fwhm is not None or wavelength is None or peaks.wavelength_assumed or wavelength >= CU_KA1:
+        return 1.0
+    return 1.0 if tube_of_wavelength(float(wavelength)) is not None else float(wavelength) / CU_KA1
 
 
 def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,

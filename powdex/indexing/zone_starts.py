@@ -389,7 +389,7 @@ class ZoneStarts:
         if search_pass > 0 or system not in WITH_ZONE_STARTS:
             return []
         config = search.config
-        fit_window = 3 * config.two_theta_error
+        fit_window = 3 * search.two_theta_error
         windows = [fit_window + search.zero_shift_window, fit_window] if config.zero_shift else [fit_window]
         lattices = [b for b in BravaisLattice.of_system(system) if (id(search), b) not in self._searched]
         self._searched.update((id(search), b) for b in lattices)

@@ -60,6 +60,11 @@ W_L_ALPHA1 = 1.47639
 SAME_LINE_RTOL = 3e-4
 
 
+# A stated wavelength within this relative distance of a tube's Kα1, Kα2 or their weighted mean is that tube's
+# radiation, perhaps rounded (0.71 Å for Mo Kα is 0.1 % from Kα1): the neighbouring tubes' lines lie 12 % or more apart.
+TUBE_WAVELENGTH_RTOL = 5e-3
+
+
 def tube_lines(anode: str) -> TubeLines:
     """The lines of ``anode`` ('Cu', 'cu', 'CU' ...); PeakInputError names the known ones."""
     for name, tube in ANODES.items():
@@ -72,5 +77,15 @@ def tube_of_k_alpha1(wavelength: float) -> TubeLines | None:
     """The tube whose Kα1 line ``wavelength`` is, None when it is no tube's."""
     for tube in ANODES.values():
         if abs(wavelength - tube.k_alpha1) <= SAME_LINE_RTOL * tube.k_alpha1:
+            return tube
+    return None
+
+
+def tube_of_wavelength(wavelength: float) -> TubeLines | None:
+    """The tube whose Kα1, Kα2 or Kα mean ``wavelength`` is within ``TUBE_WAVELENGTH_RTOL``, None when it is no
+    tube's (a synchrotron's or a neutron source's)."""
+    for tube in ANODES.values():
+        if any(abs(wavelength - line) <= TUBE_WAVELENGTH_RTOL * line
+               for line in (tube.k_alpha1, tube.k_alpha2, tube.k_alpha_mean)):
             return tube
     return None

@@ -47,3 +47,35 @@ def test_the_precision_step_needs_a_list_four_times_more_precise_than_assumed(no
     assert same_lattice(result.best.cell, cell, rtol=1e-3)
     rescored = any("at that precision" in note for note in result.notes)
     assert rescored == (noise < 0.005)
+
+
+def test_a_synchrotron_list_searched_with_a_zero_shift_finds_the_published_cell():
+    """At a laboratory's 0.02° and ±0.25° the zero-shift search let false cells fit set F's lines at 4.9–11.5° (a 43 Å
+    hR cell after 60 s); scaled to λ 0.6995 Å (0.009°, ±0.11°) the published cell comes first."""
+    peaks = PeakList.from_values(np.array(SET_F), units="2theta", wavelength=0.6995, source="bethanechol F")
+    result = index(peaks, config=IndexingConfig(time_limit=30, zero_shift=True))
+    best = result.best
+    assert best.bravais is BravaisLattice.mP and same_lattice(best.cell, BETHANECHOL, rtol=5e-4)
+    assert abs(best.zero_shift) < 0.005
+    assert any("no X-ray tube's" in note and "0.454" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(("wavelength", "units", "fwhm", "scale"), [
+    (0.6995, "2theta", None, 0.6995 / 1.5406),  # a synchrotron's
+    (0.71, "2theta", None, 1.0),  # Mo Kα, rounded: a laboratory's
+    (1.5418, "2theta", None, 1.0),  # Cu Kα mean
+    (1.909, "2theta", None, 1.0),  # a neutron wavelength, longer than Cu Kα1: no finer than a laboratory's
+    (None, "d", None, 1.0),  # d-spacings without a wavelength: the errors' scale is stated, no source
+    (0.4136, "2theta", 0.008, 1.0),  # a measured pattern's widths set its own precision
+])
+def test_the_laboratory_errors_are_scaled_only_for_a_list_at_a_synchrotron_wavelength(wavelength, units, fwhm, scale):
+    from dataclasses import replace
+
+    from powdex.indexing.observations import Observations
+    from powdex.indexing.search import laboratory_error_scale
+
+    values = np.array([3.2, 2.8, 2.1, 1.9, 1.6]) if units == "d" else np.array([8.1, 9.4, 11.2, 13.7, 15.0])
+    peaks = PeakList.from_values(values, units=units, wavelength=wavelength)
+    if fwhm is not None:
+        peaks = replace(peaks, fwhm=np.full(values.size, fwhm))
+    assert laboratory_error_scale(peaks, Observations.from_peaks(peaks)) == pytest.approx(scale)

@@ -8,6 +8,7 @@ import pytest
 import powdex
 from powdex.crystal import Cell, conventional_cell, niggli_reduce, same_lattice
 from powdex.indexing import IndexingConfig
+from powdex.indexing.candidate import ScoringModel
 from powdex.indexing.search import IndexingSearch
 from powdex.patterns import read_peak_input
 
@@ -33,24 +34,28 @@ def _polished(search, cell, centring, tolerance):
 def test_sharp_synchrotron_lines_tell_monoclinic_jadarite_from_its_orthorhombic_description(data):
     # Jadarite (APS 11-BM, λ = 0.413529 Å), P2₁/c: metrically close to a C-centred orthorhombic cell of twice the
     # volume. Its picks are 0.009° wide; at the laboratory defaults (reflections within 0.06° are one line) both
-    # descriptions index every pick, M20 9 against 7.  Scored at the picks' own widths the true cell's M20 passes
-    # 100 and the orthorhombic description no longer indexes the picks.
+    # descriptions index every pick, M20 9 against 7.  Scored at the picks' own widths, or without them at the
+    # laboratory's errors scaled to the wavelength (λ / λ(Cu Kα1) = 0.27), the true cell's M20 passes 100 and the
+    # orthorhombic description no longer indexes the picks.
     peaks = read_peak_input(data / "jadarite_11bmb_6231_to12deg.fxye", wavelength=0.413529)
     assert peaks.fwhm is not None and np.median(peaks.fwhm) < 0.012
     published = Cell(6.763493, 13.803014, 7.689354, 90, 124.0869, 90)
     lab = IndexingSearch(replace(peaks, fwhm=None), IndexingConfig(zero_shift=True))
+    lab._use_model(ScoringModel())  # the laboratory's 0.02° and 0.06°, unscaled
+    scaled = IndexingSearch(replace(peaks, fwhm=None), IndexingConfig(zero_shift=True))
     sharp = IndexingSearch(peaks, IndexingConfig(zero_shift=True))
-    assert sharp.model.resolution < 0.02 and lab.model.resolution == 0.06
-    for search in (lab, sharp):
+    assert sharp.model.resolution < 0.02 and scaled.model.resolution < 0.02
+    for search in (lab, scaled, sharp):
         true = _polished(search, published, "P", 1e-3)
         assert true.bravais.value == "mP" and true.figures.n_unindexed == 0
     pseudo_lab = _polished(lab, published, "P", 1e-2)
     assert pseudo_lab.bravais.value == "oC" and pseudo_lab.figures.n_unindexed == 0
     assert _polished(lab, published, "P", 1e-3).figures.m < 10
-    true_sharp = _polished(sharp, published, "P", 1e-3)
-    assert true_sharp.figures.m > 100
-    pseudo_sharp = _polished(sharp, published, "P", 1e-2)
-    assert pseudo_sharp is None or pseudo_sharp.score < true_sharp.score - 20
+    for search in (scaled, sharp):
+        true = _polished(search, published, "P", 1e-3)
+        assert true.figures.m > 100
+        pseudo = _polished(search, published, "P", 1e-2)
+        assert pseudo is None or pseudo.score < true.score - 20
 
 
 def test_the_orthorhombic_description_of_jadarite_leads_to_its_monoclinic_cell(data):
