@@ -146,3 +146,17 @@ def shipped_model() -> ConfidenceModel:
 def candidate_probabilities(ranked: Sequence[Candidate]) -> tuple[float, ...]:
     """``ConfidenceModel.probabilities`` with the shipped calibration."""
     return shipped_model().probabilities(ranked)
+
+
+def shared_in_odds(ranked: Sequence[Candidate], probabilities: Sequence[float], first: int, second: int,
+                   odds: float) -> tuple[float, ...]:
+    """``probabilities`` with the equivalent sets of ``ranked[first]`` and ``ranked[second]`` sharing what the two
+    hold together in ``odds`` : 1, for evidence the ranking features do not see (a likelihood ratio between the
+    two, with equal priors); every other candidate keeps its own."""
+    sets = equivalent_sets(ranked)
+    head_first, head_second = sets[first], sets[second]
+    if head_first == head_second:
+        return tuple(probabilities)
+    together = probabilities[first] + probabilities[second]
+    shared = {head_first: together * odds / (1 + odds), head_second: together / (1 + odds)}
+    return tuple(shared.get(sets[i], p) for i, p in enumerate(probabilities))

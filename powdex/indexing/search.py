@@ -69,7 +69,7 @@ from powdex.crystal import (
 )
 from powdex.crystal.miller import MAX_INDEX
 from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
-from powdex.indexing.confidence import candidate_probabilities, same_lines
+from powdex.indexing.confidence import candidate_probabilities, same_lines, shared_in_odds
 from powdex.indexing.config import (
     SEARCH_ORDER,
     IndexingConfig,
@@ -398,8 +398,21 @@ class IndexingSearch:
         return IndexingResult(
             ranked, time.perf_counter() - start, self.trials, self.obs.source, self.skipped, notes,
             self.peaks, {"indexing": config.model_dump(mode="json")}, settings_fingerprint(config), details,
-            probabilities=candidate_probabilities(ranked),
+            probabilities=self._probabilities(placed, ranked),
         )
+
+    def _probabilities(self, placed: list[Candidate], ranked: list[Candidate]) -> tuple[float, ...]:
+        """The calibrated probability of each of ``ranked`` (``placed`` as ``rank`` left them), with a primitive cell
+        that ``decentred_first`` put ahead of its centred leader holding their two sets' probability in the odds of
+        the coincidence test: its left lines on the centring's forbidden reflections have probability 1 if it is
+        true and ``_decentred_chance`` if the centred cell is (their lines then impurity lines). The ranking
+        features see only the score, which expects each forbidden reflection it predicts (rutile: tP 0.11, tI 0.87
+        by the features alone; 0.98 and 0.002 so)."""
+        probabilities = candidate_probabilities(ranked)
+        if (len(placed) < 2 or self._decentred_listed is None or placed[0] is not self._decentred_listed
+                or not self._decentred_chance):
+            return probabilities
+        return shared_in_odds(ranked, probabilities, 0, 1, 1 / self._decentred_chance)
 
     def at_list_precision(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` polished, scored and ranked again at the precision of the list's positions, when they are

@@ -16,6 +16,7 @@ from powdex.indexing.confidence import (
     ConfidenceModel,
     candidate_features,
     equivalent_sets,
+    shared_in_odds,
     shipped_model,
 )
 from powdex.indexing.result import IndexingResult, ResultFileError
@@ -120,3 +121,12 @@ def test_powdex_index_shows_the_probability_and_what_a_referee_checks(tmp_path):
     assert (f"candidate 1: reduced cell 3.84 3.84 3.84 60.00 60.00 60.00; unindexed lines: #{impurity} "
             "(2θ 35.000°)") in result.stdout.replace("3.8405", "3.84").replace("3.8406", "3.84")
     assert "4.30 by Hofmann volumes (37.3 Å³ per formula unit)" in result.output
+
+
+def test_two_sets_share_their_probability_in_the_odds_given_and_the_others_keep_theirs(silicon_candidate):
+    twin = replace(silicon_candidate, bravais=BravaisLattice.tI, score=silicon_candidate.score - 0.5)
+    other = replace(silicon_candidate, score=silicon_candidate.score - 4.0, n_lines_predicted=99)
+    third = replace(silicon_candidate, score=silicon_candidate.score - 9.0, n_lines_predicted=77)
+    ranked = [silicon_candidate, twin, other, third]  # sets: the first two, then one each
+    shared = shared_in_odds(ranked, (0.5, 0.5, 0.4, 0.05), 2, 0, 4.0)
+    assert shared == pytest.approx((0.18, 0.18, 0.72, 0.05))

@@ -53,6 +53,9 @@ def test_forbidden_lines_present_though_weak_put_the_primitive_cell_first():
     assert "listed first" in note and "41.2" in note and "44.0" in note
     chance = float(note.split("probability ")[1].split()[0])
     assert chance < DECENTRED_CHANCE_SIGNIFICANCE
+    # The pair's probability, shared in the test's odds: the primitive cell holds nearly all of it.
+    p_first, p_second = result.probabilities[:2]
+    assert p_first > 0.9 and p_second == pytest.approx(p_first * chance, rel=0.05)
 
 
 @pytest.mark.parametrize("on_forbidden", [False, True], ids=["random positions", "on forbidden reflections"])
