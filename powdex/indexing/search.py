@@ -94,6 +94,11 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, float], None]
 """Called as trials are run with (lattice or system name, its trials so far, best score so far)."""
 
+# A pass whose best cell reaches ``IndexingConfig.solution_m`` ends the passes only when that cell leaves at most this
+# many lines: a small low-symmetry cell fits most lines of a large cell's list at a fair M_N (bethanechol chloride,
+# Bergmann et al. 2004, set Bb: a 353 Å³ triclinic cell, M20 19.4, leaving 4 of 20 lines, ended the search after
+# 13 s of a 60 s limit; the published 1037 Å³ monoclinic cell indexes all 20).
+SOLVED_UNINDEXED = 2
 # Lines beyond the free parameters (and zero shift) that a cell must explain before it is worth reporting
 # as decided: with n_free + 1 lines any two positions fit a cubic cell, M_N is meaningless.
 CHECK_LINES = 2
@@ -373,7 +378,7 @@ class IndexingSearch:
             best = rank_candidates(self.found)
             if settled or self.deadline.expired():
                 break
-            if best and best[0].figures.m >= config.solution_m:
+            if best and self.solves(best[0]):
                 break
             # Nothing found within the narrow zero-shift window: a larger offset is the next suspect.
             if self.widen_zero_shift_window():
@@ -413,6 +418,12 @@ class IndexingSearch:
                 or not self._decentred_chance):
             return probabilities
         return shared_in_odds(ranked, probabilities, 0, 1, 1 / self._decentred_chance)
+
+    def solves(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` ends the passes over the lattice systems: M_N of at least ``solution_m``, leaving at
+        most ``SOLVED_UNINDEXED`` lines."""
+        return (candidate.figures.m >= self.config.solution_m
+                and candidate.figures.n_unindexed <= SOLVED_UNINDEXED)
 
     def at_list_precision(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` polished, scored and ranked again at the precision of the list's positions, when they are

@@ -15,6 +15,7 @@ from powdex.indexing.search import IndexingSearch
 from powdex.indexing.svd_index import ONE_LINE_SUPER_CELLS, RandomStarts, volume_stages
 from powdex.patterns import peaks_from_pattern
 from powdex.patterns.simulate import simulate_pattern
+from powdex.peaks import PeakList
 
 TETRAGONAL = Cell(4.594, 4.594, 6.214)
 # Its super-cell with a√2: indexes the same lines but one, predicts twice as many (0.84 per peak below it).
@@ -213,3 +214,20 @@ def test_the_trials_of_a_late_pass_stay_at_their_cap():
     # 2**5000 as a float overflows; the batch stops doubling at its cap.
     assert RandomStarts().search(search, LatticeSystem.CUBIC, 5000) == []
     assert search.trials > 0
+
+
+@pytest.mark.parametrize(("impurity_lines", "passes"), [(2, 1), (3, 2)])
+def test_a_pass_whose_best_leaves_more_than_two_lines_does_not_end_the_passes(impurity_lines, passes):
+    # A small cell fits most lines of a large cell's list at a fair M_N while leaving several (bethanechol chloride,
+    # Bergmann et al. 2004, set Bb: a triclinic cell of M20 19 leaving 4 lines ended the search after its first pass).
+    clean = synthetic_peaks(TETRAGONAL, BravaisLattice.tP, faults=PeakListFaults(two_theta_noise=0.005),
+                            rng=np.random.default_rng(0))
+    lines = np.asarray(clean.two_theta)
+    impurities = [t for t in np.arange(lines[0] + 0.5, lines[-1], 0.37) if np.min(np.abs(lines - t)) > 0.4]
+    positions = np.sort(np.r_[lines[: 20 - impurity_lines], impurities[:impurity_lines]])
+    peaks = PeakList.from_values(positions, units="2theta", wavelength=clean.wavelength, source="tP+impurities")
+    toy = ExactCells(BravaisLattice.tP, TETRAGONAL)
+    result = search_with(toy, peaks)
+    best = result.candidates[0]
+    assert best.figures.n_unindexed == impurity_lines and best.figures.m >= 10
+    assert toy.calls.count(LatticeSystem.TETRAGONAL) == passes
