@@ -54,6 +54,9 @@ def index(
     min_length: Annotated[float, typer.Option(help=(
         "Å: the shortest lattice vector a candidate may have; vectors under 2.3 Å lower its score (a soft prior). "
         "Below 1.5 Å only for high-pressure phases"))] = 1.5,
+    max_unindexed: Annotated[int, typer.Option(min=0, help=(
+        "Lines of the first N a candidate may leave unexplained (impurity or second-phase lines); more lets a "
+        "small cell fit a few lines of any list"))] = 4,
     formula: Annotated[str | None, typer.Option(help=(
         "Chemical formula (e.g. C6H12O6): the notes give the formula units in each of the best cells at 18 Å³ "
         "per non-hydrogen atom"))] = None,
@@ -90,7 +93,7 @@ def index(
     try:
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top,
                                 method=method,
-                                min_length=min_length,
+                                min_length=min_length, max_unindexed=max_unindexed,
                                 formula=formula)
         if units is not None and units not in ("q2", "d", "2theta"):
             raise OptionError(f"--units must be q2, d or 2theta, got {units!r}")

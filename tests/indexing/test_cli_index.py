@@ -155,3 +155,29 @@ def test_min_length_rejects_cells_with_a_shorter_vector_and_says_so(tmp_path):
     assert data["settings"]["indexing"]["min_length"] == 4
     assert all(not (c["bravais"] == "cF" and abs(c["a"] - 5.4312) < 0.01) for c in data["candidates"])
     assert any("shorter than --min-length 4 Å" in note for note in data["notes"])
+
+
+@pytest.mark.parametrize("max_unindexed", [None, 5])
+def test_max_unindexed_lets_a_candidate_leave_that_many_impurity_lines(tmp_path, max_unindexed):
+    import numpy as np
+
+    from powdex.crystal import BravaisLattice, same_lattice
+    from powdex.indexing import PeakListFaults, synthetic_peaks
+
+    cell = Cell(4.594, 4.594, 6.214)
+    lines = np.asarray(synthetic_peaks(cell, BravaisLattice.tP, faults=PeakListFaults(two_theta_noise=0.005),
+                                       rng=np.random.default_rng(0)).two_theta)
+    impurities = [t for t in np.arange(lines[0] + 0.5, lines[-1], 0.37) if np.min(np.abs(lines - t)) > 0.4][:5]
+    listed = tmp_path / "tP_and_5_impurity_lines.txt"
+    listed.write_text("# wavelength: 1.5406\n" + "\n".join(f"{t:.4f}" for t in np.sort(np.r_[lines[:15], impurities])))
+    out = tmp_path / "out.json"
+    args = ["index", str(listed), "--systems", "tetragonal", "--json", str(out), "--time-limit", "8"]
+    result = runner.invoke(app, args + ([] if max_unindexed is None else ["--max-unindexed", str(max_unindexed)]))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["indexing"]["max_unindexed"] == (max_unindexed or 4)
+    found = [c for c in data["candidates"] if same_lattice(Cell(c["a"], c["b"], c["c"]), cell, rtol=1e-3)]
+    if max_unindexed is None:  # leaving five lines, the true cell is no candidate
+        assert not found
+    else:
+        assert data["candidates"][0] is found[0] and found[0]["figures_of_merit"]["n_unindexed"] == 5
