@@ -107,11 +107,13 @@ class Instrument:
         return np.sqrt(np.clip(self.U * t * t + self.V * t + self.W, 0.0, None))
 
     def lorentzian_fwhm(self, two_theta):
-        """Γ_L (deg) at ``two_theta`` (deg): X tanθ + Y / cosθ."""
+        """Γ_L (deg) at ``two_theta`` (deg): X tanθ + Y / cosθ, 0 where that is negative (a fit of a real
+        standard can leave one term negative, e.g. GSAS-II's X when its constant Z, not modelled here,
+        makes up for it)."""
         import numpy as np
 
         theta = np.radians(np.asarray(two_theta, dtype=float)) / 2
-        return self.X * np.tan(theta) + self.Y / np.cos(theta)
+        return np.clip(self.X * np.tan(theta) + self.Y / np.cos(theta), 0.0, None)
 
     def fwhm(self, two_theta):
         """The instrument's whole FWHM (deg) at ``two_theta``: its Gaussian and Lorentzian parts mixed

@@ -66,6 +66,25 @@ def test_gsasii_instprm_values_in_powdex_units():
     assert pdf.S_L + pdf.H_L == pytest.approx(0.0005)
 
 
+def test_gsasii_constant_lorentzian_left_out_leaves_no_negative_width():
+    """Xerus' Si calibration of a Rigaku MiniFlex 600 has X = −4.25 centideg made up for by Z = +6.41: GSAS-II's
+    γ = X / cosθ + Y tanθ + Z is positive, powdex's Lorentzian without Z is not, and is taken as 0 there
+    (before, the peak search got NaN widths and found no peaks)."""
+    import numpy as np
+
+    miniflex = read_instrument(DATA / "Xerus_RigakuSi.instprm")
+    assert miniflex.wavelengths == (1.5405, 1.5443) and miniflex.ratio == 0.5 and miniflex.polarisation == 0.7
+    assert miniflex.U == pytest.approx(10.415519834319738 * GAUSS) and miniflex.W == pytest.approx(20.31326183721195
+                                                                                                    * GAUSS)
+    assert miniflex.Y == pytest.approx(-4.2487463400190855 / 100) and miniflex.X == pytest.approx(0.03499164102283399
+                                                                                                   / 100)
+    assert miniflex.notes == ("GSAS-II constant Lorentzian term Z = 6.409063438396537 centideg not modelled",)
+    at = np.linspace(5.0, 150.0, 30)
+    assert np.all(miniflex.lorentzian_fwhm(at) == 0.0)
+    assert miniflex.fwhm(at) == pytest.approx(miniflex.gaussian_fwhm(at))
+    assert np.all(np.isfinite(miniflex.fwhm(at))) and np.all(miniflex.fwhm(at) > 0.05)
+
+
 def test_gsas_prm_lab_doublet_and_11bm_lab6():
     lab = read_instrument(DATA / "INST_XRY.prm")
     assert lab.wavelengths == (1.5405, 1.5443) and lab.ratio == 0.5 and lab.polarisation == 0.7

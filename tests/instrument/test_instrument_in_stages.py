@@ -251,3 +251,19 @@ def test_kbeta_of_a_displaced_specimen_is_set_aside_with_the_instrument_only():
     assert sum(pick.line == "Cu Kβ" for pick in guided.set_aside) >= 30
     assert spurious(guided) <= 1
     assert found(plain) <= found(guided)
+
+
+def test_a_real_lab_scan_with_its_own_diffractometers_calibration():
+    """Xerus' MiniFlex 600 scan of La1.75Sr0.25CuO4 (tests/data/patterns) with the Si calibration of that
+    diffractometer (tests/data/instrument): the monochromated MiniFlex has no Kβ and its lines have the
+    calibration's widths, so the picks are those found without it, at the same positions."""
+    from pathlib import Path
+
+    from powdex.patterns import read_peak_input
+
+    data = Path(__file__).parents[1] / "data"
+    scan = data / "patterns" / "Xerus_La1.75Sr0.25CuO4.ras"
+    plain = read_peak_input(scan)
+    guided = read_peak_input(scan, instrument=powdex.Instrument.load(data / "instrument" / "Xerus_RigakuSi.instprm"))
+    assert guided.n == plain.n == 19
+    assert np.asarray(guided.two_theta) == pytest.approx(np.asarray(plain.two_theta), abs=0.005)
