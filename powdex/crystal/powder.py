@@ -35,7 +35,10 @@ def merge_lines(
     position: np.ndarray, intensity: np.ndarray, *, within: float, relative: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ascending lines grouped by :func:`line_groups`, each group as one line at the intensity-weighted
-    mean position with the summed intensity: what a diffractometer that cannot resolve them records."""
+    mean position with the summed intensity: what a diffractometer that cannot resolve them records. A group
+    without intensity (reflections whose structure factors vanish) sits at its lines' plain mean."""
+    position, intensity = np.asarray(position, dtype=float), np.asarray(intensity, dtype=float)
     group = line_groups(position, within=within, relative=relative)
     total = np.bincount(group, weights=intensity)
-    return np.bincount(group, weights=np.asarray(intensity) * np.asarray(position)) / total, total
+    plain = np.bincount(group, weights=position) / np.bincount(group)
+    return np.divide(np.bincount(group, weights=intensity * position), total, out=plain, where=total > 0), total

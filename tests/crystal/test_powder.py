@@ -1,6 +1,8 @@
 """The powder physics every forward model shares: Lorentz–polarisation and line merging; the free parameters
 of a lattice system and the cells they make."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,14 @@ def test_lines_closer_than_the_resolution_merge_into_one_at_their_weighted_mean(
     merged, total = merge_lines(position, intensity, within=0.04)
     np.testing.assert_allclose(merged, [(10.00 + 2 * 10.03 + 10.05) / 4, 20.0, 30.0, 30.2])
     np.testing.assert_allclose(total, [4.0, 5.0, 3.0, 1.0])
+
+
+def test_a_group_without_intensity_sits_at_its_lines_mean_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        merged, total = merge_lines(np.array([10.00, 10.02, 20.0]), np.array([0.0, 0.0, 3.0]), within=0.04)
+    np.testing.assert_allclose(merged, [10.01, 20.0])
+    np.testing.assert_allclose(total, [0.0, 3.0])
 
 
 def test_relative_merging_joins_only_equal_positions():
