@@ -130,7 +130,10 @@ DECENTRED_CHANCE_SIGNIFICANCE = 0.01
 # scaled by λ / λ(Cu Kα1): its lines are the same d-spacings at angles smaller by about that factor, so the same
 # precision in d. At 0.02° the synchrotron list of bethanechol chloride (Bergmann et al. 2004, set F, λ 0.6995 Å)
 # let false cells fit: its ±0.25° zero-shift search ended on a 43 Å hR cell after 60 s; scaled (0.009°, ±0.11°)
-# it finds the published cell. Its positions are more precise still, which ``at_list_precision`` measures.
+# it finds the published cell. Its positions are more precise still, which ``at_list_precision`` measures. The
+# factor stops at ``SMALLEST_ERROR_SCALE`` (0.005° 2θ): high-energy beamlines (λ 0.1–0.3 Å) measure with area
+# detectors whose lines, 0.02–0.05° wide, give positions no better than that.
+SMALLEST_ERROR_SCALE = 0.25
 # A peak list without widths is scored first at ``IndexingConfig.two_theta_error`` (a laboratory's 0.02°). When the
 # best cell's lines then lie this many times closer than that (σ from their median |Δ2θ|), the list is more precise
 # than assumed (synchrotron positions, 0.001–0.005°): the best candidates are polished and scored again at its own
@@ -861,14 +864,16 @@ class IndexingSearch:
 
 
 def laboratory_error_scale(peaks: PeakList, obs: Observations) -> float:
-    """The factor on a laboratory's 2θ error, resolution and zero-shift windows for this list: λ / λ(Cu Kα1) for
-    a list without measured widths at a stated wavelength shorter than Cu Kα1 that no X-ray tube emits
-    (``tube_of_wavelength``), else 1. Measured widths set a pattern's own precision (``ScoringModel.for_peak_widths``);
-    a wavelength only assumed (d or q² input) states the scale of the errors, not a source."""
+    """The factor on a laboratory's 2θ error, resolution and zero-shift windows for this list: λ / λ(Cu Kα1), at
+    least ``SMALLEST_ERROR_SCALE``, for a list without measured widths at a stated wavelength shorter than Cu Kα1
+    that no X-ray tube emits (``tube_of_wavelength``), else 1. Measured widths set a pattern's own precision
+    (``ScoringModel.for_peak_widths``); a wavelength only assumed (d or q² input) states the scale of the errors,
+    not a source."""
     wavelength = peaks.wavelength
-    if obs.fwhm is not None or wavelength is None or peaks.wavelength_assumed or wavelength >= CU_KA1:
+    if (obs.fwhm is not None or wavelength is None or peaks.wavelength_assumed or wavelength >= CU_KA1
+            or tube_of_wavelength(float(wavelength)) is not None):
         return 1.0
-    return 1.0 if tube_of_wavelength(float(wavelength)) is not None else float(wavelength) / CU_KA1
+    return max(float(wavelength) / CU_KA1, SMALLEST_ERROR_SCALE)
 
 
 def _reflections_at_peaks(cell, two_theta: np.ndarray, wavelength: float,

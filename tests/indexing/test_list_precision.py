@@ -62,6 +62,7 @@ def test_a_synchrotron_list_searched_with_a_zero_shift_finds_the_published_cell(
 
 @pytest.mark.parametrize(("wavelength", "units", "fwhm", "scale"), [
     (0.6995, "2theta", None, 0.6995 / 1.5406),  # a synchrotron's
+    (0.1665, "2theta", None, 0.25),  # a high-energy beamline's: no finer than 0.005°
     (0.71, "2theta", None, 1.0),  # Mo Kα, rounded: a laboratory's
     (1.5418, "2theta", None, 1.0),  # Cu Kα mean
     (1.909, "2theta", None, 1.0),  # a neutron wavelength, longer than Cu Kα1: no finer than a laboratory's
