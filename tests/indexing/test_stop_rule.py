@@ -216,18 +216,40 @@ def test_the_trials_of_a_late_pass_stay_at_their_cap():
     assert search.trials > 0
 
 
-@pytest.mark.parametrize(("impurity_lines", "passes"), [(2, 1), (3, 2)])
-def test_a_pass_whose_best_leaves_more_than_two_lines_does_not_end_the_passes(impurity_lines, passes):
-    # A small cell fits most lines of a large cell's list at a fair M_N while leaving several (bethanechol chloride,
-    # Bergmann et al. 2004, set Bb: a triclinic cell of M20 19 leaving 4 lines ended the search after its first pass).
+def tetragonal_with_impurity_lines(count: int) -> PeakList:
+    """The first 20 − ``count`` lines of ``TETRAGONAL`` and ``count`` lines clear of them."""
     clean = synthetic_peaks(TETRAGONAL, BravaisLattice.tP, faults=PeakListFaults(two_theta_noise=0.005),
                             rng=np.random.default_rng(0))
     lines = np.asarray(clean.two_theta)
     impurities = [t for t in np.arange(lines[0] + 0.5, lines[-1], 0.37) if np.min(np.abs(lines - t)) > 0.4]
-    positions = np.sort(np.r_[lines[: 20 - impurity_lines], impurities[:impurity_lines]])
-    peaks = PeakList.from_values(positions, units="2theta", wavelength=clean.wavelength, source="tP+impurities")
+    positions = np.sort(np.r_[lines[: 20 - count], impurities[:count]])
+    return PeakList.from_values(positions, units="2theta", wavelength=clean.wavelength, source="tP+impurities")
+
+
+@pytest.mark.parametrize(("impurity_lines", "passes"), [(2, 1), (3, 2)])
+def test_a_pass_whose_best_leaves_more_than_two_lines_does_not_end_the_passes(impurity_lines, passes):
+    # A small cell fits most lines of a large cell's list at a fair M_N while leaving several (bethanechol chloride,
+    # Bergmann et al. 2004, set Bb: a triclinic cell of M20 19 leaving 4 lines ended the search after its first pass).
+    peaks = tetragonal_with_impurity_lines(impurity_lines)
     toy = ExactCells(BravaisLattice.tP, TETRAGONAL)
     result = search_with(toy, peaks)
     best = result.candidates[0]
     assert best.figures.n_unindexed == impurity_lines and best.figures.m >= 10
     assert toy.calls.count(LatticeSystem.TETRAGONAL) == passes
+
+
+def test_a_pass_whose_best_cell_is_most_likely_wrong_by_its_calibrated_probability_does_not_end_the_passes(
+        monkeypatch):
+    # A wrong cell can reach M20 10 leaving two lines (bethanechol chloride, set Bb with a zero shift: a 829 Å³ mP
+    # cell, M20 11.8, calibrated probability 0.016, ended the search after 17 s of 60, before the published cell).
+    import powdex.indexing.search as search_module
+
+    peaks = tetragonal_with_impurity_lines(2)  # the true cell leaves two lines: no decisive cell, M20 above 10
+    likely = ExactCells(BravaisLattice.tP, TETRAGONAL)
+    search_with(likely, peaks)
+    assert likely.calls.count(LatticeSystem.TETRAGONAL) == 1
+    monkeypatch.setattr(search_module, "candidate_probabilities",
+                        lambda ranked: (0.5 * search_module.SOLVED_PROBABILITY,) * len(ranked))
+    unlikely = ExactCells(BravaisLattice.tP, TETRAGONAL)
+    search_with(unlikely, peaks)
+    assert unlikely.calls.count(LatticeSystem.TETRAGONAL) == 2
