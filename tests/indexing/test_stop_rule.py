@@ -226,30 +226,22 @@ def tetragonal_with_impurity_lines(count: int) -> PeakList:
     return PeakList.from_values(positions, units="2theta", wavelength=clean.wavelength, source="tP+impurities")
 
 
-@pytest.mark.parametrize(("impurity_lines", "passes"), [(2, 1), (3, 2)])
-def test_a_pass_whose_best_leaves_more_than_two_lines_does_not_end_the_passes(impurity_lines, passes):
-    # A small cell fits most lines of a large cell's list at a fair M_N while leaving several (bethanechol chloride,
-    # Bergmann et al. 2004, set Bb: a triclinic cell of M20 19 leaving 4 lines ended the search after its first pass).
-    peaks = tetragonal_with_impurity_lines(impurity_lines)
+@pytest.mark.parametrize(("impurity_lines", "probability", "passes"), [
+    (2, 0.3, 1),  # M20 above 10, two lines left, not unlikely: solved
+    (3, 0.3, 2),  # three lines left: a small cell fits most lines of a large cell's list so
+    (3, 0.6, 1),  # ...unless the calibrated probability holds it likely (a second phase's lines)
+    (2, 0.05, 2),  # most likely wrong by its calibrated probability
+])
+def test_a_pass_ends_the_passes_on_a_cell_of_m20_10_leaving_few_lines_or_one_the_probability_holds_likely(
+        monkeypatch, impurity_lines, probability, passes):
+    # Bethanechol chloride (Bergmann et al. 2004, set Bb): a 353 Å³ triclinic cell of M20 19.4 leaving 4 of 20 lines
+    # (probability 0.15) ended the search after its first pass; with a zero shift, an 829 Å³ mP cell of M20 11.8
+    # leaving two (probability 0.016). The published 1037 Å³ cell indexes all 20.
+    import powdex.indexing.search as search_module
+
+    monkeypatch.setattr(search_module, "candidate_probabilities", lambda ranked: (probability,) * len(ranked))
     toy = ExactCells(BravaisLattice.tP, TETRAGONAL)
-    result = search_with(toy, peaks)
+    result = search_with(toy, tetragonal_with_impurity_lines(impurity_lines))
     best = result.candidates[0]
     assert best.figures.n_unindexed == impurity_lines and best.figures.m >= 10
     assert toy.calls.count(LatticeSystem.TETRAGONAL) == passes
-
-
-def test_a_pass_whose_best_cell_is_most_likely_wrong_by_its_calibrated_probability_does_not_end_the_passes(
-        monkeypatch):
-    # A wrong cell can reach M20 10 leaving two lines (bethanechol chloride, set Bb with a zero shift: a 829 Å³ mP
-    # cell, M20 11.8, calibrated probability 0.016, ended the search after 17 s of 60, before the published cell).
-    import powdex.indexing.search as search_module
-
-    peaks = tetragonal_with_impurity_lines(2)  # the true cell leaves two lines: no decisive cell, M20 above 10
-    likely = ExactCells(BravaisLattice.tP, TETRAGONAL)
-    search_with(likely, peaks)
-    assert likely.calls.count(LatticeSystem.TETRAGONAL) == 1
-    monkeypatch.setattr(search_module, "candidate_probabilities",
-                        lambda ranked: (0.5 * search_module.SOLVED_PROBABILITY,) * len(ranked))
-    unlikely = ExactCells(BravaisLattice.tP, TETRAGONAL)
-    search_with(unlikely, peaks)
-    assert unlikely.calls.count(LatticeSystem.TETRAGONAL) == 2
