@@ -99,12 +99,11 @@ ProgressCallback = Callable[[str, int, float], None]
 # Bergmann et al. 2004, set Bb: a 353 Å³ triclinic cell, M20 19.4, leaving 4 of 20 lines, ended the search after
 # 13 s of a 60 s limit; the published 1037 Å³ monoclinic cell indexes all 20).
 SOLVED_UNINDEXED = 2
-# ...and whose calibrated probability (``powdex.indexing.confidence``) is at least this: with a zero shift, set Bb's
-# search ended after 17 s on a wrong 829 Å³ mP cell of M20 11.8 leaving two lines, probability 0.016. Not higher:
-# near-copies of one true lattice split its probability (a synthetic mC cell, M20 35, all lines: 0.498).
-SOLVED_PROBABILITY = 0.1
-# A cell this probable ends the passes whatever it leaves: a second phase's lines (La₁.₇₅Sr₀.₂₅CuO₄ beside La₂O₃,
-# tests/data/patterns: the true tI cell leaves 4 lines with probability 0.93) are no reason to search on.
+# A cell whose calibrated probability (``powdex.indexing.confidence``) is at least this ends the passes whatever it
+# leaves: a second phase's lines (La₁.₇₅Sr₀.₂₅CuO₄ beside La₂O₃, tests/data/patterns: the true tI cell leaves 4
+# lines with probability 0.93) are no reason to search on. A low probability alone does not keep the passes going:
+# it is low for a true cell with short vectors too (hcp hydrogen at 245 GPa), whose further passes find a
+# super-cell the short-vector prior ranks above it.
 LIKELY_PROBABILITY = 0.5
 # Lines beyond the free parameters (and zero shift) that a cell must explain before it is worth reporting
 # as decided: with n_free + 1 lines any two positions fit a cubic cell, M_N is meaningless.
@@ -430,15 +429,14 @@ class IndexingSearch:
         return shared_in_odds(ranked, probabilities, 0, 1, 1 / self._decentred_chance)
 
     def solves(self, ranked: list[Candidate]) -> bool:
-        """Whether the best of ``ranked`` ends the passes over the lattice systems: M_N of at least ``solution_m``
-        and a calibrated probability of at least ``LIKELY_PROBABILITY``, or at least ``SOLVED_PROBABILITY`` leaving
-        at most ``SOLVED_UNINDEXED`` lines."""
+        """Whether the best of ``ranked`` ends the passes over the lattice systems: M_N of at least ``solution_m``,
+        leaving at most ``SOLVED_UNINDEXED`` lines or with a calibrated probability of at least
+        ``LIKELY_PROBABILITY``."""
         best = ranked[0]
         if best.figures.m < self.config.solution_m:
             return False
-        probability = candidate_probabilities(ranked[: self.config.top])[0]
-        return probability >= LIKELY_PROBABILITY or (
-            probability >= SOLVED_PROBABILITY and best.figures.n_unindexed <= SOLVED_UNINDEXED)
+        return (best.figures.n_unindexed <= SOLVED_UNINDEXED
+                or candidate_probabilities(ranked[: self.config.top])[0] >= LIKELY_PROBABILITY)
 
     def at_list_precision(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` polished, scored and ranked again at the precision of the list's positions, when they are
