@@ -35,9 +35,9 @@ monoclinic and triclinic lattices run (``powdex.indexing.zone_starts``): a cell 
 low metric symmetry they find that is decisive, or clearly ahead of every other,
 ends the search there (``settles_ahead``), sparing the random starts of the
 systems between, which run every volume stage when they hold no cell.
-Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems that ends with nothing of M_N ≥
-``solution_m`` that leaves at most two lines or is likely by its calibrated probability (``solves``) is followed by
-another (SVD-Index with twice the trials per
+Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems whose best cell does not solve
+the list (``solves``: M_N ≥ ``solution_m``, leaving at most two lines or likely by its calibrated probability) is
+followed by another (SVD-Index with twice the trials per
 volume stage, the chains with new cells), until the deadline: one pass of 64
 trials per stage and free parameter misses about half the monoclinic patterns of
 large organic-like cells, which 256 or 1024 find (``benchmarks/learned_pipeline.py``).
