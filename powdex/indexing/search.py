@@ -351,6 +351,14 @@ class IndexingSearch:
                         logger.debug("%s: settled ahead of %s by %s", self.obs.source, system.value,
                                      _summary(best[0]))
                         break
+                    # The zone cells' higher metric symmetries are polished too (``ZoneStarts.search``): a decisive
+                    # orthorhombic cell found so ends the search by the rule that would end it after the orthorhombic
+                    # system's own search, which would only find it again.
+                    searched = set(self.systems[: self.systems.index(system)])
+                    if self._settles(searched):
+                        self._stopped_because = self._stop_reason(rank_candidates(self.found), system, ahead=True)
+                        settled = True
+                        break
                 for name, method in methods:
                     # A decisive monoclinic or triclinic cell ends its system's methods, as it ends SVD-Index's
                     # lattices (the sub-cell check below finds a centred lattice it misses): the zone starts, first,
@@ -372,17 +380,9 @@ class IndexingSearch:
                 best = rank_candidates(self.found)
                 logger.debug("%s: pass %d, %s, sub-cells: %.2f s, best %s", self.obs.source, search_pass,
                              system.value, time.perf_counter() - started, _summary(best[0]) if best else "none")
-                searched = set(self.systems[: self.systems.index(system) + 1])
-                # A leader that would end the search is checked for the least distortions that index the lines
-                # better (each new leader in turn).
-                while (best and id(best[0]) not in self._distortions_checked and self.would_settle(best, searched)
-                       and not self.deadline.expired()):
-                    self._distortions_checked.add(id(best[0]))
-                    self.found.extend(self.competing_distortions(best[0]))
-                    best = rank_candidates(self.found)
-                settled = self.settled(best, searched)
+                settled = self._settles(set(self.systems[: self.systems.index(system) + 1]))
                 if settled and system is not self.systems[-1]:
-                    self._stopped_because = self._stop_reason(best, system)
+                    self._stopped_because = self._stop_reason(rank_candidates(self.found), system)
                 if settled or self.deadline.expired():
                     break
             best = rank_candidates(self.found)
@@ -634,6 +634,18 @@ class IndexingSearch:
         bar = max(c.score for c in [cand, *found, *self.found] if c is cand or same(c))
         return [c for c in found if same(c) or np.any(c.indexed & ~cand.indexed) or c.score > bar]
 
+    def _settles(self, searched: set[LatticeSystem]) -> bool:
+        """Whether the best cell found ends the search once the lattice systems ``searched`` are (``settled``),
+        after a leader that would end it is checked for the least distortions that index the lines better (each
+        new leader in turn)."""
+        best = rank_candidates(self.found)
+        while (best and id(best[0]) not in self._distortions_checked and self.would_settle(best, searched)
+               and not self.deadline.expired()):
+            self._distortions_checked.add(id(best[0]))
+            self.found.extend(self.competing_distortions(best[0]))
+            best = rank_candidates(self.found)
+        return self.settled(best, searched)
+
     def settled(self, ranked: list[Candidate], searched: set[LatticeSystem]) -> bool:
         """Whether the best of ``ranked`` ends the search once the lattice systems ``searched`` are: it would
         (``would_settle``), and its least distortions have been searched (``competing_distortions``) and it still
@@ -742,9 +754,11 @@ class IndexingSearch:
         ranked = rank_candidates([*self.found, *new])
         return bool(ranked) and any(ranked[0] is c for c in new) and self._leads_leaving_one_line(ranked)
 
-    def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem) -> str:
+    def _stop_reason(self, ranked: list[Candidate], system: LatticeSystem, ahead: bool = False) -> str:
         best = ranked[0]
-        text = f"the search ended after the {system.value} system on {_summary(best)}"
+        where = (f"with the monoclinic and triclinic zone starts, before the {system.value} system's own search," if ahead
+                 else f"after the {system.value} system")
+        text = f"the search ended {where} on {_summary(best)}"
         if not self.lines_seen_as_expected(best):
             text += (", each lattice system of as many free parameters searched, since it predicts more lines than "
                      "are seen")

@@ -31,7 +31,10 @@ Only monoclinic and triclinic lattices take them, in the first pass, and
 ahead of the orthorhombic system (``ZoneStarts.search_ahead``): a decisive cell
 found there that explains every line and has no higher metric symmetry ends
 the search without the random starts of the higher systems, which would run
-every volume stage in vain (``settles_ahead``).
+every volume stage in vain (``settles_ahead``). A zone cell of higher metric
+symmetry is polished in its own lattice too; a decisive orthorhombic cell found
+so ends the search by the rule that would end it after the orthorhombic system
+(``IndexingSearch.settled``), whose random starts would only find it again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import numpy as np
 from powdex.crystal import (
     BravaisLattice,
     Cell,
+    ConventionalCell,
     LatticeSignature,
     LatticeSystem,
     conventional_cell,
@@ -350,22 +354,27 @@ def _distinct_lattices(cells: np.ndarray) -> np.ndarray:
     return np.array(kept) if kept else np.empty((0, 6))
 
 
-def zone_starts(bravais: BravaisLattice, cells: np.ndarray) -> np.ndarray:
+def start_lattices(cells: np.ndarray) -> list[ConventionalCell | None]:
+    """spglib's conventional description of each reduced zone-pair cell of ``cells`` (``zone_pair_cells``), at the
+    starts' tolerance, None where it finds none: found once per set of cells, for every monoclinic lattice."""
+    lattices: list[ConventionalCell | None] = []
+    for coefficients in cells:
+        try:
+            lattices.append(conventional_cell(Cell.from_reciprocal_coefficients(coefficients), "P",
+                                              START_SYMMETRY_TOLERANCE))
+        except ValueError:
+            lattices.append(None)
+    return lattices
+
+
+def zone_starts(bravais: BravaisLattice, cells: np.ndarray, lattices: list[ConventionalCell | None]) -> np.ndarray:
     """Starting points (free reciprocal parameters of ``bravais``'s conventional axes) from reduced zone-pair
-    ``cells`` (``zone_pair_cells``): every cell for a triclinic lattice, those spglib puts in ``bravais``
-    otherwise."""
+    ``cells`` (``zone_pair_cells``) and their conventional descriptions ``lattices`` (``start_lattices``): every
+    cell for a triclinic lattice, those spglib puts in ``bravais`` otherwise."""
     if bravais is BravaisLattice.aP:
         return np.array([bravais.axes.free_reciprocal_parameters(Cell.from_reciprocal_coefficients(c))
                          for c in cells]).reshape(-1, bravais.axes.n_free)
-    starts = []
-    for coefficients in cells:
-        try:
-            conventional = conventional_cell(Cell.from_reciprocal_coefficients(coefficients), "P",
-                                             START_SYMMETRY_TOLERANCE)
-        except ValueError:
-            continue
-        if conventional.bravais is bravais:
-            starts.append(bravais.axes.free_reciprocal_parameters(conventional.cell))
+    starts = [bravais.axes.free_reciprocal_parameters(c.cell) for c in lattices if c is not None and c.bravais is bravais]
     return np.array(starts) if starts else np.empty((0, bravais.axes.n_free))
 
 
@@ -375,7 +384,7 @@ class ZoneStarts:
     lattice searched ahead of its system (``search_ahead``) is not searched again."""
 
     def __init__(self) -> None:
-        self._cells: dict[tuple[int, float], np.ndarray] = {}
+        self._cells: dict[tuple[int, float], tuple[np.ndarray, list[ConventionalCell | None]]] = {}
         self._searched: set[tuple[int, BravaisLattice]] = set()
 
     def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
@@ -399,11 +408,12 @@ class ZoneStarts:
                 break
             key = (id(search), window)
             if key not in self._cells:
-                self._cells[key] = zone_pair_cells(search.obs, window, fit_window, config.zero_shift)
+                cells = zone_pair_cells(search.obs, window, fit_window, config.zero_shift)
+                self._cells[key] = cells, start_lattices(cells)
             for bravais in lattices:
                 if search.deadline.expired():
                     break
-                starts = zone_starts(bravais, self._cells[key])
+                starts = zone_starts(bravais, *self._cells[key])
                 if not len(starts):
                     continue
                 found = from_starts(search, bravais, starts)

@@ -6,7 +6,14 @@ import pytest
 
 from powdex.crystal import BravaisLattice, Cell, same_lattice
 from powdex.indexing import IndexingConfig, IndexingSearch, PeakListFaults, index, synthetic_peaks
-from powdex.indexing.zone_starts import _largest_start_volume, _metric, ito_zones, zone_pair_cells, zone_starts
+from powdex.indexing.zone_starts import (
+    _largest_start_volume,
+    _metric,
+    ito_zones,
+    start_lattices,
+    zone_pair_cells,
+    zone_starts,
+)
 from powdex.peaks import PeakList
 
 # Baddeleyite, monoclinic ZrO2 (P21/c; McCullough & Trueblood 1959): a, b, c within 3 % of each other.
@@ -31,8 +38,9 @@ def test_ito_zones_of_baddeleyite_contain_its_h0l_zone():
 def test_zone_starts_are_deterministic_and_include_the_true_basin():
     obs = IndexingSearch(_peaks(BADDELEYITE, "mP", "P 1 21/c 1")).obs
     cells = zone_pair_cells(obs, 0.06, 0.06, zero_shift=False)
-    starts = zone_starts(BravaisLattice.mP, cells)
-    assert np.array_equal(starts, zone_starts(BravaisLattice.mP, zone_pair_cells(obs, 0.06, 0.06, zero_shift=False)))
+    starts = zone_starts(BravaisLattice.mP, cells, start_lattices(cells))
+    again = zone_pair_cells(obs, 0.06, 0.06, zero_shift=False)
+    assert np.array_equal(starts, zone_starts(BravaisLattice.mP, again, start_lattices(again)))
     cells = [BravaisLattice.mP.axes.cell(x) for x in starts]
     assert any(same_lattice(c, BADDELEYITE, rtol=1e-2) for c in cells)
 
@@ -165,3 +173,19 @@ def test_a_large_laboratory_cell_lost_among_the_wide_windows_zones_is_found_with
     best = index(peaks, config=IndexingConfig(zero_shift=True, time_limit=30)).best
     assert best.bravais is BravaisLattice.mP and same_lattice(best.cell, BETHANECHOL, rtol=3e-3)
     assert best.figures.n_unindexed == 0
+
+
+ORTHORHOMBIC_I = Cell(4.089, 5.952, 6.984)
+
+
+def test_a_decisive_orthorhombic_cell_from_the_zone_starts_ends_the_search_before_its_system():
+    # The zone-pair cells of an oI list hold its lattice; the triclinic cell polished from one has orthorhombic
+    # metric and is polished in oI (``ZoneStarts.search``). That decisive cell ends the search by the rule that
+    # would end it after the orthorhombic system, whose random starts would only find it again.
+    faults = PeakListFaults(two_theta_noise=0.014, missing_fraction=0.1)
+    peaks = synthetic_peaks(ORTHORHOMBIC_I, BravaisLattice.oI, 20, faults, np.random.default_rng(2))
+    result = index(peaks, config=IndexingConfig(zero_shift=True, time_limit=30))
+    best = result.best
+    assert best.bravais is BravaisLattice.oI and same_lattice(best.cell, ORTHORHOMBIC_I, "I", "I", 3e-3)
+    assert any(d.startswith("the search ended with the monoclinic and triclinic zone starts, before the "
+                            "orthorhombic system's own search") and d.endswith("(decisive)") for d in result.details)
