@@ -14,8 +14,10 @@ from powdex.crystal import LatticeSystem
 # with a default that keeps the old behaviour). 2: the short-vector prior replaces the 2 Å floor, zone
 # starts join the default search, and zero shifts are searched within ±0.25° before ±0.6°. 3: a candidate may
 # leave 4 lines, not 2; measured patterns are scored at their peak widths. 4: a list without widths at a synchrotron
-# wavelength has the 2θ error and zero-shift windows scaled by λ / λ(Cu Kα1).
-SETTINGS_SCHEMA_VERSION = 4
+# wavelength has the 2θ error and zero-shift windows scaled by λ / λ(Cu Kα1). 5: a cell leaving one line ends the
+# search on its lead from 0 per peak (``lead_score_per_peak``, was ``stop_score_per_peak``'s 0.5), and a decisive
+# orthorhombic cell found by the zone starts ends it before that system's random starts.
+SETTINGS_SCHEMA_VERSION = 5
 
 SEARCH_ORDER = (
     LatticeSystem.CUBIC,
@@ -65,6 +67,9 @@ class IndexingConfig(BaseModel):
         0.3, ge=0, description="a cell leaving one line below the score above still stops the search, once its own "
         "lattice system and local searches around its least distortions are done, when it leads every other lattice "
         "by this much per peak"
+    )
+    lead_score_per_peak: float = Field(
+        0.0, description="...and scores at least this per peak"
     )
     solution_m: float = Field(10.0, ge=0, description="M_N from which a lattice's volume search counts as solved")
     max_unindexed: int = Field(

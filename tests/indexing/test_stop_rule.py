@@ -74,6 +74,21 @@ def test_without_a_clear_lead_a_cell_leaving_a_line_does_not_end_the_search():
     assert not any(d.startswith("the search ended") for d in result.details)
 
 
+def test_a_leading_cell_leaving_a_line_ends_the_search_from_a_score_of_0_per_peak():
+    # 0.03° of noise, a laboratory list's worst: the true cell scores 0.26 per peak, below the 0.5 that ended such
+    # a search before (true cells with an impurity line scored −0.5 to 0.9 per peak, wrong leaders −0.42 and −0.23).
+    faults = PeakListFaults(two_theta_noise=0.03, impurity=True)
+    peaks = synthetic_peaks(TETRAGONAL, BravaisLattice.tP, faults=faults, rng=np.random.default_rng(1))
+    for lead_score, last_system in ((IndexingConfig().lead_score_per_peak, LatticeSystem.TETRAGONAL),
+                                    (0.5, LatticeSystem.TRICLINIC)):
+        toy = ExactCells(BravaisLattice.tP, TETRAGONAL, SUPER_CELL)
+        result = search_with(toy, peaks, lead_score_per_peak=lead_score)
+        best = result.best
+        assert best.bravais is BravaisLattice.tP and best.figures.n_unindexed == 1
+        assert 0 < best.score / len(best.indexed) < 0.5
+        assert toy.calls[-1] is last_system
+
+
 # An orthorhombic cell 0.3 % from tetragonal: the tetragonal cell at the mean of a and b indexes each split pair of
 # lines as one, with M20 ≈ 32 and a decisive score, yet the distortion scores 0.4 per peak more.
 DISTORTED = Cell(4.594, 4.594 * 1.003, 6.214)
