@@ -239,9 +239,11 @@ def zone_pair_cells(obs: Observations, two_theta_window: float, fit_window: floa
     h, k, l = cross.T
     lines, line_tol = q[: min(obs.n, CROSS_LINES)], tol[: min(obs.n, CROSS_LINES)]
     pieces = []
-    for (a1, b1, c1, z1), (a2, b2, c2, z2) in itertools.combinations(based, 2):
-        if z1 == z2 or abs(a1 - a2) > 2 * np.interp(a1, q, tol):
-            continue
+    # Pairs of rows of two different zones at one line (the shared row), found at once: most pairs are not.
+    first, second = np.triu_indices(len(based), 1)
+    shared = ((based[first, 3] != based[second, 3])
+              & (np.abs(based[first, 0] - based[second, 0]) <= 2 * np.interp(based[first, 0], q, tol)))
+    for (a1, b1, c1, _), (a2, b2, c2, _) in zip(based[first[shared]], based[second[shared]]):
         a = 0.5 * (a1 + a2)
         # h u + k v + l w: Q = h²A + k²B1 + l²B2 + hk C1 + hl C2 + kl F; F from each further line and index.
         rest = h * h * a + k * k * b1 + l * l * b2 + h * k * c1 + h * l * c2
