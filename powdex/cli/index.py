@@ -52,8 +52,12 @@ def index(
         "Measured pattern: a certified standard mixed into the sample (LaB6, Si, CeO2, Al2O3): its lines are set "
         "aside and the zero offset they show is taken off the other peaks"))] = None,
     min_length: Annotated[float, typer.Option(help=(
-        "Å: the shortest lattice vector a candidate may have; vectors under 2.3 Å lower its score (a soft prior). "
+        "Å: the shortest lattice vector a candidate may have (vectors under --short-length lower its score). "
         "Below 1.5 Å only for high-pressure phases"))] = 1.5,
+    short_length: Annotated[float, typer.Option(help=(
+        "Å: lattice vectors shorter than this lower a candidate's score (a soft prior: they are rare at ambient "
+        "pressure, and a sub-cell with one indexes the same lines as the true cell). For high-pressure phases set it "
+        "to --min-length, and a super-cell no longer outranks a true cell with short vectors"))] = 2.3,
     max_unindexed: Annotated[int, typer.Option(min=0, help=(
         "Lines of the first N a candidate may leave unexplained (impurity or second-phase lines); more lets a "
         "small cell fit a few lines of any list"))] = 4,
@@ -93,7 +97,7 @@ def index(
     try:
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top,
                                 method=method,
-                                min_length=min_length, max_unindexed=max_unindexed,
+                                min_length=min_length, short_length=short_length, max_unindexed=max_unindexed,
                                 formula=formula)
         if units is not None and units not in ("q2", "d", "2theta"):
             raise OptionError(f"--units must be q2, d or 2theta, got {units!r}")

@@ -69,7 +69,7 @@ from powdex.crystal import (
     sublattice_bases,
 )
 from powdex.crystal.miller import MAX_INDEX
-from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel
+from powdex.indexing.candidate import Candidate, CandidateEvaluator, ScoringModel, short_vector_penalty
 from powdex.indexing.confidence import candidate_probabilities, same_lines, shared_in_odds
 from powdex.indexing.config import (
     SEARCH_ORDER,
@@ -100,11 +100,12 @@ ProgressCallback = Callable[[str, int, float], None]
 # Bergmann et al. 2004, set Bb: a 353 Å³ triclinic cell, M20 19.4, leaving 4 of 20 lines, ended the search after
 # 13 s of a 60 s limit; the published 1037 Å³ monoclinic cell indexes all 20).
 SOLVED_UNINDEXED = 2
-# A cell whose calibrated probability (``powdex.indexing.confidence``) is at least this ends the passes whatever it
-# leaves: a second phase's lines (La₁.₇₅Sr₀.₂₅CuO₄ beside La₂O₃, tests/data/patterns: the true tI cell leaves 4
-# lines with probability 0.93) are no reason to search on. A low probability alone does not keep the passes going:
-# it is low for a true cell with short vectors too (hcp hydrogen at 245 GPa), whose further passes find a
-# super-cell the short-vector prior ranks above it.
+# ...and whose calibrated probability (``powdex.indexing.confidence``) is at least this: with a zero shift, set Bb's
+# search ended after 17 s on a wrong 829 Å³ mP cell of M20 11.8 leaving two lines, probability 0.016. Not higher:
+# near-copies of one true lattice split its probability (a synthetic mC cell, M20 35, all lines: 0.498).
+SOLVED_PROBABILITY = 0.1
+# A cell this probable ends the passes whatever it leaves: a second phase's lines (La₁.₇₅Sr₀.₂₅CuO₄ beside La₂O₃,
+# tests/data/patterns: the true tI cell leaves 4 lines with probability 0.93) are no reason to search on.
 LIKELY_PROBABILITY = 0.5
 # Lines beyond the free parameters (and zero shift) that a cell must explain before it is worth reporting
 # as decided: with n_free + 1 lines any two positions fit a cubic cell, M_N is meaningless.
@@ -430,14 +431,15 @@ class IndexingSearch:
         return shared_in_odds(ranked, probabilities, 0, 1, 1 / self._decentred_chance)
 
     def solves(self, ranked: list[Candidate]) -> bool:
-        """Whether the best of ``ranked`` ends the passes over the lattice systems: M_N of at least ``solution_m``,
-        leaving at most ``SOLVED_UNINDEXED`` lines or with a calibrated probability of at least
-        ``LIKELY_PROBABILITY``."""
+        """Whether the best of ``ranked`` ends the passes over the lattice systems: M_N of at least ``solution_m``
+        and a calibrated probability of at least ``LIKELY_PROBABILITY``, or at least ``SOLVED_PROBABILITY`` leaving
+        at most ``SOLVED_UNINDEXED`` lines."""
         best = ranked[0]
         if best.figures.m < self.config.solution_m:
             return False
-        return (best.figures.n_unindexed <= SOLVED_UNINDEXED
-                or candidate_probabilities(ranked[: self.config.top])[0] >= LIKELY_PROBABILITY)
+        probability = candidate_probabilities(ranked[: self.config.top])[0]
+        return probability >= LIKELY_PROBABILITY or (
+            probability >= SOLVED_PROBABILITY and best.figures.n_unindexed <= SOLVED_UNINDEXED)
 
     def at_list_precision(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` polished, scored and ranked again at the precision of the list's positions, when they are
@@ -598,6 +600,7 @@ class IndexingSearch:
                 notes.append(rejection)
         notes.extend(f"candidate {rank} ({cand.bravais.value} {_cell_text(cand)}): {'; '.join(cand.penalties)}"
                      for rank, cand in enumerate(ranked, 1) if cand.penalties)
+        notes.extend(self._short_vector_note(ranked))
         notes.extend(_equivalent_sets(ranked))
         notes.extend(self._decentred_note(ranked))
         if self._list_precision_note is not None:
@@ -616,6 +619,22 @@ class IndexingSearch:
         for detail in details:
             logger.debug("%s: %s", self.obs.source, detail)
         return tuple(notes), tuple(details)
+
+    def _short_vector_note(self, ranked: list[Candidate]) -> list[str]:
+        """A note when the short-vector prior alone puts a candidate below the first: its lines are explained better,
+        as a true high-pressure cell's are (hcp hydrogen at 245 GPa, a = 1.70 Å) against a super-cell of ordinary
+        lengths that predicts lines nobody saw."""
+        if len(ranked) < 2:
+            return []
+        for rank, cand in enumerate(ranked[1:], 2):
+            if not cand.penalties:
+                continue
+            shortest = niggli_reduce(cand.cell, cand.bravais.centring).cell.parameters[:3]
+            if cand.score + short_vector_penalty(shortest, self.model)[0] > ranked[0].score:
+                return [f"candidate {rank} would rank first without the prior on lattice vectors under "
+                        f"{self.config.short_length:g} Å: for a high-pressure phase, run again with --short-length "
+                        f"{self.config.min_length:g}"]
+        return []
 
     def competing_distortions(self, cand: Candidate) -> list[Candidate]:
         """The cells near ``cand``'s least distortions (``distorted_cells``) that compete with it: those that

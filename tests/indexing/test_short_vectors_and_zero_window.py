@@ -36,14 +36,22 @@ def test_vectors_at_and_above_the_soft_length_cost_nothing():
     assert 0 < penalty < 0.05 and len(reasons) == 1 and reasons[0].startswith("2 lattice vectors of 2.290 Å")
 
 
-def test_a_high_pressure_cell_below_the_soft_length_is_still_found_first():
-    # hcp hydrogen near 245 GPa: a = 1.70 Å. No hard floor above min_length (1.5 Å) rules it out.
+def test_a_high_pressure_cell_below_the_soft_length_is_found_and_first_once_the_prior_is_lowered():
+    # hcp hydrogen near 245 GPa: a = 1.70 Å. No hard floor above min_length (1.5 Å) rules it out; the prior on
+    # vectors under 2.3 Å (rare at ambient pressure) ranks its √3 super-cell (a 2.94 Å), which predicts lines
+    # nobody saw, above it, and says so. With --short-length at the floor the true cell is first.
     cell = Cell(1.70, 1.70, 2.76, 90, 90, 120)
     peaks = synthetic_peaks(cell, BravaisLattice.hP, 12, PeakListFaults(two_theta_noise=0.005), np.random.default_rng(2))
-    result = index(peaks, config=IndexingConfig(systems="hexagonal", time_limit=20))
-    best = result.best
-    assert best.bravais is BravaisLattice.hP and same_lattice(best.cell, cell, rtol=2e-3)
-    assert best.penalties and any(n.startswith("candidate 1 (hP") and "1.700 Å" in n for n in result.notes)
+    ambient = index(peaks, config=IndexingConfig(systems="hexagonal", time_limit=20))
+    rank = next(i for i, c in enumerate(ambient.candidates, 1) if same_lattice(c.cell, cell, rtol=2e-3))
+    true = ambient.candidates[rank - 1]
+    assert true.penalties and any(n.startswith(f"candidate {rank} (hP") and "1.700 Å" in n for n in ambient.notes)
+    assert rank == 2 and ambient.best.cell.volume == pytest.approx(3 * cell.volume, rel=1e-2)
+    assert ("candidate 2 would rank first without the prior on lattice vectors under 2.3 Å: for a high-pressure "
+            "phase, run again with --short-length 1.5") in ambient.notes
+    high_pressure = index(peaks, config=IndexingConfig(systems="hexagonal", time_limit=20, short_length=1.5))
+    best = high_pressure.best
+    assert best.bravais is BravaisLattice.hP and same_lattice(best.cell, cell, rtol=2e-3) and not best.penalties
 
 
 def test_min_length_rejects_shorter_cells_and_the_notes_count_them_when_nothing_convincing_was_found():

@@ -242,14 +242,16 @@ def tetragonal_with_impurity_lines(count: int) -> PeakList:
 
 
 @pytest.mark.parametrize(("impurity_lines", "probability", "passes"), [
-    (2, 0.05, 1),  # M20 above 10, two lines left: solved, however unlikely (a true cell with short vectors is)
+    (2, 0.3, 1),  # M20 above 10, two lines left, not unlikely: solved
     (3, 0.3, 2),  # three lines left: a small cell fits most lines of a large cell's list so
     (3, 0.6, 1),  # ...unless the calibrated probability holds it likely (a second phase's lines)
+    (2, 0.05, 2),  # most likely wrong by its calibrated probability
 ])
 def test_a_pass_ends_the_passes_on_a_cell_of_m20_10_leaving_few_lines_or_one_the_probability_holds_likely(
         monkeypatch, impurity_lines, probability, passes):
     # Bethanechol chloride (Bergmann et al. 2004, set Bb): a 353 Å³ triclinic cell of M20 19.4 leaving 4 of 20 lines
-    # (probability 0.15) ended the search after its first pass. The published 1037 Å³ cell indexes all 20.
+    # (probability 0.15) ended the search after its first pass; with a zero shift, an 829 Å³ mP cell of M20 11.8
+    # leaving two (probability 0.016). The published 1037 Å³ cell indexes all 20.
     import powdex.indexing.search as search_module
 
     monkeypatch.setattr(search_module, "candidate_probabilities", lambda ranked: (probability,) * len(ranked))
