@@ -39,6 +39,7 @@ def calibrate(
     monochromator_angle: Annotated[float | None, typer.Option(help="Monochromator 2θ (degrees): sets the polarisation")] = None,
     variable_slit: Annotated[bool, typer.Option("--variable-slit/--fixed-slit", help="Divergence slit of the scan")] = False,
     refine_ratio: Annotated[bool, typer.Option("--refine-ratio", help="Refine the Kα2/Kα1 intensity ratio too")] = False,
+    refine_z: Annotated[bool, typer.Option("--refine-z", help="Refine GSAS-II's constant Lorentzian width Z too (the instrument then exports to .instprm only)")] = False,
     two_theta_min: Annotated[float | None, typer.Option("--min", help="Lowest 2θ fitted (degrees)")] = None,
     two_theta_max: Annotated[float | None, typer.Option("--max", help="Highest 2θ fitted (degrees)")] = None,
     background_terms: Annotated[int, typer.Option(min=1, max=30, help="Chebyshev background coefficients")] = 6,
@@ -72,7 +73,8 @@ def calibrate(
         calibration = calibrate_instrument(
             measured, standard.value, geometry=geometry.value, method="lebail" if lebail else "pawley",
             polarisation=fraction, divergence_slit="variable" if variable_slit else "fixed",
-            two_theta_range=window, background_terms=background_terms, refine_ratio=refine_ratio)
+            two_theta_range=window, background_terms=background_terms, refine_ratio=refine_ratio,
+            refine_constant_lorentzian=refine_z)
         calibration.instrument.save(out)
         for path in export or ():
             write_instrument(calibration.instrument, path)
@@ -97,8 +99,9 @@ def _show(calibration, written: list[Path], paths: dict) -> None:
         table.add_column(column)
     esd = {p.name: p.esd for p in calibration.refinement.parameters}
     from powdex.instrument import SHIFT_TERMS
+    from powdex.instrument.model import PROFILE_NAMES
 
-    for name in ("zero", *SHIFT_TERMS[instrument.geometry], "U", "V", "W", "X", "Y", "S/L", "H/L"):
+    for name in ("zero", *SHIFT_TERMS[instrument.geometry], *PROFILE_NAMES):
         value = getattr(instrument, name.replace("/", "_"))
         table.add_row(name, f"{value:.6g}", "" if esd.get(name) is None else f"{esd[name]:.2g}")
     if calibration.ratio_esd is not None:

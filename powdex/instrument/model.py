@@ -2,7 +2,8 @@
 
 Units follow the Thompson–Cox–Hastings (1987) pseudo-Voigt of
 ``powdex.refinement.profile``: Γ_G² = U tan²θ + V tanθ + W (deg², the
-Gaussian FWHM squared), Γ_L = X tanθ + Y / cosθ (deg, the Lorentzian FWHM);
+Gaussian FWHM squared), Γ_L = X tanθ + Y / cosθ + Z (deg, the Lorentzian FWHM;
+Z is GSAS-II's constant Lorentzian term, 0 in FullProf's and GSAS's profiles);
 S/L and H/L are the Finger–Cox–Jephcoat (1994) axial-divergence ratios.
 Peak shifts are in degrees 2θ (see ``powdex.instrument.corrections``):
 Bragg–Brentano ``zero + displacement·cosθ + transparency·sin2θ``,
@@ -26,8 +27,10 @@ from powdex.instrument.errors import InstrumentFileError
 Geometry = Literal["bragg-brentano", "debye-scherrer"]
 GEOMETRIES = ("bragg-brentano", "debye-scherrer")
 Slit = Literal["fixed", "variable"]
+# A key added later with a default that means what a file without it meant (Z = 0: no constant Lorentzian
+# term) keeps the version: ``from_toml`` takes a missing key at its default.
 FORMAT_VERSION = 1
-PROFILE_NAMES = ("U", "V", "W", "X", "Y", "S/L", "H/L")
+PROFILE_NAMES = ("U", "V", "W", "X", "Y", "Z", "S/L", "H/L")
 # Thompson–Cox–Hastings (1987): the pseudo-Voigt's FWHM Γ from its Gaussian and Lorentzian parts,
 # Γ⁵ = Σ c_k Γ_G^(5−k) Γ_L^k.
 TCH_FWHM_COEFFICIENTS = (1.0, 2.69269, 2.42843, 4.47163, 0.07842, 1.0)
@@ -72,6 +75,7 @@ class Instrument:
     W: float = 0.0
     X: float = 0.0
     Y: float = 0.0
+    Z: float = 0.0
     S_L: float = 0.0
     H_L: float = 0.0
     source: str = ""
@@ -96,8 +100,9 @@ class Instrument:
 
     @property
     def profile(self) -> dict[str, float]:
-        """U, V, W, X, Y, S/L, H/L as ``powdex.refine``'s ``profile`` takes them."""
-        return {"U": self.U, "V": self.V, "W": self.W, "X": self.X, "Y": self.Y, "S/L": self.S_L, "H/L": self.H_L}
+        """U, V, W, X, Y, Z, S/L, H/L as ``powdex.refine``'s ``profile`` takes them."""
+        return {"U": self.U, "V": self.V, "W": self.W, "X": self.X, "Y": self.Y, "Z": self.Z, "S/L": self.S_L,
+                "H/L": self.H_L}
 
     def gaussian_fwhm(self, two_theta):
         """Γ_G (deg) at ``two_theta`` (deg): √(U tan²θ + V tanθ + W), 0 where that is negative."""
@@ -107,13 +112,15 @@ class Instrument:
         return np.sqrt(np.clip(self.U * t * t + self.V * t + self.W, 0.0, None))
 
     def lorentzian_fwhm(self, two_theta):
-        """Γ_L (deg) at ``two_theta`` (deg): X tanθ + Y / cosθ, 0 where that is negative (a fit of a real
-        standard can leave one term negative, e.g. GSAS-II's X when its constant Z, not modelled here,
-        makes up for it)."""
+        """Γ_L (deg) at ``two_theta`` (deg): X tanθ + Y / cosθ + Z, 0 where that is negative.  A fit of a
+        real standard can leave a term negative where another makes up for it over the fitted range (Xerus'
+        MiniFlex calibration: GSAS-II's X, powdex's Y, at −0.042° against Z = +0.064°), and the sum then
+        falls below zero beyond that range (above 97° 2θ there); a width cannot be negative, and the
+        pseudo-Voigt is then the Gaussian alone."""
         import numpy as np
 
         theta = np.radians(np.asarray(two_theta, dtype=float)) / 2
-        return np.clip(self.X * np.tan(theta) + self.Y / np.cos(theta), 0.0, None)
+        return np.clip(self.X * np.tan(theta) + self.Y / np.cos(theta) + self.Z, 0.0, None)
 
     def fwhm(self, two_theta):
         """The instrument's whole FWHM (deg) at ``two_theta``: its Gaussian and Lorentzian parts mixed

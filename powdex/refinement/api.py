@@ -10,7 +10,15 @@ from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.fit import GROUPS, OPTIONAL_GROUPS, STRAIN_GROUP, FitState, Method, StagedFit
+from powdex.refinement.fit import (
+    CONSTANT_LORENTZIAN_GROUP,
+    GROUPS,
+    OPTIONAL_GROUPS,
+    STRAIN_GROUP,
+    FitState,
+    Method,
+    StagedFit,
+)
 from powdex.refinement.profile import (
     GLOBAL_NAMES,
     HL,
@@ -23,6 +31,7 @@ from powdex.refinement.profile import (
     W,
     X,
     Y,
+    Z,
     shifted_positions,
 )
 from powdex.refinement.reflections import (
@@ -73,7 +82,7 @@ def _bounds(model: ProfileModel, p0: np.ndarray, cell_range: float,
     lower, upper = np.full(model.size, -np.inf), np.full(model.size, np.inf)
     given = {GLOBAL_NAMES.index(name): bound for name, bound in (parameter_bounds or {}).items()}
     for index, (low, high) in {ZERO: (-1.0, 1.0), U: (0.0, 1.0), V: (-1.0, 1.0), W: (1e-6, 1.0), X: (0.0, 1.0),
-                               Y: (0.0, 1.0), SL: (1e-4, 0.2), HL: (1e-4, 0.2),
+                               Y: (0.0, 1.0), Z: (-1.0, 1.0), SL: (1e-4, 0.2), HL: (1e-4, 0.2),
                                **dict.fromkeys(SHIFTS, (-1.0, 1.0)), **given}.items():
         lower[index], upper[index] = low, high
     cell = p0[model.cell_slice]
@@ -136,7 +145,8 @@ def refine(
     store) under ``study``, so that the same call resumes; the best fit
     (lowest χ²) is returned, for Le Bail refined from it by Le Bail cycles.  ``profile`` overrides the starting U, V, W
     (deg²), X, Y (deg), S/L and H/L of ``DEFAULT_PROFILE``, ``parameter_bounds`` the
-    (lower, upper) bounds of any of ``GLOBAL_NAMES`` (U ≥ 0, W > 0, X, Y ≥ 0 unless given); ``asymmetry=False``
+    (lower, upper) bounds of any of ``GLOBAL_NAMES`` (U ≥ 0, W > 0, X, Y ≥ 0 unless given; GSAS-II's
+    constant Lorentzian Z, 0 unless ``profile`` gives it, is refined only in the ``constant_lorentzian`` group); ``asymmetry=False``
     leaves the Finger–Cox–Jephcoat term out.  ``coarse_stages`` are the Le Bail
     stages that the extra starts run first, as (FWHM factor, lines fitted from
     low angle) pairs; the given cell starts with the staged fit itself.  ``refine_groups`` limits what is
@@ -154,9 +164,10 @@ def refine(
     refines everything at once instead of in stages.
 
     ``instrument`` (a ``powdex.instrument.Instrument``) holds the instrumental
-    profile, asymmetry and zero shift at its values: of the profile only X and
+    profile (its constant Lorentzian Z too), asymmetry and zero shift at its values: of the profile only X and
     Y are refined, the instrument's plus the sample's Lorentzian broadening
-    (``powdex.refinement.broadening`` separates them).  Specimen displacement,
+    (``powdex.refinement.broadening`` separates them), from the instrument's values, which bound them below
+    where they are negative.  Specimen displacement,
     transparency and capillary displacement belong to the sample and its
     mounting, as GSAS-II treats them: they start at the instrument's values
     and are refined as ``refine_groups`` says (held, the fluorapatite pattern
@@ -176,7 +187,7 @@ def refine(
     if instrument is not None:
         profile = dict(instrument.profile, **(profile or {}))
         zero = instrument.zero
-        held = ("profile", "asymmetry", "zero")
+        held = ("profile", CONSTANT_LORENTZIAN_GROUP, "asymmetry", "zero")
         refine_groups = tuple(g for g in refine_groups if g not in held) + ("sample_broadening",)
     if method not in ("pawley", "lebail"):
         raise RefinementError(f"method: {method!r} is neither 'pawley' nor 'lebail'")
@@ -215,7 +226,7 @@ def refine(
     shape = dict(DEFAULT_PROFILE, **(profile or {}))
     unknown = sorted(set(shape) - set(GLOBAL_NAMES))
     if unknown:
-        raise RefinementError(f"profile: unknown parameters {', '.join(unknown)}; known: U, V, W, X, Y, S/L, H/L")
+        raise RefinementError(f"profile: unknown parameters {', '.join(unknown)}; known: U, V, W, X, Y, Z, S/L, H/L")
     unknown = sorted(set(parameter_bounds or {}) - set(GLOBAL_NAMES))
     if unknown:
         raise RefinementError(f"parameter_bounds: unknown parameters {', '.join(unknown)}; known: "
@@ -240,9 +251,11 @@ def refine(
     if instrument is not None:
         # The instrument's profile, asymmetry and zero are held as calibrated, even where a free fit's bounds
         # would not reach (a calibration may leave U < 0): the bounds widen to take them, or a fit clips them.
-        held_columns = [ZERO, U, V, W, SL, HL]
-        lower[held_columns] = np.minimum(lower[held_columns], p0[held_columns])
-        upper[held_columns] = np.maximum(upper[held_columns], p0[held_columns])
+        # So for X and Y, which start from the instrument's: a GSAS-II calibration's X < 0 made up for by its
+        # Z (powdex's Y) would otherwise be clipped to 0, and the sample credited with the difference.
+        calibrated_columns = [ZERO, U, V, W, X, Y, Z, SL, HL]
+        lower[calibrated_columns] = np.minimum(lower[calibrated_columns], p0[calibrated_columns])
+        upper[calibrated_columns] = np.maximum(upper[calibrated_columns], p0[calibrated_columns])
     fit = StagedFit(model, observed, sigma, lower, upper, method=method, groups=groups,
                     coarse_stages=coarse_stages if "cell" in groups else (), lebail_cycles=lebail_cycles,
                     pawley_penalty=pawley_penalty, minimizer=minimizer or LeastSquares(ftol=REFINEMENT_FTOL))
@@ -349,7 +362,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
     parameters = [Parameter(name, float(p[i]), None if not np.isfinite(esd[i]) else float(esd[i]),
                             i in refined, i in flagged) for i, name in enumerate(names)
                   if not (name in ("S/L", "H/L") and p[SL] + p[HL] == 0)
-                  and not (i in SHIFTS and i not in refined and p[i] == 0)]
+                  and not ((i in SHIFTS or i == Z) and i not in refined and p[i] == 0)]
     q2 = lines.design @ x
     sine = np.clip(model.wavelengths[0] * np.sqrt(q2) / 2.0, -1.0, 1.0)
     two_theta_lines = np.degrees(2.0 * np.arcsin(sine))

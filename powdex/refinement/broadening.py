@@ -1,7 +1,7 @@
 """Sample broadening with the instrument held: isotropic crystallite size and microstrain.
 
 A Pawley or Le Bail fit with ``refine(..., instrument=...)`` holds the
-instrument's profile and refines the Lorentzian X and Y; what exceeds the
+instrument's profile (its constant Lorentzian Z too) and refines the Lorentzian X and Y; what exceeds the
 instrument's is the sample's.  Size from the 1/cosθ term by Scherrer's
 equation, FWHM(2θ, rad) = Kλ / (D cosθ): D = K λ (180/π) / Y_sample.
 Strain from the tanθ term by Stokes–Wilson, FWHM(2θ, rad) = 4 ε tanθ:
@@ -82,9 +82,13 @@ def sample_broadening(pattern: Pattern, cell: Cell | tuple[float, ...], spacegro
         if sharper:
             problems.append(f"{name} {parameter.value:.5g}° below the instrument's {getattr(instrument, name[0]):.5g}°")
     # Seeded from the held fit: started cold, a free profile under a dominant Lorentzian can fall into a
-    # minimum with no Gaussian part at all.
+    # minimum with no Gaussian part at all.  Its X and Y may reach the instrument's where those are negative
+    # (made up for by its constant Z, held from the held fit): at a bound of 0 the Lorentzian part would be
+    # too wide, and the Gaussian part fall short of the instrument's for that alone.
+    bounds = {name: (min(0.0, getattr(instrument, name)), 1.0) for name in ("X", "Y")}
+    free_options = dict(refine_options, parameter_bounds={**bounds, **(refine_options.get("parameter_bounds") or {})})
     free = refine(pattern, cell, spacegroup, method=method, neighbour=result,
-                  refine_groups=("background", "intensities", "cell", "profile"), **refine_options)
+                  refine_groups=("background", "intensities", "cell", "profile"), **free_options)
     shortfall = _gaussian_shortfall(free, instrument)
     if shortfall is not None:
         problems.append(shortfall)

@@ -3,7 +3,9 @@
 A Pawley (or Le Bail) fit with the standard's certified cell held refines the
 zero shift, the geometry's shifts (Bragg–Brentano specimen displacement and
 transparency; Debye–Scherrer capillary x and y displacement), the Thompson–Cox–Hastings profile
-(U, V, W, X, Y) and the Finger–Cox–Jephcoat asymmetry (S/L, H/L); the result
+(U, V, W, X, Y; GSAS-II's constant Lorentzian Z only on request, so that the
+instrument writes exactly to GSAS ``.prm`` and FullProf ``.irf``, which have no
+such term) and the Finger–Cox–Jephcoat asymmetry (S/L, H/L); the result
 is an ``Instrument``.  The Kα2/Kα1 ratio, on request, by a parabola through
 χ² of fits at five ratios about the pattern's (the profile model holds the
 ratio fixed within one fit), its s.u. from the parabola's curvature.  Each isolated line is then fitted alone
@@ -26,6 +28,7 @@ from powdex.instrument import GEOMETRIES, SHIFT_TERMS, Instrument, tch_fwhm
 from powdex.patterns import Pattern
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
+from powdex.refinement.fit import CONSTANT_LORENTZIAN_GROUP
 from powdex.refinement.profile import GLOBAL_NAMES, ZERO, ProfileModel, tch_widths
 from powdex.refinement.reflections import lattice_system_of, resolve_space_group
 from powdex.refinement.result import RefinementResult
@@ -46,6 +49,8 @@ RATIO_STEPS = np.array([0.8, 0.9, 1.0, 1.1, 1.2])
 # GSAS-II tutorial's LaB6 scan ends with U at the bound and its (100) line 6 % narrower than the
 # profile.  Only Γ_G² > 0 where the instrument is used matters; ``calibrate`` notes where it ends.
 CALIBRATION_BOUNDS = {"U": (-1.0, 1.0)}
+# The Thompson–Cox–Hastings widths' terms U, V, W, X, Y, Z in the profile's parameters.
+WIDTH_COLUMNS = [GLOBAL_NAMES.index(name) for name in ("U", "V", "W", "X", "Y", "Z")]
 # Where a calibrated instrument is expected to serve: Γ_G² ≤ 0 below this 2θ is noted.
 USE_LIMIT_TWO_THETA = 150.0
 
@@ -80,19 +85,22 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
               method: str = "pawley", polarisation: float = 0.5, divergence_slit: str = "fixed",
               two_theta_range: tuple[float, float] | None = None, excluded: tuple[tuple[float, float], ...] = (),
               background_terms: int = 6, profile: dict[str, float] | None = None,
-              refine_ratio: bool = False) -> Calibration:
+              refine_ratio: bool = False, refine_constant_lorentzian: bool = False) -> Calibration:
     """Calibrate the instrument that measured ``pattern`` of ``standard`` (a name
     of ``STANDARDS`` or a ``Standard``).  ``polarisation`` (the perpendicular
     fraction, see ``powdex.instrument.monochromator_polarisation``) and
     ``divergence_slit`` are not refined, being invisible to a fit with free
-    intensities: they are recorded in the instrument."""
+    intensities: they are recorded in the instrument.  ``refine_constant_lorentzian``
+    refines GSAS-II's Z as well (from ``profile``'s "Z", else 0); the instrument
+    then writes only to ``instrument.toml`` and ``.instprm``."""
     if isinstance(standard, str):
         if standard not in STANDARDS:
             raise RefinementError(f"standard: unknown {standard!r}; known: {', '.join(STANDARDS)}")
         standard = STANDARDS[standard]
     if geometry not in GEOMETRIES:
         raise RefinementError(f"geometry: {geometry!r} is not one of {', '.join(GEOMETRIES)}")
-    groups = CALIBRATED_GROUPS + GEOMETRY_TERMS[geometry]
+    groups = CALIBRATED_GROUPS + GEOMETRY_TERMS[geometry] + \
+        ((CONSTANT_LORENTZIAN_GROUP,) if refine_constant_lorentzian else ())
     options = dict(method=method, refine_groups=groups, two_theta_range=two_theta_range, excluded=excluded,
                    background_terms=background_terms, profile=profile, parameter_bounds=CALIBRATION_BOUNDS)
     notes, ratio_esd = [], None
@@ -111,7 +119,7 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
         ratio=float(pattern.ratio), radiation=pattern.radiation, geometry=geometry,
         zero=values["zero"], **{name: values.get(name, 0.0) for name in SHIFT_TERMS[geometry]},
         polarisation=polarisation, divergence_slit=divergence_slit,
-        U=values["U"], V=values["V"], W=values["W"], X=values["X"], Y=values["Y"],
+        U=values["U"], V=values["V"], W=values["W"], X=values["X"], Y=values["Y"], Z=values.get("Z", 0.0),
         S_L=values.get("S/L", 0.0), H_L=values.get("H/L", 0.0), source=pattern.source, notes=tuple(notes),
     )
     end = gaussian_width_end(instrument)
@@ -164,12 +172,11 @@ def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakW
     design = lattice_system_of(resolve_space_group(standard.space_group)).design_matrix(result.hkl)
     positions = result.line_two_theta
     theta = np.radians(positions) / 2
-    fwhm, _, _, _ = tch_widths(theta, *(values[name] for name in ("U", "V", "W", "X", "Y")), derivatives=False)
+    fwhm, _, _, _ = tch_widths(theta, *globals_[WIDTH_COLUMNS], derivatives=False)
     gaussian = np.sqrt(np.clip(values["U"] * np.tan(theta) ** 2 + values["V"] * np.tan(theta) + values["W"], 1e-8,
                                None))
-    lorentzian = values["X"] * np.tan(theta) + values["Y"] / np.cos(theta)
+    lorentzian = values["X"] * np.tan(theta) + values["Y"] / np.cos(theta) + values.get("Z", 0.0)
     x, observed, calculated, sigma = result.two_theta, result.observed, result.calculated, result.sigma
-    width_columns = [GLOBAL_NAMES.index(name) for name in ("U", "V", "W", "X", "Y")]
     found = []
     for k in range(len(positions)):
         others = np.delete(positions, k)
@@ -179,13 +186,12 @@ def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakW
         if window.sum() < 8 or not np.isfinite(result.line_intensity[k]) or result.line_intensity[k] <= 0:
             continue
         model = ProfileModel(x[window], result.wavelengths, result.ratio, design[k:k + 1], background_terms=2)
-        cos_theta = np.cos(theta[k])
 
-        def line(q: np.ndarray, model=model, cos_theta=cos_theta) -> np.ndarray:
+        def line(q: np.ndarray, model=model) -> np.ndarray:
             # q: shift, Γ_G, Γ_L, intensity, two background terms; the line's own widths enter as
-            # W = Γ_G² and Y = Γ_L cosθ with U, V, X at zero.
+            # W = Γ_G² and Z = Γ_L with U, V, X, Y at zero.
             p = globals_.copy()
-            p[width_columns] = (0.0, 0.0, q[1] ** 2, 0.0, q[2] * cos_theta)
+            p[WIDTH_COLUMNS] = (0.0, 0.0, q[1] ** 2, 0.0, 0.0, q[2])
             p[ZERO] += q[0]
             return model.evaluate(np.concatenate([p, cell_x, q[4:6], q[3:4]]))
 

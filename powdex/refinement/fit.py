@@ -53,6 +53,7 @@ from powdex.refinement.profile import (
     W,
     X,
     Y,
+    Z,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,11 @@ GROUPS = ("background", "intensities", "cell", "zero", "profile", "asymmetry", "
 GEOMETRY_GROUPS = ("transparency", "capillary")
 # Refined only when asked: the Stephens (1999) anisotropic microstrain of a model with that extra width.
 STRAIN_GROUP = "anisotropic_strain"
-OPTIONAL_GROUPS = (*GEOMETRY_GROUPS, STRAIN_GROUP)
+# Refined only when asked: GSAS-II's constant Lorentzian Z.  It differs from Y / cosθ only by how 1/cosθ grows
+# with angle (15 % up to 60° 2θ), so a fit trades one against the other, to large values of opposite sign
+# (Xerus' MiniFlex calibration has Y = −0.042°, Z = +0.064°); and GSAS's and FullProf's profiles have no Z.
+CONSTANT_LORENTZIAN_GROUP = "constant_lorentzian"
+OPTIONAL_GROUPS = (*GEOMETRY_GROUPS, STRAIN_GROUP, CONSTANT_LORENTZIAN_GROUP)
 STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "intensities"),
     ("background", "intensities", "cell", "zero"),
@@ -110,6 +115,7 @@ def group_indices(model: ProfileModel, group: str) -> np.ndarray:
         "zero": np.array([ZERO]), "displacement": np.array([DISPLACEMENT]),
         "profile": np.array([U, V, W, *lorentzian]), "asymmetry": np.array([SL, HL]),
         "sample_broadening": np.array(lorentzian), "transparency": np.array([TRANSPARENCY]),
+        CONSTANT_LORENTZIAN_GROUP: np.array([Z]),
         "capillary": np.array([X_DISPLACEMENT, Y_DISPLACEMENT]),
         STRAIN_GROUP: np.arange(model.width_slice.start, model.width_slice.stop),
     }

@@ -2,7 +2,7 @@
 
 Peak shape: the Thompson–Cox–Hastings (1987) pseudo-Voigt,
 
-    Γ_G² = U tan²θ + V tanθ + W,    Γ_L = X tanθ + Y / cosθ     (U, V, W in deg², X, Y in deg)
+    Γ_G² = U tan²θ + V tanθ + W,    Γ_L = X tanθ + Y / cosθ + Z     (U, V, W in deg², X, Y, Z in deg)
 
 mixed into one FWHM Γ and Lorentzian fraction η by their fifth-order polynomial,
 with unit area in degrees 2θ.  Axial divergence: Finger–Cox–Jephcoat (1994),
@@ -59,9 +59,9 @@ def _keep_freed_heap() -> None:
     if mallopt is not None:
         mallopt(_MALLOPT_TOP_PAD, _KEPT_HEAP)
 
-GLOBAL_NAMES = ("zero", "displacement", "U", "V", "W", "X", "Y", "S/L", "H/L", "transparency", "x_displacement",
+GLOBAL_NAMES = ("zero", "displacement", "U", "V", "W", "X", "Y", "Z", "S/L", "H/L", "transparency", "x_displacement",
                 "y_displacement")
-ZERO, DISPLACEMENT, U, V, W, X, Y, SL, HL, TRANSPARENCY, X_DISPLACEMENT, Y_DISPLACEMENT = range(len(GLOBAL_NAMES))
+ZERO, DISPLACEMENT, U, V, W, X, Y, Z, SL, HL, TRANSPARENCY, X_DISPLACEMENT, Y_DISPLACEMENT = range(len(GLOBAL_NAMES))
 # The geometric shift terms, as powdex.instrument.shift_terms gives their functions of 2θ: Bragg–Brentano
 # displacement (cosθ) and transparency (sin2θ), Debye–Scherrer capillary x (cos2θ) and y (sin2θ).
 SHIFTS = (DISPLACEMENT, TRANSPARENCY, X_DISPLACEMENT, Y_DISPLACEMENT)
@@ -76,23 +76,28 @@ _FOUR_LN2 = 4.0 * math.log(2.0)
 _MIN_GAUSS2 = 1e-8
 
 
-def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float,
+def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: float, z: float,
                lorentzian: np.ndarray | None = None, lorentzian_dtheta: np.ndarray | None = None, *,
                derivatives: bool = True):
     """Γ (FWHM, deg), η and (with ``derivatives``, else None) their derivatives with
-    respect to U, V, W, X, Y and θ (radians).
+    respect to U, V, W, X, Y, Z and θ (radians).
 
     ``lorentzian`` (deg, per peak) adds to Γ_L, with its derivative ``lorentzian_dtheta``
-    with respect to θ.  Returns (gamma, eta, d_gamma, d_eta), the derivatives as (6, n) arrays in
-    the order U, V, W, X, Y, θ (so ∂/∂Γ_L is the Y column over 1/cosθ)."""
+    with respect to θ.  Returns (gamma, eta, d_gamma, d_eta), the derivatives as (7, n) arrays in
+    the order U, V, W, X, Y, Z, θ (so ∂/∂Γ_L is the Z column).  A Γ_L below zero is taken as
+    zero, as ``powdex.instrument.Instrument.lorentzian_fwhm`` takes it, its derivatives zero there."""
     t = np.tan(theta)
     sec = 1.0 / np.cos(theta)
     g2 = u * t * t + v * t + w
     clamped = g2 < _MIN_GAUSS2
     gg = np.sqrt(np.where(clamped, _MIN_GAUSS2, g2))
-    gl = x * t + y * sec
+    gl = x * t + y * sec + z
     if lorentzian is not None:
         gl = gl + lorentzian
+    # An instrument whose terms make up for each other over its calibrated range (GSAS-II's X < 0 against
+    # its Z > 0) gives Γ_L < 0 beyond it: a pure Gaussian there, not a NaN from Γ⁵ < 0.
+    lorentzian_free = gl < 0.0
+    gl = np.where(lorentzian_free, 0.0, gl)
     powers_g = [gg ** (5 - k) for k in range(6)]
     powers_l = [gl ** k for k in range(6)]
     p = sum(c * powers_g[k] * powers_l[k] for k, c in enumerate(_TCH))
@@ -109,11 +114,12 @@ def tch_widths(theta: np.ndarray, u: float, v: float, w: float, x: float, y: flo
     deta_dg = deta_dq * (-gl / gamma ** 2) * dgamma_dg
     deta_dl = deta_dq * (1.0 / gamma - gl / gamma ** 2 * dgamma_dl)
     half = np.where(clamped, 0.0, 0.5 / gg)
-    # ∂Γ_G/∂(U, V, W, θ) and ∂Γ_L/∂(X, Y, θ)
-    dg = np.stack([half * t * t, half * t, half, np.zeros_like(t), np.zeros_like(t),
-                   half * (2 * u * t + v) * sec * sec])
-    dl = np.stack([np.zeros_like(t), np.zeros_like(t), np.zeros_like(t), t, sec,
+    # ∂Γ_G/∂(U, V, W, θ) and ∂Γ_L/∂(X, Y, Z, θ)
+    zero = np.zeros_like(t)
+    dg = np.stack([half * t * t, half * t, half, zero, zero, zero, half * (2 * u * t + v) * sec * sec])
+    dl = np.stack([zero, zero, zero, t, sec, np.ones_like(t),
                    (x * sec + y * t) * sec + (0.0 if lorentzian_dtheta is None else lorentzian_dtheta)])
+    dl = np.where(lorentzian_free, 0.0, dl)
     d_gamma = dgamma_dg * dg + dgamma_dl * dl
     d_eta = deta_dg * dg + deta_dl * dl
     return gamma, eta, d_gamma, d_eta
@@ -382,7 +388,7 @@ class ProfileModel:
         if self.extra_width is not None:
             extra = self.extra_width.widths(p[self.width_slice], self.line_of, two_theta,
                                             np.repeat(np.array(self.wavelengths), self.n_lines))
-        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Y + 1], extra[0], extra[2], derivatives=derivatives)
+        gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Z + 1], extra[0], extra[2], derivatives=derivatives)
         gamma = gamma * self.width_factor
         asymmetric = p[SL] + p[HL] > 0
         if asymmetric:
@@ -405,15 +411,14 @@ class ProfileModel:
         dtheta_dtth = 1.0 / (2.0 * DEG)
         geometry.update(
             dpos_dcell=dpos_dtth[:, None] * dtth_dcell,
-            dgamma_dcell=(d_gamma[5] * dtheta_dtth)[:, None] * dtth_dcell,
-            deta_dcell=(d_eta[5] * dtheta_dtth)[:, None] * dtth_dcell,
-            dpos_dshift=shift_basis, d_gamma=d_gamma[:5], d_eta=d_eta[:5],
+            dgamma_dcell=(d_gamma[-1] * dtheta_dtth)[:, None] * dtth_dcell,
+            deta_dcell=(d_eta[-1] * dtheta_dtth)[:, None] * dtth_dcell,
+            dpos_dshift=shift_basis, d_gamma=d_gamma[:-1], d_eta=d_eta[:-1],
         )
         if self.extra_width is not None:
-            # ∂/∂Γ_L is the Y column over 1/cosθ.
-            cos = np.cos(theta)[:, None]
-            geometry.update(dgamma_dwidth=d_gamma[4][:, None] * cos * extra[1],
-                            deta_dwidth=d_eta[4][:, None] * cos * extra[1])
+            # ∂/∂Γ_L is the Z column.
+            geometry.update(dgamma_dwidth=d_gamma[Z - U][:, None] * extra[1],
+                            deta_dwidth=d_eta[Z - U][:, None] * extra[1])
         if asymmetric:
             geometry.update(self._fcj_derivatives(position, p, counts, delta, omega, asymmetry_derivatives))
         return geometry
@@ -602,7 +607,7 @@ class ProfileModel:
                 factors["pos"][:, k] = 1.0
             elif column in SHIFTS:
                 factors["pos"][:, k] = g["dpos_dshift"][SHIFTS.index(column)][run]
-            elif U <= column <= Y:
+            elif U <= column <= Z:
                 factors["gamma"][:, k] = g["d_gamma"][column - U][run]
                 factors["eta"][:, k] = g["d_eta"][column - U][run]
             elif column in (SL, HL):

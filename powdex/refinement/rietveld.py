@@ -64,8 +64,8 @@ _INTENSITY_STEP = 1e-6
 # A parameter within this fraction of its range of a bound is held there.
 _AT_BOUND = 1e-6
 DEFAULT_BOUNDS = {"zero": (-1.0, 1.0), "displacement": (-1.0, 1.0), "U": (0.0, 1.0), "V": (-1.0, 1.0),
-                  "W": (1e-6, 1.0), "X": (0.0, 1.0), "Y": (0.0, 1.0), "S/L": (1e-4, 0.2), "H/L": (1e-4, 0.2),
-                  "scale": (0.0, np.inf), "B_overall": (-2.0, 10.0), "po_ratio": (0.3, 3.0), "occ": (0.0, 1.0),
+                  "W": (1e-6, 1.0), "X": (0.0, 1.0), "Y": (0.0, 1.0), "Z": (-1.0, 1.0), "S/L": (1e-4, 0.2),
+                  "H/L": (1e-4, 0.2), "scale": (0.0, np.inf), "B_overall": (-2.0, 10.0), "po_ratio": (0.3, 3.0), "occ": (0.0, 1.0),
                   "B": (-1.0, 20.0)}
 
 

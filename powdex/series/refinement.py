@@ -655,8 +655,9 @@ def line_fwhm(result: RefinementResult) -> np.ndarray:
     from powdex.refinement.profile import tch_widths
 
     values = {parameter.name: parameter.value for parameter in result.parameters}
+    # Z, GSAS-II's constant Lorentzian term, is listed only where it is refined or not zero.
     gamma, *_ = tch_widths(np.radians(result.line_two_theta / 2), *(values[name] for name in "UVWXY"),
-                           derivatives=False)
+                           values.get("Z", 0.0), derivatives=False)
     return gamma
 
 

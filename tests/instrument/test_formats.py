@@ -13,6 +13,9 @@ from powdex.instrument import Instrument, InstrumentFileError, read_instrument, 
 DATA = Path(__file__).parents[1] / "data" / "instrument"
 REAL = sorted(p for p in DATA.iterdir() if p.suffix in (".instprm", ".prm", ".irf"))
 GAUSS = 8 * math.log(2) / 1e4
+# GSAS's constant-wavelength profile functions and FullProf's Thompson–Cox–Hastings profile have no constant
+# Lorentzian term (FullProf's Z is a Gaussian one).
+NO_CONSTANT_LORENTZIAN = (".prm", ".irf")
 
 
 def same(a: Instrument, b: Instrument) -> None:
@@ -66,10 +69,12 @@ def test_gsasii_instprm_values_in_powdex_units():
     assert pdf.S_L + pdf.H_L == pytest.approx(0.0005)
 
 
-def test_gsasii_constant_lorentzian_left_out_leaves_no_negative_width():
-    """Xerus' Si calibration of a Rigaku MiniFlex 600 has X = −4.25 centideg made up for by Z = +6.41: GSAS-II's
-    γ = X / cosθ + Y tanθ + Z is positive, powdex's Lorentzian without Z is not, and is taken as 0 there
-    (before, the peak search got NaN widths and found no peaks)."""
+def test_gsasii_constant_lorentzian_gives_gsasii_width():
+    """Xerus' Si calibration of a Rigaku MiniFlex 600 has X = −4.25 centideg made up for by Z = +6.41.  At
+    Si 111, 2θ = 28.44°, θ = 14.22°: cosθ = 0.969360, tanθ = 0.253410, and GSAS-II's
+    γ = X / cosθ + Y tanθ + Z = −4.248746 / 0.969360 + 0.034992 · 0.253410 + 6.409063
+      = −4.383044 + 0.008867 + 6.409063 = 2.034886 centideg,
+    powdex's Γ_L = X tanθ + Y / cosθ + Z with its X = GSAS-II's Y / 100, Y = X / 100, Z = Z / 100."""
     import numpy as np
 
     miniflex = read_instrument(DATA / "Xerus_RigakuSi.instprm")
@@ -78,11 +83,13 @@ def test_gsasii_constant_lorentzian_left_out_leaves_no_negative_width():
                                                                                                     * GAUSS)
     assert miniflex.Y == pytest.approx(-4.2487463400190855 / 100) and miniflex.X == pytest.approx(0.03499164102283399
                                                                                                    / 100)
-    assert miniflex.notes == ("GSAS-II constant Lorentzian term Z = 6.409063438396537 centideg not modelled",)
+    assert miniflex.Z == pytest.approx(6.409063438396537 / 100) and miniflex.notes == ()
+    assert miniflex.lorentzian_fwhm(28.44) == pytest.approx(2.034886 / 100, rel=1e-6)
+    # Beyond 97.4° 2θ the sum falls below zero (−4.25 / cosθ outgrows 6.41): the width is taken as 0, the line
+    # a Gaussian, and no width is NaN (without Z the sum was negative everywhere and the peak search found none).
+    assert miniflex.lorentzian_fwhm(97.0) > 0 and miniflex.lorentzian_fwhm(98.0) == 0.0
     at = np.linspace(5.0, 150.0, 30)
-    assert np.all(miniflex.lorentzian_fwhm(at) == 0.0)
-    assert miniflex.fwhm(at) == pytest.approx(miniflex.gaussian_fwhm(at))
-    assert np.all(np.isfinite(miniflex.fwhm(at))) and np.all(miniflex.fwhm(at) > 0.05)
+    assert np.all(np.isfinite(miniflex.fwhm(at))) and np.all(miniflex.fwhm(at) >= miniflex.gaussian_fwhm(at) * (1 - 1e-12))
 
 
 def test_gsas_prm_lab_doublet_and_11bm_lab6():
@@ -152,6 +159,11 @@ def test_fullprof_irf_values_as_written(name):
 def test_read_write_read_gives_the_same_values(path, suffix, tmp_path):
     original = read_instrument(path)
     first = tmp_path / f"first{suffix}"
+    if original.Z and suffix in NO_CONSTANT_LORENTZIAN:
+        with pytest.raises(InstrumentFileError, match=f"first{suffix}: .* has no constant Lorentzian term"):
+            write_instrument(original, first)
+        assert not first.exists()
+        return
     write_instrument(original, first)
     once = read_instrument(first)
     if suffix == path.suffix:  # a real file written in its own format reads back as the same instrument
@@ -164,7 +176,7 @@ def test_read_write_read_gives_the_same_values(path, suffix, tmp_path):
     assert once.radiation == original.radiation
     assert once.wavelengths == pytest.approx(original.wavelengths, rel=1e-6)
     assert once.polarisation == pytest.approx(original.polarisation, abs=1e-5)  # GSAS .prm writes 5 decimals
-    for name in ("U", "V", "W", "X", "Y", "ratio") + (("zero",) if suffix != ".irf" else ()):
+    for name in ("U", "V", "W", "X", "Y", "Z", "ratio") + (("zero",) if suffix != ".irf" else ()):
         assert getattr(once, name) == pytest.approx(getattr(original, name), rel=1e-6, abs=1e-9), name
     assert once.S_L + once.H_L == pytest.approx(original.S_L + original.H_L, rel=1e-6)
 
@@ -172,11 +184,23 @@ def test_read_write_read_gives_the_same_values(path, suffix, tmp_path):
 def test_toml_keeps_everything(tmp_path):
     instrument = Instrument(wavelengths=(0.7093, 0.71359), ratio=0.52, geometry="debye-scherrer", zero=-0.013,
                             x_displacement=0.02, y_displacement=-0.01, mu_r=0.8, polarisation=0.95,
-                            divergence_slit="variable", U=0.01, V=-0.003, W=0.002, X=0.03, Y=0.004, S_L=0.02,
-                            H_L=0.015, notes=("a note",))
+                            divergence_slit="variable", U=0.01, V=-0.003, W=0.002, X=0.03, Y=0.004, Z=0.005,
+                            S_L=0.02, H_L=0.015, notes=("a note",))
     instrument.save(tmp_path / "instrument.toml")
     loaded = Instrument.load(tmp_path / "instrument.toml")
     assert loaded == instrument
+
+
+def test_toml_written_before_the_constant_lorentzian_loads_without_it(tmp_path):
+    """An instrument.toml of version 1 written before Z existed has no Z line: it loads, with no constant
+    Lorentzian term, as the instrument it described."""
+    instrument = Instrument(wavelengths=(1.540593, 1.544414), ratio=0.5, U=0.004, V=-0.002, W=0.003, X=0.02, Y=0.01)
+    path = tmp_path / "instrument.toml"
+    path.write_text("".join(line for line in instrument.to_toml().splitlines(keepends=True)
+                            if not line.startswith("Z =")))
+    assert "Z" not in path.read_text().split() and "version = 1" in path.read_text()
+    loaded = Instrument.load(path)
+    assert loaded.Z == 0.0 and replace(loaded, source="") == replace(instrument, source="")
 
 
 def test_bad_files_raise_one_line_errors(tmp_path):
@@ -261,3 +285,21 @@ def test_irf_keyword_errors_name_the_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(InstrumentFileError, match=message):
         read_instrument(path)
+
+
+def test_a_constant_lorentzian_goes_only_where_a_format_holds_it(tmp_path):
+    """GSAS-II's .instprm holds Z (centidegrees); GSAS's and FullProf's profiles have no constant Lorentzian term,
+    and an instrument with one is refused there in one line naming the file, nothing written."""
+    instrument = Instrument(wavelengths=(1.540593,), U=0.004, V=-0.002, W=0.003, X=0.02, Y=0.01, Z=0.015)
+    instprm = tmp_path / "x.instprm"
+    write_instrument(instrument, instprm)
+    assert "Z:1.5" in instprm.read_text().splitlines()
+    assert read_instrument(instprm).Z == pytest.approx(0.015, rel=1e-12)
+    for suffix in NO_CONSTANT_LORENTZIAN:
+        path = tmp_path / f"x{suffix}"
+        with pytest.raises(InstrumentFileError) as error:
+            write_instrument(instrument, path)
+        message = str(error.value)
+        assert message.startswith(f"{path}: ") and "no constant Lorentzian term" in message and "\n" not in message
+        assert not path.exists()
+    write_instrument(replace(instrument, Z=0.0), tmp_path / "zero.prm")  # Z = 0 writes exactly

@@ -64,3 +64,22 @@ def test_stephens_terms_of_an_isotropic_strain_are_the_isotropic_form():
     assert terms["S220"] == pytest.approx(2 / 3 * expected, rel=0.10)
     assert result.size_nm == pytest.approx(size_nm, rel=0.10)
     assert "anisotropic strain (Stephens)" in result.message
+
+
+def test_a_constant_lorentzian_instrument_is_held_with_its_negative_term():
+    """An instrument whose 1/cosθ term is negative and made up for by a constant Z (as Xerus' MiniFlex
+    calibration, Y = −0.042°, Z = +0.064°): the fit holds Z, starts X and Y from the instrument's, and finds
+    the sample's size and strain over it.  The size's 1/cosθ term, 0.016°, leaves Y below zero: a bound at 0
+    there would credit the sample with 0.027° more, a size of 190 nm."""
+    instrument = INSTRUMENT.with_values(Y=-0.0425, Z=0.0641)
+    size_nm, strain = 500.0, 0.001
+    y_sample = SCHERRER_K * CU_KALPHA[0] * 180 / math.pi / (size_nm * 10)
+    profile = dict(instrument.profile, X=instrument.X + 4 * strain * 180 / math.pi, Y=instrument.Y + y_sample)
+    pattern, _, _ = synthetic_pattern(CEO2, "Fm-3m", two_theta=np.arange(20.0, 130.0, 0.02), seed=2, profile=profile,
+                                      peak_area=20000.0)
+    result = sample_broadening(pattern, CEO2, "Fm-3m", instrument)
+    assert result.consistent, result.message
+    assert result.size_nm == pytest.approx(size_nm, rel=0.10)
+    assert result.strain == pytest.approx(strain, rel=0.10)
+    z = result.refinement.parameter("Z")
+    assert z.value == instrument.Z and not z.refined

@@ -29,6 +29,9 @@ def test_calibration_recovers_the_instrument(lab6_calibration):
     assert instrument.displacement == pytest.approx(-0.03, abs=3e-3)
     assert instrument.S_L + instrument.H_L == pytest.approx(0.03, rel=0.05)
     assert instrument.polarisation == 0.95 and instrument.ratio == 0.5
+    # GSAS-II's constant Lorentzian Z is not refined unless asked: it stays 0, and the instrument writes exactly
+    # to GSAS .prm and FullProf .irf, which have no such term.
+    assert instrument.Z == 0.0 and "Z" not in {p.name for p in lab6_calibration.refinement.parameters}
     assert lab6_calibration.refinement.statistics.reduced_chi2 < 1.05
     # The certified cell is held.
     assert lab6_calibration.refinement.cell.a == pytest.approx(4.156826, abs=1e-9)
@@ -39,6 +42,22 @@ def test_residual_width_per_peak_is_zero_for_the_right_profile(lab6_calibration)
     assert len(widths) >= 10
     assert lab6_calibration.worst_width_residual < 0.01
     assert all(abs(w.residual) < 4 * w.residual_esd + 2e-3 for w in widths)
+
+
+def test_a_constant_lorentzian_is_refined_on_request():
+    """A Si scan over an instrument with GSAS-II's Z = 0.02° besides X and Y: asked to, the calibration
+    refines Z and finds it, with an s.u., and the instrument's Lorentzian widths are the true ones."""
+    standard = STANDARDS["Si"]
+    truth = dict(TRUE, Z=0.02)
+    pattern, _, _ = synthetic_pattern(standard.cell, standard.space_group, two_theta=np.arange(20.0, 140.0, 0.02),
+                                      seed=4, profile=truth, peak_area=20000.0)
+    calibration = calibrate(pattern, "Si", refine_constant_lorentzian=True)
+    z = calibration.refinement.parameter("Z")
+    assert z.refined and z.esd is not None and z.value == calibration.instrument.Z
+    assert calibration.instrument.Z == pytest.approx(0.02, abs=max(3 * z.esd, 2e-3))
+    at = np.array([30.0, 60.0, 90.0, 120.0])
+    expected = Instrument(wavelengths=(1.54,), **{k: truth[k] for k in ("U", "V", "W", "X", "Y", "Z")})
+    assert calibration.instrument.lorentzian_fwhm(at) == pytest.approx(expected.lorentzian_fwhm(at), rel=0.03)
 
 
 def test_unknown_standard_and_geometry_raise():

@@ -13,6 +13,7 @@ from powdex.refinement.profile import (
     W,
     X,
     Y,
+    Z,
     asymmetry_node_counts,
     reduced_nodes,
     tch_widths,
@@ -58,7 +59,7 @@ def test_a_peak_is_the_full_fcj_rule_of_tch_pseudo_voigts(two_theta_line):
     p[model.cell_slice] = 1.0
     p[model.intensity_slice] = 1.0
     calculated = model.evaluate(p)
-    gamma, eta, _, _ = tch_widths(np.radians(np.array([two_theta_line])) / 2.0, *p[U:Y + 1])
+    gamma, eta, _, _ = tch_widths(np.radians(np.array([two_theta_line])) / 2.0, *p[U:Z + 1])
     delta, omega = fcj_nodes(np.array([two_theta_line]), p[SL], p[HL], model.asymmetry_order)
     reference = sum(w * _pseudo_voigt(two_theta - (two_theta_line - d), gamma[0], eta[0])
                     for d, w in zip(delta[0], omega[0]))

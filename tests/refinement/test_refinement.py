@@ -9,7 +9,7 @@ from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement import RefinementError, RefinementResult, refine
-from powdex.refinement.profile import HL, SL
+from powdex.refinement.profile import HL, SL, Z
 
 from .conftest import PROFILE, TRUE_CELL
 
@@ -22,6 +22,7 @@ def test_jacobian_matches_central_differences(tetragonal, asymmetric):
     _, model, p = tetragonal
     p = p.copy()
     p[1] = 0.02  # a sample displacement, so that its column is tested off zero
+    p[Z] = 0.005  # and a constant Lorentzian width (GSAS-II's Z), refinable on request
     if not asymmetric:
         p[SL] = p[HL] = 0.0
     windows = model.windows(p)

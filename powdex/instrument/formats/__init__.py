@@ -4,7 +4,8 @@ Every reader returns an ``Instrument`` in powdex's units; every writer takes
 one.  What a format cannot hold (transparency in an ``.instprm``, a second
 wavelength in a neutron ``.irf``...) is left out on writing and named in the
 instrument's ``notes`` on reading where the file says something powdex does
-not model.
+not model.  What would change the profile is refused instead: a constant
+Lorentzian term Z, which GSAS's and FullProf's profiles lack.
 """
 
 from __future__ import annotations
@@ -47,9 +48,15 @@ def read_instrument(path: str | Path) -> Instrument:
 
 
 def write_instrument(instrument: Instrument, path: str | Path) -> None:
+    """Write ``instrument`` to ``path`` in the format of its suffix, or raise, naming ``path``, where the
+    format cannot hold it (nothing is written then)."""
     path = Path(path)
     _, writer = _format_of(path)
-    write_atomically(path, writer(instrument))
+    try:
+        text = writer(instrument)
+    except InstrumentFileError as error:
+        raise InstrumentFileError(f"{path}: {error}") from None
+    write_atomically(path, text)
 
 
 __all__ = ["FORMATS", "read_instrument", "write_instrument"]

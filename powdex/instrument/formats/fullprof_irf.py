@@ -11,12 +11,15 @@ nothing for neutrons (FullProf's files give 0): a neutron file reads with the
 unpolarised ½ the GSAS readers give, and is written with ``CTHM 0.0``.
 FullProf's Thompson–Cox–Hastings units are powdex's (deg², deg; H_L = X tanθ
 + Y / cosθ) and its S_L, D_L are the Finger–Cox–Jephcoat S/L and H/L, so the
-values pass unchanged.
+values pass unchanged.  The row's Z is FullProf's Gaussian 1/cos²θ term, not a
+constant Lorentzian one: FullProf has none, so an instrument with powdex's Z
+is not written.
 """
 
 from __future__ import annotations
 
 from powdex.instrument.errors import InstrumentFileError
+from powdex.instrument.formats.common import refuse_constant_lorentzian
 from powdex.instrument.model import Instrument
 
 KEYWORDS = ("WAVE", "UVWXY", "UVWXYZ", "ASYM", "CTHM")
@@ -102,11 +105,12 @@ def read(text: str, source: str) -> Instrument:
 
 
 def write(instrument: Instrument) -> str:
+    refuse_constant_lorentzian(instrument, "FullProf's Thompson–Cox–Hastings profile (its Z is a Gaussian term)")
     if instrument.radiation == "neutron":
         cthm = 0.0
     elif instrument.polarisation < 0.5:
-        raise InstrumentFileError(f"{instrument.source or 'instrument'}: perpendicular-polarised fraction "
-                                  f"{instrument.polarisation} below ½ has no FullProf CTHM (cos²2θ of a monochromator)")
+        raise InstrumentFileError(f"perpendicular-polarised fraction {instrument.polarisation} below ½ has no FullProf "
+                                  "CTHM (cos²2θ of a monochromator)")
     else:
         cthm = 1.0 / instrument.polarisation - 1.0
     lam2 = instrument.wavelengths[1] if instrument.ratio > 0 else instrument.wavelengths[0]

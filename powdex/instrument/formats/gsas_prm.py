@@ -11,7 +11,9 @@ size-like term; powdex's Y) and LY (tanθ, the strain-like term; powdex's X)
 in centidegrees, shft (× cosθ) and trns (× sin2θ) in centidegrees.  Of
 types 1 and 2 (Gaussian; pseudo-Voigt with the Howard asymmetry) only the
 Gaussian GU GV GW are read, and a note says so.  A file with several
-functions gives type 3 when it has it.
+functions gives type 3 when it has it.  No GSAS constant-wavelength profile
+function (types 1–5) has a constant Lorentzian term: an instrument with
+powdex's Z is not written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 
 from powdex.instrument.errors import InstrumentFileError
+from powdex.instrument.formats.common import refuse_constant_lorentzian
 from powdex.instrument.model import Instrument
 
 GAUSS = 8.0 * math.log(2.0) / 1e4  # σ² (centideg²) → FWHM² (deg²)
@@ -110,6 +113,7 @@ def read(text: str, source: str) -> Instrument:
 
 
 def write(instrument: Instrument) -> str:
+    refuse_constant_lorentzian(instrument, "GSAS profile function 3")
     lam2 = instrument.wavelengths[1] if instrument.ratio > 0 else 0.0
     htype = "PNCR" if instrument.radiation == "neutron" else "PXCR"
     terms = [instrument.U / GAUSS, instrument.V / GAUSS, instrument.W / GAUSS, 0.0,

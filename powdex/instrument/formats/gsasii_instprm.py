@@ -2,8 +2,9 @@
 
 ``key:value`` lines.  GSAS-II's Gaussian is a variance, σ² = U tan²θ + V tanθ + W
 in centidegrees², so powdex's FWHM² is 8 ln2 σ² / 10⁴; its Lorentzian is
-γ = X / cosθ + Y tanθ in centidegrees: GSAS-II's X is powdex's Y (the size-like
-term) and its Y powdex's X (the strain-like term).  ``SH/L`` is S/L + H/L, which
+γ = X / cosθ + Y tanθ + Z in centidegrees: GSAS-II's X is powdex's Y (the
+size-like term), its Y powdex's X (the strain-like term) and its constant Z
+powdex's Z.  ``SH/L`` is S/L + H/L, which
 powdex splits equally (the profile depends on the sum and the difference,
 and the difference is not in the file).  ``Polariz.`` is the perpendicular
 fraction; ``Lam`` one wavelength, or ``Lam1``, ``Lam2`` and ``I(L2)/I(L1)``.
@@ -49,9 +50,6 @@ def read(text: str, source: str) -> Instrument:
         wavelengths, ratio = (number("Lam"),), 0.0
     else:
         wavelengths, ratio = (number("Lam1"), number("Lam2")), number("I(L2)/I(L1)")
-    notes = []
-    if number("Z", 0.0):
-        notes.append(f"GSAS-II constant Lorentzian term Z = {number('Z', 0.0)} centideg not modelled")
     half = number("SH/L", 0.0) / 2
     return Instrument(
         wavelengths=wavelengths, ratio=ratio, radiation="neutron" if kind[1] == "N" else "xray",
@@ -59,8 +57,8 @@ def read(text: str, source: str) -> Instrument:
         # Polarisation means nothing for neutrons (GSAS-II files give 0 there): powdex keeps ½.
         polarisation=number("Polariz.", 0.5) if kind[1] == "X" else 0.5,
         U=number("U") * GAUSS, V=number("V") * GAUSS, W=number("W") * GAUSS,
-        X=number("Y", 0.0) / CENTI, Y=number("X", 0.0) / CENTI, S_L=half, H_L=half,
-        source=source, notes=tuple(notes),
+        X=number("Y", 0.0) / CENTI, Y=number("X", 0.0) / CENTI, Z=number("Z", 0.0) / CENTI, S_L=half, H_L=half,
+        source=source,
     )
 
 
@@ -75,7 +73,7 @@ def write(instrument: Instrument) -> str:
     lines += [
         f"Zero:{instrument.zero!r}", f"Polariz.:{instrument.polarisation!r}", "Azimuth:0.0",
         f"U:{instrument.U / GAUSS!r}", f"V:{instrument.V / GAUSS!r}", f"W:{instrument.W / GAUSS!r}",
-        f"X:{instrument.Y * CENTI!r}", f"Y:{instrument.X * CENTI!r}", "Z:0.0",
+        f"X:{instrument.Y * CENTI!r}", f"Y:{instrument.X * CENTI!r}", f"Z:{instrument.Z * CENTI!r}",
         f"SH/L:{instrument.S_L + instrument.H_L!r}",
     ]
     return "\n".join(lines) + "\n"
