@@ -390,7 +390,8 @@ class ZoneStarts:
         self._searched: set[tuple[int, BravaisLattice]] = set()
 
     def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
-        """SVD-Index from the zone-pair cells of each of ``system``'s lattices. With a zero shift the zones are
+        """SVD-Index from the zone-pair cells of each of ``system``'s lattices (the monoclinic system's with the
+        orthorhombic lattices' too: the zone starts run ahead of that system). With a zero shift the zones are
         built within the fit window plus the zero-shift window; when their starts find no convincing cell
         (``convincing``), they are built again within the fit window alone, fitted with a zero shift: the wide
         window lets Ito's equation pair nearly any lines of a large cell, and its true zones drown among chance
@@ -403,6 +404,12 @@ class ZoneStarts:
         fit_window = 3 * search.two_theta_error
         windows = [fit_window + search.zero_shift_window, fit_window] if config.zero_shift else [fit_window]
         lattices = [b for b in BravaisLattice.of_system(system) if (id(search), b) not in self._searched]
+        if system is LatticeSystem.MONOCLINIC and LatticeSystem.ORTHORHOMBIC in search.systems:
+            # Zone cells spglib finds orthorhombic are that system's cells, one polish each: taken with the
+            # monoclinic lattices, ahead of the orthorhombic system's random starts, a convincing one spares the
+            # fallback window and a decisive one ends the search (``IndexingSearch.run``).
+            lattices += [b for b in BravaisLattice.of_system(LatticeSystem.ORTHORHOMBIC)
+                         if (id(search), b) not in self._searched]
         self._searched.update((id(search), b) for b in lattices)
         out: list[Candidate] = []
         for window in windows:

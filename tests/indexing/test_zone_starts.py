@@ -4,9 +4,10 @@ zones of the first lines, deterministically."""
 import numpy as np
 import pytest
 
-from powdex.crystal import BravaisLattice, Cell, same_lattice
+from powdex.crystal import BravaisLattice, Cell, LatticeSystem, same_lattice
 from powdex.indexing import IndexingConfig, IndexingSearch, PeakListFaults, index, synthetic_peaks
 from powdex.indexing.zone_starts import (
+    ZoneStarts,
     _largest_start_volume,
     _metric,
     ito_zones,
@@ -189,3 +190,14 @@ def test_a_decisive_orthorhombic_cell_from_the_zone_starts_ends_the_search_befor
     assert best.bravais is BravaisLattice.oI and same_lattice(best.cell, ORTHORHOMBIC_I, "I", "I", 3e-3)
     assert any(d.startswith("the search ended with the monoclinic and triclinic zone starts, before the "
                             "orthorhombic system's own search") and d.endswith("(decisive)") for d in result.details)
+
+
+def test_zone_cells_of_orthorhombic_metric_are_polished_in_their_lattice_with_the_monoclinic_ones():
+    # spglib finds this oI list's zone cells orthorhombic, so neither monoclinic lattice takes them (the monoclinic
+    # search found no oI cell before); polished in oI they give the true cell, M20 45.
+    cell = Cell(4.600, 9.812, 13.258)
+    peaks = synthetic_peaks(cell, BravaisLattice.oI, 20, PeakListFaults(two_theta_noise=0.015, missing_fraction=0.1),
+                            np.random.default_rng(0))
+    found = ZoneStarts().search(IndexingSearch(peaks, IndexingConfig(zero_shift=True)), LatticeSystem.MONOCLINIC, 0)
+    assert any(c.bravais is BravaisLattice.oI and same_lattice(c.cell, cell, "I", "I", 3e-3) and c.figures.m >= 20
+               for c in found)
