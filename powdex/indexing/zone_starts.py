@@ -27,14 +27,16 @@ each kept once, are the starts, handed to SVD-Index (Coelho 2003): all of them
 to the triclinic lattice (any cell is a triclinic one), and to a monoclinic
 lattice those spglib puts in it, in its conventional axes.
 
-Only monoclinic and triclinic lattices take them, in the first pass, and
+The monoclinic and triclinic lattices take them, in the first pass, and
 ahead of the orthorhombic system (``ZoneStarts.search_ahead``): a decisive cell
 found there that explains every line and has no higher metric symmetry ends
 the search without the random starts of the higher systems, which would run
-every volume stage in vain (``settles_ahead``). A zone cell of higher metric
-symmetry is polished in its own lattice too; a decisive orthorhombic cell found
-so ends the search by the rule that would end it after the orthorhombic system
-(``IndexingSearch.settled``), whose random starts would only find it again.
+every volume stage in vain (``settles_ahead``). Ahead of that system the
+orthorhombic lattices take the cells spglib puts in them too, and a cell polished
+in a lower lattice is polished in its metric symmetry; a decisive orthorhombic
+cell found so ends the search by the rule that would end it after the
+orthorhombic system (``IndexingSearch.settled``), whose random starts would only
+find it again.
 """
 
 from __future__ import annotations
@@ -358,7 +360,7 @@ def _distinct_lattices(cells: np.ndarray) -> np.ndarray:
 
 def start_lattices(cells: np.ndarray) -> list[ConventionalCell | None]:
     """spglib's conventional description of each reduced zone-pair cell of ``cells`` (``zone_pair_cells``), at the
-    starts' tolerance, None where it finds none: found once per set of cells, for every monoclinic lattice."""
+    starts' tolerance, None where it finds none: found once per set of cells, for every lattice that takes them."""
     lattices: list[ConventionalCell | None] = []
     for coefficients in cells:
         try:
