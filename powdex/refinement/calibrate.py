@@ -173,9 +173,10 @@ def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakW
     positions = result.line_two_theta
     theta = np.radians(positions) / 2
     fwhm, _, _, _ = tch_widths(theta, *globals_[WIDTH_COLUMNS], derivatives=False)
-    gaussian = np.sqrt(np.clip(values["U"] * np.tan(theta) ** 2 + values["V"] * np.tan(theta) + values["W"], 1e-8,
-                               None))
-    lorentzian = values["X"] * np.tan(theta) + values["Y"] / np.cos(theta) + values.get("Z", 0.0)
+    # Each line's fit starts from the calibrated profile's Gaussian and Lorentzian widths at its angle.
+    calibrated = Instrument(wavelengths=tuple(result.wavelengths), **{name: values.get(name, 0.0) for name in "UVWXYZ"})
+    gaussian = np.maximum(calibrated.gaussian_fwhm(positions), 1e-4)
+    lorentzian = calibrated.lorentzian_fwhm(positions)
     x, observed, calculated, sigma = result.two_theta, result.observed, result.calculated, result.sigma
     found = []
     for k in range(len(positions)):
