@@ -106,6 +106,9 @@ def _show(calibration, written: list[Path], paths: dict) -> None:
         table.add_row(name, f"{value:.6g}", "" if esd.get(name) is None else f"{esd[name]:.2g}")
     if calibration.ratio_esd is not None:
         table.add_row("Kα2/Kα1", f"{instrument.ratio:.4f}", f"{calibration.ratio_esd:.2g}")
+    if calibration.k_beta_ratio is not None and calibration.k_beta_ratio_esd is not None:
+        kept = "" if instrument.k_beta_ratio is not None else " (not seen: not kept)"
+        table.add_row("Kβ/Kα1", f"{calibration.k_beta_ratio:.4f}{kept}", f"{calibration.k_beta_ratio_esd:.2g}")
     console.print(table)
     widths = Table(title="residual width per isolated line (its own fitted FWHM / calibrated FWHM − 1)")
     for column in ("hkl", "2θ", "line FWHM (°)", "profile FWHM (°)", "residual", "esd"):

@@ -11,6 +11,10 @@ Debye–Scherrer ``zero + x_displacement·cos2θ + y_displacement·sin2θ``.
 ``polarisation`` is the fraction of the beam polarised perpendicular to the
 scattering plane (0.5 unpolarised, about 0.95 at a synchrotron; a
 monochromator's Bragg angle gives it through ``monochromator_polarisation``).
+``k_beta_ratio`` is the integrated intensity of the tube's Kβ replica of a
+line relative to the line's Kα1 (a β filter leaves about 0.5–2 %), as
+``powdex.calibrate`` measures it on a standard; 0 where no Kβ reaches the
+detector (a monochromator), None where it was not measured.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ Geometry = Literal["bragg-brentano", "debye-scherrer"]
 GEOMETRIES = ("bragg-brentano", "debye-scherrer")
 Slit = Literal["fixed", "variable"]
 # A key added later with a default that means what a file without it meant (Z = 0: no constant Lorentzian
-# term) keeps the version: ``from_toml`` takes a missing key at its default.
+# term; no k_beta_ratio: not measured) keeps the version: ``from_toml`` takes a missing key at its default, and
+# ``to_toml`` leaves out a value that is None (TOML has no null).
 FORMAT_VERSION = 1
 PROFILE_NAMES = ("U", "V", "W", "X", "Y", "Z", "S/L", "H/L")
 # Thompson–Cox–Hastings (1987): the pseudo-Voigt's FWHM Γ from its Gaussian and Lorentzian parts,
@@ -78,6 +83,7 @@ class Instrument:
     Z: float = 0.0
     S_L: float = 0.0
     H_L: float = 0.0
+    k_beta_ratio: float | None = None
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -93,6 +99,8 @@ class Instrument:
             raise InstrumentFileError(f"{where}: divergence slit {self.divergence_slit!r} is neither fixed nor variable")
         if not 0.0 <= self.polarisation <= 1.0:
             raise InstrumentFileError(f"{where}: polarisation fraction {self.polarisation} outside [0, 1]")
+        if self.k_beta_ratio is not None and not 0.0 <= self.k_beta_ratio <= 1.0:
+            raise InstrumentFileError(f"{where}: Kβ/Kα1 ratio {self.k_beta_ratio} outside [0, 1]")
         if self.radiation not in ("xray", "neutron"):
             raise InstrumentFileError(f"{where}: radiation {self.radiation!r} is neither xray nor neutron")
         object.__setattr__(self, "wavelengths", tuple(float(w) for w in self.wavelengths))
@@ -136,7 +144,8 @@ class Instrument:
         values = asdict(self)
         lines = ["# powdex instrument file", f"version = {FORMAT_VERSION}"]
         for name, value in values.items():
-            lines.append(f"{name} = {_toml_value(value)}")
+            if value is not None:
+                lines.append(f"{name} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:

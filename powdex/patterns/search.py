@@ -493,7 +493,9 @@ def search_peaks(
     # The height a pick needs at each grid point to be detected: where a replica could not be seen, its absence
     # says nothing about the tube line.
     set_aside, hidden = tube_line_picks(bragg, heights, widths, sigma, pattern.wavelengths[0], float(x[0]),
-                                        detection=(x, threshold)) if pattern.wavelengths else ([], [])
+                                        detection=(x, threshold),
+                                        k_beta_ratio=None if instrument is None else instrument.k_beta_ratio,
+                                        ) if pattern.wavelengths else ([], [])
     if set_aside and kalpha2 == "stripped":
         set_aside += strip_echo_picks(set_aside + hidden, bragg, heights, widths, sigma, pattern.wavelengths[:2],
                                       pattern.ratio)
@@ -579,7 +581,7 @@ def _kalpha2_ghosts(positions, heights, widths, wavelengths) -> np.ndarray:
 
 
 def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: float,
-                    detection: tuple[np.ndarray, np.ndarray] | None = None,
+                    detection: tuple[np.ndarray, np.ndarray] | None = None, k_beta_ratio: float | None = None,
                     ) -> tuple[list[TubeLinePick], list[TubeLinePick]]:
     """The picks that are stronger picks' Kβ, W Lα1 or filter-edge replicas (none off a tube's Kα1), and
     the replicas of a tube line found present that lie hidden under stronger lines (their predicted position
@@ -600,18 +602,27 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
     line (``_hidden_replicas``), and the next strongest are tested instead: in
     a crowded pattern half of the strongest lines' replicas can lie under
     other lines.
+
+    ``k_beta_ratio`` (a calibrated instrument's, ``Instrument.k_beta_ratio``)
+    says the Kβ line instead: at that ratio it is present without that
+    evidence, so that a filtered tube's Kβ of a percent, which shows beside the
+    one or two strongest lines only and never makes "most", is set aside; at 0
+    (a monochromator) no pick is taken for a Kβ replica.  The W Lα1 and
+    filter-edge lines are still found from the pattern.
     """
     tube = tube_of_k_alpha1(wavelength)
     if tube is None or positions.size < 2:
         return [], []
-    replicas = ((f"{tube.anode} Kβ", tube.k_beta, KBETA_MAX_HEIGHT_FRACTION),
-                ("W Lα1", W_L_ALPHA1, W_L_ALPHA1_MAX_HEIGHT_FRACTION),
-                (f"{tube.anode} β-filter edge", tube.filter_edge, FILTER_EDGE_MAX_HEIGHT_FRACTION))
+    replicas = ((f"{tube.anode} Kβ", tube.k_beta, KBETA_MAX_HEIGHT_FRACTION, k_beta_ratio),
+                ("W Lα1", W_L_ALPHA1, W_L_ALPHA1_MAX_HEIGHT_FRACTION, None),
+                (f"{tube.anode} β-filter edge", tube.filter_edge, FILTER_EDGE_MAX_HEIGHT_FRACTION, None))
     sin_theta = np.sin(np.radians(positions / 2))
     by_strength = np.argsort(heights)[::-1]
     taken = np.zeros(positions.size, dtype=bool)
     picks, hidden_replicas = [], []
-    for line, replica_wavelength, max_fraction in replicas:
+    for line, replica_wavelength, max_fraction, known_ratio in replicas:
+        if known_ratio == 0:
+            continue
         sine = sin_theta * replica_wavelength / wavelength
         inside = sine < 1
         where = np.full(positions.size, np.nan)
@@ -619,19 +630,13 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
         # d(2θ')/d(2θ) = tan θ' / tan θ carries a parent's position error to its replica.
         gain = np.tan(np.radians(where / 2)) / np.tan(np.radians(positions / 2))
         replica = _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction)
-        hidden = _hidden_replicas(positions, heights, widths, where, max_fraction) & (replica < 0)
-        tested = [parent for parent in by_strength if where[parent] > low and not hidden[parent]][:TUBE_LINE_TEST_PEAKS]
-        seen = [parent for parent in tested if replica[parent] >= 0]
-        ratios = [heights[replica[parent]] / heights[parent] for parent in seen]
-        if len(ratios) < TUBE_LINE_MIN_SEEN:
-            continue
-        ratio = float(np.median(ratios))
-        if detection is not None:
-            grid, needed = detection
-            tested = [parent for parent in tested
-                      if parent in seen or ratio * heights[parent] >= np.interp(where[parent], grid, needed)]
-        if len(ratios) < TUBE_LINE_SEEN_FRACTION * len(tested):
-            continue
+        if known_ratio is not None:
+            ratio = known_ratio
+        else:
+            found = _replica_ratio(positions, heights, widths, where, replica, by_strength, low, max_fraction, detection)
+            if found is None:
+                continue
+            ratio = found
         for parent in by_strength:
             index = replica[parent]
             if taken[parent] or not where[parent] > low or index < 0 or taken[index]:
@@ -678,6 +683,27 @@ def strip_echo_picks(tube_picks: list[TubeLinePick], positions, heights, widths,
                 echoes.append(TubeLinePick(float(positions[echo]), float(heights[echo]),
                                            f"{pick.line} strip echo", pick.two_theta))
     return echoes
+
+
+def _replica_ratio(positions, heights, widths, where, replica, by_strength, low: float, max_fraction: float,
+                   detection: tuple[np.ndarray, np.ndarray] | None) -> float | None:
+    """The height ratio of a tube line found present in the pattern (``tube_line_picks``), or None: the median
+    ratio of the replica picks (``replica``) of most of the strongest peaks whose replica (at ``where``) could
+    be seen."""
+    hidden = _hidden_replicas(positions, heights, widths, where, max_fraction) & (replica < 0)
+    tested = [parent for parent in by_strength if where[parent] > low and not hidden[parent]][:TUBE_LINE_TEST_PEAKS]
+    seen = [parent for parent in tested if replica[parent] >= 0]
+    ratios = [heights[replica[parent]] / heights[parent] for parent in seen]
+    if len(ratios) < TUBE_LINE_MIN_SEEN:
+        return None
+    ratio = float(np.median(ratios))
+    if detection is not None:
+        grid, needed = detection
+        tested = [parent for parent in tested
+                  if parent in seen or ratio * heights[parent] >= np.interp(where[parent], grid, needed)]
+    if len(ratios) < TUBE_LINE_SEEN_FRACTION * len(tested):
+        return None
+    return ratio
 
 
 def _hidden_replicas(positions, heights, widths, where, fraction) -> np.ndarray:

@@ -12,6 +12,11 @@ ratio fixed within one fit), its s.u. from the parabola's curvature.  Each isola
 with its own Gaussian and Lorentzian widths, as in an individual-peak fit: the residual width per peak,
 the fraction by which its pseudo-Voigt FWHM is wider (+) or narrower (−) than the calibrated
 profile's at that angle, shows where the profile function does not describe the instrument.
+A laboratory tube's Kβ, which a β filter weakens but does not remove, is measured last
+(``k_beta_ratio``): the fit leaves it out, so its replicas of the standard's lines are in
+the residual, and one factor on the calibrated profile of every line at Kβ's wavelength
+measures it.  The peak search of a sample measured on the instrument then knows the line
+(``Instrument.k_beta_ratio``).
 
 The standards' certified cells are those of ``powdex.crystal.standards``.
 """
@@ -26,6 +31,7 @@ import numpy as np
 from powdex.crystal.standards import STANDARDS, Standard
 from powdex.instrument import GEOMETRIES, SHIFT_TERMS, Instrument, tch_fwhm
 from powdex.patterns import Pattern
+from powdex.patterns.radiation import tube_of_k_alpha1
 from powdex.refinement.api import refine
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.fit import CONSTANT_LORENTZIAN_GROUP
@@ -53,6 +59,8 @@ CALIBRATION_BOUNDS = {"U": (-1.0, 1.0)}
 WIDTH_COLUMNS = [GLOBAL_NAMES.index(name) for name in ("U", "V", "W", "X", "Y", "Z")]
 # Where a calibrated instrument is expected to serve: Γ_G² ≤ 0 below this 2θ is noted.
 USE_LIMIT_TWO_THETA = 150.0
+# A Kβ/Kα1 ratio is taken as measured when it is at least this many s.u.
+K_BETA_SIGNIFICANCE = 3.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Calibration:
     peak_widths: tuple[PeakWidth, ...]
     standard: Standard
     ratio_esd: float | None = None
+    k_beta_ratio: float | None = None  # as measured, significant or not (``k_beta_ratio``); None without a tube
+    k_beta_ratio_esd: float | None = None
 
     @property
     def worst_width_residual(self) -> float:
@@ -132,7 +142,40 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
             "calibrate on a scan that reaches the angles of use")))
     widths = residual_widths(result, standard)
     logger.info("calibration on %s: Rwp %.4f, %d isolated lines", standard.name, result.statistics.rwp, len(widths))
-    return Calibration(instrument, result, widths, standard, ratio_esd)
+    k_beta, k_beta_esd = k_beta_ratio(result, standard) or (None, None)
+    if k_beta is not None and k_beta_esd is not None:
+        seen = k_beta >= K_BETA_SIGNIFICANCE * k_beta_esd
+        instrument = instrument.with_values(k_beta_ratio=k_beta if seen else None, notes=(*instrument.notes, (
+            f"Kβ/Kα1 ratio {k_beta:.4f}({k_beta_esd:.4f}) from the residual at the standard's Kβ replicas"
+            if seen else f"no Kβ seen: ratio {k_beta:.4f}({k_beta_esd:.4f}), under {K_BETA_SIGNIFICANCE:g} s.u.; "
+            "the peak search looks for it in each pattern")))
+    return Calibration(instrument, result, widths, standard, ratio_esd, k_beta, k_beta_esd)
+
+
+def k_beta_ratio(result: RefinementResult, standard: Standard) -> tuple[float, float] | None:
+    """The tube's Kβ/Kα1 ratio and its s.u. from a fit of ``standard`` that leaves Kβ out, or None for a
+    pattern of no X-ray tube's Kα1 (synchrotron, neutrons).
+
+    The fit's residual holds the Kβ replicas of the standard's lines: the calibrated profile of every line
+    at Kβ's wavelength, with the line's fitted intensity, is scaled by one factor, fitted to the residual by
+    weighted least squares; its s.u. is scaled by the fit's χ²/dof as the refined parameters' are.  A
+    monochromator leaves a ratio within its s.u. of 0."""
+    tube = tube_of_k_alpha1(result.wavelengths[0])
+    if tube is None or result.radiation != "xray":
+        return None
+    values = {p.name: p.value for p in result.parameters}
+    globals_ = np.array([values.get(name, 0.0) for name in GLOBAL_NAMES])
+    cell_x = np.array([p.value for p in result.parameters if p.name.startswith("cell_")])
+    design = lattice_system_of(resolve_space_group(standard.space_group)).design_matrix(result.hkl)
+    model = ProfileModel(result.two_theta, (tube.k_beta,), 0.0, design, background_terms=1)
+    intensity = np.nan_to_num(result.line_intensity, nan=0.0)
+    replicas = model.evaluate(np.concatenate([globals_, cell_x, [0.0], intensity]))
+    weight = 1.0 / result.sigma**2
+    norm = float(np.sum(weight * replicas**2))
+    if norm <= 0:
+        return None
+    ratio = float(np.sum(weight * (result.observed - result.calculated) * replicas)) / norm
+    return ratio, float(np.sqrt(result.statistics.reduced_chi2 / norm))
 
 
 def _best_ratio(pattern: Pattern, standard: Standard, options: dict) -> tuple[float, float]:

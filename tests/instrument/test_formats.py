@@ -303,3 +303,22 @@ def test_a_constant_lorentzian_goes_only_where_a_format_holds_it(tmp_path):
         assert message.startswith(f"{path}: ") and "no constant Lorentzian term" in message and "\n" not in message
         assert not path.exists()
     write_instrument(replace(instrument, Z=0.0), tmp_path / "zero.prm")  # Z = 0 writes exactly
+
+
+def test_toml_keeps_a_measured_kbeta_ratio_and_leaves_out_one_not_measured(tmp_path):
+    """The Kβ/Kα1 ratio is written where it was measured (0: a monochromator) and read back; an instrument that
+    has none writes no line for it (TOML has no null) and reads back without one; a ratio outside [0, 1] is
+    refused in one line naming the file."""
+    for ratio in (0.0035, 0.0):
+        instrument = Instrument(wavelengths=(1.540593, 1.544414), ratio=0.5, W=0.003, k_beta_ratio=ratio)
+        instrument.save(tmp_path / "instrument.toml")
+        assert Instrument.load(tmp_path / "instrument.toml") == instrument
+    unmeasured = Instrument(wavelengths=(1.540593,), W=0.003)
+    assert "k_beta_ratio" not in unmeasured.to_toml()
+    assert Instrument.from_toml(unmeasured.to_toml()).k_beta_ratio is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = 1\nwavelengths = [1.54]\nk_beta_ratio = 1.5\n')
+    with pytest.raises(InstrumentFileError) as error:
+        read_instrument(bad)
+    assert str(error.value).startswith(f"{bad}: ") and "Kβ/Kα1 ratio 1.5" in str(error.value)
+    assert "\n" not in str(error.value)

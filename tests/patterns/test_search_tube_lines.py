@@ -3,9 +3,10 @@
 import numpy as np
 
 from powdex.crystal import Cell
+from powdex.instrument import Instrument
 from powdex.patterns import search_peaks
 from powdex.patterns.radiation import tube_lines
-from powdex.patterns.simulate import simulate_pattern
+from powdex.patterns.simulate import LAB_CAGLIOTI, simulate_pattern
 
 
 def test_a_kbeta_seen_beside_the_strongest_lines_only_is_set_aside():
@@ -44,3 +45,29 @@ def test_kbeta_is_found_where_half_the_strongest_lines_replicas_lie_under_other_
     assert first_spurious(search, simulated) <= 3
     picked = {pick.two_theta for pick in search.set_aside}
     assert any(pick.line == "Cu Kβ strip echo" and pick.parent_two_theta not in picked for pick in search.set_aside)
+
+
+def test_a_calibrated_kbeta_ratio_sets_aside_the_replicas_the_pattern_alone_cannot_tell():
+    """Kβ at 1 % on a simulated LaB6-like scan whose random intensities leave only two lines strong enough to show
+    it: two replicas are too few to say a tube line from the pattern, and one stays among the first 20 picks.  An
+    instrument whose calibration measured the ratio says the line is there: both are set aside, and no pick is
+    left that is not a sample line.  An instrument that says no Kβ reaches the detector (0, a monochromator) takes
+    no pick for a Kβ replica, not even where the pattern alone shows the line.  (The echoes Kα2 stripping
+    makes of the replicas go with them.)"""
+    cu = tube_lines("Cu")
+    u, v, w = LAB_CAGLIOTI
+    measured = Instrument(wavelengths=(cu.k_alpha1, cu.k_alpha2), ratio=0.5, U=u, V=v, W=w, k_beta_ratio=0.01)
+    simulated = simulate_pattern(Cell(4.1568, 4.1568, 4.1568), two_theta_range=(20, 100), seed=5, noise=0.01,
+                                 tube_replicas=((cu.k_beta, 0.01),))
+    alone = search_peaks(simulated.pattern, min_relative_height=0.01)
+    assert not alone.set_aside and first_spurious(alone, simulated) == 1
+    told = search_peaks(simulated.pattern, min_relative_height=0.01, instrument=measured)
+    lines = [pick.line for pick in told.set_aside]
+    assert lines.count("Cu Kβ") == 2 and set(lines) <= {"Cu Kβ", "Cu Kβ strip echo"}
+    assert first_spurious(told, simulated) == 0
+    shown = simulate_pattern(Cell(4.1568, 4.1568, 4.1568), two_theta_range=(20, 100), seed=0, noise=0.01,
+                             tube_replicas=((cu.k_beta, 0.01),))
+    assert any(pick.line == "Cu Kβ" for pick in search_peaks(shown.pattern, min_relative_height=0.01).set_aside)
+    monochromated = search_peaks(shown.pattern, min_relative_height=0.01,
+                                 instrument=Instrument(**{**measured.__dict__, "k_beta_ratio": 0.0}))
+    assert not any("Kβ" in pick.line for pick in monochromated.set_aside)

@@ -2,7 +2,8 @@
 
 Every reader returns an ``Instrument`` in powdex's units; every writer takes
 one.  What a format cannot hold (transparency in an ``.instprm``, a second
-wavelength in a neutron ``.irf``...) is left out on writing and named in the
+wavelength in a neutron ``.irf``, the Kβ/Kα1 ratio in any but
+``instrument.toml``...) is left out on writing and named in the
 instrument's ``notes`` on reading where the file says something powdex does
 not model.  What would change the profile is refused instead: a constant
 Lorentzian term Z, which GSAS's and FullProf's profiles lack.
