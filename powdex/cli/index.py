@@ -46,7 +46,7 @@ def index(
     ),
     zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
     instrument: Annotated[Path | None, typer.Option(help=(
-        "One pattern: calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths guide the peak "
+        "One pattern: calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths and Kβ ratio guide the peak "
         "search, its zero and displacement correct the positions, its FWHM weights the peaks"))] = None,
     internal_standard: Annotated[str | None, typer.Option(help=(
         "Measured pattern: a certified standard mixed into the sample (LaB6, Si, CeO2, Al2O3): its lines are set "

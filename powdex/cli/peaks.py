@@ -22,7 +22,7 @@ def peaks(
     min_significance: Annotated[float, typer.Option(min=0.0, help="A peak rises this many noise σ above the background")] = 5.0,
     instrument: Annotated[Path | None, typer.Option(help=(
         "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths, wavelengths (unless "
-        "--wavelength or --anode) and shifts guide the search"))] = None,
+        "--wavelength or --anode), shifts and measured Kβ ratio guide the search"))] = None,
     file_format: Annotated[str, typer.Option("--format", help=(
         "text: what powdex index reads; dicvol: a DICVOL06 input file (each line's σ(2θ) as its error); "
         "treor: a TREOR90 input file (2θ and wavelength only)"))] = "text",
