@@ -9,12 +9,14 @@ displacement (Δ2θ = zero + displacement · cos θ: the pattern is resampled so
 that each Bragg angle appears at its shifted position).  Each is indexed from
 the raw pattern three ways: plainly, with a fitted zero shift (``zero_shift``),
 and with the instrument (``instrument=`` of ``read_peak_input``-style picking
-and of ``powdex.index``).  The table gives the true cell's rank and the picks
+and of ``powdex.index``), and a fourth with the instrument that also carries
+the Kβ ratio (``Instrument.k_beta_ratio``, ``--k-beta``: what ``powdex.calibrate``
+measures on a standard scanned on it).  The table gives the true cell's rank and the picks
 among the 20 used that are not the sample's Kα1 lines (within 0.3 FWHM of
 their shifted positions): Kβ replicas, Kα2 residues and noise.
 
 ``--picks-only`` skips indexing and searches ``--seeds`` patterns per cell
-plainly and with the instrument: the spurious picks among the first 20, and
+plainly and with the instrument (without and with its Kβ ratio): the spurious picks among the first 20, and
 the recall of the first 25 lines above 1 % of the strongest among all picks
 (within 0.3 FWHM), so that setting tube lines aside is seen not to cost
 sample lines.
@@ -68,10 +70,10 @@ def spurious_picks(picks, lines, widths) -> int:
     return int(np.sum(np.abs(picks - lines[nearest]) > 0.3 * widths[nearest]))
 
 
-def picks_only(name: str, instrument: Instrument, mode: str, seed: int, k_beta: float) -> dict:
-    """Spurious picks among the first 20, and the first 25 lines above 1 % found among all picks."""
+def picks_only(name: str, instrument: Instrument, given: Instrument | None, seed: int, k_beta: float) -> dict:
+    """Spurious picks among the first 20, and the first 25 lines above 1 % found among all picks, of a pattern
+    measured on ``instrument`` and searched with ``given``."""
     pattern, lines, widths, heights = displaced(CELLS[name][0], instrument, seed, k_beta)
-    given = instrument if mode == "instrument" else None
     first = np.asarray(peaks_from_pattern(pattern, n_peaks=20, instrument=given).two_theta)
     found = search_peaks(pattern, instrument=given).two_theta
     strong = heights >= 0.01 * heights.max()
@@ -80,13 +82,13 @@ def picks_only(name: str, instrument: Instrument, mode: str, seed: int, k_beta: 
     return {"spurious": spurious_picks(first, lines, widths), "found": int(hits.sum()), "lines": int(wanted.size)}
 
 
-def run(name: str, instrument: Instrument, mode: str, time_limit: float, seed: int, k_beta: float) -> dict:
+def run(name: str, instrument: Instrument, given: Instrument | None, zero_shift: bool, time_limit: float, seed: int,
+        k_beta: float) -> dict:
     cell, centring = CELLS[name]
     pattern, lines, widths, _ = displaced(cell, instrument, seed, k_beta)
-    given = instrument if mode == "instrument" else None
     start = time.perf_counter()
     peaks = peaks_from_pattern(pattern, n_peaks=20, instrument=given)
-    config = powdex.IndexingConfig(time_limit=time_limit, zero_shift=mode == "zero shift", seed=seed)
+    config = powdex.IndexingConfig(time_limit=time_limit, zero_shift=zero_shift, seed=seed)
     result = powdex.index(peaks, config=config, instrument=given)
     seconds = time.perf_counter() - start
     rank = next((i for i, c in enumerate(result.candidates, 1)
@@ -115,15 +117,15 @@ def main() -> None:
         return
     table = Table(title=f"displaced lab samples (zero {args.zero:+g}°, displacement {args.displacement:+g}° · cos θ, "
                         f"Kβ {args.k_beta:g}): true cell's rank / spurious picks of 20")
-    modes = ("plain", "zero shift", "instrument")
+    modes = searched_with(instrument, args.k_beta, zero_shift=True)
     table.add_column("cell")
     for mode in modes:
         table.add_column(mode)
     totals = {mode: [0, 0] for mode in modes}
     for name in CELLS:
         row = [name]
-        for mode in modes:
-            outcome = run(name, instrument, mode, args.time_limit, args.seed, args.k_beta)
+        for mode, given in modes.items():
+            outcome = run(name, instrument, given, mode == "zero shift", args.time_limit, args.seed, args.k_beta)
             totals[mode][0] += outcome["rank"] == 1
             totals[mode][1] += outcome["spurious"]
             row.append(f"{outcome['rank'] or '–'} / {outcome['spurious']} ({outcome['seconds']:.1f} s)")
@@ -132,19 +134,29 @@ def main() -> None:
     console.print(table)
 
 
+def searched_with(instrument: Instrument, k_beta: float, zero_shift: bool) -> dict[str, Instrument | None]:
+    """The ways each pattern is searched: the instrument each is given (None: plainly)."""
+    modes: dict[str, Instrument | None] = {"plain": None}
+    if zero_shift:
+        modes["zero shift"] = None
+    modes["instrument"] = instrument
+    modes["instrument with its Kβ ratio"] = instrument.with_values(k_beta_ratio=k_beta)
+    return modes
+
+
 def picks_table(instrument: Instrument, args) -> None:
     table = Table(title=f"displaced lab samples (zero {args.zero:+g}°, displacement {args.displacement:+g}° · cos θ, "
                         f"Kβ {args.k_beta:g}), {args.seeds} per cell: spurious picks of the first 20 / first 25 "
                         "lines ≥ 1 % found")
-    modes = ("plain", "instrument")
+    modes = searched_with(instrument, args.k_beta, zero_shift=False)
     table.add_column("cell")
     for mode in modes:
         table.add_column(mode)
     totals = {mode: np.zeros(3, dtype=int) for mode in modes}
     for name in CELLS:
         row = [name]
-        for mode in modes:
-            outcomes = [picks_only(name, instrument, mode, seed, args.k_beta)
+        for mode, given in modes.items():
+            outcomes = [picks_only(name, instrument, given, seed, args.k_beta)
                         for seed in range(args.seed, args.seed + args.seeds)]
             counts = np.array([[o["spurious"], o["found"], o["lines"]] for o in outcomes]).sum(axis=0)
             totals[mode] += counts
