@@ -29,12 +29,15 @@ Three steps, each resumable:
    probability decile's mean predicted probability against the observed frequency, the Brier score, the
    log-likelihood, and a reliability diagram (``--plot``), for the new fit and for the coefficients in
    ``confidence.json`` it would replace, on the same held-out lists.
+5. ``check``: the same report for the coefficients in ``confidence.json`` alone, on every list of collections made
+   after they were fitted (new seeds), to see whether they still hold for the search as it is now.
 
     python3 benchmarks/index_calibration.py collect --cases 14 --seed 1 --time-limit 30 --workers 1 --out syn.jsonl
     python3 benchmarks/index_calibration.py collect --hard-faults --cases 8 --seed 3 --time-limit 30 --out hard.jsonl
     python3 benchmarks/index_calibration.py collect --cif wheels/*.whl --seed 1 --time-limit 30 --out real.jsonl
     python3 benchmarks/index_calibration.py outcomes --out real.jsonl
     python3 benchmarks/index_calibration.py fit --out syn.jsonl hard.jsonl real.jsonl --plot calib.png --write-model
+    python3 benchmarks/index_calibration.py check --out new_syn.jsonl new_hard.jsonl new_real.jsonl --plot check.png
 
 The runs behind the shipped coefficients are kept, gzip-compressed, in ``benchmarks/results/indexing/``
 (``index_calibration_*_seed*.jsonl.gz``, with ``index_calibration.md``): ``fit --out`` reads them as they are.
@@ -610,17 +613,20 @@ def main() -> None:
     fitting = sub.add_parser("fit", help="fit on one half, report on the other")
     fitting.add_argument("--regularisation", type=float,
                          help="inverse L2 strength; default: chosen by 5-fold cross-validation on the fitted half")
-    fitting.add_argument("--plot", type=Path, help="reliability diagram (PNG)")
-    fitting.add_argument("--markdown", type=Path, help="write the report's tables here")
+    checking = sub.add_parser("check", help=f"the coefficients in {COEFFICIENTS.name} on every list of collections "
+                                            "none of which they were fitted on")
+    for p in (fitting, checking):
+        p.add_argument("--plot", type=Path, help="reliability diagram (PNG)")
+        p.add_argument("--markdown", type=Path, help="write the report's tables here")
+        p.add_argument("--undecidable-subcells-right", action="store_true",
+                       help="count a real-structure candidate right also when it is a sub-cell of the true lattice "
+                            "that the list's positions cannot tell from it (the probability of the set)")
+        p.add_argument("--out", type=Path, nargs="+", default=[Path("index_calibration.jsonl")],
+                       help="the collected candidates (several files: their patterns together)")
     fitting.add_argument("--write-model", action="store_true", help=f"write the coefficients to {COEFFICIENTS}")
-    fitting.add_argument("--undecidable-subcells-right", action="store_true",
-                         help="count a real-structure candidate right also when it is a sub-cell of the true lattice "
-                              "that the list's positions cannot tell from it (the probability of the set)")
     for p in (collecting, fitting):
         p.add_argument("--seed", type=int, default=0)
     collecting.add_argument("--out", type=Path, default=Path("index_calibration.jsonl"))
-    fitting.add_argument("--out", type=Path, nargs="+", default=[Path("index_calibration.jsonl")],
-                         help="the collected candidates (several files: their patterns together)")
     args = parser.parse_args()
     console = Console(width=140)
     if args.step == "collect":
@@ -636,6 +642,14 @@ def main() -> None:
     if refused:
         console.print(f"left out: {len(refused)} peak lists the indexer refused (too few lines), e.g. "
                       f"{refused[0]['error']}")
+    shipped = ConfidenceModel.from_dict(json.loads(COEFFICIENTS.read_text()))
+    if args.step == "check":
+        indexed = [row for row in rows if "error" not in row]
+        text = report({f"the coefficients in {COEFFICIENTS.name}": shipped}, indexed, console, args.plot)
+        if args.markdown is not None:
+            args.markdown.write_text(f"# The candidate probability on new lists\n\n`{' '.join(sys.argv)}`\n\n"
+                                     f"{collection_summary(rows)}\n\n{text}\n")
+        return
     train, test = split([row for row in rows if "error" not in row], args.seed)
     patterns = set_rows(train)
     regularisation = args.regularisation or choose_regularisation(patterns, seed=args.seed)
@@ -647,7 +661,6 @@ def main() -> None:
               + f"; intercept {model.intercept:+.2f}.")
     console.print(fitted)
     # The coefficients this fit would replace, on the same held-out lists: a refit ships only if it does better.
-    shipped = ConfidenceModel.from_dict(json.loads(COEFFICIENTS.read_text()))
     text = report({"this fit": model, f"the coefficients in {COEFFICIENTS.name} before this fit": shipped}, test,
                   console, args.plot)
     if args.markdown is not None:
