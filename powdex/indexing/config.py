@@ -16,8 +16,9 @@ from powdex.crystal import LatticeSystem
 # leave 4 lines, not 2; measured patterns are scored at their peak widths. 4: a list without widths at a synchrotron
 # wavelength has the 2θ error and zero-shift windows scaled by λ / λ(Cu Kα1). 5: a cell leaving one line ends the
 # search on its lead from 0 per peak (``lead_score_per_peak``, was ``stop_score_per_peak``'s 0.5), and a decisive
-# orthorhombic cell found by the zone starts ends it before that system's random starts.
-SETTINGS_SCHEMA_VERSION = 5
+# orthorhombic cell found by the zone starts ends it before that system's random starts. 6: a cell that explains
+# every line ends the search on its lead as one that leaves one line does (``IndexingSearch.leads_clearly``).
+SETTINGS_SCHEMA_VERSION = 6
 
 SEARCH_ORDER = (
     LatticeSystem.CUBIC,
@@ -64,9 +65,9 @@ class IndexingConfig(BaseModel):
         0.5, ge=0, description="...and this much more per peak when one line is left unexplained"
     )
     stop_gap_per_peak: float = Field(
-        0.3, ge=0, description="a cell leaving one line below the score above still stops the search, once its own "
-        "lattice system and local searches around its least distortions are done, when it leads every other lattice "
-        "by this much per peak"
+        0.3, ge=0, description="a cell explaining every line or all but one, below the score above, still stops the "
+        "search, once the systems it needs and local searches around its least distortions are done, when it leads "
+        "every other lattice by this much per peak"
     )
     lead_score_per_peak: float = Field(
         0.0, description="...and scores at least this per peak"
