@@ -352,9 +352,10 @@ class IndexingSearch:
                         logger.debug("%s: settled ahead of %s by %s", self.obs.source, system.value,
                                      _summary(best[0]))
                         break
-                    # The zone cells' higher metric symmetries are polished too (``ZoneStarts.search``): a decisive
-                    # orthorhombic cell found so ends the search by the rule that would end it after the orthorhombic
-                    # system's own search, which would only find it again.
+                    # The zone cells' higher metric symmetries are polished too (``ZoneStarts.search``): an
+                    # orthorhombic cell found so that would end the search after the orthorhombic system (decisive,
+                    # or explaining every line with a clear lead) ends it here, since that system's own search would
+                    # only find it again.
                     searched = set(self.systems[: self.systems.index(system)])
                     if self._settles(searched):
                         self._stopped_because = self._stop_reason(rank_candidates(self.found), system, ahead=True)

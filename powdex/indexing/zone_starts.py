@@ -33,10 +33,10 @@ found there that explains every line and has no higher metric symmetry ends
 the search without the random starts of the higher systems, which would run
 every volume stage in vain (``settles_ahead``). Ahead of that system the
 orthorhombic lattices take the cells spglib puts in them too, and a cell polished
-in a lower lattice is polished in its metric symmetry; a decisive orthorhombic
-cell found so ends the search by the rule that would end it after the
-orthorhombic system (``IndexingSearch.settled``), whose random starts would only
-find it again.
+in a lower lattice is polished in its metric symmetry; an orthorhombic cell
+found so ends the search by the rule that would end it after the orthorhombic
+system (``IndexingSearch.settled``: decisive, or explaining every line with a
+clear lead), whose random starts would only find it again.
 """
 
 from __future__ import annotations
@@ -409,7 +409,7 @@ class ZoneStarts:
         if system is LatticeSystem.MONOCLINIC and LatticeSystem.ORTHORHOMBIC in search.systems:
             # Zone cells spglib finds orthorhombic are that system's cells, one polish each: taken with the
             # monoclinic lattices, ahead of the orthorhombic system's random starts, a convincing one spares the
-            # fallback window and a decisive one ends the search (``IndexingSearch.run``).
+            # fallback window and one that would settle the search ends it (``IndexingSearch.run``).
             lattices += [b for b in BravaisLattice.of_system(LatticeSystem.ORTHORHOMBIC)
                          if (id(search), b) not in self._searched]
         self._searched.update((id(search), b) for b in lattices)

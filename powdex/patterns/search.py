@@ -630,13 +630,10 @@ def tube_line_picks(positions, heights, widths, sigma, wavelength: float, low: f
         # d(2θ')/d(2θ) = tan θ' / tan θ carries a parent's position error to its replica.
         gain = np.tan(np.radians(where / 2)) / np.tan(np.radians(positions / 2))
         replica = _replica_picks(positions, heights, widths, sigma, where, gain, taken, max_fraction)
-        if known_ratio is not None:
-            ratio = known_ratio
-        else:
-            found = _replica_ratio(positions, heights, widths, where, replica, by_strength, low, max_fraction, detection)
-            if found is None:
-                continue
-            ratio = found
+        ratio = known_ratio if known_ratio is not None else _replica_ratio(
+            positions, heights, widths, where, replica, by_strength, low, max_fraction, detection)
+        if ratio is None:
+            continue
         for parent in by_strength:
             index = replica[parent]
             if taken[parent] or not where[parent] > low or index < 0 or taken[index]:

@@ -163,10 +163,7 @@ def k_beta_ratio(result: RefinementResult, standard: Standard) -> tuple[float, f
     tube = tube_of_k_alpha1(result.wavelengths[0])
     if tube is None or result.radiation != "xray":
         return None
-    values = {p.name: p.value for p in result.parameters}
-    globals_ = np.array([values.get(name, 0.0) for name in GLOBAL_NAMES])
-    cell_x = np.array([p.value for p in result.parameters if p.name.startswith("cell_")])
-    design = lattice_system_of(resolve_space_group(standard.space_group)).design_matrix(result.hkl)
+    globals_, cell_x, design = _fitted_lines(result, standard)
     model = ProfileModel(result.two_theta, (tube.k_beta,), 0.0, design, background_terms=1)
     intensity = np.nan_to_num(result.line_intensity, nan=0.0)
     replicas = model.evaluate(np.concatenate([globals_, cell_x, [0.0], intensity]))
@@ -176,6 +173,16 @@ def k_beta_ratio(result: RefinementResult, standard: Standard) -> tuple[float, f
         return None
     ratio = float(np.sum(weight * (result.observed - result.calculated) * replicas)) / norm
     return ratio, float(np.sqrt(result.statistics.reduced_chi2 / norm))
+
+
+def _fitted_lines(result: RefinementResult, standard: Standard) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fit's global parameters (``GLOBAL_NAMES``), its cell's free reciprocal parameters, and the design
+    matrix of its lines (q² = design @ cell): what a ``ProfileModel`` of the fitted lines needs."""
+    values = {p.name: p.value for p in result.parameters}
+    globals_ = np.array([values.get(name, 0.0) for name in GLOBAL_NAMES])
+    cell_x = np.array([p.value for p in result.parameters if p.name.startswith("cell_")])
+    design = lattice_system_of(resolve_space_group(standard.space_group)).design_matrix(result.hkl)
+    return globals_, cell_x, design
 
 
 def _best_ratio(pattern: Pattern, standard: Standard, options: dict) -> tuple[float, float]:
@@ -210,9 +217,7 @@ def residual_widths(result: RefinementResult, standard: Standard) -> tuple[PeakW
     from scipy.optimize import least_squares
 
     values = {p.name: p.value for p in result.parameters}
-    globals_ = np.array([values.get(name, 0.0) for name in GLOBAL_NAMES])
-    cell_x = np.array([p.value for p in result.parameters if p.name.startswith("cell_")])
-    design = lattice_system_of(resolve_space_group(standard.space_group)).design_matrix(result.hkl)
+    globals_, cell_x, design = _fitted_lines(result, standard)
     positions = result.line_two_theta
     theta = np.radians(positions) / 2
     fwhm, _, _, _ = tch_widths(theta, *globals_[WIDTH_COLUMNS], derivatives=False)

@@ -69,5 +69,5 @@ def test_a_calibrated_kbeta_ratio_sets_aside_the_replicas_the_pattern_alone_cann
                              tube_replicas=((cu.k_beta, 0.01),))
     assert any(pick.line == "Cu Kβ" for pick in search_peaks(shown.pattern, min_relative_height=0.01).set_aside)
     monochromated = search_peaks(shown.pattern, min_relative_height=0.01,
-                                 instrument=Instrument(**{**measured.__dict__, "k_beta_ratio": 0.0}))
+                                 instrument=measured.with_values(k_beta_ratio=0.0))
     assert not any("Kβ" in pick.line for pick in monochromated.set_aside)
