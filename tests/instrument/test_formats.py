@@ -141,7 +141,9 @@ CRYSFML_VALUES = {
 def test_fullprof_irf_values_as_written(name):
     radiation, wavelengths, ratio, cthm, profile, asymmetry = CRYSFML_VALUES[name]
     instrument = read_instrument(DATA / name)
-    assert instrument.radiation == radiation and instrument.geometry == "bragg-brentano"
+    # No GEOM line: the doublet files are laboratory Bragg–Brentano, the one-wavelength ones Debye–Scherrer.
+    assert instrument.radiation == radiation
+    assert instrument.geometry == ("bragg-brentano" if len(wavelengths) == 2 else "debye-scherrer")
     assert instrument.wavelengths == wavelengths and instrument.ratio == ratio
     # FullProf's TCH U V W (deg²), X Y (deg) and FCJ S_L, D_L are powdex's as they stand.
     assert (instrument.U, instrument.V, instrument.W, instrument.X, instrument.Y) == profile
@@ -152,6 +154,40 @@ def test_fullprof_irf_values_as_written(name):
     else:  # the neutron files' CTHM 0 means nothing: ½, as the GSAS readers give neutron files
         assert instrument.polarisation == 0.5
     assert instrument.notes == ()  # Z is 0 in all five: nothing left unmodelled
+
+
+# The geometry each real file reads with; none names one, and its provenance says whose instrument it is.
+GEOMETRY_OF_REAL = {
+    "INST_XRY.prm": "bragg-brentano", "Xerus_RigakuSi.instprm": "bragg-brentano",  # laboratory Cu Kα
+    "crysfml_rx_cukalpha.irf": "bragg-brentano", "crysfml_rut_cukalpha.irf": "bragg-brentano",
+    # synchrotron beams: capillaries at APS 11-BM and NSLS X3, an area detector at NSLS-II PDF, LURE (Orsay)
+    "11bmb_0842.prm": "debye-scherrer", "11bmb_6231.prm": "debye-scherrer", "11bmb_8341.prm": "debye-scherrer",
+    "11bmb_8714.prm": "debye-scherrer", "BNL-I.instprm": "debye-scherrer", "BNL-II.instprm": "debye-scherrer",
+    "PDF_1m.instprm": "debye-scherrer", "crysfml_LURE.irf": "debye-scherrer",
+    # neutron cans at NIST BT-1, HFIR HB-2A, ILL D1A, LLB 3T2, Studsvik
+    "BT1.prm": "debye-scherrer", "HB2A_ge113_op2112_Si_cycle866.instprm": "debye-scherrer",
+    "inst_d1a.prm": "debye-scherrer", "Saclay_3T2.instprm": "debye-scherrer",
+    "crysfml_3t2-si3n4.irf": "debye-scherrer", "crysfml_Studsvik.irf": "debye-scherrer",
+}
+
+
+def test_files_without_a_geometry_read_as_gsasii_assumes_it():
+    """Synchrotron and neutron instruments hold the sample in a capillary or can: read as Bragg–Brentano, their
+    sample shifts would be refined as a flat plate's."""
+    assert {path.name for path in REAL} == set(GEOMETRY_OF_REAL)
+    assert {path.name: read_instrument(path).geometry for path in REAL} == GEOMETRY_OF_REAL
+
+
+def test_a_gsas_prm_with_flat_plate_shifts_is_bragg_brentano(tmp_path):
+    """shft (× cosθ) and trns (× sin2θ) are Bragg–Brentano terms: a one-wavelength file that refines them is a
+    flat plate."""
+    flat = Instrument(wavelengths=(0.7,), polarisation=0.95, U=0.01, W=0.002, displacement=0.03,
+                      transparency=0.01)
+    path = tmp_path / "flat.prm"
+    write_instrument(flat, path)
+    back = read_instrument(path)
+    assert back.geometry == "bragg-brentano"
+    assert (back.displacement, back.transparency) == pytest.approx((0.03, 0.01))
 
 
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)

@@ -1,9 +1,17 @@
-"""What the format modules share: the refusal to drop a term a format cannot hold."""
+"""What the format modules share: the geometry of a file that does not state it, and the refusal to drop a
+term a format cannot hold."""
 
 from __future__ import annotations
 
 from powdex.instrument.errors import InstrumentFileError
 from powdex.instrument.model import Instrument
+
+
+def geometry_of_wavelengths(wavelengths: tuple[float, ...]) -> str:
+    """The geometry of an instrument file that does not state one, as GSAS-II's importer assumes it: a Kα
+    doublet is a laboratory Bragg–Brentano diffractometer, one wavelength a capillary or can in a synchrotron
+    or neutron beam (Debye–Scherrer)."""
+    return "bragg-brentano" if len(wavelengths) == 2 else "debye-scherrer"
 
 
 def refuse_constant_lorentzian(instrument: Instrument, profile: str) -> None:

@@ -3,7 +3,8 @@
 Keyword lines, ``!`` comments, the first line a title: ``JOBT`` (Xrays or
 Neutrons, possibly after ``CW``; ``TOF`` is refused), ``WAVE λ1 λ2 ratio``,
 ``ASYM S_L D_L``, ``GEOM`` (a word starting ``DEB`` is Debye–Scherrer, ``BRAG``
-Bragg–Brentano), ``CTHM`` (cos²2θ of the monochromator) and the profile
+Bragg–Brentano; without it a Kα doublet is Bragg–Brentano and one wavelength
+Debye–Scherrer, as GSAS-II's importer assumes), ``CTHM`` (cos²2θ of the monochromator) and the profile
 ``U V W X Y [Z]``: on a ``UVWXY`` or ``UVWXYZ`` line, or, as CrysFML's laboratory
 and synchrotron examples have it, on a line of bare numbers after the
 ``! U V W X Y Z`` comment.  ``PROF`` and ``THRG`` are read past.  ``CTHM`` means
@@ -19,7 +20,7 @@ is not written.
 from __future__ import annotations
 
 from powdex.instrument.errors import InstrumentFileError
-from powdex.instrument.formats.common import refuse_constant_lorentzian
+from powdex.instrument.formats.common import geometry_of_wavelengths, refuse_constant_lorentzian
 from powdex.instrument.model import Instrument
 
 KEYWORDS = ("WAVE", "UVWXY", "UVWXYZ", "ASYM", "CTHM")
@@ -45,7 +46,7 @@ def _is_number(word: str) -> bool:
 def read(text: str, source: str) -> Instrument:
     lines = text.splitlines()
     found: dict[str, tuple[int, list[float]]] = {}
-    job, geometry = "xray", "bragg-brentano"
+    job, geometry = "xray", None
     notes = []
     for number, line in enumerate(lines[1:], 2):
         body = line.split("!", 1)[0].strip()
@@ -97,9 +98,11 @@ def read(text: str, source: str) -> Instrument:
         # FullProf's polarisation factor (1 + CTHM cos²2θ) / (1 + CTHM) is powdex's with the perpendicular
         # fraction 1 / (1 + CTHM) (see powdex.instrument.monochromator_polarisation).
         polarisation = 1.0 / (1.0 + found["CTHM"][1][0])
+    wavelengths = (wave[0], wave[1]) if two_lines else (wave[0],)
     return Instrument(
-        wavelengths=(wave[0], wave[1]) if two_lines else (wave[0],), ratio=wave[2] if two_lines else 0.0,
-        radiation=job, geometry=geometry, polarisation=polarisation, U=u, V=v, W=w, X=x, Y=y, S_L=s_l, H_L=d_l,
+        wavelengths=wavelengths, ratio=wave[2] if two_lines else 0.0,
+        radiation=job, geometry=geometry or geometry_of_wavelengths(wavelengths), polarisation=polarisation,
+        U=u, V=v, W=w, X=x, Y=y, S_L=s_l, H_L=d_l,
         source=source, notes=tuple(notes),
     )
 

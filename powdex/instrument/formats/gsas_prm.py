@@ -13,7 +13,9 @@ types 1 and 2 (Gaussian; pseudo-Voigt with the Howard asymmetry) only the
 Gaussian GU GV GW are read, and a note says so.  A file with several
 functions gives type 3 when it has it.  No GSAS constant-wavelength profile
 function (types 1–5) has a constant Lorentzian term: an instrument with
-powdex's Z is not written.
+powdex's Z is not written.  The file names no geometry: one that refines shft or trns
+is Bragg–Brentano, any other reads as GSAS-II reads it (a Kα doublet Bragg–Brentano, one wavelength
+Debye–Scherrer), and a Debye–Scherrer instrument's capillary displacements are not written.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import math
 
 from powdex.instrument.errors import InstrumentFileError
-from powdex.instrument.formats.common import refuse_constant_lorentzian
+from powdex.instrument.formats.common import geometry_of_wavelengths, refuse_constant_lorentzian
 from powdex.instrument.model import Instrument
 
 GAUSS = 8.0 * math.log(2.0) / 1e4  # σ² (centideg²) → FWHM² (deg²)
@@ -104,9 +106,12 @@ def read(text: str, source: str) -> Instrument:
         gu, gv, gw = terms[:3]
         lx = ly = s_l = h_l = trns = shft = 0.0
         notes.append(f"GSAS profile type {kind}: only its Gaussian GU, GV, GW read")
+    # GSAS names no geometry: shft and trns are Bragg–Brentano's displacement and transparency, so a file that
+    # uses them is one; otherwise its wavelengths decide (``geometry_of_wavelengths``).
+    geometry = "bragg-brentano" if shft or trns else geometry_of_wavelengths(wavelengths)
     return Instrument(
         wavelengths=wavelengths, ratio=ratio if len(wavelengths) == 2 else 0.0, radiation=radiation,
-        zero=value(zero, 0.0, number) / CENTI, displacement=shft / CENTI, transparency=trns / CENTI,
+        geometry=geometry, zero=value(zero, 0.0, number) / CENTI, displacement=shft / CENTI, transparency=trns / CENTI,
         polarisation=polarisation, U=gu * GAUSS, V=gv * GAUSS, W=gw * GAUSS, X=ly / CENTI, Y=lx / CENTI,
         S_L=s_l, H_L=h_l, source=source, notes=tuple(notes),
     )

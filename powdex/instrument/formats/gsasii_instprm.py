@@ -7,7 +7,9 @@ size-like term), its Y powdex's X (the strain-like term) and its constant Z
 powdex's Z.  ``SH/L`` is S/L + H/L, which
 powdex splits equally (the profile depends on the sum and the difference,
 and the difference is not in the file).  ``Polariz.`` is the perpendicular
-fraction; ``Lam`` one wavelength, or ``Lam1``, ``Lam2`` and ``I(L2)/I(L1)``.
+fraction; ``Lam`` one wavelength, or ``Lam1``, ``Lam2`` and ``I(L2)/I(L1)``.  The geometry is a GSAS-II
+sample parameter, not in the file: it reads as GSAS-II's importer sets it (a Kα doublet Bragg–Brentano, one
+wavelength Debye–Scherrer), and the shifts of either are not written.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 
 from powdex.instrument.errors import InstrumentFileError
+from powdex.instrument.formats.common import geometry_of_wavelengths
 from powdex.instrument.model import Instrument
 
 GAUSS = 8.0 * math.log(2.0) / 1e4  # GSAS-II σ² (centideg²) → FWHM² (deg²)
@@ -53,6 +56,7 @@ def read(text: str, source: str) -> Instrument:
     half = number("SH/L", 0.0) / 2
     return Instrument(
         wavelengths=wavelengths, ratio=ratio, radiation="neutron" if kind[1] == "N" else "xray",
+        geometry=geometry_of_wavelengths(wavelengths),
         zero=number("Zero", 0.0),
         # Polarisation means nothing for neutrons (GSAS-II files give 0 there): powdex keeps ½.
         polarisation=number("Polariz.", 0.5) if kind[1] == "X" else 0.5,
