@@ -9,6 +9,7 @@ import numpy as np
 from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
+from powdex.patterns.radiation import tube_of_k_alpha1
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.fit import (
     CONSTANT_LORENTZIAN_GROUP,
@@ -132,6 +133,7 @@ def refine(
     minimizer: LeastSquares | None = None,
     neighbour: RefinementResult | None = None,
     instrument=None,
+    k_beta_ratio: float | None = None,
     anisotropic_strain: bool = False,
     serial_correlation: bool = False,
 ) -> RefinementResult:
@@ -173,6 +175,12 @@ def refine(
     and are refined as ``refine_groups`` says (held, the fluorapatite pattern
     of benchmarks/validation_published.py ends 41 esd off in a).
 
+    ``k_beta_ratio`` (Kβ/Kα1 intensity, the instrument's ``k_beta_ratio`` when None) fits every line
+    once more at the Kβ wavelength of the tube whose Kα1 the pattern's first wavelength is, at that
+    fraction of the line's intensity: a β filter leaves a percent or so, which unfitted stands in the
+    residual beside every strong line and pulls the profile.  The lines past the range's end whose
+    Kβ replicas fall in it are fitted too, their intensities known from those replicas alone.
+
     ``anisotropic_strain`` adds Stephens's (1999) S_HKL of the lattice system's
     Laue class (``powdex.refinement.stephens``), refined, reported as
     ``strain_S400``…: a Lorentzian width per line on top of the profile's.
@@ -211,7 +219,8 @@ def refine(
     sigma = np.maximum(pattern.sigma[keep], positive.min() if positive.size else 1.0)
 
     wavelength = pattern.wavelengths[0]
-    lines = _lines_over(cell, group, system, two_theta, wavelength)
+    k_beta = _k_beta_line(pattern, instrument, k_beta_ratio)
+    lines = _lines_over(cell, group, system, two_theta, wavelength, k_beta[0] if k_beta else wavelength)
     if not len(lines):
         raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "
                               f"{two_theta[-1]:.2f}° 2θ at λ = {wavelength} Å")
@@ -221,7 +230,8 @@ def refine(
 
     strain = StephensWidth.of(system, lines.hkl) if anisotropic_strain else None
     model = ProfileModel(two_theta, pattern.wavelengths, pattern.ratio, lines.design,
-                         background_terms=background_terms, window_fwhm=window_fwhm, extra_width=strain)
+                         background_terms=background_terms, window_fwhm=window_fwhm, extra_width=strain,
+                         k_beta=k_beta)
     p0 = np.zeros(model.size)
     shape = dict(DEFAULT_PROFILE, **(profile or {}))
     unknown = sorted(set(shape) - set(GLOBAL_NAMES))
@@ -283,11 +293,29 @@ def refine(
     return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method, serial_correlation)
 
 
-def _lines_over(cell: Cell, group, system: LatticeSystem, two_theta: np.ndarray, wavelength: float) -> Lines:
+def _k_beta_line(pattern: Pattern, instrument, k_beta_ratio: float | None) -> tuple[float, float] | None:
+    """(wavelength, Kβ/Kα1 ratio) of the Kβ line ``refine`` fits, or None."""
+    if k_beta_ratio is None:
+        k_beta_ratio = instrument.k_beta_ratio if instrument is not None else None
+    if not k_beta_ratio:
+        return None
+    if not 0 < k_beta_ratio <= 1:
+        raise RefinementError(f"k_beta_ratio: {k_beta_ratio} is not in (0, 1]")
+    tube = tube_of_k_alpha1(pattern.wavelengths[0]) if pattern.radiation == "xray" else None
+    if tube is None:
+        raise RefinementError(f"{pattern.source}: a Kβ/Kα1 ratio of {k_beta_ratio:g} needs an X-ray tube's Kα1, "
+                              f"not λ = {pattern.wavelengths[0]} Å")
+    return tube.k_beta, float(k_beta_ratio)
+
+
+def _lines_over(cell: Cell, group, system: LatticeSystem, two_theta: np.ndarray, wavelength: float,
+                shortest: float | None = None) -> Lines:
     """The lines a fit over ``two_theta`` places: up to a degree outside the range, whose
-    tails reach in and which a cell being refined moves."""
-    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / wavelength) ** 2
-                      for t in (two_theta[0] - LINE_MARGIN, two_theta[-1] + LINE_MARGIN))
+    tails reach in and which a cell being refined moves; with a ``shortest`` wavelength (a
+    fitted Kβ), also the lines past the range whose lines at that wavelength fall in it."""
+    q2_min, q2_max = ((2.0 * np.sin(np.radians(np.clip(t, 0.0, 179.0)) / 2.0) / lam) ** 2
+                      for t, lam in ((two_theta[0] - LINE_MARGIN, wavelength),
+                                     (two_theta[-1] + LINE_MARGIN, shortest or wavelength)))
     return reflection_lines(cell, group, system, q2_min, q2_max)
 
 
@@ -373,7 +401,7 @@ def _result(pattern: Pattern, model: ProfileModel, fit: StagedFit, lines: Lines,
         message += f"; held at a bound (no esd): {', '.join(names[i] if i < len(names) else f'I{i - model.intensity_slice.start}' for i in sorted(flagged))}"
     return RefinementResult(
         method=method, space_group=group.xhm(), lattice_system=system.value, source=pattern.source,
-        wavelengths=model.wavelengths, ratio=float(pattern.ratio), radiation=pattern.radiation,
+        wavelengths=model.wavelengths, ratio=float(pattern.ratio), radiation=pattern.radiation, k_beta=model.k_beta,
         cell=refined_cell, cell_esd=cell_esd, parameters=parameters, statistics=stats,
         hkl=lines.hkl, multiplicity=lines.multiplicity, line_two_theta=line_position,
         line_intensity=p[model.intensity_slice].copy(), line_intensity_esd=intensity_esd,

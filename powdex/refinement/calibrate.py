@@ -12,11 +12,13 @@ ratio fixed within one fit), its s.u. from the parabola's curvature.  Each isola
 with its own Gaussian and Lorentzian widths, as in an individual-peak fit: the residual width per peak,
 the fraction by which its pseudo-Voigt FWHM is wider (+) or narrower (−) than the calibrated
 profile's at that angle, shows where the profile function does not describe the instrument.
-A laboratory tube's Kβ, which a β filter weakens but does not remove, is measured last
-(``k_beta_ratio``): the fit leaves it out, so its replicas of the standard's lines are in
+A laboratory tube's Kβ, which a β filter weakens but does not remove, is measured after the
+fit (``k_beta_ratio``): the fit leaves it out, so its replicas of the standard's lines are in
 the residual, and one factor on the calibrated profile of every line at Kβ's wavelength
-measures it.  The peak search of a sample measured on the instrument then knows the line
-(``Instrument.k_beta_ratio``).
+measures it.  Where it is seen, the standard is fitted again with every line's Kβ replica at
+that ratio, so that the profile and χ² are the instrument's alone, and the residual widths come
+from that fit.  The peak search of a sample measured on the instrument then knows the line
+(``Instrument.k_beta_ratio``), and so do fits that hold the instrument.
 
 The standards' certified cells are those of ``powdex.crystal.standards``.
 """
@@ -121,6 +123,14 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
         pattern = replace(pattern, ratio=ratio)
         notes.append(f"Kα2/Kα1 ratio refined: {ratio:.4f}({ratio_esd:.4f})")
     result = refine(pattern, standard.cell, standard.space_group, **options)
+    k_beta, k_beta_esd = k_beta_ratio(result, standard) or (None, None)
+    k_beta_seen = k_beta is not None and k_beta_esd is not None and k_beta >= K_BETA_SIGNIFICANCE * k_beta_esd
+    if k_beta_seen:
+        logger.info("calibration on %s: Kβ/Kα1 %.4f(%.4f) seen; fitted again with it (reduced χ² %.3f without)",
+                    standard.name, k_beta, k_beta_esd, result.statistics.reduced_chi2)
+        notes.append(f"fitted with every line's Kβ replica at Kβ/Kα1 {k_beta:.4f} (reduced chi2 "
+                     f"{result.statistics.reduced_chi2:.3f} without)")
+        result = refine(pattern, standard.cell, standard.space_group, k_beta_ratio=k_beta, **options)
     values = {p.name: p.value for p in result.parameters}
     notes = [f"calibrated on {standard.certificate} {standard.name} ({pattern.source}): Rwp {result.statistics.rwp:.4f}, "
              f"reduced chi2 {result.statistics.reduced_chi2:.3f}", *notes]
@@ -142,13 +152,11 @@ def calibrate(pattern: Pattern, standard: str | Standard, *, geometry: str = "br
             "calibrate on a scan that reaches the angles of use")))
     widths = residual_widths(result, standard)
     logger.info("calibration on %s: Rwp %.4f, %d isolated lines", standard.name, result.statistics.rwp, len(widths))
-    k_beta, k_beta_esd = k_beta_ratio(result, standard) or (None, None)
     if k_beta is not None and k_beta_esd is not None:
-        seen = k_beta >= K_BETA_SIGNIFICANCE * k_beta_esd
-        instrument = instrument.with_values(k_beta_ratio=k_beta if seen else None, notes=(*instrument.notes, (
+        instrument = instrument.with_values(k_beta_ratio=k_beta if k_beta_seen else None, notes=(*instrument.notes, (
             f"Kβ/Kα1 ratio {k_beta:.4f}({k_beta_esd:.4f}) from the residual at the standard's Kβ replicas"
-            if seen else f"no Kβ seen: ratio {k_beta:.4f}({k_beta_esd:.4f}), under {K_BETA_SIGNIFICANCE:g} s.u.; "
-            "the peak search looks for it in each pattern")))
+            if k_beta_seen else f"no Kβ seen: ratio {k_beta:.4f}({k_beta_esd:.4f}), under {K_BETA_SIGNIFICANCE:g} "
+            "s.u.; the peak search looks for it in each pattern")))
     return Calibration(instrument, result, widths, standard, ratio_esd, k_beta, k_beta_esd)
 
 

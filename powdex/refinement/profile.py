@@ -12,7 +12,8 @@ vanishes in that variable, cos 2φ = cos 2θ √(1 + u²)).  S/L and H/L enter t
 shape only through S/L + H/L and |S/L − H/L|, so the two are exchangeable.
 
 Positions: 2θ from Bragg's law for each wavelength (Kα1 and Kα2 with the
-pattern's intensity ratio), plus a zero shift and the geometric shifts of
+pattern's intensity ratio, and a β-filtered tube's Kβ with its measured ratio
+where one is given: ``Instrument.k_beta_ratio``), plus a zero shift and the geometric shifts of
 ``powdex.instrument.shift_terms`` (degrees): Bragg–Brentano sample
 displacement · cos θ (Δ2θ = −2 s cos θ / R for a sample s off the
 goniometer axis of radius R) and transparency · sin 2θ; Debye–Scherrer
@@ -322,23 +323,30 @@ class ProfileModel:
     ``extra_width`` (e.g. ``powdex.refinement.stephens.StephensWidth``) adds a
     per-line Lorentzian width: ``n_parameters`` and
     ``widths(params, line_of, two_theta, wavelength)`` → (Γ, ∂Γ/∂params, ∂Γ/∂θ) per component.
+    ``k_beta`` (wavelength, intensity ratio to Kα1) adds every line once more at a tube's Kβ
+    line, with the line's own intensity times that ratio: each line is then a component per
+    wavelength of ``emission``, Kα1 first.
     """
 
     def __init__(self, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
                  design: np.ndarray, *, background_terms: int = 6, window_fwhm: float = 6.0,
-                 asymmetry_order: int = 3, width_factor: float = 1.0, extra_width=None):
+                 asymmetry_order: int = 3, width_factor: float = 1.0, extra_width=None,
+                 k_beta: tuple[float, float] | None = None):
         _keep_freed_heap()
         self.two_theta = np.asarray(two_theta, dtype=float)
         self.wavelengths = tuple(wavelengths[:2] if ratio > 0 else wavelengths[:1])
-        self.component_factor = np.array([1.0, ratio][: len(self.wavelengths)])
+        self.k_beta = k_beta if k_beta is not None and k_beta[1] > 0 else None
+        self.emission = self.wavelengths + ((self.k_beta[0],) if self.k_beta else ())
+        factors = [1.0, ratio][: len(self.wavelengths)] + ([self.k_beta[1]] if self.k_beta else [])
+        self.component_factor = np.array(factors)
         self.design = np.asarray(design, dtype=float)
         self.background = chebyshev_basis(self.two_theta, background_terms)
         self.window_fwhm = window_fwhm
         self.asymmetry_order = asymmetry_order
         self.width_factor = width_factor
         self.n_lines, self.n_cell = self.design.shape
-        self.n_components = self.n_lines * len(self.wavelengths)
-        self.line_of = np.tile(np.arange(self.n_lines), len(self.wavelengths))
+        self.n_components = self.n_lines * len(self.emission)
+        self.line_of = np.tile(np.arange(self.n_lines), len(self.emission))
         self.factor = np.repeat(self.component_factor, self.n_lines)
         start = len(GLOBAL_NAMES)
         self.cell_slice = slice(start, start + self.n_cell)
@@ -377,7 +385,7 @@ class ProfileModel:
         derivatives; those with respect to S/L and H/L only with ``asymmetry_derivatives``."""
         q2 = self.design @ p[self.cell_slice]
         q2 = np.where(q2 > 0, q2, np.nan)
-        sine = np.concatenate([lam * np.sqrt(q2) / 2.0 for lam in self.wavelengths])
+        sine = np.concatenate([lam * np.sqrt(q2) / 2.0 for lam in self.emission])
         inside = sine < 1.0
         sine = np.where(inside, sine, np.nan)
         two_theta = 2.0 * DEG * np.arcsin(sine)
@@ -387,7 +395,7 @@ class ProfileModel:
         extra = (None, None, None)
         if self.extra_width is not None:
             extra = self.extra_width.widths(p[self.width_slice], self.line_of, two_theta,
-                                            np.repeat(np.array(self.wavelengths), self.n_lines))
+                                            np.repeat(np.array(self.emission), self.n_lines))
         gamma, eta, d_gamma, d_eta = tch_widths(theta, *p[U:Z + 1], extra[0], extra[2], derivatives=derivatives)
         gamma = gamma * self.width_factor
         asymmetric = p[SL] + p[HL] > 0
@@ -403,8 +411,8 @@ class ProfileModel:
         if not derivatives:
             return geometry
         d_gamma = d_gamma * self.width_factor
-        lam = np.repeat(np.array(self.wavelengths), self.n_lines)
-        q2_all = np.tile(q2, len(self.wavelengths))
+        lam = np.repeat(np.array(self.emission), self.n_lines)
+        q2_all = np.tile(q2, len(self.emission))
         dtth_dq2 = DEG * lam / (2.0 * np.sqrt(q2_all) * np.sqrt(1.0 - sine * sine))
         dpos_dtth = 1.0 + p[list(SHIFTS)] @ shift_slopes
         dtth_dcell = dtth_dq2[:, None] * self.design[self.line_of]            # (nc, n_cell)
@@ -572,7 +580,7 @@ class ProfileModel:
         return self.background @ p[self.background_slice]
 
     def peak_profiles(self, p: np.ndarray, windows: Windows | None = None) -> tuple[Windows, np.ndarray]:
-        """The windows and, per pair, the line's unit-intensity profile (Kα2 ratio included)."""
+        """The windows and, per pair, the line's unit-intensity profile (Kα2 and Kβ ratios included)."""
         _, windows, unit, _ = self._pairs(p, windows, derivatives=False)
         return windows, unit * self.factor[windows.component]
 
@@ -680,7 +688,7 @@ class ProfileModel:
         indptr = np.r_[0, np.cumsum(counts)]
         components = sp.csc_matrix((values[order], i[order], indptr), shape=(n, self.n_components))
         lines = components[:, : self.n_lines]
-        for k in range(1, len(self.wavelengths)):
+        for k in range(1, len(self.emission)):
             lines = lines + components[:, k * self.n_lines:(k + 1) * self.n_lines]
         return lines.tocsc()
 

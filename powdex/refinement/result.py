@@ -70,7 +70,8 @@ class RefinementResult:
     0.1 % of the best.  ``diverged`` marks a fit whose χ² rose (or became
     infinite, or passed Rwp 100 %) on the way: it ends at its state of lowest χ²,
     ``converged`` is False and ``message`` says what happened; such a fit is no
-    evidence for its cell.
+    evidence for its cell.  ``k_beta`` is the tube's Kβ line the fit held with
+    every line (wavelength, ratio to Kα1), None where it fitted none.
     """
 
     method: str
@@ -104,6 +105,7 @@ class RefinementResult:
     esd_factor: float = 1.0
     esd_convention: str = LEAST_SQUARES_CONVENTION
     diverged: bool = False
+    k_beta: tuple[float, float] | None = None
 
     def parameter(self, name: str) -> Parameter:
         return next(p for p in self.parameters if p.name == name)
@@ -132,6 +134,7 @@ class RefinementResult:
             "starts": _finite(np.array(self.starts)), "starts_at_best": self.starts_at_best,
             "converged": self.converged, "diverged": self.diverged, "message": self.message, "notes": list(self.notes),
             "durbin_watson": self.durbin_watson, "esd_factor": self.esd_factor, "esd_convention": self.esd_convention,
+            "k_beta": list(self.k_beta) if self.k_beta is not None else None,
         }
 
     @classmethod
@@ -161,6 +164,7 @@ class RefinementResult:
             schema_version=version, durbin_watson=document.get("durbin_watson"),
             esd_factor=document.get("esd_factor", 1.0),
             esd_convention=document.get("esd_convention", LEAST_SQUARES_CONVENTION),
+            k_beta=tuple(document["k_beta"]) if document.get("k_beta") else None,
         )
 
     @classmethod

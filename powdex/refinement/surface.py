@@ -38,7 +38,8 @@ class CellChi2:
         # A refinement with Stephens's anisotropic strain keeps its per-line widths on the map.
         strain = StephensWidth.of(self.system, result.hkl) if any(n.startswith("strain_") for n in values) else None
         self.model = ProfileModel(result.two_theta, result.wavelengths, result.ratio,
-                                  self.system.design_matrix(result.hkl), background_terms=terms, extra_width=strain)
+                                  self.system.design_matrix(result.hkl), background_terms=terms, extra_width=strain,
+                                  k_beta=result.k_beta)
         p = np.zeros(self.model.size)
         for k, name in enumerate(GLOBAL_NAMES):
             p[k] = values.get(name, 0.0)

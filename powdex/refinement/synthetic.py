@@ -40,12 +40,9 @@ def synthetic_pattern(cell: Cell, spacegroup: str | int, *, two_theta: np.ndarra
     p[model.cell_slice] = system.free_reciprocal_parameters(cell)
     p[model.background_slice] = [background, -0.2 * background, 0.05 * background]
     p[model.intensity_slice] = peak_area * lines.multiplicity * rng.uniform(0.1, 1.0, len(lines))
-    clean = model.evaluate(p)
-    if tube is not None:
-        replicas = ProfileModel(two_theta, (tube.k_beta,), 0.0, lines.design, background_terms=3)
-        lines_only = p.copy()
-        lines_only[replicas.background_slice] = 0.0
-        clean += k_beta * replicas.evaluate(lines_only)
+    emitting = model if tube is None else ProfileModel(two_theta, wavelengths, ratio, lines.design,
+                                                         background_terms=3, k_beta=(tube.k_beta, k_beta))
+    clean = emitting.evaluate(p)
     sigma = np.sqrt(clean)
     observed = clean + sigma * rng.standard_normal(clean.size)
     pattern = Pattern(two_theta, observed, sigma, source=f"synthetic {group.xhm()}", wavelengths=wavelengths,
