@@ -171,6 +171,9 @@ def _show(result, paths: dict) -> None:
     console.print(parameters)
     console.print(f"Rwp {100 * stats.rwp:.3f} %  Rp {100 * stats.rp:.3f} %  Rexp {100 * stats.rexp:.3f} %  "
                   f"GoF {stats.gof:.3f}  reduced χ² {stats.reduced_chi2:.4f}  Durbin–Watson d {result.durbin_watson:.3f}")
+    if result.k_beta is not None:
+        console.print(f"every line fitted again at Kβ (λ {result.k_beta[0]:.5f} Å, {result.k_beta[1]:.4f} of its "
+                      "intensity: the instrument's ratio)")
     if len(result.starts) > 1:
         console.print(f"{result.starts_at_best} of {len(result.starts)} starts reached the best fit")
     if result.diverged:

@@ -26,6 +26,10 @@ def series(
     seed: Annotated[int, typer.Option(help="Seed of the ensemble starts")] = 0,
     wavelength: Annotated[float | None, typer.Option(help="Å; overrides the files'")] = None,
     anode: Annotated[str | None, typer.Option(help="X-ray tube (Cu, Co, Mo, ...): its Kα1/Kα2 lines and ratio")] = None,
+    instrument: Annotated[Path | None, typer.Option(help=(
+        "Calibrated instrument file (instrument.toml, .instprm, .prm, .irf) held in every fit, in place of the "
+        "plan's 'instrument': its profile, asymmetry and zero held, its polarisation and Kβ ratio used, the "
+        "sample's broadening and displacement refined"))] = None,
     chains: Annotated[int, typer.Option(min=1, help="Interleaved chains: pattern k is seeded from pattern k − chains, "
                                                     "so that the chains run on that many workers at once")] = 1,
     parametric: Annotated[int | None, typer.Option(min=0, max=6, help="Then fit the whole series at once, cell "
@@ -52,7 +56,14 @@ def series(
             raise OptionError("no pattern files in " + " ".join(map(str, inputs)))
         check_output_directory(out, "--out")
         refinement_plan = RefinementPlan.from_toml(plan)
+        if instrument is not None:
+            refinement_plan = refinement_plan.model_copy(update={"instrument": str(instrument.resolve())})
+        calibrated = refinement_plan.calibrated_instrument()
         patterns = [read_pattern(f, wavelength=wavelength, anode=anode) for f in files]
+        if calibrated is not None and wavelength is None and anode is None:
+            from powdex.patterns.peak_input import with_instrument_lines
+
+            patterns = [with_instrument_lines(p, calibrated) for p in patterns]
         pool = (executor_from_name(executor.value, workers=workers, scheduler=scheduler)
                 if executor != ExecutorName("inprocess") else None)
         result = refine_series(patterns, refinement_plan, out=out, order=order, reverse=reverse,

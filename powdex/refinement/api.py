@@ -9,7 +9,6 @@ import numpy as np
 from powdex.crystal import PARAMETER_NAMES, Cell, LatticeSystem
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
-from powdex.patterns.radiation import tube_of_k_alpha1
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.fit import (
     CONSTANT_LORENTZIAN_GROUP,
@@ -33,6 +32,7 @@ from powdex.refinement.profile import (
     X,
     Y,
     Z,
+    k_beta_line,
     shifted_positions,
 )
 from powdex.refinement.reflections import (
@@ -219,7 +219,9 @@ def refine(
     sigma = np.maximum(pattern.sigma[keep], positive.min() if positive.size else 1.0)
 
     wavelength = pattern.wavelengths[0]
-    k_beta = _k_beta_line(pattern, instrument, k_beta_ratio)
+    if k_beta_ratio is None and instrument is not None:
+        k_beta_ratio = instrument.k_beta_ratio
+    k_beta = k_beta_line(pattern.wavelengths[0], pattern.radiation, k_beta_ratio, pattern.source)
     lines = _lines_over(cell, group, system, two_theta, wavelength, k_beta[0] if k_beta else wavelength)
     if not len(lines):
         raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "
@@ -291,21 +293,6 @@ def refine(
         raise RefinementError(f"{pattern.source}: no start gave a finite fit ({best.message})")
     at_best = int(np.sum(chi2 <= chi2.min() * 1.001))
     return _result(pattern, model, fit, lines, group, system, best, chi2, at_best, method, serial_correlation)
-
-
-def _k_beta_line(pattern: Pattern, instrument, k_beta_ratio: float | None) -> tuple[float, float] | None:
-    """(wavelength, Kβ/Kα1 ratio) of the Kβ line ``refine`` fits, or None."""
-    if k_beta_ratio is None:
-        k_beta_ratio = instrument.k_beta_ratio if instrument is not None else None
-    if not k_beta_ratio:
-        return None
-    if not 0 < k_beta_ratio <= 1:
-        raise RefinementError(f"k_beta_ratio: {k_beta_ratio} is not in (0, 1]")
-    tube = tube_of_k_alpha1(pattern.wavelengths[0]) if pattern.radiation == "xray" else None
-    if tube is None:
-        raise RefinementError(f"{pattern.source}: a Kβ/Kα1 ratio of {k_beta_ratio:g} needs an X-ray tube's Kα1, "
-                              f"not λ = {pattern.wavelengths[0]} Å")
-    return tube.k_beta, float(k_beta_ratio)
 
 
 def _lines_over(cell: Cell, group, system: LatticeSystem, two_theta: np.ndarray, wavelength: float,

@@ -30,6 +30,14 @@ is refined by a Pawley or Le Bail fit (``method``, Le Bail by default), alone:
 Stages, bounds and constraints name Rietveld parameters; a Pawley or Le Bail
 phase uses the plan's ``background_terms`` and ``profile`` and refines every
 group of ``powdex.refine``.
+
+    instrument = "instrument.toml"   # relative to the plan's folder; or .instprm, .prm, .irf
+
+holds a calibrated instrument (``powdex calibrate``) in every fit: its profile,
+asymmetry and zero are held, its polarisation and Kβ ratio used, and the
+sample's broadening and displacement refined where the stages free them
+(``rietveld_refine(instrument=...)``, ``powdex.refine(instrument=...)``); the
+plan's ``profile`` overrides its values.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from powdex.instrument import Instrument, InstrumentFileError, read_instrument
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.rietveld import DEFAULT_STAGES, RietveldPhase
 from powdex.refinement.structure import CrystalStructure
@@ -91,6 +100,7 @@ class RefinementPlan(_Strict):
     monochromator_two_theta: float = 0.0
     internal_standard: tuple[str, float] | None = None
     profile: dict[str, float] = Field(default_factory=dict)
+    instrument: str | None = None
     folder: str = "."
 
     @model_validator(mode="after")
@@ -134,10 +144,20 @@ class RefinementPlan(_Strict):
                                         phase.preferred_direction))
         return phases
 
+    def calibrated_instrument(self) -> Instrument | None:
+        """The plan's ``instrument`` file, read; None where it names none."""
+        if self.instrument is None:
+            return None
+        try:
+            return read_instrument(Path(self.folder) / self.instrument)
+        except InstrumentFileError as error:
+            raise RefinementError(f"plan instrument: {error}") from None
+
     def refine_options(self) -> dict:
         """The keywords of ``rietveld_refine`` this plan sets."""
         return {"stages": self.cumulative_stages(), "bounds": dict(self.bounds),
                 "constraints": [(c.parameter, c.equals, c.ratio) for c in self.constraints],
                 "background_terms": self.background_terms, "radiation": self.radiation,
                 "monochromator_two_theta": self.monochromator_two_theta,
-                "internal_standard": self.internal_standard, "profile": dict(self.profile)}
+                "internal_standard": self.internal_standard, "profile": dict(self.profile),
+                "instrument": self.calibrated_instrument()}

@@ -42,6 +42,8 @@ import scipy.sparse as sp
 
 from powdex.instrument import fcj_nodes, shift_terms
 from powdex.instrument.model import TCH_ETA_COEFFICIENTS, TCH_FWHM_COEFFICIENTS
+from powdex.patterns.radiation import tube_of_k_alpha1
+from powdex.refinement.errors import RefinementError
 
 # glibc's M_TOP_PAD: how much freed memory the heap keeps instead of returning it to the system.
 _MALLOPT_TOP_PAD = -2
@@ -301,6 +303,22 @@ def _node_blocks(pair_counts: np.ndarray) -> list[tuple[slice, int]]:
         starts, stops = np.r_[0, edges], np.r_[edges, pair_counts.size]
         return [(slice(int(a), int(b)), int(pair_counts[a])) for a, b in zip(starts, stops)]
     return [(slice(0, pair_counts.size), int(pair_counts.max()))]
+
+
+def k_beta_line(wavelength: float, radiation: str, k_beta_ratio: float | None,
+                source: str) -> tuple[float, float] | None:
+    """(wavelength, Kβ/Kα1 ratio) of the Kβ line a fit of a pattern whose first wavelength is ``wavelength``
+    fits at ``k_beta_ratio`` (``ProfileModel``'s ``k_beta``), None for no ratio or 0; an error, naming ``source``,
+    where the ratio is not a fraction or the wavelength no X-ray tube's Kα1."""
+    if not k_beta_ratio:
+        return None
+    if not 0 < k_beta_ratio <= 1:
+        raise RefinementError(f"k_beta_ratio: {k_beta_ratio} is not in (0, 1]")
+    tube = tube_of_k_alpha1(wavelength) if radiation == "xray" else None
+    if tube is None:
+        raise RefinementError(f"{source}: a Kβ/Kα1 ratio of {k_beta_ratio:g} needs an X-ray tube's Kα1, "
+                              f"not λ = {wavelength} Å")
+    return tube.k_beta, float(k_beta_ratio)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel, chebyshev_basis
+from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel, chebyshev_basis, k_beta_line
 from powdex.refinement.reflections import lattice_system_of, reflection_lines
 from powdex.refinement.result import Parameter, Statistics
 from powdex.refinement.structure import (
@@ -86,13 +86,16 @@ class PhaseModel:
     """One phase's reflections, their grouping into lines and its intensity function."""
 
     def __init__(self, phase: RietveldPhase, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
-                 radiation: str, polarisation: float, background_terms: int):
+                 radiation: str, polarisation: float, background_terms: int,
+                 k_beta: tuple[float, float] | None = None):
         self.phase, self.structure = phase, phase.structure
         group = self.structure.space_group
         self.system = lattice_system_of(group)
         self.wavelength = wavelengths[0]
         edges = np.radians(np.array([max(two_theta[0] - LINE_MARGIN, 0.5), min(two_theta[-1] + LINE_MARGIN, 179.0)]) / 2)
-        q2 = (2.0 * np.sin(edges) / min(wavelengths[: 2 if ratio > 0 else 1])) ** 2
+        # A fitted Kβ (``k_beta``) brings in the lines past the range whose replicas fall in it.
+        shortest = min(wavelengths[: 2 if ratio > 0 else 1] + ((k_beta[0],) if k_beta else ()))
+        q2 = (2.0 * np.sin(edges) / shortest) ** 2
         q2[0] = (2.0 * np.sin(edges[0]) / max(wavelengths[: 2 if ratio > 0 else 1])) ** 2
         # Lines for a cell up to 3 % larger: a series' cell may grow within one model.
         self.lines = reflection_lines(self.structure.cell, group, self.system, q2[0] * 0.94, q2[1] * 1.06)
@@ -104,7 +107,7 @@ class PhaseModel:
         keep = (line_of >= 0) & ~systematically_absent(group, hkl)
         self.hkl, self.line_of = hkl[keep], line_of[keep]
         self.design = self.system.design_matrix(self.hkl)
-        self.profile = ProfileModel(two_theta, wavelengths, ratio, self.lines.design, background_terms=1)
+        self.profile = ProfileModel(two_theta, wavelengths, ratio, self.lines.design, background_terms=1, k_beta=k_beta)
         self.radiation = radiation
         self.polarisation = polarisation
         self.elements = [s.element for s in self.structure.sites]
@@ -383,6 +386,10 @@ def default_bounds(model: RietveldModel, p: np.ndarray, cell_range: float) -> tu
     return lower, upper
 
 
+# What a calibrated instrument holds in a Rietveld fit (``rietveld_refine(instrument=...)``), and the sample
+# shifts it only starts.
+INSTRUMENT_HELD = ("U", "V", "W", "Z", "S/L", "H/L", "zero")
+INSTRUMENT_SHIFTS = ("displacement", "transparency", "x_displacement", "y_displacement")
 DEFAULT_STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "scale"),
     ("background", "scale", "cell", "zero"),
@@ -420,7 +427,8 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
                     start: dict[str, float] | None = None,
                     bounds: dict[str, tuple[float, float]] | None = None,
                     constraints: list[tuple[str, str, float]] = (), internal_standard: tuple[str, float] | None = None,
-                    cell_range: float = 0.03, max_iter: int = 60, held_out: tuple[str, ...] = ()) -> RietveldResult:
+                    cell_range: float = 0.03, max_iter: int = 60, held_out: tuple[str, ...] = (),
+                    instrument=None, k_beta_ratio: float | None = None) -> RietveldResult:
     """Refine ``phases`` against ``pattern`` in ``stages`` (each a tuple of groups or
     parameter names freed, cumulatively as listed); ``start`` overrides any starting
     value by name (a neighbour's result seeds a series); ``constraints`` are
@@ -430,7 +438,13 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     their parameters refined (one side of a model comparison between phase sets).
     ``polarisation``, the perpendicular-polarised fraction of an instrument
     file (``Instrument.polarisation``), replaces the one that
-    ``monochromator_two_theta`` implies."""
+    ``monochromator_two_theta`` implies.
+
+    ``instrument`` (a calibrated ``powdex.instrument.Instrument``) gives the profile, polarisation, zero
+    shift and sample shifts to start from (``profile``, ``polarisation`` and ``start`` override it) and
+    holds its profile (U, V, W, Z), asymmetry and zero through every stage, as ``powdex.refine`` does: the
+    sample's Lorentzian X and Y and its displacement stay free where the stages free them.  ``k_beta_ratio``
+    (the instrument's when None) fits every line again at the tube's Kβ (``powdex.refine``)."""
     from powdex.refinement.api import DEFAULT_PROFILE
     if not phases:
         raise RefinementError("a Rietveld refinement needs at least one phase")
@@ -440,6 +454,16 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
         raise RefinementError(f"{pattern.source}: no wavelength; give one for a Rietveld refinement")
     two_theta, observed, sigma = pattern.two_theta, pattern.intensity, pattern.sigma
     radiation = radiation or pattern.radiation
+    held_by_instrument: tuple[str, ...] = ()
+    if instrument is not None:
+        profile = dict(instrument.profile, **(profile or {}))
+        polarisation = instrument.polarisation if polarisation is None else polarisation
+        start = {"zero": instrument.zero, **{name: getattr(instrument, name) for name in INSTRUMENT_SHIFTS},
+                 **(start or {})}
+        held_by_instrument = INSTRUMENT_HELD
+        if k_beta_ratio is None:
+            k_beta_ratio = instrument.k_beta_ratio
+    k_beta = k_beta_line(pattern.wavelengths[0], radiation, k_beta_ratio, pattern.source)
     # Reflections are listed for the starting cell (a neighbour's, in a series): a cell that has
     # drifted far from the CIF's moves lines into and out of the pattern's range.
     phases = [_started_at(phase, start or {}) for phase in phases]
@@ -448,7 +472,7 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     elif not 0.0 <= polarisation <= 1.0:
         raise RefinementError(f"polarisation {polarisation}: a fraction of the beam, in [0, 1]")
     models = [PhaseModel(phase, two_theta, tuple(pattern.wavelengths), pattern.ratio, radiation,
-                         polarisation, background_terms) for phase in phases]
+                         polarisation, background_terms, k_beta) for phase in phases]
     model = RietveldModel(models, two_theta, background_terms)
     p = model.initial({**DEFAULT_PROFILE, **(profile or {})}, float(np.percentile(observed, 10)), [1.0] * len(models))
     for name, value in (start or {}).items():
@@ -466,7 +490,7 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     unknown = set(held_out) - {phase.label for phase in phases}
     if unknown:
         raise RefinementError(f"held-out phase {', '.join(sorted(unknown))}: not a phase of the refinement")
-    fixed = set()
+    fixed = {model.index[name] for name in held_by_instrument}
     for k, phase in enumerate(phases):
         if phase.label in held_out:
             p[model.slices[k]["start"]] = 0.0
@@ -631,11 +655,13 @@ __all__ = ["RietveldModel", "RietveldPhase", "RietveldResult", "rietveld_refine"
 
 def simulate_pattern(phases: list[RietveldPhase], two_theta: np.ndarray, *, seed: int, values: dict[str, float],
                      wavelengths: tuple[float, ...] = (1.540593, 1.544414), ratio: float = 0.5,
-                     background_terms: int = 3, radiation: str = "xray", source: str = "synthetic") -> Pattern:
+                     background_terms: int = 3, radiation: str = "xray", source: str = "synthetic",
+                     k_beta: float = 0.0) -> Pattern:
     """A pattern of ``phases`` with Gaussian noise σ = √y drawn from ``seed``: every
     parameter at its structure's or ``DEFAULT_PROFILE`` value unless named in
     ``values`` (by ``RietveldModel`` name; ``<phase>:a`` … ``<phase>:gamma`` set the
-    phase's cell); for tests and benchmarks with a known truth."""
+    phase's cell); ``k_beta`` adds every line at the tube's Kβ with that fraction of its
+    intensity; for tests and benchmarks with a known truth."""
     from powdex.refinement.api import DEFAULT_PROFILE
     cells = {}
     for phase in phases:
@@ -648,7 +674,9 @@ def simulate_pattern(phases: list[RietveldPhase], two_theta: np.ndarray, *, seed
             cells[phase.label] = parameters
     phases = [RietveldPhase(p.structure if p.label not in cells else
                             _with_cell(p.structure, cells[p.label]), p.name, p.preferred_direction) for p in phases]
-    models = [PhaseModel(phase, two_theta, wavelengths, ratio, radiation, 0.5, background_terms) for phase in phases]
+    line = k_beta_line(wavelengths[0], radiation, k_beta, source)
+    models = [PhaseModel(phase, two_theta, wavelengths, ratio, radiation, 0.5, background_terms, line)
+              for phase in phases]
     model = RietveldModel(models, two_theta, background_terms)
     p = model.initial(DEFAULT_PROFILE, 0.0, [1.0] * len(models))
     for name, value in values.items():

@@ -37,6 +37,7 @@ from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.refinement.errors import RefinementError
 from powdex.refinement.plan import RefinementPlan
+from powdex.refinement.profile import k_beta_line
 from powdex.refinement.rietveld import PhaseModel, RietveldModel, RietveldResult, default_bounds
 from powdex.series.refinement import PatternData, RietveldFits, SeriesRefinementResult, fits_of
 
@@ -179,10 +180,14 @@ def parametric_refine(series: SeriesRefinementResult, patterns: list, plan: Refi
         values = {p.name: p.value for p in result.parameters}
         phases = [_at(phase, values) for phase in fits.phases]
         options = fits.options
-        # The perpendicular-polarised fraction the sequential fits used (rietveld_refine), not the angle.
-        polarisation = monochromator_polarisation(options["monochromator_two_theta"])
-        pattern_models = [PhaseModel(phase, d.arrays[0], d.wavelengths, d.ratio, options["radiation"] or d.radiation,
-                                     polarisation, options["background_terms"])
+        # The perpendicular-polarised fraction and Kβ line the sequential fits used (rietveld_refine).
+        instrument = options.get("instrument")
+        polarisation = (instrument.polarisation if instrument is not None
+                        else monochromator_polarisation(options["monochromator_two_theta"]))
+        radiation = options["radiation"] or d.radiation
+        k_beta = k_beta_line(d.wavelengths[0], radiation, instrument.k_beta_ratio if instrument else None, d.source)
+        pattern_models = [PhaseModel(phase, d.arrays[0], d.wavelengths, d.ratio, radiation,
+                                     polarisation, options["background_terms"], k_beta)
                           for phase in phases]
         model = RietveldModel(pattern_models, d.arrays[0], options["background_terms"])
         p = np.array([values[name] for name in model.names])

@@ -78,6 +78,7 @@ is not recorded.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 import os
@@ -91,7 +92,7 @@ from typing import Any
 import numpy as np
 
 from powdex.crystal import PARAMETER_NAMES, Cell
-from powdex.instrument.model import PROFILE_NAMES
+from powdex.instrument.model import PROFILE_NAMES, Instrument
 from powdex.optim.executors import Executor, InProcess
 from powdex.optim.journal import Journal
 from powdex.optim.parallel import call_indexed, parallel_map
@@ -406,6 +407,7 @@ class WholePatternFits:
     phase: PhasePlan
     background_terms: int
     profile: dict
+    instrument: Instrument | None = None
 
     @property
     def kind(self) -> str:
@@ -416,7 +418,7 @@ class WholePatternFits:
             executor: Executor | None = None) -> RefinementResult:
         return refine(data.pattern(), cell, str(self.phase.space_group), method=method or self.phase.method,
                       neighbour=neighbour, background_terms=self.background_terms, profile=dict(self.profile),
-                      starts=starts, seed=seed, cell_error=cell_error, executor=executor)
+                      starts=starts, seed=seed, cell_error=cell_error, executor=executor, instrument=self.instrument)
 
     def cold_cell(self) -> Cell:
         return Cell.from_parameters(np.array(self.phase.cell, float))
@@ -442,7 +444,7 @@ def fits_of(plan: RefinementPlan) -> Fits:
     phase = by_cell[0]
     # A space group the fits cannot take is refused now, not at the first pattern.
     lattice_system_of(resolve_space_group(str(phase.space_group)))
-    return WholePatternFits(phase, plan.background_terms, dict(plan.profile))
+    return WholePatternFits(phase, plan.background_terms, dict(plan.profile), plan.calibrated_instrument())
 
 
 def _seed(result: RietveldResult) -> dict[str, float]:
@@ -798,7 +800,13 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
         ordered.reverse()
     fits = fits_of(plan)
     settings = SeriesSettings(fallback, ensemble_starts, cell_spread, rwp_jump, jump_fraction, cold_gof, seed)
-    fingerprinted = {"plan": plan.model_dump(exclude={"folder"}), "order": str(order), "reverse": reverse,
+    # The instrument by a digest of its values, not its path: a rerun resumes wherever the file now lies, and not
+    # after it changed.
+    instrument = plan.calibrated_instrument()
+    digest = (hashlib.sha256(instrument.with_values(source="", notes=()).to_toml().encode()).hexdigest()[:16]
+              if instrument is not None else None)
+    fingerprinted = {"plan": plan.model_dump(exclude={"folder", "instrument"}), "order": str(order), "reverse": reverse,
+                     "instrument": digest,
                      **vars(settings), "chains": chains, "new_phase_peaks": new_phase_peaks}
     journal = Journal(Path(out) / "journal", fingerprinted, restart=restart) if out is not None else None
     finished = journal.finished() if journal is not None else {}

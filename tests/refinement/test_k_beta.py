@@ -72,3 +72,29 @@ def test_a_kbeta_ratio_needs_a_tubes_kalpha1_and_lies_in_0_1():
     cu, _, _ = synthetic_pattern(CEO2, "Fm-3m", two_theta=np.arange(25.0, 60.0, 0.02), seed=0)
     with pytest.raises(RefinementError, match="not in"):
         refine(cu, CEO2, "Fm-3m", k_beta_ratio=1.5)
+
+
+def test_a_rietveld_fit_holds_the_instrument_and_fits_its_kbeta():
+    """Rutile over ``INSTRUMENT`` with 2 % Kβ and a sample's wider Lorentzian: held, the instrument keeps its U, V,
+    W, asymmetry and zero through stages that free the profile, the sample's X and Y come back, and with the Kβ
+    replicas the fit reaches its noise; without the instrument's Kβ it does not."""
+    from pathlib import Path
+
+    from powdex.refinement.rietveld import RietveldPhase, rietveld_refine, simulate_pattern
+    from powdex.refinement.structure import CrystalStructure
+
+    rutile = RietveldPhase(CrystalStructure.from_cif(Path(__file__).parent / "data" / "rutile.cif"), "rutile")
+    truth = dict(INSTRUMENT.profile, X=0.03, Y=0.02, zero=0.0, displacement=-0.02, **{"rutile:scale": 0.1})
+    pattern = simulate_pattern([rutile], np.arange(20.0, 110.0, 0.02), seed=4, values=truth, k_beta=K_BETA)
+    stages = (("background", "scale"), ("background", "scale", "cell", "zero", "displacement"),
+              ("background", "scale", "cell", "zero", "displacement", "profile", "asymmetry"))
+    held = INSTRUMENT.with_values(k_beta_ratio=K_BETA)
+    result = rietveld_refine(pattern, [rutile], stages=stages, instrument=held, background_terms=3)
+    values = {p.name: p for p in result.parameters}
+    for name in ("U", "V", "W", "S/L", "H/L", "zero"):
+        assert not values[name].refined and values[name].value == pytest.approx(held.profile.get(name, held.zero))
+    assert values["X"].value == pytest.approx(0.03, rel=0.05) and values["Y"].value == pytest.approx(0.02, rel=0.05)
+    assert values["displacement"].value == pytest.approx(-0.02, abs=3e-3)
+    assert result.statistics.reduced_chi2 < 1.1
+    without = rietveld_refine(pattern, [rutile], stages=stages, instrument=INSTRUMENT, background_terms=3)
+    assert without.statistics.reduced_chi2 > 3 * result.statistics.reduced_chi2

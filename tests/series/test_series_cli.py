@@ -92,3 +92,27 @@ def test_series_parametric_places_the_breakpoint_at_the_transition(tmp_path):
     for (a, c), cell in zip(truth, whole["cells"]["T"]):
         assert abs(cell[0] - a) < 5e-4 and abs(cell[2] - c) < 5e-4
     assert f"parametric, breakpoints [{transition}]" in result.output and "<- chosen" in result.output
+
+
+def test_series_command_holds_an_instrument_given_on_the_command_line(tmp_path):
+    """``--instrument`` stands in for the plan's: the .xye files carry no wavelength, which the instrument's Cu Kα
+    lines give, and every fit holds its U though the plan's last stage frees the profile."""
+    from tests.series.conftest import PLAN_WITH_PROFILE
+    from tests.series.test_series_instrument import INSTRUMENT
+
+    app = typer.Typer()
+    app.command()(series)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for pattern in transition_series(2, 10, step=0.05)[0]:
+        np.savetxt(folder / pattern.source, np.column_stack([pattern.two_theta, pattern.intensity, pattern.sigma]))
+    (tmp_path / "plan.toml").write_text(PLAN_WITH_PROFILE)
+    (tmp_path / "tetragonal.cif").write_text((DATA / "tetragonal.cif").read_text())
+    INSTRUMENT.save(tmp_path / "calibrated.toml")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [str(folder), "--plan", str(tmp_path / "plan.toml"), "--out", str(out),
+                                      "--instrument", str(tmp_path / "calibrated.toml")])
+    assert result.exit_code == 0, result.output
+    for record in sorted((out / "journal" / "records").glob("*.json")):
+        parameters = {p["name"]: p for p in json.loads(record.read_text())["result"]["parameters"]}
+        assert parameters["U"]["value"] == INSTRUMENT.U and not parameters["U"]["refined"]
