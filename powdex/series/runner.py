@@ -224,18 +224,22 @@ class _Runner:
         self.plotted = time.monotonic()
 
     def claim(self, path: Path) -> bool:
-        """Take the pattern's lock; False where another run holds it or has finished it meanwhile."""
+        """Take the pattern's lock; False where another run holds it or has finished it meanwhile.
+
+        The lock is registered before it is taken: a Ctrl-C or SIGTERM raised at once while the driver waits
+        (``Interrupts.raising``) can land in here, and ``release_all`` then still removes the file."""
         lock = PatternLock(self.series.out / f".{path.stem}.lock")
+        self.locks[path] = lock
         if not lock.acquire():
+            del self.locks[path]
             self.series.held_elsewhere.append(path)
             logger.info("%s: another run (%s) is indexing it; left to it", path, lock.owner())
             return False
         done = load_finished(self.journal.record_path(path.stem), self.journal.series_fingerprint)
         if done is not None:  # finished by another run since this one looked
-            lock.release()
+            self.locks.pop(path).release()
             self.series.documents[path] = done
             return False
-        self.locks[path] = lock
         return True
 
     def arrived(self, path: Path, document: dict) -> None:
@@ -324,9 +328,9 @@ class PatternLock:
                     return False
                 self.path.unlink(missing_ok=True)
                 continue
+            self.held = True  # ours from here: released even if the write below is cut short
             with os.fdopen(handle, "w") as stream:
                 stream.write(f"{socket.gethostname()} {os.getpid()}\n")
-            self.held = True
             return True
         return False
 

@@ -93,6 +93,27 @@ def test_a_pattern_locked_by_a_live_run_is_left_to_it_and_a_dead_runs_lock_is_ta
     assert not (out / ".cu.lock").exists()
 
 
+def test_a_stop_that_lands_while_a_pattern_is_claimed_leaves_no_lock(tmp_path, monkeypatch):
+    """A Ctrl-C or SIGTERM raises at once while the driver waits for a result, and the driver claims the next
+    patterns there: one landing just after a lock file is created (here, in the check that no other run finished
+    the pattern meanwhile) must not leave the file behind."""
+    import powdex.series.runner as runner
+
+    files, out = cubic_lists(tmp_path / "in", ("si", "cu")), tmp_path / "out"
+    real, stopped = runner.load_finished, []
+
+    def stop_once(path, fingerprint):
+        if not stopped and (out / f".{path.stem}.lock").exists():
+            stopped.append(path)
+            raise KeyboardInterrupt
+        return real(path, fingerprint)
+
+    monkeypatch.setattr(runner, "load_finished", stop_once)
+    with pytest.raises(KeyboardInterrupt):
+        powdex.index_series(files, out, config=CONFIG, reading=Q2)
+    assert stopped and not list(out.glob(".*.lock"))
+
+
 def test_a_lock_is_exclusive_until_released(tmp_path):
     first, second = PatternLock(tmp_path / ".p.lock"), PatternLock(tmp_path / ".p.lock")
     assert first.acquire()
