@@ -181,6 +181,9 @@ class ResultsStore:
                 self._conn.commit()
             except IntegrityError:  # another driver created it a moment ago
                 self._conn.rollback()
+            except BaseException:
+                self._abandon()
+                raise
             row = self._conn.execute(select(StudyRow).where(StudyRow.name == name)).one()
         if (row.objective, row.dim, row.fingerprint) != (objective, dim, fingerprint):
             raise ConfigError(
@@ -214,34 +217,44 @@ class ResultsStore:
             "message": r.message, "wall_time": r.wall_time,
             "path": r.path.astype("<f8").tobytes(), "finished": datetime.now(UTC),
         } for r in results]
-        # A plain table insert with bound parameters compiles once and is cached;
-        # building a fresh ORM ``insert().values()`` per run would double the cost.
         try:
-            self._conn.execute(RunRow.__table__.insert(), rows)
-        except IntegrityError:
-            # Another driver on the same study stored some of these runs first;
-            # they are the same runs (same seed, same index), so keep theirs.
-            self._conn.rollback()
-            stored = set(self._conn.execute(
-                select(RunRow.run_index).where(RunRow.study_id == study_id,
-                                               RunRow.run_index.in_([r["run_index"] for r in rows]))
-            ).scalars())
-            rows = [r for r in rows if r["run_index"] not in stored]
-            if rows:
+            # A plain table insert with bound parameters compiles once and is cached;
+            # building a fresh ORM ``insert().values()`` per run would double the cost.
+            try:
                 self._conn.execute(RunRow.__table__.insert(), rows)
-        if best is not None and best.admissible:
-            # Only a better run replaces the marked best (ties: the lower run index),
-            # which keeps the mark right when several drivers write one study.
-            better = StudyRow.best_value > best.value if best.sense == "min" else StudyRow.best_value < best.value
-            self._conn.execute(
-                update(StudyRow)
-                .where(StudyRow.id == study_id, or_(
-                    StudyRow.best_value.is_(None), better,
-                    and_(StudyRow.best_value == best.value, StudyRow.best_run_index > best.run_index),
-                ))
-                .values(best_run_index=best.run_index, best_value=float(best.value))
-            )
-        self._conn.commit()
+            except IntegrityError:
+                # Another driver on the same study stored some of these runs first;
+                # they are the same runs (same seed, same index), so keep theirs.
+                self._conn.rollback()
+                stored = set(self._conn.execute(
+                    select(RunRow.run_index).where(RunRow.study_id == study_id,
+                                                   RunRow.run_index.in_([r["run_index"] for r in rows]))
+                ).scalars())
+                rows = [r for r in rows if r["run_index"] not in stored]
+                if rows:
+                    self._conn.execute(RunRow.__table__.insert(), rows)
+            if best is not None and best.admissible:
+                # Only a better run replaces the marked best (ties: the lower run index),
+                # which keeps the mark right when several drivers write one study.
+                better = StudyRow.best_value > best.value if best.sense == "min" else StudyRow.best_value < best.value
+                self._conn.execute(
+                    update(StudyRow)
+                    .where(StudyRow.id == study_id, or_(
+                        StudyRow.best_value.is_(None), better,
+                        and_(StudyRow.best_value == best.value, StudyRow.best_run_index > best.run_index),
+                    ))
+                    .values(best_run_index=best.run_index, best_value=float(best.value))
+                )
+            self._conn.commit()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Roll back a write cut short by any exception, a Ctrl-C above all (the command line raises it at once
+        while an ensemble runs): the connection, left mid-transaction, would refuse every later query, the one
+        that counts what was kept for the message included.  The runs of the write are redone on resume."""
+        self._conn.rollback()
 
     def study_best(self, study: str) -> tuple[int | None, float | None]:
         """The best run as marked while the ensemble ran: (run index, value)."""

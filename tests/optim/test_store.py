@@ -95,6 +95,30 @@ def test_resume_after_interruption_loses_nothing_and_repeats_nothing(tmp_path):
     assert again.executed == 0 and len(calls) == sum(r.nfev for r in resumed.results[7:])
 
 
+@pytest.mark.parametrize("cut", [1, 2], ids=["creating the study", "storing runs"])
+def test_a_ctrl_c_inside_a_write_leaves_the_store_usable_and_a_rerun_completes_it(tmp_path, cut):
+    """``powdex optimize`` raises a Ctrl-C at once, so it can land inside a commit: the write is rolled back, the
+    store answers the query that tells the user how much was kept, and the rerun stores every run."""
+    from sqlalchemy import event
+
+    with ResultsStore(tmp_path / "runs.sqlite") as store:
+        commits = []
+
+        def stop(connection):
+            commits.append(connection)
+            if len(commits) == cut:
+                raise KeyboardInterrupt
+
+        event.listen(store._conn, "commit", stop)
+        with pytest.raises(KeyboardInterrupt):
+            run_ensemble(hartmann6(), STRATEGY, store=store)
+        event.remove(store._conn, "commit", stop)
+        kept = {study: store.count(study) for study in store.studies()}
+        assert sum(kept.values()) < 20
+        resumed = run_ensemble(hartmann6(), STRATEGY, store=store)
+        assert [r.run_index for r in store.results(resumed.study)] == list(range(20))
+
+
 def test_a_study_grows_with_more_spa_runs_and_keeps_the_old_ones(tmp_path):
     with ResultsStore(tmp_path / "runs.sqlite") as store:
         run_ensemble(hartmann6(), STRATEGY, store=store)
