@@ -10,18 +10,24 @@ from powdex.cli.series import series
 from tests.series.conftest import DATA, PLAN, transition_series
 
 
-def test_series_command_writes_report(tmp_path):
+def run_series(tmp_path, plan: str, *options: str):
+    """``powdex series`` on a folder of two .xye scans (no wavelength in them) with ``plan``: the result and the
+    output folder."""
     app = typer.Typer()
     app.command()(series)
     folder = tmp_path / "scans"
     folder.mkdir()
     for pattern in transition_series(2, 10, step=0.05)[0]:
         np.savetxt(folder / pattern.source, np.column_stack([pattern.two_theta, pattern.intensity, pattern.sigma]))
-    (tmp_path / "plan.toml").write_text(PLAN)
+    (tmp_path / "plan.toml").write_text(plan)
     (tmp_path / "tetragonal.cif").write_text((DATA / "tetragonal.cif").read_text())
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [str(folder), "--plan", str(tmp_path / "plan.toml"), "--out", str(out),
-                                      "--anode", "Cu"])
+    return CliRunner().invoke(app, [str(folder), "--plan", str(tmp_path / "plan.toml"), "--out", str(out),
+                                    *options]), out
+
+
+def test_series_command_writes_report(tmp_path):
+    result, out = run_series(tmp_path, PLAN, "--anode", "Cu")
     assert result.exit_code == 0, result.output
     assert "scan_001.xye: Rwp" in result.output
     assert (out / "report.html").exists() and (out / "series.csv").exists()
@@ -100,18 +106,8 @@ def test_series_command_holds_an_instrument_given_on_the_command_line(tmp_path):
     from tests.series.conftest import PLAN_WITH_PROFILE
     from tests.series.test_series_instrument import INSTRUMENT
 
-    app = typer.Typer()
-    app.command()(series)
-    folder = tmp_path / "scans"
-    folder.mkdir()
-    for pattern in transition_series(2, 10, step=0.05)[0]:
-        np.savetxt(folder / pattern.source, np.column_stack([pattern.two_theta, pattern.intensity, pattern.sigma]))
-    (tmp_path / "plan.toml").write_text(PLAN_WITH_PROFILE)
-    (tmp_path / "tetragonal.cif").write_text((DATA / "tetragonal.cif").read_text())
     INSTRUMENT.save(tmp_path / "calibrated.toml")
-    out = tmp_path / "out"
-    result = CliRunner().invoke(app, [str(folder), "--plan", str(tmp_path / "plan.toml"), "--out", str(out),
-                                      "--instrument", str(tmp_path / "calibrated.toml")])
+    result, out = run_series(tmp_path, PLAN_WITH_PROFILE, "--instrument", str(tmp_path / "calibrated.toml"))
     assert result.exit_code == 0, result.output
     for record in sorted((out / "journal" / "records").glob("*.json")):
         parameters = {p["name"]: p for p in json.loads(record.read_text())["result"]["parameters"]}
