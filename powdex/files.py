@@ -8,6 +8,7 @@ run killed while writing leaves no truncated result for the rerun to trust.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -32,7 +33,10 @@ def write_atomically(path: Path, content: str | bytes) -> None:
             os.fsync(stream.fileno())
         os.replace(partial, path)
     except BaseException:
-        os.unlink(partial)
+        # A Ctrl-C or SIGTERM raised at once can land just after the rename: the partial file is gone then, and
+        # the interrupt, not a missing file, is what goes on.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
         raise
 
 

@@ -107,6 +107,26 @@ def test_an_objective_that_cannot_reach_worker_processes_is_one_line(tmp_path, m
     assert "define its functions at module level" in result.output
 
 
+def test_an_interrupt_just_after_a_file_is_renamed_into_place_goes_on_as_the_interrupt(tmp_path, monkeypatch):
+    """A Ctrl-C or SIGTERM raised at once can land between the rename and the end of the write: the file is
+    whole, and the interrupt (not the missing partial file) reaches the caller, so the series says it stopped."""
+    import os
+
+    import powdex.files as files
+
+    real_replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        real_replace(source, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomically(tmp_path / "result.json", '{"done": true}')
+    assert json.loads((tmp_path / "result.json").read_text()) == {"done": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
 def test_an_output_directory_that_goes_away_mid_series_is_one_line(tmp_path, monkeypatch):
     import powdex.optim.journal as journal  # the series' results are its journal's records
 
