@@ -221,8 +221,8 @@ def refine(
     wavelength = pattern.wavelengths[0]
     if k_beta_ratio is None and instrument is not None:
         k_beta_ratio = instrument.k_beta_ratio
-    k_beta = k_beta_line(pattern.wavelengths[0], pattern.radiation, k_beta_ratio, pattern.source)
-    lines = _lines_over(cell, group, system, two_theta, wavelength, k_beta[0] if k_beta else wavelength)
+    k_beta = k_beta_line(wavelength, pattern.radiation, k_beta_ratio, pattern.source)
+    lines = _lines_over(cell, group, system, two_theta, wavelength, k_beta[0] if k_beta else None)
     if not len(lines):
         raise RefinementError(f"cell {cell} in {group.xhm()} has no reflection between {two_theta[0]:.2f}° and "
                               f"{two_theta[-1]:.2f}° 2θ at λ = {wavelength} Å")
@@ -249,8 +249,8 @@ def refine(
         p0[SL] = p0[HL] = 0.0
     p0[ZERO] = zero
     if instrument is not None:
-        for name in ("displacement", "transparency", "x_displacement", "y_displacement"):
-            p0[GLOBAL_NAMES.index(name)] = getattr(instrument, name)
+        for k in SHIFTS:
+            p0[k] = getattr(instrument, GLOBAL_NAMES[k])
     p0[model.background_slice.start] = float(np.percentile(observed, 10))
     p0[model.intensity_slice] = 1.0
     groups = tuple(g for g in refine_groups if asymmetry or g != "asymmetry")

@@ -341,9 +341,9 @@ class ProfileModel:
     ``extra_width`` (e.g. ``powdex.refinement.stephens.StephensWidth``) adds a
     per-line Lorentzian width: ``n_parameters`` and
     ``widths(params, line_of, two_theta, wavelength)`` → (Γ, ∂Γ/∂params, ∂Γ/∂θ) per component.
-    ``k_beta`` (wavelength, intensity ratio to Kα1) adds every line once more at a tube's Kβ
-    line, with the line's own intensity times that ratio: each line is then a component per
-    wavelength of ``emission``, Kα1 first.
+    ``k_beta`` (wavelength, intensity ratio to Kα1; ``k_beta_line``) adds every line once more
+    at a tube's Kβ line, with the line's own intensity times that ratio: each line is then a
+    component per wavelength of ``emission``, Kα1 first.
     """
 
     def __init__(self, two_theta: np.ndarray, wavelengths: tuple[float, ...], ratio: float,
@@ -353,7 +353,7 @@ class ProfileModel:
         _keep_freed_heap()
         self.two_theta = np.asarray(two_theta, dtype=float)
         self.wavelengths = tuple(wavelengths[:2] if ratio > 0 else wavelengths[:1])
-        self.k_beta = k_beta if k_beta is not None and k_beta[1] > 0 else None
+        self.k_beta = k_beta
         self.emission = self.wavelengths + ((self.k_beta[0],) if self.k_beta else ())
         factors = [1.0, ratio][: len(self.wavelengths)] + ([self.k_beta[1]] if self.k_beta else [])
         self.component_factor = np.array(factors)

@@ -44,7 +44,7 @@ from powdex.optim import Objective
 from powdex.optim.least_squares import LeastSquares
 from powdex.patterns import Pattern
 from powdex.refinement.errors import RefinementError
-from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel, chebyshev_basis, k_beta_line
+from powdex.refinement.profile import GLOBAL_NAMES, SHIFTS, ProfileModel, chebyshev_basis, k_beta_line
 from powdex.refinement.reflections import lattice_system_of, reflection_lines
 from powdex.refinement.result import Parameter, Statistics
 from powdex.refinement.structure import (
@@ -386,10 +386,9 @@ def default_bounds(model: RietveldModel, p: np.ndarray, cell_range: float) -> tu
     return lower, upper
 
 
-# What a calibrated instrument holds in a Rietveld fit (``rietveld_refine(instrument=...)``), and the sample
-# shifts it only starts.
+# What a calibrated instrument holds in a Rietveld fit (``rietveld_refine(instrument=...)``); the sample shifts it
+# only starts.
 INSTRUMENT_HELD = ("U", "V", "W", "Z", "S/L", "H/L", "zero")
-INSTRUMENT_SHIFTS = ("displacement", "transparency", "x_displacement", "y_displacement")
 DEFAULT_STAGES: tuple[tuple[str, ...], ...] = (
     ("background", "scale"),
     ("background", "scale", "cell", "zero"),
@@ -458,7 +457,7 @@ def rietveld_refine(pattern: Pattern, phases: list[RietveldPhase], *, stages=DEF
     if instrument is not None:
         profile = dict(instrument.profile, **(profile or {}))
         polarisation = instrument.polarisation if polarisation is None else polarisation
-        start = {"zero": instrument.zero, **{name: getattr(instrument, name) for name in INSTRUMENT_SHIFTS},
+        start = {"zero": instrument.zero, **{GLOBAL_NAMES[k]: getattr(instrument, GLOBAL_NAMES[k]) for k in SHIFTS},
                  **(start or {})}
         held_by_instrument = INSTRUMENT_HELD
         if k_beta_ratio is None:

@@ -6,8 +6,7 @@ import numpy as np
 
 from powdex.crystal import Cell
 from powdex.patterns import Pattern
-from powdex.patterns.radiation import tube_of_k_alpha1
-from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel
+from powdex.refinement.profile import GLOBAL_NAMES, ProfileModel, k_beta_line
 from powdex.refinement.reflections import lattice_system_of, reflection_lines, resolve_space_group
 
 CU_KALPHA = (1.540593, 1.544414)
@@ -26,10 +25,8 @@ def synthetic_pattern(cell: Cell, spacegroup: str | int, *, two_theta: np.ndarra
     group = resolve_space_group(spacegroup)
     system = lattice_system_of(group)
     # Kβ replicas reach lines up to λ(Kα1)/λ(Kβ) beyond the range's end.
-    tube = tube_of_k_alpha1(wavelengths[0]) if k_beta > 0 else None
-    if k_beta > 0 and tube is None:
-        raise ValueError(f"k_beta: no X-ray tube has its Kα1 at {wavelengths[0]} Å")
-    shortest = tube.k_beta if tube is not None else wavelengths[0]
+    line = k_beta_line(wavelengths[0], "xray", k_beta, "synthetic pattern")
+    shortest = line[0] if line is not None else wavelengths[0]
     q2 = (2.0 * np.sin(np.radians(np.array([two_theta[0] - 1.0, two_theta[-1] + 1.0])) / 2.0)
           / np.array([wavelengths[0], shortest])) ** 2
     lines = reflection_lines(cell, group, system, q2[0], q2[1])
@@ -40,8 +37,8 @@ def synthetic_pattern(cell: Cell, spacegroup: str | int, *, two_theta: np.ndarra
     p[model.cell_slice] = system.free_reciprocal_parameters(cell)
     p[model.background_slice] = [background, -0.2 * background, 0.05 * background]
     p[model.intensity_slice] = peak_area * lines.multiplicity * rng.uniform(0.1, 1.0, len(lines))
-    emitting = model if tube is None else ProfileModel(two_theta, wavelengths, ratio, lines.design,
-                                                         background_terms=3, k_beta=(tube.k_beta, k_beta))
+    emitting = model if line is None else ProfileModel(two_theta, wavelengths, ratio, lines.design,
+                                                         background_terms=3, k_beta=line)
     clean = emitting.evaluate(p)
     sigma = np.sqrt(clean)
     observed = clean + sigma * rng.standard_normal(clean.size)

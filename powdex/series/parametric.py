@@ -181,7 +181,7 @@ def parametric_refine(series: SeriesRefinementResult, patterns: list, plan: Refi
         phases = [_at(phase, values) for phase in fits.phases]
         options = fits.options
         # The perpendicular-polarised fraction and Kβ line the sequential fits used (rietveld_refine).
-        instrument = options.get("instrument")
+        instrument = fits.instrument
         polarisation = (instrument.polarisation if instrument is not None
                         else monochromator_polarisation(options["monochromator_two_theta"]))
         radiation = options["radiation"] or d.radiation

@@ -353,6 +353,11 @@ class RietveldFits:
     options: dict
     kind: str = "rietveld"
 
+    @property
+    def instrument(self) -> Instrument | None:
+        """The calibrated instrument the fits hold (the plan's), None where there is none."""
+        return self.options["instrument"]
+
     def fit(self, data: PatternData, start: dict[str, float], held_out: tuple[str, ...] = ()) -> RietveldResult:
         return rietveld_refine(data.pattern(), list(self.phases), start=start, held_out=held_out, **self.options)
 
@@ -802,7 +807,7 @@ def refine_series(patterns: list[Pattern], plan: RefinementPlan, *, out: str | P
     settings = SeriesSettings(fallback, ensemble_starts, cell_spread, rwp_jump, jump_fraction, cold_gof, seed)
     # The instrument by a digest of its values, not its path: a rerun resumes wherever the file now lies, and not
     # after it changed.
-    instrument = plan.calibrated_instrument()
+    instrument = fits.instrument
     digest = (hashlib.sha256(instrument.with_values(source="", notes=()).to_toml().encode()).hexdigest()[:16]
               if instrument is not None else None)
     fingerprinted = {"plan": plan.model_dump(exclude={"folder", "instrument"}), "order": str(order), "reverse": reverse,
