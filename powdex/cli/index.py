@@ -44,7 +44,9 @@ def index(
     systems: Annotated[str, typer.Option(help="Comma-separated lattice systems to search")] = (
         "cubic,hexagonal,rhombohedral,tetragonal,orthorhombic,monoclinic,triclinic"
     ),
-    zero_shift: Annotated[bool, typer.Option("--zero-shift", help="Refine a zero-point shift of 2θ")] = False,
+    zero_shift: Annotated[bool | None, typer.Option("--zero-shift/--no-zero-shift", help=(
+        "Search a zero-point shift of 2θ from the start, or never; default: from the first pass over the lattice "
+        "systems that found no cell solving the list"))] = None,
     instrument: Annotated[Path | None, typer.Option(help=(
         "One pattern: calibrated instrument file (instrument.toml, .instprm, .prm, .irf): its widths and Kβ ratio guide the peak "
         "search, its zero and displacement correct the positions, its FWHM weights the peaks"))] = None,
@@ -61,6 +63,9 @@ def index(
     max_unindexed: Annotated[int, typer.Option(min=0, help=(
         "Lines of the first N a candidate may leave unexplained (impurity or second-phase lines); more lets a "
         "small cell fit a few lines of any list"))] = 4,
+    second_phase_share: Annotated[float, typer.Option(min=0.0, max=0.95, help=(
+        "...and this share of the lines, where more, from the first pass over the lattice systems that found no "
+        "cell solving the list (a mixture of two phases); 0: never more than --max-unindexed"))] = 0.45,
     formula: Annotated[str | None, typer.Option(help=(
         "Chemical formula (e.g. C6H12O6): the notes give the formula units in each of the best cells at 18 Å³ "
         "per non-hydrogen atom"))] = None,
@@ -98,6 +103,7 @@ def index(
         config = IndexingConfig(systems=systems, zero_shift=zero_shift, seed=seed, time_limit=time_limit, top=top,
                                 method=method,
                                 min_length=min_length, short_length=short_length, max_unindexed=max_unindexed,
+                                second_phase_share=second_phase_share,
                                 formula=formula)
         if units is not None and units not in ("q2", "d", "2theta"):
             raise OptionError(f"--units must be q2, d or 2theta, got {units!r}")
@@ -334,7 +340,7 @@ def result_table(result):
             _space_groups_cell(c),
         )
     if not result.candidates:
-        table.caption = "no cell indexes the peaks within the limits; try --zero-shift, more time or fewer peaks"
+        table.caption = "no cell indexes the peaks within the limits; try more time or fewer peaks"
     else:
         table.caption = ("P: calibrated probability that the cell (with the candidates that index the same lines) "
                          "is right")

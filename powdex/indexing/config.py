@@ -37,14 +37,18 @@ class IndexingConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     systems: tuple[LatticeSystem, ...] = SEARCH_ORDER
-    zero_shift: bool = False
+    zero_shift: bool | None = Field(
+        None, description="search a zero shift of 2θ: from the start (True), never (False), or from the first pass "
+        "over the lattice systems that found no cell solving the list (None)"
+    )
     zero_shift_window: float = Field(
         0.25, gt=0, description="° 2θ: the zero shift first searched within ±this; a wider window lets false cells fit "
         "(this and the window below, and two_theta_error, are a laboratory's: a list without widths at a wavelength "
         "shorter than Cu Kα1 that no X-ray tube emits has them scaled by λ / λ(Cu Kα1))"
     )
     wide_zero_shift_window: float = Field(
-        0.6, gt=0, description="° 2θ: ...widened to ±this after a pass that found no cell of M_N ≥ solution_m"
+        0.6, gt=0, description="° 2θ: ...widened to ±this after a pass, with a second phase allowed for, that found "
+        "no cell solving the list"
     )
     min_length: float = Field(1.5, gt=0, description="Å: no lattice vector of a candidate may be shorter")
     short_length: float = Field(
@@ -76,6 +80,11 @@ class IndexingConfig(BaseModel):
     max_unindexed: int = Field(
         4, ge=0, description="unexplained lines a candidate may leave (a second phase or impurity puts 3-4 lines "
         "among the first 20 of a real pattern)"
+    )
+    second_phase_share: float = Field(
+        0.45, ge=0, lt=1, description="...and this share of the lines from the first pass over the lattice systems "
+        "that found no cell solving the list, should it be more (a mixture, or a partial transformation, puts half "
+        "the first lines of a pattern from each phase); 0 keeps max_unindexed"
     )
     local_restarts: int = Field(3, ge=0, description="near misses per stage restarted locally")
     subcell_checks: int = Field(3, ge=0, description="best candidates checked for sub-cells after each lattice system")

@@ -110,6 +110,10 @@ LIKELY_PROBABILITY = 0.5
 # Lines beyond the free parameters (and zero shift) that a cell must explain before it is worth reporting
 # as decided: with n_free + 1 lines any two positions fit a cubic cell, M_N is meaningless.
 CHECK_LINES = 2
+# With another phase's lines allowed for (``IndexingSearch.widen_assumptions``), a cell must index this many times the
+# lines its free parameters and zero shift need: fitted to barely more lines than it has parameters, a cell of low
+# symmetry indexes half the lines of nearly any list.
+SECOND_PHASE_LINES_PER_PARAMETER = 2
 # Largest Miller-index grid (points) a sub-cell check enumerates: a candidate with a huge reduced cell
 # (tens of thousands of Å³ from lines at low angle) is not worth gigabytes.
 MAX_SUBCELL_GRID = 2_000_000
@@ -190,11 +194,16 @@ class IndexingSearch:
         self.store = store
         self._progress = progress
         asked = [s for s in SEARCH_ORDER if s in config.systems]
-        self.systems = [s for s in asked if peaks.n >= peaks_needed(s, config.zero_shift)]
+        # What the search assumes now (``widen_assumptions`` drops these one at a time): a zero shift searched or
+        # not, and the lines a candidate may leave unexplained.
+        self.zero_shift = bool(config.zero_shift)
+        self.max_unindexed = config.max_unindexed
+        self._widened: list[str] = []
+        self.systems = [s for s in asked if peaks.n >= peaks_needed(s, self.zero_shift)]
         if not self.systems:
-            fewest = min(asked, key=lambda s: peaks_needed(s, config.zero_shift))
-            shift = " with a zero shift" if config.zero_shift else ""
-            peaks.require(peaks_needed(fewest, config.zero_shift), f"the {fewest.value} lattice system{shift}")
+            fewest = min(asked, key=lambda s: peaks_needed(s, self.zero_shift))
+            shift = " with a zero shift" if self.zero_shift else ""
+            peaks.require(peaks_needed(fewest, self.zero_shift), f"the {fewest.value} lattice system{shift}")
         self.skipped = tuple(s for s in asked if s not in self.systems)
         seeds = np.random.SeedSequence(config.seed).spawn(len(BravaisLattice) + len(LatticeSystem))
         self._lattice_seeds = dict(zip(BravaisLattice, seeds))
@@ -248,16 +257,51 @@ class IndexingSearch:
         """Whether zero shifts are searched over ``wide_zero_shift_window`` now."""
         return self.zero_shift_window > self.config.zero_shift_window * self.error_scale
 
-    def widen_zero_shift_window(self) -> bool:
-        """Search zero shifts over ``wide_zero_shift_window`` from now on; False if it is not wider.
+    @property
+    def assumptions(self) -> tuple[bool, float, int]:
+        """What ``widen_assumptions`` changes: whether a zero shift is searched, within which window, and the lines a
+        candidate may leave unexplained."""
+        return self.zero_shift, self.zero_shift_window, self.max_unindexed
 
-        Evaluators and SVD-Index searches are made anew for the new window (the random streams go on)."""
-        config = self.config
-        if not config.zero_shift or self.zero_shift_widened or config.wide_zero_shift_window <= config.zero_shift_window:
+    def widen_assumptions(self, search_pass: int) -> bool:
+        """After pass ``search_pass`` found no cell that solves the list, drop the first assumption left that may
+        be why; False if none is left.
+
+        In this order, each once: no zero offset (``IndexingConfig.zero_shift`` None: zero shifts are searched
+        within ``zero_shift_window``; a neutron pattern of lead sulfate 0.19° off is found so, and nothing without);
+        at most ``max_unindexed`` lines of another phase (``second_phase_share`` of the lines: rutile's 11 among
+        the first 20 lines of a rutile–anatase mixture); a zero offset within the narrow window
+        (``widen_zero_shift_window``). What is dropped is said in the notes. Evaluators and SVD-Index searches
+        are made anew (the random streams go on); the candidates found so far stay."""
+        config, n = self.config, self.obs.n
+        if config.zero_shift is None and not self.zero_shift and all(
+                n >= peaks_needed(s, True) for s in self.systems):
+            self.zero_shift = True
+            why = f"zero shifts searched within ±{self.zero_shift_window:g}° 2θ"
+        elif int(config.second_phase_share * n) > self.max_unindexed and not any(
+                "another phase" in w for w in self._widened):
+            self.max_unindexed = int(config.second_phase_share * n)
+            why = (f"a candidate may leave {self.max_unindexed} of the {n} lines unexplained (another phase's "
+                   f"lines: a mixture or a partial transformation), not {config.max_unindexed}, as long as it "
+                   f"indexes {SECOND_PHASE_LINES_PER_PARAMETER} times the lines its parameters need")
+        elif self.widen_zero_shift_window():
+            why = f"zero shifts searched within ±{self.zero_shift_window:g}° 2θ"
+        else:
             return False
+        self._widened.append(f"no cell solved the list in pass {search_pass + 1}: from pass {search_pass + 2}, {why}")
+        logger.debug("%s: %s", self.obs.source, self._widened[-1])
         self._rejected_short += self._count_rejected_short()
-        self._use_model(self._scoring_model(config.wide_zero_shift_window))
+        self._use_model(self.model)
         self._svd.clear()
+        return True
+
+    def widen_zero_shift_window(self) -> bool:
+        """Search zero shifts over ``wide_zero_shift_window`` from now on (``widen_assumptions`` makes the
+        evaluators and searches anew); False if zero shifts are not searched or the window is not wider."""
+        config = self.config
+        if not self.zero_shift or self.zero_shift_widened or config.wide_zero_shift_window <= config.zero_shift_window:
+            return False
+        self.model = self._scoring_model(config.wide_zero_shift_window)
         return True
 
     def _use_model(self, model: ScoringModel) -> None:
@@ -281,12 +325,21 @@ class IndexingSearch:
         seed = self._system_seeds[system]
         return seed if search_pass == 0 else seed.spawn(1)[0]
 
+    def max_unindexed_for(self, bravais: BravaisLattice) -> int:
+        """Lines a candidate of ``bravais`` may leave unexplained now: ``max_unindexed``; with another phase's lines
+        allowed for, no more than leave it ``SECOND_PHASE_LINES_PER_PARAMETER`` times the lines it needs (for 20
+        lines: 9 for a tetragonal or orthorhombic cell, 8 for a monoclinic one, a triclinic one's 4 as before)."""
+        if self.max_unindexed <= self.config.max_unindexed:
+            return self.max_unindexed
+        needed = SECOND_PHASE_LINES_PER_PARAMETER * peaks_needed(bravais.lattice_system, self.zero_shift)
+        return max(self.config.max_unindexed, min(self.max_unindexed, self.obs.n - needed))
+
     def evaluator(self, bravais: BravaisLattice, max_index: int = MAX_INDEX) -> CandidateEvaluator:
         """The polish and score of ``bravais`` over Miller indices up to ``max_index``, made once."""
         key = (bravais, max_index)
         if key not in self._evaluators:
-            self._evaluators[key] = CandidateEvaluator(bravais, self.obs, self.model, self.config.zero_shift,
-                                                      max_index, self.config.max_unindexed)
+            self._evaluators[key] = CandidateEvaluator(bravais, self.obs, self.model, self.zero_shift,
+                                                      max_index, self.max_unindexed_for(bravais))
         return self._evaluators[key]
 
     def _max_index_for(self, cell) -> int:
@@ -301,7 +354,7 @@ class IndexingSearch:
         """SVD-Index trials of one Bravais lattice on its stream."""
         if bravais not in self._svd:
             # An unrefined zero shift adds to the position errors until the polish (the cell takes up part of it).
-            tolerance = 3 * self.two_theta_error + (0.3 * self.zero_shift_window if self.config.zero_shift else 0.0)
+            tolerance = 3 * self.two_theta_error + (0.3 * self.zero_shift_window if self.zero_shift else 0.0)
             self._svd[bravais] = SvdIndexSearch(bravais, self.obs, self.stream(bravais), match_tolerance=tolerance)
         return self._svd[bravais]
 
@@ -392,8 +445,7 @@ class IndexingSearch:
                 break
             if best and self.solves(best):
                 break
-            # Nothing found within the narrow zero-shift window: a larger offset is the next suspect.
-            if self.widen_zero_shift_window():
+            if self.widen_assumptions(search_pass):
                 continue
             # A pass that ran no more trials than the one before and left the ranking as it was (the cubic lattices'
             # line starts, a fixed set, found nothing; random batches at their largest size found nothing new)
@@ -575,7 +627,7 @@ class IndexingSearch:
         """What the user should hear about this search, and what is only recorded (``IndexingResult.details``)."""
         notes = list(self.obs.notes)
         details: list[str] = []
-        fewest = min(peaks_needed(s, self.config.zero_shift) for s in self.systems) + CHECK_LINES
+        fewest = min(peaks_needed(s, self.zero_shift) for s in self.systems) + CHECK_LINES
         if self.obs.n < fewest:
             notes.append(f"{self.obs.n} peaks cannot decide a cell: a cell fitted to the free parameters' own "
                          f"lines checks nothing; give at least {fewest} peaks (figures of merit here mean little)")
@@ -583,10 +635,9 @@ class IndexingSearch:
             notes.append(f"λ {self.obs.wavelength:g} Å is no X-ray tube's: the laboratory's position error and "
                          f"zero-shift window are scaled by λ / λ(Cu Kα1) = {self.error_scale:.3f} "
                          f"({self.two_theta_error:.4f}° 2θ)")
+        notes += self._widened
         if self.config.zero_shift:
-            notes.append(f"zero shift searched within ±{self.zero_shift_window:g}° 2θ"
-                         + (" (widened: nothing found within the narrow window)"
-                            if self.zero_shift_widened else ""))
+            notes.append(f"zero shift searched within ±{self.config.zero_shift_window * self.error_scale:g}° 2θ")
         rejected = self._rejected_short + self._count_rejected_short()
         if rejected:
             rejection = (f"{rejected} cells rejected: a lattice vector shorter than --min-length "
@@ -855,7 +906,7 @@ class IndexingSearch:
                 inverse = np.linalg.inv(form)
                 k = hkl @ inverse
                 integral = np.all(np.abs(k - np.rint(k)) < 1e-6, axis=1)
-                if n_indexed - len(np.unique(peak[integral])) > config.max_unindexed:
+                if n_indexed - len(np.unique(peak[integral])) > self.max_unindexed:
                     continue
                 try:
                     basis = reduced.cell.transformed(inverse.T)

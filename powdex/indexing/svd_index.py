@@ -352,7 +352,7 @@ def polished_trials(search: IndexingSearch, bravais: BravaisLattice, batch: Tria
     """The distinct surviving trials of a stage that explain enough peaks, polished and scored (at most
     ``polish_per_stage``, those explaining most peaks first, the smaller cell first among equals)."""
     config = search.config
-    need = search.obs.n - config.max_unindexed
+    need = search.obs.n - search.max_unindexed_for(bravais)
     # Trials that drifted far from the stage's volumes belong to another stage;
     # large cells index anything, so letting them in would end the search early.
     v = cell_volumes(bravais.axes, batch.x)
@@ -429,7 +429,7 @@ class RandomStarts:
             # fixed cost of ten stages of the three empty cubic lattices was a fifth of a tetragonal pattern's
             # search), and each stage takes those that converged within its volumes. Later passes repeat them with
             # new weight exponents.
-            line_trials = svd.run(svd.line_starts((stages[0], stages[-1]), config.max_unindexed + 1),
+            line_trials = svd.run(svd.line_starts((stages[0], stages[-1]), search.max_unindexed_for(bravais) + 1),
                                   deadline=deadline, max_volume=2 * stages[-1])
             line_stage = np.searchsorted(stages[1:-1], cell_volumes(bravais.axes, line_trials.x), side="right")
         for stage, (v_lo, v_hi) in enumerate(zip(stages[:-1], stages[1:])):

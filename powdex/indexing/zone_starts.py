@@ -383,13 +383,14 @@ def zone_starts(bravais: BravaisLattice, cells: np.ndarray, lattices: list[Conve
 
 
 class ZoneStarts:
-    """SVD-Index from the cells of Ito zone pairs, per monoclinic or triclinic Bravais lattice, first pass only
-    (the starts are deterministic: a later pass would repeat them). The cells are built once per search, and a
-    lattice searched ahead of its system (``search_ahead``) is not searched again."""
+    """SVD-Index from the cells of Ito zone pairs, per monoclinic or triclinic Bravais lattice, once per search's
+    assumptions (``IndexingSearch.assumptions``: the starts are deterministic, and a later pass would repeat them
+    unless the search has since allowed a zero shift or more unexplained lines). The cells are built once per
+    window, and a lattice searched ahead of its system (``search_ahead``) is not searched again."""
 
     def __init__(self) -> None:
-        self._cells: dict[tuple[int, float], tuple[np.ndarray, list[ConventionalCell | None]]] = {}
-        self._searched: set[tuple[int, BravaisLattice]] = set()
+        self._cells: dict[tuple, tuple[np.ndarray, list[ConventionalCell | None]]] = {}
+        self._searched: set[tuple] = set()
 
     def search(self, search: IndexingSearch, system: LatticeSystem, search_pass: int) -> list[Candidate]:
         """SVD-Index from the zone-pair cells of each of ``system``'s lattices (the monoclinic system's with the
@@ -400,26 +401,26 @@ class ZoneStarts:
         ones (a laboratory list of bethanechol chloride, monoclinic, 1037 Å³, zero offset −0.02°; Bergmann et al.
         2004). Only as a fallback: the narrow window's cells, added to the wide one's, find rivals (super-cells
         that index an impurity line too) that hold up a search the wide window's cell would end."""
-        if search_pass > 0 or system not in WITH_ZONE_STARTS:
+        if system not in WITH_ZONE_STARTS:
             return []
-        config = search.config
         fit_window = 3 * search.two_theta_error
-        windows = [fit_window + search.zero_shift_window, fit_window] if config.zero_shift else [fit_window]
-        lattices = [b for b in BravaisLattice.of_system(system) if (id(search), b) not in self._searched]
+        windows = [fit_window + search.zero_shift_window, fit_window] if search.zero_shift else [fit_window]
+        searched = (id(search), search.assumptions)
+        lattices = [b for b in BravaisLattice.of_system(system) if (*searched, b) not in self._searched]
         if system is LatticeSystem.MONOCLINIC and LatticeSystem.ORTHORHOMBIC in search.systems:
             # Zone cells spglib finds orthorhombic are that system's cells, one polish each: taken with the
             # monoclinic lattices, ahead of the orthorhombic system's random starts, a convincing one spares the
             # fallback window and one that would settle the search ends it (``IndexingSearch.run``).
             lattices += [b for b in BravaisLattice.of_system(LatticeSystem.ORTHORHOMBIC)
-                         if (id(search), b) not in self._searched]
-        self._searched.update((id(search), b) for b in lattices)
+                         if (*searched, b) not in self._searched]
+        self._searched.update((*searched, b) for b in lattices)
         out: list[Candidate] = []
         for window in windows:
             if out and any(convincing(search, c) for c in out):
                 break
-            key = (id(search), window)
+            key = (id(search), window, search.zero_shift)
             if key not in self._cells:
-                cells = zone_pair_cells(search.obs, window, fit_window, config.zero_shift)
+                cells = zone_pair_cells(search.obs, window, fit_window, search.zero_shift)
                 self._cells[key] = cells, start_lattices(cells)
             for bravais in lattices:
                 if search.deadline.expired():

@@ -82,8 +82,15 @@ def test_the_zero_shift_window_is_widened_only_when_the_narrow_one_finds_nothing
     best = result.best
     assert best.bravais is BravaisLattice.cF and same_lattice(best.cell, SILICON, rtol=1e-3)
     assert best.zero_shift == pytest.approx(offset, abs=0.01)
-    note = next(n for n in result.notes if n.startswith("zero shift searched"))
-    assert f"±{window:g}°" in note and ("widened" in note) == widened
+    assert "zero shift searched within ±0.25° 2θ" in result.notes
+    # Another phase's lines are suspected before a larger offset (``IndexingSearch.widen_assumptions``).
+    widening = [n for n in result.notes if n.startswith("no cell solved the list")]
+    assert widening == ([
+        "no cell solved the list in pass 1: from pass 2, a candidate may leave 5 of the 12 lines unexplained "
+        "(another phase's lines: a mixture or a partial transformation), not 4, as long as it indexes 2 times the "
+        "lines its parameters need",
+        f"no cell solved the list in pass 2: from pass 3, zero shifts searched within ±{window:g}° 2θ",
+    ] if widened else [])
 
 
 def test_a_zero_shift_outside_the_window_leaves_no_candidate():
