@@ -149,7 +149,7 @@ def explain_picks(two_theta: np.ndarray, wavelength: float, cell: Cell, toleranc
     return "; ".join(reasons), int(unexplained.size)
 
 
-def run(case: RealPattern, time_limit: float, zero_shift: bool, with_instrument: bool = False,
+def run(case: RealPattern, time_limit: float, zero_shift: bool | None, with_instrument: bool = False,
         with_standard: bool = False) -> dict:
     instrument = powdex.Instrument.load(INSTRUMENTS / case.instrument) if with_instrument and case.instrument else None
     standard = case.internal_standard if with_standard else None
@@ -178,7 +178,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per pattern")
     parser.add_argument("--only", nargs="*", help="file names to run (default: all)")
-    parser.add_argument("--zero-shift", action="store_true", help="fit a zero shift (default settings: no)")
+    parser.add_argument("--zero-shift", action="store_true", default=None,
+                        help="fit a zero shift from the start (default settings: from the second pass)")
     parser.add_argument("--instrument", action="store_true",
                         help="also run each pattern that has an instrument file with it")
     parser.add_argument("--internal-standard", action="store_true",
