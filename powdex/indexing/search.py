@@ -38,7 +38,8 @@ systems between, which run every volume stage when they hold no cell.
 Each method's and each sub-cell check's time is logged at DEBUG level. A pass over the lattice systems whose best cell does not solve
 the list (``solves``: M_N ≥ ``solution_m``, leaving at most two lines or likely by its calibrated probability) is
 followed by another (SVD-Index with twice the trials per
-volume stage, the chains with new cells), until the deadline: one pass of 64
+volume stage, the chains with new cells), until the deadline, each such pass dropping one assumption that may be
+why (``widen_assumptions``: no zero offset, few lines of another phase, a small zero offset): one pass of 64
 trials per stage and free parameter misses about half the monoclinic patterns of
 large organic-like cells, which 256 or 1024 find (``benchmarks/learned_pipeline.py``).
 
