@@ -115,6 +115,9 @@ CHECK_LINES = 2
 # lines its free parameters and zero shift need: fitted to barely more lines than it has parameters, a cell of low
 # symmetry indexes half the lines of nearly any list.
 SECOND_PHASE_LINES_PER_PARAMETER = 2
+# Lines left by a cell that solves the list from which they are taken for another phase's
+# (``IndexingSearch.widen_assumptions``); one is most often an impurity line.
+ANOTHER_PHASE_LINES = 2
 # Largest Miller-index grid (points) a sub-cell check enumerates: a candidate with a huge reduced cell
 # (tens of thousands of Å³ from lines at low angle) is not worth gigabytes.
 MAX_SUBCELL_GRID = 2_000_000
@@ -264,37 +267,55 @@ class IndexingSearch:
         candidate may leave unexplained."""
         return self.zero_shift, self.zero_shift_window, self.max_unindexed
 
-    def widen_assumptions(self, search_pass: int) -> bool:
-        """After pass ``search_pass`` found no cell that solves the list, drop the first assumption left that may
-        be why; False if none is left.
+    def widen_assumptions(self, search_pass: int, ranked: list[Candidate]) -> bool:
+        """After pass ``search_pass`` (``ranked``: the candidates so far), drop the first assumption left that may
+        be why no cell solves the list; False if none is left, or the best cell solves it.
 
         In this order, each once: no zero offset (``IndexingConfig.zero_shift`` None: zero shifts are searched
         within ``zero_shift_window``; a neutron pattern of lead sulfate 0.19° off is found so, and nothing without);
         at most ``max_unindexed`` lines of another phase (``second_phase_share`` of the lines: rutile's 11 among
         the first 20 lines of a rutile–anatase mixture); a zero offset within the narrow window
-        (``widen_zero_shift_window``). What is dropped is said in the notes. Evaluators and SVD-Index searches
-        are made anew (the random streams go on); the candidates found so far stay."""
+        (``widen_zero_shift_window``). A best cell that solves the list yet leaves ``ANOTHER_PHASE_LINES`` or more
+        has its lines suspected at once, so that the other phase's lines are allowed for in one more pass: in a
+        mixture a small low-symmetry cell or a large super-cell fits most lines of both phases (a triclinic cell of
+        62 Å³ leaving 2 of 20, probability 0.87, where the major phase's cF cell leaves 8: probability 0.99 once
+        found). What is dropped is said in the notes. Evaluators and SVD-Index searches are made anew (the random
+        streams go on); the candidates found so far stay."""
         config, n = self.config, self.obs.n
-        if config.zero_shift is None and not self.zero_shift and all(
-                n >= peaks_needed(s, True) for s in self.systems):
-            self.zero_shift = True
-            why = f"zero shifts searched within ±{self.zero_shift_window:g}° 2θ"
-        elif int(config.second_phase_share * n) > self.max_unindexed and not any(
-                "another phase" in w for w in self._widened):
-            self.max_unindexed = int(config.second_phase_share * n)
-            why = (f"a candidate may leave {self.max_unindexed} of the {n} lines unexplained (another phase's "
-                   f"lines: a mixture or a partial transformation), not {config.max_unindexed}, as long as it "
-                   f"indexes {SECOND_PHASE_LINES_PER_PARAMETER} times the lines its parameters need")
-        elif self.widen_zero_shift_window():
-            why = f"zero shifts searched within ±{self.zero_shift_window:g}° 2θ"
+        may_allow_another_phase = int(config.second_phase_share * n) > self.max_unindexed
+        if ranked and self.solves(ranked):
+            left = ranked[0].figures.n_unindexed
+            if left < ANOTHER_PHASE_LINES or not may_allow_another_phase:
+                return False
+            found = f"the best cell solved the list leaving {left} lines in pass {search_pass + 1}"
+            why = self._allow_another_phase()
         else:
-            return False
-        self._widened.append(f"no cell solved the list in pass {search_pass + 1}: from pass {search_pass + 2}, {why}")
+            found = f"no cell solved the list in pass {search_pass + 1}"
+            if config.zero_shift is None and not self.zero_shift and all(
+                    n >= peaks_needed(s, True) for s in self.systems):
+                self.zero_shift = True
+                why = f"zero shifts searched within ±{self.zero_shift_window:g}° 2θ"
+            elif may_allow_another_phase:
+                why = self._allow_another_phase()
+            elif self.widen_zero_shift_window():
+                why = f"zero shifts searched within ±{self.zero_shift_window:g}° 2θ"
+            else:
+                return False
+        self._widened.append(f"{found}: from pass {search_pass + 2}, {why}")
         logger.debug("%s: %s", self.obs.source, self._widened[-1])
         self._rejected_short += self._count_rejected_short()
         self._use_model(self.model)
         self._svd.clear()
         return True
+
+    def _allow_another_phase(self) -> str:
+        """Let candidates leave ``second_phase_share`` of the lines (``max_unindexed_for``); what that is, for the
+        notes."""
+        config, n = self.config, self.obs.n
+        self.max_unindexed = int(config.second_phase_share * n)
+        return (f"a candidate may leave {self.max_unindexed} of the {n} lines unexplained (another phase's lines: a "
+                f"mixture or a partial transformation), not {config.max_unindexed}, as long as it indexes "
+                f"{SECOND_PHASE_LINES_PER_PARAMETER} times the lines its parameters need")
 
     def widen_zero_shift_window(self) -> bool:
         """Search zero shifts over ``wide_zero_shift_window`` from now on (``widen_assumptions`` makes the
@@ -444,10 +465,10 @@ class IndexingSearch:
             best = rank_candidates(self.found)
             if settled or self.deadline.expired():
                 break
+            if self.widen_assumptions(search_pass, best):
+                continue
             if best and self.solves(best):
                 break
-            if self.widen_assumptions(search_pass):
-                continue
             # A pass that ran no more trials than the one before and left the ranking as it was (the cubic lattices'
             # line starts, a fixed set, found nothing; random batches at their largest size found nothing new)
             # would be repeated at the same size by every later pass, until the time limit, for nothing: stop. A pass
