@@ -113,7 +113,7 @@ def _shifted(peaks: PeakList, zero_offset: float) -> PeakList:
 def _scored(search: IndexingSearch, footing: Observations, cand: Candidate, zero_shift: float) -> Candidate | None:
     """``cand`` polished in its Bravais lattice from ``zero_shift`` and scored against ``footing`` with
     ``search``'s scoring model, whatever the lines it leaves; None where the polish fails."""
-    evaluator = CandidateEvaluator(cand.bravais, footing, search.model, search.zero_shift, max_unindexed=None)
+    evaluator = CandidateEvaluator(cand.bravais, footing, search.model, search.zero_shift)
     return evaluator.evaluate(cand.bravais.axes.free_reciprocal_parameters(cand.cell), zero_shift)
 
 

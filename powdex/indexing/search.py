@@ -267,9 +267,10 @@ class IndexingSearch:
         candidate may leave unexplained."""
         return self.zero_shift, self.zero_shift_window, self.max_unindexed
 
-    def widen_assumptions(self, search_pass: int, ranked: list[Candidate]) -> bool:
-        """After pass ``search_pass`` (``ranked``: the candidates so far), drop the first assumption left that may
-        be why no cell solves the list; False if none is left, or the best cell solves it.
+    def widen_assumptions(self, search_pass: int, ranked: list[Candidate], solved: bool) -> bool:
+        """After pass ``search_pass`` (``ranked``: the candidates so far, whose best ``solved`` the list or not:
+        ``solves``), drop the first assumption left that may be why no cell solves the list; False if none is
+        left, or the best cell solves it.
 
         In this order, each once: no zero offset (``IndexingConfig.zero_shift`` None: zero shifts are searched
         within ``zero_shift_window``; a neutron pattern of lead sulfate 0.19° off is found so, and nothing without);
@@ -283,7 +284,7 @@ class IndexingSearch:
         streams go on); the candidates found so far stay."""
         config, n = self.config, self.obs.n
         may_allow_another_phase = int(config.second_phase_share * n) > self.max_unindexed
-        if ranked and self.solves(ranked):
+        if solved:
             left = ranked[0].figures.n_unindexed
             if left < ANOTHER_PHASE_LINES or not may_allow_another_phase:
                 return False
@@ -465,9 +466,10 @@ class IndexingSearch:
             best = rank_candidates(self.found)
             if settled or self.deadline.expired():
                 break
-            if self.widen_assumptions(search_pass, best):
+            solved = bool(best) and self.solves(best)
+            if self.widen_assumptions(search_pass, best, solved):
                 continue
-            if best and self.solves(best):
+            if solved:
                 break
             # A pass that ran no more trials than the one before and left the ranking as it was (the cubic lattices'
             # line starts, a fixed set, found nothing; random batches at their largest size found nothing new)

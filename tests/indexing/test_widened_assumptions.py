@@ -64,32 +64,31 @@ def test_the_major_phase_of_a_mixture_is_found_once_another_phase_is_suspected()
 def test_each_assumption_is_dropped_once_in_order():
     search = IndexingSearch(rutile_and_anatase(), IndexingConfig())
     assert search.assumptions == (False, 0.25, 4)
-    assert search.widen_assumptions(0, []) and search.assumptions == (True, 0.25, 4)
-    assert search.widen_assumptions(1, []) and search.assumptions == (True, 0.25, 9)
+    assert search.widen_assumptions(0, [], False) and search.assumptions == (True, 0.25, 4)
+    assert search.widen_assumptions(1, [], False) and search.assumptions == (True, 0.25, 9)
     # Each cell indexes twice the lines its parameters and zero shift need: 20 − 2 × 4 for a tetragonal cell, 20 − 2 × 6
     # for a monoclinic one; a triclinic cell, 2 × 8 of 20, leaves no more than max_unindexed.
     assert [search.max_unindexed_for(b) for b in (BravaisLattice.tP, BravaisLattice.mP, BravaisLattice.aP)] == [9, 8, 4]
-    assert search.widen_assumptions(2, []) and search.assumptions == (True, 0.6, 9)
-    assert not search.widen_assumptions(3, [])
+    assert search.widen_assumptions(2, [], False) and search.assumptions == (True, 0.6, 9)
+    assert not search.widen_assumptions(3, [], False)
     # The user's explicit choices hold: a zero shift from the start, no more unexplained lines than asked.
     search = IndexingSearch(rutile_and_anatase(), IndexingConfig(zero_shift=True, second_phase_share=0.0))
     assert search.assumptions == (True, 0.25, 4)
-    assert search.widen_assumptions(0, []) and search.assumptions == (True, 0.6, 4)
-    assert not search.widen_assumptions(1, [])
+    assert search.widen_assumptions(0, [], False) and search.assumptions == (True, 0.6, 4)
+    assert not search.widen_assumptions(1, [], False)
 
 
 @pytest.mark.parametrize("left, widened", [(1, False), (2, True)])
-def test_lines_left_by_a_cell_that_solves_the_list_are_taken_for_another_phase_once(monkeypatch, left, widened):
+def test_lines_left_by_a_cell_that_solves_the_list_are_taken_for_another_phase_once(left, widened):
     # A small triclinic cell fits 18 of the 20 lines of a mixture (probability 0.87 of being right); the pass that
     # allows for another phase finds the major phase's cF cell leaving 8 (0.99): benchmarks/index_mixtures.py.
-    monkeypatch.setattr(IndexingSearch, "solves", lambda self, ranked: True)
     search = IndexingSearch(rutile_and_anatase(), IndexingConfig())
     ranked = [SimpleNamespace(figures=SimpleNamespace(n_unindexed=left))]
-    assert search.widen_assumptions(0, ranked) is widened
+    assert search.widen_assumptions(0, ranked, True) is widened
     if widened:
         # Only that assumption: the cell's fit of its lines gives no reason to suspect a zero offset.
         assert search.assumptions == (False, 0.25, 9)
         assert any(note.startswith(
             "the best cell solved the list leaving 2 lines in pass 1: from pass 2, a candidate may leave 9 of the 20 "
             "lines unexplained") for note in search._notes([])[0])
-        assert not search.widen_assumptions(1, ranked)
+        assert not search.widen_assumptions(1, ranked, True)
